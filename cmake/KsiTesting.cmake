@@ -1,0 +1,47 @@
+# ksi_add_test(<name> SOURCES <files...> [RANKS <n...>] [LABELS <labels...>] [TIMEOUT <s>])
+#
+# Builds one GoogleTest executable linked to libksi and the MPI-aware test main, and registers it with
+# CTest once per rank count (as <name>.np<n>). Open MPI refuses to run as root unless told, and the test
+# machines have fewer cores than the largest rank count, hence the environment and --oversubscribe.
+set(KSI_TEST_ENVIRONMENT
+    "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1")
+
+function(ksi_add_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;RANKS;LABELS" ${ARGN})
+  if(NOT ARG_RANKS)
+    set(ARG_RANKS 1)
+  endif()
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 600)
+  endif()
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ksi::ksi ksi_test_main GTest::gtest)
+  foreach(np IN LISTS ARG_RANKS)
+    if(np GREATER KSI_MPIEXEC_MAX_RANKS)
+      continue()
+    endif()
+    add_test(NAME ${name}.np${np}
+             COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} --oversubscribe
+                     ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${name}> ${MPIEXEC_POSTFLAGS})
+    set_tests_properties(${name}.np${np} PROPERTIES
+                         ENVIRONMENT "${KSI_TEST_ENVIRONMENT}"
+                         TIMEOUT ${ARG_TIMEOUT}
+                         PROCESSORS ${np}
+                         LABELS "${ARG_LABELS};np${np}")
+  endforeach()
+endfunction()
+
+# ksi_add_script_test(<name> <script> [LABELS ...] [TIMEOUT s]): a shell test given the ksi binary,
+# the source tree and a scratch folder.
+function(ksi_add_script_test name script)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "LABELS" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 600)
+  endif()
+  add_test(NAME ${name}
+           COMMAND bash ${script} $<TARGET_FILE:ksi_exe> ${PROJECT_SOURCE_DIR}
+                   ${CMAKE_CURRENT_BINARY_DIR}/${name}.work)
+  set_tests_properties(${name} PROPERTIES
+                       ENVIRONMENT "${KSI_TEST_ENVIRONMENT};MPIEXEC=${MPIEXEC_EXECUTABLE}"
+                       TIMEOUT ${ARG_TIMEOUT} PROCESSORS 2 LABELS "${ARG_LABELS}")
+endfunction()

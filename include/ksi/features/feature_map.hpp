@@ -1,0 +1,67 @@
+#pragma once
+/// @file
+/// The FeatureMap interface (METHOD section 4): phi: R^d -> R^P with Jacobian J(x) in R^{P x d}.
+/// The drift is a vector-Jacobian product J(x)^T eta; fitting needs sums of J J^T and J v over batches.
+
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/core/params.hpp"
+#include "ksi/core/shape.hpp"
+
+namespace ksi::features {
+
+/// Everything needed to rebuild a feature map: its kind, scalar parameters, and arrays (random
+/// frequencies, normalisation constants, ...). Stored in model files.
+struct FeatureSpec {
+  std::string kind;
+  Params params;
+  std::map<std::string, std::vector<double>> arrays;
+};
+
+class FeatureMap {
+ public:
+  virtual ~FeatureMap() = default;
+
+  virtual std::string kind() const = 0;
+  /// Number of features P.
+  virtual std::size_t size() const = 0;
+  /// Shape of one input item (d = input_shape().size()).
+  virtual const ItemShape& input_shape() const = 0;
+
+  /// phi(x); phi.size() == size().
+  virtual void evaluate(std::span<const double> x, std::span<double> phi) const = 0;
+  /// grad_x (eta . phi)(x) = J(x)^T eta; grad.size() == d.
+  virtual void vjp(std::span<const double> x, std::span<const double> eta,
+                   std::span<double> grad) const = 0;
+  /// vjp for every row of X into the rows of G (same shape as X). Default: one vjp per row.
+  virtual void vjp_batch(const Matrix& X, std::span<const double> eta, Matrix& G) const;
+  /// J(x) as a P x d matrix. Default: P vjp's with unit vectors (maps override where cheaper).
+  virtual void jacobian(std::span<const double> x, Matrix& J) const;
+
+  /// Adds a batch to the raw normal-equation sums: K_raw (P x P, upper triangle, row-major; the
+  /// lower triangle is not referenced) and h += sum_b J(x_b) v_b. Raw sums add over batches and
+  /// ranks; finalize_gram turns the reduced K_raw into sum_b J J^T. Default: dense J, one syrk.
+  virtual void accumulate(const Matrix& X, const Matrix& V, Matrix& K_raw, std::span<double> h) const;
+  /// In-place map from reduced raw sums to sum J J^T (upper triangle). Default: identity.
+  virtual void finalize_gram(Matrix& K) const {}
+  /// Items per accumulate call that amortise the map's per-call work.
+  virtual std::size_t preferred_batch() const { return 64; }
+
+  /// The parameters that rebuild this map through make_feature_map.
+  virtual FeatureSpec spec() const = 0;
+  /// One readable name per feature, e.g. "x0*x1" or "Phi2(j=1,l=0)". Default "phi[p]".
+  virtual std::vector<std::string> feature_names() const;
+};
+
+/// Rebuilds a stored feature map for items of `shape`; InputError if the spec is unusable for it.
+std::unique_ptr<FeatureMap> make_feature_map(const FeatureSpec& spec, const ItemShape& shape);
+
+/// Feature-map kinds `ksi fit --features` accepts.
+std::vector<std::string> feature_map_kinds();
+
+}  // namespace ksi::features

@@ -1,0 +1,131 @@
+#pragma once
+/// @file
+/// Wavelet scattering spectra of periodic fields in 1D, 2D and 3D (METHOD section 5), with the
+/// exact gradient of eta . phi by one backward sweep through the same FFTs and a structured Gram
+/// assembly.
+///
+/// With U_lambda = x * psi_lambda / sqrt(a_lambda) (a_lambda the data mean of <|x * psi_lambda|^2>)
+/// and M_lambda = |U_lambda| the features are
+///
+///     mean    <x>
+///     Phi1    <M_lambda>
+///     Phi2    <M_lambda^2>, and <|(x - <x>) * phi_J|^2> / a_low below the wavelets' band
+///     Phi3    <U_lambda conj(M_lambda' * psi_lambda)> / sqrt(b_{lambda' lambda}),          j' < j
+///     Phi4    <(M_1 * psi_3) conj(M_2 * psi_3)> / sqrt(b_{lambda1 lambda3} b_{lambda2 lambda3}),
+///                                                                               j1 <= j2 < j3
+///
+/// with b_{lambda' lambda} the data mean of <|M_lambda' * psi_lambda|^2>, so that Phi2 is near 1
+/// and Phi3, Phi4 are correlation coefficients. Complex features contribute real and imaginary
+/// parts; a Phi4 with j1 = j2 keeps l1 <= l2 (the swap is its conjugate). All spatial means are
+/// Fourier sums over filter supports, and every U_lambda is computed on its scale's subsampled
+/// grid.
+///
+/// Every row of J = grad phi is a sum of pieces band-limited to first-layer filter supports. The
+/// Gram assembly stores each row once by its Fourier coefficients on the union of the supports it
+/// touches (a prefix of one global frequency order, coarse shells first), computes the pieces with
+/// one c2r and one c2c FFT per (row, wavelet) instead of a full vjp per row, and adds the blocks of
+/// J J^T with GEMM over common columns only. Rows are held in windows within options.workspace_mb;
+/// when they do not all fit (large 3D grids), rows after a window are recomputed and streamed past
+/// it, so memory stays bounded at the cost of repeated FFTs.
+///
+/// The map keeps one workspace reused by every call; calls on one map are serialised by a mutex
+/// (use one map per thread for concurrency).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/features/feature_map.hpp"
+#include "ksi/features/wavelets.hpp"
+#include "ksi/par/comm.hpp"
+
+namespace ksi::features {
+
+/// Which feature families a map computes.
+struct ScatteringFamilies {
+  bool mean = true;  ///< <x>
+  bool phi1 = true;  ///< <M_lambda> (sparsity)
+  bool phi2 = true;  ///< <M_lambda^2> (wavelet power spectrum)
+  bool phi3 = true;  ///< phase-modulus cross-correlations (needs J >= 2)
+  bool phi4 = true;  ///< scattering cross-spectra (needs J >= 2)
+
+  /// Parses "mean+phi1+phi2+phi3+phi4" (any subset, '+' separated) or "all"; UsageError otherwise.
+  static ScatteringFamilies parse(const std::string& text);
+  /// The canonical "+"-separated list.
+  std::string text() const;
+};
+
+struct ScatteringOptions {
+  int scales = 0;                ///< J (0: WaveletBank::max_scales of the grid)
+  int orientations = 0;          ///< L (0: 1 in 1D, 4 in 2D, 3 in 3D)
+  double slant = 0.0;            ///< perpendicular width factor of the filters (0: default)
+  ScatteringFamilies families;   ///< families to compute
+  bool isotropic = false;        ///< average every feature over the rotation group (2D, 3D)
+  bool phi4_diagonal = false;    ///< keep only Phi4 terms with l1 = l2
+  bool subsample = true;         ///< compute coarse scales on subsampled grids
+  double workspace_mb = 1536.0;  ///< accumulate's budget for the rows held at once (MB, per rank)
+};
+
+/// Fixed normalisation constants computed from training data and stored with the model.
+struct ScatteringNormalization {
+  /// a_lambda, one per wavelet, then a_low of the low-pass (empty: 1, no normalisation).
+  std::vector<double> first_layer;
+  /// b_{lambda' lambda} at [lambda' * count + lambda] for j' < j (empty: 1).
+  std::vector<double> second_layer;
+};
+
+class ScatteringSpectra final : public FeatureMap {
+ public:
+  /// A map for fields of `shape` (a 1D, 2D or 3D grid). UsageError for vectors, grids too small for
+  /// J, or unsupported L; InputError when `normalization` does not fit the bank.
+  ScatteringSpectra(const ItemShape& shape, const ScatteringOptions& options,
+                    ScatteringNormalization normalization = {});
+  ~ScatteringSpectra() override;
+  ScatteringSpectra(const ScatteringSpectra&) = delete;
+  ScatteringSpectra& operator=(const ScatteringSpectra&) = delete;
+
+  std::string kind() const override { return "scattering"; }
+  std::size_t size() const override;
+  const ItemShape& input_shape() const override { return shape_; }
+  void evaluate(std::span<const double> x, std::span<double> phi) const override;
+  void vjp(std::span<const double> x, std::span<const double> eta,
+           std::span<double> grad) const override;
+  void accumulate(const Matrix& X, const Matrix& V, Matrix& K_raw,
+                  std::span<double> h) const override;
+  std::size_t preferred_batch() const override;
+  FeatureSpec spec() const override;
+  std::vector<std::string> feature_names() const override;
+
+  const WaveletBank& bank() const;
+  const ScatteringOptions& options() const { return options_; }
+  const ScatteringNormalization& normalization() const { return normalization_; }
+
+  /// Unnormalised layer powers of one field: <|x * psi_lambda|^2> per wavelet and
+  /// <|(x - <x>) * phi_J|^2> last (bank().count() + 1 values), and <|M_lambda' * psi_lambda|^2>
+  /// with M = |x * psi_lambda'| / sqrt(a_lambda') (this map's a) at [lambda' * count + lambda] for
+  /// j' < j, else 0.
+  void layer_powers(std::span<const double> x, std::span<double> first,
+                    std::span<double> second) const;
+
+  /// Normalisation constants from data items (rows of `local_items`, this rank's share), computed
+  /// with this map's filters (the map must be unnormalised): the means over all items of all ranks,
+  /// summed in item order so the result is the same for any number of ranks; averaged over rotation
+  /// orbits when options().isotropic. Constants below 1e-12 of the largest are raised to that
+  /// level. Collective over `comm`.
+  ScatteringNormalization calibrate(const Matrix& local_items, const par::Comm& comm) const;
+
+  /// Rebuilds from a stored spec; InputError when it does not fit `shape`.
+  static std::unique_ptr<ScatteringSpectra> from_spec(const FeatureSpec& spec,
+                                                      const ItemShape& shape);
+
+ private:
+  struct Impl;
+  ItemShape shape_;
+  ScatteringOptions options_;
+  ScatteringNormalization normalization_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ksi::features

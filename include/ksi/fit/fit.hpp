@@ -1,0 +1,72 @@
+#pragma once
+/// @file
+/// The fit stage (METHOD section 2): per-time Gram systems assembled over this rank's items, reduced to
+/// the rank (or rank group) that solves each time, solved with PETSc, and gathered into a Model.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/features/feature_map.hpp"
+#include "ksi/model/model.hpp"
+#include "ksi/par/comm.hpp"
+
+namespace ksi::fit {
+
+/// Checkpoints of a fit in progress (issue: runs on clusters).
+struct CheckpointOptions {
+  std::string path;              ///< checkpoint file; empty: no checkpoints and no signal handling
+  double every_seconds = 600.0;  ///< also write one at this interval (0: only when stopped by a signal)
+  bool resume = false;           ///< continue from `path` when it exists
+  std::string inputs;            ///< the caller's identity of the inputs (data file), checked on resume
+};
+
+struct FitOptions {
+  std::string schedule = "linear";    ///< interpolant schedule (linear, trig)
+  std::size_t times = 33;             ///< T, times t_k in [0, 1] at which eta is solved
+  std::string time_grid = "uniform";  ///< uniform, or chebyshev (denser near t = 0 and t = 1)
+  std::size_t draws = 4;              ///< M, noise draws z per data item and time
+  std::uint64_t seed = 1;             ///< key of the noise streams (seed, item, draw, time)
+  double ridge = 1e-8;                ///< relative ridge lambda: K + lambda tr(K)/P I
+  std::size_t batch = 0;              ///< items x draws per accumulate call (0: the map's preference)
+  double memory_mb = 4096.0;          ///< per-rank budget for partial sums; times are chunked to fit
+  std::size_t distributed_threshold = 4096;  ///< P from which a time is solved on a rank group
+  int solve_group = 0;                ///< ranks per distributed solve (0: spread idle ranks over times)
+  CheckpointOptions checkpoint;       ///< checkpoint and restart
+};
+
+/// Where one run's times go: chunks of consecutive times that fit the memory budget, and the owner
+/// of each time. Exposed for tests and the performance model.
+struct FitPlan {
+  std::size_t chunk_size = 0;      ///< times per chunk
+  std::size_t group_size = 1;      ///< ranks per solve group (1: every time solved on one rank)
+  std::size_t groups = 1;          ///< number of solve groups
+  bool distributed = false;        ///< ScaLAPACK solves
+};
+FitPlan plan_fit(std::size_t features, std::size_t times, int ranks, const FitOptions& options);
+
+/// Items per assembly batch: whole items, (options.batch or the map's preferred batch) / draws.
+std::size_t items_per_batch(const FitOptions& options, const features::FeatureMap& features);
+
+/// This rank's items for the assembly: whole batches dealt in contiguous blocks. Every batch then holds
+/// the same items on any number of ranks, so its Gram contribution is the same bits, and with
+/// double-double sums the model is bitwise independent of the rank count.
+par::Range assembly_item_range(std::size_t total_items, std::size_t items_per_batch, int rank,
+                               int size);
+
+/// t_0 = 0 < ... < t_{T-1} = 1 for the named grid.
+std::vector<double> make_time_grid(std::size_t times, const std::string& grid);
+
+/// Fits eta_t for items already in standardised units. With options.checkpoint.path set, a stop
+/// request (SIGUSR1/SIGTERM, see par/signals.hpp) writes a checkpoint and throws a CollectiveError with
+/// ExitCode::interrupted; with options.checkpoint.resume the fit continues from that checkpoint. `first_item` is the global index of the first
+/// local row (noise streams are keyed by global item index); for results independent of the rank count
+/// the local rows must be assembly_item_range(...). Collective.
+Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
+                std::unique_ptr<features::FeatureMap> features, const ItemShape& shape,
+                const Standardization& standardization, const FitOptions& options,
+                const par::Comm& comm);
+
+}  // namespace ksi::fit

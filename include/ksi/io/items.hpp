@@ -1,0 +1,51 @@
+#pragma once
+/// @file
+/// Item files (dataset.h5, samples.h5): `/fields` shaped (N, d) for vectors or (N, n[, n[, n]]) for
+/// periodic fields, float32 or float64, with the attribute `item_kind` ("vector" or "grid"). Reading
+/// deals items to ranks in contiguous blocks and rejects non-finite values.
+
+#include <string>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/core/shape.hpp"
+#include "ksi/io/hdf5.hpp"
+#include "ksi/io/output.hpp"
+#include "ksi/par/comm.hpp"
+
+namespace ksi::io {
+
+inline constexpr const char* kFieldsDataset = "fields";
+
+struct ItemsInfo {
+  std::string path;
+  std::size_t count = 0;
+  ItemShape shape;
+  DType dtype = DType::float64;
+  double box_size = 1.0;  ///< physical side of the periodic box (attribute `box_size`, default 1)
+};
+
+/// Shape and type of the items of an open file; InputError naming the file if `/fields` is missing
+/// or not an array of items.
+ItemsInfo inspect_items(const File& file);
+
+struct LocalItems {
+  ItemsInfo info;
+  par::Range range;  ///< global indices of the rows held here
+  Matrix values;     ///< range.size() x d, in double
+};
+
+/// Reads the items [range) (default: this rank's contiguous block); collective. Non-finite values are
+/// an InputError naming the first offending item. `at_least` items are required in the file.
+LocalItems read_items(const std::string& path, const par::Comm& comm, std::size_t at_least = 1);
+LocalItems read_items(const std::string& path, const par::Comm& comm, par::Range range);
+
+/// Writes `/fields` (total rows; this rank's rows start at `first`) with its attributes, and, for 2D
+/// and 3D grids, an .xmf sidecar committed with the file. Collective.
+/// The .xmf sidecar of a (total, grid...) /fields dataset, for 2D and 3D grids (nothing otherwise).
+void add_xdmf_sidecar(OutputFile& out, const ItemShape& shape, std::size_t total, DType dtype,
+                      double box_size);
+
+void write_items(OutputFile& out, const ItemShape& shape, std::size_t total, std::size_t first,
+                 const Matrix& local, DType dtype, double box_size = 1.0);
+
+}  // namespace ksi::io

@@ -1,0 +1,86 @@
+#pragma once
+/// @file
+/// What a fitted model is: the feature map, the interpolant schedule, the data's item shape and
+/// standardisation, the time grid with eta(t_k), and per-time diagnostics; its HDF5 form (model.h5).
+/// A Model is everything `ksi sample` needs.
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/core/params.hpp"
+#include "ksi/core/shape.hpp"
+#include "ksi/features/feature_map.hpp"
+#include "ksi/interpolant/schedule.hpp"
+#include "ksi/model/standardization.hpp"
+#include "ksi/io/output.hpp"
+#include "ksi/par/comm.hpp"
+
+namespace ksi {
+
+/// Diagnostics of the linear system of one time t_k (METHOD section 2).
+struct TimeDiagnostics {
+  double residual = 0.0;        ///< |(K + ridge I) eta - h| / |h|
+  double lambda_min = 0.0;      ///< smallest eigenvalue estimate of K + ridge I
+  double lambda_max = 0.0;      ///< largest eigenvalue estimate of K + ridge I
+  double captured = 0.0;        ///< R^2_t = eta . h / E|dI/dt|^2
+  double ridge = 0.0;           ///< absolute ridge lambda tr(K) / P added to the diagonal
+  double velocity_sq = 0.0;     ///< E |dI/dt|^2
+};
+
+class Model {
+ public:
+  Model(std::unique_ptr<features::FeatureMap> features, std::unique_ptr<Schedule> schedule,
+        ItemShape shape, Standardization standardization, std::vector<double> times, Matrix eta);
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const features::FeatureMap& features() const { return *features_; }
+  const Schedule& schedule() const { return *schedule_; }
+  const ItemShape& shape() const { return shape_; }
+  const Standardization& standardization() const { return standardization_; }
+  const std::vector<double>& times() const { return times_; }
+  const Matrix& eta() const { return eta_; }
+
+  std::vector<TimeDiagnostics>& diagnostics() { return diagnostics_; }
+  const std::vector<TimeDiagnostics>& diagnostics() const { return diagnostics_; }
+  /// Settings of the fit that made the model (items, draws, seed, ridge, ...), for `ksi info`.
+  Params& fit_settings() { return fit_settings_; }
+  const Params& fit_settings() const { return fit_settings_; }
+
+  /// Physical side of the periodic box of the data (1 for vectors); copied to generated fields.
+  double box_size() const noexcept { return box_size_; }
+  void set_box_size(double box_size) { box_size_ = box_size; }
+
+  /// eta(t), linear in t between grid times; out.size() == P.
+  void eta_at(double t, std::span<double> out) const;
+  /// b_t(x) = J(x)^T eta(t) for every row of X (standardised units).
+  void drift(double t, const Matrix& X, Matrix& B) const;
+
+  /// A short fingerprint of eta, the time grid, the feature map and the schedule (hex).
+  std::string identity() const;
+
+  /// Writes the model into `out` (collective; same model on every rank).
+  void write(io::OutputFile& out) const;
+  /// Reads model.h5 on every rank of `comm`; InputError naming the file if it is not a ksi model.
+  static Model read(const std::string& path, const par::Comm& comm);
+
+ private:
+  std::unique_ptr<features::FeatureMap> features_;
+  std::unique_ptr<Schedule> schedule_;
+  ItemShape shape_;
+  Standardization standardization_;
+  std::vector<double> times_;
+  Matrix eta_;
+  std::vector<TimeDiagnostics> diagnostics_;
+  Params fit_settings_;
+  double box_size_ = 1.0;
+};
+
+/// The 64-bit FNV-1a hash of bytes, as 16 hex digits; used for model and checkpoint fingerprints.
+std::string fingerprint(std::span<const std::byte> bytes, std::uint64_t seed = 1469598103934665603ull);
+
+}  // namespace ksi

@@ -1,0 +1,48 @@
+#pragma once
+/// @file
+/// The change of variables between data units and the units a model works in.
+///   none      x' = x
+///   scalar    x' = (x - mean) / scale                  one mean and scale for all values
+///   spectrum  x' = F^-1[ F(x - mean) / sqrt(P(|k|)) ]  fields only: whitened by the data's isotropic
+///             power spectrum, P(s) = mean over items and the modes k of shell s = round(|k|) (grid
+///             units) of |F(x - mean)(k)|^2 / N. The whitened data have a flat unit spectrum, so with
+///             the trig schedule (alpha^2 + beta^2 = 1) the Gaussian part of the interpolant's drift
+///             vanishes and the spectrum of generated fields is the data's by construction; the feature
+///             map models only what is not Gaussian. (Equivalently: a Gaussian base with the data's
+///             spectrum, METHOD section 6.) Shells without power (P below 1e-13 of the largest, e.g.
+///             beyond a dealiasing cut-off) are zeroed both ways.
+/// Every rank computes the same numbers (double-double sums), so models do not depend on rank counts.
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/core/shape.hpp"
+#include "ksi/par/comm.hpp"
+
+namespace ksi {
+
+struct Standardization {
+  std::string mode = "none";  ///< "none", "scalar" or "spectrum"
+  double mean = 0.0;
+  double scale = 1.0;
+  std::vector<double> shell_power;  ///< spectrum: P(s), s = 0, 1, ... (grid units)
+
+  static std::vector<std::string> modes() { return {"none", "scalar", "spectrum"}; }
+
+  /// Estimates the transform from the rank-local rows of `local` (collective over `comm`) and applies
+  /// it to them. Errors (unknown mode, spectrum of vectors, constant data) are agreed on every rank.
+  static Standardization fit(Matrix& local, const ItemShape& shape, const std::string& mode,
+                             const par::Comm& comm);
+
+  /// Data units -> model units, every row of `items` in place.
+  void to_model(Matrix& items, const ItemShape& shape) const;
+  /// Model units -> data units, every row of `items` in place.
+  void to_data(Matrix& items, const ItemShape& shape) const;
+
+  /// Shell index round(|k|) of each r2c coefficient of a grid (last axis n/2 + 1).
+  static std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims);
+};
+
+}  // namespace ksi

@@ -1,0 +1,38 @@
+#pragma once
+/// @file
+/// The sample stage (METHOD section 3): integrators of the generative dynamics driven by a fitted
+/// model. Sample i draws all its noise from the stream (seed, i), so a sample is the same whichever
+/// rank integrates it and whatever else is in its batch.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/model/model.hpp"
+#include "ksi/par/comm.hpp"
+
+namespace ksi::sample {
+
+enum class Integrator {
+  optimal_sde,   ///< D* diffusion in the Y = beta X form, Heun predictor-corrector (default)
+  ode,           ///< probability-flow ODE (D = 0), Heun
+  constant_sde,  ///< constant diffusion D, Euler-Maruyama on the original equation
+};
+Integrator parse_integrator(const std::string& name);
+std::string to_string(Integrator integrator);
+
+struct SampleOptions {
+  std::size_t steps = 40;                        ///< integration steps on [0, 1]
+  Integrator integrator = Integrator::optimal_sde;
+  double diffusion = 1.0;                        ///< D for Integrator::constant_sde
+  std::uint64_t seed = 1;                        ///< key of the per-sample noise streams
+  std::size_t batch = 64;                        ///< samples integrated together (vectorised drift)
+};
+
+/// Integrates samples with global ids [first, first + count) and returns them (count x d) in data
+/// units (the model's standardisation undone). Rank-local: no communication.
+Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,
+                std::size_t count);
+
+}  // namespace ksi::sample

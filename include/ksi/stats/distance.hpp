@@ -1,0 +1,78 @@
+#pragma once
+/// @file
+/// Set summaries of per-item statistics and the distances between sets behind the Q ratios of
+/// METHOD section 8.
+///
+/// Every statistic S maps one item (a field, or a vector) to K numbers s_1 .. s_K (the shells of
+/// log P(k), the bins of a PDF, one skewness, ...). A set A of n_A items is summarised by the mean
+/// m_A,k and the standard deviation sd_A,k of s_k over its items. The distance of two sets is the
+/// RMS over components of the Welch z-score of the difference of their means,
+///
+///     dist(A, B) = sqrt( (1 / K') sum_k (m_A,k - m_B,k)^2 / (sd_A,k^2 / n_A + sd_B,k^2 / n_B) ),
+///
+/// over the K' components with a non-zero standard error (components equal and constant in both
+/// sets carry no information and are skipped; a difference with zero standard error makes the
+/// distance infinite). Two independent sets of the same distribution are at distance about 1
+/// whatever their sizes (each z^2 has expectation about 1), so the figure of merit
+///
+///     Q = dist(gen, test) / dist(train, test)
+///
+/// is about 1 when generated items are as close to new data as the training data are, and grows
+/// with the number of standard errors by which the generated mean misses. The distance compares
+/// set means only: a generated set whose items spread much more than the data's has an uncertain
+/// mean and so looks closer than it is. The tables and plots carry every set's spread for that.
+
+#include <span>
+#include <vector>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/par/comm.hpp"
+
+namespace ksi::stats {
+
+/// Streaming mean and sum of squared deviations of K-component values on one rank (Welford).
+class RunningMoments {
+ public:
+  explicit RunningMoments(std::size_t components = 0);
+
+  void add(std::span<const double> values);
+  std::size_t components() const noexcept { return mean_.size(); }
+  std::size_t count() const noexcept { return count_; }
+  const std::vector<double>& mean() const noexcept { return mean_; }
+  /// Sum over the values added of (s_k - mean_k)^2.
+  const std::vector<double>& squared_deviations() const noexcept { return squared_deviations_; }
+
+ private:
+  std::size_t count_ = 0;
+  std::vector<double> mean_;
+  std::vector<double> squared_deviations_;
+};
+
+/// A statistic over the items of one set.
+struct SetSummary {
+  std::size_t count = 0;
+  std::vector<double> mean;    ///< m_k
+  std::vector<double> stddev;  ///< sd_k, with the 1 / (n - 1) normalisation (NaN for n < 2)
+};
+
+/// Combines every rank's RunningMoments (Chan et al.'s pairwise update, stable for large means).
+/// Collective; every rank must hold the same number of components.
+SetSummary summarize(const RunningMoments& local, const par::Comm& comm);
+
+/// dist(A, B) above.
+double welch_distance(const SetSummary& a, const SetSummary& b);
+
+/// dist(gen, test) / dist(train, test); NaN when the denominator is zero or either is NaN.
+double quality_ratio(double gen_test, double train_test);
+
+/// Mean Euclidean distance over all pairs (x in X, y in Y), X and Y held by every rank; the rows of
+/// X are shared out between ranks. Collective.
+double mean_pair_distance(const Matrix& X, const Matrix& Y, const par::Comm& comm);
+
+/// Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| with every pair mean taken over all pairs,
+/// i = j included (the V-statistic: non-negative, and about (E|X - X'|)(1/n_X + 1/n_Y) for two
+/// samples of one distribution, so the energy-distance Q is about 1 for equal-size sets).
+/// Collective.
+double energy_distance(const Matrix& X, const Matrix& Y, const par::Comm& comm);
+
+}  // namespace ksi::stats

@@ -1,0 +1,202 @@
+// ksi fit: data set -> model.h5 (METHOD section 2).
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "app/commands.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/features/builder.hpp"
+#include "ksi/fit/fit.hpp"
+#include "ksi/fit/solver.hpp"
+#include "ksi/io/items.hpp"
+#include "ksi/par/log.hpp"
+#include "ksi/par/signals.hpp"
+
+namespace ksi::app {
+namespace {
+
+// What identifies an input file for checkpoints: its absolute path, size and modification time.
+std::string describe_input_file(const std::string& path) {
+  std::error_code ec;
+  const auto absolute = std::filesystem::absolute(path, ec).string();
+  const auto size = std::filesystem::file_size(path, ec);
+  const auto mtime = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
+  return cat(absolute, " (", ec ? 0 : size, " bytes, mtime ", ec ? 0 : mtime, ")");
+}
+
+}  // namespace
+
+int run_fit(const Invocation& call) {
+  const fit::FitOptions defaults;
+  po::options_description desc("ksi fit options");
+  add_common_options(desc);
+  add_output_options(desc, "output model file (HDF5)");
+  desc.add_options()
+      ("data", po::value<std::string>(), "training data set (HDF5 with /fields)")
+      ("features", po::value<std::string>()->default_value("fourier"), "feature map: polynomial, fourier, scattering")
+      ("feature-params", po::value<std::string>()->default_value(""), "feature-map parameters, e.g. count=512,length_scale=1 (fourier) or J=4,L=4,isotropic=true (scattering)")
+      ("features-from", po::value<std::string>(), "reuse the feature map (and standardisation) of this model file")
+      ("schedule", po::value<std::string>()->default_value(defaults.schedule), "interpolant schedule: linear, trig")
+      ("times", po::value<std::size_t>()->default_value(defaults.times), "number of times T at which eta is solved")
+      ("time-grid", po::value<std::string>()->default_value(defaults.time_grid), "uniform or chebyshev")
+      ("draws", po::value<std::size_t>()->default_value(defaults.draws), "noise draws M per item and time")
+      ("seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed of the noise streams")
+      ("ridge", po::value<double>()->default_value(defaults.ridge), "relative ridge lambda")
+      ("standardize", po::value<std::string>()->default_value("scalar"), "none; scalar (one mean and scale for all values); spectrum (fields: whitened by the data's isotropic power spectrum, so the drift models only what is not Gaussian; use with --schedule trig)")
+      ("max-items", po::value<std::size_t>(), "use only the first N items of the data set")
+      ("batch", po::value<std::size_t>()->default_value(0), "items x draws per Gram update (0: the feature map's choice)")
+      ("memory-mb", po::value<double>()->default_value(defaults.memory_mb), "per-rank memory budget for the Gram sums (MB)")
+      ("distributed-threshold", po::value<std::size_t>()->default_value(defaults.distributed_threshold), "P from which a time is solved on a group of ranks (ScaLAPACK)")
+      ("solve-group", po::value<int>()->default_value(0), "ranks per distributed solve (0: automatic)")
+      ("petsc", po::value<std::string>()->default_value(""), "PETSc options, e.g. \"-fit_ksp_type cg -fit_pc_type jacobi\"")
+      ("checkpoint", po::value<std::string>(), "checkpoint file (default: OUT.checkpoint)")
+      ("checkpoint-every", po::value<double>()->default_value(600.0), "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")
+      ("resume", "continue from the checkpoint if there is one")
+      ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+  po::variables_map vm;
+  if (!parse_options(call, desc, {}, vm, "ksi fit --data FILE --out FILE [options]")) return 0;
+  configure_logging(vm, call.world);
+  const par::Comm& world = call.world;
+  // From here on SIGUSR1/SIGTERM mean: checkpoint at the next batch and stop (exit code 75).
+  par::install_stop_handlers();
+  if (!vm.count("data")) throw UsageError("ksi fit: --data FILE is required");
+  if (!vm.count("out")) throw UsageError("ksi fit: --out FILE is required");
+  const std::string data_path = vm["data"].as<std::string>();
+  const std::string out_path = vm["out"].as<std::string>();
+  const bool force = vm.count("force") > 0;
+
+  fit::FitOptions options;
+  options.schedule = vm["schedule"].as<std::string>();
+  options.times = vm["times"].as<std::size_t>();
+  options.time_grid = vm["time-grid"].as<std::string>();
+  options.draws = vm["draws"].as<std::size_t>();
+  options.seed = vm["seed"].as<std::uint64_t>();
+  options.ridge = vm["ridge"].as<double>();
+  options.batch = vm["batch"].as<std::size_t>();
+  options.memory_mb = vm["memory-mb"].as<double>();
+  options.distributed_threshold = vm["distributed-threshold"].as<std::size_t>();
+  options.solve_group = vm["solve-group"].as<int>();
+  // Validate cheap settings before any I/O.
+  fit::make_time_grid(options.times, options.time_grid);
+  make_schedule(options.schedule);
+  if (options.draws == 0) throw UsageError("--draws must be at least 1");
+  if (!(options.ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
+
+  options.checkpoint.path =
+      vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
+  options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
+  options.checkpoint.resume = vm.count("resume") > 0;
+  if (options.checkpoint.every_seconds < 0) throw UsageError("--checkpoint-every must be >= 0");
+  options.checkpoint.inputs = describe_input_file(data_path);
+  {
+    // A checkpoint holds hours of work: never drop it silently.
+    std::int64_t exists = 0;
+    if (world.is_root()) exists = std::filesystem::exists(options.checkpoint.path) ? 1 : 0;
+    world.bcast(exists, 0);
+    if (exists && !options.checkpoint.resume && !force)
+      throw par::CollectiveError(ExitCode::io,
+                                 cat("checkpoint ", options.checkpoint.path,
+                                     " of an interrupted fit exists: use --resume to continue it, "
+                                     "or --force to start over"),
+                                 0);
+  }
+
+  std::vector<std::string> inputs{data_path};
+  if (vm.count("features-from")) inputs.push_back(vm["features-from"].as<std::string>());
+  io::check_output_path(out_path, force, inputs, world);
+
+  io::LocalItems data;
+  {
+    ScopedPhase phase("fit.io");
+    if (vm.count("max-items")) {
+      const auto limit = vm["max-items"].as<std::size_t>();
+      if (limit == 0) throw UsageError("--max-items must be positive");
+      io::File file = io::File::open(data_path, world);
+      io::ItemsInfo info;
+      par::collective(world, [&] { info = io::inspect_items(file); });
+      const std::size_t n = std::min(limit, info.count);
+      data = io::read_items(data_path, world, par::block_range(n, world.rank(), world.size()));
+      data.info.count = n;
+    } else {
+      data = io::read_items(data_path, world);
+    }
+  }
+  const std::size_t total = data.info.count;
+  par::Log::info(cat("fit: read ", total, " items (", data.info.shape.describe(), ", ",
+                     io::to_string(data.info.dtype), ") from ", data_path));
+
+  std::unique_ptr<features::FeatureMap> features;
+  Standardization st;
+  if (vm.count("features-from")) {
+    const std::string source = vm["features-from"].as<std::string>();
+    Model reference = Model::read(source, world);
+    if (!(reference.shape() == data.info.shape))
+      throw par::CollectiveError(ExitCode::input,
+                                 cat("model ", source, " was fitted on items of shape ",
+                                     reference.shape().describe(), " but ", data_path, " holds ",
+                                     data.info.shape.describe()),
+                                 0);
+    st = reference.standardization();
+    st.to_model(data.values, data.info.shape);
+    features = features::make_feature_map(reference.features().spec(), data.info.shape);
+  } else {
+    st = Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(), world);
+    const Params params = parse_key_values("feature-params", vm["feature-params"].as<std::string>());
+    ScopedPhase phase("fit.features.build");
+    features = features::build_feature_map(vm["features"].as<std::string>(), params,
+                                           data.info.shape, data.values, world);
+  }
+
+  // The assembly deals whole batches to ranks: read that range (the model is then bitwise the same
+  // for any number of ranks) unless this rank already holds it.
+  const auto range = fit::assembly_item_range(total, fit::items_per_batch(options, *features),
+                                              world.rank(), world.size());
+  if (range.begin != data.range.begin || range.end != data.range.end) {
+    ScopedPhase phase("fit.io");
+    data.values = Matrix();
+    data = io::read_items(data_path, world, range);
+    data.info.count = total;
+    st.to_model(data.values, data.info.shape);
+  }
+
+  fit::PetscSession petsc(world, vm["petsc"].as<std::string>());
+  const Stopwatch clock;
+  Model model = fit::fit_model(data.values, data.range.begin, total, std::move(features),
+                               data.info.shape, st, options, world);
+  const double fit_seconds = clock.seconds();
+  model.fit_settings().set("data", data_path);
+  model.set_box_size(data.info.box_size);
+  model.fit_settings().set("schedule", options.schedule);
+
+  {
+    ScopedPhase phase("fit.io");
+    io::OutputFile out(out_path, force, inputs, world);
+    model.write(out);
+    out.commit();
+  }
+  if (world.is_root()) std::filesystem::remove(options.checkpoint.path);
+
+  double worst_residual = 0.0, min_captured = 1e300, max_captured = -1e300;
+  for (const auto& d : model.diagnostics()) {
+    worst_residual = std::max(worst_residual, d.residual);
+    min_captured = std::min(min_captured, d.captured);
+    max_captured = std::max(max_captured, d.captured);
+  }
+  par::Log::info(sformat("fit: wrote %s (model %s): P = %zu, T = %zu, R^2 in [%.4f, %.4f], "
+                         "max residual %.2e, %.1f s",
+                         out_path.c_str(), model.identity().c_str(), model.features().size(),
+                         model.times().size(), min_captured, max_captured, worst_residual,
+                         fit_seconds));
+  const double rate = static_cast<double>(total) * static_cast<double>(options.draws) *
+                      static_cast<double>(options.times) / fit_seconds;
+  write_report(vm, world, "fit",
+               sformat("\"items\": %zu, \"draws\": %zu, \"times\": %zu, \"features\": %zu, "
+                       "\"dimension\": %zu, \"fit_seconds\": %.6g, \"item_draw_times_per_second\": %.6g",
+                       total, options.draws, options.times, model.features().size(),
+                       data.info.shape.size(), fit_seconds, rate));
+  return 0;
+}
+
+}  // namespace ksi::app

@@ -1,0 +1,95 @@
+// ksi info FILE: a readable summary of a data set, model or samples file.
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+
+#include "app/commands.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/io/items.hpp"
+#include "ksi/model/model.hpp"
+
+namespace ksi::app {
+namespace {
+
+void print_attributes(const io::Group& group, const std::string& indent) {
+  for (const auto& name : group.attribute_names()) {
+    std::string value = group.attribute_as_text(name);
+    if (value.size() > 120) value = value.substr(0, 117) + "...";
+    std::cout << indent << name << ": " << value << "\n";
+  }
+}
+
+void describe_items(const io::File& file) {
+  const auto info = io::inspect_items(file);
+  std::cout << "  items: " << info.count << " x " << info.shape.describe() << " ("
+            << io::to_string(info.dtype) << ")\n";
+}
+
+void describe_model(const std::string& path, const par::Comm& self) {
+  const Model model = Model::read(path, self);
+  std::cout << "  model id: " << model.identity() << "\n";
+  std::cout << "  items: " << model.shape().describe() << ", standardisation "
+            << model.standardization().mode
+            << sformat(" (mean %.6g, scale %.6g", model.standardization().mean,
+                       model.standardization().scale);
+  if (!model.standardization().shell_power.empty())
+    std::cout << ", whitened by the power of " << model.standardization().shell_power.size() << " shells";
+  std::cout << ")\n";
+  std::cout << "  features: " << model.features().kind() << ", P = " << model.features().size() << "\n";
+  const auto spec = model.features().spec();
+  for (const auto& [k, v] : spec.params.entries())
+    std::cout << "    " << k << " = " << v << "\n";
+  std::cout << "  schedule: " << model.schedule().name() << ", T = " << model.times().size() << " times\n";
+  std::cout << "  fit:";
+  for (const auto& [k, v] : model.fit_settings().entries()) std::cout << " " << k << "=" << v;
+  std::cout << "\n  per-time diagnostics (t, R^2, residual, condition estimate):\n";
+  const auto& times = model.times();
+  const std::size_t T = times.size();
+  const std::size_t stride = std::max<std::size_t>(1, T / 12);
+  for (std::size_t k = 0; k < T; k += stride) {
+    const auto& d = model.diagnostics()[k];
+    std::cout << sformat("    t = %.4f  R^2 = %8.5f  residual = %.2e  condition ~ %.3g\n", times[k],
+                         d.captured, d.residual, d.lambda_min > 0 ? d.lambda_max / d.lambda_min : INFINITY);
+    if (k + stride >= T && k != T - 1) k = T - 1 - stride;
+  }
+}
+
+}  // namespace
+
+int run_info(const Invocation& call) {
+  po::options_description desc("ksi info options");
+  add_common_options(desc);
+  desc.add_options()("file", po::value<std::vector<std::string>>(), "files to describe");
+  po::positional_options_description positional;
+  positional.add("file", -1);
+  po::variables_map vm;
+  if (!parse_options(call, desc, positional, vm, "ksi info FILE [FILE...]")) return 0;
+  configure_logging(vm, call.world);
+  if (!vm.count("file")) throw UsageError("ksi info: give at least one FILE");
+  // One rank reads and prints; the others wait for the verdict.
+  const par::Comm self = par::Comm::self();
+  par::collective(call.world, [&] {
+    if (!call.world.is_root()) return;
+    for (const auto& path : vm["file"].as<std::vector<std::string>>()) {
+      io::File file = io::File::open(path, self);
+      const io::Group root = file.root();
+      const std::string kind =
+          root.has_attribute("ksi_file_kind") ? root.text_attribute("ksi_file_kind") : "unknown";
+      std::cout << path << ": ksi " << kind << " file\n";
+      if (kind == "model") {
+        describe_model(path, self);
+      } else if (root.has(io::kFieldsDataset)) {
+        describe_items(file);
+      } else {
+        throw InputError(cat(path, " is neither a ksi data, samples nor model file"));
+      }
+      std::cout << "  attributes:\n";
+      print_attributes(root, "    ");
+      std::cout.flush();
+    }
+  });
+  return 0;
+}
+
+}  // namespace ksi::app

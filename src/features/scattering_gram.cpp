@@ -1,0 +1,309 @@
+// Structured assembly of sum_b J(x_b) J(x_b)^T and J(x_b) v_b for scattering spectra.
+//
+// A row r_p of J is a real field; its r2c spectrum R_p = G_p(k) + conj(G_p(-k)) is the sum of
+// pieces band-limited to the supports of the wavelets the feature touches (directly through c_x, or
+// through the modulus of U_lambda). With Q_p(k) = sqrt(w_k / N) R_p(k) on the r2c half array (w_k =
+// 2 for coefficients whose mirror is not stored), <r_p, r_q> = Re sum_k Q_p conj(Q_q): a dot
+// product of interleaved real vectors. Columns are ordered by level (the coarsest scale whose
+// supports contain the frequency), so a row whose finest scale is s lives in the first prefix[s]
+// columns: rows are stored once, grouped into panels by finest scale, and two panels meet on the
+// shorter prefix only.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "features/scattering_impl.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+
+namespace ksi::features {
+
+using scattering::complex;
+using scattering::ComplexVector;
+using scattering::Grid;
+using scattering::RealVector;
+using scattering::RowPlan;
+
+namespace {
+
+inline complex read_half(const complex* half, std::int32_t plus, std::int32_t minus) {
+  return plus >= 0 ? half[plus] : std::conj(half[minus]);
+}
+
+inline void scatter_half(complex* half, std::int32_t plus, std::int32_t minus, complex g) {
+  if (plus >= 0) half[plus] += g;
+  if (minus >= 0) half[minus] += std::conj(g);
+}
+
+// Consecutive rows of one panel whose pieces are held together.
+struct Unit {
+  int panel = 0;
+  std::size_t first = 0;
+  std::size_t count = 0;
+  std::size_t columns = 0;
+  std::size_t bytes() const { return count * columns * sizeof(complex); }
+};
+
+// A unit's pieces: unit->count rows of unit->columns coefficients.
+struct Block {
+  const Unit* unit = nullptr;
+  complex* q = nullptr;
+};
+
+}  // namespace
+
+void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
+                                   std::span<double> h) const {
+  const Impl& I = *impl_;
+  std::lock_guard<std::mutex> lock(I.workspace_lock);
+  auto& ws = I.workspace;
+  const auto& state = ws.state;
+  const std::size_t P = size(), d = shape_.size();
+  ensure(X.cols() == d && V.rows() == X.rows() && V.cols() == d && K.rows() == P && K.cols() == P &&
+             h.size() == P,
+         "scattering accumulate: shapes do not match");
+  const Grid& full = *I.grids[0];
+  const double inv_n = 1.0 / static_cast<double>(full.size);
+
+  // Units: a panel's rows in pieces of at most a quarter of the workspace.
+  std::vector<Unit> units;
+  const std::size_t budget = std::max<std::size_t>(I.workspace_bytes, 1);
+  for (int a = 0; a < I.J; ++a) {
+    const std::size_t rows = I.panel_rows[a].size();
+    if (rows == 0) continue;
+    const std::size_t columns = I.prefix[a];
+    const std::size_t per_unit =
+        std::max<std::size_t>(1, budget / 4 / std::max<std::size_t>(1, columns * sizeof(complex)));
+    for (std::size_t first = 0; first < rows; first += per_unit)
+      units.push_back({a, first, std::min(per_unit, rows - first), columns});
+  }
+  std::size_t largest_unit = 0, total_bytes = 0;
+  for (const auto& u : units) {
+    largest_unit = std::max(largest_unit, u.bytes());
+    total_bytes += u.bytes();
+  }
+  std::size_t mean_row = P;
+  for (std::size_t p = 0; p < P; ++p)
+    if (I.rows[p].is_mean) mean_row = p;
+
+  scattering::ForwardNeeds needs;
+  needs.modulus = I.any_modulus;
+  needs.phase = I.any_modulus;
+  needs.values = false;
+  auto& vhat = ws.vhat;
+  vhat.resize(full.half_size);
+  auto& qv = ws.qv;
+  qv.resize(2 * (I.prefix.empty() ? 0 : I.prefix[0]));
+  auto& spectra = ws.spectrum;
+  auto& field = ws.field;
+  auto& piece = ws.piece;
+  auto& gm = ws.gm;
+
+  // Adds the piece val (a gradient w.r.t. conj(c_x) at the support entries of `s`) to row q.
+  const auto add_piece = [&](complex* q, const scattering::Support& s, std::size_t e, complex val) {
+    const std::int32_t cp = s.column_plus[e], cm = s.column_minus[e];
+    if (cp >= 0) q[cp] += I.column_scale[cp] * val;
+    if (cm >= 0) q[cm] += I.column_scale[cm] * std::conj(val);
+  };
+
+  // piece = sum over sources of omega * (c_M of the source's partner, or c_x) on the outer support,
+  // read through the support's index tables (no gathered copies: at 128^3 they would take a GB).
+  const auto combine = [&](int outer, const scattering::OmegaEntry* begin,
+                           const scattering::OmegaEntry* end) {
+    const auto& so = I.supports[outer];
+    const std::size_t n = so.psi.size();
+    const int last = I.gathered_rows(outer, I.any_partner) - 1;
+    piece.assign(n, complex(0.0));
+    for (const auto* src = begin; src != end; ++src) {
+      const Grid& g = src->k == last ? full : *I.grids[I.scale_of(src->k)];
+      const complex* base = src->k == last ? state.cx.data() : state.cm[src->k].data();
+      const std::int32_t* plus = so.plus_on(g);
+      const std::int32_t* minus = so.minus_on(g);
+      const complex omega = src->omega;
+      for (std::size_t e = 0; e < n; ++e) piece[e] += omega * read_half(base, plus[e], minus[e]);
+    }
+  };
+
+  // The pieces of the rows of one unit for the current item.
+  const auto compute = [&](const Unit& unit, Block& block) {
+    ScopedPhase phase("fit.features");
+    block.unit = &unit;
+    std::fill(block.q, block.q + unit.count * unit.columns, complex(0.0));
+    std::vector<std::vector<std::pair<std::size_t, const RowPlan::Modulus*>>> jobs(I.J);
+    for (std::size_t i = 0; i < unit.count; ++i) {
+      const RowPlan& row = I.rows[I.panel_rows[unit.panel][unit.first + i]];
+      complex* q = block.q + i * unit.columns;
+      for (const auto& direct : row.direct) {
+        const auto& s = I.supports[direct.outer];
+        combine(direct.outer, direct.sources.data(), direct.sources.data() + direct.sources.size());
+        for (std::size_t e = 0; e < s.psi.size(); ++e)
+          add_piece(q, s, e, piece[e] * (s.psi[e] * s.psi[e]));
+      }
+      // Pieces through the moduli (a Phi1 term alone is a job with a constant g_M).
+      for (const auto& m : row.modulus) jobs[I.scale_of(m.wavelet)].push_back({i, &m});
+    }
+    // Pieces through the moduli: one c2r and one c2c per (row, wavelet), batched per grid.
+    for (int j = 0; j < I.J; ++j) {
+      const Grid& grid = *I.grids[j];
+      const auto& list = jobs[j];
+      const double inv_ng = 1.0 / static_cast<double>(grid.size);
+      for (std::size_t first = 0; first < list.size(); first += grid.batch) {
+        const std::size_t nb = std::min(grid.batch, list.size() - first);
+        spectra.assign(nb * grid.half_size, complex(0.0));
+        for (std::size_t t = 0; t < nb; ++t) {
+          complex* target = spectra.data() + t * grid.half_size;
+          const auto& sources = list[first + t].second->sources;
+          for (std::size_t first_source = 0; first_source < sources.size();) {
+            // The sources of one outer wavelet: combined on its support, then scattered once.
+            const int outer = sources[first_source].outer;
+            std::size_t next = first_source;
+            while (next < sources.size() && sources[next].outer == outer) ++next;
+            combine(outer, sources.data() + first_source, sources.data() + next);
+            const auto& so = I.supports[outer];
+            const std::int32_t* plus = so.plus_on(grid);
+            const std::int32_t* minus = so.minus_on(grid);
+            for (std::size_t e = 0; e < so.psi.size(); ++e)
+              scatter_half(target, plus[e], minus[e], piece[e] * (so.psi[e] * so.psi[e]));
+            first_source = next;
+          }
+        }
+        gm.resize(nb * grid.size);
+        if (nb == grid.batch && grid.real_batch) {
+          grid.real_batch->backward_destroying(spectra.data(), gm.data());
+        } else {
+          for (std::size_t t = 0; t < nb; ++t)
+            grid.real_single->backward_destroying(spectra.data() + t * grid.half_size,
+                                                  gm.data() + t * grid.size);
+        }
+        field.resize(nb * grid.size);
+        for (std::size_t t = 0; t < nb; ++t) {
+          const auto* m = list[first + t].second;
+          const complex* ph = state.phase[m->wavelet].data();
+          const double* g = gm.data() + t * grid.size;
+          complex* f = field.data() + t * grid.size;
+          const double c = m->phi1 * inv_ng;
+          for (std::size_t y = 0; y < grid.size; ++y) f[y] = ph[y] * (g[y] * inv_ng + c);
+        }
+        if (nb == grid.batch && grid.complex_batch) {
+          grid.complex_batch->forward(field.data(), field.data());
+        } else {
+          for (std::size_t t = 0; t < nb; ++t)
+            grid.complex_single->forward(field.data() + t * grid.size,
+                                         field.data() + t * grid.size);
+        }
+        for (std::size_t t = 0; t < nb; ++t) {
+          const auto [i, m] = list[first + t];
+          const auto& s = I.supports[m->wavelet];
+          const complex* f = field.data() + t * grid.size;
+          complex* q = block.q + i * unit.columns;
+          const double norm = 0.5 * I.inv_sqrt_a[m->wavelet];
+          for (std::size_t e = 0; e < s.psi.size(); ++e)
+            add_piece(q, s, e, f[s.grid_index[e]] * (norm * s.psi[e]));
+        }
+      }
+    }
+  };
+
+  // K(p, q) += <Q_p, Q_q> for the rows of two blocks (x before y in panel order).
+  auto& products = ws.products;
+  const auto multiply = [&](const Block& x, const Block& y) {
+    ScopedPhase phase("fit.syrk");
+    const Unit& ux = *x.unit;
+    const Unit& uy = *y.unit;
+    const auto& rows_x = I.panel_rows[ux.panel];
+    const auto& rows_y = I.panel_rows[uy.panel];
+    const int rx = static_cast<int>(ux.count), ry = static_cast<int>(uy.count);
+    const auto* qx = reinterpret_cast<const double*>(x.q);
+    const auto* qy = reinterpret_cast<const double*>(y.q);
+    if (x.q == y.q) {
+      products.assign(static_cast<std::size_t>(rx) * rx, 0.0);
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, rx, static_cast<int>(2 * ux.columns),
+                  1.0, qx, static_cast<int>(2 * ux.columns), 0.0, products.data(), rx);
+      for (int i = 0; i < rx; ++i)
+        for (int k = i; k < rx; ++k) {
+          const std::size_t p = rows_x[ux.first + i], r = rows_x[ux.first + k];
+          K(std::min(p, r), std::max(p, r)) += products[static_cast<std::size_t>(i) * rx + k];
+        }
+      return;
+    }
+    const std::size_t common = std::min(ux.columns, uy.columns);
+    products.assign(static_cast<std::size_t>(rx) * ry, 0.0);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rx, ry, static_cast<int>(2 * common), 1.0,
+                qx, static_cast<int>(2 * ux.columns), qy, static_cast<int>(2 * uy.columns), 0.0,
+                products.data(), ry);
+    for (int i = 0; i < rx; ++i)
+      for (int k = 0; k < ry; ++k) {
+        const std::size_t p = rows_x[ux.first + i], r = rows_y[uy.first + k];
+        // Every row lives in exactly one block, so p == r cannot occur here.
+        K(std::min(p, r), std::max(p, r)) += products[static_cast<std::size_t>(i) * ry + k];
+      }
+  };
+
+  const auto project_velocity = [&](const Block& x) {
+    ScopedPhase phase("fit.syrk");
+    const Unit& ux = *x.unit;
+    std::vector<double> out(ux.count, 0.0);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(ux.count),
+                static_cast<int>(2 * ux.columns), 1.0, reinterpret_cast<const double*>(x.q),
+                static_cast<int>(2 * ux.columns), qv.data(), 1, 0.0, out.data(), 1);
+    for (std::size_t i = 0; i < ux.count; ++i) h[I.panel_rows[ux.panel][ux.first + i]] += out[i];
+  };
+
+  // The window's units live in one arena (at most the budget) and a streamed unit in its own
+  // buffer, both reused from item to item and call to call.
+  ws.streamed.resize(total_bytes > budget ? largest_unit / sizeof(complex) : 0);
+  for (std::size_t item = 0; item < X.rows(); ++item) {
+    {
+      ScopedPhase phase("fit.features");
+      I.forward(X.row(item), needs, ws);
+      full.real_single->forward(V.row(item).data(), vhat.data());
+      for (std::size_t c = 0; c < I.column_half.size(); ++c) {
+        const complex v = vhat[I.column_half[c]] * I.column_scale[c];
+        qv[2 * c] = v.real();
+        qv[2 * c + 1] = v.imag();
+      }
+    }
+    if (mean_row < P) {
+      // The mean's gradient is 1/N everywhere: |r|^2 = 1/N and <r, v> = vhat(0) / N.
+      K(mean_row, mean_row) += inv_n;
+      h[mean_row] += vhat[0].real() * inv_n;
+    }
+    // Windows: hold as many consecutive units as the budget allows, stream the later ones past
+    // them (recomputing their pieces), then move the window on.
+    std::size_t start = 0, remaining = total_bytes;
+    while (start < units.size()) {
+      std::vector<Block> window;
+      std::size_t held = 0, next = start;
+      const bool all_fit = remaining <= budget;
+      while (next < units.size()) {
+        const std::size_t need = held + units[next].bytes() + (all_fit ? 0 : largest_unit);
+        if (next > start && need > budget) break;
+        held += units[next].bytes();
+        ++next;
+      }
+      if (ws.window.size() * sizeof(complex) < held) ws.window.resize(held / sizeof(complex));
+      for (std::size_t u = start, offset = 0; u < next; ++u) {
+        window.push_back({nullptr, ws.window.data() + offset});
+        offset += units[u].count * units[u].columns;
+        compute(units[u], window.back());
+        remaining -= units[u].bytes();
+      }
+      for (std::size_t a = 0; a < window.size(); ++a) {
+        project_velocity(window[a]);
+        for (std::size_t b = a; b < window.size(); ++b) multiply(window[a], window[b]);
+      }
+      if (next < units.size()) {
+        Block streamed{nullptr, ws.streamed.data()};
+        for (std::size_t u = next; u < units.size(); ++u) {
+          compute(units[u], streamed);
+          for (const auto& held_block : window) multiply(held_block, streamed);
+        }
+      }
+      start = next;
+    }
+  }
+}
+
+}  // namespace ksi::features

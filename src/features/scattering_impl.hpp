@@ -1,0 +1,209 @@
+#pragma once
+// Internals of ScatteringSpectra shared by its source files: the coefficient catalogue, the index
+// tables of the filter supports on every grid, the FFT plans, and the per-item forward state.
+//
+// Notation (see scattering.hpp): c_x(m) = xhat(m) / N are the Fourier coefficients of x on the full
+// grid; for wavelet lambda on its grid G (N_G points), U_lambda = sum_m c_x(m) psihat(m) /
+// sqrt(a_lambda) e^{i m y} and c_M(m) = FFT_G(|U_lambda|)(m) / N_G. For an "outer" support lambda
+// at scale j, the gathered matrix A_lambda (built on demand, one outer at a time) has rows c_M of
+// every lambda' with j' < j (partners, in wavelet order) and a last row c_x, all on the support
+// S_lambda. With W = psihat_lambda^2 the Hermitian matrix (A o psihat)(A o psihat)^H holds every
+// Phi2 (last diagonal entry), Phi3 (last column) and Phi4 (partner block) whose outer support is
+// lambda, and the gradient of sum Re(conj(w) F) with respect to conj(A) is Omega (A o W) with
+// Omega_ik = (w_ik + conj(w_ki)) / 2. Rows of that product for partners are gradients with respect
+// to conj(c_M) ("H"), the last row is a direct contribution to the gradient with respect to
+// conj(c_x) ("G"). The low-pass is one more outer support, without partners.
+
+#include <complex>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ksi/core/aligned.hpp"
+#include "ksi/features/scattering.hpp"
+#include "ksi/features/wavelets.hpp"
+#include "ksi/fft/fft.hpp"
+
+namespace ksi::features::scattering {
+
+using complex = std::complex<double>;
+using ComplexVector = AlignedVector<complex>;
+using RealVector = AlignedVector<double>;
+
+enum class Family : std::uint8_t { mean, phi1, phi2, phi3, phi4 };
+
+/// One raw (complex or real) coefficient. phi1/phi2: a = lambda; phi3: a = lambda (outer, U slot),
+/// b = lambda' (modulus slot, j' < j); phi4: a = lambda1, b = lambda2, c = lambda3 (outer).
+struct Config {
+  Family family = Family::mean;
+  int a = -1, b = -1, c = -1;
+  bool real = false;
+  bool operator<(const Config& o) const {
+    if (family != o.family) return family < o.family;
+    if (a != o.a) return a < o.a;
+    if (b != o.b) return b < o.b;
+    return c < o.c;
+  }
+};
+
+/// phi_p = sum over terms of coef * (imag ? Im : Re) raw[config].
+struct Term {
+  int config = 0;
+  bool imag = false;
+  double coef = 1.0;
+};
+
+struct Feature {
+  std::vector<Term> terms;
+  std::string name;
+};
+
+/// FFT plans of one grid: single and batched transforms.
+struct Grid {
+  int id = 0;  // distinct grids numbered from the full grid (0) to the coarsest
+  std::vector<std::size_t> dims;
+  std::size_t size = 0;       // real points
+  std::size_t half_size = 0;  // r2c coefficients
+  std::size_t batch = 1;
+  std::unique_ptr<fft::RealTransform> real_single, real_batch;
+  std::unique_ptr<fft::ComplexTransform> complex_single, complex_batch;
+};
+
+/// Index tables of one wavelet's support S (entries e).
+struct Support {
+  int scale = 0;
+  std::span<const double> psi;           // psihat(m_e), owned by the bank
+  std::vector<std::int32_t> grid_index;  // m_e in the complex array of its scale's grid
+  // Per distinct grid up to the scale's (by Grid::id): r2c index of m_e / -m_e, or -1 if not in the
+  // half array. Scales on the same grid share one table.
+  std::vector<std::vector<std::int32_t>> plus, minus;
+  std::vector<std::int32_t> column_plus, column_minus;  // Gram columns of m_e / -m_e, or -1
+  const std::int32_t* plus_on(const Grid& g) const { return plus[g.id].data(); }
+  const std::int32_t* minus_on(const Grid& g) const { return minus[g.id].data(); }
+};
+
+/// One Omega entry of a row: Hon_i(outer) += omega * A_k(outer) o psihat_outer^2.
+struct OmegaEntry {
+  int outer = 0;
+  int k = 0;
+  complex omega;
+};
+
+/// The pieces of one output feature's gradient, by wavelet.
+struct RowPlan {
+  std::size_t feature = 0;
+  int finest_scale = 0;
+  bool is_mean = false;
+  /// Gradient through M_lambda: entries with i = lambda, plus a Phi1 constant.
+  struct Modulus {
+    int wavelet = 0;
+    double phi1 = 0.0;
+    std::vector<OmegaEntry> sources;
+  };
+  std::vector<Modulus> modulus;
+  /// Direct gradient through c_x on S_outer: entries with i = last row.
+  struct Direct {
+    int outer = 0;
+    std::vector<OmegaEntry> sources;
+  };
+  std::vector<Direct> direct;
+};
+
+/// What one forward pass keeps (outer vectors sized once; inner buffers keep their capacity).
+struct ForwardState {
+  ComplexVector cx;                  // full-grid r2c / N
+  std::vector<ComplexVector> cm;     // per wavelet: r2c(M) / N_G on its grid
+  std::vector<ComplexVector> phase;  // per wavelet: U / |U| on its grid
+  std::vector<complex> raw;          // per config
+};
+
+/// Buffers reused from call to call: large allocations would otherwise dominate with page faults.
+struct Workspace {
+  ForwardState state;
+  ComplexVector u, spectrum, field, gathered, weighted, hon, gradient, vhat, piece, gram;
+  RealVector modulus, gm, qv;
+  std::vector<ComplexVector> H, omega;
+  ComplexVector window;    // accumulate: pieces of the units held in a window
+  ComplexVector streamed;  // accumulate: pieces of the unit streamed past them
+  std::vector<double> products;
+};
+
+struct ForwardNeeds {
+  bool modulus = false;  // c_M of every wavelet
+  bool phase = false;    // U / |U|
+  bool values = true;    // raw config values
+};
+
+}  // namespace ksi::features::scattering
+
+namespace ksi::features {
+
+struct ScatteringSpectra::Impl {
+  using Config = scattering::Config;
+  using Feature = scattering::Feature;
+
+  Impl(const ItemShape& shape, const ScatteringOptions& options,
+       const ScatteringNormalization& normalization);
+
+  WaveletBank bank;
+  int J = 0, L = 0;
+  std::size_t count = 0;  // wavelets
+  ScatteringFamilies families;
+  bool any_modulus = false;                              // phi1, phi3 or phi4
+  bool any_partner = false;                              // phi3 or phi4
+  std::vector<std::shared_ptr<scattering::Grid>> grids;  // per scale; grids[0] is the full grid
+  std::vector<scattering::Support> supports;             // per wavelet
+  std::vector<double> inv_sqrt_a;                        // 1 / sqrt(a_lambda)
+  std::vector<double> b;                                 // count x count
+  std::vector<Config> configs;
+  std::map<Config, int> config_index;
+  std::vector<std::vector<int>> configs_by_outer;  // phi2, phi3, phi4 configs of each outer support
+  std::vector<Feature> features;
+  int mean_config = -1;
+
+  // Gram layout: global column order (coarsest shell first); prefix[s] columns have level >= s.
+  std::vector<std::int32_t> column_half;
+  std::vector<double> column_scale;
+  std::vector<std::size_t> prefix;
+  std::vector<scattering::RowPlan> rows;             // every output feature
+  std::vector<std::vector<std::size_t>> panel_rows;  // per finest scale: indices into rows
+  std::size_t workspace_bytes = 0;
+
+  /// Index of the low-pass among the supports (it enters Phi2 only, like an outer wavelet of scale
+  /// J - 1 without partners).
+  int lowpass() const { return static_cast<int>(count); }
+  std::size_t outer_count() const { return count + 1; }
+  int scale_of(int wavelet) const { return wavelet == lowpass() ? J - 1 : wavelet / L; }
+  int partners_of(int wavelet) const {
+    return any_partner && wavelet != lowpass() ? scale_of(wavelet) * L : 0;
+  }
+  double beta3(int outer, int partner) const;
+  double beta4(int first, int second, int outer) const;
+
+  void build_catalogue(bool isotropic, bool phi4_diagonal);
+  void build_tables();
+  void build_rows();
+
+  /// Rows of an outer support's gathered matrix: partners (when `partners`) and c_x last.
+  int gathered_rows(int outer, bool partners) const {
+    return (partners && outer != lowpass() ? scale_of(outer) * L : 0) + 1;
+  }
+  /// The gathered matrix of one outer support (rows x |S|) into `out`.
+  void gather(const scattering::ForwardState& state, int outer, int rows,
+              scattering::ComplexVector& out) const;
+  void forward(std::span<const double> x, const scattering::ForwardNeeds& needs,
+               scattering::Workspace& ws) const;
+  void values(scattering::Workspace& ws) const;
+  void backward(scattering::Workspace& ws, std::span<const scattering::complex> w,
+                std::span<double> grad) const;
+
+  // One workspace per map: the FeatureMap calls are serialised on it.
+  mutable std::mutex workspace_lock;
+  mutable scattering::Workspace workspace;
+};
+
+}  // namespace ksi::features

@@ -1,0 +1,287 @@
+#include "ksi/fft/fft.hpp"
+
+#include <fftw3.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+
+namespace ksi::fft {
+namespace {
+
+// FFTW's planner is not thread-safe: every plan creation and destruction happens under this lock.
+std::mutex& planner_lock() {
+  static std::mutex m;
+  return m;
+}
+
+struct Settings {
+  unsigned flags = FFTW_ESTIMATE;
+  int threads = 1;
+  bool threads_ready = false;
+};
+Settings& settings() {
+  static Settings s;
+  return s;
+}
+
+struct CountEntry {
+  std::size_t count = 0;
+  double seconds = 0.0;
+};
+std::mutex& count_lock() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, CountEntry>& counts() {
+  static std::map<std::string, CountEntry> c;
+  return c;
+}
+
+std::string shape_text(const char* kind, const std::vector<std::size_t>& dims, std::size_t howmany) {
+  std::string s = kind;
+  s += ' ';
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? "x" : "") + std::to_string(dims[i]);
+  if (howmany > 1) s += " (batch " + std::to_string(howmany) + ")";
+  return s;
+}
+
+std::size_t product(const std::vector<std::size_t>& dims) {
+  std::size_t p = 1;
+  for (auto d : dims) p *= d;
+  return p;
+}
+
+std::vector<int> int_dims(const std::vector<std::size_t>& dims) {
+  if (dims.empty() || dims.size() > 3) throw InternalError("FFT of 1 to 3 dimensions only");
+  std::vector<int> n;
+  for (auto d : dims) {
+    if (d == 0 || d > (1u << 30)) throw InternalError("FFT dimension out of range");
+    n.push_back(static_cast<int>(d));
+  }
+  return n;
+}
+
+void ensure_threads() {
+  auto& s = settings();
+  if (!s.threads_ready) {
+    if (fftw_init_threads() == 0) throw InternalError("fftw_init_threads failed");
+    s.threads_ready = true;
+  }
+  fftw_plan_with_nthreads(s.threads);
+}
+
+// Aligned scratch owned by FFTW's allocator.
+struct FftwBuffer {
+  void* p = nullptr;
+  explicit FftwBuffer(std::size_t bytes) : p(fftw_malloc(bytes > 0 ? bytes : 16)) {
+    if (p == nullptr) throw std::bad_alloc();
+  }
+  ~FftwBuffer() { fftw_free(p); }
+  FftwBuffer(const FftwBuffer&) = delete;
+  FftwBuffer& operator=(const FftwBuffer&) = delete;
+};
+
+}  // namespace
+
+// One fftw_plan with what is needed to execute it on new arrays safely.
+class PlanHandle {
+ public:
+  enum class Kind { r2c, c2r, c2c };
+  PlanHandle(fftw_plan plan, Kind kind, std::string label, std::size_t in_bytes,
+             std::size_t out_bytes, int alignment)
+      : plan_(plan),
+        kind_(kind),
+        label_(std::move(label)),
+        in_bytes_(in_bytes),
+        out_bytes_(out_bytes),
+        alignment_(alignment) {
+    if (plan_ == nullptr) throw InternalError("FFTW could not create a plan for " + label_);
+  }
+  ~PlanHandle() {
+    std::lock_guard<std::mutex> lock(planner_lock());
+    fftw_destroy_plan(plan_);
+  }
+  PlanHandle(const PlanHandle&) = delete;
+  PlanHandle& operator=(const PlanHandle&) = delete;
+
+  void execute(const void* in, void* out) const {
+    const auto start = std::chrono::steady_clock::now();
+    const bool aligned = fftw_alignment_of(const_cast<double*>(static_cast<const double*>(in))) ==
+                             alignment_ &&
+                         fftw_alignment_of(static_cast<double*>(out)) == alignment_;
+    if (aligned) {
+      run(const_cast<void*>(in), out);
+    } else {
+      // New-array execution needs the planning alignment; go through aligned scratch otherwise.
+      FftwBuffer a(in_bytes_), b(out_bytes_);
+      std::memcpy(a.p, in, in_bytes_);
+      run(a.p, in == out ? a.p : b.p);
+      std::memcpy(out, in == out ? a.p : b.p, out_bytes_);
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::lock_guard<std::mutex> lock(count_lock());
+    auto& entry = counts()[label_];
+    ++entry.count;
+    entry.seconds += seconds;
+  }
+
+ private:
+  void run(void* in, void* out) const {
+    switch (kind_) {
+      case Kind::r2c:
+        fftw_execute_dft_r2c(plan_, static_cast<double*>(in), static_cast<fftw_complex*>(out));
+        break;
+      case Kind::c2r:
+        fftw_execute_dft_c2r(plan_, static_cast<fftw_complex*>(in), static_cast<double*>(out));
+        break;
+      case Kind::c2c:
+        fftw_execute_dft(plan_, static_cast<fftw_complex*>(in), static_cast<fftw_complex*>(out));
+        break;
+    }
+  }
+
+  fftw_plan plan_;
+  Kind kind_;
+  std::string label_;
+  std::size_t in_bytes_;
+  std::size_t out_bytes_;
+  int alignment_;
+};
+
+void configure(Effort effort, int threads) {
+  std::lock_guard<std::mutex> lock(planner_lock());
+  auto& s = settings();
+  s.flags = effort == Effort::estimate  ? FFTW_ESTIMATE
+            : effort == Effort::measure ? FFTW_MEASURE
+                                        : FFTW_PATIENT;
+  s.threads = threads > 0 ? threads : 1;
+}
+
+bool import_wisdom(const std::string& path) {
+  std::lock_guard<std::mutex> lock(planner_lock());
+  return fftw_import_wisdom_from_filename(path.c_str()) != 0;
+}
+
+void export_wisdom(const std::string& path) {
+  std::lock_guard<std::mutex> lock(planner_lock());
+  if (fftw_export_wisdom_to_filename(path.c_str()) == 0)
+    throw IoError("could not write FFTW wisdom to " + path);
+}
+
+std::vector<TransformCount> transform_counts() {
+  std::lock_guard<std::mutex> lock(count_lock());
+  std::vector<TransformCount> out;
+  for (const auto& [shape, entry] : counts()) out.push_back({shape, entry.count, entry.seconds});
+  return out;
+}
+
+void reset_transform_counts() {
+  std::lock_guard<std::mutex> lock(count_lock());
+  counts().clear();
+}
+
+RealTransform::RealTransform(std::vector<std::size_t> dims, std::size_t howmany)
+    : dims_(std::move(dims)), howmany_(howmany) {
+  const auto n = int_dims(dims_);
+  if (howmany_ == 0) throw InternalError("FFT batch of zero arrays");
+  real_size_ = product(dims_);
+  complex_size_ = real_size_ / dims_.back() * (dims_.back() / 2 + 1);
+  const std::size_t real_bytes = real_size_ * howmany_ * sizeof(double);
+  const std::size_t complex_bytes = complex_size_ * howmany_ * sizeof(fftw_complex);
+  FftwBuffer real(real_bytes), spectral(complex_bytes);
+  std::lock_guard<std::mutex> lock(planner_lock());
+  ensure_threads();
+  const int rank = static_cast<int>(n.size());
+  const int h = static_cast<int>(howmany_);
+  const int rdist = static_cast<int>(real_size_), cdist = static_cast<int>(complex_size_);
+  fftw_plan f = fftw_plan_many_dft_r2c(rank, n.data(), h, static_cast<double*>(real.p), nullptr, 1,
+                                       rdist, static_cast<fftw_complex*>(spectral.p), nullptr, 1,
+                                       cdist, settings().flags);
+  fftw_plan b = fftw_plan_many_dft_c2r(rank, n.data(), h, static_cast<fftw_complex*>(spectral.p),
+                                       nullptr, 1, cdist, static_cast<double*>(real.p), nullptr, 1,
+                                       rdist, settings().flags);
+  const int alignment = fftw_alignment_of(static_cast<double*>(real.p));
+  forward_ = std::make_unique<PlanHandle>(f, PlanHandle::Kind::r2c, shape_text("r2c", dims_, howmany_),
+                                          real_bytes, complex_bytes, alignment);
+  backward_ = std::make_unique<PlanHandle>(b, PlanHandle::Kind::c2r,
+                                           shape_text("c2r", dims_, howmany_), complex_bytes,
+                                           real_bytes, alignment);
+}
+
+RealTransform::~RealTransform() = default;
+RealTransform::RealTransform(RealTransform&&) noexcept = default;
+RealTransform& RealTransform::operator=(RealTransform&&) noexcept = default;
+
+std::vector<std::size_t> RealTransform::complex_dims() const {
+  auto c = dims_;
+  c.back() = c.back() / 2 + 1;
+  return c;
+}
+
+void RealTransform::forward(const double* in, complex* out) const { forward_->execute(in, out); }
+
+void RealTransform::backward(const complex* in, double* out) const {
+  // c2r overwrites its input; work on a copy so the caller's spectrum survives.
+  FftwBuffer copy(complex_size_ * howmany_ * sizeof(fftw_complex));
+  std::memcpy(copy.p, in, complex_size_ * howmany_ * sizeof(fftw_complex));
+  backward_->execute(copy.p, out);
+}
+
+void RealTransform::backward_destroying(complex* in, double* out) const {
+  backward_->execute(in, out);
+}
+
+ComplexTransform::ComplexTransform(std::vector<std::size_t> dims, std::size_t howmany)
+    : dims_(std::move(dims)), howmany_(howmany) {
+  const auto n = int_dims(dims_);
+  if (howmany_ == 0) throw InternalError("FFT batch of zero arrays");
+  size_ = product(dims_);
+  const std::size_t bytes = size_ * howmany_ * sizeof(fftw_complex);
+  FftwBuffer a(bytes), b(bytes);
+  auto* pa = static_cast<fftw_complex*>(a.p);
+  auto* pb = static_cast<fftw_complex*>(b.p);
+  std::lock_guard<std::mutex> lock(planner_lock());
+  ensure_threads();
+  const int rank = static_cast<int>(n.size());
+  const int h = static_cast<int>(howmany_);
+  const int dist = static_cast<int>(size_);
+  const unsigned flags = settings().flags;
+  auto plan = [&](fftw_complex* in, fftw_complex* out, int sign) {
+    return fftw_plan_many_dft(rank, n.data(), h, in, nullptr, 1, dist, out, nullptr, 1, dist, sign,
+                              flags);
+  };
+  const int alignment = fftw_alignment_of(reinterpret_cast<double*>(pa));
+  using K = PlanHandle::Kind;
+  forward_ = std::make_unique<PlanHandle>(plan(pa, pb, FFTW_FORWARD), K::c2c,
+                                          shape_text("c2c", dims_, howmany_), bytes, bytes, alignment);
+  backward_ = std::make_unique<PlanHandle>(plan(pa, pb, FFTW_BACKWARD), K::c2c,
+                                           shape_text("c2c", dims_, howmany_), bytes, bytes,
+                                           alignment);
+  forward_inplace_ = std::make_unique<PlanHandle>(plan(pa, pa, FFTW_FORWARD), K::c2c,
+                                                  shape_text("c2c", dims_, howmany_), bytes, bytes,
+                                                  alignment);
+  backward_inplace_ = std::make_unique<PlanHandle>(plan(pa, pa, FFTW_BACKWARD), K::c2c,
+                                                   shape_text("c2c", dims_, howmany_), bytes, bytes,
+                                                   alignment);
+}
+
+ComplexTransform::~ComplexTransform() = default;
+ComplexTransform::ComplexTransform(ComplexTransform&&) noexcept = default;
+ComplexTransform& ComplexTransform::operator=(ComplexTransform&&) noexcept = default;
+
+void ComplexTransform::forward(const complex* in, complex* out) const {
+  (in == out ? forward_inplace_ : forward_)->execute(in, out);
+}
+
+void ComplexTransform::backward(const complex* in, complex* out) const {
+  (in == out ? backward_inplace_ : backward_)->execute(in, out);
+}
+
+}  // namespace ksi::fft

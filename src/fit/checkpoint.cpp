@@ -1,0 +1,82 @@
+#include "fit/checkpoint.hpp"
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/io/hdf5.hpp"
+#include "ksi/io/output.hpp"
+
+namespace ksi::fit::detail {
+
+void write_checkpoint(const std::string& path, const Params& config, std::size_t chunk_begin,
+                      std::size_t chunk_end, const std::vector<std::int64_t>& batch_done,
+                      const Matrix& eta, const std::vector<double>& diagnostics,
+                      const std::vector<std::vector<DoubleDouble>>& sums, const par::Comm& comm) {
+  std::vector<std::int64_t> mask = batch_done;
+  comm.allreduce_sum(mask);
+  Matrix eta_done = eta;
+  comm.allreduce_sum(eta_done.values());
+  std::vector<double> diag_done = diagnostics;
+  comm.allreduce_sum(diag_done);
+
+  io::OutputFile out(path, /*force=*/true, {}, comm);
+  {
+    const io::Group root = out.root();
+    io::write_provenance(root, "ksi fit (checkpoint)");
+    root.set_attribute("ksi_file_kind", "fit_checkpoint");
+    root.set_attribute("chunk_begin", static_cast<std::int64_t>(chunk_begin));
+    root.set_attribute("chunk_end", static_cast<std::int64_t>(chunk_end));
+    io::write_params(root.create_group("config"), config);
+    root.write("eta", {eta_done.rows(), eta_done.cols()}, eta_done.values());
+    root.write("diagnostics", {diag_done.size()}, diag_done);
+    root.write("batch_done", {mask.size()}, std::span<const std::int64_t>(mask));
+    const std::size_t packed = sums.empty() ? 0 : sums.front().size();
+    const io::RowDataset rows = root.create_rows("sums", io::DType::float64, sums.size(), {2 * packed});
+    std::vector<DoubleDouble> reduced;
+    for (std::size_t k = 0; k < sums.size(); ++k) {
+      reduced = sums[k];
+      comm.reduce_sum(std::span<DoubleDouble>(reduced), 0);
+      const std::span<const double> values(reinterpret_cast<const double*>(reduced.data()),
+                                           2 * reduced.size());
+      rows.write_rows(k, comm.is_root() ? 1 : 0,
+                      comm.is_root() ? values : std::span<const double>());
+    }
+  }
+  out.commit();
+}
+
+CheckpointContent read_checkpoint(const std::string& path, const Params& config, std::size_t packed,
+                                  const par::Comm& comm) {
+  io::File file = io::File::open(path, comm);
+  CheckpointContent content;
+  par::collective(comm, [&] {
+    const io::Group root = file.root();
+    if (!root.has_attribute("ksi_file_kind") ||
+        root.text_attribute("ksi_file_kind") != "fit_checkpoint")
+      throw InputError(cat(path, " is not a ksi fit checkpoint"));
+    const std::string differences = io::params_differences(root.open_group("config"), config);
+    if (!differences.empty())
+      throw InputError(cat("checkpoint ", path, " belongs to another configuration",
+                           differences, " (remove it, or use --force to start over)"));
+    content.chunk_begin = static_cast<std::size_t>(root.integer_attribute("chunk_begin"));
+    content.chunk_end = static_cast<std::size_t>(root.integer_attribute("chunk_end"));
+    std::vector<std::size_t> dims;
+    const auto eta = root.read_reals("eta", &dims);
+    content.eta = Matrix(dims.at(0), dims.at(1));
+    std::copy(eta.begin(), eta.end(), content.eta.data());
+    content.diagnostics = root.read_reals("diagnostics");
+    content.batch_done = root.read_integers("batch_done");
+  });
+  const io::Group root = file.root();
+  const io::RowDataset rows = root.open_rows("sums");
+  comm.require_all(rows.row_size() == 2 * packed, cat("checkpoint ", path, " has sums of another size"),
+                   ExitCode::input);
+  content.sums.assign(rows.rows(), std::vector<DoubleDouble>(comm.is_root() ? packed : 0));
+  for (std::size_t k = 0; k < rows.rows(); ++k) {
+    const std::span<double> values(reinterpret_cast<double*>(content.sums[k].data()),
+                                   2 * content.sums[k].size());
+    rows.read_rows(k, comm.is_root() ? 1 : 0, values);
+  }
+  return content;
+}
+
+}  // namespace ksi::fit::detail

@@ -1,0 +1,412 @@
+#include "ksi/fit/fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+
+#include "ksi/core/compensated.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/core/random.hpp"
+#include "ksi/fit/solver.hpp"
+#include "ksi/model/model.hpp"
+#include "ksi/par/signals.hpp"
+#include "fit/checkpoint.hpp"
+#include "ksi/par/log.hpp"
+
+namespace ksi::fit {
+namespace {
+
+std::size_t packed_size(std::size_t P) { return P * (P + 1) / 2 + P + 1; }
+
+// One time's partial sums on a rank are kept packed in double-double: the upper triangle of K,
+// then h, then E|v|^2, exactly the values its reduction carries.
+// Adds one batch's K (upper triangle), h and |v|^2 into the packed double-double sums.
+void add_batch(const Matrix& K, std::span<const double> h, double vsq, std::vector<DoubleDouble>& out) {
+  const std::size_t P = K.rows();
+  std::size_t q = 0;
+  for (std::size_t i = 0; i < P; ++i) {
+    const double* row = K.data() + i * P;
+    for (std::size_t j = i; j < P; ++j) out[q++].add(row[j]);
+  }
+  for (std::size_t i = 0; i < P; ++i) out[q++].add(h[i]);
+  out[q].add(vsq);
+}
+
+void unpack(const std::vector<DoubleDouble>& in, Matrix& K, std::vector<double>& h, double& vsq) {
+  const std::size_t P = K.rows();
+  std::size_t q = 0;
+  for (std::size_t i = 0; i < P; ++i)
+    for (std::size_t j = i; j < P; ++j) K(i, j) = in[q++].value();
+  h.resize(P);
+  for (std::size_t i = 0; i < P; ++i) h[i] = in[q++].value();
+  vsq = in[q].value();
+}
+
+}  // namespace
+
+std::size_t items_per_batch(const FitOptions& options, const features::FeatureMap& features) {
+  const std::size_t rows = options.batch ? options.batch : features.preferred_batch();
+  return std::max<std::size_t>(1, rows / std::max<std::size_t>(1, options.draws));
+}
+
+par::Range assembly_item_range(std::size_t total_items, std::size_t items_per_batch, int rank,
+                               int size) {
+  const std::size_t batches = (total_items + items_per_batch - 1) / items_per_batch;
+  const auto mine = par::block_range(batches, rank, size);
+  return {std::min(total_items, mine.begin * items_per_batch),
+          std::min(total_items, mine.end * items_per_batch)};
+}
+
+std::vector<double> make_time_grid(std::size_t times, const std::string& grid) {
+  if (times < 2) throw UsageError("--times must be at least 2 (t = 0 and t = 1)");
+  std::vector<double> t(times);
+  for (std::size_t k = 0; k < times; ++k) {
+    const double u = static_cast<double>(k) / static_cast<double>(times - 1);
+    if (grid == "uniform")
+      t[k] = u;
+    else if (grid == "chebyshev")
+      t[k] = 0.5 * (1.0 - std::cos(std::numbers::pi * u));
+    else
+      throw UsageError(cat("unknown time grid '", grid, "' (known: uniform, chebyshev)"));
+  }
+  t.front() = 0.0;
+  t.back() = 1.0;
+  return t;
+}
+
+FitPlan plan_fit(std::size_t P, std::size_t T, int ranks, const FitOptions& options) {
+  FitPlan plan;
+  // Per time: the packed double-double sums. Fixed: one batch's K and the owner's unpacked K.
+  const double bytes_per_time = static_cast<double>(packed_size(P)) * sizeof(DoubleDouble);
+  const double fixed_bytes = 2.0 * static_cast<double>(P * P) * sizeof(double);
+  const double budget = options.memory_mb * 1024.0 * 1024.0;
+  if (budget < bytes_per_time + fixed_bytes)
+    throw UsageError(sformat("%zu features need %.0f MB for one time's Gram sums; --memory-mb %.0f "
+                             "is too small",
+                             P, (bytes_per_time + fixed_bytes) / 1048576.0, options.memory_mb));
+  plan.chunk_size = std::clamp<std::size_t>(
+      static_cast<std::size_t>((budget - fixed_bytes) / bytes_per_time), 1, T);
+  plan.distributed = P >= options.distributed_threshold && ranks > 1;
+  if (plan.distributed) {
+    std::size_t g = options.solve_group > 0
+                        ? static_cast<std::size_t>(options.solve_group)
+                        : std::max<std::size_t>(
+                              2, static_cast<std::size_t>(ranks) /
+                                     std::min<std::size_t>(plan.chunk_size, static_cast<std::size_t>(ranks)));
+    g = std::min<std::size_t>(g, static_cast<std::size_t>(ranks));
+    plan.group_size = g;
+    plan.groups = static_cast<std::size_t>(ranks) / g;
+  } else {
+    plan.group_size = 1;
+    plan.groups = static_cast<std::size_t>(ranks);
+  }
+  return plan;
+}
+
+Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
+                std::unique_ptr<features::FeatureMap> features, const ItemShape& shape,
+                const Standardization& standardization, const FitOptions& options,
+                const par::Comm& comm) {
+  const std::size_t P = features->size();
+  const std::size_t d = shape.size();
+  const std::size_t M = options.draws;
+  if (M == 0) throw UsageError("--draws must be at least 1");
+  if (!(options.ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
+  const auto times = make_time_grid(options.times, options.time_grid);
+  const std::size_t T = times.size();
+  auto schedule = make_schedule(options.schedule);
+  const FitPlan plan = plan_fit(P, T, comm.size(), options);
+  // Batches of whole items, aligned to the global item index (see assembly_item_range).
+  const std::size_t group = items_per_batch(options, *features);
+  const double total_pairs = static_cast<double>(total_items) * static_cast<double>(M);
+
+  par::Log::info(sformat("fit: %zu items x %zu draws x %zu times, P = %zu features, %d ranks, "
+                         "%zu time(s) per chunk%s",
+                         total_items, M, T, P, comm.size(), plan.chunk_size,
+                         plan.distributed ? sformat(", ScaLAPACK solves on %zu groups of %zu ranks",
+                                                    plan.groups, plan.group_size)
+                                                .c_str()
+                                          : ""));
+
+  // Solve groups (distributed solves only): consecutive ranks.
+  const int my_group = plan.distributed ? comm.rank() / static_cast<int>(plan.group_size) : comm.rank();
+  const bool in_a_group = !plan.distributed || static_cast<std::size_t>(my_group) < plan.groups;
+  std::unique_ptr<par::Comm> group_comm;
+  if (plan.distributed)
+    group_comm = std::make_unique<par::Comm>(comm.split(in_a_group ? my_group : 1 << 20, comm.rank()));
+  const auto owner_of = [&](std::size_t k, std::size_t k0) -> int {
+    if (!plan.distributed) return static_cast<int>(k % static_cast<std::size_t>(comm.size()));
+    return static_cast<int>(((k - k0) % plan.groups) * plan.group_size);
+  };
+
+  // What a checkpoint must match to be resumed: everything that determines the partial sums.
+  Params config;
+  config.set("items", total_items);
+  config.set("item_shape", shape.describe());
+  config.set("times", T);
+  config.set("time_grid", options.time_grid);
+  config.set("schedule", options.schedule);
+  config.set("draws", M);
+  config.set("seed", static_cast<std::int64_t>(options.seed));
+  config.set("ridge", options.ridge);
+  config.set("items_per_batch", group);
+  config.set("times_per_chunk", plan.chunk_size);
+  config.set("distributed_solve", plan.distributed);
+  config.set("standardization", standardization.mode);
+  config.set("standardization_mean", standardization.mean);
+  config.set("standardization_scale", standardization.scale);
+  if (!standardization.shell_power.empty()) {
+    double sum = 0.0;
+    for (double p : standardization.shell_power) sum += p;
+    config.set("standardization_shell_power_sum", sum);
+  }
+  config.set("inputs", options.checkpoint.inputs);
+  {
+    const auto spec = features->spec();
+    config.set("features", spec.kind);
+    config.set("feature_count", P);
+    for (const auto& [k, v] : spec.params.entries()) config.set("feature_" + k, v);
+    std::vector<std::byte> bytes;
+    for (const auto& [k, v] : spec.arrays) {
+      const auto raw = std::as_bytes(std::span<const double>(v));
+      bytes.insert(bytes.end(), raw.begin(), raw.end());
+    }
+    config.set("feature_arrays", fingerprint(bytes));
+  }
+
+  const bool checkpointing = !options.checkpoint.path.empty();
+  const std::size_t local_batches = (local_items.rows() + group - 1) / group;
+  const std::size_t total_batches = (total_items + group - 1) / group;
+  const std::size_t first_batch = first_item / group;
+  if (checkpointing && local_items.rows() > 0 && first_item % group != 0)
+    throw InternalError("checkpointed fits need items dealt in whole batches (assembly_item_range)");
+  const std::int64_t iterations = comm.allreduce_max(static_cast<std::int64_t>(local_batches));
+
+  Matrix eta(T, P);
+  std::vector<double> diagnostics(T * 6, 0.0);
+  std::size_t start_chunk = 0;
+  std::vector<std::int64_t> resumed_done;  // global batches already in the resumed sums
+  std::vector<std::vector<DoubleDouble>> resumed_sums;
+  if (checkpointing && options.checkpoint.resume) {
+    std::int64_t exists = 0;
+    if (comm.is_root()) exists = std::filesystem::exists(options.checkpoint.path) ? 1 : 0;
+    comm.bcast(exists, 0);
+    if (exists) {
+      auto content = detail::read_checkpoint(options.checkpoint.path, config, packed_size(P), comm);
+      start_chunk = content.chunk_begin;
+      resumed_done = std::move(content.batch_done);
+      resumed_sums = std::move(content.sums);
+      // The finished rows and the partial sums live on rank 0 only: every later sum over ranks then
+      // counts them once.
+      if (comm.is_root()) {
+        eta = std::move(content.eta);
+        diagnostics = std::move(content.diagnostics);
+      }
+      std::int64_t done = 0;
+      for (auto v : resumed_done) done += v;
+      par::Log::info(sformat("fit: resuming from %s at time %zu of %zu (%lld of %zu batches of that "
+                             "chunk done)",
+                             options.checkpoint.path.c_str(), start_chunk, T,
+                             static_cast<long long>(done), total_batches));
+    } else {
+      par::Log::info("fit: no checkpoint " + options.checkpoint.path + " yet; starting from the beginning");
+    }
+  }
+  if (checkpointing) par::install_stop_handlers();
+
+  Matrix X, V, batch_K(P, P);
+  std::vector<double> noise(d), batch_h(P);
+  par::Progress progress("fit: assembly", local_batches * (T - start_chunk));  // batch x time units
+  Stopwatch since_checkpoint;
+
+  for (std::size_t k0 = start_chunk; k0 < T; k0 += plan.chunk_size) {
+    const std::size_t k1 = std::min(T, k0 + plan.chunk_size);
+    std::vector<std::vector<DoubleDouble>> sums(k1 - k0);
+    for (auto& s : sums) s.assign(packed_size(P), DoubleDouble{});
+    std::vector<std::int64_t> done(checkpointing ? total_batches : 0, 0);
+    if (k0 == start_chunk && !resumed_done.empty()) {
+      if (comm.is_root())
+        for (std::size_t k = k0; k < k1; ++k) sums[k - k0] = std::move(resumed_sums[k - k0]);
+      if (comm.is_root()) done = resumed_done;  // counted once in the next checkpoint's sum over ranks
+    }
+    const auto already_done = [&](std::size_t b) {
+      return k0 == start_chunk && !resumed_done.empty() && resumed_done[first_batch + b] != 0;
+    };
+
+    // One batch of whole items, all times of the chunk.
+    const auto assemble = [&](std::size_t b) {
+      const std::size_t item0 = b * group;
+      const std::size_t items_here = std::min(group, local_items.rows() - item0);
+      const std::size_t nb = items_here * M;
+      X.resize(nb, d);
+      V.resize(nb, d);
+      for (std::size_t k = k0; k < k1; ++k) {
+        const double t = times[k];
+        const double a = schedule->alpha(t), bt = schedule->beta(t);
+        const double ad = schedule->alpha_dot(t), bd = schedule->beta_dot(t);
+        double vsq = 0.0;
+        {
+          ScopedPhase phase("fit.noise");
+          for (std::size_t r = 0; r < nb; ++r) {
+            const std::size_t item = item0 + r / M, draw = r % M;
+            RandomStream stream(options.seed, StreamPurpose::fit_noise, first_item + item, draw, k);
+            stream.fill_normal(noise);
+            const auto x1 = local_items.row(item);
+            auto xr = X.row(r);
+            auto vr = V.row(r);
+            for (std::size_t i = 0; i < d; ++i) {
+              xr[i] = a * noise[i] + bt * x1[i];
+              vr[i] = ad * noise[i] + bd * x1[i];
+              vsq += vr[i] * vr[i];
+            }
+          }
+        }
+        // Each batch is summed on its own, then added in double-double: the order in which
+        // batches and ranks are combined then no longer shows in the result.
+        batch_K.fill(0.0);
+        std::fill(batch_h.begin(), batch_h.end(), 0.0);
+        features->accumulate(X, V, batch_K, batch_h);
+        ScopedPhase phase("fit.sum");
+        add_batch(batch_K, batch_h, vsq, sums[k - k0]);
+      }
+    };
+
+    if (!checkpointing) {
+      // Rank-local work: one agreement on errors at the end of the chunk.
+      par::collective(comm, [&] {
+        for (std::size_t b = 0; b < local_batches; ++b) {
+          assemble(b);
+          progress.advance(k1 - k0);
+        }
+      });
+    }
+    // With checkpoints every rank takes the same number of steps, so that errors and stop requests
+    // are agreed on after each batch (one allreduce; ranks with fewer batches idle at the end).
+    for (std::int64_t it = 0; checkpointing && it < iterations; ++it) {
+      const auto b = static_cast<std::size_t>(it);
+      std::exception_ptr failure;
+      if (b < local_batches && !already_done(b)) {
+        try {
+          assemble(b);
+          done[first_batch + b] = 1;
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }
+      if (b < local_batches) progress.advance(k1 - k0);
+      const bool due = options.checkpoint.every_seconds > 0 &&
+                       since_checkpoint.seconds() >= options.checkpoint.every_seconds;
+      const par::Pause pause = par::agree_to_pause_or_raise(comm, failure, due);
+      if (pause == par::Pause::none) continue;
+      {
+        ScopedPhase phase("fit.checkpoint");
+        detail::write_checkpoint(options.checkpoint.path, config, k0, k1, done, eta, diagnostics,
+                                 sums, comm);
+      }
+      since_checkpoint.restart();
+      if (pause == par::Pause::stop)
+        throw par::CollectiveError(ExitCode::interrupted,
+                                   "stopped by a signal; checkpoint written to " +
+                                       options.checkpoint.path + " (rerun with --resume)",
+                                   0);
+      par::Log::info("fit: checkpoint written to " + options.checkpoint.path);
+    }
+
+    // Reduce each time's sums to the rank that solves it (upper triangle only: half the volume).
+    std::vector<Matrix> systems(k1 - k0);
+    std::vector<std::vector<double>> rhs(k1 - k0);
+    std::vector<double> velocity_sq(k1 - k0, 0.0);
+    {
+      ScopedPhase phase("fit.reduce");
+      for (std::size_t k = k0; k < k1; ++k) {
+        auto& s = sums[k - k0];
+        const int owner = owner_of(k, k0);
+        comm.reduce_sum(std::span<DoubleDouble>(s), owner);
+        if (comm.rank() == owner) {
+          systems[k - k0] = Matrix(P, P);
+          unpack(s, systems[k - k0], rhs[k - k0], velocity_sq[k - k0]);
+        }
+        s = std::vector<DoubleDouble>();  // release memory as soon as possible
+      }
+    }
+
+    // Solve the times of this chunk that this rank (or its group) owns.
+    std::exception_ptr failure;
+    {
+      ScopedPhase phase("fit.solve");
+      for (std::size_t k = k0; k < k1; ++k) {
+        const int owner = owner_of(k, k0);
+        const bool mine = comm.rank() == owner;
+        const bool my_groups_time =
+            plan.distributed && in_a_group && owner == my_group * static_cast<int>(plan.group_size);
+        if (!mine && !my_groups_time) continue;
+        try {
+          Matrix& K = systems[k - k0];
+          std::vector<double>& h = rhs[k - k0];
+          double& vsq = velocity_sq[k - k0];
+          std::vector<double> solution(P, 0.0);
+          SolveResult result;
+          if (mine) {
+            features->finalize_gram(K);
+            const double scale = 1.0 / total_pairs;
+            for (auto& v : K.values()) v *= scale;
+            for (auto& v : h) v *= scale;
+            vsq *= scale;
+          }
+          if (plan.distributed)
+            result = solve_normal_equations_distributed(K, h, options.ridge, solution, *group_comm);
+          else
+            result = solve_normal_equations(K, h, options.ridge, solution);
+          if (mine) {
+            std::copy(solution.begin(), solution.end(), eta.row(k).begin());
+            double captured = 0.0;
+            for (std::size_t p = 0; p < P; ++p) captured += solution[p] * h[p];
+            double* dg = diagnostics.data() + 6 * k;
+            dg[0] = result.residual;
+            dg[1] = result.lambda_min;
+            dg[2] = result.lambda_max;
+            dg[3] = vsq > 0 ? captured / vsq : 0.0;
+            dg[4] = result.ridge;
+            dg[5] = vsq;
+          }
+        } catch (const Error& e) {
+          failure = std::make_exception_ptr(
+              NumericalError(sformat("solve at t = %.4f failed: %s", times[k], e.what())));
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }
+    }
+    comm.raise_if_any(failure);
+  }
+  progress.finish();
+
+  {
+    ScopedPhase phase("fit.gather");
+    comm.allreduce_sum(eta.values());
+    comm.allreduce_sum(diagnostics);
+  }
+
+  Model model(std::move(features), std::move(schedule), shape, standardization, times, std::move(eta));
+  for (std::size_t k = 0; k < T; ++k) {
+    const double* dg = diagnostics.data() + 6 * k;
+    model.diagnostics()[k] = {dg[0], dg[1], dg[2], dg[3], dg[4], dg[5]};
+    par::Log::detail(sformat("  t = %.4f  R^2 = %.6f  residual = %.2e  condition ~ %.3g", times[k],
+                             dg[3], dg[0], dg[1] > 0 ? dg[2] / dg[1] : INFINITY));
+  }
+  auto& s = model.fit_settings();
+  s.set("items", total_items);
+  s.set("draws", M);
+  s.set("seed", static_cast<std::int64_t>(options.seed));
+  s.set("ridge", options.ridge);
+  s.set("times", T);
+  s.set("time_grid", options.time_grid);
+  s.set("ranks", comm.size());
+  s.set("distributed_solve", plan.distributed);
+  return model;
+}
+
+}  // namespace ksi::fit

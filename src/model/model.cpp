@@ -1,0 +1,208 @@
+#include "ksi/model/model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/io/hdf5.hpp"
+
+namespace ksi {
+
+Model::Model(std::unique_ptr<features::FeatureMap> features, std::unique_ptr<Schedule> schedule,
+             ItemShape shape, Standardization standardization, std::vector<double> times,
+             Matrix eta)
+    : features_(std::move(features)),
+      schedule_(std::move(schedule)),
+      shape_(std::move(shape)),
+      standardization_(std::move(standardization)),
+      times_(std::move(times)),
+      eta_(std::move(eta)),
+      diagnostics_(times_.size()) {
+  if (times_.size() < 2 || times_.front() != 0.0 || times_.back() != 1.0)
+    throw InputError("a model's time grid must start at 0, end at 1 and have at least 2 times");
+  for (std::size_t k = 1; k < times_.size(); ++k)
+    if (!(times_[k] > times_[k - 1])) throw InputError("a model's time grid must increase");
+  if (eta_.rows() != times_.size() || eta_.cols() != features_->size())
+    throw InputError(cat("eta is ", eta_.rows(), " x ", eta_.cols(), " but the model has ",
+                         times_.size(), " times and ", features_->size(), " features"));
+}
+
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+void Model::eta_at(double t, std::span<double> out) const {
+  t = std::clamp(t, 0.0, 1.0);
+  const auto upper = std::upper_bound(times_.begin(), times_.end(), t);
+  std::size_t k1 = static_cast<std::size_t>(upper - times_.begin());
+  if (k1 >= times_.size()) k1 = times_.size() - 1;
+  const std::size_t k0 = k1 == 0 ? 0 : k1 - 1;
+  const double span = times_[k1] - times_[k0];
+  const double w = span > 0 ? (t - times_[k0]) / span : 0.0;
+  const auto e0 = eta_.row(k0), e1 = eta_.row(k1);
+  for (std::size_t p = 0; p < out.size(); ++p) out[p] = (1.0 - w) * e0[p] + w * e1[p];
+}
+
+void Model::drift(double t, const Matrix& X, Matrix& B) const {
+  std::vector<double> eta(features_->size());
+  eta_at(t, eta);
+  features_->vjp_batch(X, eta, B);
+}
+
+std::string fingerprint(std::span<const std::byte> bytes, std::uint64_t seed) {
+  std::uint64_t h = seed;
+  for (std::byte b : bytes) {
+    h ^= static_cast<std::uint64_t>(b);
+    h *= 1099511628211ull;
+  }
+  return sformat("%016llx", static_cast<unsigned long long>(h));
+}
+
+std::string Model::identity() const {
+  std::string text = features_->kind() + "|" + schedule_->name() + "|" + shape_.describe();
+  const auto spec = features_->spec();
+  for (const auto& [k, v] : spec.params.entries()) text += "|" + k + "=" + v;
+  std::vector<std::byte> bytes(text.size() * sizeof(char));
+  std::memcpy(bytes.data(), text.data(), text.size());
+  const auto add = [&](std::span<const double> values) {
+    const auto raw = std::as_bytes(values);
+    bytes.insert(bytes.end(), raw.begin(), raw.end());
+  };
+  add(eta_.values());
+  add(times_);
+  return fingerprint(bytes);
+}
+
+void Model::write(io::OutputFile& out) const {
+  const io::Group root = out.root();
+  io::write_provenance(root, "ksi fit");
+  root.set_attribute("ksi_file_kind", "model");
+  root.set_attribute("model_id", identity());
+  root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());
+  root.write("times", {times_.size()}, times_);
+  {
+    const io::Group g = root.create_group("features");
+    const auto spec = features_->spec();
+    g.set_attribute("kind", spec.kind);
+    g.set_attribute("size", static_cast<std::int64_t>(features_->size()));
+    io::write_params(g.create_group("params"), spec.params);
+    const io::Group arrays = g.create_group("arrays");
+    for (const auto& [k, v] : spec.arrays) arrays.write(k, {v.size()}, v);
+    g.write_strings("names", features_->feature_names());
+  }
+  {
+    const io::Group g = root.create_group("interpolant");
+    g.set_attribute("schedule", schedule_->name());
+    io::write_params(g, schedule_->params());
+  }
+  {
+    const io::Group g = root.create_group("data");
+    g.set_attribute("item_kind", shape_.is_grid() ? "grid" : "vector");
+    std::vector<std::int64_t> dims(shape_.dims().begin(), shape_.dims().end());
+    g.set_attribute("dims", std::span<const std::int64_t>(dims));
+    g.set_attribute("standardization", standardization_.mode);
+    g.set_attribute("mean", standardization_.mean);
+    g.set_attribute("scale", standardization_.scale);
+    if (!standardization_.shell_power.empty())
+      g.write("shell_power", {standardization_.shell_power.size()}, standardization_.shell_power);
+    g.set_attribute("box_size", box_size_);
+  }
+  {
+    io::write_params(root.create_group("fit"), fit_settings_);
+  }
+  {
+    const io::Group g = root.create_group("diagnostics");
+    const std::size_t T = diagnostics_.size();
+    const auto column = [&](const char* name, double TimeDiagnostics::*member) {
+      std::vector<double> v(T);
+      for (std::size_t k = 0; k < T; ++k) v[k] = diagnostics_[k].*member;
+      g.write(name, {T}, v);
+    };
+    column("residual", &TimeDiagnostics::residual);
+    column("lambda_min", &TimeDiagnostics::lambda_min);
+    column("lambda_max", &TimeDiagnostics::lambda_max);
+    column("captured", &TimeDiagnostics::captured);
+    column("ridge", &TimeDiagnostics::ridge);
+    column("velocity_sq", &TimeDiagnostics::velocity_sq);
+  }
+}
+
+Model Model::read(const std::string& path, const par::Comm& comm) {
+  io::File file = io::File::open(path, comm);
+  std::unique_ptr<Model> model;
+  par::collective(comm, [&] {
+    const io::Group root = file.root();
+    if (!root.has_attribute("ksi_file_kind") || root.text_attribute("ksi_file_kind") != "model")
+      throw InputError(cat(path, " is not a ksi model file (no ksi_file_kind = model)"));
+    try {
+      std::vector<std::size_t> dims;
+      const auto eta_values = root.read_reals("eta", &dims);
+      if (dims.size() != 2) throw InputError("eta must be two-dimensional");
+      Matrix eta(dims[0], dims[1]);
+      std::copy(eta_values.begin(), eta_values.end(), eta.data());
+      auto times = root.read_reals("times");
+
+      const io::Group data = root.open_group("data");
+      const auto item_dims = data.integers_attribute("dims");
+      std::vector<std::size_t> shape_dims(item_dims.begin(), item_dims.end());
+      const ItemShape shape = data.text_attribute("item_kind") == "grid"
+                                  ? ItemShape::grid(shape_dims)
+                                  : ItemShape::vector(shape_dims.at(0));
+      Standardization st;
+      st.mode = data.text_attribute("standardization");
+      st.mean = data.real_attribute("mean");
+      st.scale = data.real_attribute("scale");
+      if (st.mode == "spectrum") {
+        st.shell_power = data.read_reals("shell_power");
+        const auto shells = Standardization::shell_of_modes(shape_dims);
+        if (!shape.is_grid() ||
+            st.shell_power.size() != *std::max_element(shells.begin(), shells.end()) + 1)
+          throw InputError(cat("the model's spectral standardisation has ", st.shell_power.size(),
+                               " shells, which does not fit items of shape ", shape.describe()));
+      }
+
+      features::FeatureSpec spec;
+      const io::Group g = root.open_group("features");
+      spec.kind = g.text_attribute("kind");
+      const io::Group params = g.open_group("params");
+      for (const auto& name : params.attribute_names()) spec.params.set(name, params.text_attribute(name));
+      const io::Group arrays = g.open_group("arrays");
+      for (const auto& name : arrays.children()) spec.arrays[name] = arrays.read_reals(name);
+      auto features = features::make_feature_map(spec, shape);
+
+      const io::Group interp = root.open_group("interpolant");
+      Params schedule_params;
+      for (const auto& name : interp.attribute_names())
+        if (name != "schedule") schedule_params.set(name, interp.text_attribute(name));
+      auto schedule = make_schedule(interp.text_attribute("schedule"), schedule_params);
+
+      model = std::make_unique<Model>(std::move(features), std::move(schedule), shape, st,
+                                      std::move(times), std::move(eta));
+      if (data.has_attribute("box_size")) model->set_box_size(data.real_attribute("box_size"));
+      const io::Group diag = root.open_group("diagnostics");
+      const auto residual = diag.read_reals("residual");
+      const auto lmin = diag.read_reals("lambda_min");
+      const auto lmax = diag.read_reals("lambda_max");
+      const auto captured = diag.read_reals("captured");
+      const auto ridge = diag.read_reals("ridge");
+      const auto vsq = diag.read_reals("velocity_sq");
+      auto& d = model->diagnostics();
+      for (std::size_t k = 0; k < d.size() && k < residual.size(); ++k)
+        d[k] = {residual[k], lmin[k], lmax[k], captured[k], ridge[k], vsq[k]};
+      if (root.has("fit")) {
+        const io::Group fit = root.open_group("fit");
+        for (const auto& name : fit.attribute_names())
+          model->fit_settings().set(name, fit.attribute_as_text(name));
+      }
+      for (double v : model->eta().values())
+        if (!std::isfinite(v)) throw InputError("eta contains NaN or infinite values");
+    } catch (const Error& e) {
+      throw InputError(cat("model ", path, " is damaged: ", e.what()));
+    }
+  });
+  return std::move(*model);
+}
+
+}  // namespace ksi

@@ -1,0 +1,156 @@
+#include "ksi/sample/job.hpp"
+
+#include <filesystem>
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/io/items.hpp"
+#include "ksi/io/output.hpp"
+#include "ksi/par/log.hpp"
+#include "ksi/par/signals.hpp"
+
+namespace ksi::sample {
+namespace {
+
+Params job_config(const Model& model, const SampleOptions& options, const SampleJob& job) {
+  Params config;
+  config.set("model_id", model.identity());
+  config.set("count", job.count);
+  config.set("seed", static_cast<std::int64_t>(options.seed));
+  config.set("steps", options.steps);
+  config.set("integrator", to_string(options.integrator));
+  config.set("diffusion", options.diffusion);
+  config.set("batch", options.batch);
+  config.set("dtype", io::to_string(job.dtype));
+  config.set("item_shape", model.shape().describe());
+  return config;
+}
+
+void check_resumable(const io::Group& root, const Params& config, const std::string& path) {
+  if (!root.has("config") || !root.has("batch_done") || !root.has(io::kFieldsDataset))
+    throw InputError(cat(path, " is not a partial ksi samples file"));
+  const std::string differences = io::params_differences(root.open_group("config"), config);
+  if (!differences.empty())
+    throw InputError(cat("partial output ", path, " belongs to another sampling run", differences,
+                         " (use --force to start over)"));
+}
+
+}  // namespace
+
+double run_sampling(const Model& model, const SampleOptions& options, const SampleJob& job,
+                    const par::Comm& comm) {
+  const std::string partial = job.out + ".partial";
+  {
+    std::int64_t exists = 0;
+    if (comm.is_root()) exists = std::filesystem::exists(partial) ? 1 : 0;
+    comm.bcast(exists, 0);
+    if (exists && !job.resume && !job.force)
+      throw par::CollectiveError(ExitCode::io,
+                                 cat("partial output ", partial, " of an interrupted run exists: use "
+                                     "--resume to continue it, or --force to start over"),
+                                 0);
+  }
+  const Params config = job_config(model, options, job);
+  const std::size_t batches = (job.count + options.batch - 1) / options.batch;
+
+  io::OutputFile out(job.out, job.force, {job.model_path}, comm,
+                     io::OutputFile::Resumable{job.resume});
+  std::vector<std::int64_t> done(batches, 0);
+  if (out.resumed()) {
+    const io::Group root = out.root();
+    par::collective(comm, [&] { check_resumable(root, config, partial); });
+    done = root.read_integers("batch_done");
+    std::int64_t finished = 0;
+    for (auto v : done) finished += v;
+    par::Log::info(sformat("sample: resuming %s: %lld of %zu batches already done", partial.c_str(),
+                           static_cast<long long>(finished), batches));
+  } else {
+    const io::Group root = out.root();
+    io::write_params(root.create_group("config"), config);
+    root.create_rows(io::kFieldsDataset, job.dtype, job.count, model.shape().dims());
+    root.create_rows("sample_ids", io::DType::int64, job.count, {});
+    root.write("batch_done", {batches}, std::span<const std::int64_t>(done));
+  }
+
+  // Whole batches are dealt to ranks, so every sample is integrated in the same batch (same BLAS
+  // blocking) on any number of ranks: the output is bitwise independent of the rank count.
+  const auto mine = par::block_range(batches, comm.rank(), comm.size());
+  const std::int64_t iterations = comm.allreduce_max(static_cast<std::int64_t>(mine.size()));
+  par::install_stop_handlers();
+  par::Progress progress("sample", mine.size());
+  Stopwatch clock, since_flush;
+  bool stopped = false;
+  {
+    const io::Group root = out.root();
+    const io::RowDataset fields = root.open_rows(io::kFieldsDataset);
+    const io::RowDataset ids = root.open_rows("sample_ids");
+    const io::RowDataset batch_done = root.open_rows("batch_done");
+    for (std::int64_t it = 0; it < iterations && !stopped; ++it) {
+      const std::size_t b = mine.begin + static_cast<std::size_t>(it);
+      const bool work = static_cast<std::size_t>(it) < mine.size() && done[b] == 0;
+      std::exception_ptr failure;
+      Matrix part;
+      std::size_t first = 0;
+      if (work) {
+        first = b * options.batch;
+        try {
+          part = generate(model, options, first, std::min(options.batch, job.count - first));
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }
+      comm.raise_if_any(failure);
+      {
+        // Every rank enters the collective writes; ranks without a finished batch write nothing.
+        ScopedPhase phase("sample.io");
+        const std::size_t n = work ? part.rows() : 0;
+        fields.write_rows(first, n, part.values());
+        std::vector<std::int64_t> id(n);
+        for (std::size_t i = 0; i < n; ++i) id[i] = static_cast<std::int64_t>(first + i);
+        ids.write_rows(first, n, std::span<const std::int64_t>(id));
+        const std::int64_t one = 1;
+        batch_done.write_rows(work ? b : 0, work ? 1 : 0,
+                              std::span<const std::int64_t>(&one, work ? 1 : 0));
+      }
+      if (static_cast<std::size_t>(it) < mine.size()) progress.advance(1);
+      const bool due = job.flush_every_seconds > 0 && since_flush.seconds() >= job.flush_every_seconds;
+      const par::Pause pause = par::agree_to_pause(comm, due);
+      if (pause == par::Pause::none) continue;
+      ScopedPhase phase("sample.io");
+      out.flush();
+      since_flush.restart();
+      stopped = pause == par::Pause::stop;
+    }
+  }
+  const double seconds = comm.allreduce_max(clock.seconds());
+  if (stopped) {
+    out.keep_partial();
+    throw par::CollectiveError(ExitCode::interrupted,
+                               "stopped by a signal; finished batches kept in " + partial +
+                                   " (rerun with --resume)",
+                               0);
+  }
+  progress.finish();
+  {
+    const io::Group root = out.root();
+    root.remove("batch_done");
+    io::write_provenance(root, "ksi sample");
+    root.set_attribute("ksi_file_kind", "samples");
+    root.set_attribute("model", job.model_path);
+    root.set_attribute("model_id", model.identity());
+    root.set_attribute("seed", static_cast<std::int64_t>(options.seed));
+    root.set_attribute("integrator", to_string(options.integrator));
+    root.set_attribute("steps", static_cast<std::int64_t>(options.steps));
+    root.set_attribute("diffusion", options.diffusion);
+    const io::RowDataset fields = root.open_rows(io::kFieldsDataset);
+    const io::Group attrs = fields.attributes();
+    attrs.set_attribute("item_kind", model.shape().is_grid() ? "grid" : "vector");
+    attrs.set_attribute("box_size", model.box_size());
+  }
+  io::add_xdmf_sidecar(out, model.shape(), job.count, job.dtype, model.box_size());
+  out.commit();
+  return seconds;
+}
+
+}  // namespace ksi::sample

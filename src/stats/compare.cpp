@@ -1,0 +1,302 @@
+#include "ksi/stats/compare.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/io/items.hpp"
+#include "ksi/par/log.hpp"
+#include "stats/item_statistics.hpp"
+
+namespace ksi::stats {
+namespace {
+
+// A grid needs a few points per axis for two spectrum shells and two structure-function
+// separations.
+constexpr std::size_t kMinGridPoints = 4;
+
+// Items [range) of one set, on this rank. Collective for files.
+using ItemSource = std::function<Matrix(par::Range)>;
+
+ItemSource file_source(const std::string& path, const par::Comm& comm) {
+  return [path, &comm](par::Range range) {
+    ScopedPhase phase("stats.io");
+    return io::read_items(path, comm, range).values;
+  };
+}
+
+io::ItemsInfo inspect(const std::string& path, const par::Comm& comm) {
+  io::File file = io::File::open(path, comm);
+  io::ItemsInfo info;
+  par::collective(comm, [&] { info = io::inspect_items(file); });
+  return info;
+}
+
+// Runs `visit(items)` over this rank's block of `count` items in chunks of at most `chunk` items.
+// Every rank runs the same number of rounds (possibly with empty chunks), since reading is
+// collective.
+void for_each_chunk(const ItemSource& source, std::size_t count, std::size_t chunk,
+                    const par::Comm& comm,
+                    const std::function<void(const Matrix&, std::size_t)>& visit) {
+  const auto mine = par::block_range(count, comm.rank(), comm.size());
+  const auto rounds = static_cast<std::size_t>(
+      comm.allreduce_max(static_cast<std::int64_t>((mine.size() + chunk - 1) / chunk)));
+  for (std::size_t round = 0; round < rounds; ++round) {
+    par::Range range;
+    range.begin = std::min(mine.end, mine.begin + round * chunk);
+    range.end = std::min(mine.end, range.begin + chunk);
+    const Matrix items = source(range);
+    par::collective(comm, [&] { visit(items, range.begin); });
+  }
+}
+
+}  // namespace
+
+const char* to_string(SetRole role) {
+  switch (role) {
+    case SetRole::train:
+      return "train";
+    case SetRole::test:
+      return "test";
+    case SetRole::gen:
+      return "gen";
+    case SetRole::baseline:
+      return "baseline";
+  }
+  return "?";
+}
+
+Comparison::Comparison(StatsInputs inputs, StatsOptions options, const Model* model,
+                       const par::Comm& comm)
+    : comm_(comm), model_(model) {
+  report_.inputs = std::move(inputs);
+  const std::map<SetRole, std::string> paths{{SetRole::train, report_.inputs.train},
+                                             {SetRole::test, report_.inputs.test},
+                                             {SetRole::gen, report_.inputs.gen}};
+  std::map<SetRole, io::ItemsInfo> infos;
+  for (const auto& [role, path] : paths) {
+    if (path.empty()) throw UsageError(cat("ksi stats: --", to_string(role), " FILE is required"));
+    infos[role] = inspect(path, comm);
+    report_.counts[role] = infos[role].count;
+  }
+  const auto& train = infos[SetRole::train];
+  for (const auto& [role, info] : infos) {
+    if (!(info.shape == train.shape))
+      throw InputError(cat("item shapes differ: ", train.path, " holds ", train.shape.describe(),
+                           " items but ", info.path, " holds ", info.shape.describe()));
+    if (info.count < 2)
+      throw InputError(
+          cat(info.path, " holds ", info.count, " item(s); statistics over a set need at least 2"));
+    if (info.box_size != train.box_size)
+      par::Log::detail(cat("stats: ", info.path, " has box size ", info.box_size, "; ", train.path,
+                           "'s box size ", train.box_size, " is used for every set"));
+  }
+  report_.shape = train.shape;
+  report_.box_size = train.box_size;
+  if (report_.shape.is_grid()) {
+    const auto& dims = report_.shape.dims();
+    if (*std::min_element(dims.begin(), dims.end()) < kMinGridPoints)
+      throw InputError(cat("grid of ", report_.shape.describe(), " in ", train.path,
+                           " is too small for statistics (at least ", kMinGridPoints,
+                           " points per axis)"));
+  }
+  if (model_ && !(model_->shape() == report_.shape))
+    throw InputError(cat("model ", report_.inputs.model, " was fitted on items of shape ",
+                         model_->shape().describe(), " but ", train.path, " holds ",
+                         report_.shape.describe()));
+
+  if (options.pdf_bins == 0) throw UsageError("--pdf-bins must be at least 1");
+  if (std::isnan(options.pdf_min) != std::isnan(options.pdf_max))
+    throw UsageError("give both ends of the PDF range, or neither");
+  if (!std::isnan(options.pdf_min) && !(options.pdf_min < options.pdf_max))
+    throw UsageError(cat("PDF range [", options.pdf_min, ", ", options.pdf_max, "] is empty"));
+  if (!(options.memory_mb > 0.0)) throw UsageError("--memory-mb must be positive");
+  if (options.baseline && options.baseline_count == 0)
+    options.baseline_count = report_.counts[SetRole::gen];
+  if (report_.shape.is_grid()) {
+    const auto& dims = report_.shape.dims();
+    const std::size_t complete = *std::min_element(dims.begin(), dims.end()) / 2;
+    if (options.kmax > complete)
+      throw UsageError(cat("--kmax ", options.kmax, " exceeds the largest complete shell (",
+                           complete, ") of ", report_.shape.describe(), " grids"));
+    if (options.kmax == 0) options.kmax = complete;
+    if (options.max_separation > complete)
+      throw UsageError(cat("--max-separation ", options.max_separation,
+                           " exceeds half the smallest grid axis (", complete, ")"));
+    if (options.max_separation == 0) options.max_separation = complete;
+  } else {
+    if (options.energy_items < 2) throw UsageError("--energy-items must be at least 2");
+  }
+  report_.options = options;
+  evaluator_ = std::make_unique<ItemStatistics>(report_.shape, report_.box_size, options, model);
+}
+
+Comparison::~Comparison() = default;
+
+std::vector<std::string> Comparison::tables() const {
+  std::vector<std::string> names;
+  for (const auto& s : evaluator_->statistics())
+    if (std::find(names.begin(), names.end(), s.table) == names.end()) names.push_back(s.table);
+  return names;
+}
+
+StatsReport Comparison::run() {
+  StatsReport report = report_;
+  const StatsOptions& options = report.options;
+  const ItemShape& shape = report.shape;
+  const std::size_t d = shape.size();
+  const std::size_t chunk = std::max<std::size_t>(
+      1, static_cast<std::size_t>(options.memory_mb * 1048576.0 / (static_cast<double>(d) * 8.0)));
+  const std::map<SetRole, std::string> paths{{SetRole::train, report.inputs.train},
+                                             {SetRole::test, report.inputs.test},
+                                             {SetRole::gen, report.inputs.gen}};
+
+  // 1. The reference look at train and test: PDF ranges and the centre of the covariance.
+  const std::size_t channels = evaluator_->channels();
+  std::vector<double> lower(channels, std::numeric_limits<double>::infinity());
+  std::vector<double> upper(channels, -std::numeric_limits<double>::infinity());
+  std::vector<double> centre(shape.is_grid() ? 0 : d, 0.0);
+  const bool data_range = std::isnan(options.pdf_min);
+  if (data_range || !shape.is_grid()) {
+    for (SetRole role : {SetRole::train, SetRole::test}) {
+      const bool is_test = role == SetRole::test;
+      if (!data_range && !is_test) continue;
+      for_each_chunk(file_source(paths.at(role), comm_), report.counts[role], chunk, comm_,
+                     [&](const Matrix& items, std::size_t) {
+                       for (std::size_t i = 0; i < items.rows(); ++i) {
+                         const auto x = items.row(i);
+                         for (std::size_t q = 0; q < d; ++q) {
+                           const std::size_t c = shape.is_grid() ? 0 : q;
+                           lower[c] = std::min(lower[c], x[q]);
+                           upper[c] = std::max(upper[c], x[q]);
+                           if (is_test && !shape.is_grid()) centre[q] += x[q];
+                         }
+                       }
+                     });
+    }
+    for (std::size_t c = 0; c < channels; ++c) {
+      lower[c] = comm_.allreduce_min(lower[c]);
+      upper[c] = comm_.allreduce_max(upper[c]);
+    }
+    comm_.allreduce_sum(centre);
+    for (double& v : centre) v /= static_cast<double>(report.counts[SetRole::test]);
+  }
+  if (!data_range) {
+    std::fill(lower.begin(), lower.end(), options.pdf_min);
+    std::fill(upper.begin(), upper.end(), options.pdf_max);
+  } else if (shape.is_grid()) {
+    report.options.pdf_min = lower[0];
+    report.options.pdf_max = upper[0];
+  }
+  evaluator_->set_reference(lower, upper, centre);
+  report.statistics = evaluator_->statistics();
+
+  // 2. Per-item statistics of each set, summarised over the set.
+  const auto summarise_set = [&](SetRole role, const ItemSource& source, const std::string& what) {
+    const std::size_t count = report.counts[role];
+    std::vector<RunningMoments> moments;
+    for (const auto& s : report.statistics) moments.emplace_back(s.components());
+    std::vector<std::vector<double>> values;
+    par::Progress progress(cat("stats: ", to_string(role)),
+                           par::block_range(count, comm_.rank(), comm_.size()).size());
+    for_each_chunk(source, count, chunk, comm_, [&](const Matrix& items, std::size_t first) {
+      ScopedPhase phase("stats.compute");
+      for (std::size_t i = 0; i < items.rows(); ++i) {
+        try {
+          evaluator_->evaluate(items.row(i), values);
+        } catch (const InputError& e) {
+          throw InputError(cat(what, ": item ", first + i, ": ", e.what()));
+        }
+        for (std::size_t s = 0; s < moments.size(); ++s) moments[s].add(values[s]);
+        progress.advance();
+      }
+    });
+    for (std::size_t s = 0; s < moments.size(); ++s)
+      report.statistics[s].sets[role] = summarize(moments[s], comm_);
+  };
+  for (SetRole role : {SetRole::test, SetRole::train, SetRole::gen})
+    summarise_set(role, file_source(paths.at(role), comm_), paths.at(role));
+
+  // 3. The Gaussian baseline, from the training set's summaries.
+  const auto train_mean = [&](const std::string& name) -> const std::vector<double>& {
+    return report.statistics[static_cast<std::size_t>(evaluator_->find(name))]
+        .sets.at(SetRole::train)
+        .mean;
+  };
+  if (options.baseline) {
+    par::collective(comm_, [&] {
+      if (shape.is_grid()) {
+        std::vector<double> shell_power{0.0};
+        const auto& power = train_mean("power_spectrum");
+        shell_power.insert(shell_power.end(), power.begin(), power.end());
+        report.baseline = std::make_shared<GaussianFieldBaseline>(
+            shape, report.box_size, std::move(shell_power), train_mean("mean")[0]);
+      } else {
+        // The covariance statistic is the second moment about the test mean c; remove (m - c).
+        const auto& m = train_mean("mean");
+        const auto& second = train_mean("covariance");
+        Matrix covariance(d, d);
+        std::size_t q = 0;
+        for (std::size_t a = 0; a < d; ++a)
+          for (std::size_t b = a; b < d; ++b, ++q) {
+            covariance(a, b) = second[q] - (m[a] - centre[a]) * (m[b] - centre[b]);
+            covariance(b, a) = covariance(a, b);
+          }
+        report.baseline = std::make_shared<GaussianVectorBaseline>(m, covariance);
+      }
+    });
+    report.counts[SetRole::baseline] = options.baseline_count;
+    const auto baseline = report.baseline;
+    const std::uint64_t seed = options.baseline_seed;
+    summarise_set(
+        SetRole::baseline,
+        [baseline, seed](par::Range range) {
+          ScopedPhase phase("stats.baseline");
+          return baseline->draw(seed, range.begin, range.size());
+        },
+        "Gaussian baseline");
+  }
+
+  // 4. Distances to the test set and Q ratios.
+  for (const auto& s : report.statistics) {
+    if (!s.judged) continue;
+    Judgement j;
+    j.name = s.name;
+    j.label = s.label;
+    j.components = s.components();
+    const auto& test = s.sets.at(SetRole::test);
+    j.train_test = welch_distance(s.sets.at(SetRole::train), test);
+    j.gen_test = welch_distance(s.sets.at(SetRole::gen), test);
+    if (options.baseline) j.baseline_test = welch_distance(s.sets.at(SetRole::baseline), test);
+    report.judgements.push_back(j);
+  }
+  if (!shape.is_grid()) {
+    // The energy distance needs all pairs: the first energy_items items of each set, on every rank.
+    ScopedPhase phase("stats.energy");
+    std::map<SetRole, Matrix> subsets;
+    for (const auto& [role, path] : paths) {
+      const std::size_t m = std::min(options.energy_items, report.counts[role]);
+      subsets[role] = io::read_items(path, comm_, par::Range{0, m}).values;
+    }
+    Judgement j;
+    j.name = "energy_distance";
+    j.label = "energy distance";
+    j.components = d;
+    const Matrix& test = subsets[SetRole::test];
+    j.train_test = energy_distance(subsets[SetRole::train], test, comm_);
+    j.gen_test = energy_distance(subsets[SetRole::gen], test, comm_);
+    if (options.baseline) {
+      const Matrix baseline = report.baseline->draw(
+          options.baseline_seed, 0, std::min(options.energy_items, options.baseline_count));
+      j.baseline_test = energy_distance(baseline, test, comm_);
+    }
+    report.judgements.push_back(j);
+  }
+  return report;
+}
+
+}  // namespace ksi::stats

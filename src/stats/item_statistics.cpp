@@ -1,0 +1,204 @@
+#include "stats/item_statistics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+
+namespace ksi::stats {
+namespace {
+
+std::string number(double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return sformat("%.10g", v);
+}
+
+// ln of a non-negative statistic; an exact zero is floored at the smallest positive double.
+double floored_log(double v) {
+  return std::log(std::max(v, std::numeric_limits<double>::min()));
+}
+
+Statistic make(std::string name, std::string label, std::string table, bool judged,
+               std::vector<std::string> index_columns) {
+  Statistic s;
+  s.name = std::move(name);
+  s.label = std::move(label);
+  s.table = std::move(table);
+  s.judged = judged;
+  s.index_columns = std::move(index_columns);
+  return s;
+}
+
+}  // namespace
+
+ItemStatistics::ItemStatistics(const ItemShape& shape, double box_size, const StatsOptions& options,
+                               const Model* model)
+    : shape_(shape),
+      options_(options),
+      model_(model),
+      channels_(shape.is_grid() ? 1 : shape.size()) {
+  if (shape.is_grid()) {
+    spectrum_.emplace(shape.dims(), box_size);
+    const std::size_t n0 = shape.dims().front();
+    {
+      Statistic power = make("power_spectrum", "P(k)", "power_spectrum", false,
+                             {"shell", "k", "k_physical", "modes", "complete"});
+      Statistic log_power =
+          make("log_power_spectrum", "P(k)", "power_spectrum", true, power.index_columns);
+      for (std::size_t b = 1; b < spectrum_->shells(); ++b) {
+        const double k = spectrum_->shell_wavenumber()[b];
+        std::vector<std::string> row{
+            std::to_string(b), number(k), number(k * spectrum_->fundamental()),
+            number(spectrum_->shell_modes()[b]), b <= spectrum_->complete_shells() ? "1" : "0"};
+        if (b <= options_.kmax) log_power.index_rows.push_back(row);
+        power.index_rows.push_back(std::move(row));
+      }
+      power_ = add(std::move(power));
+      log_power_ = add(std::move(log_power));
+    }
+    // Rows filled by set_reference, when the range is known.
+    pdf_ = add(make("pdf", "PDF", "pdf", true, {"bin_lower", "bin_upper", "width"}));
+    mean_ = add(make("mean", "mean", "moments", false, {}));
+    variance_ = add(make("variance", "variance", "moments", false, {}));
+    skewness_ = add(make("skewness", "skewness", "moments", true, {}));
+    kurtosis_ = add(make("kurtosis", "kurtosis", "moments", true, {}));
+    for (int s : {mean_, variance_, skewness_, kurtosis_}) statistics_[s].index_rows.push_back({});
+    if (options_.structure_functions) {
+      structure_.emplace(shape.dims(), options_.max_separation);
+      for (int p = StructureFunctions::kMinOrder; p <= StructureFunctions::kMaxOrder; ++p) {
+        Statistic sf = make(cat("S_", p), cat("S_", p, "(r)"), "structure_functions", true,
+                            {"order", "r", "r_physical"});
+        for (std::size_t r = 1; r <= structure_->separations(); ++r)
+          sf.index_rows.push_back(
+              {std::to_string(p), std::to_string(r),
+               number(static_cast<double>(r) * box_size / static_cast<double>(n0))});
+        const int index = add(std::move(sf));
+        if (first_structure_ < 0) first_structure_ = index;
+      }
+      structure_values_.resize(structure_->size());
+    }
+    shell_power_.resize(spectrum_->shells());
+  } else {
+    const std::size_t d = shape.size();
+    Statistic mean = make("mean", "mean", "mean", true, {"dimension"});
+    for (std::size_t a = 0; a < d; ++a) mean.index_rows.push_back({std::to_string(a)});
+    vector_mean_ = add(std::move(mean));
+    Statistic covariance = make("covariance", "covariance", "covariance", true, {"i", "j"});
+    for (std::size_t a = 0; a < d; ++a)
+      for (std::size_t b = a; b < d; ++b)
+        covariance.index_rows.push_back({std::to_string(a), std::to_string(b)});
+    covariance_ = add(std::move(covariance));
+    marginal_ = add(make("marginal_pdf", "marginal PDF", "marginal_pdf", true,
+                         {"dimension", "bin_lower", "bin_upper", "width"}));
+  }
+  if (model_) {
+    Statistic features = make("features", "features", "features", true, {"feature", "name"});
+    const auto names = model_->features().feature_names();
+    for (std::size_t p = 0; p < model_->features().size(); ++p)
+      features.index_rows.push_back({std::to_string(p), p < names.size() ? names[p] : ""});
+    features_ = add(std::move(features));
+    standardized_ = Matrix(1, shape.size());
+  }
+}
+
+int ItemStatistics::add(Statistic statistic) {
+  statistics_.push_back(std::move(statistic));
+  return static_cast<int>(statistics_.size()) - 1;
+}
+
+int ItemStatistics::find(const std::string& name) const {
+  for (std::size_t s = 0; s < statistics_.size(); ++s)
+    if (statistics_[s].name == name) return static_cast<int>(s);
+  return -1;
+}
+
+void ItemStatistics::set_reference(std::span<const double> lower, std::span<const double> upper,
+                                   std::vector<double> centre) {
+  ensure(lower.size() == channels_ && upper.size() == channels_, "PDF ranges per channel");
+  bins_.clear();
+  for (std::size_t c = 0; c < channels_; ++c) {
+    double lo = lower[c], hi = upper[c];
+    if (!(hi > lo)) {  // constant values: a unit-wide range around them
+      lo -= 0.5;
+      hi += 0.5;
+    }
+    bins_.emplace_back(lo, hi, options_.pdf_bins);
+  }
+  centre_ = std::move(centre);
+  const int target = shape_.is_grid() ? pdf_ : marginal_;
+  auto& rows = statistics_[static_cast<std::size_t>(target)].index_rows;
+  rows.clear();
+  for (std::size_t c = 0; c < channels_; ++c)
+    for (std::size_t b = 0; b < bins_[c].size(); ++b) {
+      const double below = bins_[c].edge_below(b), above = bins_[c].edge_above(b);
+      std::vector<std::string> row{number(below), number(above), number(above - below)};
+      if (!shape_.is_grid()) row.insert(row.begin(), std::to_string(c));
+      rows.push_back(std::move(row));
+    }
+}
+
+void ItemStatistics::evaluate(std::span<const double> item,
+                              std::vector<std::vector<double>>& values) const {
+  ensure(!bins_.empty(), "statistics evaluated before set_reference");
+  values.resize(statistics_.size());
+  for (std::size_t s = 0; s < statistics_.size(); ++s)
+    values[s].resize(statistics_[s].components());
+  if (shape_.is_grid())
+    evaluate_field(item, values);
+  else
+    evaluate_vector(item, values);
+  if (features_ >= 0) {
+    std::copy(item.begin(), item.end(), standardized_.row(0).begin());
+    model_->standardization().to_model(standardized_, model_->shape());
+    model_->features().evaluate(standardized_.row(0), values[static_cast<std::size_t>(features_)]);
+  }
+}
+
+void ItemStatistics::evaluate_field(std::span<const double> item,
+                                    std::vector<std::vector<double>>& values) const {
+  const auto at = [&](int s) -> std::vector<double>& {
+    return values[static_cast<std::size_t>(s)];
+  };
+  const OnePointMoments m = one_point_moments(item);
+  if (!(m.variance > 0.0))
+    throw InputError(
+        "the field is constant (zero variance): its skewness and kurtosis are undefined");
+  at(mean_)[0] = m.mean;
+  at(variance_)[0] = m.variance;
+  at(skewness_)[0] = m.skewness;
+  at(kurtosis_)[0] = m.kurtosis;
+  spectrum_->measure(item, shell_power_);
+  std::copy(shell_power_.begin() + 1, shell_power_.end(), at(power_).begin());
+  auto& log_power = at(log_power_);
+  for (std::size_t b = 0; b < log_power.size(); ++b)
+    log_power[b] = floored_log(shell_power_[b + 1]);
+  bins_[0].fractions(item, at(pdf_));
+  if (structure_) {
+    structure_->measure(item, structure_values_);
+    const std::size_t R = structure_->separations();
+    for (std::size_t p = 0; p < structure_->orders(); ++p) {
+      auto& out = at(first_structure_ + static_cast<int>(p));
+      for (std::size_t r = 0; r < R; ++r) out[r] = floored_log(structure_values_[p * R + r]);
+    }
+  }
+}
+
+void ItemStatistics::evaluate_vector(std::span<const double> item,
+                                     std::vector<std::vector<double>>& values) const {
+  const std::size_t d = item.size();
+  auto& mean = values[static_cast<std::size_t>(vector_mean_)];
+  std::copy(item.begin(), item.end(), mean.begin());
+  auto& covariance = values[static_cast<std::size_t>(covariance_)];
+  std::size_t q = 0;
+  for (std::size_t a = 0; a < d; ++a)
+    for (std::size_t b = a; b < d; ++b)
+      covariance[q++] = (item[a] - centre_[a]) * (item[b] - centre_[b]);
+  auto& marginal = values[static_cast<std::size_t>(marginal_)];
+  std::fill(marginal.begin(), marginal.end(), 0.0);
+  const std::size_t per_channel = bins_[0].size();
+  for (std::size_t a = 0; a < d; ++a) marginal[a * per_channel + bins_[a].index(item[a])] = 1.0;
+}
+
+}  // namespace ksi::stats

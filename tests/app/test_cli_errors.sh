@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Bad input to every subcommand: one clear message, the documented exit code, nothing written,
+# nothing overwritten without --force.
+ksi=$1 src=$2 work=$3
+source "$src/tests/app/cli_lib.sh"
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+
+"$ksi" synth gaussian --dim 3 --count 400 --out data3.h5 -q || exit 1
+"$ksi" synth gaussian --dim 2 --count 300 --out data2.h5 -q || exit 1
+"$ksi" fit --data data3.h5 --out model3.h5 --features polynomial --times 5 -q || exit 1
+
+# usage errors (exit 2)
+expect_exit 2 "usage" -- "$ksi"
+expect_exit 2 "unknown subcommand" -- "$ksi" frobnicate
+expect_exit 2 "unknown option '--bogus'" -- "$ksi" fit --data data3.h5 --out m.h5 --bogus 1
+expect_exit 2 "unknown generator" -- "$ksi" synth nothing --out x.h5
+expect_exit 2 "--out FILE is required" -- "$ksi" fit --data data3.h5
+expect_exit 2 "unknown feature map" -- "$ksi" fit --data data3.h5 --out m.h5 --features wavelet
+expect_exit 2 "has no parameter 'cuont'" -- "$ksi" fit --data data3.h5 --out m.h5 --feature-params cuont=5
+expect_exit 2 "unknown interpolant schedule" -- "$ksi" fit --data data3.h5 --out m.h5 --schedule cubic
+expect_exit 2 "unknown integrator" -- "$ksi" sample --model model3.h5 --out s.h5 --integrator rk4
+expect_exit 2 "is not a finite number" -- "$ksi" synth gaussian --mean 0,x --covariance 1,0,0,1 --out g.h5
+expect_exit 2 "positive definite" -- "$ksi" synth gaussian --mean 0,0 --covariance 1,2,2,1 --out g.h5
+printf 'times = 5\nfeatures = polynomial\ncolour = blue\n' > bad.cfg
+expect_exit 2 "unknown key 'colour' in config file bad.cfg" -- "$ksi" fit --config bad.cfg --data data3.h5 --out m.h5
+expect_exit 2 "is also an input" -- "$ksi" fit --data data3.h5 --out data3.h5 --force
+expect_absent m.h5 x.h5 g.h5 s.h5
+
+printf '[fit]\ntimes = 5\n[fitt]\ndraws = 2\n' > section.cfg
+expect_exit 2 "unknown section \\[fitt\\]" -- "$ksi" fit --config section.cfg --data data3.h5 --out m.h5
+expect_absent m.h5
+
+# one config file for the whole pipeline: each subcommand reads its own [section]
+printf '[synth]\ngenerator = gaussian\ndim = 2\ncount = 80\n[fit]\nfeatures = polynomial\ntimes = 4\n[sample]\ncount = 9\n' > pipeline.cfg
+"$ksi" synth --config pipeline.cfg --out p_data.h5 -q && "$ksi" fit --config pipeline.cfg --data p_data.h5 --out p_model.h5 -q \
+  && "$ksi" sample --config pipeline.cfg --model p_model.h5 --out p_samples.h5 -q
+shapes=$($PY -c "import h5py; print(h5py.File('p_data.h5')['fields'].shape, h5py.File('p_model.h5')['eta'].shape, h5py.File('p_samples.h5')['fields'].shape)")
+[ "$shapes" = "(80, 2) (4, 5) (9, 2)" ] && echo "ok: sectioned config ($shapes)" || { echo "FAIL: sectioned config $shapes"; failures=$((failures+1)); }
+
+# the command line wins over the config file
+printf 'count = 100\ndim = 2\n' > synth.cfg
+"$ksi" synth gaussian --config synth.cfg --count 50 --out small.h5 -q
+items=$($PY -c "import h5py; print(h5py.File('small.h5')['fields'].shape)")
+[ "$items" = "(50, 2)" ] && echo "ok: command line wins ($items)" || { echo "FAIL: config precedence $items"; failures=$((failures+1)); }
+
+# input errors (exit 3)
+expect_exit 3 "file not found: missing.h5" -- "$ksi" fit --data missing.h5 --out m.h5
+echo "plain text" > text.h5
+expect_exit 3 "not an HDF5 file" -- "$ksi" fit --data text.h5 --out m.h5
+$PY - <<'PY'
+import h5py, numpy as np
+with h5py.File('flat.h5', 'w') as f: f['fields'] = np.zeros(10)
+with h5py.File('ints.h5', 'w') as f: f['fields'] = np.zeros((10, 3), dtype=np.int64)
+with h5py.File('nofields.h5', 'w') as f: f['other'] = np.zeros((10, 3))
+x = np.random.default_rng(1).normal(size=(50, 3)); x[17, 1] = np.nan
+with h5py.File('nan.h5', 'w') as f: f['fields'] = x
+PY
+expect_exit 3 "one-dimensional" -- "$ksi" fit --data flat.h5 --out m.h5
+expect_exit 3 "holds integers" -- "$ksi" fit --data ints.h5 --out m.h5
+expect_exit 3 "has no /fields dataset" -- "$ksi" fit --data nofields.h5 --out m.h5
+expect_exit 3 "item 17 contains NaN" -- "$ksi" fit --data nan.h5 --out m.h5
+expect_exit 3 "fitted on items of shape vector of 3" -- "$ksi" fit --data data2.h5 --features-from model3.h5 --out m.h5
+expect_exit 3 "is not a ksi model file" -- "$ksi" sample --model data3.h5 --out s.h5
+expect_exit 3 "file not found" -- "$ksi" sample --model nomodel.h5 --out s.h5
+expect_absent m.h5 s.h5
+
+# existing outputs are kept without --force (exit 4), replaced with it
+before=$(md5sum model3.h5)
+expect_exit 4 "exists; use --force" -- "$ksi" fit --data data2.h5 --out model3.h5 --features polynomial
+[ "$(md5sum model3.h5)" = "$before" ] && echo "ok: model3.h5 untouched" || { echo "FAIL: model3.h5 changed"; failures=$((failures+1)); }
+expect_exit 0 "" -- "$ksi" fit --data data2.h5 --out model3.h5 --features polynomial --times 5 --force -q
+expect_exit 0 "vector of 2" -- "$ksi" info model3.h5
+mkdir -p ro && chmod 500 ro
+if [ "$(id -u)" -ne 0 ]; then
+  expect_exit 4 "not writable" -- "$ksi" synth gaussian --dim 2 --out ro/x.h5
+fi
+expect_exit 4 "does not exist" -- "$ksi" synth gaussian --dim 2 --out nofolder/x.h5
+# no temporary files are left behind by any failure above
+leftovers=$(ls -A | grep '\.tmp\.' || true)
+[ -z "$leftovers" ] && echo "ok: no temporaries" || { echo "FAIL: leftovers $leftovers"; failures=$((failures+1)); }
+finish

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# ksi fit --features scattering on 1D, 2D and 3D field data sets and ksi sample in the field shape
+# (.xmf sidecar for 2D and 3D), the same model and samples on 1 and 2 ranks, rebuilding the map from a
+# model (--features-from), and the usage errors of the scattering parameters.
+ksi=$1 src=$2 work=$3
+source "$src/tests/app/cli_lib.sh"
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
+
+# Log-normal fields written by h5py, as a user's script would: fields_<dims>.h5
+$PY - <<'PY' || exit 1
+import h5py, numpy as np
+rng = np.random.default_rng(7)
+def write(name, count, dims):
+    k2 = sum(np.meshgrid(*[np.fft.fftfreq(n) * n for n in dims], indexing="ij")[a] ** 2 for a in range(len(dims)))
+    shape = np.where(k2 > 0, (1.0 + k2) ** -1.0, 0.0)
+    fields = np.empty((count,) + tuple(dims))
+    for i in range(count):
+        g = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal(dims)) * shape))
+        fields[i] = np.exp(0.7 * g / g.std())
+    with h5py.File(name, "w") as f:
+        d = f.create_dataset("fields", data=fields)
+        d.attrs["item_kind"] = "grid"
+write("f1.h5", 12, (64,))
+write("f2.h5", 10, (32, 32))
+write("f3.h5", 6, (16, 16, 16))
+PY
+"$ksi" synth gaussian --dim 4 --count 50 --out vectors.h5 -q || exit 1
+
+fit() { "$ksi" fit --features scattering --times 4 --draws 1 -q "$@"; }
+fit --data f1.h5 --out m1.h5 --feature-params J=3 || failures=$((failures + 1))
+fit --data f2.h5 --out m2.h5 --feature-params J=3,L=4,phi4_diagonal=true || failures=$((failures + 1))
+run 2 "$ksi" fit --features scattering --times 4 --draws 1 -q --data f2.h5 --out m2_np2.h5 \
+    --feature-params J=3,L=4,phi4_diagonal=true || failures=$((failures + 1))
+fit --data f3.h5 --out m3.h5 --feature-params J=2,L=3,isotropic=true || failures=$((failures + 1))
+fit --data f2.h5 --out m2_again.h5 --features-from m2.h5 || failures=$((failures + 1))
+"$ksi" sample --model m1.h5 --out s1.h5 --count 5 --steps 6 -q || failures=$((failures + 1))
+"$ksi" sample --model m2.h5 --out s2.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
+run 2 "$ksi" sample --model m2.h5 --out s2_np2.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
+"$ksi" sample --model m3.h5 --out s3.h5 --count 3 --steps 6 -q || failures=$((failures + 1))
+# Spectral whitening (standardize = spectrum) with the trig schedule, on 1 and 2 ranks.
+fit --data f2.h5 --out mw.h5 --feature-params J=3,L=4 --standardize spectrum --schedule trig || failures=$((failures + 1))
+run 2 "$ksi" fit --features scattering --times 4 --draws 1 -q --data f2.h5 --out mw_np2.h5 \
+    --feature-params J=3,L=4 --standardize spectrum --schedule trig || failures=$((failures + 1))
+"$ksi" sample --model mw.h5 --out sw.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
+run 2 "$ksi" sample --model mw.h5 --out sw_np2.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
+
+$PY - <<'PY' || failures=$((failures + 1))
+import h5py, numpy as np, os, sys
+bad = 0
+def check(ok, what):
+    global bad
+    print(("ok: " if ok else "FAIL: ") + what)
+    bad += 0 if ok else 1
+for name, shape in [("s1.h5", (5, 64)), ("s2.h5", (4, 32, 32)), ("s3.h5", (3, 16, 16, 16))]:
+    f = h5py.File(name)["fields"]
+    check(f.shape == shape and np.all(np.isfinite(f[:])), f"{name} holds {shape} finite fields ({f.shape})")
+check(not os.path.exists("s1.xmf") and os.path.exists("s2.xmf") and os.path.exists("s3.xmf"),
+      "xmf sidecars for 2D and 3D samples only")
+m = h5py.File("m2.h5")
+names = [n.decode() if isinstance(n, bytes) else n for n in m["features/names"][:]]
+check(m["features"].attrs["kind"] in (b"scattering", "scattering"), "model feature kind is scattering")
+check(names[0] == "mean" and "Phi2(low)" in names and "Re Phi3(j=2,l=0;j'=0,l'=1)" in names,
+      f"feature names describe the coefficients ({len(names)} of them)")
+check(m["eta"].shape[1] == len(names), "one name per feature")
+arrays = m["features/arrays"]
+check(arrays["first_layer_power"].shape == (3 * 4 + 1,) and np.all(arrays["first_layer_power"][:] > 0),
+      "first-layer normalisation stored (12 wavelets + low-pass)")
+check(np.array_equal(m["eta"][:], h5py.File("m2_np2.h5")["eta"][:]), "the same eta on 1 and 2 ranks")
+check(np.array_equal(m["eta"][:], h5py.File("m2_again.h5")["eta"][:]), "--features-from rebuilds the same map")
+check(h5py.File("s2.h5")["fields"][:].tobytes() == h5py.File("s2_np2.h5")["fields"][:].tobytes(),
+      "byte-identical samples on 1 and 2 ranks")
+names3 = h5py.File("m3.h5")["features/names"][:]
+check(all((n.decode() if isinstance(n, bytes) else n) == "mean" or (n.decode() if isinstance(n, bytes) else n).startswith("iso ") for n in names3),
+      "isotropic 3D features are named iso")
+w = h5py.File("mw.h5")
+check(w["data"].attrs["standardization"] in (b"spectrum", "spectrum") and w["data/shell_power"].shape == (24,)
+      and np.all(w["data/shell_power"][1:] > 0), "spectral standardisation stored (24 shells of a 32^2 grid: round(16 sqrt 2) = 23)")
+check(np.array_equal(w["eta"][:], h5py.File("mw_np2.h5")["eta"][:]), "whitened fit: the same eta on 1 and 2 ranks")
+gw = h5py.File("sw.h5")["fields"][:]
+check(gw.shape == (4, 32, 32) and np.all(np.isfinite(gw)) and gw.tobytes() == h5py.File("sw_np2.h5")["fields"][:].tobytes(),
+      "whitened model: finite samples in data units, byte-identical on 1 and 2 ranks")
+sys.exit(bad)
+PY
+
+expect_exit 2 "J = 4 scales need at least 52 grid points per axis.*n = 32" -- \
+  "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=4
+expect_exit 2 "has no parameter 'scales'" -- \
+  "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params scales=3
+expect_exit 2 "unknown family 'phi5'" -- \
+  "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params families=phi2+phi5
+expect_exit 2 "L must be 3, 7 or 13 in 3D" -- \
+  "$ksi" fit --data f3.h5 --out e.h5 --features scattering --feature-params L=4
+expect_exit 2 "need fields on a periodic grid" -- \
+  "$ksi" fit --data vectors.h5 --out e.h5 --features scattering
+expect_exit 2 "isotropic reduction needs 2D or 3D" -- \
+  "$ksi" fit --data f1.h5 --out e.h5 --features scattering --feature-params isotropic=true
+# On several ranks the same error is agreed: printed once, exit code 2, no MPI abort.
+expect_exit 2 "^ksi: error: scattering features: J = 4" -- \
+  "$MPIEXEC" -n 2 --oversubscribe "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=4
+out=$("$MPIEXEC" -n 2 --oversubscribe "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=4 2>&1)
+[ "$(grep -c 'ksi: error' <<<"$out")" -eq 1 ] && ! grep -q "MPI_ABORT" <<<"$out" && echo "ok: one message on 2 ranks" ||
+  { echo "FAIL: expected one error line and no abort on 2 ranks: $out"; failures=$((failures + 1)); }
+expect_exit 2 "standardization 'spectrum' needs fields on a periodic grid" -- \
+  "$ksi" fit --data vectors.h5 --out e.h5 --features polynomial --standardize spectrum
+expect_absent e.h5 e.xmf
+finish

@@ -1,0 +1,22 @@
+#pragma once
+// The closed-form drift of a Gaussian target (METHOD section 4) and the polynomial-feature eta that
+// represents it exactly: an independent reference for fit and sample.
+#include "ksi/core/matrix.hpp"
+#include "ksi/interpolant/schedule.hpp"
+#include "ksi/model/model.hpp"
+#include "ksi/synth/vectors.hpp"
+
+namespace ksi::test {
+
+/// b_t(x) = beta' m + (alpha' alpha I + beta' beta S)(alpha^2 I + beta^2 S)^{-1} (x - beta m), as
+/// b = c + A x (A symmetric).
+void gaussian_drift(const synth::Gaussian& g, const Schedule& s, double t, Matrix& A,
+                    std::vector<double>& c);
+
+/// b_t(x) for every row of X.
+Matrix gaussian_drift_at(const synth::Gaussian& g, const Schedule& s, double t, const Matrix& X);
+
+/// A polynomial-feature model whose eta(t_k) is the exact Gaussian drift on `times` uniform times.
+Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule, std::size_t times);
+
+}  // namespace ksi::test

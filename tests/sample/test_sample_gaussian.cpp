@@ -1,0 +1,132 @@
+// The integrators of METHOD section 3 on a Gaussian target: with the exact drift (a polynomial model
+// whose eta is the closed form) the D* Heun scheme converges as METHOD reports, and a fitted model
+// reproduces the target's mean and covariance.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "gaussian_reference.hpp"
+#include "ksi/features/polynomial.hpp"
+#include "ksi/fit/fit.hpp"
+#include "ksi/sample/sample.hpp"
+#include "support/test_support.hpp"
+
+using namespace ksi;
+
+namespace {
+
+double covariance_error(const Matrix& samples, const synth::Gaussian& g) {
+  return test::relative_difference(test::covariance_of(samples), g.covariance);
+}
+
+double mean_error(const Matrix& samples, const synth::Gaussian& g) {
+  const auto m = test::mean_of(samples);
+  double num = 0, trace = 0;
+  for (std::size_t k = 0; k < m.size(); ++k) {
+    num += (m[k] - g.mean[k]) * (m[k] - g.mean[k]);
+    trace += g.covariance(k, k);
+  }
+  return std::sqrt(num / trace);  // in units of the typical standard deviation
+}
+
+Matrix draw(const Model& model, sample::Integrator integrator, std::size_t steps, std::size_t n,
+            double diffusion = 1.0) {
+  sample::SampleOptions options;
+  options.steps = steps;
+  options.integrator = integrator;
+  options.diffusion = diffusion;
+  options.batch = 4096;
+  options.seed = 11;
+  return sample::generate(model, options, 0, n);
+}
+
+}  // namespace
+
+TEST(OptimalSde, ConvergesWithStepsOnTheExactDrift) {
+  const auto g = synth::random_gaussian(3, 5);
+  const Model exact = test::exact_gaussian_model(g, "linear", 2001);
+  const std::size_t n = 200000;  // sampling error of the covariance ~ 0.3%
+  const double e5 = covariance_error(draw(exact, sample::Integrator::optimal_sde, 5, n), g);
+  const double e10 = covariance_error(draw(exact, sample::Integrator::optimal_sde, 10, n), g);
+  const double e20 = covariance_error(draw(exact, sample::Integrator::optimal_sde, 20, n), g);
+  std::printf("D* Heun relative covariance error: %.4f (5 steps) %.4f (10) %.4f (20)\n", e5, e10, e20);
+  // METHOD section 3 reports 0.054, 0.010, 0.005 on its d = 3 check.
+  EXPECT_LT(e5, 0.10);
+  EXPECT_LT(e10, 0.03);
+  EXPECT_LT(e20, 0.012);
+  EXPECT_GT(e5, e20);
+  EXPECT_LT(mean_error(draw(exact, sample::Integrator::optimal_sde, 20, n), g), 0.01);
+}
+
+TEST(OptimalSde, ReproducesTheConvergenceFiguresOfMethodSection3) {
+  // A standard normal target in d = 3: METHOD reports 0.054, 0.010 and 0.005 for 5, 10 and 20 steps.
+  const auto g = synth::make_gaussian({0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
+  const Model exact = test::exact_gaussian_model(g, "linear", 2001);
+  const std::size_t n = 400000;
+  const double e5 = covariance_error(draw(exact, sample::Integrator::optimal_sde, 5, n), g);
+  const double e10 = covariance_error(draw(exact, sample::Integrator::optimal_sde, 10, n), g);
+  const double e20 = covariance_error(draw(exact, sample::Integrator::optimal_sde, 20, n), g);
+  std::printf("N(0, I): %.4f (5 steps) %.4f (10) %.4f (20)\n", e5, e10, e20);
+  EXPECT_NEAR(e5, 0.054, 0.015);
+  EXPECT_NEAR(e10, 0.010, 0.007);
+  EXPECT_NEAR(e20, 0.005, 0.003);
+}
+
+TEST(OptimalSde, TrigonometricScheduleToo) {
+  const auto g = synth::random_gaussian(4, 6);
+  const Model exact = test::exact_gaussian_model(g, "trig", 2001);
+  const Matrix x = draw(exact, sample::Integrator::optimal_sde, 40, 100000);
+  EXPECT_LT(covariance_error(x, g), 0.015);
+  EXPECT_LT(mean_error(x, g), 0.01);
+}
+
+TEST(ProbabilityFlowOde, ReproducesTheTarget) {
+  const auto g = synth::random_gaussian(3, 7);
+  const Model exact = test::exact_gaussian_model(g, "linear", 2001);
+  const Matrix x = draw(exact, sample::Integrator::ode, 40, 100000);
+  EXPECT_LT(covariance_error(x, g), 0.015);
+  EXPECT_LT(mean_error(x, g), 0.01);
+}
+
+TEST(ConstantDiffusion, ReproducesTheTargetWithEnoughSteps) {
+  const auto g = synth::random_gaussian(3, 8);
+  const Model exact = test::exact_gaussian_model(g, "linear", 2001);
+  const Matrix x = draw(exact, sample::Integrator::constant_sde, 400, 100000, 0.5);
+  EXPECT_LT(covariance_error(x, g), 0.03);
+  EXPECT_LT(mean_error(x, g), 0.02);
+}
+
+TEST(Sampling, SamplesDependOnlyOnSeedAndId) {
+  const auto g = synth::random_gaussian(2, 9);
+  const Model exact = test::exact_gaussian_model(g, "linear", 11);
+  sample::SampleOptions options;
+  options.steps = 7;
+  options.batch = 1;  // one sample per batch: no BLAS blocking differences
+  const Matrix all = sample::generate(exact, options, 0, 10);
+  const Matrix tail = sample::generate(exact, options, 6, 4);
+  for (std::size_t i = 0; i < 4; ++i)
+    for (std::size_t k = 0; k < 2; ++k) EXPECT_EQ(all(6 + i, k), tail(i, k));
+  options.seed = 2;
+  const Matrix other = sample::generate(exact, options, 0, 10);
+  EXPECT_NE(all(0, 0), other(0, 0));
+}
+
+TEST(FittedModel, TwentyThousandSamplesReproduceCovarianceAndMean) {
+  const auto& comm = test::World::comm();
+  for (std::size_t d : {3u, 8u}) {
+    const auto g = synth::random_gaussian(d, 30 + d);
+    const std::size_t items = 20000;
+    const auto range = par::block_range(items, comm.rank(), comm.size());
+    const Matrix local = synth::draw_gaussian(g, 3, range.begin, range.size());
+    fit::FitOptions options;
+    options.times = 21;
+    options.draws = 2;
+    const Model model = fit::fit_model(local, range.begin, items,
+                                       std::make_unique<features::PolynomialFeatures>(ItemShape::vector(d)),
+                                       ItemShape::vector(d), Standardization{}, options, comm);
+    const Matrix x = draw(model, sample::Integrator::optimal_sde, 20, 20000);
+    EXPECT_LT(covariance_error(x, g), 0.04) << "d = " << d;
+    EXPECT_LT(mean_error(x, g), 0.03) << "d = " << d;
+  }
+}

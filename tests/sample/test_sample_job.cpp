@@ -1,0 +1,106 @@
+// Sampling runs: outputs bitwise independent of ranks and of interruptions; partial outputs of an
+// interrupted run are resumed (on any number of ranks), never silently dropped.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include "gaussian_reference.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/io/items.hpp"
+#include "ksi/par/signals.hpp"
+#include "ksi/sample/job.hpp"
+#include "support/test_support.hpp"
+
+using namespace ksi;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct SamplingRun {
+  Model model = test::exact_gaussian_model(synth::random_gaussian(3, 50), "linear", 21);
+  sample::SampleOptions options;
+  sample::SampleJob job;
+  SamplingRun() {
+    options.steps = 10;
+    options.batch = 8;
+    job.count = 61;
+    job.flush_every_seconds = 0;
+  }
+  void run(const par::Comm& comm) const { sample::run_sampling(model, options, job, comm); }
+};
+
+Matrix read_all(const std::string& path, const par::Comm& comm) {
+  return io::read_items(path, comm, par::Range{0, 61}).values;
+}
+
+
+}  // namespace
+
+TEST(SamplingRun, InterruptedAndResumedEqualsUninterruptedBitwise) {
+  const auto& comm = test::World::comm();
+  test::ScratchDir dir("samplejob");
+  SamplingRun reference;
+  reference.job.out = dir.path("reference.h5");
+  reference.run(comm);
+
+  SamplingRun run;
+  run.job.out = dir.path("resumed.h5");
+  par::request_stop();  // as if SIGUSR1 arrived during the first batch
+  test::expect_interrupted([&] { run.run(comm); });
+  EXPECT_TRUE(fs::exists(run.job.out + ".partial"));
+  EXPECT_FALSE(fs::exists(run.job.out));
+  // Without --resume or --force the partial output is never dropped.
+  try {
+    run.run(comm);
+    FAIL() << "partial output overwritten";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::io);
+  }
+  run.job.resume = true;
+  run.run(comm);
+  EXPECT_FALSE(fs::exists(run.job.out + ".partial"));
+  const Matrix a = read_all(reference.job.out, comm), b = read_all(run.job.out, comm);
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(double)));
+}
+
+TEST(SamplingRun, ResumesOnAnotherNumberOfRanks) {
+  const auto& comm = test::World::comm();
+  test::ScratchDir dir("samplejob2");
+  SamplingRun reference;
+  reference.job.out = dir.path("reference.h5");
+  const auto self = par::Comm::self();
+  if (comm.is_root()) reference.run(self);
+  comm.barrier();
+  SamplingRun run;
+  run.job.out = dir.path("resumed.h5");
+  par::request_stop();
+  test::expect_interrupted([&] { run.run(comm); });
+  run.job.resume = true;
+  if (comm.is_root()) {
+    run.run(self);
+    const Matrix a = read_all(reference.job.out, self), b = read_all(run.job.out, self);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(double)));
+  }
+  comm.barrier();
+}
+
+TEST(SamplingRun, PartialOutputOfAnotherRunIsRefused) {
+  const auto& comm = test::World::comm();
+  test::ScratchDir dir("samplejob3");
+  SamplingRun run;
+  run.job.out = dir.path("samples.h5");
+  par::request_stop();
+  test::expect_interrupted([&] { run.run(comm); });
+  run.job.resume = true;
+  run.options.seed = 9;
+  try {
+    run.run(comm);
+    FAIL() << "foreign partial output accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::input);
+    EXPECT_NE(std::string(e.what()).find("seed = 1 there, 9 here"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::exists(run.job.out + ".partial"));  // still there for the right run
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# ksi stats end to end: the same report on 1 and 2 ranks, the baseline items file, the PNG drawn by
+# jobs/plot_report.py for fields and for vectors with a model's feature coefficients.
+# Arguments: the ksi binary, the source tree, a scratch folder; MPIEXEC names mpiexec.
+set -uo pipefail
+ksi=$1
+source_dir=$2
+work=$3
+python=/usr/bin/python3
+plot="$python $source_dir/jobs/plot_report.py"
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+for set in "train 1" "test 2" "gen 3"; do
+  read -r name seed <<<"$set"
+  "$python" "$source_dir/tests/stats/write_items.py" "$name.h5" fields 12 32 "$seed" 0.6 || fail "write $name"
+done
+sets=(--train train.h5 --test test.h5 --gen gen.h5)
+"$ksi" stats "${sets[@]}" --out-dir one -q || fail "1 rank"
+"${MPIEXEC:-mpiexec}" -n 2 "$ksi" stats "${sets[@]}" --out-dir two --baseline-out baseline.h5 -q || fail "2 ranks"
+[ -s baseline.h5 ] && [ -s baseline.xmf ] || fail "baseline items or their .xmf sidecar missing"
+
+"$python" - <<'PY' || fail "1 and 2 ranks disagree"
+import json, math
+one, two = (json.load(open(f"{d}/stats.json")) for d in ("one", "two"))
+assert two["ranks"] == 2 and one["ranks"] == 1
+assert two["baseline_items"].endswith("baseline.h5"), two["baseline_items"]
+assert len(one["judgements"]) == 9, [j["statistic"] for j in one["judgements"]]
+for a, b in zip(one["judgements"], two["judgements"]):
+    for key in ("dist_train_test", "dist_gen_test", "dist_baseline_test", "q_gen", "q_baseline"):
+        assert math.isclose(a[key], b[key], rel_tol=1e-9), (a["statistic"], key, a[key], b[key])
+PY
+"$python" - <<'PY' || fail "the baseline items are not the judged baseline"
+import csv, h5py, numpy as np
+fields = h5py.File("baseline.h5", "r")["fields"][:]
+rows = {r["statistic"]: r for r in csv.DictReader(open("two/stats_moments.csv"))}
+assert fields.shape == (12, 32, 32), fields.shape
+assert abs(fields.mean() - float(rows["mean"]["baseline_mean"])) < 1e-9
+assert abs(fields.var(axis=(1, 2)).mean() - float(rows["variance"]["baseline_mean"])) < 1e-9
+PY
+
+$plot two/stats.json || fail "plot of fields"
+[ "$(head -c 8 two/stats.png | od -An -c | tr -d ' ')" = "211PNG\r\n032\n" ] || fail "two/stats.png is not a PNG"
+$plot two/stats.json 2>err.txt && fail "the plot overwrote its PNG without --force"
+grep -q "use --force" err.txt || fail "no message about the existing PNG"
+$plot two/stats.json --force || fail "plot --force"
+
+# Vectors with a model: the feature-coefficient table and its panel.
+"$ksi" synth mixture -n 300 --seed 1 --out vtrain.h5 -q || fail "synth"
+"$ksi" synth mixture -n 300 --seed 2 --out vtest.h5 -q || fail "synth"
+"$ksi" synth mixture -n 300 --seed 3 --out vgen.h5 -q || fail "synth"
+"$ksi" fit --data vtrain.h5 --out model.h5 --features polynomial --times 3 --draws 1 -q || fail "fit"
+"$ksi" stats --train vtrain.h5 --test vtest.h5 --gen vgen.h5 --model model.h5 --out vectors \
+  --baseline-out vbaseline.h5 -q || fail "vector stats"
+for table in q mean covariance marginal_pdf features; do
+  [ -s "vectors_$table.csv" ] || fail "vectors_$table.csv missing"
+done
+grep -q "^features,2,x0\*x0," vectors_features.csv || fail "feature names missing from the table"
+$plot vectors.json || fail "plot of vectors"
+[ -s vectors.png ] || fail "vectors.png missing"
+echo "ksi stats report checks passed"

@@ -1,0 +1,116 @@
+// Set summaries over ranks, the Welch distance and its calibration under the null, Q ratios, and
+// the parallel energy distance against a serial all-pairs reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ksi/core/random.hpp"
+#include "ksi/par/comm.hpp"
+#include "ksi/stats/distance.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+using ksi::RandomStream;
+using ksi::StreamPurpose;
+using ksi::stats::RunningMoments;
+using ksi::stats::SetSummary;
+
+std::vector<double> item(std::size_t i, std::size_t K) {
+  std::vector<double> v(K);
+  RandomStream stream(21, StreamPurpose::test, i);
+  stream.fill_normal(v);
+  for (std::size_t k = 0; k < K; ++k) v[k] = 1e6 + static_cast<double>(k) + (k + 1) * v[k];
+  return v;
+}
+
+TEST(SetSummary, CombinesRanksLikeOneTwoPassSum) {
+  const auto& comm = ksi::test::World::comm();
+  const std::size_t K = 5;
+  // Sizes that leave some ranks with one item or none.
+  for (std::size_t count : {2u, 3u, 17u}) {
+    const auto mine = ksi::par::block_range(count, comm.rank(), comm.size());
+    RunningMoments local(K);
+    for (std::size_t i = mine.begin; i < mine.end; ++i) local.add(item(i, K));
+    const SetSummary summary = ksi::stats::summarize(local, comm);
+    ASSERT_EQ(summary.count, count);
+    for (std::size_t k = 0; k < K; ++k) {
+      double mean = 0.0, squares = 0.0;
+      for (std::size_t i = 0; i < count; ++i) mean += item(i, K)[k];
+      mean /= static_cast<double>(count);
+      for (std::size_t i = 0; i < count; ++i) squares += std::pow(item(i, K)[k] - mean, 2);
+      const double stddev = std::sqrt(squares / static_cast<double>(count - 1));
+      EXPECT_NEAR(summary.mean[k], mean, 1e-15 * mean) << "count " << count << " k " << k;
+      EXPECT_NEAR(summary.stddev[k], stddev, 1e-8 * stddev) << "count " << count << " k " << k;
+    }
+  }
+}
+
+SetSummary summary(std::size_t count, std::vector<double> mean, std::vector<double> stddev) {
+  SetSummary s;
+  s.count = count;
+  s.mean = std::move(mean);
+  s.stddev = std::move(stddev);
+  return s;
+}
+
+TEST(WelchDistance, ClosedFormAndDegenerateComponents) {
+  // Component 0: difference 1, standard error^2 = 1/4 + 9/9; component 1 is constant and equal.
+  const auto a = summary(4, {1.0, 2.0, 0.5}, {1.0, 0.0, 2.0});
+  const auto b = summary(9, {0.0, 2.0, -0.5}, {3.0, 0.0, 3.0});
+  // Component 2: difference 1, standard error^2 = 4/4 + 9/9 = 2.
+  EXPECT_NEAR(ksi::stats::welch_distance(a, b), std::sqrt((1.0 / 1.25 + 1.0 / 2.0) / 2.0), 1e-15);
+  EXPECT_EQ(ksi::stats::welch_distance(a, a), 0.0);
+  const auto c = summary(9, {0.0, 2.5, -0.5}, {3.0, 0.0, 3.0});  // a constant that differs
+  EXPECT_TRUE(std::isinf(ksi::stats::welch_distance(a, c)));
+  const auto d = summary(9, {0.0, std::nan(""), 0.0}, {1.0, 1.0, 1.0});
+  EXPECT_TRUE(std::isnan(ksi::stats::welch_distance(a, d)));
+}
+
+TEST(WelchDistance, IsAboutOneBetweenSetsOfOneDistribution) {
+  // Mean of dist^2 over many pairs of independent sets (sizes 20 and 30, 10 components): each z^2
+  // has expectation 1 + O(1/n) with estimated variances.
+  const std::size_t K = 10, pairs = 200;
+  double sum = 0.0;
+  std::size_t item_id = 0;
+  const auto draw_set = [&](std::size_t n) {
+    RunningMoments m(K);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<double> v(K);
+      RandomStream stream(5, StreamPurpose::test, item_id++);
+      stream.fill_normal(v);
+      m.add(v);
+    }
+    return ksi::stats::summarize(m, ksi::par::Comm::self());
+  };
+  for (std::size_t p = 0; p < pairs; ++p) {
+    const double d = ksi::stats::welch_distance(draw_set(20), draw_set(30));
+    sum += d * d;
+  }
+  const double mean_square = sum / pairs;
+  // 2000 z^2 values of variance about 2: standard error 0.03.
+  EXPECT_GT(mean_square, 0.9);
+  EXPECT_LT(mean_square, 1.2);
+}
+
+TEST(QualityRatio, RatioOrNaN) {
+  EXPECT_DOUBLE_EQ(ksi::stats::quality_ratio(3.0, 1.5), 2.0);
+  EXPECT_TRUE(std::isnan(ksi::stats::quality_ratio(1.0, 0.0)));
+  EXPECT_TRUE(std::isnan(ksi::stats::quality_ratio(std::nan(""), 1.0)));
+}
+
+TEST(EnergyDistance, ParallelPairSumsMatchSerialAllPairs) {
+  const auto& comm = ksi::test::World::comm();
+  ksi::Matrix X(37, 3), Y(23, 3);
+  RandomStream sx(1, StreamPurpose::test, 1), sy(1, StreamPurpose::test, 2);
+  sx.fill_normal(X.values());
+  sy.fill_normal(Y.values());
+  for (auto& v : Y.values()) v = 0.5 + 1.5 * v;
+  const double expected = ksi::test::energy_distance(X, Y);
+  EXPECT_NEAR(ksi::stats::energy_distance(X, Y, comm), expected, 1e-12 * expected);
+  EXPECT_NEAR(ksi::stats::energy_distance(X, X, comm), 0.0, 1e-12);
+}
+
+}  // namespace

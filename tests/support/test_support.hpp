@@ -1,0 +1,54 @@
+#pragma once
+// Helpers shared by the tests: the world communicator, scratch folders agreed over ranks, statistics.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/par/comm.hpp"
+
+namespace ksi::test {
+
+/// Holds the duplicated world communicator for the whole test program.
+class World {
+ public:
+  World();
+  ~World();
+  static const par::Comm& comm();
+
+ private:
+  par::Comm comm_;
+};
+
+/// A fresh folder under the system temp dir, the same path on every rank, removed at scope exit.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& label);
+  ~ScratchDir();
+  std::string path(const std::string& name) const { return (root_ / name).string(); }
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  std::filesystem::path root_;
+};
+
+/// Sample mean (d) and covariance (d x d) of the rows of X.
+std::vector<double> mean_of(const Matrix& X);
+Matrix covariance_of(const Matrix& X);
+/// Frobenius norm of A - B over that of B.
+double relative_difference(const Matrix& A, const Matrix& B);
+/// Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| (V-statistic, all pairs).
+double energy_distance(const Matrix& X, const Matrix& Y);
+
+/// Runs `body`, which must end with an error of ExitCode::interrupted (a stop request honoured), and
+/// clears the stop request.
+void expect_interrupted(const std::function<void()>& body);
+
+/// Gathers the rows every rank holds into one matrix on every rank (rank order).
+Matrix gather_rows(const Matrix& local, const par::Comm& comm);
+
+}  // namespace ksi::test
