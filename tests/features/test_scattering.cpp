@@ -1,0 +1,550 @@
+// Scattering spectra: values against a direct-convolution reference, exact gradients (finite
+// differences per family and dimension), the structured Gram assembly against P separate vjp's,
+// invariances, the Gaussian-field power check, specs and calibration.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <numeric>
+
+#include "features/scattering_reference.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/random.hpp"
+#include "ksi/features/builder.hpp"
+#include "ksi/features/scattering.hpp"
+#include "ksi/fft/fft.hpp"
+#include "support/test_support.hpp"
+
+namespace ksi::features {
+namespace {
+
+std::vector<double> white_field(const std::vector<std::size_t>& dims, std::uint64_t id,
+                                double mean = 0.0) {
+  std::size_t n = 1;
+  for (auto d : dims) n *= d;
+  std::vector<double> x(n);
+  RandomStream stream(11, StreamPurpose::test, id);
+  stream.fill_normal(x);
+  for (auto& v : x) v += mean;
+  return x;
+}
+
+// A non-Gaussian field: exp of a smoothed white field, so the coefficients are far from degenerate.
+std::vector<double> lognormal_field(const std::vector<std::size_t>& dims, std::uint64_t id) {
+  auto g = white_field(dims, id);
+  fft::RealTransform t(dims);
+  std::vector<fft::complex> spectrum(t.complex_size());
+  t.forward(g.data(), spectrum.data());
+  const std::size_t n_last = dims.back(), h_last = n_last / 2 + 1;
+  for (std::size_t q = 0; q < spectrum.size(); ++q) {
+    std::size_t rest = q / h_last;
+    double k2 = std::pow(2.0 * M_PI * fft::frequency(q % h_last, n_last) / n_last, 2);
+    for (std::size_t a = dims.size() - 1; a-- > 0;) {
+      k2 += std::pow(2.0 * M_PI * fft::frequency(rest % dims[a], dims[a]) / dims[a], 2);
+      rest /= dims[a];
+    }
+    spectrum[q] *= std::exp(-k2 / 0.8);
+  }
+  t.backward(spectrum.data(), g.data());
+  double var = 0.0;
+  for (double v : g) var += v * v;
+  const double scale = 0.8 / std::sqrt(var / g.size());
+  for (auto& v : g) v = std::exp(scale * v) - 1.0;
+  return g;
+}
+
+ScatteringOptions options_for(int J, int L, const std::string& families = "all") {
+  ScatteringOptions o;
+  o.scales = J;
+  o.orientations = L;
+  o.families = ScatteringFamilies::parse(families);
+  return o;
+}
+
+// A map normalised on a few fields (so the constants enter every check), built on this rank alone.
+std::unique_ptr<ScatteringSpectra> calibrated(const std::vector<std::size_t>& dims,
+                                              const ScatteringOptions& o) {
+  const ItemShape shape = ItemShape::grid(dims);
+  const ScatteringSpectra raw(shape, o);
+  Matrix items(3, shape.size());
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto f = lognormal_field(dims, 100 + i);
+    std::copy(f.begin(), f.end(), items.row(i).begin());
+  }
+  const par::Comm self = par::Comm::self();
+  return std::make_unique<ScatteringSpectra>(shape, raw.options(), raw.calibrate(items, self));
+}
+
+double dot(std::span<const double> a, std::span<const double> b) {
+  return std::inner_product(a.begin(), a.end(), b.begin(), 0.0);
+}
+
+// ------------------------------------------------------------------------------------------------
+
+struct ReferenceCase {
+  std::vector<std::size_t> dims;
+  int J, L;
+};
+
+class ScatteringReference : public testing::TestWithParam<ReferenceCase> {};
+
+TEST_P(ScatteringReference, MatchesDirectConvolution) {
+  const auto c = GetParam();
+  auto map = calibrated(c.dims, options_for(c.J, c.L));
+  const auto x = lognormal_field(c.dims, 7);
+  std::vector<double> phi(map->size());
+  map->evaluate(x, phi);
+  const auto reference = test::reference_scattering(*map, x);
+  const auto names = map->feature_names();
+  double worst = 0.0, largest = 0.0;
+  for (std::size_t p = 0; p < names.size(); ++p) {
+    const auto it = reference.find(names[p]);
+    ASSERT_NE(it, reference.end()) << names[p];
+    worst = std::max(worst, std::abs(phi[p] - it->second));
+    largest = std::max(largest, std::abs(it->second));
+  }
+  EXPECT_LT(worst, 1e-12 * largest) << "largest coefficient " << largest;
+  // Normalised: Phi2 of the calibration fields is near 1 on average, so the features are O(1).
+  EXPECT_LT(largest, 50.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Grids, ScatteringReference,
+                         testing::Values(ReferenceCase{{64}, 4, 1},         // 1D, j = 3 subsampled
+                                         ReferenceCase{{32, 32}, 3, 4},     // 2D
+                                         ReferenceCase{{64, 64}, 4, 4},     // 2D, j = 3 subsampled
+                                         ReferenceCase{{16, 16, 16}, 2, 3}  // 3D
+                                         ));
+
+TEST(Scattering, SubsamplingActsOnCoarseScales) {
+  const ScatteringSpectra map(ItemShape::grid({64, 64}), options_for(4, 4));
+  EXPECT_EQ(map.bank().subsampling(0), 1u);
+  EXPECT_GT(map.bank().subsampling(3), 1u);
+}
+
+// ------------------------------------------------------------------------------------------------
+// vjp is the gradient of eta . phi: central differences with Richardson extrapolation.
+
+struct GradientCase {
+  std::vector<std::size_t> dims;
+  int J, L;
+  std::string families;
+  bool isotropic;
+};
+
+class ScatteringGradient : public testing::TestWithParam<GradientCase> {};
+
+TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
+  const auto c = GetParam();
+  auto o = options_for(c.J, c.L, c.families);
+  o.isotropic = c.isotropic;
+  auto map = calibrated(c.dims, o);
+  const std::size_t P = map->size(), d = map->input_shape().size();
+  const auto x = lognormal_field(c.dims, 21);
+  std::vector<double> eta(P), grad(d), phi(P);
+  RandomStream stream(5, StreamPurpose::test, 3);
+  stream.fill_normal(eta);
+  map->vjp(x, eta, grad);
+  const auto f = [&](const std::vector<double>& y) {
+    map->evaluate(y, phi);
+    return dot(eta, phi);
+  };
+  const double gnorm = std::sqrt(dot(grad, grad));
+  ASSERT_GT(gnorm, 0.0);
+  for (int trial = 0; trial < 3; ++trial) {
+    std::vector<double> v(d);
+    stream.fill_normal(v);
+    const double vnorm = std::sqrt(dot(v, v));
+    for (auto& vi : v) vi /= vnorm;
+    const auto difference = [&](double h) {
+      std::vector<double> a = x, b = x;
+      for (std::size_t i = 0; i < d; ++i) {
+        a[i] += h * v[i];
+        b[i] -= h * v[i];
+      }
+      return (f(a) - f(b)) / (2.0 * h);
+    };
+    const double h = 1e-3;
+    const double fd = (4.0 * difference(h / 2) - difference(h)) / 3.0;
+    const double exact = dot(grad, v);
+    EXPECT_LT(std::abs(fd - exact), 1e-9 * gnorm) << c.families << " trial " << trial << ": fd "
+                                                  << fd << " vjp " << exact << " |grad| " << gnorm;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Families, ScatteringGradient,
+    testing::Values(
+        GradientCase{{64}, 4, 1, "mean", false}, GradientCase{{64}, 4, 1, "phi1", false},
+        GradientCase{{64}, 4, 1, "phi2", false}, GradientCase{{64}, 4, 1, "phi3", false},
+        GradientCase{{64}, 4, 1, "phi4", false}, GradientCase{{64, 64}, 4, 4, "mean", false},
+        GradientCase{{64, 64}, 4, 4, "phi1", false}, GradientCase{{64, 64}, 4, 4, "phi2", false},
+        GradientCase{{64, 64}, 4, 4, "phi3", false}, GradientCase{{64, 64}, 4, 4, "phi4", false},
+        GradientCase{{64, 64}, 4, 4, "all", true}, GradientCase{{16, 16, 16}, 2, 3, "mean", false},
+        GradientCase{{16, 16, 16}, 2, 3, "phi1", false},
+        GradientCase{{16, 16, 16}, 2, 3, "phi2", false},
+        GradientCase{{16, 16, 16}, 2, 3, "phi3", false},
+        GradientCase{{16, 16, 16}, 2, 3, "phi4", false},
+        GradientCase{{32, 32, 32}, 3, 7, "all", true}));
+
+// ------------------------------------------------------------------------------------------------
+// accumulate equals the Gram matrix and right-hand side built from P separate vjp's.
+
+struct GramCase {
+  std::vector<std::size_t> dims;
+  int J, L;
+  bool isotropic;
+  bool phi4_diagonal;
+  double workspace_mb;
+};
+
+class ScatteringGram : public testing::TestWithParam<GramCase> {};
+
+TEST_P(ScatteringGram, EqualsDenseJacobianRoute) {
+  const auto c = GetParam();
+  auto o = options_for(c.J, c.L);
+  o.isotropic = c.isotropic;
+  o.phi4_diagonal = c.phi4_diagonal;
+  o.workspace_mb = c.workspace_mb;
+  auto map = calibrated(c.dims, o);
+  const std::size_t P = map->size(), d = map->input_shape().size();
+  Matrix X(2, d), V(2, d);
+  for (std::size_t b = 0; b < 2; ++b) {
+    const auto x = lognormal_field(c.dims, 40 + b);
+    std::copy(x.begin(), x.end(), X.row(b).begin());
+    const auto v = white_field(c.dims, 50 + b);
+    std::copy(v.begin(), v.end(), V.row(b).begin());
+  }
+  Matrix K(P, P), K_dense(P, P);
+  std::vector<double> h(P, 0.0), h_dense(P, 0.0);
+  map->accumulate(X, V, K, h);
+  map->FeatureMap::accumulate(X, V, K_dense, h_dense);
+  double num = 0.0, den = 0.0;
+  for (std::size_t i = 0; i < P; ++i)
+    for (std::size_t j = i; j < P; ++j) {
+      num += std::pow(K(i, j) - K_dense(i, j), 2);
+      den += std::pow(K_dense(i, j), 2);
+    }
+  EXPECT_LT(std::sqrt(num / den), 1e-10) << "P = " << P;
+  double hnum = 0.0, hden = 0.0;
+  for (std::size_t p = 0; p < P; ++p) {
+    hnum += std::pow(h[p] - h_dense[p], 2);
+    hden += std::pow(h_dense[p], 2);
+  }
+  EXPECT_LT(std::sqrt(hnum / hden), 1e-10);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, ScatteringGram,
+                         testing::Values(GramCase{{64}, 4, 1, false, false, 1536.0},
+                                         GramCase{{32, 32}, 3, 4, false, false, 1536.0},
+                                         GramCase{{64, 64}, 4, 4, true, false, 1536.0},
+                                         // a workspace of a few rows: many windows, streamed units
+                                         GramCase{{32, 32}, 3, 4, false, true, 0.05},
+                                         GramCase{{16, 16, 16}, 2, 3, false, false, 1536.0},
+                                         GramCase{{16, 16, 16}, 2, 7, true, false, 0.2}));
+
+// ------------------------------------------------------------------------------------------------
+// Invariances.
+
+// x shifted periodically by `shift` (grid points per axis).
+std::vector<double> translated(const std::vector<double>& x, const std::vector<std::size_t>& dims,
+                               const std::vector<std::size_t>& shift) {
+  const test::Lattice lattice{dims};
+  std::vector<double> y(x.size());
+  for (std::size_t q = 0; q < x.size(); ++q) {
+    auto c = lattice.coords(q);
+    for (std::size_t a = 0; a < c.size(); ++a) c[a] += shift[a];
+    y[lattice.flat(c)] = x[q];
+  }
+  return y;
+}
+
+// y(R i) = x(i) for a signed permutation matrix R acting on centred coordinates (mod n).
+std::vector<double> rotated(const std::vector<double>& x, const std::vector<std::size_t>& dims,
+                            const std::vector<std::array<int, 3>>& rows) {
+  const test::Lattice lattice{dims};
+  std::vector<double> y(x.size());
+  const std::size_t dim = dims.size();
+  for (std::size_t q = 0; q < x.size(); ++q) {
+    const auto c = lattice.coords(q);
+    std::vector<std::size_t> r(dim);
+    for (std::size_t i = 0; i < dim; ++i) {
+      long v = 0;
+      for (std::size_t k = 0; k < dim; ++k) v += rows[i][k] * static_cast<long>(c[k]);
+      const long n = static_cast<long>(dims[i]);
+      r[i] = static_cast<std::size_t>(((v % n) + n) % n);
+    }
+    y[lattice.flat(r)] = x[q];
+  }
+  return y;
+}
+
+double max_difference(const std::vector<double>& a, const std::vector<double>& b, double& scale) {
+  double worst = 0.0;
+  scale = 0.0;
+  for (std::size_t p = 0; p < a.size(); ++p) {
+    worst = std::max(worst, std::abs(a[p] - b[p]));
+    scale = std::max(scale, std::abs(a[p]));
+  }
+  return worst;
+}
+
+std::vector<double> phi_of(const ScatteringSpectra& map, const std::vector<double>& x) {
+  std::vector<double> phi(map.size());
+  map.evaluate(x, phi);
+  return phi;
+}
+
+TEST(ScatteringInvariance, PeriodicTranslations) {
+  struct Case {
+    std::vector<std::size_t> dims;
+    int J, L;
+    std::vector<std::size_t> shift;
+  };
+  for (const auto& c : {Case{{128}, 5, 1, {37}}, Case{{64, 64}, 4, 4, {5, 22}},
+                        Case{{32, 32, 32}, 3, 3, {3, 17, 30}}}) {
+    // Full-resolution grids: every shift is an exact symmetry of the computation.
+    auto o = options_for(c.J, c.L);
+    o.subsample = false;
+    auto map = calibrated(c.dims, o);
+    const auto x = lognormal_field(c.dims, 61);
+    double scale = 0.0;
+    const double diff =
+        max_difference(phi_of(*map, x), phi_of(*map, translated(x, c.dims, c.shift)), scale);
+    EXPECT_LT(diff, 1e-12 * scale) << c.dims.size() << "D";
+  }
+  // Subsampled grids: shifts by multiples of the coarsest subsampling are exact; others move the
+  // coarse sampling of the moduli, a small aliasing effect.
+  const std::vector<std::size_t> dims{64, 64};
+  auto map = calibrated(dims, options_for(4, 4));
+  const std::size_t s = map->bank().subsampling(3);
+  ASSERT_EQ(s, 2u);
+  const auto x = lognormal_field(dims, 62);
+  const auto phi = phi_of(*map, x);
+  double scale = 0.0;
+  const double exact =
+      max_difference(phi, phi_of(*map, translated(x, dims, {2 * s, 3 * s})), scale);
+  EXPECT_LT(exact, 1e-12 * scale);
+  const double aliasing = max_difference(phi, phi_of(*map, translated(x, dims, {1, 0})), scale);
+  EXPECT_GT(aliasing, 1e-12 * scale);  // the effect exists ...
+  EXPECT_LT(aliasing, 1e-3 * scale);   // ... and is small (4e-5 here)
+}
+
+TEST(ScatteringInvariance, IsotropicReductionIsRotationInvariant) {
+  // 2D: quarter turns (L = 4 and 8). The non-reduced coefficients do change.
+  for (int L : {4, 8}) {
+    const std::vector<std::size_t> dims{64, 64};
+    auto o = options_for(4, L);
+    o.isotropic = true;
+    auto iso = calibrated(dims, o);
+    auto plain = calibrated(dims, options_for(4, L));
+    const auto x = lognormal_field(dims, 71);
+    const auto y = rotated(x, dims, {{{0, -1, 0}, {1, 0, 0}, {0, 0, 1}}});
+    double scale = 0.0;
+    const double iso_change = max_difference(phi_of(*iso, x), phi_of(*iso, y), scale);
+    EXPECT_LT(iso_change, 1e-12 * scale) << "L = " << L;
+    const double plain_change = max_difference(phi_of(*plain, x), phi_of(*plain, y), scale);
+    EXPECT_GT(plain_change, 1e-3 * scale);
+  }
+  // 3D: the cube's rotations, generated by quarter turns about two axes (checked on a few
+  // products).
+  const std::vector<std::vector<std::array<int, 3>>> rotations{
+      {{{1, 0, 0}, {0, 0, -1}, {0, 1, 0}}},   // quarter turn about axis 0
+      {{{0, 0, 1}, {0, 1, 0}, {-1, 0, 0}}},   // quarter turn about axis 1
+      {{{0, 0, 1}, {1, 0, 0}, {0, 1, 0}}},    // third of a turn about the body diagonal
+      {{{0, 1, 0}, {1, 0, 0}, {0, 0, -1}}}};  // half turn about an edge diagonal
+  for (int L : {3, 7, 13}) {
+    const std::vector<std::size_t> dims{32, 32, 32};
+    auto o = options_for(3, L, L == 13 ? "mean+phi1+phi2+phi3" : "all");
+    o.isotropic = true;
+    o.phi4_diagonal = L == 7;
+    auto iso = calibrated(dims, o);
+    const auto x = lognormal_field(dims, 72);
+    const auto phi = phi_of(*iso, x);
+    for (const auto& r : rotations) {
+      double scale = 0.0;
+      const double change = max_difference(phi, phi_of(*iso, rotated(x, dims, r)), scale);
+      EXPECT_LT(change, 1e-12 * scale) << "L = " << L;
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Gaussian random fields with power spectrum P(k): E Phi2(lambda) = sum_k P(k) psihat(k)^2 / N for
+// the unnormalised map (c_x = xhat / N and E |xhat(k)|^2 = N P(k)).
+
+TEST(ScatteringGaussian, PowerSpectrumOfGaussianFields) {
+  for (const auto& dims : {std::vector<std::size_t>{256}, std::vector<std::size_t>{64, 64}}) {
+    const int J = dims.size() == 1 ? 5 : 4, L = dims.size() == 1 ? 1 : 4;
+    const ScatteringSpectra map(ItemShape::grid(dims), options_for(J, L, "phi2"));
+    // The Phi2 coefficients: every wavelet, then the low-pass.
+    const std::size_t N = map.input_shape().size(), W = map.bank().count() + 1;
+    // P(k) = (1 + |k|^2 / 0.3)^(-2): a red spectrum, anisotropic through a factor on axis 0.
+    const auto power = [&](const std::array<int, 3>& m) {
+      double k2 = 0.0;
+      for (std::size_t a = 0; a < dims.size(); ++a)
+        k2 += (a == 0 ? 2.0 : 1.0) * std::pow(2.0 * M_PI * m[a] / static_cast<double>(dims[a]), 2);
+      return std::pow(1.0 + k2 / 0.3, -2.0);
+    };
+    std::vector<double> expected(W, 0.0);
+    for (std::size_t l = 0; l < W; ++l) {
+      const auto& w = l + 1 < W ? map.bank().wavelet(l) : map.bank().lowpass_support();
+      for (std::size_t e = 0; e < w.values.size(); ++e)
+        expected[l] += power(w.frequencies[e]) * w.values[e] * w.values[e] / static_cast<double>(N);
+    }
+    // Fields: white noise filtered by sqrt(P) in Fourier space.
+    fft::RealTransform t(dims);
+    std::vector<fft::complex> spectrum(t.complex_size());
+    const std::size_t n_last = dims.back(), h_last = n_last / 2 + 1;
+    const int fields = 200;
+    std::vector<double> sum(W, 0.0), sum_sq(W, 0.0), phi(W), x(N);
+    for (int f = 0; f < fields; ++f) {
+      RandomStream stream(9, StreamPurpose::test, 1000 + f);
+      stream.fill_normal(x);
+      t.forward(x.data(), spectrum.data());
+      for (std::size_t q = 0; q < spectrum.size(); ++q) {
+        std::array<int, 3> m{0, 0, 0};
+        std::size_t rest = q / h_last;
+        m[dims.size() - 1] = static_cast<int>(fft::frequency(q % h_last, n_last));
+        for (std::size_t a = dims.size() - 1; a-- > 0;) {
+          m[a] = static_cast<int>(fft::frequency(rest % dims[a], dims[a]));
+          rest /= dims[a];
+        }
+        spectrum[q] *= std::sqrt(power(m)) / static_cast<double>(N);
+      }
+      t.backward(spectrum.data(), x.data());
+      map.evaluate(x, phi);
+      for (std::size_t l = 0; l < W; ++l) {
+        sum[l] += phi[l];
+        sum_sq[l] += phi[l] * phi[l];
+      }
+    }
+    for (std::size_t l = 0; l < W; ++l) {
+      const double mean = sum[l] / fields;
+      const double standard_error = std::sqrt((sum_sq[l] / fields - mean * mean) / (fields - 1));
+      EXPECT_LT(std::abs(mean - expected[l]), 4.5 * standard_error)
+          << dims.size() << "D wavelet " << l << ": " << mean << " vs " << expected[l];
+      EXPECT_LT(standard_error, 0.2 * expected[l]);  // the check has teeth
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Normalisation, specs, names, registry.
+
+TEST(ScatteringNormalisation, CalibrationItemsHaveUnitPowers) {
+  // a and b are the item means of Phi2 and of the diagonal Phi4: on the calibration items
+  // themselves the normalised means are exactly 1.
+  const std::vector<std::size_t> dims{64, 64};
+  auto o = options_for(4, 4);
+  o.phi4_diagonal = true;
+  const ItemShape shape = ItemShape::grid(dims);
+  Matrix items(4, shape.size());
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto f = lognormal_field(dims, 300 + i);
+    std::copy(f.begin(), f.end(), items.row(i).begin());
+  }
+  const par::Comm self = par::Comm::self();
+  const ScatteringSpectra raw(shape, o);
+  const ScatteringSpectra map(shape, raw.options(), raw.calibrate(items, self));
+  const auto names = map.feature_names();
+  std::vector<double> mean(map.size(), 0.0), phi(map.size());
+  for (std::size_t i = 0; i < 4; ++i) {
+    map.evaluate(items.row(i), phi);
+    for (std::size_t p = 0; p < phi.size(); ++p) mean[p] += phi[p] / 4.0;
+  }
+  int checked = 0;
+  for (std::size_t p = 0; p < names.size(); ++p) {
+    const bool phi2 = names[p].rfind("Phi2(", 0) == 0;
+    // Phi4 with lambda1 = lambda2 is real and named without Re/Im.
+    const bool diagonal_phi4 = names[p].rfind("Phi4(", 0) == 0;
+    if (phi2 || diagonal_phi4) {
+      EXPECT_NEAR(mean[p], 1.0, 1e-12) << names[p];
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 16 + 1 + 4 * 4 * (1 + 2 + 3));  // Phi2 of wavelets and low-pass, diagonal Phi4
+}
+
+TEST(ScatteringSpec, RebuildsTheSameMap) {
+  const std::vector<std::size_t> dims{32, 32};
+  auto o = options_for(3, 4, "phi2+phi3+phi4");
+  o.isotropic = true;
+  auto map = calibrated(dims, o);
+  const auto spec = map->spec();
+  EXPECT_EQ(spec.kind, "scattering");
+  const auto copy = make_feature_map(spec, map->input_shape());
+  ASSERT_EQ(copy->size(), map->size());
+  EXPECT_EQ(copy->feature_names(), map->feature_names());
+  const auto x = lognormal_field(dims, 80);
+  std::vector<double> a(map->size()), b(map->size());
+  map->evaluate(x, a);
+  copy->evaluate(x, b);
+  EXPECT_EQ(a, b);
+  EXPECT_THROW(make_feature_map(spec, ItemShape::grid({16, 16})),
+               InputError);  // J = 3 needs n >= 26
+}
+
+TEST(ScatteringNames, DescribeEveryCoefficient) {
+  const ScatteringSpectra one_d(ItemShape::grid({64}), options_for(3, 1));
+  const auto names = one_d.feature_names();
+  ASSERT_EQ(names.size(), one_d.size());
+  EXPECT_EQ(names[0], "mean");
+  EXPECT_EQ(names[1], "Phi1(j=0)");
+  EXPECT_NE(std::find(names.begin(), names.end(), "Im Phi3(j=2;j'=1)"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "Phi4(j1=0;j2=0;j3=2)"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "Phi2(low)"), names.end());
+  // mean, 3 Phi1, 3 + 1 Phi2, 3 complex Phi3, Phi4: j3 = 1: (0,0); j3 = 2: (0,0) (0,1) (1,1).
+  EXPECT_EQ(one_d.size(), 1u + 3 + 4 + 2 * 3 + (1 + 1 + 2 + 1));
+
+  auto o = options_for(3, 4);
+  o.isotropic = true;
+  const ScatteringSpectra iso(ItemShape::grid({32, 32}), o);
+  for (const auto& n : iso.feature_names())
+    EXPECT_TRUE(n == "mean" || n.rfind("iso ", 0) == 0) << n;
+  // 2D isotropic coefficients are real: rotations by pi conjugate Phi3 and Phi4.
+  for (const auto& n : iso.feature_names()) EXPECT_EQ(n.find("Im "), std::string::npos) << n;
+}
+
+TEST(ScatteringRegistry, BuildsFromUserParameters) {
+  const auto& world = test::World::comm();
+  const ItemShape shape = ItemShape::grid({32, 32});
+  // Items split over ranks; the calibration must not depend on the split.
+  const std::size_t total = 5;
+  const auto range = par::block_range(total, world.rank(), world.size());
+  Matrix local(range.size(), shape.size()), all(total, shape.size());
+  for (std::size_t i = 0; i < total; ++i) {
+    const auto f = lognormal_field({32, 32}, 400 + i);
+    std::copy(f.begin(), f.end(), all.row(i).begin());
+    if (i >= range.begin && i < range.end)
+      std::copy(f.begin(), f.end(), local.row(i - range.begin).begin());
+  }
+  const Params params{{"J", "3"}, {"L", "4"}, {"families", "phi2+phi4"}, {"phi4_diagonal", "true"}};
+  const auto built = build_feature_map("scattering", params, shape, local, world);
+  const auto* map = dynamic_cast<const ScatteringSpectra*>(built.get());
+  ASSERT_NE(map, nullptr);
+  const par::Comm self = par::Comm::self();
+  const ScatteringSpectra raw(shape, map->options());
+  const auto serial = raw.calibrate(all, self);
+  EXPECT_EQ(map->normalization().first_layer, serial.first_layer);  // bitwise, for any rank count
+  EXPECT_EQ(map->normalization().second_layer, serial.second_layer);
+
+  const auto expect_usage = [&](const Params& p, const ItemShape& s, const std::string& fragment) {
+    try {
+      build_feature_map("scattering", p, s, Matrix(0, s.size()), world);
+      ADD_FAILURE() << "accepted: " << fragment;
+    } catch (const Error& e) {  // agreed across ranks, with the usage exit code
+      EXPECT_EQ(e.code(), ExitCode::usage) << e.what();
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expect_usage({{"J", "5"}}, shape, "n = 32");
+  expect_usage({{"scales", "3"}}, shape, "no parameter 'scales'");
+  expect_usage({{"families", "phi5"}}, shape, "unknown family 'phi5'");
+  expect_usage({}, ItemShape::vector(10), "periodic grid");
+  expect_usage({{"isotropic", "true"}}, ItemShape::grid({64}), "2D or 3D");
+  expect_usage({{"L", "4"}}, ItemShape::grid({16, 16, 16}), "3, 7 or 13");
+}
+
+}  // namespace
+}  // namespace ksi::features
