@@ -9,13 +9,40 @@
 #                   reports/*.json and logs/
 #   --continue      reuse an existing run folder: stages keep the outputs they find
 #   --no-requeue    an interrupted fit/sample exits with 75 instead of requeueing itself
-#   SBATCH_OPTIONS  given to every stage after the config's own (e.g. --partition=debug)
+#   SBATCH_OPTIONS  given to every stage after the config's own (e.g. --partition=debug --time=2:00:00)
+#
+# fit and sample get --requeue (unless --no-requeue) and --signal=B:USR1@LEAD, LEAD a tenth of the
+# --time that holds (the config's or one in SBATCH_OPTIONS) between 30 s and 5 min, unless a --signal
+# is given.
 #
 # Prints "stage job-id" lines (also written to RUN_DIR/jobs.txt).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/jobs/lib/launch.sh"
 source "$root/jobs/lib/config.sh"
+
+# normalize_sbatch_options ARRAY: rewrites the split forms --time T, -t T, -tT and --signal S in the
+# named array as --time=T and --signal=S, the forms ksi_add_signal_option reads.
+normalize_sbatch_options() {
+  local -n normalize_words=$1
+  local out=() i=0 word
+  while [ $i -lt ${#normalize_words[@]} ]; do
+    word=${normalize_words[$i]}
+    case $word in
+      --time|-t|--signal)
+        [ $((i + 1)) -lt ${#normalize_words[@]} ] || ksi_die "sbatch option $word needs a value"
+        if [ "$word" = --signal ]; then out+=("--signal=${normalize_words[$((i + 1))]}")
+        else out+=("--time=${normalize_words[$((i + 1))]}"); fi
+        i=$((i + 2))
+        continue
+        ;;
+      -t?*) out+=("--time=${word#-t}") ;;
+      *) out+=("$word") ;;
+    esac
+    i=$((i + 1))
+  done
+  normalize_words=("${out[@]}")
+}
 
 run_dir= continue_run=0 requeue=1 config=
 while [ $# -gt 0 ]; do
@@ -24,13 +51,14 @@ while [ $# -gt 0 ]; do
     --continue) continue_run=1; shift ;;
     --no-requeue) requeue=0; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
     -*) ksi_die "unknown option $1 (see --help)" ;;
     *) [ -z "$config" ] || ksi_die "one CONFIG only (got $config and $1)"; config=$1; shift ;;
   esac
 done
 extra_sbatch=("$@")
-[ -n "$config" ] || ksi_die "usage: jobs/submit-pipeline.sh [--dir RUN_DIR] CONFIG [-- SBATCH_OPTIONS]"
+[ -n "$config" ] || ksi_die "usage: jobs/submit-pipeline.sh [--dir RUN_DIR] [--continue] [--no-requeue] CONFIG [-- SBATCH_OPTIONS...]"
+normalize_sbatch_options extra_sbatch
 command -v sbatch >/dev/null || ksi_die "sbatch not found: submit from a Slurm login node"
 ksi_cfg_check "$config"
 ksi_cfg_get "$config" synth generator >/dev/null
@@ -51,20 +79,23 @@ else
   cp "$config" "$run_dir/pipeline.cfg"
 fi
 
-# submit STAGE DEPENDENCY: sbatch with the stage's options; prints the job id.
+# submit STAGE DEPENDENCY: sbatch with the stage's options, then SBATCH_OPTIONS (sbatch takes the last
+# of a repeated option); prints the job id. The automatic --signal of fit and sample follows the --time
+# that holds, the config's or one given after --.
 submit() {
   local stage=$1 dependency=$2 options
   mapfile -t options < <(ksi_cfg_sbatch_options "$run_dir/pipeline.cfg" "$stage")
   [ -n "$dependency" ] && options+=("--dependency=afterok:$dependency" --kill-on-invalid-dep=yes)
   case $stage in
-    fit|sample)
-      [ $requeue -eq 1 ] && options+=(--requeue)
-      ksi_add_signal_option options
-      ;;
+    fit|sample) [ $requeue -eq 1 ] && options+=(--requeue) ;;
+  esac
+  options+=("${extra_sbatch[@]}")
+  case $stage in
+    fit|sample) ksi_add_signal_option options ;;
   esac
   sbatch --parsable --job-name="ksi-$stage" --output="$run_dir/logs/%x-%j.out" \
          --export="ALL,KSI_ROOT=$KSI_ROOT,KSI_REQUEUE=$requeue" \
-         "${options[@]}" "${extra_sbatch[@]}" "$root/jobs/$stage.sbatch" "$run_dir" | cut -d';' -f1
+         "${options[@]}" "$root/jobs/$stage.sbatch" "$run_dir" | cut -d';' -f1
 }
 
 synth=$(submit synth "")

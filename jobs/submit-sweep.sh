@@ -10,6 +10,9 @@
 #   TASKS    one task per line (inputs/sweep-*.tasks): ksi fit options, then optionally '|' and ksi
 #            sample options; empty lines and lines starting with '#' are not tasks
 #   --max-parallel N   at most N array tasks run at once (sbatch --array=...%N)
+#   SBATCH_OPTIONS     given to every job after the config's own (e.g. --partition=debug); the array
+#                      tasks get --signal=B:USR1@LEAD (a tenth of their --time, 30 s to 5 min) unless
+#                      a --signal is given
 #
 # Prints "synth ID", "sweep ID" (the array) and "summary ID" (also in RUN_DIR/jobs.txt).
 set -euo pipefail
@@ -17,19 +20,44 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/jobs/lib/launch.sh"
 source "$root/jobs/lib/config.sh"
 
+# normalize_sbatch_options ARRAY: rewrites the split forms --time T, -t T, -tT and --signal S in the
+# named array as --time=T and --signal=S, the forms ksi_add_signal_option reads.
+normalize_sbatch_options() {
+  local -n normalize_words=$1
+  local out=() i=0 word
+  while [ $i -lt ${#normalize_words[@]} ]; do
+    word=${normalize_words[$i]}
+    case $word in
+      --time|-t|--signal)
+        [ $((i + 1)) -lt ${#normalize_words[@]} ] || ksi_die "sbatch option $word needs a value"
+        if [ "$word" = --signal ]; then out+=("--signal=${normalize_words[$((i + 1))]}")
+        else out+=("--time=${normalize_words[$((i + 1))]}"); fi
+        i=$((i + 2))
+        continue
+        ;;
+      -t?*) out+=("--time=${word#-t}") ;;
+      *) out+=("$word") ;;
+    esac
+    i=$((i + 1))
+  done
+  normalize_words=("${out[@]}")
+}
+
 run_dir= max_parallel= config= tasks=
 while [ $# -gt 0 ]; do
   case $1 in
     --dir) run_dir=${2:?--dir needs a folder}; shift 2 ;;
     --max-parallel) max_parallel=${2:?--max-parallel needs a number}; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
     -*) ksi_die "unknown option $1 (see --help)" ;;
     *) if [ -z "$config" ]; then config=$1; elif [ -z "$tasks" ]; then tasks=$1; else ksi_die "unexpected argument $1"; fi; shift ;;
   esac
 done
 extra_sbatch=("$@")
-[ -n "$config" ] && [ -n "$tasks" ] || ksi_die "usage: jobs/submit-sweep.sh [--dir RUN_DIR] CONFIG TASKS"
+[ -n "$config" ] && [ -n "$tasks" ] ||
+  ksi_die "usage: jobs/submit-sweep.sh [--dir RUN_DIR] [--max-parallel N] CONFIG TASKS [-- SBATCH_OPTIONS...]"
+normalize_sbatch_options extra_sbatch
 command -v sbatch >/dev/null || ksi_die "sbatch not found: submit from a Slurm login node"
 ksi_cfg_check "$config"
 for stage in synth fit; do ksi_cfg_sbatch_options "$config" "$stage" >/dev/null; done
@@ -47,13 +75,14 @@ cp "$tasks" "$run_dir/sweep.tasks"
 common=(--parsable --export="ALL,KSI_ROOT=$KSI_ROOT,KSI_REQUEUE=0")
 mapfile -t synth_options < <(ksi_cfg_sbatch_options "$run_dir/pipeline.cfg" synth)
 mapfile -t task_options < <(ksi_cfg_sbatch_options "$run_dir/pipeline.cfg" fit)
-ksi_add_signal_option task_options
+task_options+=("${extra_sbatch[@]}")
+ksi_add_signal_option task_options  # after SBATCH_OPTIONS: a --time given there counts
 synth=$(sbatch "${common[@]}" --job-name=ksi-synth --output="$run_dir/logs/%x-%j.out" \
           "${synth_options[@]}" "${extra_sbatch[@]}" "$root/jobs/synth.sbatch" "$run_dir" | cut -d';' -f1)
 array="0-$((count - 1))${max_parallel:+%$max_parallel}"
 sweep=$(sbatch "${common[@]}" --job-name=ksi-sweep --array="$array" --dependency="afterok:$synth" \
           --kill-on-invalid-dep=yes --output="$run_dir/logs/%x-%A_%a.out" \
-          "${task_options[@]}" "${extra_sbatch[@]}" "$root/jobs/sweep.sbatch" "$run_dir" | cut -d';' -f1)
+          "${task_options[@]}" "$root/jobs/sweep.sbatch" "$run_dir" | cut -d';' -f1)
 # afterany: the summary also reports the tasks that failed.
 summary=$(sbatch "${common[@]}" --job-name=ksi-sweep-summary --ntasks=1 --time=00:10:00 \
             --dependency="afterany:$sweep" --output="$run_dir/logs/%x-%j.out" "${extra_sbatch[@]}" \
