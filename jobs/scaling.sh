@@ -19,12 +19,12 @@ source "$root/jobs/lib/config.sh"
 config=$root/inputs/scaling.cfg ranks= repeats= out=
 while [ $# -gt 0 ]; do
   case $1 in
-    --config) config=${2:?}; shift 2 ;;
-    --ranks) ranks=${2:?}; shift 2 ;;
-    --repeats) repeats=${2:?}; shift 2 ;;
-    --out) out=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) ksi_die "unknown argument $1 (see --help)" ;;
+    --config) config=${2:?--config needs a file}; shift 2 ;;
+    --ranks) ranks=${2:?--ranks needs a list such as 1,2,4}; shift 2 ;;
+    --repeats) repeats=${2:?--repeats needs a number}; shift 2 ;;
+    --out) out=${2:?--out needs a folder}; shift 2 ;;
+    -h|--help) awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) ksi_die "unknown argument $1; usage: jobs/scaling.sh [--config FILE] [--ranks 1,2,4] [--repeats N] [--out DIR]" ;;
   esac
 done
 sections=(study data fit sample strong weak)
@@ -52,15 +52,28 @@ for s in data fit sample; do
   sed -i '/^generator = /d' "$out/$s.cfg"
 done
 ksi_find_binary
+ksi_choose_launcher
 cores=$( [ -n "${SLURM_JOB_ID:-}" ] && echo "${SLURM_CPUS_ON_NODE:-$(ksi_local_cores)}" || ksi_local_cores )
 ksi_log "scaling study in $out: ranks ${rank_list[*]}, $repeats repeat(s), $cores cores, $("$KSI" --version)"
 # Other work on the machine shows in the timings: keep the load before and after with the results.
 echo "before $(cat /proc/loadavg 2>/dev/null)" >"$out/loadavg.txt"
 
+# run_ksi RANKS ksi-arguments...: ksi_run. Inside an allocation srun gives each step its own
+# SLURM_NTASKS, but ranks started by mpirun inherit the allocation's: a point with fewer ranks would stop
+# on ksi's SLURM_NTASKS check (exit 6), so those launches set KSI_IGNORE_SLURM_NTASKS (and pass it on).
+run_ksi() {
+  if [ -n "${SLURM_NTASKS:-}" ] && [ "$KSI_LAUNCHER" = mpirun ] && [ "$1" -ne "$SLURM_NTASKS" ]; then
+    KSI_IGNORE_SLURM_NTASKS=1 KSI_MPIRUN_FLAGS="${KSI_MPIRUN_FLAGS:-} -x KSI_IGNORE_SLURM_NTASKS" \
+      ksi_run "$@"
+  else
+    ksi_run "$@"
+  fi
+}
+
 # One data set large enough for every point; the fits read its first N items (--max-items).
 items_needed=$strong_items
 [ $((weak_items * max_ranks)) -gt "$items_needed" ] && items_needed=$((weak_items * max_ranks))
-ksi_run "$max_ranks" synth "$generator" --config "$out/data.cfg" --count "$items_needed" \
+run_ksi "$max_ranks" synth "$generator" --config "$out/data.cfg" --count "$items_needed" \
         --out "$out/data.h5" --force -q
 
 # CPU seconds (user + system) of the finished children of this shell: outside Slurm the ranks of every
@@ -81,11 +94,11 @@ point() {
   cpu_start=$(cat "$out/.cpu_start")
   if [ "$stage" = fit ]; then
     [ "$mode" = strong ] && size=$strong_items || size=$((weak_items * r))
-    ksi_run "$r" fit --config "$out/fit.cfg" --data "$out/data.h5" --max-items "$size" \
+    run_ksi "$r" fit --config "$out/fit.cfg" --data "$out/data.h5" --max-items "$size" \
             --out "$out/models/$name.h5" --force -q --report "$out/reports/$name.json"
   else
     [ "$mode" = strong ] && size=$strong_samples || size=$((weak_samples * r))
-    ksi_run "$r" sample --config "$out/sample.cfg" --model "$out/models/reference.h5" --count "$size" \
+    run_ksi "$r" sample --config "$out/sample.cfg" --model "$out/models/reference.h5" --count "$size" \
             --out "$out/samples/$name.h5" --force -q --report "$out/reports/$name.json"
   fi
   local elapsed_ms=$((($(date +%s%N) - start) / 1000000))
@@ -100,7 +113,7 @@ point() {
 
 echo "mode,stage,ranks,repeat,size,launch_seconds,cpu_seconds" >"$out/launches.csv"
 # The model every sample run draws from: the strong-scaling fit on one rank.
-ksi_run 1 fit --config "$out/fit.cfg" --data "$out/data.h5" --max-items "$strong_items" \
+run_ksi 1 fit --config "$out/fit.cfg" --data "$out/data.h5" --max-items "$strong_items" \
         --out "$out/models/reference.h5" --force -q
 for k in $(seq 1 "$repeats"); do
   for mode in strong weak; do
