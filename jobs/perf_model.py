@@ -267,7 +267,7 @@ def main():
 
     lines = []
     out = lines.append
-    out(f"Machine ({machine['host']}, git {machine['git_hash']}, 1 rank): 64^3 r2c FFT "
+    out(f"Machine ({machine['host']}, git {machine['git_hash']}, 1 rank): {model.n}^3 r2c FFT "
         f"{machine['fft']['r2c_seconds'] * 1e3:.2f} ms ({machine['fft']['r2c_gflops']:.1f} GFLOP/s), "
         f"dsyrk {model.rate_syrk / 1e9:.1f} GFLOP/s near P = {model.P}, double-double accumulate "
         f"{model.gamma_acc * 1e9:.2f} ns and merge {model.gamma_merge * 1e9:.2f} ns per value, "
@@ -309,7 +309,7 @@ def main():
         f"--memory-mb the times are processed in chunks (more reductions, the same assembly work).")
     threshold = row_cost_for_efficiency(model, 1024, 0.8)
     out(f"E_fit(1024) stays >= 80% as long as one (item, draw, time) costs at least {human(threshold)} "
-        f"(assumed: {human(model.t_row)}; one 64^3 FFT alone is {human(model.t_fft)}).")
+        f"(assumed: {human(model.t_row)}; one {model.n}^3 FFT alone is {human(model.t_fft)}).")
     rs = model.reduce_scatter(model.T * model.message, 1024)
     tr = model.T * model.tree_reduce(model.message, 1024)
     out(f"At 1024 ranks the T per-time tree reductions take {human(tr)}; one reduce-scatter of all "
