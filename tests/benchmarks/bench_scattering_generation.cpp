@@ -3,9 +3,11 @@
 // held-out fields and a Gaussian field with the training spectrum (distances of
 // tests/features/generation_check.hpp). Prints one JSON object.
 //
-//   mpirun -n R bench_scattering_generation [dims=128,128] [params=J=5,L=4,isotropic=true]
-//       [train=64] [test=16] [samples=16] [beta=2] [sigma=0.8] [times=9] [draws=1] [steps=30]
+//   mpirun -n R bench_scattering_generation [dims=128,128]
+//       [params=J=5:L=4:isotropic=true:phi4_diagonal=true] [train=64] [test=16] [samples=16]
+//       [beta=2] [sigma=0.8] [times=9] [draws=1] [steps=30]
 //
+// 3D dims (e.g. dims=64,64,64) change the defaults to params=J=4:L=3:isotropic=true and beta=2.5.
 // params uses ':' between key=value pairs (ksi fit's ',' separates the dims).
 #include <cstdio>
 #include <string>
