@@ -24,7 +24,7 @@ int run_sample(const Invocation& call) {
       ("steps", po::value<std::size_t>()->default_value(defaults.steps), "integration steps on [0, 1]")
       ("integrator", po::value<std::string>()->default_value("optimal"), "optimal (D* SDE, Heun), ode (probability flow, Heun), constant (constant D, Euler-Maruyama)")
       ("diffusion", po::value<double>()->default_value(defaults.diffusion), "D for --integrator constant")
-      ("batch", po::value<std::size_t>()->default_value(defaults.batch), "samples integrated together")
+      ("batch", po::value<std::size_t>()->default_value(defaults.batch), "samples integrated together (0: 64, fewer for large fields: about 8 MB of states)")
       ("dtype", po::value<std::string>()->default_value("float64"), "float32 or float64")
       ("flush-every", po::value<double>()->default_value(job_defaults.flush_every_seconds), "seconds between flushes of the partial output (0: never)")
       ("resume", "continue OUT.partial of an interrupted run")
@@ -43,7 +43,7 @@ int run_sample(const Invocation& call) {
   options.integrator = sample::parse_integrator(vm["integrator"].as<std::string>());
   options.diffusion = vm["diffusion"].as<double>();
   options.seed = vm["seed"].as<std::uint64_t>();
-  options.batch = std::max<std::size_t>(1, vm["batch"].as<std::size_t>());
+  options.batch = vm["batch"].as<std::size_t>();
   sample::SampleJob job;
   job.out = vm["out"].as<std::string>();
   job.model_path = vm["model"].as<std::string>();
@@ -61,6 +61,7 @@ int run_sample(const Invocation& call) {
     ScopedPhase phase("sample.io");
     return Model::read(job.model_path, world);
   }();
+  if (options.batch == 0) options.batch = sample::default_batch(model);
   par::Log::info(cat("sample: ", job.count, " samples of ", model.shape().describe(), ", ",
                      options.steps, " ", sample::to_string(options.integrator), " steps, ",
                      world.size(), " ranks"));

@@ -269,18 +269,18 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
         batch_K.fill(0.0);
         std::fill(batch_h.begin(), batch_h.end(), 0.0);
         features->accumulate(X, V, batch_K, batch_h);
-        ScopedPhase phase("fit.sum");
-        add_batch(batch_K, batch_h, vsq, sums[k - k0]);
+        {
+          ScopedPhase phase("fit.sum");
+          add_batch(batch_K, batch_h, vsq, sums[k - k0]);
+        }
+        progress.advance(1);  // per (batch, time): a batch of large fields can take minutes
       }
     };
 
     if (!checkpointing) {
       // Rank-local work: one agreement on errors at the end of the chunk.
       par::collective(comm, [&] {
-        for (std::size_t b = 0; b < local_batches; ++b) {
-          assemble(b);
-          progress.advance(k1 - k0);
-        }
+        for (std::size_t b = 0; b < local_batches; ++b) assemble(b);
       });
     }
     // With checkpoints every rank takes the same number of steps, so that errors and stop requests
@@ -296,7 +296,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
           failure = std::current_exception();
         }
       }
-      if (b < local_batches) progress.advance(k1 - k0);
+      if (b < local_batches && already_done(b)) progress.advance(k1 - k0);
       const bool due = options.checkpoint.every_seconds > 0 &&
                        since_checkpoint.seconds() >= options.checkpoint.every_seconds;
       const par::Pause pause = par::agree_to_pause_or_raise(comm, failure, due);

@@ -38,8 +38,10 @@ void check_resumable(const io::Group& root, const Params& config, const std::str
 
 }  // namespace
 
-double run_sampling(const Model& model, const SampleOptions& options, const SampleJob& job,
+double run_sampling(const Model& model, const SampleOptions& requested, const SampleJob& job,
                     const par::Comm& comm) {
+  SampleOptions options = requested;
+  if (options.batch == 0) options.batch = default_batch(model);
   const std::string partial = job.out + ".partial";
   {
     std::int64_t exists = 0;

@@ -1,5 +1,6 @@
 #include "ksi/sample/sample.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ksi/core/error.hpp"
@@ -115,6 +116,11 @@ std::string to_string(Integrator integrator) {
   return "?";
 }
 
+std::size_t default_batch(const Model& model) {
+  const std::size_t d = std::max<std::size_t>(1, model.shape().size());
+  return std::clamp<std::size_t>((std::size_t{8} << 20) / (sizeof(double) * d), 1, 64);
+}
+
 Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,
                 std::size_t count) {
   if (options.steps < 1) throw UsageError("--steps must be at least 1");
@@ -125,7 +131,7 @@ Matrix generate(const Model& model, const SampleOptions& options, std::size_t fi
   for (std::size_t i = 0; i <= options.steps; ++i)
     grid[i] = static_cast<double>(i) / static_cast<double>(options.steps);
   Matrix out(count, d);
-  const std::size_t batch = std::max<std::size_t>(1, options.batch);
+  const std::size_t batch = options.batch ? options.batch : default_batch(model);
   for (std::size_t b0 = 0; b0 < count; b0 += batch) {
     const std::size_t n = std::min(batch, count - b0);
     NoiseSource noise(options.seed, first + b0, n);

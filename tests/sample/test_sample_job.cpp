@@ -104,3 +104,20 @@ TEST(SamplingRun, PartialOutputOfAnotherRunIsRefused) {
   }
   EXPECT_TRUE(fs::exists(run.job.out + ".partial"));  // still there for the right run
 }
+
+TEST(SamplingRun, DefaultBatchDependsOnTheModelOnly) {
+  const auto& comm = test::World::comm();
+  test::ScratchDir dir("samplebatch");
+  SamplingRun automatic;
+  automatic.options.batch = 0;  // --batch 0, the CLI default
+  EXPECT_EQ(sample::default_batch(automatic.model), 64u);  // small items: 64 per batch
+  automatic.job.out = dir.path("automatic.h5");
+  automatic.run(comm);
+  SamplingRun explicit_batch;
+  explicit_batch.options.batch = 64;
+  explicit_batch.job.out = dir.path("explicit.h5");
+  explicit_batch.run(comm);
+  const Matrix a = read_all(automatic.job.out, comm), b = read_all(explicit_batch.job.out, comm);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(double)));
+}

@@ -27,8 +27,13 @@ struct SampleOptions {
   Integrator integrator = Integrator::optimal_sde;
   double diffusion = 1.0;                        ///< D for Integrator::constant_sde
   std::uint64_t seed = 1;                        ///< key of the per-sample noise streams
-  std::size_t batch = 64;                        ///< samples integrated together (vectorised drift)
+  std::size_t batch = 0;                         ///< samples integrated together; 0: default_batch
 };
+
+/// The batch used when SampleOptions::batch is 0: 64 samples, fewer for large items so that a batch
+/// holds about 8 MB of states (4 fields of 64^3). Batches are the unit dealt to ranks and of restarts,
+/// so small ones keep every rank busy; the value depends on the model only, never on the rank count.
+std::size_t default_batch(const Model& model);
 
 /// Integrates samples with global ids [first, first + count) and returns them (count x d) in data
 /// units (the model's standardisation undone). Rank-local: no communication.
