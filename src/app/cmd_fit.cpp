@@ -45,6 +45,7 @@ int run_fit(const Invocation& call) {
       ("seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed of the noise streams")
       ("ridge", po::value<double>()->default_value(defaults.ridge), "relative ridge lambda")
       ("standardize", po::value<std::string>()->default_value("scalar"), "none; scalar (one mean and scale for all values); spectrum (fields: whitened by the data's isotropic power spectrum, so the drift models only what is not Gaussian; use with --schedule trig)")
+      ("shell-correction", po::value<std::string>()->default_value("auto"), "fields: fit a per-shell linear drift correction after eta (one more pass of vjp's): on, off, or auto (on with --standardize spectrum)")
       ("max-items", po::value<std::size_t>(), "use only the first N items of the data set")
       ("batch", po::value<std::size_t>()->default_value(0), "items x draws per Gram update (0: the feature map's choice)")
       ("memory-mb", po::value<double>()->default_value(defaults.memory_mb), "per-rank memory budget for the Gram sums (MB)")
@@ -159,6 +160,21 @@ int run_fit(const Invocation& call) {
     data = io::read_items(data_path, world, range);
     data.info.count = total;
     st.to_model(data.values, data.info.shape);
+  }
+
+  {
+    const std::string choice = vm["shell-correction"].as<std::string>();
+    if (choice == "on")
+      options.shell_correction = true;
+    else if (choice == "off")
+      options.shell_correction = false;
+    else if (choice == "auto")
+      options.shell_correction = st.mode == "spectrum";
+    else
+      throw UsageError("--shell-correction must be on, off or auto, not '" + choice + "'");
+    if (options.shell_correction && !data.info.shape.is_grid())
+      throw UsageError("--shell-correction on needs fields on a periodic grid, but the items are " +
+                       data.info.shape.describe());
   }
 
   fit::PetscSession petsc(world, vm["petsc"].as<std::string>());

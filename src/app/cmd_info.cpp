@@ -35,6 +35,8 @@ void describe_model(const std::string& path, const par::Comm& self) {
                        model.standardization().scale);
   if (!model.standardization().shell_power.empty())
     std::cout << ", whitened by the power of " << model.standardization().shell_power.size() << " shells";
+  if (model.shell_gain().rows() > 0)
+    std::cout << "; per-shell drift gains for " << model.shell_gain().cols() << " shells";
   std::cout << ")\n";
   std::cout << "  features: " << model.features().kind() << ", P = " << model.features().size() << "\n";
   const auto spec = model.features().spec();

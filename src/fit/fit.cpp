@@ -10,6 +10,7 @@
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/core/random.hpp"
+#include "ksi/fft/fft.hpp"
 #include "ksi/fit/solver.hpp"
 #include "ksi/model/model.hpp"
 #include "ksi/par/signals.hpp"
@@ -24,6 +25,32 @@ std::size_t packed_size(std::size_t P) { return P * (P + 1) / 2 + P + 1; }
 // One time's partial sums on a rank are kept packed in double-double: the upper triangle of K,
 // then h, then E|v|^2, exactly the values its reduction carries.
 // Adds one batch's K (upper triangle), h and |v|^2 into the packed double-double sums.
+// Rows r = 0..nb-1 of X and V: x_t = alpha z + beta x1 and dI/dt = alpha' z + beta' x1 of item
+// item0 + r / M (local row) and draw r % M at time k, z from the stream (seed, global item, draw, k).
+// Returns sum |V|^2. The assembly and the shell-gain pass both use it, so they see the same pairs.
+double fill_interpolant(const Matrix& local_items, std::size_t first_item, std::size_t item0,
+                        std::size_t nb, std::size_t M, std::size_t k, double t, const Schedule& schedule,
+                        std::uint64_t seed, std::vector<double>& noise, Matrix& X, Matrix& V) {
+  const std::size_t d = local_items.cols();
+  const double a = schedule.alpha(t), bt = schedule.beta(t);
+  const double ad = schedule.alpha_dot(t), bd = schedule.beta_dot(t);
+  double vsq = 0.0;
+  for (std::size_t r = 0; r < nb; ++r) {
+    const std::size_t item = item0 + r / M, draw = r % M;
+    RandomStream stream(seed, StreamPurpose::fit_noise, first_item + item, draw, k);
+    stream.fill_normal(noise);
+    const auto x1 = local_items.row(item);
+    auto xr = X.row(r);
+    auto vr = V.row(r);
+    for (std::size_t i = 0; i < d; ++i) {
+      xr[i] = a * noise[i] + bt * x1[i];
+      vr[i] = ad * noise[i] + bd * x1[i];
+      vsq += vr[i] * vr[i];
+    }
+  }
+  return vsq;
+}
+
 void add_batch(const Matrix& K, std::span<const double> h, double vsq, std::vector<DoubleDouble>& out) {
   const std::size_t P = K.rows();
   std::size_t q = 0;
@@ -115,6 +142,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   const std::size_t M = options.draws;
   if (M == 0) throw UsageError("--draws must be at least 1");
   if (!(options.ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
+  if (options.shell_correction && !shape.is_grid())
+    throw UsageError("shell gains need fields on a periodic grid, but the items are " + shape.describe());
   const auto times = make_time_grid(options.times, options.time_grid);
   const std::size_t T = times.size();
   auto schedule = make_schedule(options.schedule);
@@ -244,25 +273,11 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
       X.resize(nb, d);
       V.resize(nb, d);
       for (std::size_t k = k0; k < k1; ++k) {
-        const double t = times[k];
-        const double a = schedule->alpha(t), bt = schedule->beta(t);
-        const double ad = schedule->alpha_dot(t), bd = schedule->beta_dot(t);
         double vsq = 0.0;
         {
           ScopedPhase phase("fit.noise");
-          for (std::size_t r = 0; r < nb; ++r) {
-            const std::size_t item = item0 + r / M, draw = r % M;
-            RandomStream stream(options.seed, StreamPurpose::fit_noise, first_item + item, draw, k);
-            stream.fill_normal(noise);
-            const auto x1 = local_items.row(item);
-            auto xr = X.row(r);
-            auto vr = V.row(r);
-            for (std::size_t i = 0; i < d; ++i) {
-              xr[i] = a * noise[i] + bt * x1[i];
-              vr[i] = ad * noise[i] + bd * x1[i];
-              vsq += vr[i] * vr[i];
-            }
-          }
+          vsq = fill_interpolant(local_items, first_item, item0, nb, M, k, times[k], *schedule,
+                                 options.seed, noise, X, V);
         }
         // Each batch is summed on its own, then added in double-double: the order in which
         // batches and ranks are combined then no longer shows in the result.
@@ -391,6 +406,64 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   }
 
   Model model(std::move(features), std::move(schedule), shape, standardization, times, std::move(eta));
+  if (options.shell_correction) {
+    // One backfitting sweep of the joint model [features, per-shell linear drift]: with eta fixed,
+    // the per-shell gain g_k(s) = E<P_s x, v - J^T eta> / E|P_s x|^2 minimises the drift's error on
+    // each shell, so the drift's linear response per |k| (which sets the generated spectrum) is the
+    // data's even where the features' gradients cover |k| only through a few smooth bands.
+    ScopedPhase phase("fit.shell_gain");
+    const std::vector<std::size_t> dims(shape.dims().begin(), shape.dims().end());
+    const auto shell = Standardization::shell_of_modes(dims);
+    const std::size_t S = Standardization::shell_count(dims);
+    const std::size_t half = dims.back() / 2 + 1;
+    const fft::RealTransform transform(dims);
+    std::vector<fft::complex> xs(transform.complex_size()), rs(transform.complex_size());
+    std::vector<double> field(d);
+    // Per time: S numerators then S denominators, per batch in double, added in double-double.
+    std::vector<DoubleDouble> sums(T * 2 * S);
+    std::vector<double> batch_sums(2 * S);
+    Matrix B;
+    par::Progress shell_progress("fit: shell gains", local_batches * T);
+    par::collective(comm, [&] {
+      for (std::size_t b = 0; b < local_batches; ++b) {
+        const std::size_t item0 = b * group;
+        const std::size_t nb = std::min(group, local_items.rows() - item0) * M;
+        X.resize(nb, d);
+        V.resize(nb, d);
+        for (std::size_t k = 0; k < T; ++k) {
+          fill_interpolant(local_items, first_item, item0, nb, M, k, times[k], model.schedule(),
+                           options.seed, noise, X, V);
+          B.resize(nb, d);
+          model.drift(times[k], X, B);  // J^T eta_k exactly at a grid time
+          std::fill(batch_sums.begin(), batch_sums.end(), 0.0);
+          for (std::size_t r = 0; r < nb; ++r) {
+            const auto x = X.row(r), v = V.row(r), g = B.row(r);
+            std::copy(x.begin(), x.end(), field.begin());
+            transform.forward(field.data(), xs.data());
+            for (std::size_t i = 0; i < d; ++i) field[i] = v[i] - g[i];
+            transform.forward(field.data(), rs.data());
+            for (std::size_t m = 0; m < xs.size(); ++m) {
+              const std::size_t k_last = m % half;
+              const double w = k_last == 0 || 2 * k_last == dims.back() ? 1.0 : 2.0;
+              batch_sums[shell[m]] += w * (rs[m] * std::conj(xs[m])).real();
+              batch_sums[S + shell[m]] += w * std::norm(xs[m]);
+            }
+          }
+          for (std::size_t j = 0; j < 2 * S; ++j) sums[k * 2 * S + j].add(batch_sums[j]);
+          shell_progress.advance(1);
+        }
+      }
+    });
+    shell_progress.finish();
+    comm.allreduce_sum(std::span<DoubleDouble>(sums));
+    Matrix gain(T, S);
+    for (std::size_t k = 0; k < T; ++k)
+      for (std::size_t s = 0; s < S; ++s) {
+        const double num = sums[k * 2 * S + s].value(), den = sums[k * 2 * S + S + s].value();
+        gain(k, s) = den > 0.0 ? num / den : 0.0;
+      }
+    model.set_shell_gain(std::move(gain));
+  }
   for (std::size_t k = 0; k < T; ++k) {
     const double* dg = diagnostics.data() + 6 * k;
     model.diagnostics()[k] = {dg[0], dg[1], dg[2], dg[3], dg[4], dg[5]};
@@ -406,6 +479,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   s.set("time_grid", options.time_grid);
   s.set("ranks", comm.size());
   s.set("distributed_solve", plan.distributed);
+  s.set("shell_correction", options.shell_correction);
   return model;
 }
 

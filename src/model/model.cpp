@@ -49,6 +49,39 @@ void Model::drift(double t, const Matrix& X, Matrix& B) const {
   std::vector<double> eta(features_->size());
   eta_at(t, eta);
   features_->vjp_batch(X, eta, B);
+  if (shell_gain_.rows() == 0) return;
+  // The same linear interpolation in t as eta (shell_gain_ has the rows of eta_).
+  t = std::clamp(t, 0.0, 1.0);
+  const auto upper = std::upper_bound(times_.begin(), times_.end(), t);
+  std::size_t k1 = static_cast<std::size_t>(upper - times_.begin());
+  if (k1 >= times_.size()) k1 = times_.size() - 1;
+  const std::size_t k0 = k1 == 0 ? 0 : k1 - 1;
+  const double span = times_[k1] - times_[k0];
+  const double w = span > 0 ? (t - times_[k0]) / span : 0.0;
+  std::vector<double> gain(shell_gain_.cols());
+  const auto g0 = shell_gain_.row(k0), g1 = shell_gain_.row(k1);
+  for (std::size_t s = 0; s < gain.size(); ++s) gain[s] = (1.0 - w) * g0[s] + w * g1[s];
+  Matrix linear = X;
+  filter_shells(linear, {shape_.dims().begin(), shape_.dims().end()}, gain);
+  auto b = B.values();
+  const auto l = linear.values();
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] += l[i];
+}
+
+void Model::set_shell_gain(Matrix gain) {
+  if (gain.rows() == 0) {
+    shell_gain_ = Matrix();
+    return;
+  }
+  if (!shape_.is_grid())
+    throw InputError("shell gains need fields on a periodic grid, but the items are " + shape_.describe());
+  const std::size_t S = Standardization::shell_count({shape_.dims().begin(), shape_.dims().end()});
+  if (gain.rows() != times_.size() || gain.cols() != S)
+    throw InputError(cat("shell gains are ", gain.rows(), " x ", gain.cols(), " but the model has ",
+                         times_.size(), " times and ", S, " shells"));
+  for (double v : gain.values())
+    if (!std::isfinite(v)) throw InputError("shell gains contain NaN or infinite values");
+  shell_gain_ = std::move(gain);
 }
 
 std::string fingerprint(std::span<const std::byte> bytes, std::uint64_t seed) {
@@ -72,6 +105,7 @@ std::string Model::identity() const {
   };
   add(eta_.values());
   add(times_);
+  add(shell_gain_.values());
   return fingerprint(bytes);
 }
 
@@ -82,6 +116,7 @@ void Model::write(io::OutputFile& out) const {
   root.set_attribute("model_id", identity());
   root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());
   root.write("times", {times_.size()}, times_);
+  if (shell_gain_.rows() > 0) root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());
   {
     const io::Group g = root.create_group("features");
     const auto spec = features_->spec();
@@ -181,6 +216,14 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
       model = std::make_unique<Model>(std::move(features), std::move(schedule), shape, st,
                                       std::move(times), std::move(eta));
       if (data.has_attribute("box_size")) model->set_box_size(data.real_attribute("box_size"));
+      if (root.has("shell_gain")) {
+        std::vector<std::size_t> gain_dims;
+        const auto values = root.read_reals("shell_gain", &gain_dims);
+        if (gain_dims.size() != 2) throw InputError("shell_gain must be two-dimensional");
+        Matrix gain(gain_dims[0], gain_dims[1]);
+        std::copy(values.begin(), values.end(), gain.data());
+        model->set_shell_gain(std::move(gain));
+      }
       const io::Group diag = root.open_group("diagnostics");
       const auto residual = diag.read_reals("residual");
       const auto lmin = diag.read_reals("lambda_min");

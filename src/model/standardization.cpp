@@ -33,6 +33,15 @@ void filter_rows(Matrix& items, const std::vector<std::size_t>& dims, std::span<
 
 }  // namespace
 
+void filter_shells(Matrix& rows, const std::vector<std::size_t>& dims, std::span<const double> gain) {
+  filter_rows(rows, dims, gain, 0.0, 0.0);
+}
+
+std::size_t Standardization::shell_count(const std::vector<std::size_t>& dims) {
+  const auto shells = shell_of_modes(dims);
+  return *std::max_element(shells.begin(), shells.end()) + 1;
+}
+
 std::vector<std::size_t> Standardization::shell_of_modes(const std::vector<std::size_t>& dims) {
   std::size_t size = 1;
   for (std::size_t a = 0; a + 1 < dims.size(); ++a) size *= dims[a];

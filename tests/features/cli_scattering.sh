@@ -77,6 +77,10 @@ w = h5py.File("mw.h5")
 check(w["data"].attrs["standardization"] in (b"spectrum", "spectrum") and w["data/shell_power"].shape == (24,)
       and np.all(w["data/shell_power"][1:] > 0), "spectral standardisation stored (24 shells of a 32^2 grid: round(16 sqrt 2) = 23)")
 check(np.array_equal(w["eta"][:], h5py.File("mw_np2.h5")["eta"][:]), "whitened fit: the same eta on 1 and 2 ranks")
+check("shell_gain" in w and w["shell_gain"].shape == (4, 24) and np.all(np.isfinite(w["shell_gain"][:]))
+      and np.array_equal(w["shell_gain"][:], h5py.File("mw_np2.h5")["shell_gain"][:]),
+      "whitened fit: shell gains (4 times x 24 shells, --shell-correction auto), the same on 1 and 2 ranks")
+check("shell_gain" not in m, "no shell gains without --standardize spectrum (auto)")
 gw = h5py.File("sw.h5")["fields"][:]
 check(gw.shape == (4, 32, 32) and np.all(np.isfinite(gw)) and gw.tobytes() == h5py.File("sw_np2.h5")["fields"][:].tobytes(),
       "whitened model: finite samples in data units, byte-identical on 1 and 2 ranks")
@@ -93,6 +97,10 @@ expect_exit 2 "L must be 3, 7 or 13 in 3D" -- \
   "$ksi" fit --data f3.h5 --out e.h5 --features scattering --feature-params L=4
 expect_exit 2 "need fields on a periodic grid" -- \
   "$ksi" fit --data vectors.h5 --out e.h5 --features scattering
+expect_exit 2 "--shell-correction must be on, off or auto, not 'maybe'" -- \
+  "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=3 --shell-correction maybe
+expect_exit 2 "--shell-correction on needs fields on a periodic grid" -- \
+  "$ksi" fit --data vectors.h5 --out e.h5 --features polynomial --shell-correction on
 expect_exit 2 "isotropic reduction needs 2D or 3D" -- \
   "$ksi" fit --data f1.h5 --out e.h5 --features scattering --feature-params isotropic=true
 # On several ranks the same error is agreed: printed once, exit code 2, no MPI abort.

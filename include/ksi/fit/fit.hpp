@@ -35,6 +35,9 @@ struct FitOptions {
   std::size_t distributed_threshold = 4096;  ///< P from which a time is solved on a rank group
   int solve_group = 0;                ///< ranks per distributed solve (0: spread idle ranks over times)
   CheckpointOptions checkpoint;       ///< checkpoint and restart
+  /// Fields only: after eta, fit per-shell gains of a linear drift correction (Model::shell_gain)
+  /// on the same (item, draw, time) pairs; one more pass of vjp's.
+  bool shell_correction = false;
 };
 
 /// Where one run's times go: chunks of consecutive times that fit the memory budget, and the owner

@@ -57,8 +57,15 @@ class Model {
 
   /// eta(t), linear in t between grid times; out.size() == P.
   void eta_at(double t, std::span<double> out) const;
-  /// b_t(x) = J(x)^T eta(t) for every row of X (standardised units).
+  /// b_t(x) = J(x)^T eta(t) + G_t x for every row of X (standardised units); G_t is the shell-gain
+  /// filter (none unless set_shell_gain was called).
   void drift(double t, const Matrix& X, Matrix& B) const;
+
+  /// Shell gains (fields only): a T x S matrix g_k(s), the drift's per-shell linear correction
+  /// G_t x = F^-1[g(t, shell(k)) F x], g linear in t between grid times. Empty: none.
+  const Matrix& shell_gain() const { return shell_gain_; }
+  /// Sets the shell gains; InputError unless the model is of fields and gain is T x shell_count.
+  void set_shell_gain(Matrix gain);
 
   /// A short fingerprint of eta, the time grid, the feature map and the schedule (hex).
   std::string identity() const;
@@ -75,6 +82,7 @@ class Model {
   Standardization standardization_;
   std::vector<double> times_;
   Matrix eta_;
+  Matrix shell_gain_;
   std::vector<TimeDiagnostics> diagnostics_;
   Params fit_settings_;
   double box_size_ = 1.0;

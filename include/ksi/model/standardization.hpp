@@ -43,6 +43,12 @@ struct Standardization {
 
   /// Shell index round(|k|) of each r2c coefficient of a grid (last axis n/2 + 1).
   static std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims);
+  /// Number of shells of a grid: the largest shell_of_modes + 1.
+  static std::size_t shell_count(const std::vector<std::size_t>& dims);
 };
+
+/// Multiplies the Fourier coefficients of every row of `rows` (fields on the grid `dims`) by
+/// gain[shell_of_modes], in place: a linear, isotropic filter with one gain per shell.
+void filter_shells(Matrix& rows, const std::vector<std::size_t>& dims, std::span<const double> gain);
 
 }  // namespace ksi
