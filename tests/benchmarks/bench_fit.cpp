@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
       // Sampling: whole batches per rank, as ksi sample deals them.
       sample::SampleOptions sopt;
       sopt.steps = steps;
+      sopt.batch = sample::default_batch(model);
       const std::size_t batches = (samples + sopt.batch - 1) / sopt.batch;
       const auto mine = par::block_range(batches, world.rank(), world.size());
       const std::size_t first = std::min(samples, mine.begin * sopt.batch);
