@@ -24,7 +24,7 @@ int run_sample(const Invocation& call) {
       ("steps", po::value<std::size_t>()->default_value(defaults.steps), "integration steps on [0, 1]")
       ("integrator", po::value<std::string>()->default_value("optimal"), "optimal (D* SDE, Heun), ode (probability flow, Heun), constant (constant D, Euler-Maruyama)")
       ("diffusion", po::value<double>()->default_value(defaults.diffusion), "D for --integrator constant")
-      ("batch", po::value<std::size_t>()->default_value(defaults.batch), "samples integrated together (0: 64, fewer for large fields: about 8 MB of states)")
+      ("batch", po::value<std::size_t>()->default_value(defaults.batch), "samples integrated together (0: 64, fewer for large fields: about 2 MB of states: one field of 64^3)")
       ("dtype", po::value<std::string>()->default_value("float64"), "float32 or float64")
       ("flush-every", po::value<double>()->default_value(job_defaults.flush_every_seconds), "seconds between flushes of the partial output (0: never)")
       ("resume", "continue OUT.partial of an interrupted run")

@@ -848,9 +848,10 @@ void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> e
 
 std::size_t ScatteringSpectra::preferred_batch() const {
   // accumulate works item by item, so the batch only has to amortise the fit loop. Batches are the
-  // fit's unit of work over ranks, of checkpoints and of stop requests: keep them small (8 MB of
-  // inputs, 4 fields of 64^3) so that many ranks get work and a SIGUSR1 is answered within seconds.
-  return std::clamp<std::size_t>((std::size_t{8} << 20) / (sizeof(double) * shape_.size()), 1, 32);
+  // fit's unit of work over ranks, of checkpoints and of stop requests: keep them small (2 MB of
+  // inputs, one field of 64^3) so that many ranks get work and a SIGUSR1 is answered within seconds;
+  // the per-batch overhead (a double-double add of P^2/2 values per time) is negligible next to it.
+  return std::clamp<std::size_t>((std::size_t{2} << 20) / (sizeof(double) * shape_.size()), 1, 32);
 }
 
 void ScatteringSpectra::layer_powers(std::span<const double> x, std::span<double> first,

@@ -118,7 +118,7 @@ std::string to_string(Integrator integrator) {
 
 std::size_t default_batch(const Model& model) {
   const std::size_t d = std::max<std::size_t>(1, model.shape().size());
-  return std::clamp<std::size_t>((std::size_t{8} << 20) / (sizeof(double) * d), 1, 64);
+  return std::clamp<std::size_t>((std::size_t{2} << 20) / (sizeof(double) * d), 1, 64);
 }
 
 Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,

@@ -31,7 +31,7 @@ struct SampleOptions {
 };
 
 /// The batch used when SampleOptions::batch is 0: 64 samples, fewer for large items so that a batch
-/// holds about 8 MB of states (4 fields of 64^3). Batches are the unit dealt to ranks and of restarts,
+/// holds about 2 MB of states (one field of 64^3). Batches are the unit dealt to ranks and of restarts,
 /// so small ones keep every rank busy; the value depends on the model only, never on the rank count.
 std::size_t default_batch(const Model& model);
 
