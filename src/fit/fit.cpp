@@ -419,9 +419,12 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     const fft::RealTransform transform(dims);
     std::vector<fft::complex> xs(transform.complex_size()), rs(transform.complex_size());
     std::vector<double> field(d);
-    // Per time: S numerators then S denominators, per batch in double, added in double-double.
-    std::vector<DoubleDouble> sums(T * 2 * S);
-    std::vector<double> batch_sums(2 * S);
+    // Per time: S numerators then S denominators, per batch in double, added in double-double; then
+    // the data's own power per shell. Shells where the data have no power (the mean after
+    // standardisation, beyond a dealiasing cut-off) get no gain: there x_t = alpha z alone and the
+    // regression would return alpha'/alpha, which diverges at t = 1.
+    std::vector<DoubleDouble> sums(T * 2 * S), data_power(S);
+    std::vector<double> batch_sums(2 * S), batch_power(S);
     Matrix B;
     par::Progress shell_progress("fit: shell gains", local_batches * T);
     par::collective(comm, [&] {
@@ -430,6 +433,17 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
         const std::size_t nb = std::min(group, local_items.rows() - item0) * M;
         X.resize(nb, d);
         V.resize(nb, d);
+        std::fill(batch_power.begin(), batch_power.end(), 0.0);
+        for (std::size_t item = item0; item < item0 + nb / M; ++item) {
+          const auto x1 = local_items.row(item);
+          std::copy(x1.begin(), x1.end(), field.begin());
+          transform.forward(field.data(), xs.data());
+          for (std::size_t m = 0; m < xs.size(); ++m) {
+            const std::size_t k_last = m % half;
+            batch_power[shell[m]] += (k_last == 0 || 2 * k_last == dims.back() ? 1.0 : 2.0) * std::norm(xs[m]);
+          }
+        }
+        for (std::size_t s = 0; s < S; ++s) data_power[s].add(batch_power[s]);
         for (std::size_t k = 0; k < T; ++k) {
           fill_interpolant(local_items, first_item, item0, nb, M, k, times[k], model.schedule(),
                            options.seed, noise, X, V);
@@ -456,11 +470,15 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     });
     shell_progress.finish();
     comm.allreduce_sum(std::span<DoubleDouble>(sums));
+    comm.allreduce_sum(std::span<DoubleDouble>(data_power));
+    double largest = 0.0;
+    for (const auto& p : data_power) largest = std::max(largest, p.value());
     Matrix gain(T, S);
     for (std::size_t k = 0; k < T; ++k)
       for (std::size_t s = 0; s < S; ++s) {
         const double num = sums[k * 2 * S + s].value(), den = sums[k * 2 * S + S + s].value();
-        gain(k, s) = den > 0.0 ? num / den : 0.0;
+        const bool has_data = data_power[s].value() > 1e-13 * largest;
+        gain(k, s) = has_data && den > 0.0 ? num / den : 0.0;
       }
     model.set_shell_gain(std::move(gain));
   }

@@ -102,6 +102,9 @@ TEST(ShellGain, EqualsTheGaussianDriftPerShell) {
     }
   }
   EXPECT_GT(checked, 40u);
+  // Shell 0 (the mean, removed from the data) carries no data power: no gain, although at t = 1
+  // (alpha = 0) a regression there would return alpha'/alpha.
+  for (std::size_t k = 0; k < gain.rows(); ++k) EXPECT_EQ(gain(k, 0), 0.0) << "t = " << model.times()[k];
 }
 
 TEST(ShellGain, DriftAppliesTheGainsAndIsRankIndependent) {
