@@ -45,7 +45,7 @@ int run_fit(const Invocation& call) {
       ("seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed of the noise streams")
       ("ridge", po::value<double>()->default_value(defaults.ridge), "relative ridge lambda")
       ("standardize", po::value<std::string>()->default_value("scalar"), "none; scalar (one mean and scale for all values); spectrum (fields: whitened by the data's isotropic power spectrum, so the drift models only what is not Gaussian; use with --schedule trig)")
-      ("shell-correction", po::value<std::string>()->default_value("auto"), "fields: fit a per-shell linear drift correction after eta (one more pass of vjp's): on, off, or auto (on with --standardize spectrum)")
+      ("shell-correction", po::value<std::string>()->default_value("off"), "fields: fit a per-shell linear drift correction after eta (one more pass of vjp's): on, off, or auto (on with --standardize spectrum)")
       ("max-items", po::value<std::size_t>(), "use only the first N items of the data set")
       ("batch", po::value<std::size_t>()->default_value(0), "items x draws per Gram update (0: the feature map's choice)")
       ("memory-mb", po::value<double>()->default_value(defaults.memory_mb), "per-rank memory budget for the Gram sums (MB)")

@@ -39,9 +39,9 @@ fit --data f2.h5 --out m2_again.h5 --features-from m2.h5 || failures=$((failures
 run 2 "$ksi" sample --model m2.h5 --out s2_np2.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
 "$ksi" sample --model m3.h5 --out s3.h5 --count 3 --steps 6 -q || failures=$((failures + 1))
 # Spectral whitening (standardize = spectrum) with the trig schedule, on 1 and 2 ranks.
-fit --data f2.h5 --out mw.h5 --feature-params J=3,L=4 --standardize spectrum --schedule trig || failures=$((failures + 1))
+fit --data f2.h5 --out mw.h5 --feature-params J=3,L=4 --standardize spectrum --schedule trig --shell-correction auto || failures=$((failures + 1))
 run 2 "$ksi" fit --features scattering --times 4 --draws 1 -q --data f2.h5 --out mw_np2.h5 \
-    --feature-params J=3,L=4 --standardize spectrum --schedule trig || failures=$((failures + 1))
+    --feature-params J=3,L=4 --standardize spectrum --schedule trig --shell-correction on || failures=$((failures + 1))
 "$ksi" sample --model mw.h5 --out sw.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model mw.h5 --out sw_np2.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
 
@@ -79,8 +79,8 @@ check(w["data"].attrs["standardization"] in (b"spectrum", "spectrum") and w["dat
 check(np.array_equal(w["eta"][:], h5py.File("mw_np2.h5")["eta"][:]), "whitened fit: the same eta on 1 and 2 ranks")
 check("shell_gain" in w and w["shell_gain"].shape == (4, 24) and np.all(np.isfinite(w["shell_gain"][:]))
       and np.array_equal(w["shell_gain"][:], h5py.File("mw_np2.h5")["shell_gain"][:]),
-      "whitened fit: shell gains (4 times x 24 shells, --shell-correction auto), the same on 1 and 2 ranks")
-check("shell_gain" not in m, "no shell gains without --standardize spectrum (auto)")
+      "whitened fit: shell gains (4 times x 24 shells, --shell-correction auto and on), the same on 1 and 2 ranks")
+check("shell_gain" not in m, "no shell gains by default")
 gw = h5py.File("sw.h5")["fields"][:]
 check(gw.shape == (4, 32, 32) and np.all(np.isfinite(gw)) and gw.tobytes() == h5py.File("sw_np2.h5")["fields"][:].tobytes(),
       "whitened model: finite samples in data units, byte-identical on 1 and 2 ranks")
