@@ -20,29 +20,6 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/jobs/lib/launch.sh"
 source "$root/jobs/lib/config.sh"
 
-# normalize_sbatch_options ARRAY: rewrites the split forms --time T, -t T, -tT and --signal S in the
-# named array as --time=T and --signal=S, the forms ksi_add_signal_option reads.
-normalize_sbatch_options() {
-  local -n normalize_words=$1
-  local out=() i=0 word
-  while [ $i -lt ${#normalize_words[@]} ]; do
-    word=${normalize_words[$i]}
-    case $word in
-      --time|-t|--signal)
-        [ $((i + 1)) -lt ${#normalize_words[@]} ] || ksi_die "sbatch option $word needs a value"
-        if [ "$word" = --signal ]; then out+=("--signal=${normalize_words[$((i + 1))]}")
-        else out+=("--time=${normalize_words[$((i + 1))]}"); fi
-        i=$((i + 2))
-        continue
-        ;;
-      -t?*) out+=("--time=${word#-t}") ;;
-      *) out+=("$word") ;;
-    esac
-    i=$((i + 1))
-  done
-  normalize_words=("${out[@]}")
-}
-
 run_dir= max_parallel= config= tasks=
 while [ $# -gt 0 ]; do
   case $1 in
@@ -57,7 +34,7 @@ done
 extra_sbatch=("$@")
 [ -n "$config" ] && [ -n "$tasks" ] ||
   ksi_die "usage: jobs/submit-sweep.sh [--dir RUN_DIR] [--max-parallel N] CONFIG TASKS [-- SBATCH_OPTIONS...]"
-normalize_sbatch_options extra_sbatch
+ksi_normalize_sbatch_options extra_sbatch
 command -v sbatch >/dev/null || ksi_die "sbatch not found: submit from a Slurm login node"
 ksi_cfg_check "$config"
 for stage in synth fit; do ksi_cfg_sbatch_options "$config" "$stage" >/dev/null; done

@@ -130,6 +130,29 @@ ksi_time_seconds() {
   echo $(((10#${days:-0} * 24 + 10#${h:-0}) * 3600 + 10#${m:-0} * 60 + 10#${sec:-0}))
 }
 
+# ksi_normalize_sbatch_options ARRAY: rewrites the split forms --time T, -t T, -tT and --signal S in the
+# named array as --time=T and --signal=S, the forms ksi_add_signal_option reads.
+ksi_normalize_sbatch_options() {
+  local -n normalize_words=$1
+  local out=() i=0 word
+  while [ $i -lt ${#normalize_words[@]} ]; do
+    word=${normalize_words[$i]}
+    case $word in
+      --time|-t|--signal)
+        [ $((i + 1)) -lt ${#normalize_words[@]} ] || ksi_die "sbatch option $word needs a value"
+        if [ "$word" = --signal ]; then out+=("--signal=${normalize_words[$((i + 1))]}")
+        else out+=("--time=${normalize_words[$((i + 1))]}"); fi
+        i=$((i + 2))
+        continue
+        ;;
+      -t?*) out+=("--time=${word#-t}") ;;
+      *) out+=("$word") ;;
+    esac
+    i=$((i + 1))
+  done
+  normalize_words=("${out[@]}")
+}
+
 # ksi_add_signal_option: appends --signal=B:USR1@LEAD to the array named OPTIONS (of a stage that
 # checkpoints) unless it has a --signal already: LEAD is a tenth of the stage's --time, between 30 s and
 # 5 minutes, so the warning never comes before the job has started (Slurm sends it up to 60 s early).
