@@ -415,7 +415,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     const std::vector<std::size_t> dims(shape.dims().begin(), shape.dims().end());
     const auto shell = Standardization::shell_of_modes(dims);
     const std::size_t S = Standardization::shell_count(dims);
-    const std::size_t half = dims.back() / 2 + 1;
+    const auto weight = Standardization::mode_weights(dims);
     const fft::RealTransform transform(dims);
     std::vector<fft::complex> xs(transform.complex_size()), rs(transform.complex_size());
     std::vector<double> field(d);
@@ -438,10 +438,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
           const auto x1 = local_items.row(item);
           std::copy(x1.begin(), x1.end(), field.begin());
           transform.forward(field.data(), xs.data());
-          for (std::size_t m = 0; m < xs.size(); ++m) {
-            const std::size_t k_last = m % half;
-            batch_power[shell[m]] += (k_last == 0 || 2 * k_last == dims.back() ? 1.0 : 2.0) * std::norm(xs[m]);
-          }
+          for (std::size_t m = 0; m < xs.size(); ++m) batch_power[shell[m]] += weight[m] * std::norm(xs[m]);
         }
         for (std::size_t s = 0; s < S; ++s) data_power[s].add(batch_power[s]);
         for (std::size_t k = 0; k < T; ++k) {
@@ -457,10 +454,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
             for (std::size_t i = 0; i < d; ++i) field[i] = v[i] - g[i];
             transform.forward(field.data(), rs.data());
             for (std::size_t m = 0; m < xs.size(); ++m) {
-              const std::size_t k_last = m % half;
-              const double w = k_last == 0 || 2 * k_last == dims.back() ? 1.0 : 2.0;
-              batch_sums[shell[m]] += w * (rs[m] * std::conj(xs[m])).real();
-              batch_sums[S + shell[m]] += w * std::norm(xs[m]);
+              batch_sums[shell[m]] += weight[m] * (rs[m] * std::conj(xs[m])).real();
+              batch_sums[S + shell[m]] += weight[m] * std::norm(xs[m]);
             }
           }
           for (std::size_t j = 0; j < 2 * S; ++j) sums[k * 2 * S + j].add(batch_sums[j]);

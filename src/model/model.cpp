@@ -33,34 +33,33 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
-void Model::eta_at(double t, std::span<double> out) const {
+namespace {
+
+// Row t of `rows` (one row per time of `times`), linear in t between grid times, clamped to [0, 1].
+void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, double t,
+                         std::span<double> out) {
   t = std::clamp(t, 0.0, 1.0);
-  const auto upper = std::upper_bound(times_.begin(), times_.end(), t);
-  std::size_t k1 = static_cast<std::size_t>(upper - times_.begin());
-  if (k1 >= times_.size()) k1 = times_.size() - 1;
+  const auto upper = std::upper_bound(times.begin(), times.end(), t);
+  std::size_t k1 = static_cast<std::size_t>(upper - times.begin());
+  if (k1 >= times.size()) k1 = times.size() - 1;
   const std::size_t k0 = k1 == 0 ? 0 : k1 - 1;
-  const double span = times_[k1] - times_[k0];
-  const double w = span > 0 ? (t - times_[k0]) / span : 0.0;
-  const auto e0 = eta_.row(k0), e1 = eta_.row(k1);
-  for (std::size_t p = 0; p < out.size(); ++p) out[p] = (1.0 - w) * e0[p] + w * e1[p];
+  const double span = times[k1] - times[k0];
+  const double w = span > 0 ? (t - times[k0]) / span : 0.0;
+  const auto r0 = rows.row(k0), r1 = rows.row(k1);
+  for (std::size_t p = 0; p < out.size(); ++p) out[p] = (1.0 - w) * r0[p] + w * r1[p];
 }
+
+}  // namespace
+
+void Model::eta_at(double t, std::span<double> out) const { interpolate_in_time(times_, eta_, t, out); }
 
 void Model::drift(double t, const Matrix& X, Matrix& B) const {
   std::vector<double> eta(features_->size());
   eta_at(t, eta);
   features_->vjp_batch(X, eta, B);
   if (shell_gain_.rows() == 0) return;
-  // The same linear interpolation in t as eta (shell_gain_ has the rows of eta_).
-  t = std::clamp(t, 0.0, 1.0);
-  const auto upper = std::upper_bound(times_.begin(), times_.end(), t);
-  std::size_t k1 = static_cast<std::size_t>(upper - times_.begin());
-  if (k1 >= times_.size()) k1 = times_.size() - 1;
-  const std::size_t k0 = k1 == 0 ? 0 : k1 - 1;
-  const double span = times_[k1] - times_[k0];
-  const double w = span > 0 ? (t - times_[k0]) / span : 0.0;
   std::vector<double> gain(shell_gain_.cols());
-  const auto g0 = shell_gain_.row(k0), g1 = shell_gain_.row(k1);
-  for (std::size_t s = 0; s < gain.size(); ++s) gain[s] = (1.0 - w) * g0[s] + w * g1[s];
+  interpolate_in_time(times_, shell_gain_, t, gain);  // the same interpolation as eta
   Matrix linear = X;
   filter_shells(linear, {shape_.dims().begin(), shape_.dims().end()}, gain);
   auto b = B.values();

@@ -37,6 +37,16 @@ void filter_shells(Matrix& rows, const std::vector<std::size_t>& dims, std::span
   filter_rows(rows, dims, gain, 0.0, 0.0);
 }
 
+std::vector<double> Standardization::mode_weights(const std::vector<std::size_t>& dims) {
+  const std::size_t last = dims.back(), half = last / 2 + 1;
+  std::vector<double> weights(shell_of_modes(dims).size());
+  for (std::size_t m = 0; m < weights.size(); ++m) {
+    const std::size_t k_last = m % half;
+    weights[m] = k_last == 0 || 2 * k_last == last ? 1.0 : 2.0;
+  }
+  return weights;
+}
+
 std::size_t Standardization::shell_count(const std::vector<std::size_t>& dims) {
   const auto shells = shell_of_modes(dims);
   return *std::max_element(shells.begin(), shells.end()) + 1;
@@ -104,23 +114,14 @@ Standardization Standardization::fit(Matrix& local, const ItemShape& shape, cons
     const fft::RealTransform transform(grid);
     std::vector<fft::complex> spectrum(transform.complex_size());
     std::vector<double> field(transform.real_size());
-    const std::size_t last = grid.back();
-    const std::size_t half = last / 2 + 1;
+    const auto weight = mode_weights(grid);
     for (std::size_t i = 0; i < local.rows(); ++i) {
       const auto row = local.row(i);
       for (std::size_t k = 0; k < row.size(); ++k) field[k] = row[k] - st.mean;
       transform.forward(field.data(), spectrum.data());
-      for (std::size_t m = 0; m < spectrum.size(); ++m) {
-        // Coefficients with 0 < k_last < n/2 stand for two modes (k and -k) of the full spectrum.
-        const std::size_t k_last = m % half;
-        const double weight = k_last == 0 || 2 * k_last == last ? 1.0 : 2.0;
-        power[shells[m]].add(weight * std::norm(spectrum[m]));
-      }
+      for (std::size_t m = 0; m < spectrum.size(); ++m) power[shells[m]].add(weight[m] * std::norm(spectrum[m]));
     }
-    for (std::size_t m = 0; m < shells.size(); ++m) {
-      const std::size_t k_last = m % half;
-      modes_in[shells[m]].add(k_last == 0 || 2 * k_last == last ? 1.0 : 2.0);
-    }
+    for (std::size_t m = 0; m < shells.size(); ++m) modes_in[shells[m]].add(weight[m]);
   }
   comm.allreduce_sum(std::span<DoubleDouble>(power));
   const double items = count / static_cast<double>(shape.size());

@@ -43,6 +43,9 @@ struct Standardization {
 
   /// Shell index round(|k|) of each r2c coefficient of a grid (last axis n/2 + 1).
   static std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims);
+  /// Weight of each r2c coefficient of a grid in sums over the full spectrum: 2 for 0 < k_last < n/2
+  /// (the coefficient stands for k and -k), else 1.
+  static std::vector<double> mode_weights(const std::vector<std::size_t>& dims);
   /// Number of shells of a grid: the largest shell_of_modes + 1.
   static std::size_t shell_count(const std::vector<std::size_t>& dims);
 };
