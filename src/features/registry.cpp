@@ -87,7 +87,9 @@ std::unique_ptr<FeatureMap> build_feature_map(const std::string& kind, const Par
   par::collective(comm, [&] { built = build_local(kind, params, shape, to_calibrate); });
   if (built) return built;
   ScatteringNormalization normalization = to_calibrate->calibrate(local_items, comm);
-  return std::make_unique<ScatteringSpectra>(shape, to_calibrate->options(), std::move(normalization));
+  const ScatteringOptions options = to_calibrate->options();
+  to_calibrate.reset();  // its tables and workspace are as large as the new map's (GBs at 128^3)
+  return std::make_unique<ScatteringSpectra>(shape, options, std::move(normalization));
 }
 
 std::unique_ptr<FeatureMap> make_feature_map(const FeatureSpec& spec, const ItemShape& shape) {

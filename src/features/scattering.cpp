@@ -353,7 +353,7 @@ void ScatteringSpectra::Impl::build_tables() {
     s.plus.assign(tables, std::vector<std::int32_t>(n));
     s.minus.assign(tables, std::vector<std::int32_t>(n));
     for (std::size_t e = 0; e < n; ++e) {
-      const auto& m = w.frequencies[e];
+      const auto m = bank.frequency(w.support[e]);
       const std::array<int, 3> neg{-m[0], -m[1], -m[2]};
       s.grid_index[e] = static_cast<std::int32_t>(complex_index(m, grids[w.scale]->dims));
       for (int j = 0; j <= w.scale; ++j) {
@@ -597,22 +597,22 @@ void ScatteringSpectra::Impl::forward(std::span<const double> x,
 }
 
 void ScatteringSpectra::Impl::gather(const scattering::ForwardState& state, int outer, int rows,
+                                     std::size_t first, std::size_t count,
                                      ComplexVector& out) const {
   const auto& s = supports[outer];
-  const std::size_t n = s.psi.size();
-  out.resize(static_cast<std::size_t>(rows) * n);
+  out.resize(static_cast<std::size_t>(rows) * count);
   for (int r = 0; r + 1 < rows; ++r) {
     const Grid& g = *grids[scale_of(r)];
     const complex* cm = state.cm[r].data();
-    const std::int32_t* plus = s.plus_on(g);
-    const std::int32_t* minus = s.minus_on(g);
-    complex* row = out.data() + static_cast<std::size_t>(r) * n;
-    for (std::size_t e = 0; e < n; ++e) row[e] = read_half(cm, plus[e], minus[e]);
+    const std::int32_t* plus = s.plus_on(g) + first;
+    const std::int32_t* minus = s.minus_on(g) + first;
+    complex* row = out.data() + static_cast<std::size_t>(r) * count;
+    for (std::size_t e = 0; e < count; ++e) row[e] = read_half(cm, plus[e], minus[e]);
   }
-  const std::int32_t* plus = s.plus_on(*grids[0]);
-  const std::int32_t* minus = s.minus_on(*grids[0]);
-  complex* last = out.data() + static_cast<std::size_t>(rows - 1) * n;
-  for (std::size_t e = 0; e < n; ++e) last[e] = read_half(state.cx.data(), plus[e], minus[e]);
+  const std::int32_t* plus = s.plus_on(*grids[0]) + first;
+  const std::int32_t* minus = s.minus_on(*grids[0]) + first;
+  complex* last = out.data() + static_cast<std::size_t>(rows - 1) * count;
+  for (std::size_t e = 0; e < count; ++e) last[e] = read_half(state.cx.data(), plus[e], minus[e]);
 }
 
 void ScatteringSpectra::Impl::values(scattering::Workspace& ws) const {
@@ -632,14 +632,17 @@ void ScatteringSpectra::Impl::values(scattering::Workspace& ws) const {
     const std::size_t n = s.psi.size();
     auto& gram = ws.gram;
     gram.assign(static_cast<std::size_t>(rows * rows), complex(0.0));
-    if (n > 0) {
-      gather(state, outer, rows, ws.gathered);
+    const std::size_t slice = gather_slice(rows);
+    for (std::size_t first = 0; first < n; first += slice) {
+      const std::size_t m = std::min(slice, n - first);
+      gather(state, outer, rows, first, m, ws.gathered);
       auto& weighted = ws.weighted;
-      weighted.resize(static_cast<std::size_t>(rows) * n);
+      weighted.resize(static_cast<std::size_t>(rows) * m);
       for (int r = 0; r < rows; ++r)
-        for (std::size_t e = 0; e < n; ++e) weighted[r * n + e] = ws.gathered[r * n + e] * s.psi[e];
-      cblas_zherk(CblasRowMajor, CblasUpper, CblasNoTrans, rows, static_cast<int>(n), 1.0,
-                  weighted.data(), static_cast<int>(n), 0.0, gram.data(), rows);
+        for (std::size_t e = 0; e < m; ++e)
+          weighted[r * m + e] = ws.gathered[r * m + e] * s.psi[first + e];
+      cblas_zherk(CblasRowMajor, CblasUpper, CblasNoTrans, rows, static_cast<int>(m), 1.0,
+                  weighted.data(), static_cast<int>(m), first == 0 ? 0.0 : 1.0, gram.data(), rows);
     }
     const int last = rows - 1;
     for (const int ci : configs_by_outer[lambda]) {
@@ -711,35 +714,38 @@ void ScatteringSpectra::Impl::backward(scattering::Workspace& ws, std::span<cons
     const auto& s = supports[lambda];
     const std::size_t n = s.psi.size();
     if (n == 0) continue;
-    gather(state, outer, rows, ws.gathered);
-    auto& weighted = ws.weighted;
-    weighted.resize(static_cast<std::size_t>(rows) * n);
+    std::vector<bool> row_used(rows, false);
     for (int r = 0; r < rows; ++r)
-      for (std::size_t e = 0; e < n; ++e)
-        weighted[r * n + e] = ws.gathered[r * n + e] * (s.psi[e] * s.psi[e]);
-    auto& hon = ws.hon;
-    hon.resize(static_cast<std::size_t>(rows) * n);
-    const complex one(1.0), zero(0.0);
-    cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, static_cast<int>(n), rows, &one,
-                omega.data(), rows, weighted.data(), static_cast<int>(n), &zero, hon.data(),
-                static_cast<int>(n));
-    for (int r = 0; r < rows; ++r) {
-      bool row_used = false;
-      for (int k = 0; k < rows; ++k) row_used = row_used || omega[r * rows + k] != complex(0.0);
-      if (!row_used) continue;
-      const complex* h = hon.data() + static_cast<std::size_t>(r) * n;
-      if (r == last) {
-        const std::int32_t* plus = s.plus_on(full);
-        const std::int32_t* minus = s.minus_on(full);
-        for (std::size_t e = 0; e < n; ++e) scatter_half(G.data(), plus[e], minus[e], h[e]);
-      } else {
-        const Grid& g = *grids[scale_of(r)];
-        auto& target = H[r];
-        if (!has_h[r]) target.assign(g.half_size, complex(0.0));
+      for (int k = 0; k < rows; ++k) row_used[r] = row_used[r] || omega[r * rows + k] != complex(0.0);
+    for (int r = 0; r + 1 < rows; ++r)
+      if (row_used[r] && !has_h[r]) {
+        H[r].assign(grids[scale_of(r)]->half_size, complex(0.0));
         has_h[r] = active[r] = true;
-        const std::int32_t* plus = s.plus_on(g);
-        const std::int32_t* minus = s.minus_on(g);
-        for (std::size_t e = 0; e < n; ++e) scatter_half(target.data(), plus[e], minus[e], h[e]);
+      }
+    const std::size_t slice = gather_slice(rows);
+    for (std::size_t first = 0; first < n; first += slice) {
+      const std::size_t m = std::min(slice, n - first);
+      gather(state, outer, rows, first, m, ws.gathered);
+      auto& weighted = ws.weighted;
+      weighted.resize(static_cast<std::size_t>(rows) * m);
+      for (int r = 0; r < rows; ++r)
+        for (std::size_t e = 0; e < m; ++e)
+          weighted[r * m + e] =
+              ws.gathered[r * m + e] * (s.psi[first + e] * s.psi[first + e]);
+      auto& hon = ws.hon;
+      hon.resize(static_cast<std::size_t>(rows) * m);
+      const complex one(1.0), zero(0.0);
+      cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, static_cast<int>(m), rows, &one,
+                  omega.data(), rows, weighted.data(), static_cast<int>(m), &zero, hon.data(),
+                  static_cast<int>(m));
+      for (int r = 0; r < rows; ++r) {
+        if (!row_used[r]) continue;
+        const complex* h = hon.data() + static_cast<std::size_t>(r) * m;
+        const Grid& g = r == last ? full : *grids[scale_of(r)];
+        complex* target = r == last ? G.data() : H[r].data();
+        const std::int32_t* plus = s.plus_on(g) + first;
+        const std::int32_t* minus = s.minus_on(g) + first;
+        for (std::size_t e = 0; e < m; ++e) scatter_half(target, plus[e], minus[e], h[e]);
       }
     }
   }
@@ -815,6 +821,7 @@ void ScatteringSpectra::evaluate(std::span<const double> x, std::span<double> ph
   ScopedPhase phase("features.scattering.evaluate");
   std::lock_guard<std::mutex> lock(impl_->workspace_lock);
   auto& ws = impl_->workspace;
+  ws.release_gram_buffers();
   const auto& state = ws.state;
   scattering::ForwardNeeds needs;
   needs.modulus = impl_->any_modulus;
@@ -834,6 +841,7 @@ void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> e
   ScopedPhase phase("features.scattering.vjp");
   std::lock_guard<std::mutex> lock(impl_->workspace_lock);
   auto& ws = impl_->workspace;
+  ws.release_gram_buffers();
   scattering::ForwardNeeds needs;
   needs.modulus = impl_->any_modulus;
   needs.phase = impl_->any_modulus;
@@ -870,13 +878,23 @@ void ScatteringSpectra::layer_powers(std::span<const double> x, std::span<double
     const auto& s = impl_->supports[lambda];
     const std::size_t n = s.psi.size();
     const int rows = impl_->gathered_rows(outer, true);
-    impl_->gather(ws.state, outer, rows, ws.gathered);
-    for (int r = 0; r < rows; ++r) {
-      double sum = 0.0;
-      for (std::size_t e = 0; e < n; ++e) {
-        const complex v = ws.gathered[r * n + e];
-        sum += (v.real() * v.real() + v.imag() * v.imag()) * s.psi[e] * s.psi[e];
+    std::vector<double> sums(rows, 0.0);
+    const std::size_t slice = Impl::gather_slice(rows);
+    for (std::size_t first_entry = 0; first_entry < n; first_entry += slice) {
+      const std::size_t m = std::min(slice, n - first_entry);
+      impl_->gather(ws.state, outer, rows, first_entry, m, ws.gathered);
+      for (int r = 0; r < rows; ++r) {
+        double sum = sums[r];  // summed in entry order, as over the whole support at once
+        for (std::size_t e = 0; e < m; ++e) {
+          const complex v = ws.gathered[r * m + e];
+          const double psi = s.psi[first_entry + e];
+          sum += (v.real() * v.real() + v.imag() * v.imag()) * psi * psi;
+        }
+        sums[r] = sum;
       }
+    }
+    for (int r = 0; r < rows; ++r) {
+      const double sum = sums[r];
       if (r + 1 == rows)
         first[lambda] = sum;
       else

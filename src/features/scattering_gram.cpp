@@ -59,6 +59,7 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
   const Impl& I = *impl_;
   std::lock_guard<std::mutex> lock(I.workspace_lock);
   auto& ws = I.workspace;
+  ws.release_pass_buffers();
   const auto& state = ws.state;
   const std::size_t P = size(), d = shape_.size();
   ensure(X.cols() == d && V.rows() == X.rows() && V.cols() == d && K.rows() == P && K.cols() == P &&

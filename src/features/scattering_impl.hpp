@@ -130,6 +130,29 @@ struct Workspace {
   ComplexVector window;    // accumulate: pieces of the units held in a window
   ComplexVector streamed;  // accumulate: pieces of the unit streamed past them
   std::vector<double> products;
+
+  // evaluate / vjp and accumulate use different large buffers (at 128^3 with L = 7 about a GB
+  // each); switching from one to the other frees the other's, so a map that fits and then samples
+  // never holds both.
+  void release_gram_buffers() {
+    release(window);
+    release(streamed);
+    release(products);
+  }
+  void release_pass_buffers() {
+    for (auto& h : H) release(h);
+    H.clear();
+    release(gathered);
+    release(weighted);
+    release(hon);
+    release(gradient);
+  }
+
+ private:
+  template <class Vector>
+  static void release(Vector& v) {
+    Vector().swap(v);
+  }
 };
 
 struct ForwardNeeds {
@@ -192,9 +215,18 @@ struct ScatteringSpectra::Impl {
   int gathered_rows(int outer, bool partners) const {
     return (partners && outer != lowpass() ? scale_of(outer) * L : 0) + 1;
   }
-  /// The gathered matrix of one outer support (rows x |S|) into `out`.
-  void gather(const scattering::ForwardState& state, int outer, int rows,
-              scattering::ComplexVector& out) const;
+  /// Columns [first, first + count) of the gathered matrix of one outer support (rows x count,
+  /// row-major) into `out`.
+  void gather(const scattering::ForwardState& state, int outer, int rows, std::size_t first,
+              std::size_t count, scattering::ComplexVector& out) const;
+  /// Support entries per slice of a gathered matrix of `rows` rows: slices of about 16 MB keep the
+  /// gathered, weighted and product matrices small at any grid size (full supports would take
+  /// 270 MB each at 128^3) while the BLAS calls stay long.
+  static std::size_t gather_slice(int rows) {
+    return std::max<std::size_t>(4096, (std::size_t{16} << 20) /
+                                           (sizeof(scattering::complex) *
+                                            static_cast<std::size_t>(std::max(rows, 1))));
+  }
   void forward(std::span<const double> x, const scattering::ForwardNeeds& needs,
                scattering::Workspace& ws) const;
   void values(scattering::Workspace& ws) const;

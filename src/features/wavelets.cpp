@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "ksi/core/error.hpp"
@@ -156,6 +157,9 @@ WaveletBank::WaveletBank(std::vector<std::size_t> dims, int scales, int orientat
         cat("scattering features: L must be 3, 7 or 13 in 3D (the cube's face, body and "
             "edge axes), not ",
             orientations_));
+  if (product(dims_) > std::numeric_limits<std::uint32_t>::max())
+    throw UsageError(cat("scattering features: grids of more than 2^32 points are not supported (",
+                         product(dims_), " points)"));
   slant_ = slant > 0.0 ? slant : default_slant(dim, orientations_);
 
   // Directions. In 2D the second half is the first rotated by exactly 90 degrees, so that grid
@@ -210,7 +214,7 @@ WaveletBank::WaveletBank(std::vector<std::size_t> dims, int scales, int orientat
         const double v = alias_symmetric(
             m, dims_, [&](const std::array<double, 3>& k) { return morlet(j, l, k); });
         if (std::abs(v) >= truncation()) {
-          w.frequencies.push_back(m);
+          w.support.push_back(static_cast<std::uint32_t>(flat_index(m, dims_)));
           w.values.push_back(v);
         }
       };
@@ -257,7 +261,7 @@ WaveletBank::WaveletBank(std::vector<std::size_t> dims, int scales, int orientat
             return std::exp(-0.5 * s * s * (k[0] * k[0] + k[1] * k[1] + k[2] * k[2]));
           });
           if (v >= truncation()) {
-            lowpass_.frequencies.push_back(m);
+            lowpass_.support.push_back(static_cast<std::uint32_t>(flat_index(m, dims_)));
             lowpass_.values.push_back(v);
           }
         }
@@ -269,8 +273,10 @@ WaveletBank::WaveletBank(std::vector<std::size_t> dims, int scales, int orientat
   for (int j = 1; j < scales_ && subsample; ++j) {
     std::array<int, 3> reach{0, 0, 0};
     for (int l = 0; l < orientations_; ++l)
-      for (const auto& m : wavelet(j, l).frequencies)
+      for (const std::uint32_t index : wavelet(j, l).support) {
+        const auto m = frequency(index);
         for (int a = 0; a < dim; ++a) reach[a] = std::max(reach[a], std::abs(m[a]));
+      }
     std::size_t s = 1;
     while (true) {
       const std::size_t next = 2 * s;
@@ -283,6 +289,16 @@ WaveletBank::WaveletBank(std::vector<std::size_t> dims, int scales, int orientat
     }
     factors_[j] = s;
   }
+}
+
+std::array<int, 3> WaveletBank::frequency(std::uint32_t index) const {
+  std::array<int, 3> m{0, 0, 0};
+  std::size_t rest = index;
+  for (std::size_t a = dims_.size(); a-- > 0;) {
+    m[a] = signed_frequency(rest % dims_[a], dims_[a]);
+    rest /= dims_[a];
+  }
+  return m;
 }
 
 const Wavelet& WaveletBank::wavelet(int scale, int orientation) const {
@@ -317,7 +333,7 @@ std::vector<double> WaveletBank::filter(int scale, int orientation) const {
   std::vector<double> out(product(dims_), 0.0);
   const Wavelet& w = wavelet(scale, orientation);
   for (std::size_t e = 0; e < w.values.size(); ++e)
-    out[flat_index(w.frequencies[e], dims_)] = w.values[e];
+    out[w.support[e]] = w.values[e];
   return out;
 }
 
@@ -338,9 +354,9 @@ std::vector<double> WaveletBank::littlewood_paley() const {
   for (auto& v : sum) v *= v;
   for (const Wavelet& w : wavelets_)
     for (std::size_t e = 0; e < w.values.size(); ++e) {
-      const auto& m = w.frequencies[e];
+      const auto m = frequency(w.support[e]);
       const double half_energy = 0.5 * w.values[e] * w.values[e];
-      sum[flat_index(m, dims_)] += half_energy;
+      sum[w.support[e]] += half_energy;
       sum[flat_index({-m[0], -m[1], -m[2]}, dims_)] += half_energy;
     }
   return sum;

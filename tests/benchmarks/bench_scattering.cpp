@@ -159,8 +159,12 @@ int main(int argc, char** argv) {
       stream.fill_normal(V.row(b));
     }
     Stopwatch build_clock;
-    const features::ScatteringSpectra raw(shape, options);
-    const features::ScatteringSpectra map(shape, raw.options(), raw.calibrate(X, world));
+    // The unnormalised map only calibrates: gone before the map is built, as in ksi fit.
+    const auto [resolved_options, normalization] = [&] {
+      const features::ScatteringSpectra raw(shape, options);
+      return std::make_pair(raw.options(), raw.calibrate(X, world));
+    }();
+    const features::ScatteringSpectra map(shape, resolved_options, normalization);
     const double build_seconds = world.allreduce_max(build_clock.seconds());
     const std::size_t P = map.size();
     const auto resolved = map.options();

@@ -64,13 +64,15 @@ inline std::vector<cplx> naive_dft(std::vector<cplx> f, const Lattice& lattice, 
 
 // The filter's values at the lattice's frequency indices (supports lie strictly inside coarse
 // grids).
-inline std::vector<cplx> filter_on(const features::Wavelet& w, const Lattice& lattice) {
+inline std::vector<cplx> filter_on(const features::WaveletBank& bank, const features::Wavelet& w,
+                                    const Lattice& lattice) {
   std::vector<cplx> hat(lattice.size(), 0.0);
   for (std::size_t e = 0; e < w.values.size(); ++e) {
     std::vector<std::size_t> c(lattice.dims.size());
+    const auto m = bank.frequency(w.support[e]);
     for (std::size_t a = 0; a < c.size(); ++a) {
       const long na = static_cast<long>(lattice.dims[a]);
-      c[a] = static_cast<std::size_t>(((w.frequencies[e][a] % na) + na) % na);
+      c[a] = static_cast<std::size_t>(((m[a] % na) + na) % na);
     }
     hat[lattice.flat(c)] = w.values[e];
   }
@@ -78,8 +80,9 @@ inline std::vector<cplx> filter_on(const features::Wavelet& w, const Lattice& la
 }
 
 // Spatial kernel psi(y) = (1/N) sum_k psihat(k) e^{i k y} on the lattice.
-inline std::vector<cplx> kernel_on(const features::Wavelet& w, const Lattice& lattice) {
-  auto k = naive_dft(filter_on(w, lattice), lattice, +1);
+inline std::vector<cplx> kernel_on(const features::WaveletBank& bank, const features::Wavelet& w,
+                                   const Lattice& lattice) {
+  auto k = naive_dft(filter_on(bank, w, lattice), lattice, +1);
   for (auto& v : k) v /= static_cast<double>(lattice.size());
   return k;
 }
@@ -106,10 +109,10 @@ inline std::vector<cplx> convolve(const std::vector<cplx>& f, const std::vector<
 }
 
 // f * psi on the lattice through naive DFTs: DFT(f) psihat, transformed back.
-inline std::vector<cplx> filter_field(const std::vector<cplx>& f, const features::Wavelet& w,
-                                      const Lattice& lattice) {
+inline std::vector<cplx> filter_field(const std::vector<cplx>& f, const features::WaveletBank& bank,
+                                      const features::Wavelet& w, const Lattice& lattice) {
   auto spectrum = naive_dft(f, lattice, -1);
-  const auto hat = filter_on(w, lattice);
+  const auto hat = filter_on(bank, w, lattice);
   for (std::size_t q = 0; q < spectrum.size(); ++q) spectrum[q] *= hat[q];
   auto out = naive_dft(spectrum, lattice, +1);
   for (auto& v : out) v /= static_cast<double>(lattice.size());
@@ -149,7 +152,7 @@ inline std::map<std::string, double> reference_scattering(const features::Scatte
   for (std::size_t l = 0; l < W; ++l) {
     const auto& w = bank.wavelet(l);
     grid[l] = Lattice{bank.grid_dims(w.scale)};
-    auto u = convolve(xc, kernel_on(w, full), full);
+    auto u = convolve(xc, kernel_on(bank, w, full), full);
     const double a = norm.first_layer.empty() ? 1.0 : norm.first_layer[l];
     for (auto& v : u) v /= std::sqrt(a);
     U[l] = sample(u, full, grid[l], bank.subsampling(w.scale));
@@ -171,7 +174,7 @@ inline std::map<std::string, double> reference_scattering(const features::Scatte
   out["mean"] = mean / static_cast<double>(x.size());
   {
     // Power below the wavelets' band: the low-pass support excludes k = 0, so the mean drops out.
-    const auto low = convolve(xc, kernel_on(bank.lowpass_support(), full), full);
+    const auto low = convolve(xc, kernel_on(bank, bank.lowpass_support(), full), full);
     const double a = norm.first_layer.empty() ? 1.0 : norm.first_layer[W];
     out["Phi2(low)"] = mean_product(low, low).real() / a;
   }
@@ -182,7 +185,7 @@ inline std::map<std::string, double> reference_scattering(const features::Scatte
   }
   // M_lambda' * psi_lambda on lambda''s grid, sampled on lambda's grid.
   const auto second = [&](std::size_t partner, std::size_t outer) {
-    const auto v = filter_field(M[partner], bank.wavelet(outer), grid[partner]);
+    const auto v = filter_field(M[partner], bank, bank.wavelet(outer), grid[partner]);
     const std::size_t ratio =
         bank.subsampling(bank.wavelet(outer).scale) / bank.subsampling(bank.wavelet(partner).scale);
     return sample(v, grid[partner], grid[outer], ratio);

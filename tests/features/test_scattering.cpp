@@ -390,7 +390,7 @@ TEST(ScatteringGaussian, PowerSpectrumOfGaussianFields) {
     for (std::size_t l = 0; l < W; ++l) {
       const auto& w = l + 1 < W ? map.bank().wavelet(l) : map.bank().lowpass_support();
       for (std::size_t e = 0; e < w.values.size(); ++e)
-        expected[l] += power(w.frequencies[e]) * w.values[e] * w.values[e] / static_cast<double>(N);
+        expected[l] += power(map.bank().frequency(w.support[e])) * w.values[e] * w.values[e] / static_cast<double>(N);
     }
     // Fields: white noise filtered by sqrt(P) in Fourier space.
     fft::RealTransform t(dims);

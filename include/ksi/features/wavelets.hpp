@@ -14,16 +14,19 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace ksi::features {
 
-/// One wavelet psi_{j,l}: its support on the full grid (signed integer frequencies, unused axes 0)
-/// and the filter's values there.
+/// One wavelet psi_{j,l}: its support on the full grid and the filter's values there. The support
+/// is kept as row-major indices into the full grid's complex frequency array (4 bytes an entry:
+/// at 128^3 with L = 7 the supports hold 31 million entries); WaveletBank::frequency turns an
+/// index back into the signed frequency vector.
 struct Wavelet {
   int scale = 0;
   int orientation = 0;
-  std::vector<std::array<int, 3>> frequencies;
+  std::vector<std::uint32_t> support;
   std::vector<double> values;
 };
 
@@ -61,6 +64,9 @@ class WaveletBank {
   std::size_t count() const noexcept { return wavelets_.size(); }
   double slant() const noexcept { return slant_; }
   const std::vector<std::size_t>& dims() const noexcept { return dims_; }
+  /// The signed frequency vector (unused axes 0, Nyquist as +n/2) of a support index.
+  std::array<int, 3> frequency(std::uint32_t index) const;
+
   /// Unit direction e_l (unused axes 0).
   const std::array<double, 3>& direction(int l) const { return directions_[l]; }
 
