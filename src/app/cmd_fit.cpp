@@ -44,8 +44,8 @@ int run_fit(const Invocation& call) {
       ("draws", po::value<std::size_t>()->default_value(defaults.draws), "noise draws M per item and time")
       ("seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed of the noise streams")
       ("ridge", po::value<double>()->default_value(defaults.ridge), "relative ridge lambda")
-      ("standardize", po::value<std::string>()->default_value("scalar"), "none; scalar (one mean and scale for all values); spectrum (fields: whitened by the data's isotropic power spectrum, so the drift models only what is not Gaussian; use with --schedule trig)")
-      ("shell-correction", po::value<std::string>()->default_value("off"), "fields: fit a per-shell linear drift correction after eta (one more pass of vjp's): on, off, or auto (on with --standardize spectrum)")
+      ("standardize", po::value<std::string>()->default_value("scalar"), "none; scalar (one mean and scale for all values); spectrum (fields: whitened by the data's isotropic power spectrum, so the drift models only what is not Gaussian; use with --schedule trig); copula (fields: one-point values mapped to a standard normal, then whitened so that the Gaussian part is a copula with the data's PDF and spectrum; use with --schedule trig)")
+      ("shell-correction", po::value<std::string>()->default_value("off"), "fields: fit a per-shell linear drift correction after eta (one more pass of vjp's): on, off, or auto (on with --standardize spectrum or copula)")
       ("max-items", po::value<std::size_t>(), "use only the first N items of the data set")
       ("batch", po::value<std::size_t>()->default_value(0), "items x draws per Gram update (0: the feature map's choice)")
       ("memory-mb", po::value<double>()->default_value(defaults.memory_mb), "per-rank memory budget for the Gram sums (MB)")
@@ -146,8 +146,10 @@ int run_fit(const Invocation& call) {
     st = Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(), world);
     const Params params = parse_key_values("feature-params", vm["feature-params"].as<std::string>());
     ScopedPhase phase("fit.features.build");
+    // The marginal family of scattering maps sees the fields in data units (up to scale).
     features = features::build_feature_map(vm["features"].as<std::string>(), params,
-                                           data.info.shape, data.values, world);
+                                           data.info.shape, data.values, world,
+                                           st.colouring_gains());
   }
 
   // The assembly deals whole batches to ranks: read that range (the model is then bitwise the same
@@ -169,7 +171,7 @@ int run_fit(const Invocation& call) {
     else if (choice == "off")
       options.shell_correction = false;
     else if (choice == "auto")
-      options.shell_correction = st.mode == "spectrum";
+      options.shell_correction = st.mode == "spectrum" || st.mode == "copula";
     else
       throw UsageError("--shell-correction must be on, off or auto, not '" + choice + "'");
     if (options.shell_correction && !data.info.shape.is_grid())

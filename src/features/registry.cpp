@@ -30,7 +30,7 @@ namespace {
 
 // The parameter checks of build_feature_map (the same on every rank), before any collective.
 std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
-                                        const ItemShape& shape,
+                                        const ItemShape& shape, const std::vector<double>& colour,
                                         std::unique_ptr<ScatteringSpectra>& to_calibrate) {
   if (kind == "polynomial") {
     reject_unknown(kind, params, {"degree"});
@@ -49,7 +49,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
   if (kind == "scattering") {
     reject_unknown(kind, params,
                    {"J", "L", "slant", "families", "isotropic", "phi4_diagonal", "subsample",
-                    "normalize", "workspace_mb"});
+                    "normalize", "workspace_mb", "marginal"});
     ScatteringOptions options;
     options.scales = static_cast<int>(params.integer("J", 0));
     options.orientations = static_cast<int>(params.integer("L", 0));
@@ -59,6 +59,11 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.phi4_diagonal = params.flag("phi4_diagonal", false);
     options.subsample = params.flag("subsample", true);
     options.workspace_mb = params.real("workspace_mb", options.workspace_mb);
+    options.marginal = static_cast<int>(params.integer("marginal", 0));
+    if (options.marginal < 0 || options.marginal > 256)
+      throw UsageError(cat("scattering features: marginal must be between 0 and 256 bins, not ",
+                           options.marginal));
+    if (options.marginal > 0) options.colour = colour;
     if (options.scales < 0)
       throw UsageError("scattering features: J must be positive (0: automatic)");
     if (options.orientations < 0)
@@ -78,13 +83,14 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
 
 std::unique_ptr<FeatureMap> build_feature_map(const std::string& kind, const Params& params_in,
                                               const ItemShape& shape, const Matrix& local_items,
-                                              const par::Comm& comm) {
+                                              const par::Comm& comm,
+                                              const std::vector<double>& colour) {
   Params params = params_in;
   params.set_context(cat("feature map '", kind, "'"));
   std::unique_ptr<FeatureMap> built;
   std::unique_ptr<ScatteringSpectra> to_calibrate;
   // A bad parameter is seen by every rank: one agreed error, printed once, no abort.
-  par::collective(comm, [&] { built = build_local(kind, params, shape, to_calibrate); });
+  par::collective(comm, [&] { built = build_local(kind, params, shape, colour, to_calibrate); });
   if (built) return built;
   ScatteringNormalization normalization = to_calibrate->calibrate(local_items, comm);
   const ScatteringOptions options = to_calibrate->options();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -178,6 +179,7 @@ ScatteringSpectra::Impl::Impl(const ItemShape& shape, const ScatteringOptions& o
   }
   build_catalogue(options.isotropic, options.phi4_diagonal);
   build_tables();
+  setup_marginal(options, normalization);
   build_rows();
   workspace_bytes = static_cast<std::size_t>(options.workspace_mb * 1048576.0);
 }
@@ -394,6 +396,8 @@ void ScatteringSpectra::Impl::build_tables() {
     }
     prefix[lev] = column_half.size();
   }
+  for (std::size_t k = 0; k < full.half_size; ++k)
+    if (position[k] < 0) uncovered.push_back(static_cast<std::int32_t>(k));
   for (auto& s : supports) {
     const std::size_t n = s.psi.size();
     s.column_plus.resize(n);
@@ -810,7 +814,7 @@ ScatteringSpectra::ScatteringSpectra(const ItemShape& shape, const ScatteringOpt
 ScatteringSpectra::~ScatteringSpectra() = default;
 
 std::size_t ScatteringSpectra::size() const {
-  return impl_->features.size();
+  return impl_->features.size() + static_cast<std::size_t>(impl_->marginal.bins);
 }
 
 const WaveletBank& ScatteringSpectra::bank() const {
@@ -834,6 +838,7 @@ void ScatteringSpectra::evaluate(std::span<const double> x, std::span<double> ph
     }
     phi[p] = v;
   }
+  if (impl_->marginal.bins > 0) impl_->marginal_values(ws, phi.subspan(impl_->features.size()));
 }
 
 void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> eta,
@@ -852,6 +857,8 @@ void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> e
     for (const auto& t : impl_->features[p].terms)
       w[t.config] += t.imag ? complex(0.0, t.coef * eta[p]) : complex(t.coef * eta[p], 0.0);
   impl_->backward(ws, w, grad);
+  if (impl_->marginal.bins > 0)
+    impl_->marginal_gradient(ws, eta.subspan(impl_->features.size()), grad);
 }
 
 std::size_t ScatteringSpectra::preferred_batch() const {
@@ -917,6 +924,12 @@ FeatureSpec ScatteringSpectra::spec() const {
     s.arrays["first_layer_power"] = normalization_.first_layer;
   if (!normalization_.second_layer.empty())
     s.arrays["second_layer_power"] = normalization_.second_layer;
+  if (options_.marginal > 0) {
+    s.params.set("marginal", options_.marginal);
+    if (!options_.colour.empty()) s.arrays["marginal_colour"] = options_.colour;
+    if (!normalization_.marginal.empty())
+      s.arrays["marginal_calibration"] = normalization_.marginal;
+  }
   return s;
 }
 
@@ -924,6 +937,8 @@ std::vector<std::string> ScatteringSpectra::feature_names() const {
   std::vector<std::string> names;
   names.reserve(impl_->features.size());
   for (const auto& f : impl_->features) names.push_back(f.name);
+  for (int m = 0; m < impl_->marginal.bins; ++m)
+    names.push_back(sformat("marginal %d (z = %.3g)", m, impl_->marginal.centre(m)));
   return names;
 }
 
@@ -940,14 +955,18 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
     o.isotropic = params.flag("isotropic", false);
     o.phi4_diagonal = params.flag("phi4_diagonal", false);
     o.subsample = params.flag("subsample", true);
+    o.marginal = static_cast<int>(params.integer("marginal", 0));
   } catch (const UsageError& e) {
     throw InputError(e.what());
   }
+  if (auto it = spec.arrays.find("marginal_colour"); it != spec.arrays.end()) o.colour = it->second;
   ScatteringNormalization n;
   if (auto it = spec.arrays.find("first_layer_power"); it != spec.arrays.end())
     n.first_layer = it->second;
   if (auto it = spec.arrays.find("second_layer_power"); it != spec.arrays.end())
     n.second_layer = it->second;
+  if (auto it = spec.arrays.find("marginal_calibration"); it != spec.arrays.end())
+    n.marginal = it->second;
   try {
     return std::make_unique<ScatteringSpectra>(shape, o, std::move(n));
   } catch (const UsageError& e) {
@@ -958,7 +977,8 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
 
 ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
                                                      const par::Comm& comm) const {
-  ensure(normalization_.first_layer.empty() && normalization_.second_layer.empty(),
+  ensure(normalization_.first_layer.empty() && normalization_.second_layer.empty() &&
+             normalization_.marginal.empty(),
          "scattering calibration needs an unnormalised map");
   // Per-item powers are gathered in item order and summed in that order, so every rank count gives
   // the same bits.
@@ -1032,7 +1052,71 @@ ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
       n.second_layer[q] = std::max(n.second_layer[q], 1e-12 * std::max(b_max, 1e-300));
   if (!(a_max > 0.0))
     throw par::CollectiveError(ExitCode::input, "the data have no power at any wavelet scale", 0);
+  if (raw_map.impl_->marginal.bins > 0) n.marginal = calibrate_marginal(local_items, comm);
   return n;
+}
+
+std::vector<double> ScatteringSpectra::calibrate_marginal(const Matrix& local_items,
+                                                          const par::Comm& comm) const {
+  // sigma (rms of u = C x), the range of z = u / sigma (clipped to +-8), then the bins' data masses;
+  // per-item sums in item order and exact min / max, so every rank count gives the same bits.
+  const Impl& I = *impl_;
+  const int bins = I.marginal.bins;
+  const std::size_t N = I.grids[0]->size;
+  scattering::ForwardNeeds cx_only;
+  cx_only.modulus = cx_only.phase = cx_only.values = false;
+  std::vector<double> local_squares(local_items.rows());
+  double low = std::numeric_limits<double>::infinity(), high = -low;
+  par::collective(comm, [&] {
+    std::lock_guard<std::mutex> lock(I.workspace_lock);
+    for (std::size_t i = 0; i < local_items.rows(); ++i) {
+      I.forward(local_items.row(i), cx_only, I.workspace);
+      I.coloured_field(I.workspace.state.cx.data(), I.workspace);
+      double sum = 0.0;
+      for (const double u : I.workspace.marginal_field) {
+        sum += u * u;
+        low = std::min(low, u);
+        high = std::max(high, u);
+      }
+      local_squares[i] = sum;
+    }
+  });
+  const auto squares = comm.allgatherv(local_squares);
+  low = comm.allreduce_min(low);
+  high = comm.allreduce_max(high);
+  double total = 0.0;
+  for (const double v : squares) total += v;
+  const double sigma = std::sqrt(total / (static_cast<double>(squares.size()) * N));
+  if (!(sigma > 0.0) || !std::isfinite(sigma))
+    throw par::CollectiveError(ExitCode::input,
+                               "marginal features: the coloured data are constant or not finite", 0);
+  std::vector<double> constants{sigma, std::max(low / sigma, -8.0), std::min(high / sigma, 8.0)};
+  constants.resize(3 + bins, 1.0);
+  // The bins' masses with the range fixed (unit masses: the histogram values themselves).
+  Impl::Marginal fixed = I.marginal;
+  fixed.sigma = constants[0];
+  fixed.low = constants[1];
+  fixed.high = constants[2];
+  fixed.inv_mass.assign(bins, 1.0);
+  std::vector<double> local_mass(local_items.rows() * bins);
+  par::collective(comm, [&] {
+    std::lock_guard<std::mutex> lock(I.workspace_lock);
+    for (std::size_t i = 0; i < local_items.rows(); ++i) {
+      I.forward(local_items.row(i), cx_only, I.workspace);
+      I.coloured_field(I.workspace.state.cx.data(), I.workspace);
+      fixed.histogram(I.workspace.marginal_field,
+                      std::span<double>(local_mass.data() + i * bins, bins));
+    }
+  });
+  const auto masses = comm.allgatherv(local_mass);
+  const std::size_t items = masses.size() / bins;
+  std::vector<double> mass(bins, 0.0);
+  for (std::size_t i = 0; i < items; ++i)
+    for (int m = 0; m < bins; ++m) mass[m] += masses[i * bins + m];
+  const double largest = *std::max_element(mass.begin(), mass.end());
+  for (int m = 0; m < bins; ++m)
+    constants[3 + m] = std::max(mass[m] / static_cast<double>(items), 1e-3 * largest / items);
+  return constants;
 }
 
 }  // namespace ksi::features

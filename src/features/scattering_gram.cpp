@@ -86,7 +86,7 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
     total_bytes += u.bytes();
   }
   std::size_t mean_row = P;
-  for (std::size_t p = 0; p < P; ++p)
+  for (std::size_t p = 0; p < I.rows.size(); ++p)
     if (I.rows[p].is_mean) mean_row = p;
 
   scattering::ForwardNeeds needs;
@@ -242,6 +242,61 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
       }
   };
 
+  // The marginal family's rows (scattering.hpp) are full-grid fields: held whole for the item,
+  // they meet every scattering row once (in the first window pass) and each other and the mean on
+  // every coefficient, including those outside the Gram columns.
+  const std::size_t F = I.features.size();
+  const int B = I.marginal.bins;
+  const std::size_t all_columns = I.prefix.empty() ? 0 : I.prefix[0];
+  const auto multiply_marginal = [&](const Block& x) {
+    ScopedPhase phase("fit.syrk");
+    const Unit& ux = *x.unit;
+    const auto& rows_x = I.panel_rows[ux.panel];
+    const int rx = static_cast<int>(ux.count);
+    products.assign(static_cast<std::size_t>(rx) * B, 0.0);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rx, B, static_cast<int>(2 * ux.columns),
+                1.0, reinterpret_cast<const double*>(x.q), static_cast<int>(2 * ux.columns),
+                reinterpret_cast<const double*>(ws.marginal_rows.data()),
+                static_cast<int>(2 * all_columns), 0.0, products.data(), B);
+    for (int i = 0; i < rx; ++i)
+      for (int m = 0; m < B; ++m)
+        K(rows_x[ux.first + i], F + m) += products[static_cast<std::size_t>(i) * B + m];
+  };
+  const auto marginal_terms = [&] {
+    ScopedPhase phase("fit.syrk");
+    const auto* q = reinterpret_cast<const double*>(ws.marginal_rows.data());
+    products.assign(static_cast<std::size_t>(B) * B, 0.0);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, B, static_cast<int>(2 * all_columns), 1.0,
+                q, static_cast<int>(2 * all_columns), 0.0, products.data(), B);
+    std::vector<double> hv(B, 0.0);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, B, static_cast<int>(2 * all_columns), 1.0, q,
+                static_cast<int>(2 * all_columns), qv.data(), 1, 0.0, hv.data(), 1);
+    const std::size_t U = I.uncovered.size();
+    const complex* rest = ws.marginal_rest.data();
+    for (int m = 0; m < B; ++m) {
+      for (int k = m; k < B; ++k) {
+        double sum = products[static_cast<std::size_t>(m) * B + k];
+        for (std::size_t u = 0; u < U; ++u)
+          sum += (rest[m * U + u] * std::conj(rest[k * U + u])).real();
+        K(F + m, F + k) += sum;
+      }
+      double hm = hv[m];
+      for (std::size_t u = 0; u < U; ++u) {
+        const std::size_t k = static_cast<std::size_t>(I.uncovered[u]);
+        const std::size_t i_last = k % (full.dims.back() / 2 + 1);
+        const bool self_mirrored =
+            i_last == 0 || (full.dims.back() % 2 == 0 && i_last == full.dims.back() / 2);
+        const complex v = vhat[k] * std::sqrt((self_mirrored ? 1.0 : 2.0) * inv_n);
+        hm += (rest[m * U + u] * std::conj(v)).real();
+      }
+      h[F + m] += hm;
+      // The mean's row is 1/N everywhere: only k = 0 (uncovered[0]) meets it.
+      if (mean_row < P) K(mean_row, F + m) += std::sqrt(inv_n) * rest[m * U].real();
+    }
+  };
+  ensure(B == 0 || (!I.uncovered.empty() && I.uncovered[0] == 0),
+         "scattering accumulate: k = 0 must lie outside the Gram columns");
+
   const auto project_velocity = [&](const Block& x) {
     ScopedPhase phase("fit.syrk");
     const Unit& ux = *x.unit;
@@ -271,6 +326,13 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
       K(mean_row, mean_row) += inv_n;
       h[mean_row] += vhat[0].real() * inv_n;
     }
+    if (B > 0) {
+      {
+        ScopedPhase phase("fit.features");
+        I.marginal_rows(ws);
+      }
+      marginal_terms();
+    }
     // Windows: hold as many consecutive units as the budget allows, stream the later ones past
     // them (recomputing their pieces), then move the window on.
     std::size_t start = 0, remaining = total_bytes;
@@ -289,6 +351,7 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
         window.push_back({nullptr, ws.window.data() + offset});
         offset += units[u].count * units[u].columns;
         compute(units[u], window.back());
+        if (B > 0 && start == 0) multiply_marginal(window.back());
         remaining -= units[u].bytes();
       }
       for (std::size_t a = 0; a < window.size(); ++a) {
@@ -299,6 +362,7 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
         Block streamed{nullptr, ws.streamed.data()};
         for (std::size_t u = next; u < units.size(); ++u) {
           compute(units[u], streamed);
+          if (B > 0 && start == 0) multiply_marginal(streamed);
           for (const auto& held_block : window) multiply(held_block, streamed);
         }
       }

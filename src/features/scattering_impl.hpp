@@ -127,6 +127,10 @@ struct Workspace {
   ComplexVector u, spectrum, field, gathered, weighted, hon, gradient, vhat, piece, gram;
   RealVector modulus, gm, qv;
   std::vector<ComplexVector> H, omega;
+  RealVector marginal_field;        // marginal family: u = C x, then gradient fields
+  ComplexVector marginal_spectrum;  // marginal family: r2c of one field
+  ComplexVector marginal_rows;      // accumulate: the marginal rows on the Gram columns
+  ComplexVector marginal_rest;      // accumulate: the same on the coefficients outside them
   ComplexVector window;    // accumulate: pieces of the units held in a window
   ComplexVector streamed;  // accumulate: pieces of the unit streamed past them
   std::vector<double> products;
@@ -138,6 +142,8 @@ struct Workspace {
     release(window);
     release(streamed);
     release(products);
+    release(marginal_rows);
+    release(marginal_rest);
   }
   void release_pass_buffers() {
     for (auto& h : H) release(h);
@@ -192,7 +198,8 @@ struct ScatteringSpectra::Impl {
   std::vector<std::int32_t> column_half;
   std::vector<double> column_scale;
   std::vector<std::size_t> prefix;
-  std::vector<scattering::RowPlan> rows;             // every output feature
+  std::vector<std::int32_t> uncovered;  // r2c coefficients outside every support (k = 0 first)
+  std::vector<scattering::RowPlan> rows;             // every scattering feature
   std::vector<std::vector<std::size_t>> panel_rows;  // per finest scale: indices into rows
   std::size_t workspace_bytes = 0;
 
@@ -206,6 +213,29 @@ struct ScatteringSpectra::Impl {
   }
   double beta3(int outer, int partner) const;
   double beta4(int first, int second, int outer) const;
+
+  // Marginal family (scattering.hpp): features [features.size(), features.size() + bins).
+  struct Marginal {
+    int bins = 0;
+    std::vector<double> colour;  // per full-grid r2c coefficient (empty: 1)
+    double sigma = 1.0, low = -4.0, high = 4.0;
+    std::vector<double> inv_mass;
+    double width() const { return (high - low) / bins; }
+    double centre(int m) const { return low + (m + 0.5) * width(); }
+    /// out[m] = <h_m(u / sigma)> / mass_m.
+    void histogram(std::span<const double> u, std::span<double> out) const;
+  } marginal;
+  void setup_marginal(const ScatteringOptions& options, const ScatteringNormalization& n);
+  /// u = C x into ws.marginal_field from c_x = r2c(x) / N.
+  void coloured_field(const scattering::complex* cx, scattering::Workspace& ws) const;
+  /// The marginal features of the field whose c_x is state.cx (after forward).
+  void marginal_values(scattering::Workspace& ws, std::span<double> out) const;
+  /// grad += the gradient of sum_m eta_m marginal_m (after forward).
+  void marginal_gradient(scattering::Workspace& ws, std::span<const double> eta,
+                         std::span<double> grad) const;
+  /// The marginal rows of J (after forward): sqrt(w_k / N) R_m(k) on the Gram columns into
+  /// ws.marginal_rows (bins x prefix[0]) and on the uncovered coefficients into ws.marginal_rest.
+  void marginal_rows(scattering::Workspace& ws) const;
 
   void build_catalogue(bool isotropic, bool phi4_diagonal);
   void build_tables();

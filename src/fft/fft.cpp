@@ -1,3 +1,4 @@
+#include <cmath>
 #include "ksi/fft/fft.hpp"
 
 #include <fftw3.h>
@@ -282,6 +283,27 @@ void ComplexTransform::forward(const complex* in, complex* out) const {
 
 void ComplexTransform::backward(const complex* in, complex* out) const {
   (in == out ? backward_inplace_ : backward_)->execute(in, out);
+}
+
+std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims) {
+  std::size_t size = 1;
+  for (std::size_t a = 0; a + 1 < dims.size(); ++a) size *= dims[a];
+  const std::size_t last = dims.back() / 2 + 1;
+  size *= last;
+  std::vector<std::size_t> shells(size);
+  std::vector<std::size_t> index(dims.size(), 0);
+  for (std::size_t m = 0; m < size; ++m) {
+    std::size_t rest = m;
+    double k2 = 0.0;
+    for (std::size_t a = dims.size(); a-- > 0;) {
+      const std::size_t extent = a + 1 == dims.size() ? last : dims[a];
+      const double f = static_cast<double>(frequency(rest % extent, dims[a]));
+      rest /= extent;
+      k2 += f * f;
+    }
+    shells[m] = static_cast<std::size_t>(std::llround(std::sqrt(k2)));
+  }
+  return shells;
 }
 
 }  // namespace ksi::fft

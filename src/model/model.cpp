@@ -141,6 +141,10 @@ void Model::write(io::OutputFile& out) const {
     g.set_attribute("scale", standardization_.scale);
     if (!standardization_.shell_power.empty())
       g.write("shell_power", {standardization_.shell_power.size()}, standardization_.shell_power);
+    if (standardization_.mode == "copula") {
+      g.write("copula_values", {standardization_.marginal.x.size()}, standardization_.marginal.x);
+      g.write("copula_levels", {standardization_.marginal.z.size()}, standardization_.marginal.z);
+    }
     g.set_attribute("box_size", box_size_);
   }
   {
@@ -188,7 +192,16 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
       st.mode = data.text_attribute("standardization");
       st.mean = data.real_attribute("mean");
       st.scale = data.real_attribute("scale");
-      if (st.mode == "spectrum") {
+      const auto known = Standardization::modes();
+      if (std::find(known.begin(), known.end(), st.mode) == known.end())
+        throw InputError(cat("the model uses standardization '", st.mode,
+                             "', which this ksi does not know"));
+      if (st.mode == "copula") {
+        st.marginal.x = data.read_reals("copula_values");
+        st.marginal.z = data.read_reals("copula_levels");
+        st.marginal.validate();
+      }
+      if (st.mode == "spectrum" || st.mode == "copula") {
         st.shell_power = data.read_reals("shell_power");
         const auto shells = Standardization::shell_of_modes(shape_dims);
         if (!shape.is_grid() ||

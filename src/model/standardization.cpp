@@ -7,11 +7,14 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/fft/fft.hpp"
+#include "ksi/model/copula.hpp"
 
 namespace ksi {
 namespace {
 
 constexpr double kEmptyShell = 1e-13;  // relative to the largest shell power
+// copula: the smallest P_G, relative to the power of the mapped data on the same shell, used as is.
+constexpr double kCopulaReach = 0.1;
 
 // Multiplies the Fourier coefficients of every row (mean removed or added around it) by gain[shell].
 void filter_rows(Matrix& items, const std::vector<std::size_t>& dims, std::span<const double> gain,
@@ -53,24 +56,7 @@ std::size_t Standardization::shell_count(const std::vector<std::size_t>& dims) {
 }
 
 std::vector<std::size_t> Standardization::shell_of_modes(const std::vector<std::size_t>& dims) {
-  std::size_t size = 1;
-  for (std::size_t a = 0; a + 1 < dims.size(); ++a) size *= dims[a];
-  const std::size_t last = dims.back() / 2 + 1;
-  size *= last;
-  std::vector<std::size_t> shells(size);
-  std::vector<std::size_t> index(dims.size(), 0);
-  for (std::size_t m = 0; m < size; ++m) {
-    std::size_t rest = m;
-    double k2 = 0.0;
-    for (std::size_t a = dims.size(); a-- > 0;) {
-      const std::size_t extent = a + 1 == dims.size() ? last : dims[a];
-      const double f = static_cast<double>(fft::frequency(rest % extent, dims[a]));
-      rest /= extent;
-      k2 += f * f;
-    }
-    shells[m] = static_cast<std::size_t>(std::llround(std::sqrt(k2)));
-  }
-  return shells;
+  return fft::shell_of_modes(dims);
 }
 
 Standardization Standardization::fit(Matrix& local, const ItemShape& shape, const std::string& mode,
@@ -80,10 +66,10 @@ Standardization Standardization::fit(Matrix& local, const ItemShape& shape, cons
   par::collective(comm, [&] {
     const auto known = modes();
     if (std::find(known.begin(), known.end(), mode) == known.end())
-      throw UsageError(cat("unknown standardization '", mode, "' (none, scalar, spectrum)"));
-    if (mode == "spectrum" && !shape.is_grid())
-      throw UsageError(cat("standardization 'spectrum' needs fields on a periodic grid, but the items are ",
-                           shape.describe()));
+      throw UsageError(cat("unknown standardization '", mode, "' (none, scalar, spectrum, copula)"));
+    if ((mode == "spectrum" || mode == "copula") && !shape.is_grid())
+      throw UsageError(cat("standardization '", mode,
+                           "' needs fields on a periodic grid, but the items are ", shape.describe()));
   });
   if (mode == "none") return st;
   // Double-double sums: the same numbers, to the last bit, for any number of ranks.
@@ -104,12 +90,50 @@ Standardization Standardization::fit(Matrix& local, const ItemShape& shape, cons
     return st;
   }
 
-  // spectrum: shell powers of the items, summed in double-double over items and ranks.
   const auto& dims = shape.dims();
   const std::vector<std::size_t> grid(dims.begin(), dims.end());
+  if (mode == "spectrum") {
+    st.shell_power = shell_powers(local, grid, st.mean, comm);
+    st.to_model(local, shape);
+    return st;
+  }
+
+  // copula: the one-point map, the spectrum its Gaussian image needs, then the data through g.
+  st.marginal = copula::fit_marginal(local, comm);
+  const auto data_power = shell_powers(local, grid, st.mean, comm);
+  auto power = copula::gaussian_shell_power(st.marginal, st.mean, data_power, grid);
+  for (double& v : local.values()) v = st.marginal.forward(v);
+  DoubleDouble g_sum[1];
+  for (double v : local.values()) g_sum[0].add(v);
+  comm.allreduce_sum(std::span<DoubleDouble>(g_sum, 1));
+  const double g_mean = g_sum[0].value() / count;
+  // Where the copula cannot reach the data's spectrum (P_G clipped, or far below the power of the
+  // mapped data), whiten by the mapped data's own power instead: a near-zero P_G would blow the
+  // mapped data up on that shell.
+  const auto mapped_power = shell_powers(local, grid, g_mean, comm);
+  const double largest = *std::max_element(data_power.begin(), data_power.end());
+  for (std::size_t s = 0; s < power.size(); ++s) {
+    if (!(data_power[s] > kEmptyShell * largest)) {
+      power[s] = 0.0;
+    } else if (!(power[s] >= kCopulaReach * mapped_power[s])) {
+      power[s] = mapped_power[s];
+    }
+  }
+  st.mean = g_mean;
+  st.shell_power = std::move(power);
+  st.to_model_whiten(local, shape);
+  return st;
+}
+
+std::vector<double> Standardization::shell_powers(const Matrix& local,
+                                                  const std::vector<std::size_t>& grid,
+                                                  double mean, const par::Comm& comm) {
+  // Summed in double-double over items and ranks: the same bits for any number of ranks.
   const auto shells = shell_of_modes(grid);
   const std::size_t shell_count = *std::max_element(shells.begin(), shells.end()) + 1;
   std::vector<DoubleDouble> power(shell_count), modes_in(shell_count);
+  DoubleDouble items_sum[1];
+  items_sum[0].add(static_cast<double>(local.rows()));
   {
     const fft::RealTransform transform(grid);
     std::vector<fft::complex> spectrum(transform.complex_size());
@@ -117,20 +141,21 @@ Standardization Standardization::fit(Matrix& local, const ItemShape& shape, cons
     const auto weight = mode_weights(grid);
     for (std::size_t i = 0; i < local.rows(); ++i) {
       const auto row = local.row(i);
-      for (std::size_t k = 0; k < row.size(); ++k) field[k] = row[k] - st.mean;
+      for (std::size_t k = 0; k < row.size(); ++k) field[k] = row[k] - mean;
       transform.forward(field.data(), spectrum.data());
       for (std::size_t m = 0; m < spectrum.size(); ++m) power[shells[m]].add(weight[m] * std::norm(spectrum[m]));
     }
     for (std::size_t m = 0; m < shells.size(); ++m) modes_in[shells[m]].add(weight[m]);
   }
   comm.allreduce_sum(std::span<DoubleDouble>(power));
-  const double items = count / static_cast<double>(shape.size());
-  const double n = static_cast<double>(shape.size());
-  st.shell_power.resize(shell_count);
+  comm.allreduce_sum(std::span<DoubleDouble>(items_sum, 1));
+  const double items = items_sum[0].value();
+  double n = 1.0;
+  for (const auto d : grid) n *= static_cast<double>(d);
+  std::vector<double> out(shell_count);
   for (std::size_t s = 0; s < shell_count; ++s)
-    st.shell_power[s] = power[s].value() / (items * modes_in[s].value() * n);
-  st.to_model(local, shape);
-  return st;
+    out[s] = power[s].value() / (items * modes_in[s].value() * n);
+  return out;
 }
 
 void Standardization::to_model(Matrix& items, const ItemShape& shape) const {
@@ -139,11 +164,26 @@ void Standardization::to_model(Matrix& items, const ItemShape& shape) const {
     for (double& v : items.values()) v = (v - mean) / scale;
     return;
   }
+  if (mode == "copula")
+    for (double& v : items.values()) v = marginal.forward(v);
+  to_model_whiten(items, shape);
+}
+
+void Standardization::to_model_whiten(Matrix& items, const ItemShape& shape) const {
   const double largest = *std::max_element(shell_power.begin(), shell_power.end());
   std::vector<double> gain(shell_power.size());
   for (std::size_t s = 0; s < gain.size(); ++s)
     gain[s] = shell_power[s] > kEmptyShell * largest ? 1.0 / std::sqrt(shell_power[s]) : 0.0;
   filter_rows(items, {shape.dims().begin(), shape.dims().end()}, gain, mean, 0.0);
+}
+
+std::vector<double> Standardization::colouring_gains() const {
+  if (mode != "spectrum" && mode != "copula") return {};
+  const double largest = *std::max_element(shell_power.begin(), shell_power.end());
+  std::vector<double> gain(shell_power.size());
+  for (std::size_t s = 0; s < gain.size(); ++s)
+    gain[s] = shell_power[s] > kEmptyShell * largest ? std::sqrt(shell_power[s]) : 0.0;
+  return gain;
 }
 
 void Standardization::to_data(Matrix& items, const ItemShape& shape) const {
@@ -152,11 +192,9 @@ void Standardization::to_data(Matrix& items, const ItemShape& shape) const {
     for (double& v : items.values()) v = mean + scale * v;
     return;
   }
-  const double largest = *std::max_element(shell_power.begin(), shell_power.end());
-  std::vector<double> gain(shell_power.size());
-  for (std::size_t s = 0; s < gain.size(); ++s)
-    gain[s] = shell_power[s] > kEmptyShell * largest ? std::sqrt(shell_power[s]) : 0.0;
-  filter_rows(items, {shape.dims().begin(), shape.dims().end()}, gain, 0.0, mean);
+  filter_rows(items, {shape.dims().begin(), shape.dims().end()}, colouring_gains(), 0.0, mean);
+  if (mode == "copula")
+    for (double& v : items.values()) v = marginal.inverse(v);
 }
 
 }  // namespace ksi

@@ -44,6 +44,13 @@ run 2 "$ksi" fit --features scattering --times 4 --draws 1 -q --data f2.h5 --out
     --feature-params J=3,L=4 --standardize spectrum --schedule trig --shell-correction on || failures=$((failures + 1))
 "$ksi" sample --model mw.h5 --out sw.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model mw.h5 --out sw_np2.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
+# Gaussian-copula standardisation with the marginal family, on 1 and 2 ranks; --features-from.
+fit --data f2.h5 --out mc.h5 --feature-params J=3,L=4,marginal=8 --standardize copula --schedule trig || failures=$((failures + 1))
+run 2 "$ksi" fit --features scattering --times 4 --draws 1 -q --data f2.h5 --out mc_np2.h5 \
+    --feature-params J=3,L=4,marginal=8 --standardize copula --schedule trig || failures=$((failures + 1))
+fit --data f2.h5 --out mc_again.h5 --features-from mc.h5 --schedule trig || failures=$((failures + 1))
+"$ksi" sample --model mc.h5 --out sc.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
+run 2 "$ksi" sample --model mc.h5 --out sc_np2.h5 --count 4 --steps 6 -q || failures=$((failures + 1))
 
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, numpy as np, os, sys
@@ -84,6 +91,19 @@ check("shell_gain" not in m, "no shell gains by default")
 gw = h5py.File("sw.h5")["fields"][:]
 check(gw.shape == (4, 32, 32) and np.all(np.isfinite(gw)) and gw.tobytes() == h5py.File("sw_np2.h5")["fields"][:].tobytes(),
       "whitened model: finite samples in data units, byte-identical on 1 and 2 ranks")
+c = h5py.File("mc.h5")
+cnames = [n.decode() if isinstance(n, bytes) else n for n in c["features/names"][:]]
+check(c["data"].attrs["standardization"] in (b"copula", "copula") and c["data/copula_values"].shape == c["data/copula_levels"].shape
+      and np.all(np.diff(c["data/copula_values"][:]) > 0), "copula standardisation stored (monotone table)")
+check(sum(n.startswith("marginal ") for n in cnames) == 8 and c["features/arrays/marginal_colour"].shape == (24,),
+      "marginal family: 8 named bins, the copula's colour per shell")
+check(np.array_equal(c["eta"][:], h5py.File("mc_np2.h5")["eta"][:]) and np.array_equal(c["eta"][:], h5py.File("mc_again.h5")["eta"][:]),
+      "copula fit: the same eta on 1 and 2 ranks and with --features-from")
+src = h5py.File("f2.h5")["fields"][:]
+gc = h5py.File("sc.h5")["fields"][:]
+check(gc.shape == (4, 32, 32) and gc.tobytes() == h5py.File("sc_np2.h5")["fields"][:].tobytes()
+      and gc.min() >= src.min() and gc.max() <= src.max(),
+      "copula model: samples byte-identical on 1 and 2 ranks, within the data's range")
 sys.exit(bad)
 PY
 
@@ -101,6 +121,10 @@ expect_exit 2 "--shell-correction must be on, off or auto, not 'maybe'" -- \
   "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=3 --shell-correction maybe
 expect_exit 2 "--shell-correction on needs fields on a periodic grid" -- \
   "$ksi" fit --data vectors.h5 --out e.h5 --features polynomial --shell-correction on
+expect_exit 2 "standardization 'copula' needs fields on a periodic grid" -- \
+  "$ksi" fit --data vectors.h5 --out e.h5 --features polynomial --standardize copula
+expect_exit 2 "marginal must be between 0 and 256 bins, not 300" -- \
+  "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=3,marginal=300
 expect_exit 2 "isotropic reduction needs 2D or 3D" -- \
   "$ksi" fit --data f1.h5 --out e.h5 --features scattering --feature-params isotropic=true
 # On several ranks the same error is agreed: printed once, exit code 2, no MPI abort.

@@ -62,6 +62,14 @@ ScatteringOptions options_for(int J, int L, const std::string& families = "all")
   return o;
 }
 
+// A marginal family of `bins` bins, seen through a non-trivial isotropic colour (1 / (1 + s)).
+void add_marginal(ScatteringOptions& o, int bins, const std::vector<std::size_t>& dims) {
+  o.marginal = bins;
+  o.colour.clear();
+  if (bins == 0) return;
+  for (std::size_t s = 0; s <= 2 * dims[0]; ++s) o.colour.push_back(1.0 / (1.0 + s));
+}
+
 // A map normalised on a few fields (so the constants enter every check), built on this rank alone.
 std::unique_ptr<ScatteringSpectra> calibrated(const std::vector<std::size_t>& dims,
                                               const ScatteringOptions& o) {
@@ -130,6 +138,7 @@ struct GradientCase {
   int J, L;
   std::string families;
   bool isotropic;
+  int marginal = 0;  // bins of the marginal family (coloured)
 };
 
 class ScatteringGradient : public testing::TestWithParam<GradientCase> {};
@@ -138,6 +147,7 @@ TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
   const auto c = GetParam();
   auto o = options_for(c.J, c.L, c.families);
   o.isotropic = c.isotropic;
+  add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
   const auto x = lognormal_field(c.dims, 21);
@@ -185,7 +195,11 @@ INSTANTIATE_TEST_SUITE_P(
         GradientCase{{16, 16, 16}, 2, 3, "phi2", false},
         GradientCase{{16, 16, 16}, 2, 3, "phi3", false},
         GradientCase{{16, 16, 16}, 2, 3, "phi4", false},
-        GradientCase{{32, 32, 32}, 3, 7, "all", true}));
+        GradientCase{{32, 32, 32}, 3, 7, "all", true},
+        // the marginal family alone (mean only besides) and with every family
+        GradientCase{{64}, 4, 1, "mean", false, 8}, GradientCase{{32, 32}, 3, 4, "mean", false, 12},
+        GradientCase{{16, 16, 16}, 2, 3, "mean", false, 6},
+        GradientCase{{32, 32}, 3, 4, "all", true, 16}));
 
 // ------------------------------------------------------------------------------------------------
 // accumulate equals the Gram matrix and right-hand side built from P separate vjp's.
@@ -196,6 +210,7 @@ struct GramCase {
   bool isotropic;
   bool phi4_diagonal;
   double workspace_mb;
+  int marginal = 0;  // bins of the marginal family (coloured)
 };
 
 class ScatteringGram : public testing::TestWithParam<GramCase> {};
@@ -206,6 +221,7 @@ TEST_P(ScatteringGram, EqualsDenseJacobianRoute) {
   o.isotropic = c.isotropic;
   o.phi4_diagonal = c.phi4_diagonal;
   o.workspace_mb = c.workspace_mb;
+  add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
   Matrix X(2, d), V(2, d);
@@ -241,7 +257,11 @@ INSTANTIATE_TEST_SUITE_P(Layouts, ScatteringGram,
                                          // a workspace of a few rows: many windows, streamed units
                                          GramCase{{32, 32}, 3, 4, false, true, 0.05},
                                          GramCase{{16, 16, 16}, 2, 3, false, false, 1536.0},
-                                         GramCase{{16, 16, 16}, 2, 7, true, false, 0.2}));
+                                         GramCase{{16, 16, 16}, 2, 7, true, false, 0.2},
+                                         // marginal rows: held whole, met once by every unit
+                                         GramCase{{64}, 4, 1, false, false, 1536.0, 8},
+                                         GramCase{{32, 32}, 3, 4, false, true, 0.05, 12},
+                                         GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 6}));
 
 // ------------------------------------------------------------------------------------------------
 // Invariances.
@@ -483,6 +503,55 @@ TEST(ScatteringSpec, RebuildsTheSameMap) {
   EXPECT_EQ(a, b);
   EXPECT_THROW(make_feature_map(spec, ItemShape::grid({16, 16})),
                InputError);  // J = 3 needs n >= 26
+
+  // With the marginal family: colour and calibration travel in the spec.
+  add_marginal(o, 10, dims);
+  auto with_marginal = calibrated(dims, o);
+  ASSERT_EQ(with_marginal->size(), map->size() + 10);
+  const auto marginal_spec = with_marginal->spec();
+  EXPECT_EQ(marginal_spec.arrays.at("marginal_colour"), o.colour);
+  EXPECT_EQ(marginal_spec.arrays.at("marginal_calibration").size(), 3u + 10u);
+  const auto marginal_copy = make_feature_map(marginal_spec, with_marginal->input_shape());
+  EXPECT_EQ(marginal_copy->feature_names(), with_marginal->feature_names());
+  std::vector<double> c(with_marginal->size()), e(with_marginal->size());
+  with_marginal->evaluate(x, c);
+  marginal_copy->evaluate(x, e);
+  EXPECT_EQ(c, e);
+  auto broken = marginal_spec;
+  broken.arrays["marginal_calibration"].pop_back();
+  EXPECT_THROW(make_feature_map(broken, with_marginal->input_shape()), InputError);
+}
+
+// The marginal family is a soft histogram of the coloured field: against a direct evaluation.
+TEST(ScatteringMarginal, IsASoftHistogramOfTheColouredField) {
+  const std::vector<std::size_t> dims{32, 32};
+  auto o = options_for(3, 4, "mean");
+  add_marginal(o, 9, dims);
+  auto map = calibrated(dims, o);
+  const auto spec = map->spec();
+  const auto& cal = spec.arrays.at("marginal_calibration");
+  const double sigma = cal[0], low = cal[1], high = cal[2], w = (high - low) / 9;
+  EXPECT_GT(sigma, 0.0);
+  EXPECT_LT(low, 0.0);
+  EXPECT_GT(high, 0.0);
+  const auto x = lognormal_field(dims, 90);
+  // u = C x with C(k) = 1 / (1 + round(|k|)), by a direct sum over modes.
+  fft::RealTransform t(dims);
+  std::vector<fft::complex> spectrum(t.complex_size());
+  std::vector<double> u = x;
+  t.forward(u.data(), spectrum.data());
+  const auto shells = fft::shell_of_modes(dims);
+  for (std::size_t k = 0; k < spectrum.size(); ++k) spectrum[k] *= o.colour[shells[k]] / 1024.0;
+  t.backward(spectrum.data(), u.data());
+  std::vector<double> phi(map->size());
+  map->evaluate(x, phi);
+  for (int m = 0; m < 9; ++m) {
+    const double c = low + (m + 0.5) * w;
+    double sum = 0.0;
+    for (const double v : u) sum += std::exp(-0.5 * std::pow((v / sigma - c) / w, 2));
+    const double expected = sum / 1024.0 / cal[3 + m];
+    EXPECT_NEAR(phi[1 + m], expected, 1e-12 * std::max(1.0, expected)) << "bin " << m;
+  }
 }
 
 TEST(ScatteringNames, DescribeEveryCoefficient) {

@@ -15,7 +15,17 @@
 ///                                                                               j1 <= j2 < j3
 ///
 /// with b_{lambda' lambda} the data mean of <|M_lambda' * psi_lambda|^2>, so that Phi2 is near 1
-/// and Phi3, Phi4 are correlation coefficients. Complex features contribute real and imaginary
+/// and Phi3, Phi4 are correlation coefficients. An optional marginal family (options.marginal = B
+/// bins) adds a soft histogram of the one-point values of the coloured field u = C x (C the
+/// isotropic filter options.colour, e.g. the inverse of a spectral whitening, so that u is the
+/// field in data units):
+///
+///     marginal_m    <h_m(u / sigma)> / mass_m,   h_m(z) = exp(-(z - c_m)^2 / (2 w^2)),
+///
+/// with B centres c_m spaced by w across the data's range of z = u / sigma, sigma the data's rms
+/// of u and mass_m the data mean of <h_m>. Its gradient C [h_m'(z) / (N sigma mass_m)] is a
+/// full-grid field: one FFT pair per item. It gives the drift a handle on the one-point PDF, which
+/// wavelet moduli see only through sums over scales. Complex features contribute real and imaginary
 /// parts; a Phi4 with j1 = j2 keeps l1 <= l2 (the swap is its conjugate). All spatial means are
 /// Fourier sums over filter supports, and every U_lambda is computed on its scale's subsampled
 /// grid.
@@ -66,6 +76,8 @@ struct ScatteringOptions {
   bool phi4_diagonal = false;    ///< keep only Phi4 terms with l1 = l2
   bool subsample = true;         ///< compute coarse scales on subsampled grids
   double workspace_mb = 1536.0;  ///< accumulate's budget for the rows held at once (MB, per rank)
+  int marginal = 0;              ///< bins of the marginal family (0: none)
+  std::vector<double> colour;    ///< marginal: gain per shell round(|k|) of C (empty: C = 1)
 };
 
 /// Fixed normalisation constants computed from training data and stored with the model.
@@ -74,6 +86,9 @@ struct ScatteringNormalization {
   std::vector<double> first_layer;
   /// b_{lambda' lambda} at [lambda' * count + lambda] for j' < j (empty: 1).
   std::vector<double> second_layer;
+  /// Marginal family: sigma, z_low, z_high, then mass_m of each bin (empty: sigma 1, range
+  /// [-4, 4], masses 1).
+  std::vector<double> marginal;
 };
 
 class ScatteringSpectra final : public FeatureMap {
@@ -121,6 +136,8 @@ class ScatteringSpectra final : public FeatureMap {
                                                       const ItemShape& shape);
 
  private:
+  std::vector<double> calibrate_marginal(const Matrix& local_items, const par::Comm& comm) const;
+
   struct Impl;
   ItemShape shape_;
   ScatteringOptions options_;

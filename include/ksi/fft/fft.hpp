@@ -26,6 +26,10 @@ inline long frequency(std::size_t i, std::size_t n) {
   return i <= n / 2 ? static_cast<long>(i) : static_cast<long>(i) - static_cast<long>(n);
 }
 
+/// Shell index round(|k|) (grid units) of each r2c coefficient of a grid of `dims` (last axis
+/// n/2 + 1), in the order of RealTransform's complex array.
+std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims);
+
 /// Counters of executed transforms (per shape), for benchmark reports.
 struct TransformCount {
   std::string shape;  ///< e.g. "r2c 64x64x64"

@@ -11,6 +11,11 @@
 ///             map models only what is not Gaussian. (Equivalently: a Gaussian base with the data's
 ///             spectrum, METHOD section 6.) Shells without power (P below 1e-13 of the largest, e.g.
 ///             beyond a dealiasing cut-off) are zeroed both ways.
+///   copula    x' = whitened[ g(x) - mean ],  g(x) = Phi^-1(F(x)) with F the data's one-point CDF, and
+///             the whitening by the spectrum P_G of the Gaussian field whose image under g^-1 has
+///             the data's spectrum (model/copula.hpp). The model's starting point is then a Gaussian
+///             copula with the data's one-point PDF and (up to what a copula can reach) its
+///             spectrum. `mean` is the mean of g(x); `shell_power` holds P_G.
 /// Every rank computes the same numbers (double-double sums), so models do not depend on rank counts.
 
 #include <span>
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "ksi/core/matrix.hpp"
+#include "ksi/model/copula.hpp"
 #include "ksi/core/shape.hpp"
 #include "ksi/par/comm.hpp"
 
@@ -27,9 +33,10 @@ struct Standardization {
   std::string mode = "none";  ///< "none", "scalar" or "spectrum"
   double mean = 0.0;
   double scale = 1.0;
-  std::vector<double> shell_power;  ///< spectrum: P(s), s = 0, 1, ... (grid units)
+  std::vector<double> shell_power;  ///< spectrum: P(s), s = 0, 1, ... (grid units); copula: P_G
+  copula::MarginalTable marginal;   ///< copula: the one-point map g
 
-  static std::vector<std::string> modes() { return {"none", "scalar", "spectrum"}; }
+  static std::vector<std::string> modes() { return {"none", "scalar", "spectrum", "copula"}; }
 
   /// Estimates the transform from the rank-local rows of `local` (collective over `comm`) and applies
   /// it to them. Errors (unknown mode, spectrum of vectors, constant data) are agreed on every rank.
@@ -41,6 +48,10 @@ struct Standardization {
   /// Model units -> data units, every row of `items` in place.
   void to_data(Matrix& items, const ItemShape& shape) const;
 
+  /// spectrum: the per-shell gains sqrt(P(s)) of model units -> data units (0 on shells without
+  /// power); empty for the other modes.
+  std::vector<double> colouring_gains() const;
+
   /// Shell index round(|k|) of each r2c coefficient of a grid (last axis n/2 + 1).
   static std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims);
   /// Weight of each r2c coefficient of a grid in sums over the full spectrum: 2 for 0 < k_last < n/2
@@ -48,6 +59,13 @@ struct Standardization {
   static std::vector<double> mode_weights(const std::vector<std::size_t>& dims);
   /// Number of shells of a grid: the largest shell_of_modes + 1.
   static std::size_t shell_count(const std::vector<std::size_t>& dims);
+  /// Shell powers mean |FFT(x - mean)|^2 / N per shell over all ranks' rows (collective;
+  /// double-double sums, so the same for any number of ranks).
+  static std::vector<double> shell_powers(const Matrix& local, const std::vector<std::size_t>& grid,
+                                          double mean, const par::Comm& comm);
+
+ private:
+  void to_model_whiten(Matrix& items, const ItemShape& shape) const;
 };
 
 /// Multiplies the Fourier coefficients of every row of `rows` (fields on the grid `dims`) by

@@ -1,0 +1,159 @@
+// The marginal family of ScatteringSpectra: a soft histogram of the one-point values of the
+// coloured field u = C x (scattering.hpp). Everything here is a pointwise map between two FFTs.
+#include <algorithm>
+#include <cmath>
+
+#include "features/scattering_impl.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+
+namespace ksi::features {
+
+using scattering::complex;
+using scattering::Grid;
+
+namespace {
+
+// h(z) = exp(-d^2 / 2) and h'(z) = -d h / w with d = (z - c) / w.
+inline double bump(double d) { return std::exp(-0.5 * d * d); }
+
+}  // namespace
+
+void ScatteringSpectra::Impl::setup_marginal(const ScatteringOptions& options,
+                                             const ScatteringNormalization& n) {
+  auto& M = marginal;
+  M.bins = options.marginal;
+  if (M.bins < 0 || M.bins > 256)
+    throw UsageError(cat("scattering features: marginal must be between 0 and 256 bins, not ",
+                         M.bins));
+  if (M.bins == 0) {
+    if (!n.marginal.empty())
+      throw InputError("scattering normalisation has marginal constants but no marginal bins");
+    return;
+  }
+  const Grid& full = *grids[0];
+  if (!options.colour.empty()) {
+    for (const double g : options.colour)
+      if (!(g >= 0.0) || !std::isfinite(g))
+        throw InputError(cat("scattering features: marginal colour gain ", g,
+                             " is not a finite non-negative number"));
+    const auto shells = fft::shell_of_modes(full.dims);
+    M.colour.resize(full.half_size);
+    for (std::size_t k = 0; k < full.half_size; ++k)
+      M.colour[k] = shells[k] < options.colour.size() ? options.colour[shells[k]] : 0.0;
+  }
+  M.inv_mass.assign(M.bins, 1.0);
+  if (n.marginal.empty()) return;
+  if (n.marginal.size() != 3 + static_cast<std::size_t>(M.bins))
+    throw InputError(cat("scattering normalisation has ", n.marginal.size(),
+                         " marginal constants; expected ", 3 + M.bins, " (sigma, range, ", M.bins,
+                         " bin masses)"));
+  M.sigma = n.marginal[0];
+  M.low = n.marginal[1];
+  M.high = n.marginal[2];
+  if (!(M.sigma > 0.0) || !std::isfinite(M.sigma) || !(M.high > M.low) || !std::isfinite(M.low) ||
+      !std::isfinite(M.high))
+    throw InputError(cat("scattering normalisation: marginal sigma ", M.sigma, " and range [",
+                         M.low, ", ", M.high, "] are not valid"));
+  for (int m = 0; m < M.bins; ++m) {
+    const double mass = n.marginal[3 + m];
+    if (!(mass > 0.0) || !std::isfinite(mass))
+      throw InputError(cat("scattering normalisation: marginal bin mass ", mass, " is not positive"));
+    M.inv_mass[m] = 1.0 / mass;
+  }
+}
+
+void ScatteringSpectra::Impl::coloured_field(const complex* cx, scattering::Workspace& ws) const {
+  const Grid& full = *grids[0];
+  auto& spectrum = ws.marginal_spectrum;
+  spectrum.assign(cx, cx + full.half_size);
+  if (!marginal.colour.empty())
+    for (std::size_t k = 0; k < full.half_size; ++k) spectrum[k] *= marginal.colour[k];
+  ws.marginal_field.resize(full.size);
+  full.real_single->backward_destroying(spectrum.data(), ws.marginal_field.data());
+}
+
+void ScatteringSpectra::Impl::Marginal::histogram(std::span<const double> u,
+                                                  std::span<double> out) const {
+  const double inv_sigma = 1.0 / sigma, inv_w = 1.0 / width();
+  std::vector<double> sums(bins, 0.0);
+  for (const double v : u) {
+    const double z = v * inv_sigma;
+    for (int m = 0; m < bins; ++m) sums[m] += bump((z - centre(m)) * inv_w);
+  }
+  const double inv_n = 1.0 / static_cast<double>(u.size());
+  for (int m = 0; m < bins; ++m) out[m] = sums[m] * inv_n * inv_mass[m];
+}
+
+void ScatteringSpectra::Impl::marginal_values(scattering::Workspace& ws,
+                                              std::span<double> out) const {
+  coloured_field(ws.state.cx.data(), ws);
+  marginal.histogram(ws.marginal_field, out);
+}
+
+void ScatteringSpectra::Impl::marginal_gradient(scattering::Workspace& ws,
+                                                std::span<const double> eta,
+                                                std::span<double> grad) const {
+  const auto& M = marginal;
+  const Grid& full = *grids[0];
+  coloured_field(ws.state.cx.data(), ws);
+  auto& g = ws.marginal_field;
+  const double n = static_cast<double>(full.size);
+  const double inv_sigma = 1.0 / M.sigma, inv_w = 1.0 / M.width();
+  // d/du of eta_m h_m(u / sigma) / (N mass_m), then C^T = C (a real, even filter).
+  std::vector<double> weight(M.bins);
+  for (int m = 0; m < M.bins; ++m) weight[m] = -eta[m] * M.inv_mass[m] * inv_w * inv_sigma / n;
+  for (auto& u : g) {
+    const double z = u * inv_sigma;
+    double sum = 0.0;
+    for (int m = 0; m < M.bins; ++m) {
+      const double d = (z - M.centre(m)) * inv_w;
+      sum += weight[m] * d * bump(d);
+    }
+    u = sum;
+  }
+  auto& spectrum = ws.marginal_spectrum;
+  spectrum.resize(full.half_size);
+  full.real_single->forward(g.data(), spectrum.data());
+  for (std::size_t k = 0; k < full.half_size; ++k)
+    spectrum[k] *= (M.colour.empty() ? 1.0 : M.colour[k]) / n;
+  full.real_single->backward_destroying(spectrum.data(), g.data());
+  for (std::size_t y = 0; y < full.size; ++y) grad[y] += g[y];
+}
+
+void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws) const {
+  const auto& M = marginal;
+  const Grid& full = *grids[0];
+  const std::size_t columns = prefix.empty() ? 0 : prefix[0];
+  const std::size_t n_last = full.dims.back(), h_last = n_last / 2 + 1;
+  const double n = static_cast<double>(full.size);
+  coloured_field(ws.state.cx.data(), ws);
+  const std::vector<double> u(ws.marginal_field.begin(), ws.marginal_field.end());
+  const double inv_sigma = 1.0 / M.sigma, inv_w = 1.0 / M.width();
+  ws.marginal_rows.resize(static_cast<std::size_t>(M.bins) * columns);
+  ws.marginal_rest.resize(static_cast<std::size_t>(M.bins) * uncovered.size());
+  auto& g = ws.marginal_field;
+  auto& spectrum = ws.marginal_spectrum;
+  spectrum.resize(full.half_size);
+  for (int m = 0; m < M.bins; ++m) {
+    const double weight = -M.inv_mass[m] * inv_w * inv_sigma / n;
+    for (std::size_t y = 0; y < full.size; ++y) {
+      const double d = (u[y] * inv_sigma - M.centre(m)) * inv_w;
+      g[y] = weight * d * bump(d);
+    }
+    full.real_single->forward(g.data(), spectrum.data());
+    if (!M.colour.empty())
+      for (std::size_t k = 0; k < full.half_size; ++k) spectrum[k] *= M.colour[k];
+    complex* q = ws.marginal_rows.data() + static_cast<std::size_t>(m) * columns;
+    for (std::size_t c = 0; c < columns; ++c) q[c] = spectrum[column_half[c]] * column_scale[c];
+    complex* rest = ws.marginal_rest.data() + static_cast<std::size_t>(m) * uncovered.size();
+    for (std::size_t i = 0; i < uncovered.size(); ++i) {
+      const std::size_t k = static_cast<std::size_t>(uncovered[i]);
+      const std::size_t i_last = k % h_last;
+      const bool self_mirrored = i_last == 0 || (n_last % 2 == 0 && i_last == n_last / 2);
+      rest[i] = spectrum[k] * std::sqrt((self_mirrored ? 1.0 : 2.0) / n);
+    }
+  }
+}
+
+}  // namespace ksi::features
