@@ -171,7 +171,7 @@ int run_fit(const Invocation& call) {
     else if (choice == "off")
       options.shell_correction = false;
     else if (choice == "auto")
-      options.shell_correction = st.mode == "spectrum" || st.mode == "copula";
+      options.shell_correction = Standardization::spectral(st.mode);
     else
       throw UsageError("--shell-correction must be on, off or auto, not '" + choice + "'");
     if (options.shell_correction && !data.info.shape.is_grid())

@@ -59,10 +59,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.phi4_diagonal = params.flag("phi4_diagonal", false);
     options.subsample = params.flag("subsample", true);
     options.workspace_mb = params.real("workspace_mb", options.workspace_mb);
-    options.marginal = static_cast<int>(params.integer("marginal", 0));
-    if (options.marginal < 0 || options.marginal > 256)
-      throw UsageError(cat("scattering features: marginal must be between 0 and 256 bins, not ",
-                           options.marginal));
+    options.marginal = static_cast<int>(params.integer("marginal", 0));  // checked by the map
     if (options.marginal > 0) options.colour = colour;
     if (options.scales < 0)
       throw UsageError("scattering features: J must be positive (0: automatic)");

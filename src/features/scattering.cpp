@@ -385,19 +385,26 @@ void ScatteringSpectra::Impl::build_tables() {
   prefix.assign(J, 0);
   const std::size_t n_last = full.dims.back(), h_last = n_last / 2 + 1;
   const double N = static_cast<double>(full.size);
+  // sqrt(w_k / N): a coefficient without its mirror in the half array stands for two of the full
+  // spectrum (w_k = 2).
+  const auto scale_of_coefficient = [&](std::size_t k) {
+    const std::size_t i_last = k % h_last;
+    const bool self_mirrored = i_last == 0 || (n_last % 2 == 0 && i_last == n_last / 2);
+    return std::sqrt((self_mirrored ? 1.0 : 2.0) / N);
+  };
   for (int lev = J - 1; lev >= 0; --lev) {
     for (const auto k : by_level[lev]) {
       position[k] = static_cast<std::int32_t>(column_half.size());
       column_half.push_back(k);
-      const std::size_t i_last = static_cast<std::size_t>(k) % h_last;
-      // A coefficient without its mirror in the half array stands for two of the full spectrum.
-      const bool self_mirrored = i_last == 0 || (n_last % 2 == 0 && i_last == n_last / 2);
-      column_scale.push_back(std::sqrt((self_mirrored ? 1.0 : 2.0) / N));
+      column_scale.push_back(scale_of_coefficient(static_cast<std::size_t>(k)));
     }
     prefix[lev] = column_half.size();
   }
   for (std::size_t k = 0; k < full.half_size; ++k)
-    if (position[k] < 0) uncovered.push_back(static_cast<std::int32_t>(k));
+    if (position[k] < 0) {
+      uncovered.push_back(static_cast<std::int32_t>(k));
+      uncovered_scale.push_back(scale_of_coefficient(k));
+    }
   for (auto& s : supports) {
     const std::size_t n = s.psi.size();
     s.column_plus.resize(n);
@@ -619,6 +626,20 @@ void ScatteringSpectra::Impl::gather(const scattering::ForwardState& state, int 
   for (std::size_t e = 0; e < count; ++e) last[e] = read_half(state.cx.data(), plus[e], minus[e]);
 }
 
+void ScatteringSpectra::Impl::gather_weighted(scattering::Workspace& ws, int outer, int rows,
+                                              std::size_t first, std::size_t count,
+                                              bool squared) const {
+  const auto& s = supports[outer];
+  gather(ws.state, outer, rows, first, count, ws.gathered);
+  auto& weighted = ws.weighted;
+  weighted.resize(static_cast<std::size_t>(rows) * count);
+  for (int r = 0; r < rows; ++r)
+    for (std::size_t e = 0; e < count; ++e) {
+      const double psi = s.psi[first + e];
+      weighted[r * count + e] = ws.gathered[r * count + e] * (squared ? psi * psi : psi);
+    }
+}
+
 void ScatteringSpectra::Impl::values(scattering::Workspace& ws) const {
   auto& state = ws.state;
   state.raw.assign(configs.size(), complex(0.0));
@@ -639,14 +660,9 @@ void ScatteringSpectra::Impl::values(scattering::Workspace& ws) const {
     const std::size_t slice = gather_slice(rows);
     for (std::size_t first = 0; first < n; first += slice) {
       const std::size_t m = std::min(slice, n - first);
-      gather(state, outer, rows, first, m, ws.gathered);
-      auto& weighted = ws.weighted;
-      weighted.resize(static_cast<std::size_t>(rows) * m);
-      for (int r = 0; r < rows; ++r)
-        for (std::size_t e = 0; e < m; ++e)
-          weighted[r * m + e] = ws.gathered[r * m + e] * s.psi[first + e];
+      gather_weighted(ws, outer, rows, first, m, false);
       cblas_zherk(CblasRowMajor, CblasUpper, CblasNoTrans, rows, static_cast<int>(m), 1.0,
-                  weighted.data(), static_cast<int>(m), first == 0 ? 0.0 : 1.0, gram.data(), rows);
+                  ws.weighted.data(), static_cast<int>(m), first == 0 ? 0.0 : 1.0, gram.data(), rows);
     }
     const int last = rows - 1;
     for (const int ci : configs_by_outer[lambda]) {
@@ -729,18 +745,12 @@ void ScatteringSpectra::Impl::backward(scattering::Workspace& ws, std::span<cons
     const std::size_t slice = gather_slice(rows);
     for (std::size_t first = 0; first < n; first += slice) {
       const std::size_t m = std::min(slice, n - first);
-      gather(state, outer, rows, first, m, ws.gathered);
-      auto& weighted = ws.weighted;
-      weighted.resize(static_cast<std::size_t>(rows) * m);
-      for (int r = 0; r < rows; ++r)
-        for (std::size_t e = 0; e < m; ++e)
-          weighted[r * m + e] =
-              ws.gathered[r * m + e] * (s.psi[first + e] * s.psi[first + e]);
+      gather_weighted(ws, outer, rows, first, m, true);
       auto& hon = ws.hon;
       hon.resize(static_cast<std::size_t>(rows) * m);
       const complex one(1.0), zero(0.0);
       cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, static_cast<int>(m), rows, &one,
-                  omega.data(), rows, weighted.data(), static_cast<int>(m), &zero, hon.data(),
+                  omega.data(), rows, ws.weighted.data(), static_cast<int>(m), &zero, hon.data(),
                   static_cast<int>(m));
       for (int r = 0; r < rows; ++r) {
         if (!row_used[r]) continue;

@@ -273,6 +273,8 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
                 static_cast<int>(2 * all_columns), qv.data(), 1, 0.0, hv.data(), 1);
     const std::size_t U = I.uncovered.size();
     const complex* rest = ws.marginal_rest.data();
+    std::vector<complex> v_rest(U);  // the velocity on the same coefficients, weighted alike
+    for (std::size_t u = 0; u < U; ++u) v_rest[u] = vhat[I.uncovered[u]] * I.uncovered_scale[u];
     for (int m = 0; m < B; ++m) {
       for (int k = m; k < B; ++k) {
         double sum = products[static_cast<std::size_t>(m) * B + k];
@@ -281,14 +283,7 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
         K(F + m, F + k) += sum;
       }
       double hm = hv[m];
-      for (std::size_t u = 0; u < U; ++u) {
-        const std::size_t k = static_cast<std::size_t>(I.uncovered[u]);
-        const std::size_t i_last = k % (full.dims.back() / 2 + 1);
-        const bool self_mirrored =
-            i_last == 0 || (full.dims.back() % 2 == 0 && i_last == full.dims.back() / 2);
-        const complex v = vhat[k] * std::sqrt((self_mirrored ? 1.0 : 2.0) * inv_n);
-        hm += (rest[m * U + u] * std::conj(v)).real();
-      }
+      for (std::size_t u = 0; u < U; ++u) hm += (rest[m * U + u] * std::conj(v_rest[u])).real();
       h[F + m] += hm;
       // The mean's row is 1/N everywhere: only k = 0 (uncovered[0]) meets it.
       if (mean_row < P) K(mean_row, F + m) += std::sqrt(inv_n) * rest[m * U].real();

@@ -128,6 +128,7 @@ struct Workspace {
   RealVector modulus, gm, qv;
   std::vector<ComplexVector> H, omega;
   RealVector marginal_field;        // marginal family: u = C x, then gradient fields
+  RealVector marginal_row_field;    // accumulate: one marginal row before its transform
   ComplexVector marginal_spectrum;  // marginal family: r2c of one field
   ComplexVector marginal_rows;      // accumulate: the marginal rows on the Gram columns
   ComplexVector marginal_rest;      // accumulate: the same on the coefficients outside them
@@ -199,6 +200,7 @@ struct ScatteringSpectra::Impl {
   std::vector<double> column_scale;
   std::vector<std::size_t> prefix;
   std::vector<std::int32_t> uncovered;  // r2c coefficients outside every support (k = 0 first)
+  std::vector<double> uncovered_scale;  // sqrt(w_k / N) of each, as column_scale
   std::vector<scattering::RowPlan> rows;             // every scattering feature
   std::vector<std::vector<std::size_t>> panel_rows;  // per finest scale: indices into rows
   std::size_t workspace_bytes = 0;
@@ -249,6 +251,9 @@ struct ScatteringSpectra::Impl {
   /// row-major) into `out`.
   void gather(const scattering::ForwardState& state, int outer, int rows, std::size_t first,
               std::size_t count, scattering::ComplexVector& out) const;
+  /// The same slice times psihat (squared: psihat^2) into ws.weighted, through ws.gathered.
+  void gather_weighted(scattering::Workspace& ws, int outer, int rows, std::size_t first,
+                       std::size_t count, bool squared) const;
   /// Support entries per slice of a gathered matrix of `rows` rows: slices of about 16 MB keep the
   /// gathered, weighted and product matrices small at any grid size (full supports would take
   /// 270 MB each at 128^3) while the BLAS calls stay long.

@@ -125,14 +125,14 @@ void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws) const {
   const auto& M = marginal;
   const Grid& full = *grids[0];
   const std::size_t columns = prefix.empty() ? 0 : prefix[0];
-  const std::size_t n_last = full.dims.back(), h_last = n_last / 2 + 1;
   const double n = static_cast<double>(full.size);
   coloured_field(ws.state.cx.data(), ws);
-  const std::vector<double> u(ws.marginal_field.begin(), ws.marginal_field.end());
+  const auto& u = ws.marginal_field;
   const double inv_sigma = 1.0 / M.sigma, inv_w = 1.0 / M.width();
   ws.marginal_rows.resize(static_cast<std::size_t>(M.bins) * columns);
   ws.marginal_rest.resize(static_cast<std::size_t>(M.bins) * uncovered.size());
-  auto& g = ws.marginal_field;
+  auto& g = ws.marginal_row_field;
+  g.resize(full.size);
   auto& spectrum = ws.marginal_spectrum;
   spectrum.resize(full.half_size);
   for (int m = 0; m < M.bins; ++m) {
@@ -147,12 +147,8 @@ void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws) const {
     complex* q = ws.marginal_rows.data() + static_cast<std::size_t>(m) * columns;
     for (std::size_t c = 0; c < columns; ++c) q[c] = spectrum[column_half[c]] * column_scale[c];
     complex* rest = ws.marginal_rest.data() + static_cast<std::size_t>(m) * uncovered.size();
-    for (std::size_t i = 0; i < uncovered.size(); ++i) {
-      const std::size_t k = static_cast<std::size_t>(uncovered[i]);
-      const std::size_t i_last = k % h_last;
-      const bool self_mirrored = i_last == 0 || (n_last % 2 == 0 && i_last == n_last / 2);
-      rest[i] = spectrum[k] * std::sqrt((self_mirrored ? 1.0 : 2.0) / n);
-    }
+    for (std::size_t i = 0; i < uncovered.size(); ++i)
+      rest[i] = spectrum[uncovered[i]] * uncovered_scale[i];
   }
 }
 

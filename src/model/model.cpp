@@ -201,7 +201,7 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
         st.marginal.z = data.read_reals("copula_levels");
         st.marginal.validate();
       }
-      if (st.mode == "spectrum" || st.mode == "copula") {
+      if (Standardization::spectral(st.mode)) {
         st.shell_power = data.read_reals("shell_power");
         const auto shells = Standardization::shell_of_modes(shape_dims);
         if (!shape.is_grid() ||

@@ -67,7 +67,7 @@ Standardization Standardization::fit(Matrix& local, const ItemShape& shape, cons
     const auto known = modes();
     if (std::find(known.begin(), known.end(), mode) == known.end())
       throw UsageError(cat("unknown standardization '", mode, "' (none, scalar, spectrum, copula)"));
-    if ((mode == "spectrum" || mode == "copula") && !shape.is_grid())
+    if (spectral(mode) && !shape.is_grid())
       throw UsageError(cat("standardization '", mode,
                            "' needs fields on a periodic grid, but the items are ", shape.describe()));
   });
@@ -178,7 +178,7 @@ void Standardization::to_model_whiten(Matrix& items, const ItemShape& shape) con
 }
 
 std::vector<double> Standardization::colouring_gains() const {
-  if (mode != "spectrum" && mode != "copula") return {};
+  if (!spectral(mode)) return {};
   const double largest = *std::max_element(shell_power.begin(), shell_power.end());
   std::vector<double> gain(shell_power.size());
   for (std::size_t s = 0; s < gain.size(); ++s)

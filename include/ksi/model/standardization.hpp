@@ -37,6 +37,8 @@ struct Standardization {
   copula::MarginalTable marginal;   ///< copula: the one-point map g
 
   static std::vector<std::string> modes() { return {"none", "scalar", "spectrum", "copula"}; }
+  /// Modes that whiten fields by a per-shell power (`shell_power`): spectrum and copula.
+  static bool spectral(const std::string& mode) { return mode == "spectrum" || mode == "copula"; }
 
   /// Estimates the transform from the rank-local rows of `local` (collective over `comm`) and applies
   /// it to them. Errors (unknown mode, spectrum of vectors, constant data) are agreed on every rank.
