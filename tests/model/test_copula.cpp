@@ -98,14 +98,12 @@ std::vector<double> falling_power(const std::vector<std::size_t>& dims, double v
   std::vector<double> p(count);
   for (std::size_t s = 0; s < count; ++s) p[s] = 1.0 / std::pow(1.0 + s, 2.0);
   // Scaled so that xi(0) = variance.
-  const auto xi0 = expected_power(dims, p, [](double v) { return v; });
   double total = 0.0, modes = 0.0;
   const auto weight = Standardization::mode_weights(dims);
   for (std::size_t k = 0; k < shells.size(); ++k) {
     total += weight[k] * p[shells[k]];
     modes += weight[k];
   }
-  (void)xi0;
   for (auto& v : p) v *= variance * modes / total;
   return p;
 }
@@ -138,21 +136,9 @@ TEST(Copula, LogNormalDataFollowTheClosedForm) {
 // standardisation maps them to white fields, and back.
 Matrix lognormal_fields(const std::vector<std::size_t>& dims, std::size_t first,
                         std::size_t count) {
-  const fft::RealTransform transform(dims);
-  const auto shells = fft::shell_of_modes(dims);
-  const double n = static_cast<double>(transform.real_size());
-  Matrix X(count, transform.real_size());
-  std::vector<fft::complex> spectrum(transform.complex_size());
-  for (std::size_t i = 0; i < count; ++i) {
-    RandomStream stream(9, StreamPurpose::test, first + i);
-    auto row = X.row(i);
-    stream.fill_normal(row);
-    transform.forward(row.data(), spectrum.data());
-    for (std::size_t m = 0; m < spectrum.size(); ++m)
-      spectrum[m] *= 0.6 / (1.0 + shells[m]) / n * 4.0;
-    transform.backward_destroying(spectrum.data(), row.data());
-    for (double& v : row) v = std::exp(0.5 * v);
-  }
+  Matrix X = test::isotropic_gaussian_fields(dims, 9, first, count,
+                                             [](std::size_t s) { return 2.4 / (1.0 + s); });
+  for (double& v : X.values()) v = std::exp(0.5 * v);
   return X;
 }
 

@@ -19,21 +19,9 @@ double true_power(std::size_t shell) { return 4.0 / ((1.0 + shell) * (1.0 + shel
 
 // Gaussian fields with spectrum true_power and mean 3: white noise coloured in Fourier space.
 Matrix coloured_fields(const std::vector<std::size_t>& dims, std::size_t first, std::size_t count) {
-  const fft::RealTransform transform(dims);
-  const auto shells = Standardization::shell_of_modes(dims);
-  const double n = static_cast<double>(transform.real_size());
-  Matrix X(count, transform.real_size());
-  std::vector<fft::complex> spectrum(transform.complex_size());
-  for (std::size_t i = 0; i < count; ++i) {
-    RandomStream stream(5, StreamPurpose::test, first + i);
-    auto row = X.row(i);
-    stream.fill_normal(row);
-    transform.forward(row.data(), spectrum.data());
-    for (std::size_t m = 0; m < spectrum.size(); ++m)
-      spectrum[m] *= std::sqrt(true_power(shells[m])) / n;
-    transform.backward_destroying(spectrum.data(), row.data());
-    for (double& v : row) v += 3.0;
-  }
+  Matrix X = test::isotropic_gaussian_fields(dims, 5, first, count,
+                                             [](std::size_t s) { return std::sqrt(true_power(s)); });
+  for (double& v : X.values()) v += 3.0;
   return X;
 }
 

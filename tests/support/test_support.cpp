@@ -5,6 +5,8 @@
 #include <cstdlib>
 
 #include "ksi/core/error.hpp"
+#include "ksi/core/random.hpp"
+#include "ksi/fft/fft.hpp"
 #include "ksi/par/signals.hpp"
 
 namespace ksi::test {
@@ -97,6 +99,25 @@ Matrix gather_rows(const Matrix& local, const par::Comm& comm) {
   Matrix out(all.size() / local.cols(), local.cols());
   std::copy(all.begin(), all.end(), out.data());
   return out;
+}
+
+Matrix isotropic_gaussian_fields(const std::vector<std::size_t>& dims, std::uint64_t seed,
+                                 std::size_t first, std::size_t count,
+                                 const std::function<double(std::size_t)>& amplitude) {
+  const fft::RealTransform transform(dims);
+  const auto shells = fft::shell_of_modes(dims);
+  const double n = static_cast<double>(transform.real_size());
+  Matrix X(count, transform.real_size());
+  std::vector<fft::complex> spectrum(transform.complex_size());
+  for (std::size_t i = 0; i < count; ++i) {
+    RandomStream stream(seed, StreamPurpose::test, first + i);
+    auto row = X.row(i);
+    stream.fill_normal(row);
+    transform.forward(row.data(), spectrum.data());
+    for (std::size_t m = 0; m < spectrum.size(); ++m) spectrum[m] *= amplitude(shells[m]) / n;
+    transform.backward_destroying(spectrum.data(), row.data());
+  }
+  return X;
 }
 
 }  // namespace ksi::test

@@ -51,4 +51,11 @@ void expect_interrupted(const std::function<void()>& body);
 /// Gathers the rows every rank holds into one matrix on every rank (rank order).
 Matrix gather_rows(const Matrix& local, const par::Comm& comm);
 
+/// Isotropic Gaussian fields on the grid `dims`: items first .. first + count - 1, each white noise
+/// from RandomStream(seed, test, item) whose Fourier mode k is multiplied by amplitude(round(|k|)),
+/// so that the shell powers (Standardization's convention) are amplitude^2.
+Matrix isotropic_gaussian_fields(const std::vector<std::size_t>& dims, std::uint64_t seed,
+                                 std::size_t first, std::size_t count,
+                                 const std::function<double(std::size_t)>& amplitude);
+
 }  // namespace ksi::test
