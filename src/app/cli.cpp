@@ -35,7 +35,7 @@ std::string config_section(const std::string& path, const std::string& subcomman
   if (!in) throw UsageError(cat("cannot read config file ", path));
   // "synth gaussian" reads the [synth] section.
   const std::string own = subcommand.substr(0, subcommand.find(' '));
-  static const std::set<std::string> known = {"synth", "fit", "sample", "stats", "drift", "info"};
+  static const std::set<std::string> known = {"synth", "fit", "calibrate", "sample", "stats", "drift", "info"};
   std::string kept, line, section;
   int number = 0;
   while (std::getline(in, line)) {
@@ -48,7 +48,7 @@ std::string config_section(const std::string& path, const std::string& subcomman
       section = trimmed.substr(1, trimmed.size() - 2);
       if (!known.count(section))
         throw UsageError(cat(path, ":", number, ": unknown section [", section,
-                             "] (sections are named after subcommands: synth, fit, sample, stats, drift)"));
+                             "] (sections are named after subcommands: synth, fit, calibrate, sample, stats, drift)"));
       kept += '\n';
       continue;
     }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "app/calibrate_model.hpp"
 #include "app/commands.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
@@ -46,6 +47,7 @@ int run_fit(const Invocation& call) {
       ("ridge", po::value<double>()->default_value(defaults.ridge), "relative ridge lambda")
       ("standardize", po::value<std::string>()->default_value("scalar"), "none; scalar (one mean and scale for all values); spectrum (fields: whitened by the data's isotropic power spectrum, so the drift models only what is not Gaussian; use with --schedule trig); copula (fields: one-point values mapped to a standard normal, then whitened so that the Gaussian part is a copula with the data's PDF and spectrum; use with --schedule trig)")
       ("shell-correction", po::value<std::string>()->default_value("off"), "fields: fit a per-shell linear drift correction after eta (one more pass of vjp's): on, off, or auto (on with --standardize spectrum or copula)")
+      ("calibrate", po::value<std::size_t>()->default_value(0), "fields: after the fit, integrate N samples and fit one output gain per shell so that generated fields have the data's mean power spectrum (0: no calibration; see ksi calibrate)")
       ("max-items", po::value<std::size_t>(), "use only the first N items of the data set")
       ("batch", po::value<std::size_t>()->default_value(0), "items x draws per Gram update (0: the feature map's choice)")
       ("memory-mb", po::value<double>()->default_value(defaults.memory_mb), "per-rank memory budget for the Gram sums (MB)")
@@ -56,6 +58,7 @@ int run_fit(const Invocation& call) {
       ("checkpoint-every", po::value<double>()->default_value(600.0), "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")
       ("resume", "continue from the checkpoint if there is one")
       ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+  add_sampler_options(desc, "calibrate-");
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm, "ksi fit --data FILE --out FILE [options]")) return 0;
   configure_logging(vm, call.world);
@@ -84,6 +87,10 @@ int run_fit(const Invocation& call) {
   make_schedule(options.schedule);
   if (options.draws == 0) throw UsageError("--draws must be at least 1");
   if (!(options.ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
+  sample::CalibrationOptions calibration;
+  calibration.samples = vm["calibrate"].as<std::size_t>();
+  sample::SampleOptions calibration_sampler = sampler_options(vm, "calibrate-");
+  calibration_sampler.seed = options.seed;
 
   options.checkpoint.path =
       vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
@@ -127,6 +134,10 @@ int run_fit(const Invocation& call) {
   const std::size_t total = data.info.count;
   par::Log::info(cat("fit: read ", total, " items (", data.info.shape.describe(), ", ",
                      io::to_string(data.info.dtype), ") from ", data_path));
+  // The calibration's target: the data's spectrum in data units, before they are standardised.
+  std::vector<double> calibration_target_power;
+  if (calibration.samples > 0)
+    calibration_target_power = calibration_target(data.values, data.info.shape, world);
 
   std::unique_ptr<features::FeatureMap> features;
   Standardization st;
@@ -184,6 +195,11 @@ int run_fit(const Invocation& call) {
   Model model = fit::fit_model(data.values, data.range.begin, total, std::move(features),
                                data.info.shape, st, options, world);
   const double fit_seconds = clock.seconds();
+  if (calibration.samples > 0) {
+    const Stopwatch calibration_clock;
+    calibrate_model(model, calibration_sampler, calibration, calibration_target_power, world);
+    par::Log::info(sformat("calibrate: %.1f s", calibration_clock.seconds()));
+  }
   model.fit_settings().set("data", data_path);
   model.set_box_size(data.info.box_size);
   model.fit_settings().set("schedule", options.schedule);

@@ -37,6 +37,10 @@ void describe_model(const std::string& path, const par::Comm& self) {
     std::cout << ", whitened by the power of " << model.standardization().shell_power.size() << " shells";
   if (model.shell_gain().rows() > 0)
     std::cout << "; per-shell drift gains for " << model.shell_gain().cols() << " shells";
+  if (!model.output_gain().empty()) {
+    const auto [low, high] = std::minmax_element(model.output_gain().begin() + 1, model.output_gain().end());
+    std::cout << sformat("; calibrated output gains in [%.3g, %.3g]", *low, *high);
+  }
   std::cout << ")\n";
   std::cout << "  features: " << model.features().kind() << ", P = " << model.features().size() << "\n";
   const auto spec = model.features().spec();

@@ -62,6 +62,17 @@ int run_sample(const Invocation& call) {
     return Model::read(job.model_path, world);
   }();
   if (options.batch == 0) options.batch = sample::default_batch(model);
+  if (!model.output_gain().empty()) {
+    // The output gains correct the spectrum of this sampler's output: other settings change it.
+    const std::string steps = cat(options.steps), integrator = sample::to_string(options.integrator);
+    const auto& fit = model.fit_settings();
+    if (fit.text("calibration_steps", steps) != steps ||
+        fit.text("calibration_integrator", integrator) != integrator)
+      par::Log::warn(cat("the model's output gains were calibrated for ",
+                         fit.text("calibration_steps", "?"), " ",
+                         fit.text("calibration_integrator", "?"), " steps, not ", steps, " ", integrator,
+                         ": recalibrate (ksi calibrate) for these settings"));
+  }
   par::Log::info(cat("sample: ", job.count, " samples of ", model.shape().describe(), ", ",
                      options.steps, " ", sample::to_string(options.integrator), " steps, ",
                      world.size(), " ranks"));

@@ -83,6 +83,27 @@ void Model::set_shell_gain(Matrix gain) {
   shell_gain_ = std::move(gain);
 }
 
+void Model::set_output_gain(std::vector<double> gain) {
+  if (gain.empty()) {
+    output_gain_.clear();
+    return;
+  }
+  if (!shape_.is_grid())
+    throw InputError("output gains need fields on a periodic grid, but the items are " + shape_.describe());
+  const std::size_t S = Standardization::shell_count({shape_.dims().begin(), shape_.dims().end()});
+  if (gain.size() != S)
+    throw InputError(cat("there are ", gain.size(), " output gains but the model has ", S, " shells"));
+  for (double v : gain)
+    if (!std::isfinite(v) || v < 0.0)
+      throw InputError("output gains must be finite and non-negative");
+  output_gain_ = std::move(gain);
+}
+
+void Model::to_data(Matrix& X) const {
+  if (!output_gain_.empty()) filter_shells(X, {shape_.dims().begin(), shape_.dims().end()}, output_gain_);
+  standardization_.to_data(X, shape_);
+}
+
 std::string fingerprint(std::span<const std::byte> bytes, std::uint64_t seed) {
   std::uint64_t h = seed;
   for (std::byte b : bytes) {
@@ -105,6 +126,7 @@ std::string Model::identity() const {
   add(eta_.values());
   add(times_);
   add(shell_gain_.values());
+  add(output_gain_);
   return fingerprint(bytes);
 }
 
@@ -116,6 +138,7 @@ void Model::write(io::OutputFile& out) const {
   root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());
   root.write("times", {times_.size()}, times_);
   if (shell_gain_.rows() > 0) root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());
+  if (!output_gain_.empty()) root.write("output_gain", {output_gain_.size()}, output_gain_);
   {
     const io::Group g = root.create_group("features");
     const auto spec = features_->spec();
@@ -236,6 +259,7 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
         std::copy(values.begin(), values.end(), gain.data());
         model->set_shell_gain(std::move(gain));
       }
+      if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
       const io::Group diag = root.open_group("diagnostics");
       const auto residual = diag.read_reals("residual");
       const auto lmin = diag.read_reals("lambda_min");

@@ -14,10 +14,9 @@ namespace {
 // Per-sample noise: each sample's stream is consumed in the same order in every integrator step.
 class NoiseSource {
  public:
-  NoiseSource(std::uint64_t seed, std::size_t first, std::size_t count) {
+  NoiseSource(std::uint64_t seed, StreamPurpose purpose, std::size_t first, std::size_t count) {
     streams_.reserve(count);
-    for (std::size_t i = 0; i < count; ++i)
-      streams_.emplace_back(seed, StreamPurpose::sample_noise, first + i);
+    for (std::size_t i = 0; i < count; ++i) streams_.emplace_back(seed, purpose, first + i);
   }
   void fill(Matrix& xi) {
     ScopedPhase phase("sample.noise");
@@ -123,6 +122,13 @@ std::size_t default_batch(const Model& model) {
 
 Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,
                 std::size_t count) {
+  Matrix out = generate_states(model, options, first, count);
+  model.to_data(out);
+  return out;
+}
+
+Matrix generate_states(const Model& model, const SampleOptions& options, std::size_t first,
+                       std::size_t count) {
   if (options.steps < 1) throw UsageError("--steps must be at least 1");
   if (options.integrator == Integrator::constant_sde && !(options.diffusion >= 0.0))
     throw UsageError("--diffusion must be non-negative");
@@ -134,7 +140,7 @@ Matrix generate(const Model& model, const SampleOptions& options, std::size_t fi
   const std::size_t batch = options.batch ? options.batch : default_batch(model);
   for (std::size_t b0 = 0; b0 < count; b0 += batch) {
     const std::size_t n = std::min(batch, count - b0);
-    NoiseSource noise(options.seed, first + b0, n);
+    NoiseSource noise(options.seed, options.streams, first + b0, n);
     // X_0 ~ N(0, I): the first d numbers of each sample's stream (forgotten at once under D*).
     Matrix X(n, d);
     noise.fill(X);
@@ -143,7 +149,6 @@ Matrix generate(const Model& model, const SampleOptions& options, std::size_t fi
       case Integrator::ode: integrate_ode(model, grid, X); break;
       case Integrator::constant_sde: integrate_constant(model, grid, options.diffusion, noise, X); break;
     }
-    model.standardization().to_data(X, model.shape());
     for (std::size_t i = 0; i < n; ++i) {
       const auto x = X.row(i);
       std::copy(x.begin(), x.end(), out.row(b0 + i).begin());

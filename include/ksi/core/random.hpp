@@ -19,7 +19,8 @@ enum class StreamPurpose : std::uint64_t {
   drifting = 5,            ///< initial particles of the drifting sampler
   baseline = 6,            ///< Gaussian baseline fields of `ksi stats`
   test = 7,                ///< tests and benchmarks
-  hutchinson = 8           ///< probe vectors of trace estimators
+  hutchinson = 8,          ///< probe vectors of trace estimators
+  calibration = 9          ///< samples of the spectral calibration (never the user's samples)
 };
 
 class RandomStream {

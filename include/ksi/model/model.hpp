@@ -67,6 +67,18 @@ class Model {
   /// Sets the shell gains; InputError unless the model is of fields and gain is T x shell_count.
   void set_shell_gain(Matrix gain);
 
+  /// Output gains (fields only): one gain c(s) per shell s = round(|k|) applied to the sampler's
+  /// final state in model units, before the standardisation is undone: X -> F^-1[c F X]. Set by the
+  /// spectral calibration (`ksi fit --calibrate`, `ksi calibrate`), which measures the spectrum of
+  /// the sampler's own output; empty: none.
+  const std::vector<double>& output_gain() const { return output_gain_; }
+  /// Sets the output gains; InputError unless the model is of fields and there is one finite,
+  /// non-negative gain per shell (empty clears them).
+  void set_output_gain(std::vector<double> gain);
+  /// The sampler's final states (model units, rows of X) -> data units: the output gains, then the
+  /// standardisation undone.
+  void to_data(Matrix& X) const;
+
   /// A short fingerprint of eta, the time grid, the feature map and the schedule (hex).
   std::string identity() const;
 
@@ -83,6 +95,7 @@ class Model {
   std::vector<double> times_;
   Matrix eta_;
   Matrix shell_gain_;
+  std::vector<double> output_gain_;
   std::vector<TimeDiagnostics> diagnostics_;
   Params fit_settings_;
   double box_size_ = 1.0;

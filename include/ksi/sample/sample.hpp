@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ksi/core/matrix.hpp"
+#include "ksi/core/random.hpp"
 #include "ksi/model/model.hpp"
 #include "ksi/par/comm.hpp"
 
@@ -28,6 +29,7 @@ struct SampleOptions {
   double diffusion = 1.0;                        ///< D for Integrator::constant_sde
   std::uint64_t seed = 1;                        ///< key of the per-sample noise streams
   std::size_t batch = 0;                         ///< samples integrated together; 0: default_batch
+  StreamPurpose streams = StreamPurpose::sample_noise;  ///< family of the per-sample noise streams
 };
 
 /// The batch used when SampleOptions::batch is 0: 64 samples, fewer for large items so that a batch
@@ -36,8 +38,11 @@ struct SampleOptions {
 std::size_t default_batch(const Model& model);
 
 /// Integrates samples with global ids [first, first + count) and returns them (count x d) in data
-/// units (the model's standardisation undone). Rank-local: no communication.
+/// units (Model::to_data: output gains, then the standardisation undone). Rank-local.
 Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,
                 std::size_t count);
+/// The same samples as the sampler's final states in model units (no output gains). Rank-local.
+Matrix generate_states(const Model& model, const SampleOptions& options, std::size_t first,
+                       std::size_t count);
 
 }  // namespace ksi::sample

@@ -1,0 +1,51 @@
+#pragma once
+/// @file
+/// Spectral calibration of a model of fields: output gains fitted on the sampler's own output.
+///
+/// The fitted drift is exact only on the interpolant's marginals; along generated trajectories its
+/// errors move power between shells (METHOD section 8 judges P(k) in log, so a factor of two on a
+/// few shells dominates Q(P(k))). The calibration integrates `samples` fields with the sampler's
+/// settings (noise streams of their own, never those of `ksi sample`), and fits one gain c(s) per
+/// shell s = round(|k|), applied to the final state in model units (Model::output_gain), so that
+/// the generated fields' mean power per shell in data units equals the training data's. In model
+/// units the filter is linear, so for `spectrum`/`scalar`/`none` standardisations one update is
+/// exact; with `copula` the map back to data units is non-linear and per-shell secant steps on
+/// log c(s) against log P_gen(s) are iterated on the same final states (no new sampling) until the
+/// largest |log(P_gen / P_data)| is below the tolerance. The k = 0 shell (the field
+/// mean) and shells without data power keep the gain 1. The estimate's own scatter is about
+/// sqrt(2 / (samples m_s)) in relative power for a shell of m_s modes.
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "ksi/model/model.hpp"
+#include "ksi/par/comm.hpp"
+#include "ksi/sample/sample.hpp"
+
+namespace ksi::sample {
+
+struct CalibrationOptions {
+  std::size_t samples = 32;         ///< calibration fields (dealt to ranks by id)
+  std::size_t max_iterations = 30;  ///< updates of the gains on the same final states
+  double tolerance = 1e-3;          ///< stop when max_s |log(P_gen(s) / P_data(s))| is below
+};
+
+struct Calibration {
+  std::vector<double> gain;        ///< c(s), one per shell
+  std::vector<double> ratio;       ///< P_gen(s) / P_data(s) before calibration (1 where not fitted)
+  std::size_t iterations = 0;      ///< updates made
+  double initial_error = 0.0;      ///< max_s |log ratio| before
+  double final_error = 0.0;        ///< max_s |log ratio| after the last update
+};
+
+/// Fits the output gains of `model` (its current output gains are ignored) for the sampler settings
+/// `sampler` against `target`, the training data's shell powers in data units
+/// (Standardization::shell_powers of the data, any mean). Collective; the result is the same on every
+/// rank and for any number of ranks. UsageError for items that are not fields, fewer shells in
+/// `target` than the model has, or samples == 0; NumericalError if a calibration sample diverges.
+Calibration calibrate_output_gain(const Model& model, const SampleOptions& sampler,
+                                  std::span<const double> target, const CalibrationOptions& options,
+                                  const par::Comm& comm);
+
+}  // namespace ksi::sample

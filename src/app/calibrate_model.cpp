@@ -1,0 +1,65 @@
+#include "app/calibrate_model.hpp"
+
+#include <cmath>
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/par/log.hpp"
+
+namespace ksi::app {
+
+void add_sampler_options(po::options_description& desc, const std::string& prefix) {
+  const sample::SampleOptions defaults;
+  desc.add_options()
+      ((prefix + "steps").c_str(), po::value<std::size_t>()->default_value(defaults.steps), "integration steps of the calibration samples (use those of ksi sample)")
+      ((prefix + "integrator").c_str(), po::value<std::string>()->default_value("optimal"), "integrator of the calibration samples: optimal, ode, constant (use that of ksi sample)")
+      ((prefix + "diffusion").c_str(), po::value<double>()->default_value(defaults.diffusion), "D for the constant integrator");
+}
+
+sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix) {
+  sample::SampleOptions options;
+  options.steps = vm[prefix + "steps"].as<std::size_t>();
+  options.integrator = sample::parse_integrator(vm[prefix + "integrator"].as<std::string>());
+  options.diffusion = vm[prefix + "diffusion"].as<double>();
+  if (options.steps == 0) throw UsageError("--" + prefix + "steps must be at least 1");
+  if (!(options.diffusion >= 0.0)) throw UsageError("--" + prefix + "diffusion must be non-negative");
+  return options;
+}
+
+std::vector<double> calibration_target(const Matrix& local_data, const ItemShape& shape,
+                                       const par::Comm& comm) {
+  if (!shape.is_grid())
+    throw UsageError("the spectral calibration needs fields on a periodic grid, but the items are " +
+                     shape.describe());
+  ScopedPhase phase("calibrate.target");
+  return Standardization::shell_powers(local_data, {shape.dims().begin(), shape.dims().end()}, 0.0, comm);
+}
+
+void calibrate_model(Model& model, const sample::SampleOptions& sampler,
+                     const sample::CalibrationOptions& options, std::span<const double> target,
+                     const par::Comm& comm) {
+  par::Log::info(cat("calibrate: ", options.samples, " samples, ", sampler.steps, " ",
+                     sample::to_string(sampler.integrator), " steps"));
+  const auto result = sample::calibrate_output_gain(model, sampler, target, options, comm);
+  model.set_output_gain(result.gain);
+  auto& settings = model.fit_settings();
+  settings.set("calibration_samples", options.samples);
+  settings.set("calibration_steps", sampler.steps);
+  settings.set("calibration_integrator", sample::to_string(sampler.integrator));
+  settings.set("calibration_seed", static_cast<std::int64_t>(sampler.seed));
+  settings.set("calibration_error_before", sformat("%.4g", result.initial_error));
+  settings.set("calibration_error_after", sformat("%.4g", result.final_error));
+  std::size_t worst = 0;
+  for (std::size_t s = 1; s < result.ratio.size(); ++s)
+    if (std::abs(std::log(result.ratio[s])) > std::abs(std::log(result.ratio[worst]))) worst = s;
+  par::Log::info(sformat("calibrate: generated/data power per shell before: worst %.3g at |k| = %zu "
+                         "(max |log ratio| %.3g); after %zu updates: max |log ratio| %.2e",
+                         result.ratio[worst], worst, result.initial_error, result.iterations,
+                         result.final_error));
+  if (result.final_error > options.tolerance)
+    par::Log::warn(sformat("calibrate: not converged in %zu updates (max |log ratio| %.2e > %.1e)",
+                           result.iterations, result.final_error, options.tolerance));
+}
+
+}  // namespace ksi::app

@@ -1,0 +1,81 @@
+// ksi calibrate: model.h5 + training data -> model.h5 with output gains (sample/calibration.hpp).
+#include "app/calibrate_model.hpp"
+#include "app/commands.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/io/items.hpp"
+#include "ksi/par/log.hpp"
+
+namespace ksi::app {
+
+int run_calibrate(const Invocation& call) {
+  const sample::CalibrationOptions defaults;
+  po::options_description desc("ksi calibrate options");
+  add_common_options(desc);
+  add_output_options(desc, "output model file (HDF5): the model with its output gains");
+  desc.add_options()
+      ("model", po::value<std::string>(), "fitted model of fields (from ksi fit)")
+      ("data", po::value<std::string>(), "the training data set the model was fitted on (its spectrum is the target)")
+      ("samples", po::value<std::size_t>()->default_value(defaults.samples), "calibration samples (noise streams of their own: never those of ksi sample)")
+      ("seed", po::value<std::uint64_t>()->default_value(1), "seed of the calibration samples' streams")
+      ("tolerance", po::value<double>()->default_value(defaults.tolerance), "stop the updates when max |log(P_gen / P_data)| over shells is below")
+      ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+  add_sampler_options(desc, "");
+  po::variables_map vm;
+  if (!parse_options(call, desc, {}, vm, "ksi calibrate --model FILE --data FILE --out FILE [options]"))
+    return 0;
+  configure_logging(vm, call.world);
+  const par::Comm& world = call.world;
+  if (!vm.count("model")) throw UsageError("ksi calibrate: --model FILE is required");
+  if (!vm.count("data")) throw UsageError("ksi calibrate: --data FILE is required");
+  if (!vm.count("out")) throw UsageError("ksi calibrate: --out FILE is required");
+  const std::string model_path = vm["model"].as<std::string>();
+  const std::string data_path = vm["data"].as<std::string>();
+  const std::string out_path = vm["out"].as<std::string>();
+  sample::CalibrationOptions options;
+  options.samples = vm["samples"].as<std::size_t>();
+  options.tolerance = vm["tolerance"].as<double>();
+  if (options.samples == 0) throw UsageError("--samples must be positive");
+  if (!(options.tolerance > 0.0)) throw UsageError("--tolerance must be positive");
+  sample::SampleOptions sampler = sampler_options(vm, "");
+  sampler.seed = vm["seed"].as<std::uint64_t>();
+  io::check_output_path(out_path, vm.count("force") > 0, {model_path, data_path}, world);
+
+  Model model = [&] {
+    ScopedPhase phase("calibrate.io");
+    return Model::read(model_path, world);
+  }();
+  std::vector<double> target;
+  {
+    io::LocalItems data;
+    {
+      ScopedPhase phase("calibrate.io");
+      data = io::read_items(data_path, world);
+    }
+    if (!(data.info.shape == model.shape()))
+      throw par::CollectiveError(ExitCode::input,
+                                 cat("model ", model_path, " was fitted on items of shape ",
+                                     model.shape().describe(), " but ", data_path, " holds ",
+                                     data.info.shape.describe()),
+                                 0);
+    target = calibration_target(data.values, data.info.shape, world);
+  }
+  const Stopwatch clock;
+  calibrate_model(model, sampler, options, target, world);
+  const double seconds = clock.seconds();
+  {
+    ScopedPhase phase("calibrate.io");
+    io::OutputFile out(out_path, vm.count("force") > 0, {model_path, data_path}, world);
+    model.write(out);
+    out.commit();
+  }
+  par::Log::info(sformat("calibrate: wrote %s (model %s) in %.1f s", out_path.c_str(),
+                         model.identity().c_str(), seconds));
+  write_report(vm, world, "calibrate",
+               sformat("\"samples\": %zu, \"steps\": %zu, \"calibrate_seconds\": %.6g", options.samples,
+                       sampler.steps, seconds));
+  return 0;
+}
+
+}  // namespace ksi::app

@@ -1,0 +1,112 @@
+#include "ksi/sample/calibration.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/model/standardization.hpp"
+
+namespace ksi::sample {
+namespace {
+
+// Shells below this fraction of the data's largest shell power carry no calibration (empty shells,
+// beyond a dealiasing cut-off): the same threshold as the standardisation's empty shells.
+constexpr double kEmptyShell = 1e-13;
+
+}  // namespace
+
+Calibration calibrate_output_gain(const Model& model, const SampleOptions& sampler,
+                                  std::span<const double> target, const CalibrationOptions& options,
+                                  const par::Comm& comm) {
+  const ItemShape& shape = model.shape();
+  par::collective(comm, [&] {
+    if (!shape.is_grid())
+      throw UsageError("the spectral calibration needs fields on a periodic grid, but the items are " +
+                       shape.describe());
+    if (options.samples == 0) throw UsageError("the spectral calibration needs at least one sample");
+    if (options.max_iterations == 0 || !(options.tolerance > 0.0))
+      throw UsageError("the spectral calibration needs max_iterations > 0 and tolerance > 0");
+  });
+  const std::vector<std::size_t> grid(shape.dims().begin(), shape.dims().end());
+  const std::size_t S = Standardization::shell_count(grid);
+  if (target.size() != S)
+    throw par::CollectiveError(ExitCode::input,
+                               cat("the calibration target has ", target.size(),
+                                   " shells but the model's fields have ", S),
+                               0);
+  const double largest = *std::max_element(target.begin() + 1, target.end());
+  std::vector<bool> fitted(S, false);
+  for (std::size_t s = 1; s < S; ++s) fitted[s] = std::isfinite(target[s]) && target[s] > kEmptyShell * largest;
+
+  // The final states of this rank's calibration samples, in model units, kept for every update.
+  const auto range = par::block_range(options.samples, comm.rank(), comm.size());
+  SampleOptions settings = sampler;
+  settings.streams = StreamPurpose::calibration;
+  Matrix states;
+  {
+    std::exception_ptr failure;
+    try {
+      ScopedPhase phase("calibrate.sample");
+      states = generate_states(model, settings, range.begin, range.end - range.begin);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    comm.raise_if_any(failure);
+  }
+
+  Calibration result;
+  result.gain.assign(S, 1.0);
+  result.ratio.assign(S, 1.0);
+  const Standardization& st = model.standardization();
+  Matrix fields;
+  const auto measure = [&](std::vector<double>& ratio) {
+    ScopedPhase phase("calibrate.measure");
+    fields = states;
+    filter_shells(fields, grid, result.gain);
+    st.to_data(fields, shape);
+    const auto power = Standardization::shell_powers(fields, grid, 0.0, comm);
+    double error = 0.0;
+    for (std::size_t s = 0; s < S; ++s) {
+      ratio[s] = 1.0;
+      if (!fitted[s]) continue;
+      if (!(power[s] > 0.0))
+        throw par::CollectiveError(ExitCode::numerical,
+                                   cat("the spectral calibration: the generated fields have no power "
+                                       "on shell |k| = ", s, ", where the data have"),
+                                   0);
+      ratio[s] = power[s] / target[s];
+      error = std::max(error, std::abs(std::log(ratio[s])));
+    }
+    return error;
+  };
+  // Per shell, a secant step on log c against log P_gen: log c += log(P_data / P_gen) / slope, the
+  // slope d log P_gen / d log c starting at 2 (a linear map back to data units, where one step is
+  // exact) and then taken from the last two iterates, within [0.25, 2.5]. Where the power on a shell
+  // is partly made by the non-linear map from other shells (leakage), the slope is below 2 and a
+  // plain fixed-point update would converge slowly.
+  result.initial_error = measure(result.ratio);
+  std::vector<double> ratio = result.ratio, slope(S, 2.0), previous_log_gain(S, 0.0),
+                      previous_log_ratio(S, 0.0);
+  double error = result.initial_error;
+  while (error > options.tolerance && result.iterations < options.max_iterations) {
+    for (std::size_t s = 0; s < S; ++s) {
+      if (!fitted[s]) continue;
+      const double log_gain = std::log(result.gain[s]), log_ratio = std::log(ratio[s]);
+      if (result.iterations > 0) {
+        const double step = log_gain - previous_log_gain[s];
+        if (std::abs(step) > 1e-12) slope[s] = std::clamp((log_ratio - previous_log_ratio[s]) / step, 0.25, 2.5);
+      }
+      previous_log_gain[s] = log_gain;
+      previous_log_ratio[s] = log_ratio;
+      result.gain[s] = std::exp(log_gain - log_ratio / slope[s]);
+    }
+    ++result.iterations;
+    error = measure(ratio);
+  }
+  result.final_error = error;
+  return result;
+}
+
+}  // namespace ksi::sample
