@@ -27,39 +27,54 @@ sample::SampleOptions sampler_options(const po::variables_map& vm, const std::st
   return options;
 }
 
-std::vector<double> calibration_target(const Matrix& local_data, const ItemShape& shape,
-                                       const par::Comm& comm) {
+CalibrationTarget calibration_target(const Matrix& local_data, const ItemShape& shape, bool pdf,
+                                     const par::Comm& comm) {
   if (!shape.is_grid())
     throw UsageError("the spectral calibration needs fields on a periodic grid, but the items are " +
                      shape.describe());
   ScopedPhase phase("calibrate.target");
-  return Standardization::shell_powers(local_data, {shape.dims().begin(), shape.dims().end()}, 0.0, comm);
+  CalibrationTarget target;
+  target.power = Standardization::shell_powers(local_data, {shape.dims().begin(), shape.dims().end()}, 0.0, comm);
+  target.pdf = pdf;
+  if (pdf) target.marginal = copula::fit_marginal(local_data, comm);
+  return target;
+}
+
+bool parse_on_off(const std::string& option, const std::string& value) {
+  if (value == "on") return true;
+  if (value == "off") return false;
+  throw UsageError("--" + option + " must be on or off, not '" + value + "'");
 }
 
 void calibrate_model(Model& model, const sample::SampleOptions& sampler,
-                     const sample::CalibrationOptions& options, std::span<const double> target,
+                     const sample::CalibrationOptions& options, const CalibrationTarget& target,
                      const par::Comm& comm) {
   par::Log::info(cat("calibrate: ", options.samples, " samples, ", sampler.steps, " ",
                      sample::to_string(sampler.integrator), " steps"));
-  const auto result = sample::calibrate_output_gain(model, sampler, target, options, comm);
+  const auto result = sample::calibrate_output(model, sampler, target.power,
+                                               target.pdf ? &target.marginal : nullptr, options, comm);
   model.set_output_gain(result.gain);
+  model.set_output_map(result.map);
   auto& settings = model.fit_settings();
   settings.set("calibration_samples", options.samples);
   settings.set("calibration_steps", sampler.steps);
   settings.set("calibration_integrator", sample::to_string(sampler.integrator));
   settings.set("calibration_seed", static_cast<std::int64_t>(sampler.seed));
+  settings.set("calibration_pdf", target.pdf);
   settings.set("calibration_error_before", sformat("%.4g", result.initial_error));
   settings.set("calibration_error_after", sformat("%.4g", result.final_error));
   std::size_t worst = 0;
   for (std::size_t s = 1; s < result.ratio.size(); ++s)
     if (std::abs(std::log(result.ratio[s])) > std::abs(std::log(result.ratio[worst]))) worst = s;
   par::Log::info(sformat("calibrate: generated/data power per shell before: worst %.3g at |k| = %zu "
-                         "(max |log ratio| %.3g); after %zu updates: max |log ratio| %.2e",
+                         "(max |log ratio| %.3g); after %zu updates%s: max |log ratio| %.2e",
                          result.ratio[worst], worst, result.initial_error, result.iterations,
+                         target.pdf ? sformat(" and %zu output maps", result.rounds).c_str() : "",
                          result.final_error));
-  if (result.final_error > options.tolerance)
-    par::Log::warn(sformat("calibrate: not converged in %zu updates (max |log ratio| %.2e > %.1e)",
-                           result.iterations, result.final_error, options.tolerance));
+  const double tolerance = target.pdf ? options.round_tolerance : options.tolerance;
+  if (result.final_error > tolerance)
+    par::Log::warn(sformat("calibrate: not converged (max |log ratio| %.2e > %.1e)", result.final_error,
+                           tolerance));
 }
 
 }  // namespace ksi::app

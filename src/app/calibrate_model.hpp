@@ -17,14 +17,23 @@ namespace ksi::app {
 void add_sampler_options(po::options_description& desc, const std::string& prefix);
 sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix);
 
-/// The training data's shell powers in data units (rows of this rank, collective).
-std::vector<double> calibration_target(const Matrix& local_data, const ItemShape& shape,
-                                       const par::Comm& comm);
+/// What the calibration matches: the training data's shell powers in data units and, with `pdf`,
+/// their one-point map x -> Phi^-1(F_data(x)).
+struct CalibrationTarget {
+  std::vector<double> power;
+  bool pdf = false;
+  copula::MarginalTable marginal;
+};
+/// From the training data in data units (rows of this rank, collective).
+CalibrationTarget calibration_target(const Matrix& local_data, const ItemShape& shape, bool pdf,
+                                     const par::Comm& comm);
+/// "on" / "off" of --calibrate-pdf and --pdf.
+bool parse_on_off(const std::string& option, const std::string& value);
 
-/// Calibrates `model`'s output gains, records the settings and the spectral errors before and
-/// after in its fit settings, and logs them. Collective.
+/// Calibrates `model`'s output gains (and output map), records the settings and the spectral errors
+/// before and after in its fit settings, and logs them. Collective.
 void calibrate_model(Model& model, const sample::SampleOptions& sampler,
-                     const sample::CalibrationOptions& options, std::span<const double> target,
+                     const sample::CalibrationOptions& options, const CalibrationTarget& target,
                      const par::Comm& comm);
 
 }  // namespace ksi::app

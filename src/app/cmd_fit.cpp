@@ -59,6 +59,7 @@ int run_fit(const Invocation& call) {
       ("resume", "continue from the checkpoint if there is one")
       ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
   add_sampler_options(desc, "calibrate-");
+  desc.add_options()("calibrate-pdf", po::value<std::string>()->default_value("on"), "with --calibrate: also fit an output map so that generated fields have the data's one-point PDF (on, off)");
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm, "ksi fit --data FILE --out FILE [options]")) return 0;
   configure_logging(vm, call.world);
@@ -91,6 +92,7 @@ int run_fit(const Invocation& call) {
   calibration.samples = vm["calibrate"].as<std::size_t>();
   sample::SampleOptions calibration_sampler = sampler_options(vm, "calibrate-");
   calibration_sampler.seed = options.seed;
+  const bool calibrate_pdf = parse_on_off("calibrate-pdf", vm["calibrate-pdf"].as<std::string>());
 
   options.checkpoint.path =
       vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
@@ -135,9 +137,9 @@ int run_fit(const Invocation& call) {
   par::Log::info(cat("fit: read ", total, " items (", data.info.shape.describe(), ", ",
                      io::to_string(data.info.dtype), ") from ", data_path));
   // The calibration's target: the data's spectrum in data units, before they are standardised.
-  std::vector<double> calibration_target_power;
+  CalibrationTarget calibration_goal;
   if (calibration.samples > 0)
-    calibration_target_power = calibration_target(data.values, data.info.shape, world);
+    calibration_goal = calibration_target(data.values, data.info.shape, calibrate_pdf, world);
 
   std::unique_ptr<features::FeatureMap> features;
   Standardization st;
@@ -197,7 +199,7 @@ int run_fit(const Invocation& call) {
   const double fit_seconds = clock.seconds();
   if (calibration.samples > 0) {
     const Stopwatch calibration_clock;
-    calibrate_model(model, calibration_sampler, calibration, calibration_target_power, world);
+    calibrate_model(model, calibration_sampler, calibration, calibration_goal, world);
     par::Log::info(sformat("calibrate: %.1f s", calibration_clock.seconds()));
   }
   model.fit_settings().set("data", data_path);

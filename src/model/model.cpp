@@ -99,9 +99,26 @@ void Model::set_output_gain(std::vector<double> gain) {
   output_gain_ = std::move(gain);
 }
 
+void Model::set_output_map(copula::MarginalTable map) {
+  if (map.x.empty() && map.z.empty()) {
+    output_map_ = {};
+    return;
+  }
+  if (!shape_.is_grid())
+    throw InputError("an output map needs fields on a periodic grid, but the items are " + shape_.describe());
+  try {
+    map.validate();
+  } catch (const Error& e) {
+    throw InputError(cat("output map: ", e.what()));
+  }
+  output_map_ = std::move(map);
+}
+
 void Model::to_data(Matrix& X) const {
   if (!output_gain_.empty()) filter_shells(X, {shape_.dims().begin(), shape_.dims().end()}, output_gain_);
   standardization_.to_data(X, shape_);
+  if (!output_map_.x.empty())
+    for (double& v : X.values()) v = output_map_.forward(v);
 }
 
 std::string fingerprint(std::span<const std::byte> bytes, std::uint64_t seed) {
@@ -127,6 +144,8 @@ std::string Model::identity() const {
   add(times_);
   add(shell_gain_.values());
   add(output_gain_);
+  add(output_map_.x);
+  add(output_map_.z);
   return fingerprint(bytes);
 }
 
@@ -139,6 +158,10 @@ void Model::write(io::OutputFile& out) const {
   root.write("times", {times_.size()}, times_);
   if (shell_gain_.rows() > 0) root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());
   if (!output_gain_.empty()) root.write("output_gain", {output_gain_.size()}, output_gain_);
+  if (!output_map_.x.empty()) {
+    root.write("output_map_values", {output_map_.x.size()}, output_map_.x);
+    root.write("output_map_targets", {output_map_.z.size()}, output_map_.z);
+  }
   {
     const io::Group g = root.create_group("features");
     const auto spec = features_->spec();
@@ -260,6 +283,12 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
         model->set_shell_gain(std::move(gain));
       }
       if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
+      if (root.has("output_map_values") || root.has("output_map_targets")) {
+        copula::MarginalTable map;
+        if (root.has("output_map_values")) map.x = root.read_reals("output_map_values");
+        if (root.has("output_map_targets")) map.z = root.read_reals("output_map_targets");
+        model->set_output_map(std::move(map));
+      }
       const io::Group diag = root.open_group("diagnostics");
       const auto residual = diag.read_reals("residual");
       const auto lmin = diag.read_reals("lambda_min");

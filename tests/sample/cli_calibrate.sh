@@ -30,6 +30,7 @@ fitargs=(--features scattering --feature-params J=2,L=3,isotropic=true --standar
 "$ksi" fit --data f3.h5 --out fitcal.h5 "${fitargs[@]}" --calibrate 6 --calibrate-steps 5 || failures=$((failures + 1))
 run 2 "$ksi" fit --data f3.h5 --out fitcal_np2.h5 "${fitargs[@]}" --calibrate 6 --calibrate-steps 5 || failures=$((failures + 1))
 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal.h5 --samples 6 --steps 5 -q || failures=$((failures + 1))
+"$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_nopdf.h5 --samples 6 --steps 5 --pdf off -q || failures=$((failures + 1))
 run 2 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_np2.h5 --samples 6 --steps 5 -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model cal.h5 --out s.h5 --count 4 --steps 5 -q || failures=$((failures + 1))
 
@@ -43,20 +44,28 @@ def check(ok, what):
 gains = {n: h5py.File(n + ".h5", "r")["output_gain"][...] for n in ("fitcal", "fitcal_np2", "cal", "cal_np2")}
 ids = {n: h5py.File(n + ".h5", "r").attrs["model_id"] for n in ("plain", "fitcal", "fitcal_np2", "cal", "cal_np2")}
 check("output_gain" not in h5py.File("plain.h5", "r"), "an uncalibrated model has no output gains")
+maps = {n: h5py.File(n + ".h5", "r")["output_map_targets"][...] for n in ("fitcal", "fitcal_np2", "cal", "cal_np2")}
+check(all(np.array_equal(maps["cal"], m) for m in maps.values()), "the same output map from fit --calibrate and ksi calibrate, 1 and 2 ranks")
+nopdf = h5py.File("cal_nopdf.h5", "r")
+check("output_map_values" not in nopdf and "output_gain" in nopdf, "--pdf off: gains without an output map")
+data = h5py.File("f3.h5", "r")["fields"][...]
 check(all(np.array_equal(gains["cal"], g) for g in gains.values()), "the same gains from fit --calibrate and ksi calibrate, 1 and 2 ranks")
 check(len(set(ids[n] for n in ("fitcal", "fitcal_np2", "cal", "cal_np2"))) == 1 and ids["cal"] != ids["plain"], "one model identity, not the uncalibrated one")
 g = gains["cal"]
 check(g.shape == (15,) and g[0] == 1.0 and np.all(np.isfinite(g)) and np.all(g > 0), "one positive gain per shell, 1 on the mean")
 fit = h5py.File("cal.h5", "r")["fit"].attrs
-check(fit["calibration_samples"] == "6" and fit["calibration_steps"] == "5" and float(fit["calibration_error_after"]) <= 1e-3, "settings and the converged error recorded")
+check(fit["calibration_samples"] == "6" and fit["calibration_steps"] == "5" and float(fit["calibration_error_after"]) <= 0.1 and fit["calibration_pdf"] == "true", "settings and the converged error recorded")
 s = h5py.File("s.h5", "r")
 check(s.attrs["model_id"] == ids["cal"] and s["fields"].shape == (4, 16, 16, 16), "samples of the calibrated model")
+v = s["fields"][...]
+check(v.min() >= data.min() - 1e-12 and v.max() <= data.max() + 1e-12, "samples within the data's range (the output map)")
 sys.exit(1 if bad else 0)
 PY
 
 # Bad input: no partial output in any case.
 expect_exit 2 "unrecognised\|unknown" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --bogus 3
 expect_exit 2 "required" -- "$ksi" calibrate --model plain.h5 --out x1.h5
+expect_exit 2 "pdf must be on or off" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --pdf maybe
 expect_exit 2 "samples must be positive" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --samples 0
 expect_exit 3 "shape" -- "$ksi" calibrate --model plain.h5 --data f2.h5 --out x2.h5
 expect_exit 3 "file not found" -- "$ksi" calibrate --model missing.h5 --data f3.h5 --out x3.h5

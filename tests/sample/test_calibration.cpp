@@ -4,6 +4,7 @@
 // from it by a known ratio r(s) must be met by gains sqrt(r(s)) up to the calibration's own scatter.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -65,7 +66,7 @@ TEST(Calibration, LinearStandardisationIsFittedInOneUpdate) {
   for (std::size_t s = 0; s < target.size(); ++s) target[s] *= bias(s);
   sample::CalibrationOptions options;
   options.samples = 24;
-  const auto result = sample::calibrate_output_gain(model, sampler(), target, options, world);
+  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, options, world);
   ASSERT_EQ(result.gain.size(), target.size());
   // One update makes the calibration samples' spectrum the target exactly (a linear filter).
   EXPECT_EQ(result.iterations, 1u);
@@ -80,7 +81,7 @@ TEST(Calibration, LinearStandardisationIsFittedInOneUpdate) {
     EXPECT_NEAR(result.ratio[s] * bias(s), 1.0, 5.0 * sigma) << "shell " << s;
   }
   // The same gains for any number of ranks: here every rank alone against the world.
-  const auto alone = sample::calibrate_output_gain(model, sampler(), target, options, par::Comm::self());
+  const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, options, par::Comm::self());
   for (std::size_t s = 0; s < target.size(); ++s)
     EXPECT_NEAR(alone.gain[s], result.gain[s], 1e-13 * result.gain[s]) << "shell " << s;
 }
@@ -118,7 +119,7 @@ TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
 
   sample::CalibrationOptions options;
   options.samples = 48;
-  const auto result = sample::calibrate_output_gain(model, sampler(), target, options, world);
+  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, options, world);
   EXPECT_GT(result.iterations, 1u);  // a non-linear map back to data units needs several updates
   EXPECT_LT(result.final_error, options.tolerance);
   EXPECT_GT(result.initial_error, 0.3);
@@ -148,6 +149,59 @@ TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
   }
 }
 
+TEST(Calibration, GaussianSamplesBecomeLogNormalWithTheOutputMap) {
+  // A Gaussian sampler (whitened, eta = 0) and log-normal data: the gains and the output map together
+  // must give fresh samples the data's one-point distribution and spectrum. With gains alone the
+  // values stay Gaussian (symmetric), which the quantiles below would reject.
+  const auto& world = test::World::comm();
+  const Model model = zero_drift_model(kDims, spectrum_standardization(kDims));
+  const auto modes = modes_per_shell(kDims);
+  const std::size_t reference_count = 96;
+  const auto range = par::block_range(reference_count, world.rank(), world.size());
+  Matrix reference = test::isotropic_gaussian_fields(kDims, 12, range.begin, range.end - range.begin,
+                                                     [](std::size_t s) { return 2.0 / (1.0 + s); });
+  for (double& v : reference.values()) v = std::exp(0.8 * v);
+  const auto target = Standardization::shell_powers(reference, kDims, 0.0, world);
+  const auto marginal = copula::fit_marginal(reference, world);
+
+  sample::CalibrationOptions options;
+  options.samples = 48;
+  const auto result = sample::calibrate_output(model, sampler(), target, &marginal, options, world);
+  EXPECT_GE(result.rounds, 1u);
+  EXPECT_LE(result.final_error, options.round_tolerance);
+  ASSERT_FALSE(result.map.x.empty());
+  const auto alone = sample::calibrate_output(model, sampler(), target, &marginal, options, par::Comm::self());
+  EXPECT_EQ(alone.map.z, result.map.z);  // integer histograms: the same map for any number of ranks
+
+  Model calibrated = zero_drift_model(kDims, spectrum_standardization(kDims));
+  calibrated.set_output_gain(result.gain);
+  calibrated.set_output_map(result.map);
+  const std::size_t fresh_count = 96;
+  const auto fresh_range = par::block_range(fresh_count, world.rank(), world.size());
+  const Matrix fresh = sample::generate(calibrated, sampler(), 500 + fresh_range.begin,
+                                        fresh_range.end - fresh_range.begin);
+  // One-point distribution: quantiles of all values of both sets (gathered) within 3 % of the spread.
+  const Matrix all_fresh = test::gather_rows(fresh, world), all_reference = test::gather_rows(reference, world);
+  std::vector<double> a(all_fresh.values().begin(), all_fresh.values().end());
+  std::vector<double> b(all_reference.values().begin(), all_reference.values().end());
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  const double spread = b[b.size() * 99 / 100] - b[b.size() / 100];
+  for (const double q : {0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99}) {
+    const double qa = a[static_cast<std::size_t>(q * (a.size() - 1))];
+    const double qb = b[static_cast<std::size_t>(q * (b.size() - 1))];
+    EXPECT_NEAR(qa, qb, 0.03 * spread) << "quantile " << q;
+  }
+  // Spectrum: within the scatter of the three sets of fields and the rounds' tolerance.
+  const auto power = Standardization::shell_powers(fresh, kDims, 0.0, world);
+  for (std::size_t s = 1; s < modes.size(); ++s) {
+    if (modes[s] < 200) continue;
+    const double sigma = 4.0 * std::sqrt(2.0 / (fresh_count * modes[s]) + 2.0 / (reference_count * modes[s]) +
+                                         2.0 / (options.samples * modes[s]));
+    EXPECT_NEAR(power[s] / target[s], 1.0, 5.0 * sigma + options.round_tolerance) << "shell " << s;
+  }
+}
+
 TEST(Calibration, OutputGainsApplyToTheFinalStateAndTravelWithTheModel) {
   const auto& world = test::World::comm();
   const Model plain = zero_drift_model(kDims, spectrum_standardization(kDims));
@@ -171,6 +225,7 @@ TEST(Calibration, OutputGainsApplyToTheFinalStateAndTravelWithTheModel) {
   }
   const Model back = Model::read(path, world);
   EXPECT_EQ(back.output_gain(), twos);
+  EXPECT_TRUE(back.output_map().x.empty());
   EXPECT_EQ(back.identity(), doubled.identity());
 }
 
@@ -190,10 +245,10 @@ TEST(Calibration, Errors) {
   sample::CalibrationOptions options;
   options.samples = 2;
   std::vector<double> short_target(S - 1, 1.0);
-  EXPECT_THROW(sample::calibrate_output_gain(model, sampler(), short_target, options, world), Error);
+  EXPECT_THROW(sample::calibrate_output(model, sampler(), short_target, nullptr, options, world), Error);
   const auto expect_usage = [&](const Model& m, std::vector<double> target) {
     try {
-      sample::calibrate_output_gain(m, sampler(), target, options, world);
+      sample::calibrate_output(m, sampler(), target, nullptr, options, world);
       ADD_FAILURE() << "no error";
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ExitCode::usage) << e.what();
@@ -208,4 +263,10 @@ TEST(Calibration, Errors) {
   options.samples = 2;
   expect_usage(vectors, std::vector<double>(2, 1.0));
   EXPECT_NO_THROW(model.set_output_gain(std::vector<double>(S, 1.0)));
+  copula::MarginalTable broken;
+  broken.x = {0.0, 1.0, 0.5};
+  broken.z = {0.0, 1.0, 2.0};
+  EXPECT_THROW(model.set_output_map(broken), InputError);
+  broken.x = {0.0, 1.0};
+  EXPECT_THROW(model.set_output_map(broken), InputError);
 }

@@ -75,8 +75,15 @@ class Model {
   /// Sets the output gains; InputError unless the model is of fields and there is one finite,
   /// non-negative gain per shell (empty clears them).
   void set_output_gain(std::vector<double> gain);
-  /// The sampler's final states (model units, rows of X) -> data units: the output gains, then the
-  /// standardisation undone.
+  /// Output map (fields only): a monotone map of values in data units, applied last (table `x` ->
+  /// `z`, linear between entries, clamped outside), fitted by the calibration so that generated fields
+  /// have the data's one-point distribution. Empty table: none.
+  const copula::MarginalTable& output_map() const { return output_map_; }
+  /// Sets the output map; InputError unless the model is of fields and the table is well formed
+  /// (an empty table clears it).
+  void set_output_map(copula::MarginalTable map);
+  /// The sampler's final states (model units, rows of X) -> data units: the output gains, the
+  /// standardisation undone, then the output map.
   void to_data(Matrix& X) const;
 
   /// A short fingerprint of eta, the time grid, the feature map and the schedule (hex).
@@ -96,6 +103,7 @@ class Model {
   Matrix eta_;
   Matrix shell_gain_;
   std::vector<double> output_gain_;
+  copula::MarginalTable output_map_;
   std::vector<TimeDiagnostics> diagnostics_;
   Params fit_settings_;
   double box_size_ = 1.0;
