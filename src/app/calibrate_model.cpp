@@ -63,9 +63,7 @@ void calibrate_model(Model& model, const sample::SampleOptions& sampler,
   settings.set("calibration_pdf", target.pdf);
   settings.set("calibration_error_before", sformat("%.4g", result.initial_error));
   settings.set("calibration_error_after", sformat("%.4g", result.final_error));
-  std::size_t worst = 0;
-  for (std::size_t s = 1; s < result.ratio.size(); ++s)
-    if (std::abs(std::log(result.ratio[s])) > std::abs(std::log(result.ratio[worst]))) worst = s;
+  const std::size_t worst = sample::worst_shell(result.ratio);
   par::Log::info(sformat("calibrate: generated/data power per shell before: worst %.3g at |k| = %zu "
                          "(max |log ratio| %.3g); after %zu updates%s: max |log ratio| %.2e",
                          result.ratio[worst], worst, result.initial_error, result.iterations,

@@ -472,7 +472,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     for (std::size_t k = 0; k < T; ++k)
       for (std::size_t s = 0; s < S; ++s) {
         const double num = sums[k * 2 * S + s].value(), den = sums[k * 2 * S + S + s].value();
-        const bool has_data = data_power[s].value() > 1e-13 * largest;
+        const bool has_data = data_power[s].value() > Standardization::kEmptyShell * largest;
         gain(k, s) = has_data && den > 0.0 ? num / den : 0.0;
       }
     model.set_shell_gain(std::move(gain));

@@ -12,7 +12,6 @@
 namespace ksi {
 namespace {
 
-constexpr double kEmptyShell = 1e-13;  // relative to the largest shell power
 // copula: the smallest P_G, relative to the power of the mapped data on the same shell, used as is.
 constexpr double kCopulaReach = 0.1;
 

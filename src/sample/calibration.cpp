@@ -10,13 +10,13 @@
 #include "ksi/par/log.hpp"
 
 namespace ksi::sample {
-namespace {
 
-// Shells below this fraction of the data's largest shell power carry no calibration (empty shells,
-// beyond a dealiasing cut-off): the same threshold as the standardisation's empty shells.
-constexpr double kEmptyShell = 1e-13;
-
-}  // namespace
+std::size_t worst_shell(std::span<const double> ratio) {
+  std::size_t worst = 0;
+  for (std::size_t s = 1; s < ratio.size(); ++s)
+    if (std::abs(std::log(ratio[s])) > std::abs(std::log(ratio[worst]))) worst = s;
+  return worst;
+}
 
 Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
                              std::span<const double> target, const copula::MarginalTable* data_marginal,
@@ -40,23 +40,17 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
                                0);
   const double largest = *std::max_element(target.begin() + 1, target.end());
   std::vector<bool> fitted(S, false);
-  for (std::size_t s = 1; s < S; ++s) fitted[s] = std::isfinite(target[s]) && target[s] > kEmptyShell * largest;
+  for (std::size_t s = 1; s < S; ++s) fitted[s] = std::isfinite(target[s]) && target[s] > Standardization::kEmptyShell * largest;
 
   // The final states of this rank's calibration samples, in model units, kept for every update.
   const auto range = par::block_range(options.samples, comm.rank(), comm.size());
   SampleOptions settings = sampler;
   settings.streams = StreamPurpose::calibration;
   Matrix states;
-  {
-    std::exception_ptr failure;
-    try {
-      ScopedPhase phase("calibrate.sample");
-      states = generate_states(model, settings, range.begin, range.end - range.begin);
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    comm.raise_if_any(failure);
-  }
+  par::collective(comm, [&] {
+    ScopedPhase phase("calibrate.sample");
+    states = generate_states(model, settings, range.begin, range.end - range.begin);
+  });
 
   Calibration result;
   result.gain.assign(S, 1.0);
@@ -135,11 +129,8 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
       }
       ++result.rounds;
       error = measure(ratio);
-      std::size_t worst = 1;
-      for (std::size_t s = 1; s < S; ++s)
-        if (std::abs(std::log(ratio[s])) > std::abs(std::log(ratio[worst]))) worst = s;
       par::Log::detail(sformat("calibrate: output map %zu: max |log ratio| %.3g at |k| = %zu",
-                               result.rounds, error, worst));
+                               result.rounds, error, worst_shell(ratio)));
       if (error <= options.round_tolerance || result.rounds == options.max_rounds) break;
       fit_gains();
     }

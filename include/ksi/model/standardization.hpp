@@ -36,6 +36,10 @@ struct Standardization {
   std::vector<double> shell_power;  ///< spectrum: P(s), s = 0, 1, ... (grid units); copula: P_G
   copula::MarginalTable marginal;   ///< copula: the one-point map g
 
+  /// Shells whose power is below this fraction of the largest shell's hold no data (the mean after
+  /// standardisation, beyond a dealiasing cut-off): not whitened, no drift gain, no calibration.
+  static constexpr double kEmptyShell = 1e-13;
+
   static std::vector<std::string> modes() { return {"none", "scalar", "spectrum", "copula"}; }
   /// Modes that whiten fields by a per-shell power (`shell_power`): spectrum and copula.
   static bool spectral(const std::string& mode) { return mode == "spectrum" || mode == "copula"; }

@@ -49,6 +49,9 @@ struct Calibration {
   double final_error = 0.0;        ///< max_s |log ratio| at the end (after the last map, if any)
 };
 
+/// The shell s >= 1 whose ratio P_gen(s) / P_data(s) is farthest from 1 in log (0 if none is).
+std::size_t worst_shell(std::span<const double> ratio);
+
 /// Fits the output gains of `model` (its current output gains and map are ignored) for the sampler
 /// settings `sampler` against `target`, the training data's shell powers in data units
 /// (Standardization::shell_powers of the data, any mean), and, if `data_marginal` is given (the
