@@ -34,7 +34,8 @@ CalibrationTarget calibration_target(const Matrix& local_data, const ItemShape& 
                      shape.describe());
   ScopedPhase phase("calibrate.target");
   CalibrationTarget target;
-  target.power = Standardization::shell_powers(local_data, {shape.dims().begin(), shape.dims().end()}, 0.0, comm);
+  target.power = Standardization::shell_powers(local_data, {shape.dims().begin(), shape.dims().end()}, 0.0,
+                                              comm, Standardization::ItemAverage::geometric);
   target.pdf = pdf;
   if (pdf) target.marginal = copula::fit_marginal(local_data, comm);
   return target;

@@ -69,7 +69,7 @@ int run_calibrate(const Invocation& call) {
   {
     ScopedPhase phase("calibrate.io");
     io::OutputFile out(out_path, vm.count("force") > 0, {model_path, data_path}, world);
-    model.write(out);
+    model.write(out, "ksi calibrate");
     out.commit();
   }
   par::Log::info(sformat("calibrate: wrote %s (model %s) in %.1f s", out_path.c_str(),

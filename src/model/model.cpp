@@ -149,9 +149,9 @@ std::string Model::identity() const {
   return fingerprint(bytes);
 }
 
-void Model::write(io::OutputFile& out) const {
+void Model::write(io::OutputFile& out, const std::string& created_by) const {
   const io::Group root = out.root();
-  io::write_provenance(root, "ksi fit");
+  io::write_provenance(root, created_by);
   root.set_attribute("ksi_file_kind", "model");
   root.set_attribute("model_id", identity());
   root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());

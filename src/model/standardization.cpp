@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ksi/core/compensated.hpp"
 #include "ksi/core/error.hpp"
@@ -126,34 +127,47 @@ Standardization Standardization::fit(Matrix& local, const ItemShape& shape, cons
 
 std::vector<double> Standardization::shell_powers(const Matrix& local,
                                                   const std::vector<std::size_t>& grid,
-                                                  double mean, const par::Comm& comm) {
+                                                  double mean, const par::Comm& comm,
+                                                  ItemAverage average) {
   // Summed in double-double over items and ranks: the same bits for any number of ranks.
   const auto shells = shell_of_modes(grid);
   const std::size_t shell_count = *std::max_element(shells.begin(), shells.end()) + 1;
-  std::vector<DoubleDouble> power(shell_count), modes_in(shell_count);
+  double n = 1.0;
+  for (const auto d : grid) n *= static_cast<double>(d);
+  std::vector<double> modes_in(shell_count, 0.0);
+  const auto weight = mode_weights(grid);
+  for (std::size_t m = 0; m < shells.size(); ++m) modes_in[shells[m]] += weight[m];
+  // Per shell, sums of the items' powers, or of the logs of each item's mean power (geometric).
+  std::vector<bool> logs(shell_count, false);
+  if (average == ItemAverage::geometric)
+    for (std::size_t s = 0; s < shell_count; ++s) logs[s] = modes_in[s] >= kGeometricModes;
+  std::vector<DoubleDouble> sums(shell_count);
   DoubleDouble items_sum[1];
   items_sum[0].add(static_cast<double>(local.rows()));
   {
     const fft::RealTransform transform(grid);
     std::vector<fft::complex> spectrum(transform.complex_size());
-    std::vector<double> field(transform.real_size());
-    const auto weight = mode_weights(grid);
+    std::vector<double> field(transform.real_size()), item(shell_count);
     for (std::size_t i = 0; i < local.rows(); ++i) {
       const auto row = local.row(i);
       for (std::size_t k = 0; k < row.size(); ++k) field[k] = row[k] - mean;
       transform.forward(field.data(), spectrum.data());
-      for (std::size_t m = 0; m < spectrum.size(); ++m) power[shells[m]].add(weight[m] * std::norm(spectrum[m]));
+      std::fill(item.begin(), item.end(), 0.0);
+      for (std::size_t m = 0; m < spectrum.size(); ++m) {
+        const double power = weight[m] * std::norm(spectrum[m]);
+        if (logs[shells[m]]) item[shells[m]] += power;
+        else sums[shells[m]].add(power);
+      }
+      for (std::size_t s = 0; s < shell_count; ++s)
+        if (logs[s]) sums[s].add(std::log(std::max(item[s] / (modes_in[s] * n), std::numeric_limits<double>::min())));
     }
-    for (std::size_t m = 0; m < shells.size(); ++m) modes_in[shells[m]].add(weight[m]);
   }
-  comm.allreduce_sum(std::span<DoubleDouble>(power));
+  comm.allreduce_sum(std::span<DoubleDouble>(sums));
   comm.allreduce_sum(std::span<DoubleDouble>(items_sum, 1));
   const double items = items_sum[0].value();
-  double n = 1.0;
-  for (const auto d : grid) n *= static_cast<double>(d);
   std::vector<double> out(shell_count);
   for (std::size_t s = 0; s < shell_count; ++s)
-    out[s] = power[s].value() / (items * modes_in[s].value() * n);
+    out[s] = logs[s] ? std::exp(sums[s].value() / items) : sums[s].value() / (items * modes_in[s] * n);
   return out;
 }
 

@@ -68,7 +68,8 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   const auto measure = [&](std::vector<double>& ratio) {
     ScopedPhase phase("calibrate.measure");
     render(true);
-    const auto power = Standardization::shell_powers(fields, grid, 0.0, comm);
+    const auto power = Standardization::shell_powers(fields, grid, 0.0, comm,
+                                                    Standardization::ItemAverage::geometric);
     double error = 0.0;
     for (std::size_t s = 0; s < S; ++s) {
       ratio[s] = 1.0;
@@ -115,8 +116,11 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
     // Alternate (as iterated amplitude-adjusted surrogates do, here for the mean over fields): the
     // output map q = F_data^-1 o F_gen makes the generated one-point distribution the data's, which
     // moves the spectrum a little; the gains are refitted under the new map; until the spectrum
-    // stays within the tolerance after a new map, or `max_rounds`: the last step is always a map, so
-    // the one-point distribution is the data's and the spectrum within the error reported.
+    // stays within the tolerance after a new map, or `max_rounds`: every round ends with a map, so
+    // the one-point distribution is the data's; the round whose spectrum is closest is kept (with
+    // few calibration fields the map's tails, set by a handful of values, can move the spectrum by
+    // some percent from one round to the next without settling).
+    Calibration best;
     for (std::size_t round = 0; round < options.max_rounds; ++round) {
       {
         ScopedPhase phase("calibrate.marginal");
@@ -131,9 +135,17 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
       error = measure(ratio);
       par::Log::detail(sformat("calibrate: output map %zu: max |log ratio| %.3g at |k| = %zu",
                                result.rounds, error, worst_shell(ratio)));
+      if (round == 0 || error < best.final_error) {
+        best.gain = result.gain;
+        best.map = result.map;
+        best.final_error = error;
+      }
       if (error <= options.round_tolerance || result.rounds == options.max_rounds) break;
       fit_gains();
     }
+    result.gain = std::move(best.gain);
+    result.map = std::move(best.map);
+    error = best.final_error;
   }
   result.final_error = error;
   return result;

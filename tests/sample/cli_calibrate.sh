@@ -50,6 +50,7 @@ nopdf = h5py.File("cal_nopdf.h5", "r")
 check("output_map_values" not in nopdf and "output_gain" in nopdf, "--pdf off: gains without an output map")
 data = h5py.File("f3.h5", "r")["fields"][...]
 check(all(np.array_equal(gains["cal"], g) for g in gains.values()), "the same gains from fit --calibrate and ksi calibrate, 1 and 2 ranks")
+check([h5py.File(n + ".h5", "r").attrs["created_by"] for n in ("fitcal", "cal")] == ["ksi fit", "ksi calibrate"], "provenance names the command that wrote the model")
 check(len(set(ids[n] for n in ("fitcal", "fitcal_np2", "cal", "cal_np2"))) == 1 and ids["cal"] != ids["plain"], "one model identity, not the uncalibrated one")
 g = gains["cal"]
 check(g.shape == (15,) and g[0] == 1.0 and np.all(np.isfinite(g)) and np.all(g > 0), "one positive gain per shell, 1 on the mean")

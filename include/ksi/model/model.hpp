@@ -89,8 +89,9 @@ class Model {
   /// A short fingerprint of eta, the time grid, the feature map and the schedule (hex).
   std::string identity() const;
 
-  /// Writes the model into `out` (collective; same model on every rank).
-  void write(io::OutputFile& out) const;
+  /// Writes the model into `out` (collective; same model on every rank); `created_by` names the
+  /// command in the file's provenance.
+  void write(io::OutputFile& out, const std::string& created_by = "ksi fit") const;
   /// Reads model.h5 on every rank of `comm`; InputError naming the file if it is not a ksi model.
   static Model read(const std::string& path, const par::Comm& comm);
 

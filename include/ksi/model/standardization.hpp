@@ -65,10 +65,21 @@ struct Standardization {
   static std::vector<double> mode_weights(const std::vector<std::size_t>& dims);
   /// Number of shells of a grid: the largest shell_of_modes + 1.
   static std::size_t shell_count(const std::vector<std::size_t>& dims);
-  /// Shell powers mean |FFT(x - mean)|^2 / N per shell over all ranks' rows (collective;
-  /// double-double sums, so the same for any number of ranks).
+  /// How shell_powers averages over items: the arithmetic mean of the items' shell powers, or their
+  /// geometric mean exp(mean log P_i(s)), the average in which METHOD section 8 judges spectra (it
+  /// is below the arithmetic mean by about half the items' variance of log P_i(s)). The geometric
+  /// mean is taken on shells of at least kGeometricModes real modes; on smaller shells (the first
+  /// and the grid's corners) the log of an item's power is dominated by its chi-square scatter (for
+  /// one mode var log P_i = pi^2 / 2, with values near 0 that no gain can steer), and the
+  /// arithmetic mean is used.
+  enum class ItemAverage { arithmetic, geometric };
+  static constexpr double kGeometricModes = 16;
+  /// Shell powers |FFT(x - mean)|^2 / N per shell, averaged over all ranks' rows (collective;
+  /// double-double sums, so the same for any number of ranks). Geometric: an item's power on a shell
+  /// is floored at the smallest normal double before its log is taken.
   static std::vector<double> shell_powers(const Matrix& local, const std::vector<std::size_t>& grid,
-                                          double mean, const par::Comm& comm);
+                                          double mean, const par::Comm& comm,
+                                          ItemAverage average = ItemAverage::arithmetic);
 
  private:
   void to_model_whiten(Matrix& items, const ItemShape& shape) const;

@@ -7,7 +7,11 @@
 /// few shells dominates Q(P(k))). The calibration integrates `samples` fields with the sampler's
 /// settings (noise streams of their own, never those of `ksi sample`), and fits one gain c(s) per
 /// shell s = round(|k|), applied to the final state in model units (Model::output_gain), so that
-/// the generated fields' mean power per shell in data units equals the training data's. In model
+/// the generated fields' mean power per shell in data units equals the training data's. The mean is
+/// geometric, exp(mean_i log P_i(s)) (Standardization::ItemAverage::geometric), the average in which
+/// spectra are judged: where the data's fields scatter more from one another than the generated ones
+/// (turbulence snapshots whose energy level varies in time), matching arithmetic means would leave
+/// the generated mean log power high by half the difference of the variances of log P_i(s). In model
 /// units the filter is linear, so for `spectrum`/`scalar`/`none` standardisations one update is
 /// exact; with `copula` the map back to data units is non-linear and per-shell secant steps on
 /// log c(s) against log P_gen(s) are iterated on the same final states (no new sampling) until the
@@ -54,7 +58,7 @@ std::size_t worst_shell(std::span<const double> ratio);
 
 /// Fits the output gains of `model` (its current output gains and map are ignored) for the sampler
 /// settings `sampler` against `target`, the training data's shell powers in data units
-/// (Standardization::shell_powers of the data, any mean), and, if `data_marginal` is given (the
+/// (Standardization::shell_powers of the data, any mean, geometric average over items), and, if `data_marginal` is given (the
 /// data's one-point map x -> Phi^-1(F_data(x)), copula::fit_marginal of the data), the output map.
 /// Collective; the result is the same on every rank and for any number of ranks. UsageError for
 /// items that are not fields or samples == 0; InputError for a target of another number of shells;
