@@ -17,17 +17,21 @@ namespace ksi::app {
 void add_sampler_options(po::options_description& desc, const std::string& prefix);
 sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix);
 
-/// What the calibration matches: the training data's shell powers in data units and, with `pdf`,
-/// their one-point map x -> Phi^-1(F_data(x)).
+/// What the calibration matches: the training data's shell powers in data units (geometric mean
+/// over fields), with `pdf` their one-point map x -> Phi^-1(F_data(x)), with `spread` the scatter
+/// of their log shell powers from field to field.
 struct CalibrationTarget {
   std::vector<double> power;
   bool pdf = false;
   copula::MarginalTable marginal;
+  bool spread = false;
+  sample::LogPowerSpread log_spread;
 };
 /// From the training data in data units (rows of this rank, collective).
-CalibrationTarget calibration_target(const Matrix& local_data, const ItemShape& shape, bool pdf,
-                                     const par::Comm& comm);
-/// "on" / "off" of --calibrate-pdf and --pdf.
+/// `first`: the global index of this rank's first row.
+CalibrationTarget calibration_target(const Matrix& local_data, std::size_t first, const ItemShape& shape,
+                                     bool pdf, bool spread, const par::Comm& comm);
+/// "on" / "off" of --calibrate-pdf, --pdf, --calibrate-spread and --spread.
 bool parse_on_off(const std::string& option, const std::string& value);
 
 /// Calibrates `model`'s output gains (and output map), records the settings and the spectral errors

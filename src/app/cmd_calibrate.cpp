@@ -20,6 +20,7 @@ int run_calibrate(const Invocation& call) {
       ("samples", po::value<std::size_t>()->default_value(defaults.samples), "calibration samples (noise streams of their own: never those of ksi sample)")
       ("seed", po::value<std::uint64_t>()->default_value(1), "seed of the calibration samples' streams")
       ("pdf", po::value<std::string>()->default_value("on"), "also fit an output map so that generated fields have the data's one-point PDF (on, off)")
+      ("spread", po::value<std::string>()->default_value("on"), "also fit an output spread where the data's spectra scatter more from field to field than the generated ones (on, off)")
       ("tolerance", po::value<double>()->default_value(defaults.tolerance), "stop the updates when max |log(P_gen / P_data)| over shells is below")
       ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
   add_sampler_options(desc, "");
@@ -40,6 +41,7 @@ int run_calibrate(const Invocation& call) {
   if (options.samples == 0) throw UsageError("--samples must be positive");
   if (!(options.tolerance > 0.0)) throw UsageError("--tolerance must be positive");
   const bool pdf = parse_on_off("pdf", vm["pdf"].as<std::string>());
+  const bool spread = parse_on_off("spread", vm["spread"].as<std::string>());
   sample::SampleOptions sampler = sampler_options(vm, "");
   sampler.seed = vm["seed"].as<std::uint64_t>();
   io::check_output_path(out_path, vm.count("force") > 0, {model_path, data_path}, world);
@@ -61,7 +63,7 @@ int run_calibrate(const Invocation& call) {
                                      model.shape().describe(), " but ", data_path, " holds ",
                                      data.info.shape.describe()),
                                  0);
-    target = calibration_target(data.values, data.info.shape, pdf, world);
+    target = calibration_target(data.values, data.range.begin, data.info.shape, pdf, spread, world);
   }
   const Stopwatch clock;
   calibrate_model(model, sampler, options, target, world);

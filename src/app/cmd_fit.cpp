@@ -59,7 +59,9 @@ int run_fit(const Invocation& call) {
       ("resume", "continue from the checkpoint if there is one")
       ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
   add_sampler_options(desc, "calibrate-");
-  desc.add_options()("calibrate-pdf", po::value<std::string>()->default_value("on"), "with --calibrate: also fit an output map so that generated fields have the data's one-point PDF (on, off)");
+  desc.add_options()
+      ("calibrate-pdf", po::value<std::string>()->default_value("on"), "with --calibrate: also fit an output map so that generated fields have the data's one-point PDF (on, off)")
+      ("calibrate-spread", po::value<std::string>()->default_value("on"), "with --calibrate: also fit an output spread where the data's spectra scatter more from field to field than the generated ones (on, off)");
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm, "ksi fit --data FILE --out FILE [options]")) return 0;
   configure_logging(vm, call.world);
@@ -93,6 +95,7 @@ int run_fit(const Invocation& call) {
   sample::SampleOptions calibration_sampler = sampler_options(vm, "calibrate-");
   calibration_sampler.seed = options.seed;
   const bool calibrate_pdf = parse_on_off("calibrate-pdf", vm["calibrate-pdf"].as<std::string>());
+  const bool calibrate_spread = parse_on_off("calibrate-spread", vm["calibrate-spread"].as<std::string>());
 
   options.checkpoint.path =
       vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
@@ -139,7 +142,7 @@ int run_fit(const Invocation& call) {
   // The calibration's target: the data's spectrum in data units, before they are standardised.
   CalibrationTarget calibration_goal;
   if (calibration.samples > 0)
-    calibration_goal = calibration_target(data.values, data.info.shape, calibrate_pdf, world);
+    calibration_goal = calibration_target(data.values, data.range.begin, data.info.shape, calibrate_pdf, calibrate_spread, world);
 
   std::unique_ptr<features::FeatureMap> features;
   Standardization st;

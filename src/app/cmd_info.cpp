@@ -41,6 +41,8 @@ void describe_model(const std::string& path, const par::Comm& self) {
     const auto [low, high] = std::minmax_element(model.output_gain().begin() + 1, model.output_gain().end());
     std::cout << sformat("; calibrated output gains in [%.3g, %.3g]", *low, *high);
   }
+  if (model.output_spread().rows() > 0)
+    std::cout << "; output spread of " << model.output_spread().rows() << " components";
   std::cout << ")\n";
   std::cout << "  features: " << model.features().kind() << ", P = " << model.features().size() << "\n";
   const auto spec = model.features().spec();

@@ -114,8 +114,32 @@ void Model::set_output_map(copula::MarginalTable map) {
   output_map_ = std::move(map);
 }
 
-void Model::to_data(Matrix& X) const {
-  if (!output_gain_.empty()) filter_shells(X, {shape_.dims().begin(), shape_.dims().end()}, output_gain_);
+void Model::set_output_spread(Matrix spread) {
+  if (spread.rows() == 0) {
+    output_spread_ = Matrix();
+    return;
+  }
+  if (!shape_.is_grid())
+    throw InputError("an output spread needs fields on a periodic grid, but the items are " + shape_.describe());
+  const std::size_t S = Standardization::shell_count({shape_.dims().begin(), shape_.dims().end()});
+  if (spread.cols() != S)
+    throw InputError(cat("the output spread has ", spread.cols(), " shells but the model has ", S));
+  for (double v : spread.values())
+    if (!std::isfinite(v)) throw InputError("the output spread contains NaN or infinite values");
+  output_spread_ = std::move(spread);
+}
+
+void Model::to_data(Matrix& X, const Matrix* spread_normals) const {
+  const std::vector<std::size_t> dims(shape_.dims().begin(), shape_.dims().end());
+  if (output_spread_.rows() > 0) {
+    if (spread_normals == nullptr || spread_normals->rows() != X.rows() ||
+        spread_normals->cols() != output_spread_.rows())
+      throw UsageError(cat("a model with an output spread of ", output_spread_.rows(),
+                           " components needs that many normals per field"));
+    filter_shells(X, dims, spread_gains(output_gain_, output_spread_, *spread_normals));
+  } else if (!output_gain_.empty()) {
+    filter_shells(X, dims, output_gain_);
+  }
   standardization_.to_data(X, shape_);
   if (!output_map_.x.empty())
     for (double& v : X.values()) v = output_map_.forward(v);
@@ -144,6 +168,7 @@ std::string Model::identity() const {
   add(times_);
   add(shell_gain_.values());
   add(output_gain_);
+  add(output_spread_.values());
   add(output_map_.x);
   add(output_map_.z);
   return fingerprint(bytes);
@@ -158,6 +183,8 @@ void Model::write(io::OutputFile& out, const std::string& created_by) const {
   root.write("times", {times_.size()}, times_);
   if (shell_gain_.rows() > 0) root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());
   if (!output_gain_.empty()) root.write("output_gain", {output_gain_.size()}, output_gain_);
+  if (output_spread_.rows() > 0)
+    root.write("output_spread", {output_spread_.rows(), output_spread_.cols()}, output_spread_.values());
   if (!output_map_.x.empty()) {
     root.write("output_map_values", {output_map_.x.size()}, output_map_.x);
     root.write("output_map_targets", {output_map_.z.size()}, output_map_.z);
@@ -283,6 +310,14 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
         model->set_shell_gain(std::move(gain));
       }
       if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
+      if (root.has("output_spread")) {
+        std::vector<std::size_t> spread_dims;
+        const auto values = root.read_reals("output_spread", &spread_dims);
+        if (spread_dims.size() != 2) throw InputError("output_spread must be two-dimensional");
+        Matrix spread(spread_dims[0], spread_dims[1]);
+        std::copy(values.begin(), values.end(), spread.data());
+        model->set_output_spread(std::move(spread));
+      }
       if (root.has("output_map_values") || root.has("output_map_targets")) {
         copula::MarginalTable map;
         if (root.has("output_map_values")) map.x = root.read_reals("output_map_values");

@@ -16,9 +16,10 @@ namespace {
 // copula: the smallest P_G, relative to the power of the mapped data on the same shell, used as is.
 constexpr double kCopulaReach = 0.1;
 
-// Multiplies the Fourier coefficients of every row (mean removed or added around it) by gain[shell].
-void filter_rows(Matrix& items, const std::vector<std::size_t>& dims, std::span<const double> gain,
-                 double subtract, double add) {
+// Multiplies the Fourier coefficients of every row (mean removed or added around it) by
+// gain(row, shell), `gain_stride` 0 for one row of gains shared by all rows.
+void filter_rows(Matrix& items, const std::vector<std::size_t>& dims, const double* gain,
+                 std::size_t gain_stride, double subtract, double add) {
   const fft::RealTransform transform(dims);
   const auto shells = Standardization::shell_of_modes(dims);
   const double n = static_cast<double>(transform.real_size());
@@ -26,18 +27,43 @@ void filter_rows(Matrix& items, const std::vector<std::size_t>& dims, std::span<
   std::vector<double> field(transform.real_size());
   for (std::size_t i = 0; i < items.rows(); ++i) {
     auto row = items.row(i);
+    const double* g = gain + i * gain_stride;
     for (std::size_t k = 0; k < row.size(); ++k) field[k] = row[k] - subtract;
     transform.forward(field.data(), spectrum.data());
-    for (std::size_t m = 0; m < spectrum.size(); ++m) spectrum[m] *= gain[shells[m]] / n;
+    for (std::size_t m = 0; m < spectrum.size(); ++m) spectrum[m] *= g[shells[m]] / n;
     transform.backward_destroying(spectrum.data(), field.data());
     for (std::size_t k = 0; k < row.size(); ++k) row[k] = field[k] + add;
   }
+}
+
+void filter_rows(Matrix& items, const std::vector<std::size_t>& dims, std::span<const double> gain,
+                 double subtract, double add) {
+  filter_rows(items, dims, gain.data(), 0, subtract, add);
 }
 
 }  // namespace
 
 void filter_shells(Matrix& rows, const std::vector<std::size_t>& dims, std::span<const double> gain) {
   filter_rows(rows, dims, gain, 0.0, 0.0);
+}
+
+void filter_shells(Matrix& rows, const std::vector<std::size_t>& dims, const Matrix& gains) {
+  ensure(gains.rows() == rows.rows() && gains.cols() == Standardization::shell_count(dims),
+         "per-row shell gains of the wrong shape");
+  filter_rows(rows, dims, gains.data(), gains.cols(), 0.0, 0.0);
+}
+
+Matrix spread_gains(std::span<const double> gain, const Matrix& spread, const Matrix& normals) {
+  ensure(normals.cols() == spread.rows() && (gain.empty() || gain.size() == spread.cols()),
+         "spread gains of mismatched sizes");
+  Matrix out(normals.rows(), spread.cols());
+  for (std::size_t i = 0; i < normals.rows(); ++i)
+    for (std::size_t s = 0; s < spread.cols(); ++s) {
+      double log_gain = 0.0;
+      for (std::size_t k = 0; k < spread.rows(); ++k) log_gain += normals(i, k) * spread(k, s);
+      out(i, s) = (gain.empty() ? 1.0 : gain[s]) * std::exp(log_gain);
+    }
+  return out;
 }
 
 std::vector<double> Standardization::mode_weights(const std::vector<std::size_t>& dims) {
@@ -144,22 +170,21 @@ std::vector<double> Standardization::shell_powers(const Matrix& local,
   std::vector<DoubleDouble> sums(shell_count);
   DoubleDouble items_sum[1];
   items_sum[0].add(static_cast<double>(local.rows()));
-  {
+  if (average == ItemAverage::geometric) {
+    const Matrix items = item_shell_powers(local, grid, mean);
+    for (std::size_t i = 0; i < items.rows(); ++i)
+      for (std::size_t s = 0; s < shell_count; ++s)
+        sums[s].add(logs[s] ? std::log(std::max(items(i, s), std::numeric_limits<double>::min()))
+                            : items(i, s) * modes_in[s] * n);
+  } else {
     const fft::RealTransform transform(grid);
     std::vector<fft::complex> spectrum(transform.complex_size());
-    std::vector<double> field(transform.real_size()), item(shell_count);
+    std::vector<double> field(transform.real_size());
     for (std::size_t i = 0; i < local.rows(); ++i) {
       const auto row = local.row(i);
       for (std::size_t k = 0; k < row.size(); ++k) field[k] = row[k] - mean;
       transform.forward(field.data(), spectrum.data());
-      std::fill(item.begin(), item.end(), 0.0);
-      for (std::size_t m = 0; m < spectrum.size(); ++m) {
-        const double power = weight[m] * std::norm(spectrum[m]);
-        if (logs[shells[m]]) item[shells[m]] += power;
-        else sums[shells[m]].add(power);
-      }
-      for (std::size_t s = 0; s < shell_count; ++s)
-        if (logs[s]) sums[s].add(std::log(std::max(item[s] / (modes_in[s] * n), std::numeric_limits<double>::min())));
+      for (std::size_t m = 0; m < spectrum.size(); ++m) sums[shells[m]].add(weight[m] * std::norm(spectrum[m]));
     }
   }
   comm.allreduce_sum(std::span<DoubleDouble>(sums));
@@ -168,6 +193,29 @@ std::vector<double> Standardization::shell_powers(const Matrix& local,
   std::vector<double> out(shell_count);
   for (std::size_t s = 0; s < shell_count; ++s)
     out[s] = logs[s] ? std::exp(sums[s].value() / items) : sums[s].value() / (items * modes_in[s] * n);
+  return out;
+}
+
+Matrix Standardization::item_shell_powers(const Matrix& local, const std::vector<std::size_t>& grid,
+                                          double mean) {
+  const auto shells = shell_of_modes(grid);
+  const std::size_t shell_count = *std::max_element(shells.begin(), shells.end()) + 1;
+  const auto weight = mode_weights(grid);
+  std::vector<double> modes_in(shell_count, 0.0);
+  for (std::size_t m = 0; m < shells.size(); ++m) modes_in[shells[m]] += weight[m];
+  const fft::RealTransform transform(grid);
+  const double n = static_cast<double>(transform.real_size());
+  std::vector<fft::complex> spectrum(transform.complex_size());
+  std::vector<double> field(transform.real_size());
+  Matrix out(local.rows(), shell_count, 0.0);
+  for (std::size_t i = 0; i < local.rows(); ++i) {
+    const auto row = local.row(i);
+    for (std::size_t k = 0; k < row.size(); ++k) field[k] = row[k] - mean;
+    transform.forward(field.data(), spectrum.data());
+    auto power = out.row(i);
+    for (std::size_t m = 0; m < spectrum.size(); ++m) power[shells[m]] += weight[m] * std::norm(spectrum[m]);
+    for (std::size_t s = 0; s < shell_count; ++s) power[s] /= modes_in[s] * n;
+  }
   return out;
 }
 

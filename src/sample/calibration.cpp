@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
+#include "ksi/core/compensated.hpp"
+#include "ksi/core/eigen.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -10,6 +13,13 @@
 #include "ksi/par/log.hpp"
 
 namespace ksi::sample {
+namespace {
+
+// The fewest data fields in each half (and calibration samples / 2) for an output spread: below, a
+// variance ratio scatters by more than 0.5 and a direction picked on a few fields means little.
+constexpr std::size_t kSpreadHalf = 8;
+
+}  // namespace
 
 std::size_t worst_shell(std::span<const double> ratio) {
   std::size_t worst = 0;
@@ -18,9 +28,66 @@ std::size_t worst_shell(std::span<const double> ratio) {
   return worst;
 }
 
+LogPowerSpread log_power_spread(const Matrix& local, std::size_t first, const std::vector<std::size_t>& grid,
+                                const par::Comm& comm) {
+  const Matrix power = Standardization::item_shell_powers(local, grid, 0.0);
+  const std::size_t S = power.cols();
+  std::vector<double> modes(S, 0.0);
+  {
+    const auto shells = Standardization::shell_of_modes(grid);
+    const auto weight = Standardization::mode_weights(grid);
+    for (std::size_t m = 0; m < shells.size(); ++m) modes[shells[m]] += weight[m];
+  }
+  std::vector<std::size_t> resolved;
+  for (std::size_t s = 1; s < S; ++s)
+    if (modes[s] >= Standardization::kGeometricModes) resolved.push_back(s);
+  const std::size_t R = resolved.size(), block = R + R * R + 1;
+  // Per half (even, odd ids): sums of log P_i(s), of their products and the count, over items and
+  // ranks in double-double (the same bits for any number of ranks).
+  std::vector<DoubleDouble> sums(2 * block);
+  std::vector<double> logs(R);
+  for (std::size_t i = 0; i < power.rows(); ++i) {
+    DoubleDouble* half = sums.data() + ((first + i) % 2) * block;
+    for (std::size_t r = 0; r < R; ++r)
+      logs[r] = std::log(std::max(power(i, resolved[r]), std::numeric_limits<double>::min()));
+    for (std::size_t r = 0; r < R; ++r) {
+      half[r].add(logs[r]);
+      for (std::size_t q = r; q < R; ++q) half[R + r * R + q].add(logs[r] * logs[q]);
+    }
+    half[block - 1].add(1.0);
+  }
+  comm.allreduce_sum(std::span<DoubleDouble>(sums));
+  // Mean and covariance from the sums of one or both halves.
+  const auto moments = [&](bool even, bool odd, std::vector<double>& mean, Matrix& covariance) {
+    std::vector<DoubleDouble> total(block);
+    for (std::size_t h = 0; h < 2; ++h)
+      if (h == 0 ? even : odd)
+        for (std::size_t j = 0; j < block; ++j) total[j].add(sums[h * block + j]);
+    const double n = total[block - 1].value();
+    mean.assign(S, 0.0);
+    covariance = Matrix(S, S, 0.0);
+    if (n < 2.0) return static_cast<std::size_t>(n);
+    for (std::size_t r = 0; r < R; ++r) mean[resolved[r]] = total[r].value() / n;
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t q = r; q < R; ++q) {
+        DoubleDouble c = total[R + r * R + q];
+        c.add(-n * mean[resolved[r]] * mean[resolved[q]]);
+        covariance(resolved[r], resolved[q]) = covariance(resolved[q], resolved[r]) = c.value() / (n - 1.0);
+      }
+    return static_cast<std::size_t>(std::llround(n));
+  };
+  LogPowerSpread out;
+  out.items = moments(true, true, out.mean, out.covariance);
+  std::vector<double> unused;
+  out.half_items[0] = moments(true, false, unused, out.half_covariance[0]);
+  out.half_items[1] = moments(false, true, unused, out.half_covariance[1]);
+  return out;
+}
+
 Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
                              std::span<const double> target, const copula::MarginalTable* data_marginal,
-                             const CalibrationOptions& options, const par::Comm& comm) {
+                             const LogPowerSpread* data_spread, const CalibrationOptions& options,
+                             const par::Comm& comm) {
   const ItemShape& shape = model.shape();
   par::collective(comm, [&] {
     if (!shape.is_grid())
@@ -33,7 +100,7 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   });
   const std::vector<std::size_t> grid(shape.dims().begin(), shape.dims().end());
   const std::size_t S = Standardization::shell_count(grid);
-  if (target.size() != S)
+  if (target.size() != S || (data_spread != nullptr && data_spread->covariance.rows() != S))
     throw par::CollectiveError(ExitCode::input,
                                cat("the calibration target has ", target.size(),
                                    " shells but the model's fields have ", S),
@@ -56,11 +123,12 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   result.gain.assign(S, 1.0);
   result.ratio.assign(S, 1.0);
   const Standardization& st = model.standardization();
-  Matrix fields;
-  // The calibration fields in data units under the current gains (and output map, if `mapped`).
+  Matrix fields, normals;  // normals: the calibration fields' spread normals (as ksi sample draws them)
+  // The calibration fields in data units under the current gains, spread (and output map, if `mapped`).
   const auto render = [&](bool mapped) {
     fields = states;
-    filter_shells(fields, grid, result.gain);
+    if (result.spread.rows() > 0) filter_shells(fields, grid, spread_gains(result.gain, result.spread, normals));
+    else filter_shells(fields, grid, result.gain);
     st.to_data(fields, shape);
     if (mapped && !result.map.x.empty())
       for (double& v : fields.values()) v = result.map.forward(v);
@@ -90,11 +158,12 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   // slope d log P_gen / d log c starting at 2 (a linear map back to data units, where one step is
   // exact) and then taken from the last two iterates, within [0.25, 2.5]. Where the power on a shell
   // is partly made by the non-linear map from other shells (leakage), the slope is below 2 and a
-  // plain fixed-point update would converge slowly.
-  std::vector<double> ratio = result.ratio;
+  // plain fixed-point update would converge slowly. The last slopes turn the spread into gains.
+  std::vector<double> ratio = result.ratio, slope(S, 2.0);
   double error = result.initial_error;
   const auto fit_gains = [&] {
-    std::vector<double> slope(S, 2.0), previous_log_gain(S, 0.0), previous_log_ratio(S, 0.0);
+    std::vector<double> previous_log_gain(S, 0.0), previous_log_ratio(S, 0.0);
+    std::fill(slope.begin(), slope.end(), 2.0);
     for (std::size_t update = 0; error > options.tolerance && update < options.max_iterations; ++update) {
       for (std::size_t s = 0; s < S; ++s) {
         if (!fitted[s]) continue;
@@ -111,15 +180,17 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
       error = measure(ratio);
     }
   };
-  fit_gains();
-  if (data_marginal != nullptr) {
-    // Alternate (as iterated amplitude-adjusted surrogates do, here for the mean over fields): the
-    // output map q = F_data^-1 o F_gen makes the generated one-point distribution the data's, which
-    // moves the spectrum a little; the gains are refitted under the new map; until the spectrum
-    // stays within the tolerance after a new map, or `max_rounds`: every round ends with a map, so
-    // the one-point distribution is the data's; the round whose spectrum is closest is kept (with
-    // few calibration fields the map's tails, set by a handful of values, can move the spectrum by
-    // some percent from one round to the next without settling).
+  // The mean spectrum (and PDF): gains, then with the data's distribution alternately (as iterated
+  // amplitude-adjusted surrogates do, here for the mean over fields) the output map
+  // q = F_data^-1 o F_gen, which makes the generated one-point distribution the data's and moves the
+  // spectrum a little, and the gains refitted under it; until the spectrum stays within the
+  // tolerance after a new map, or `max_rounds`. Every round ends with a map, so the one-point
+  // distribution is the data's; the round whose spectrum is closest is kept (with few calibration
+  // fields the map's tails, set by a handful of values, can move the spectrum by some percent from
+  // one round to the next without settling).
+  const auto fit_mean = [&] {
+    fit_gains();
+    if (data_marginal == nullptr) return;
     Calibration best;
     for (std::size_t round = 0; round < options.max_rounds; ++round) {
       {
@@ -140,12 +211,107 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
         best.map = result.map;
         best.final_error = error;
       }
-      if (error <= options.round_tolerance || result.rounds == options.max_rounds) break;
+      if (error <= options.round_tolerance || round + 1 == options.max_rounds) break;
       fit_gains();
     }
     result.gain = std::move(best.gain);
     result.map = std::move(best.map);
     error = best.final_error;
+    measure(ratio);
+  };
+  fit_mean();
+  const bool enough = data_spread != nullptr && data_spread->half_items[0] >= kSpreadHalf &&
+                      data_spread->half_items[1] >= kSpreadHalf && options.samples >= 2 * kSpreadHalf;
+  if (data_spread != nullptr && options.spread && !enough)
+    par::Log::info(cat("calibrate: no output spread: it needs at least ", 2 * kSpreadHalf,
+                       " data fields and calibration samples"));
+  if (options.spread && enough) {
+    // The output spread. Directions: the data's leading principal components of log P_i(s) over the
+    // fitted shells of at least kGeometricModes modes (log_power_spread's shells).
+    ScopedPhase phase("calibrate.spread");
+    const auto generated_spread = [&] {
+      render(true);
+      return log_power_spread(fields, range.begin, grid, comm);
+    };
+    std::vector<std::size_t> used;
+    for (std::size_t s = 1; s < S; ++s)
+      if (fitted[s] && data_spread->covariance(s, s) > 0.0) used.push_back(s);
+    // Directions from the even half of the data, tested on the odd half (unbiased for a direction
+    // chosen elsewhere), the amplitude from all of the data.
+    Matrix data_cov(used.size(), used.size());
+    for (std::size_t r = 0; r < used.size(); ++r)
+      for (std::size_t q = 0; q < used.size(); ++q) data_cov(r, q) = data_spread->half_covariance[0](used[r], used[q]);
+    const auto along = [&](const Matrix& cov, std::size_t j, const SymmetricEigen& e) {
+      double v = 0.0;
+      for (std::size_t r = 0; r < used.size(); ++r)
+        for (std::size_t q = 0; q < used.size(); ++q)
+          v += e.vectors(r, j) * cov(used[r], used[q]) * e.vectors(q, j);
+      return v;
+    };
+    const SymmetricEigen directions = symmetric_eigen(data_cov);
+    const LogPowerSpread before = generated_spread();
+    // A variance ratio of two sets of n and n_G fields scatters by sqrt(2/(n-1) + 2/(n_G-1)).
+    const double threshold =
+        1.0 + options.spread_significance *
+                  std::sqrt(2.0 / static_cast<double>(data_spread->half_items[1] - 1) +
+                            2.0 / static_cast<double>(before.items - 1));
+    std::vector<std::size_t> kept;
+    std::vector<double> amplitude;
+    for (std::size_t j = 0; j < std::min(options.spread_components, used.size()); ++j) {
+      SpreadComponent c;
+      c.data_variance = along(data_spread->covariance, j, directions);
+      c.generated_variance = along(before.covariance, j, directions);
+      if (along(data_spread->half_covariance[1], j, directions) > threshold * c.generated_variance &&
+          c.data_variance > c.generated_variance) {
+        kept.push_back(j);
+        amplitude.push_back(std::sqrt(c.data_variance - c.generated_variance));
+        result.spread_components.push_back(c);
+      } else {
+        result.spread_rejected.push_back(c);
+      }
+    }
+    if (!kept.empty()) {
+      // The calibration fields' normals, centred and scaled to unit variance over all of them, so
+      // that the measured variance corrects the amplitude for the non-linear maps to data units and
+      // not for the sample variance of a few dozen normals.
+      normals = spread_normals(kept.size(), sampler.seed, StreamPurpose::calibration, range.begin,
+                               range.end - range.begin);
+      std::vector<DoubleDouble> moments(2 * kept.size());
+      for (std::size_t i = 0; i < normals.rows(); ++i)
+        for (std::size_t k = 0; k < kept.size(); ++k) {
+          moments[2 * k].add(normals(i, k));
+          moments[2 * k + 1].add(normals(i, k) * normals(i, k));
+        }
+      comm.allreduce_sum(std::span<DoubleDouble>(moments));
+      const double n = static_cast<double>(options.samples);
+      for (std::size_t k = 0; k < kept.size(); ++k) {
+        const double mean = moments[2 * k].value() / n;
+        const double scale = std::sqrt(std::max((moments[2 * k + 1].value() - n * mean * mean) / (n - 1.0), 1e-300));
+        for (std::size_t i = 0; i < normals.rows(); ++i) normals(i, k) = (normals(i, k) - mean) / scale;
+      }
+      for (std::size_t iteration = 0;; ++iteration) {
+        // Extra log power a_k v_k(s) in data units -> model-unit log gain a_k v_k(s) / slope(s).
+        result.spread = Matrix(kept.size(), S, 0.0);
+        for (std::size_t k = 0; k < kept.size(); ++k)
+          for (std::size_t r = 0; r < used.size(); ++r)
+            result.spread(k, used[r]) = amplitude[k] * directions.vectors(r, kept[k]) / slope[used[r]];
+        fit_mean();
+        const LogPowerSpread after = generated_spread();
+        bool within = true;
+        for (std::size_t k = 0; k < kept.size(); ++k) {
+          auto& c = result.spread_components[k];
+          c.fitted_variance = along(after.covariance, kept[k], directions);
+          const double wanted = c.data_variance - c.generated_variance;
+          const double achieved = c.fitted_variance - c.generated_variance;
+          within = within && std::abs(achieved / wanted - 1.0) <= 0.1;
+          amplitude[k] *= std::clamp(std::sqrt(wanted / std::max(achieved, 1e-3 * wanted)), 0.5, 2.0);
+        }
+        par::Log::detail(sformat("calibrate: spread %zu: variance along the first direction %.3g (data %.3g)",
+                                 iteration + 1, result.spread_components[0].fitted_variance,
+                                 result.spread_components[0].data_variance));
+        if (within || iteration + 1 == options.spread_iterations) break;
+      }
+    }
   }
   result.final_error = error;
   return result;

@@ -22,6 +22,13 @@ with h5py.File("f3.h5", "w") as f:
     f.create_dataset("fields", data=fields).attrs["item_kind"] = "grid"
 with h5py.File("f2.h5", "w") as f:
     f.create_dataset("fields", data=fields[:, 0]).attrs["item_kind"] = "grid"
+# 32 Gaussian fields whose energy level varies from field to field (sd 0.5 in log amplitude).
+levels = np.empty((32,) + dims)
+for i in range(32):
+    g = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal(dims)) * shape))
+    levels[i] = np.exp(0.5 * rng.standard_normal()) * g / g.std()
+with h5py.File("levels.h5", "w") as f:
+    f.create_dataset("fields", data=levels).attrs["item_kind"] = "grid"
 PY
 "$ksi" synth gaussian --dim 4 --count 50 --out vectors.h5 -q || exit 1
 
@@ -33,6 +40,14 @@ run 2 "$ksi" fit --data f3.h5 --out fitcal_np2.h5 "${fitargs[@]}" --calibrate 6 
 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_nopdf.h5 --samples 6 --steps 5 --pdf off -q || failures=$((failures + 1))
 run 2 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_np2.h5 --samples 6 --steps 5 -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model cal.h5 --out s.h5 --count 4 --steps 5 -q || failures=$((failures + 1))
+# The output spread: data whose energy level varies; samples the same on 1 and 2 ranks.
+"$ksi" fit --data levels.h5 --out lplain.h5 --features scattering --feature-params J=2,L=3,isotropic=true --standardize spectrum --schedule trig --times 4 --draws 1 -q || failures=$((failures + 1))
+"$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal.h5 --samples 32 --steps 5 -q || failures=$((failures + 1))
+run 2 "$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal_np2.h5 --samples 32 --steps 5 -q || failures=$((failures + 1))
+"$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal_off.h5 --samples 32 --steps 5 --spread off -q || failures=$((failures + 1))
+"$ksi" sample --model lcal.h5 --out ls1.h5 --count 24 --steps 5 -q || failures=$((failures + 1))
+run 2 "$ksi" sample --model lcal.h5 --out ls2.h5 --count 24 --steps 5 -q || failures=$((failures + 1))
+"$ksi" sample --model lcal_off.h5 --out ls_off.h5 --count 24 --steps 5 -q || failures=$((failures + 1))
 
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, numpy as np, sys
@@ -60,6 +75,18 @@ s = h5py.File("s.h5", "r")
 check(s.attrs["model_id"] == ids["cal"] and s["fields"].shape == (4, 16, 16, 16), "samples of the calibrated model")
 v = s["fields"][...]
 check(v.min() >= data.min() - 1e-12 and v.max() <= data.max() + 1e-12, "samples within the data's range (the output map)")
+def level_sd(name):  # sd over fields of the log of each field's power at 2 <= |k| <= 7
+    x = h5py.File(name, "r")["fields"][...]
+    k = np.sqrt(sum(np.meshgrid(*[np.fft.fftfreq(16) * 16] * 3, indexing="ij")[a] ** 2 for a in range(3)))
+    band = (k >= 2) & (k <= 7)
+    return np.std([np.log(np.mean(np.abs(np.fft.fftn(f - f.mean()))[band] ** 2)) for f in x], ddof=1)
+lcal, loff = h5py.File("lcal.h5", "r"), h5py.File("lcal_off.h5", "r")
+check("output_spread" in lcal and "output_spread" not in loff and lcal["fit"].attrs["calibration_spread"] == "true", "--spread on: an output spread; off: none")
+check(np.array_equal(lcal["output_spread"][...], h5py.File("lcal_np2.h5", "r")["output_spread"][...]), "the same spread on 1 and 2 ranks")
+check(np.array_equal(h5py.File("ls1.h5", "r")["fields"][...], h5py.File("ls2.h5", "r")["fields"][...]), "samples with a spread are the same on 1 and 2 ranks")
+sd_data, sd_spread, sd_off = level_sd("levels.h5"), level_sd("ls1.h5"), level_sd("ls_off.h5")
+print("energy level sd: data %.3f, with the spread %.3f, without %.3f" % (sd_data, sd_spread, sd_off))
+check(0.6 < sd_spread / sd_data < 1.5 and sd_off < 0.4 * sd_data, "samples' energy levels scatter as the data's with the spread, not without")
 sys.exit(1 if bad else 0)
 PY
 
@@ -67,6 +94,8 @@ PY
 expect_exit 2 "unrecognised\|unknown" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --bogus 3
 expect_exit 2 "required" -- "$ksi" calibrate --model plain.h5 --out x1.h5
 expect_exit 2 "pdf must be on or off" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --pdf maybe
+expect_exit 2 "spread must be on or off" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --spread 1
+expect_exit 2 "calibrate-spread must be on or off" -- "$ksi" fit --data f3.h5 --out x1.h5 "${fitargs[@]}" --calibrate 4 --calibrate-spread yes
 expect_exit 2 "samples must be positive" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --samples 0
 expect_exit 3 "shape" -- "$ksi" calibrate --model plain.h5 --data f2.h5 --out x2.h5
 expect_exit 3 "file not found" -- "$ksi" calibrate --model missing.h5 --data f3.h5 --out x3.h5

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "ksi/core/error.hpp"
+#include "ksi/core/random.hpp"
 #include "ksi/features/random_fourier.hpp"
 #include "ksi/io/output.hpp"
 #include "ksi/model/model.hpp"
@@ -107,7 +108,7 @@ TEST(Calibration, LinearStandardisationIsFittedInOneUpdate) {
   for (std::size_t s = 0; s < target.size(); ++s) target[s] *= bias(s);
   sample::CalibrationOptions options;
   options.samples = 24;
-  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, options, world);
+  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
   ASSERT_EQ(result.gain.size(), target.size());
   // One update makes the calibration samples' spectrum the target exactly (a linear filter).
   EXPECT_EQ(result.iterations, 1u);
@@ -124,7 +125,7 @@ TEST(Calibration, LinearStandardisationIsFittedInOneUpdate) {
     EXPECT_NEAR(std::log(result.ratio[s] * bias(s)), expected, 5.0 * sigma) << "shell " << s;
   }
   // The same gains for any number of ranks: here every rank alone against the world.
-  const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, options, par::Comm::self());
+  const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, par::Comm::self());
   for (std::size_t s = 0; s < target.size(); ++s)
     EXPECT_NEAR(alone.gain[s], result.gain[s], 1e-13 * result.gain[s]) << "shell " << s;
 }
@@ -149,7 +150,7 @@ TEST(Calibration, TheGeometricMeanIsMetWhenTheDataEnergyLevelVaries) {
 
   sample::CalibrationOptions options;
   options.samples = 48;
-  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, options, world);
+  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
   EXPECT_LT(result.final_error, 1e-10);
   const auto modes = modes_per_shell(kDims);
   for (std::size_t s = 1; s < modes.size(); ++s) {
@@ -158,6 +159,124 @@ TEST(Calibration, TheGeometricMeanIsMetWhenTheDataEnergyLevelVaries) {
     EXPECT_NEAR(arithmetic[s] / target[s], std::cosh(1.0), 5.0 * sigma * std::cosh(1.0)) << "shell " << s;
     EXPECT_NEAR(result.gain[s] * result.gain[s], 1.0, 5.0 * sigma) << "shell " << s;
   }
+}
+
+namespace {
+
+// Variance over all ranks' fields of their mean log shell power over shells 2..S-1 with at least
+// 200 modes (the energy level of each field, in log).
+double energy_level_variance(const Matrix& local, const par::Comm& comm) {
+  const auto modes = modes_per_shell(kDims);
+  const Matrix power = Standardization::item_shell_powers(local, kDims, 0.0);
+  std::vector<double> level(power.rows(), 0.0);
+  for (std::size_t i = 0; i < power.rows(); ++i) {
+    std::size_t used = 0;
+    for (std::size_t s = 2; s < modes.size(); ++s)
+      if (modes[s] >= 200) level[i] += std::log(power(i, s)), ++used;
+    level[i] /= static_cast<double>(used);
+  }
+  Matrix levels(level.size(), 1);
+  std::copy(level.begin(), level.end(), levels.data());
+  const Matrix all = test::gather_rows(levels, comm);
+  double mean = 0.0, var = 0.0;
+  for (double v : all.values()) mean += v / static_cast<double>(all.rows());
+  for (double v : all.values()) var += (v - mean) * (v - mean) / static_cast<double>(all.rows() - 1);
+  return var;
+}
+
+// Gaussian fields with the model's colouring, each times an energy level exp(sigma xi_i) in amplitude.
+Matrix fields_with_energy_levels(const Model& model, std::uint64_t seed, std::size_t count, double sigma,
+                                 const par::Comm& comm) {
+  const auto& colouring = model.standardization().shell_power;
+  const auto range = par::block_range(count, comm.rank(), comm.size());
+  Matrix fields = test::isotropic_gaussian_fields(kDims, seed, range.begin, range.end - range.begin,
+                                                  [&](std::size_t s) { return std::sqrt(colouring[s]); });
+  for (std::size_t i = 0; i < fields.rows(); ++i) {
+    const double level = std::exp(sigma * RandomStream(seed, StreamPurpose::test, range.begin + i, 9).normal());
+    for (double& v : fields.row(i)) v *= level;
+  }
+  return fields;
+}
+
+}  // namespace
+
+TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
+  // Data: the sampler's spectrum with an energy level that varies from field to field (log-normal,
+  // sd 0.3 in amplitude, so 0.36 in variance of the log power of every shell). The sampler's fields
+  // all have one level; the spread must give fresh samples the data's variance of the level, with
+  // one component (along the all-shells direction), keep the geometric mean spectrum, and be the same
+  // for any number of ranks. Without extra scatter in the data there is no spread.
+  const auto& world = test::World::comm();
+  const Model model = zero_drift_model(kDims, spectrum_standardization(kDims));
+  const std::size_t reference_count = 96;
+  const Matrix reference = fields_with_energy_levels(model, 21, reference_count, 0.3, world);
+  const auto target = geometric_shell_powers(reference, world);
+  const auto data_spread = sample::log_power_spread(reference, par::block_range(reference_count, world.rank(), world.size()).begin, kDims, world);
+
+  sample::CalibrationOptions options;
+  options.samples = 64;
+  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, &data_spread, options, world);
+  // One component along the energy level; a second one may take up what the first direction, picked
+  // on half the data, leaves of the level's variance in the directions next to it.
+  ASSERT_GE(result.spread.rows(), 1u);
+  ASSERT_LE(result.spread.rows(), 2u);
+  ASSERT_EQ(result.spread_components.size(), result.spread.rows());
+  EXPECT_EQ(result.spread_components.size() + result.spread_rejected.size(), options.spread_components);
+  const auto& c = result.spread_components[0];
+  EXPECT_GT(c.data_variance, 10.0 * c.generated_variance);
+  for (const auto& component : result.spread_components)
+    EXPECT_NEAR(component.fitted_variance / component.data_variance, 1.0, 0.1);
+  // Linear standardisation: the log-gain direction is flat (the energy level), a_k v(s) / 2.
+  const auto modes = modes_per_shell(kDims);
+  for (std::size_t s = 2; s < modes.size(); ++s)
+    if (modes[s] >= 200) EXPECT_NEAR(std::abs(result.spread(0, s)), 0.3, 0.06) << "shell " << s;
+  const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, &data_spread, options,
+                                              par::Comm::self());
+  ASSERT_EQ(alone.spread.rows(), result.spread.rows());
+  for (std::size_t i = 0; i < result.spread.size(); ++i)
+    EXPECT_NEAR(alone.spread.data()[i], result.spread.data()[i], 1e-12) << "entry " << i;
+
+  Model calibrated = zero_drift_model(kDims, spectrum_standardization(kDims));
+  calibrated.set_output_gain(result.gain);
+  calibrated.set_output_spread(result.spread);
+  const std::size_t fresh_count = 96;
+  const auto fresh_range = par::block_range(fresh_count, world.rank(), world.size());
+  const Matrix fresh = sample::generate(calibrated, sampler(), 2000 + fresh_range.begin,
+                                        fresh_range.end - fresh_range.begin);
+  const Matrix raw = sample::generate(model, sampler(), 2000 + fresh_range.begin,
+                                      fresh_range.end - fresh_range.begin);
+  const double data_level = energy_level_variance(reference, world);
+  EXPECT_NEAR(data_level, 0.36, 0.15);
+  // Two variances of 96 fields: their ratio scatters by about 0.2.
+  EXPECT_NEAR(energy_level_variance(fresh, world) / data_level, 1.0, 0.45);
+  EXPECT_LT(energy_level_variance(raw, world) / data_level, 0.05);
+  const auto power = geometric_shell_powers(fresh, world);
+  for (std::size_t s = 2; s < modes.size(); ++s)
+    if (modes[s] >= 200) EXPECT_NEAR(std::log(power[s] / target[s]), 0.0, 0.25) << "shell " << s;
+
+  // Data without extra scatter: no component is significant.
+  const Matrix plain = fields_with_energy_levels(model, 22, reference_count, 0.0, world);
+  const auto plain_spread = sample::log_power_spread(plain, par::block_range(reference_count, world.rank(), world.size()).begin, kDims, world);
+  const auto none = sample::calibrate_output(model, sampler(), geometric_shell_powers(plain, world), nullptr,
+                                             &plain_spread, options, world);
+  EXPECT_EQ(none.spread.rows(), 0u);
+  EXPECT_TRUE(none.spread_components.empty());
+  // The spread travels with the model and changes its identity; to_data needs the normals.
+  test::ScratchDir dir("spread");
+  {
+    io::OutputFile out(dir.path("model.h5"), true, {}, world);
+    calibrated.write(out);
+    out.commit();
+  }
+  const Model back = Model::read(dir.path("model.h5"), world);
+  EXPECT_EQ(back.identity(), calibrated.identity());
+  EXPECT_EQ(back.output_spread().values().size(), result.spread.size());
+  Model without = zero_drift_model(kDims, spectrum_standardization(kDims));
+  without.set_output_gain(result.gain);
+  EXPECT_NE(without.identity(), calibrated.identity());
+  Matrix states(1, fresh.cols(), 0.0);
+  EXPECT_THROW(calibrated.to_data(states), UsageError);
+  EXPECT_THROW(calibrated.set_output_spread(Matrix(1, 3, 0.0)), InputError);
 }
 
 TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
@@ -193,7 +312,7 @@ TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
 
   sample::CalibrationOptions options;
   options.samples = 48;
-  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, options, world);
+  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
   EXPECT_GT(result.iterations, 1u);  // a non-linear map back to data units needs several updates
   EXPECT_LT(result.final_error, options.tolerance);
   EXPECT_GT(result.initial_error, 0.3);
@@ -238,11 +357,11 @@ TEST(Calibration, GaussianSamplesBecomeLogNormalWithTheOutputMap) {
 
   sample::CalibrationOptions options;
   options.samples = 48;
-  const auto result = sample::calibrate_output(model, sampler(), target, &marginal, options, world);
+  const auto result = sample::calibrate_output(model, sampler(), target, &marginal, nullptr, options, world);
   EXPECT_GE(result.rounds, 1u);
   EXPECT_LE(result.final_error, options.round_tolerance);
   ASSERT_FALSE(result.map.x.empty());
-  const auto alone = sample::calibrate_output(model, sampler(), target, &marginal, options, par::Comm::self());
+  const auto alone = sample::calibrate_output(model, sampler(), target, &marginal, nullptr, options, par::Comm::self());
   EXPECT_EQ(alone.map.z, result.map.z);  // integer histograms: the same map for any number of ranks
 
   Model calibrated = zero_drift_model(kDims, spectrum_standardization(kDims));
@@ -316,10 +435,10 @@ TEST(Calibration, Errors) {
   sample::CalibrationOptions options;
   options.samples = 2;
   std::vector<double> short_target(S - 1, 1.0);
-  EXPECT_THROW(sample::calibrate_output(model, sampler(), short_target, nullptr, options, world), Error);
+  EXPECT_THROW(sample::calibrate_output(model, sampler(), short_target, nullptr, nullptr, options, world), Error);
   const auto expect_usage = [&](const Model& m, std::vector<double> target) {
     try {
-      sample::calibrate_output(m, sampler(), target, nullptr, options, world);
+      sample::calibrate_output(m, sampler(), target, nullptr, nullptr, options, world);
       ADD_FAILURE() << "no error";
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ExitCode::usage) << e.what();

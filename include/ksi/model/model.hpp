@@ -82,9 +82,19 @@ class Model {
   /// Sets the output map; InputError unless the model is of fields and the table is well formed
   /// (an empty table clears it).
   void set_output_map(copula::MarginalTable map);
-  /// The sampler's final states (model units, rows of X) -> data units: the output gains, the
-  /// standardisation undone, then the output map.
-  void to_data(Matrix& X) const;
+  /// Output spread (fields only): K x S log-gains a_k(s) that give each generated field its own
+  /// energy level: field i's output gain on shell s is c(s) exp(sum_k xi_ik a_k(s)), xi_ik standard
+  /// normals of the field's own stream (sample::spread_normals). Fitted by the calibration where
+  /// the data's fields scatter more from one another in log shell power than the sampler's (the
+  /// energy level of turbulence snapshots varies in time); empty (K = 0): none.
+  const Matrix& output_spread() const { return output_spread_; }
+  /// Sets the output spread; InputError unless the model is of fields and the matrix has one finite
+  /// column per shell (0 rows clears it).
+  void set_output_spread(Matrix spread);
+  /// The sampler's final states (model units, rows of X) -> data units: the output gains (with the
+  /// spread, row i of `spread_normals`: X.rows() x output_spread().rows(), needed when there is a
+  /// spread), the standardisation undone, then the output map.
+  void to_data(Matrix& X, const Matrix* spread_normals = nullptr) const;
 
   /// A short fingerprint of eta, the time grid, the feature map and the schedule (hex).
   std::string identity() const;
@@ -104,6 +114,7 @@ class Model {
   Matrix eta_;
   Matrix shell_gain_;
   std::vector<double> output_gain_;
+  Matrix output_spread_;
   copula::MarginalTable output_map_;
   std::vector<TimeDiagnostics> diagnostics_;
   Params fit_settings_;

@@ -80,6 +80,9 @@ struct Standardization {
   static std::vector<double> shell_powers(const Matrix& local, const std::vector<std::size_t>& grid,
                                           double mean, const par::Comm& comm,
                                           ItemAverage average = ItemAverage::arithmetic);
+  /// Each row's own shell powers |FFT(x - mean)|^2 / N averaged over the shell's modes
+  /// (rows x shells; rank-local).
+  static Matrix item_shell_powers(const Matrix& local, const std::vector<std::size_t>& grid, double mean);
 
  private:
   void to_model_whiten(Matrix& items, const ItemShape& shape) const;
@@ -88,5 +91,10 @@ struct Standardization {
 /// Multiplies the Fourier coefficients of every row of `rows` (fields on the grid `dims`) by
 /// gain[shell_of_modes], in place: a linear, isotropic filter with one gain per shell.
 void filter_shells(Matrix& rows, const std::vector<std::size_t>& dims, std::span<const double> gain);
+/// The same with one row of gains per row of `rows` (gains: rows.rows() x shells).
+void filter_shells(Matrix& rows, const std::vector<std::size_t>& dims, const Matrix& gains);
+/// Per-field gains c(s) exp(sum_k xi_ik a_k(s)) (Model::output_spread): `gain` c (empty: 1), `spread`
+/// a (K x S), `normals` xi (fields x K); fields x S.
+Matrix spread_gains(std::span<const double> gain, const Matrix& spread, const Matrix& normals);
 
 }  // namespace ksi

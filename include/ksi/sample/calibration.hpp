@@ -24,6 +24,16 @@
 /// one-point CDF), so that generated fields have the data's one-point PDF; gains and map are fitted
 /// in turn (the map moves the spectrum a little, the gains move the PDF a little), as iterated
 /// amplitude-adjusted Fourier-transform surrogates do, but once for all fields rather than per field.
+///
+/// With the data's field-to-field scatter of log shell powers given (LogPowerSpread), the
+/// calibration also fits an output spread: where the data's fields scatter more from one another
+/// than the sampler's along one of the data's leading principal directions v_k of log P_i(s) (by
+/// more than `spread_significance` standard errors of a variance ratio), each generated field i gets
+/// the extra log-power xi_ik a_k v_k(s) (xi_ik its own standard normals), a_k^2 the excess variance;
+/// turned into model-unit log gains by the secant slopes of the mean fit, refitted with the gains
+/// and map, and the amplitude corrected from the measured variance until within 10 %. Turbulence
+/// snapshots need it (their energy level varies in time; the sampler's fields all have nearly one);
+/// cosmological fields, whose scatter is cosmic variance the sampler reproduces, get none.
 
 #include <cstddef>
 #include <span>
@@ -41,10 +51,38 @@ struct CalibrationOptions {
   double tolerance = 1e-3;          ///< stop when max_s |log(P_gen(s) / P_data(s))| is below
   std::size_t max_rounds = 8;       ///< gains-then-map rounds with an output map
   double round_tolerance = 1e-2;    ///< stop the rounds when the spectral error after a map is below
+  bool spread = true;               ///< fit an output spread (with the data's LogPowerSpread)
+  std::size_t spread_components = 4;     ///< leading principal directions of the data considered
+  double spread_significance = 3.0;      ///< standard errors of the variance ratio for a component
+  std::size_t spread_iterations = 3;     ///< fits of the spread (each corrects the amplitude)
+};
+
+/// The field-to-field scatter of log shell powers log P_i(s) of a set of fields: mean and covariance
+/// over fields on the shells s >= 1 of at least Standardization::kGeometricModes modes (0 on the
+/// others), and the number of fields; the same covariance over the fields of even and of odd ids.
+/// (The calibration picks directions on one half and tests them on the other: the leading
+/// eigenvalue of a sample covariance is biased high, by (1 + sqrt(shells / fields))^2 for
+/// uncorrelated shells of equal variance, which would pass for a spread that is not there.)
+struct LogPowerSpread {
+  std::vector<double> mean;  ///< S
+  Matrix covariance;         ///< S x S
+  std::size_t items = 0;
+  Matrix half_covariance[2];  ///< over even and odd ids
+  std::size_t half_items[2] = {0, 0};
+};
+
+/// One component of a fitted output spread.
+struct SpreadComponent {
+  double data_variance = 0.0;       ///< of log P_i along the direction, in the data
+  double generated_variance = 0.0;  ///< in the calibration fields without the spread
+  double fitted_variance = 0.0;     ///< in the calibration fields with it
 };
 
 struct Calibration {
   std::vector<double> gain;        ///< c(s), one per shell
+  Matrix spread;                   ///< the output spread, K x S (K = 0: none)
+  std::vector<SpreadComponent> spread_components;  ///< the K components fitted
+  std::vector<SpreadComponent> spread_rejected;    ///< directions considered and not significant
   copula::MarginalTable map;       ///< the output map (empty without the data's distribution)
   std::size_t rounds = 0;          ///< output maps fitted
   std::vector<double> ratio;       ///< P_gen(s) / P_data(s) before calibration (1 where not fitted)
@@ -56,15 +94,22 @@ struct Calibration {
 /// The shell s >= 1 whose ratio P_gen(s) / P_data(s) is farthest from 1 in log (0 if none is).
 std::size_t worst_shell(std::span<const double> ratio);
 
+/// LogPowerSpread of the fields in the rows of `local` on all ranks, of global ids first, first + 1,
+/// ... (collective; double-double sums, the same for any number of ranks).
+LogPowerSpread log_power_spread(const Matrix& local, std::size_t first, const std::vector<std::size_t>& grid,
+                                const par::Comm& comm);
+
 /// Fits the output gains of `model` (its current output gains and map are ignored) for the sampler
 /// settings `sampler` against `target`, the training data's shell powers in data units
 /// (Standardization::shell_powers of the data, any mean, geometric average over items), and, if `data_marginal` is given (the
-/// data's one-point map x -> Phi^-1(F_data(x)), copula::fit_marginal of the data), the output map.
+/// data's one-point map x -> Phi^-1(F_data(x)), copula::fit_marginal of the data), the output map,
+/// and if `data_spread` is given (log_power_spread of the data) and options.spread, the output spread.
 /// Collective; the result is the same on every rank and for any number of ranks. UsageError for
 /// items that are not fields or samples == 0; InputError for a target of another number of shells;
 /// NumericalError if a calibration sample diverges.
 Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
                              std::span<const double> target, const copula::MarginalTable* data_marginal,
-                             const CalibrationOptions& options, const par::Comm& comm);
+                             const LogPowerSpread* data_spread, const CalibrationOptions& options,
+                             const par::Comm& comm);
 
 }  // namespace ksi::sample

@@ -41,6 +41,11 @@ std::size_t default_batch(const Model& model);
 /// units (Model::to_data: output gains, then the standardisation undone). Rank-local.
 Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,
                 std::size_t count);
+/// The standard normals xi (count x components) that set the energy level of the samples with global
+/// ids [first, first + count) under a model's output spread (Model::output_spread): each sample's
+/// own stream (seed, `streams`, id, 1), apart from its integration noise (seed, `streams`, id).
+Matrix spread_normals(std::size_t components, std::uint64_t seed, StreamPurpose streams,
+                      std::size_t first, std::size_t count);
 /// The same samples as the sampler's final states in model units (no output gains). Rank-local.
 Matrix generate_states(const Model& model, const SampleOptions& options, std::size_t first,
                        std::size_t count);
