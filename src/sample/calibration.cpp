@@ -184,7 +184,9 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   // amplitude-adjusted surrogates do, here for the mean over fields) the output map
   // q = F_data^-1 o F_gen, which makes the generated one-point distribution the data's and moves the
   // spectrum a little, and the gains refitted under it; until the spectrum stays within the
-  // tolerance after a new map, or `max_rounds`. Every round ends with a map, so the one-point
+  // tolerance after a new map, or `max_rounds`, or two rounds without a 5 % gain on the best (where
+  // the error settles above the tolerance, as on shells past a dealiasing cut-off). Every round ends
+  // with a map, so the one-point
   // distribution is the data's; the round whose spectrum is closest is kept (with few calibration
   // fields the map's tails, set by a handful of values, can move the spectrum by some percent from
   // one round to the next without settling).
@@ -192,6 +194,7 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
     fit_gains();
     if (data_marginal == nullptr) return;
     Calibration best;
+    std::size_t stalled = 0;
     for (std::size_t round = 0; round < options.max_rounds; ++round) {
       {
         ScopedPhase phase("calibrate.marginal");
@@ -206,12 +209,13 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
       error = measure(ratio);
       par::Log::detail(sformat("calibrate: output map %zu: max |log ratio| %.3g at |k| = %zu",
                                result.rounds, error, worst_shell(ratio)));
+      stalled = round > 0 && error > 0.95 * best.final_error ? stalled + 1 : 0;
       if (round == 0 || error < best.final_error) {
         best.gain = result.gain;
         best.map = result.map;
         best.final_error = error;
       }
-      if (error <= options.round_tolerance || round + 1 == options.max_rounds) break;
+      if (error <= options.round_tolerance || round + 1 == options.max_rounds || stalled == 2) break;
       fit_gains();
     }
     result.gain = std::move(best.gain);
