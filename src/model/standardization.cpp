@@ -76,6 +76,14 @@ std::vector<double> Standardization::mode_weights(const std::vector<std::size_t>
   return weights;
 }
 
+std::vector<double> Standardization::modes_per_shell(const std::vector<std::size_t>& dims) {
+  const auto shells = shell_of_modes(dims);
+  const auto weight = mode_weights(dims);
+  std::vector<double> modes(*std::max_element(shells.begin(), shells.end()) + 1, 0.0);
+  for (std::size_t m = 0; m < shells.size(); ++m) modes[shells[m]] += weight[m];
+  return modes;
+}
+
 std::size_t Standardization::shell_count(const std::vector<std::size_t>& dims) {
   const auto shells = shell_of_modes(dims);
   return *std::max_element(shells.begin(), shells.end()) + 1;
@@ -157,12 +165,11 @@ std::vector<double> Standardization::shell_powers(const Matrix& local,
                                                   ItemAverage average) {
   // Summed in double-double over items and ranks: the same bits for any number of ranks.
   const auto shells = shell_of_modes(grid);
-  const std::size_t shell_count = *std::max_element(shells.begin(), shells.end()) + 1;
+  const auto weight = mode_weights(grid);
+  const auto modes_in = modes_per_shell(grid);
+  const std::size_t shell_count = modes_in.size();
   double n = 1.0;
   for (const auto d : grid) n *= static_cast<double>(d);
-  std::vector<double> modes_in(shell_count, 0.0);
-  const auto weight = mode_weights(grid);
-  for (std::size_t m = 0; m < shells.size(); ++m) modes_in[shells[m]] += weight[m];
   // Per shell, sums of the items' powers, or of the logs of each item's mean power (geometric).
   std::vector<bool> logs(shell_count, false);
   if (average == ItemAverage::geometric)
@@ -199,10 +206,9 @@ std::vector<double> Standardization::shell_powers(const Matrix& local,
 Matrix Standardization::item_shell_powers(const Matrix& local, const std::vector<std::size_t>& grid,
                                           double mean) {
   const auto shells = shell_of_modes(grid);
-  const std::size_t shell_count = *std::max_element(shells.begin(), shells.end()) + 1;
   const auto weight = mode_weights(grid);
-  std::vector<double> modes_in(shell_count, 0.0);
-  for (std::size_t m = 0; m < shells.size(); ++m) modes_in[shells[m]] += weight[m];
+  const auto modes_in = modes_per_shell(grid);
+  const std::size_t shell_count = modes_in.size();
   const fft::RealTransform transform(grid);
   const double n = static_cast<double>(transform.real_size());
   std::vector<fft::complex> spectrum(transform.complex_size());

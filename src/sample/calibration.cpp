@@ -32,12 +32,7 @@ LogPowerSpread log_power_spread(const Matrix& local, std::size_t first, const st
                                 const par::Comm& comm) {
   const Matrix power = Standardization::item_shell_powers(local, grid, 0.0);
   const std::size_t S = power.cols();
-  std::vector<double> modes(S, 0.0);
-  {
-    const auto shells = Standardization::shell_of_modes(grid);
-    const auto weight = Standardization::mode_weights(grid);
-    for (std::size_t m = 0; m < shells.size(); ++m) modes[shells[m]] += weight[m];
-  }
+  const auto modes = Standardization::modes_per_shell(grid);
   std::vector<std::size_t> resolved;
   for (std::size_t s = 1; s < S; ++s)
     if (modes[s] >= Standardization::kGeometricModes) resolved.push_back(s);

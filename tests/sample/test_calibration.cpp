@@ -37,12 +37,9 @@ double bias(std::size_t s) { return s >= 2 && s <= 4 ? 0.5 : (s == 6 || s == 7 ?
 
 // Mode-weighted number of modes per shell (Standardization's convention).
 std::vector<double> modes_per_shell(const std::vector<std::size_t>& dims) {
-  const auto shell = Standardization::shell_of_modes(dims);
-  const auto weight = Standardization::mode_weights(dims);
-  std::vector<double> m(Standardization::shell_count(dims), 0.0);
-  for (std::size_t i = 0; i < shell.size(); ++i) m[shell[i]] += weight[i];
-  return m;
+  return Standardization::modes_per_shell(dims);
 }
+
 
 // Relative scatter of the ratio of two shell-power means of log-normal fields on a shell of m modes,
 // from sets of the given sizes: sqrt(sum 2 / (n m)) for Gaussian fields, a few times more (4x) for
@@ -83,6 +80,12 @@ sample::SampleOptions sampler() {
   sample::SampleOptions o;
   o.steps = 4;
   return o;
+}
+
+// Samples of global ids [first, first + count) in data units, dealt to the ranks of `comm`.
+Matrix world_samples(const Model& model, std::size_t first, std::size_t count, const par::Comm& comm) {
+  const auto range = par::block_range(count, comm.rank(), comm.size());
+  return sample::generate(model, sampler(), first + range.begin, range.end - range.begin);
 }
 
 // The calibration's average over fields: the geometric mean of the fields' shell powers.
@@ -239,12 +242,8 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
   Model calibrated = zero_drift_model(kDims, spectrum_standardization(kDims));
   calibrated.set_output_gain(result.gain);
   calibrated.set_output_spread(result.spread);
-  const std::size_t fresh_count = 96;
-  const auto fresh_range = par::block_range(fresh_count, world.rank(), world.size());
-  const Matrix fresh = sample::generate(calibrated, sampler(), 2000 + fresh_range.begin,
-                                        fresh_range.end - fresh_range.begin);
-  const Matrix raw = sample::generate(model, sampler(), 2000 + fresh_range.begin,
-                                      fresh_range.end - fresh_range.begin);
+  const Matrix fresh = world_samples(calibrated, 2000, 96, world);
+  const Matrix raw = world_samples(model, 2000, 96, world);
   const double data_level = energy_level_variance(reference, world);
   EXPECT_NEAR(data_level, 0.36, 0.15);
   // Two variances of 96 fields: their ratio scatters by about 0.2.
@@ -325,11 +324,8 @@ TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
   Model calibrated = zero_drift_model(kDims, st);
   calibrated.set_output_gain(result.gain);
   const std::size_t fresh_count = 96;
-  const auto fresh_range = par::block_range(fresh_count, world.rank(), world.size());
-  const Matrix fresh = sample::generate(calibrated, sampler(), 1000 + fresh_range.begin,
-                                        fresh_range.end - fresh_range.begin);
-  const Matrix raw = sample::generate(model, sampler(), 1000 + fresh_range.begin,
-                                      fresh_range.end - fresh_range.begin);
+  const Matrix fresh = world_samples(calibrated, 1000, fresh_count, world);
+  const Matrix raw = world_samples(model, 1000, fresh_count, world);
   const auto power = geometric_shell_powers(fresh, world);
   const auto raw_power = geometric_shell_powers(raw, world);
   for (std::size_t s = 1; s < modes.size(); ++s) {
@@ -368,9 +364,7 @@ TEST(Calibration, GaussianSamplesBecomeLogNormalWithTheOutputMap) {
   calibrated.set_output_gain(result.gain);
   calibrated.set_output_map(result.map);
   const std::size_t fresh_count = 96;
-  const auto fresh_range = par::block_range(fresh_count, world.rank(), world.size());
-  const Matrix fresh = sample::generate(calibrated, sampler(), 500 + fresh_range.begin,
-                                        fresh_range.end - fresh_range.begin);
+  const Matrix fresh = world_samples(calibrated, 500, fresh_count, world);
   // One-point distribution: quantiles of all values of both sets (gathered) within 3 % of the spread.
   const Matrix all_fresh = test::gather_rows(fresh, world), all_reference = test::gather_rows(reference, world);
   std::vector<double> a(all_fresh.values().begin(), all_fresh.values().end());

@@ -63,6 +63,9 @@ struct Standardization {
   /// Weight of each r2c coefficient of a grid in sums over the full spectrum: 2 for 0 < k_last < n/2
   /// (the coefficient stands for k and -k), else 1.
   static std::vector<double> mode_weights(const std::vector<std::size_t>& dims);
+  /// Mode-weighted number of coefficients per shell (the real degrees of freedom of a real field's
+  /// shell), shell_count entries.
+  static std::vector<double> modes_per_shell(const std::vector<std::size_t>& dims);
   /// Number of shells of a grid: the largest shell_of_modes + 1.
   static std::size_t shell_count(const std::vector<std::size_t>& dims);
   /// How shell_powers averages over items: the arithmetic mean of the items' shell powers, or their
