@@ -67,6 +67,10 @@ void Model::drift(double t, const Matrix& X, Matrix& B) const {
   for (std::size_t i = 0; i < b.size(); ++i) b[i] += l[i];
 }
 
+std::size_t Model::shell_count() const {
+  return Standardization::shell_count({shape_.dims().begin(), shape_.dims().end()});
+}
+
 void Model::set_shell_gain(Matrix gain) {
   if (gain.rows() == 0) {
     shell_gain_ = Matrix();
@@ -74,7 +78,7 @@ void Model::set_shell_gain(Matrix gain) {
   }
   if (!shape_.is_grid())
     throw InputError("shell gains need fields on a periodic grid, but the items are " + shape_.describe());
-  const std::size_t S = Standardization::shell_count({shape_.dims().begin(), shape_.dims().end()});
+  const std::size_t S = shell_count();
   if (gain.rows() != times_.size() || gain.cols() != S)
     throw InputError(cat("shell gains are ", gain.rows(), " x ", gain.cols(), " but the model has ",
                          times_.size(), " times and ", S, " shells"));
@@ -90,7 +94,7 @@ void Model::set_output_gain(std::vector<double> gain) {
   }
   if (!shape_.is_grid())
     throw InputError("output gains need fields on a periodic grid, but the items are " + shape_.describe());
-  const std::size_t S = Standardization::shell_count({shape_.dims().begin(), shape_.dims().end()});
+  const std::size_t S = shell_count();
   if (gain.size() != S)
     throw InputError(cat("there are ", gain.size(), " output gains but the model has ", S, " shells"));
   for (double v : gain)
@@ -121,7 +125,7 @@ void Model::set_output_spread(Matrix spread) {
   }
   if (!shape_.is_grid())
     throw InputError("an output spread needs fields on a periodic grid, but the items are " + shape_.describe());
-  const std::size_t S = Standardization::shell_count({shape_.dims().begin(), shape_.dims().end()});
+  const std::size_t S = shell_count();
   if (spread.cols() != S)
     throw InputError(cat("the output spread has ", spread.cols(), " shells but the model has ", S));
   for (double v : spread.values())
@@ -301,23 +305,17 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
       model = std::make_unique<Model>(std::move(features), std::move(schedule), shape, st,
                                       std::move(times), std::move(eta));
       if (data.has_attribute("box_size")) model->set_box_size(data.real_attribute("box_size"));
-      if (root.has("shell_gain")) {
-        std::vector<std::size_t> gain_dims;
-        const auto values = root.read_reals("shell_gain", &gain_dims);
-        if (gain_dims.size() != 2) throw InputError("shell_gain must be two-dimensional");
-        Matrix gain(gain_dims[0], gain_dims[1]);
-        std::copy(values.begin(), values.end(), gain.data());
-        model->set_shell_gain(std::move(gain));
-      }
+      const auto read_matrix = [&](const std::string& name) {
+        std::vector<std::size_t> dims;
+        const auto values = root.read_reals(name, &dims);
+        if (dims.size() != 2) throw InputError(name + " must be two-dimensional");
+        Matrix matrix(dims[0], dims[1]);
+        std::copy(values.begin(), values.end(), matrix.data());
+        return matrix;
+      };
+      if (root.has("shell_gain")) model->set_shell_gain(read_matrix("shell_gain"));
       if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
-      if (root.has("output_spread")) {
-        std::vector<std::size_t> spread_dims;
-        const auto values = root.read_reals("output_spread", &spread_dims);
-        if (spread_dims.size() != 2) throw InputError("output_spread must be two-dimensional");
-        Matrix spread(spread_dims[0], spread_dims[1]);
-        std::copy(values.begin(), values.end(), spread.data());
-        model->set_output_spread(std::move(spread));
-      }
+      if (root.has("output_spread")) model->set_output_spread(read_matrix("output_spread"));
       if (root.has("output_map_values") || root.has("output_map_targets")) {
         copula::MarginalTable map;
         if (root.has("output_map_values")) map.x = root.read_reals("output_map_values");

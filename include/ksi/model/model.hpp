@@ -106,6 +106,8 @@ class Model {
   static Model read(const std::string& path, const par::Comm& comm);
 
  private:
+  /// Shells of the model's grid (Standardization::shell_count of the item shape).
+  std::size_t shell_count() const;
   std::unique_ptr<features::FeatureMap> features_;
   std::unique_ptr<Schedule> schedule_;
   ItemShape shape_;
