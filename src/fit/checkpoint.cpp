@@ -10,6 +10,7 @@ namespace ksi::fit::detail {
 void write_checkpoint(const std::string& path, const Params& config, std::size_t chunk_begin,
                       std::size_t chunk_end, const std::vector<std::int64_t>& batch_done,
                       const Matrix& eta, const std::vector<double>& diagnostics,
+                      const FeatureTargets& targets,
                       const std::vector<std::vector<DoubleDouble>>& sums, const par::Comm& comm) {
   std::vector<std::int64_t> mask = batch_done;
   comm.allreduce_sum(mask);
@@ -17,6 +18,9 @@ void write_checkpoint(const std::string& path, const Params& config, std::size_t
   comm.allreduce_sum(eta_done.values());
   std::vector<double> diag_done = diagnostics;
   comm.allreduce_sum(diag_done);
+  FeatureTargets targets_done = targets;
+  for (Matrix* m : {&targets_done.mean, &targets_done.variance, &targets_done.rhs})
+    comm.allreduce_sum(m->values());
 
   io::OutputFile out(path, /*force=*/true, {}, comm);
   {
@@ -28,6 +32,12 @@ void write_checkpoint(const std::string& path, const Params& config, std::size_t
     io::write_params(root.create_group("config"), config);
     root.write("eta", {eta_done.rows(), eta_done.cols()}, eta_done.values());
     root.write("diagnostics", {diag_done.size()}, diag_done);
+    const auto write_matrix = [&](const char* name, const Matrix& m) {
+      root.write(name, {m.rows(), m.cols()}, m.values());
+    };
+    write_matrix("target_mean", targets_done.mean);
+    write_matrix("target_variance", targets_done.variance);
+    write_matrix("target_rhs", targets_done.rhs);
     root.write("batch_done", {mask.size()}, std::span<const std::int64_t>(mask));
     const std::size_t packed = sums.empty() ? 0 : sums.front().size();
     const io::RowDataset rows = root.create_rows("sums", io::DType::float64, sums.size(), {2 * packed});
@@ -64,6 +74,15 @@ CheckpointContent read_checkpoint(const std::string& path, const Params& config,
     content.eta = Matrix(dims.at(0), dims.at(1));
     std::copy(eta.begin(), eta.end(), content.eta.data());
     content.diagnostics = root.read_reals("diagnostics");
+    const auto read_matrix = [&](const char* name) {
+      std::vector<std::size_t> shape;
+      const auto values = root.read_reals(name, &shape);
+      Matrix m(shape.at(0), shape.at(1));
+      std::copy(values.begin(), values.end(), m.data());
+      return m;
+    };
+    content.targets = {read_matrix("target_mean"), read_matrix("target_variance"),
+                       read_matrix("target_rhs")};
     content.batch_done = root.read_integers("batch_done");
   });
   const io::Group root = file.root();

@@ -10,6 +10,7 @@
 #include "ksi/core/compensated.hpp"
 #include "ksi/core/matrix.hpp"
 #include "ksi/core/params.hpp"
+#include "ksi/model/model.hpp"
 #include "ksi/par/comm.hpp"
 
 namespace ksi::fit::detail {
@@ -20,14 +21,16 @@ struct CheckpointContent {
   std::vector<std::int64_t> batch_done;     ///< per global batch: already in the sums
   Matrix eta;                               ///< T x P: rows of the chunks already solved
   std::vector<double> diagnostics;          ///< T x 6
+  FeatureTargets targets;                   ///< T x P each: rows of the chunks already solved
   std::vector<std::vector<DoubleDouble>> sums;  ///< per time of the chunk (read on rank 0 only)
 };
 
 /// Writes the checkpoint atomically (collective). Every argument is this rank's contribution: the
-/// batch masks, eta rows and diagnostics are summed over ranks, the sums reduced to rank 0.
+/// batch masks, eta rows, diagnostics and targets are summed over ranks, the sums reduced to rank 0.
 void write_checkpoint(const std::string& path, const Params& config, std::size_t chunk_begin,
                       std::size_t chunk_end, const std::vector<std::int64_t>& batch_done,
                       const Matrix& eta, const std::vector<double>& diagnostics,
+                      const FeatureTargets& targets,
                       const std::vector<std::vector<DoubleDouble>>& sums, const par::Comm& comm);
 
 /// Reads a checkpoint (collective); InputError naming every configuration entry that differs from

@@ -20,10 +20,11 @@
 namespace ksi::fit {
 namespace {
 
-std::size_t packed_size(std::size_t P) { return P * (P + 1) / 2 + P + 1; }
+// One time's partial sums on a rank are kept packed in double-double: the upper triangle of K, then
+// h, then E|v|^2, then the sums of phi and of phi^2 over the pairs (the feature moments m_rho(t) the
+// guided passes steer to), exactly the values its reduction carries.
+std::size_t packed_size(std::size_t P) { return P * (P + 1) / 2 + P + 1 + 2 * P; }
 
-// One time's partial sums on a rank are kept packed in double-double: the upper triangle of K,
-// then h, then E|v|^2, exactly the values its reduction carries.
 // Adds one batch's K (upper triangle), h and |v|^2 into the packed double-double sums.
 // Rows r = 0..nb-1 of X and V: x_t = alpha z + beta x1 and dI/dt = alpha' z + beta' x1 of item
 // item0 + r / M (local row) and draw r % M at time k, z from the stream (seed, global item, draw, k).
@@ -51,7 +52,9 @@ double fill_interpolant(const Matrix& local_items, std::size_t first_item, std::
   return vsq;
 }
 
-void add_batch(const Matrix& K, std::span<const double> h, double vsq, std::vector<DoubleDouble>& out) {
+// `moments`: the batch's sums of phi (P values), then of phi^2 (P values).
+void add_batch(const Matrix& K, std::span<const double> h, double vsq,
+               std::span<const double> moments, std::vector<DoubleDouble>& out) {
   const std::size_t P = K.rows();
   std::size_t q = 0;
   for (std::size_t i = 0; i < P; ++i) {
@@ -59,20 +62,48 @@ void add_batch(const Matrix& K, std::span<const double> h, double vsq, std::vect
     for (std::size_t j = i; j < P; ++j) out[q++].add(row[j]);
   }
   for (std::size_t i = 0; i < P; ++i) out[q++].add(h[i]);
-  out[q].add(vsq);
+  out[q++].add(vsq);
+  for (std::size_t i = 0; i < 2 * P; ++i) out[q++].add(moments[i]);
 }
 
-void unpack(const std::vector<DoubleDouble>& in, Matrix& K, std::vector<double>& h, double& vsq) {
+void unpack(const std::vector<DoubleDouble>& in, Matrix& K, std::vector<double>& h, double& vsq,
+            std::vector<double>& moments) {
   const std::size_t P = K.rows();
   std::size_t q = 0;
   for (std::size_t i = 0; i < P; ++i)
     for (std::size_t j = i; j < P; ++j) K(i, j) = in[q++].value();
   h.resize(P);
   for (std::size_t i = 0; i < P; ++i) h[i] = in[q++].value();
-  vsq = in[q].value();
+  vsq = in[q++].value();
+  moments.resize(2 * P);
+  for (std::size_t i = 0; i < 2 * P; ++i) moments[i] = in[q++].value();
 }
 
 }  // namespace
+
+Matrix training_features(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
+                         const features::FeatureMap& features, const par::Comm& comm) {
+  ScopedPhase phase("fit.training_features");
+  const std::size_t P = features.size();
+  std::vector<double> local(local_items.rows() * P);
+  par::collective(comm, [&] {
+    for (std::size_t i = 0; i < local_items.rows(); ++i)
+      features.evaluate(local_items.row(i), std::span<double>(local.data() + i * P, P));
+  });
+  // Rows are contiguous blocks in rank order, so the concatenation is in item order.
+  const std::vector<std::int64_t> firsts = comm.allgather(static_cast<std::int64_t>(first_item));
+  for (std::size_t r = 1; r < firsts.size(); ++r)
+    ensure(firsts[r] >= firsts[r - 1], "training features: items not dealt in rank order");
+  const std::vector<double> all = comm.allgatherv(local);
+  if (all.size() != total_items * P)
+    throw par::CollectiveError(ExitCode::internal,
+                               cat("training features: ", all.size() / std::max<std::size_t>(P, 1),
+                                   " items evaluated, ", total_items, " expected"),
+                               0);
+  Matrix out(total_items, P);
+  std::copy(all.begin(), all.end(), out.data());
+  return out;
+}
 
 std::size_t items_per_batch(const FitOptions& options, const features::FeatureMap& features) {
   const std::size_t rows = options.batch ? options.batch : features.preferred_batch();
@@ -193,6 +224,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     config.set("standardization_shell_power_sum", sum);
   }
   config.set("inputs", options.checkpoint.inputs);
+  config.set("sums_layout", "K,h,v2,phi,phi2");  // checkpoints of older layouts are refused
   {
     const auto spec = features->spec();
     config.set("features", spec.kind);
@@ -216,6 +248,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
 
   Matrix eta(T, P);
   std::vector<double> diagnostics(T * 6, 0.0);
+  FeatureTargets targets{Matrix(T, P, 0.0), Matrix(T, P, 0.0), Matrix(T, P, 0.0)};
   std::size_t start_chunk = 0;
   std::vector<std::int64_t> resumed_done;  // global batches already in the resumed sums
   std::vector<std::vector<DoubleDouble>> resumed_sums;
@@ -233,6 +266,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
       if (comm.is_root()) {
         eta = std::move(content.eta);
         diagnostics = std::move(content.diagnostics);
+        targets = std::move(content.targets);
       }
       std::int64_t done = 0;
       for (auto v : resumed_done) done += v;
@@ -247,7 +281,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   if (checkpointing) par::install_stop_handlers();
 
   Matrix X, V, batch_K(P, P);
-  std::vector<double> noise(d), batch_h(P);
+  std::vector<double> noise(d), batch_h(P), batch_moments(2 * P), phi(P);
   par::Progress progress("fit: assembly", local_batches * (T - start_chunk));  // batch x time units
   Stopwatch since_checkpoint;
 
@@ -285,8 +319,19 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
         std::fill(batch_h.begin(), batch_h.end(), 0.0);
         features->accumulate(X, V, batch_K, batch_h);
         {
+          ScopedPhase phase("fit.moments");
+          std::fill(batch_moments.begin(), batch_moments.end(), 0.0);
+          for (std::size_t r = 0; r < nb; ++r) {
+            features->evaluate(X.row(r), phi);
+            for (std::size_t p = 0; p < P; ++p) {
+              batch_moments[p] += phi[p];
+              batch_moments[P + p] += phi[p] * phi[p];
+            }
+          }
+        }
+        {
           ScopedPhase phase("fit.sum");
-          add_batch(batch_K, batch_h, vsq, sums[k - k0]);
+          add_batch(batch_K, batch_h, vsq, batch_moments, sums[k - k0]);
         }
         progress.advance(1);  // per (batch, time): a batch of large fields can take minutes
       }
@@ -319,7 +364,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
       {
         ScopedPhase phase("fit.checkpoint");
         detail::write_checkpoint(options.checkpoint.path, config, k0, k1, done, eta, diagnostics,
-                                 sums, comm);
+                                 targets, sums, comm);
       }
       since_checkpoint.restart();
       if (pause == par::Pause::stop)
@@ -334,6 +379,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     std::vector<Matrix> systems(k1 - k0);
     std::vector<std::vector<double>> rhs(k1 - k0);
     std::vector<double> velocity_sq(k1 - k0, 0.0);
+    std::vector<std::vector<double>> moments(k1 - k0);
     {
       ScopedPhase phase("fit.reduce");
       for (std::size_t k = k0; k < k1; ++k) {
@@ -342,7 +388,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
         comm.reduce_sum(std::span<DoubleDouble>(s), owner);
         if (comm.rank() == owner) {
           systems[k - k0] = Matrix(P, P);
-          unpack(s, systems[k - k0], rhs[k - k0], velocity_sq[k - k0]);
+          unpack(s, systems[k - k0], rhs[k - k0], velocity_sq[k - k0], moments[k - k0]);
         }
         s = std::vector<DoubleDouble>();  // release memory as soon as possible
       }
@@ -377,6 +423,14 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
             result = solve_normal_equations(K, h, options.ridge, solution);
           if (mine) {
             std::copy(solution.begin(), solution.end(), eta.row(k).begin());
+            // The targets of the guided passes: h_k and the feature moments of the pairs.
+            const std::vector<double>& sum = moments[k - k0];
+            for (std::size_t p = 0; p < P; ++p) {
+              const double mean = sum[p] / total_pairs;
+              targets.mean(k, p) = mean;
+              targets.variance(k, p) = std::max(0.0, sum[P + p] / total_pairs - mean * mean);
+              targets.rhs(k, p) = h[p];
+            }
             double captured = 0.0;
             for (std::size_t p = 0; p < P; ++p) captured += solution[p] * h[p];
             double* dg = diagnostics.data() + 6 * k;
@@ -403,9 +457,15 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     ScopedPhase phase("fit.gather");
     comm.allreduce_sum(eta.values());
     comm.allreduce_sum(diagnostics);
+    comm.allreduce_sum(targets.mean.values());
+    comm.allreduce_sum(targets.variance.values());
+    comm.allreduce_sum(targets.rhs.values());
   }
 
+  Matrix training = training_features(local_items, first_item, total_items, *features, comm);
   Model model(std::move(features), std::move(schedule), shape, standardization, times, std::move(eta));
+  model.set_targets(std::move(targets));
+  model.set_training_features(std::move(training));
   if (options.shell_correction) {
     // One backfitting sweep of the joint model [features, per-shell linear drift]: with eta fixed,
     // the per-shell gain g_k(s) = E<P_s x, v - J^T eta> / E|P_s x|^2 minimises the drift's error on

@@ -87,6 +87,37 @@ void Model::set_shell_gain(Matrix gain) {
   shell_gain_ = std::move(gain);
 }
 
+namespace {
+
+void check_finite_matrix(const Matrix& m, std::size_t rows, std::size_t cols, const char* what) {
+  if (m.rows() != rows || m.cols() != cols)
+    throw InputError(cat(what, " is ", m.rows(), " x ", m.cols(), "; expected ", rows, " x ", cols));
+  for (double v : m.values())
+    if (!std::isfinite(v)) throw InputError(cat(what, " contains NaN or infinite values"));
+}
+
+}  // namespace
+
+void Model::set_targets(FeatureTargets targets) {
+  if (!targets.empty()) {
+    const std::size_t T = times_.size(), P = features_->size();
+    check_finite_matrix(targets.mean, T, P, "the feature targets' means");
+    check_finite_matrix(targets.variance, T, P, "the feature targets' variances");
+    check_finite_matrix(targets.rhs, T, P, "the feature targets' right-hand sides");
+  }
+  targets_ = std::move(targets);
+}
+
+void Model::set_training_features(Matrix values) {
+  if (values.rows() > 0) check_finite_matrix(values, values.rows(), features_->size(), "the training features");
+  training_features_ = std::move(values);
+}
+
+void Model::set_eta(Matrix eta) {
+  check_finite_matrix(eta, times_.size(), features_->size(), "eta");
+  eta_ = std::move(eta);
+}
+
 void Model::set_output_gain(std::vector<double> gain) {
   if (gain.empty()) {
     output_gain_.clear();
@@ -227,6 +258,22 @@ void Model::write(io::OutputFile& out, const std::string& created_by) const {
   {
     io::write_params(root.create_group("fit"), fit_settings_);
   }
+  const auto write_matrix = [](const io::Group& g, const char* name, const Matrix& m) {
+    g.write(name, {m.rows(), m.cols()}, m.values());
+  };
+  if (!targets_.empty()) {
+    const io::Group g = root.create_group("targets");
+    write_matrix(g, "feature_mean", targets_.mean);
+    write_matrix(g, "feature_variance", targets_.variance);
+    write_matrix(g, "rhs", targets_.rhs);
+  }
+  if (training_features_.rows() > 0) write_matrix(root, "training_features", training_features_);
+  if (guide_record_.passes() > 0) {
+    const io::Group g = root.create_group("guide");
+    write_matrix(g, "rms_z", guide_record_.rms_z);
+    write_matrix(g, "max_z", guide_record_.max_z);
+    io::write_params(g, guide_record_.settings);
+  }
   {
     const io::Group g = root.create_group("diagnostics");
     const std::size_t T = diagnostics_.size();
@@ -305,14 +352,28 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
       model = std::make_unique<Model>(std::move(features), std::move(schedule), shape, st,
                                       std::move(times), std::move(eta));
       if (data.has_attribute("box_size")) model->set_box_size(data.real_attribute("box_size"));
-      const auto read_matrix = [&](const std::string& name) {
+      const auto read_matrix_in = [&](const io::Group& group, const std::string& name) {
         std::vector<std::size_t> dims;
-        const auto values = root.read_reals(name, &dims);
+        const auto values = group.read_reals(name, &dims);
         if (dims.size() != 2) throw InputError(name + " must be two-dimensional");
         Matrix matrix(dims[0], dims[1]);
         std::copy(values.begin(), values.end(), matrix.data());
         return matrix;
       };
+      const auto read_matrix = [&](const std::string& name) { return read_matrix_in(root, name); };
+      if (root.has("targets")) {
+        const io::Group g = root.open_group("targets");
+        model->set_targets({read_matrix_in(g, "feature_mean"), read_matrix_in(g, "feature_variance"),
+                            read_matrix_in(g, "rhs")});
+      }
+      if (root.has("training_features")) model->set_training_features(read_matrix("training_features"));
+      if (root.has("guide")) {
+        const io::Group g = root.open_group("guide");
+        GuideRecord record{read_matrix_in(g, "rms_z"), read_matrix_in(g, "max_z"), {}};
+        for (const auto& name : g.attribute_names())
+          record.settings.set(name, g.attribute_as_text(name));
+        model->set_guide_record(std::move(record));
+      }
       if (root.has("shell_gain")) model->set_shell_gain(read_matrix("shell_gain"));
       if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
       if (root.has("output_spread")) model->set_output_spread(read_matrix("output_spread"));

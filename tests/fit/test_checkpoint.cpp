@@ -77,7 +77,8 @@ TEST(FitCheckpoint, StoppedAndResumedEqualsUninterruptedBitwise) {
     const std::size_t P = reference.features().size();
     // chunk_budget_times times per chunk: stops then fall in the first or a later chunk.
     run.options.memory_mb =
-        (2.0 * P * P * 8 + (chunk_budget_times + 0.5) * (P * (P + 1) / 2 + P + 1) * 16) / 1048576.0;
+        (2.0 * P * P * 8 + (chunk_budget_times + 0.5) * (P * (P + 1) / 2 + 3 * P + 1) * 16) /
+        1048576.0;
     run.options.checkpoint.path = dir.path("fit.checkpoint" + std::to_string(chunk_budget_times));
     for (int stop_at : {1, 7, 30}) {
       std::filesystem::remove(run.options.checkpoint.path);
@@ -88,6 +89,11 @@ TEST(FitCheckpoint, StoppedAndResumedEqualsUninterruptedBitwise) {
       run.options.checkpoint.resume = false;
       EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0)
           << "chunk " << chunk_budget_times << " stop " << stop_at;
+      // The finished chunks' feature targets come from the checkpoint.
+      EXPECT_EQ(test::relative_difference(resumed.targets().mean, reference.targets().mean), 0.0);
+      EXPECT_EQ(test::relative_difference(resumed.targets().variance, reference.targets().variance),
+                0.0);
+      EXPECT_EQ(test::relative_difference(resumed.targets().rhs, reference.targets().rhs), 0.0);
     }
   }
 }
@@ -148,4 +154,42 @@ TEST(FitCheckpoint, AnotherConfigurationIsRefusedNamingTheDifference) {
     EXPECT_EQ(e.code(), ExitCode::input);
     EXPECT_NE(std::string(e.what()).find("draws = 2 there, 3 here"), std::string::npos) << e.what();
   }
+}
+
+TEST(FitTargets, MomentsOfTheLastTimeAreTheTrainingFeatures) {
+  // At t = 1 every pair is I_1 = x1: the stored feature moments there are the mean and variance of
+  // the training items' features, which the model also stores one by one in item order.
+  const auto& comm = test::World::comm();
+  FitRun s;
+  const Model model = s.run(comm, s.plain());
+  const Matrix& phi = model.training_features();
+  ASSERT_EQ(phi.rows(), s.items);
+  ASSERT_EQ(phi.cols(), model.features().size());
+  const std::size_t T = model.times().size(), P = phi.cols();
+  const Matrix first_items = synth::draw_gaussian(s.g, 1, 0, 3);
+  std::vector<double> expected(P);
+  for (std::size_t i = 0; i < 3; ++i) {
+    model.features().evaluate(first_items.row(i), expected);
+    for (std::size_t p = 0; p < P; ++p) EXPECT_EQ(phi(i, p), expected[p]) << "item " << i;
+  }
+  for (std::size_t p = 0; p < P; ++p) {
+    double mean = 0.0, square = 0.0;
+    for (std::size_t i = 0; i < phi.rows(); ++i) {
+      mean += phi(i, p);
+      square += phi(i, p) * phi(i, p);
+    }
+    mean /= static_cast<double>(phi.rows());
+    const double variance = square / static_cast<double>(phi.rows()) - mean * mean;
+    EXPECT_NEAR(model.targets().mean(T - 1, p), mean, 1e-12 * (1.0 + std::abs(mean))) << p;
+    EXPECT_NEAR(model.targets().variance(T - 1, p), variance, 1e-9 * (1.0 + variance)) << p;
+  }
+  // The right-hand sides are those of the normal equations: K eta = h up to the ridge.
+  EXPECT_GT(test::relative_difference(model.targets().rhs, Matrix(T, P, 0.0)), 0.5);
+  // The same targets on one rank.
+  if (comm.is_root()) {
+    const Model alone = s.run(par::Comm::self(), s.plain());
+    EXPECT_EQ(test::relative_difference(alone.targets().mean, model.targets().mean), 0.0);
+    EXPECT_EQ(test::relative_difference(alone.training_features(), model.training_features()), 0.0);
+  }
+  comm.barrier();
 }

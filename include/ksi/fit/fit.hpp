@@ -59,6 +59,12 @@ std::size_t items_per_batch(const FitOptions& options, const features::FeatureMa
 par::Range assembly_item_range(std::size_t total_items, std::size_t items_per_batch, int rank,
                                int size);
 
+/// phi of every training item (rows of `local_items`, this rank's contiguous block starting at global
+/// item `first_item`; blocks in rank order), all `total_items` rows in item order on every rank; the
+/// targets of microcanonical synthesis. Collective.
+Matrix training_features(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
+                         const features::FeatureMap& features, const par::Comm& comm);
+
 /// t_0 = 0 < ... < t_{T-1} = 1 for the named grid.
 std::vector<double> make_time_grid(std::size_t times, const std::string& grid);
 

@@ -30,6 +30,26 @@ struct TimeDiagnostics {
   double velocity_sq = 0.0;     ///< E |dI/dt|^2
 };
 
+/// What the one-shot fit measured of the interpolant at each grid time t_k (T x P each): the feature
+/// moments m_rho(t_k) = E phi(I_t) and their variance over (item, draw) pairs, and h_k = E[J dI/dt],
+/// the right-hand side of the normal equations. The guided passes (fit/guide.hpp) steer the
+/// sampler's own feature moments to `mean`.
+struct FeatureTargets {
+  Matrix mean;
+  Matrix variance;
+  Matrix rhs;
+  bool empty() const noexcept { return mean.rows() == 0; }
+};
+
+/// The record of the guided passes: per pass and grid time, the RMS and the largest |z| of the
+/// ensemble's feature means against the targets (z in standard errors of an ensemble mean).
+struct GuideRecord {
+  Matrix rms_z;  ///< passes x T
+  Matrix max_z;  ///< passes x T
+  Params settings;
+  std::size_t passes() const noexcept { return rms_z.rows(); }
+};
+
 class Model {
  public:
   Model(std::unique_ptr<features::FeatureMap> features, std::unique_ptr<Schedule> schedule,
@@ -50,6 +70,19 @@ class Model {
   /// Settings of the fit that made the model (items, draws, seed, ridge, ...), for `ksi info`.
   Params& fit_settings() { return fit_settings_; }
   const Params& fit_settings() const { return fit_settings_; }
+
+  /// The interpolant's feature moments and right-hand sides at the grid times (empty for models of
+  /// older versions); InputError unless each matrix is T x P and finite (empty clears them).
+  const FeatureTargets& targets() const { return targets_; }
+  void set_targets(FeatureTargets targets);
+  /// phi of every training item (N x P, in item order; in model units), or empty.
+  const Matrix& training_features() const { return training_features_; }
+  void set_training_features(Matrix values);
+  /// The guided passes that changed eta (none: 0 passes).
+  const GuideRecord& guide_record() const { return guide_record_; }
+  void set_guide_record(GuideRecord record) { guide_record_ = std::move(record); }
+  /// Replaces eta (same shape); used by the guided passes.
+  void set_eta(Matrix eta);
 
   /// Physical side of the periodic box of the data (1 for vectors); copied to generated fields.
   double box_size() const noexcept { return box_size_; }
@@ -119,6 +152,9 @@ class Model {
   Matrix output_spread_;
   copula::MarginalTable output_map_;
   std::vector<TimeDiagnostics> diagnostics_;
+  FeatureTargets targets_;
+  Matrix training_features_;
+  GuideRecord guide_record_;
   Params fit_settings_;
   double box_size_ = 1.0;
 };
