@@ -10,18 +10,16 @@
 
 #include "ksi/core/matrix.hpp"
 #include "ksi/core/random.hpp"
+#include "ksi/interpolant/integrator.hpp"
 #include "ksi/model/model.hpp"
 #include "ksi/par/comm.hpp"
 
 namespace ksi::sample {
 
-enum class Integrator {
-  optimal_sde,   ///< D* diffusion in the Y = beta X form, Heun predictor-corrector (default)
-  ode,           ///< probability-flow ODE (D = 0), Heun
-  constant_sde,  ///< constant diffusion D, Euler-Maruyama on the original equation
-};
-Integrator parse_integrator(const std::string& name);
-std::string to_string(Integrator integrator);
+// The integrators live with the schedules (interpolant/integrator.hpp).
+using ksi::Integrator;
+using ksi::parse_integrator;
+using ksi::to_string;
 
 struct SampleOptions {
   std::size_t steps = 40;                        ///< integration steps on [0, 1]

@@ -1,0 +1,46 @@
+#pragma once
+/// @file
+/// One step of the generative dynamics (METHOD section 3) for a batch of paths, given the drift as a
+/// function: the D* SDE in the Y = beta X form with its Heun corrector, the probability-flow ODE
+/// (Heun), and a constant diffusion (Euler-Maruyama). The sampler, the spectral calibration and the
+/// guided passes of the fit step paths with it; the caller owns the drift and the noise streams.
+
+#include <functional>
+#include <string>
+
+#include "ksi/core/matrix.hpp"
+#include "ksi/interpolant/schedule.hpp"
+
+namespace ksi {
+
+enum class Integrator {
+  optimal_sde,   ///< D* diffusion in the Y = beta X form, Heun predictor-corrector (default)
+  ode,           ///< probability-flow ODE (D = 0), Heun
+  constant_sde,  ///< constant diffusion D, Euler-Maruyama on the original equation
+};
+/// "optimal" (also "dstar", "sde"), "ode", "constant"; UsageError otherwise.
+Integrator parse_integrator(const std::string& name);
+std::string to_string(Integrator integrator);
+
+/// B = b_t(X) for every row of X.
+using DriftFunction = std::function<void(double t, const Matrix& X, Matrix& B)>;
+/// Fills xi (one row per path) with standard normals, each row from its own path's stream.
+using NoiseFunction = std::function<void(Matrix& xi)>;
+
+/// The state of a batch of paths (rows): X, and for the D* integrator Y = beta_t X (Y = 0 at t = 0,
+/// where X is the initial draw that D* = infinity forgets).
+struct PathState {
+  Matrix X;
+  Matrix Y;
+  /// Paths starting at t = 0 from X0 (rows).
+  static PathState start(Matrix X0);
+};
+
+/// Advances `state` from t0 to t1 (one step). The noise is drawn once per step (optimal and constant
+/// integrators), so a path's numbers are consumed in the same order whatever its batch. NumericalError
+/// if a value becomes non-finite.
+void integrator_step(Integrator integrator, const Schedule& schedule, double diffusion, double t0,
+                     double t1, const DriftFunction& drift, const NoiseFunction& noise,
+                     PathState& state);
+
+}  // namespace ksi

@@ -1,0 +1,104 @@
+#include "ksi/interpolant/integrator.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+
+namespace ksi {
+namespace {
+
+void check_finite(const Matrix& X, double t) {
+  for (double v : X.values())
+    if (!std::isfinite(v))
+      throw NumericalError(sformat("a sample became non-finite at t = %.4f (try more --steps)", t));
+}
+
+// D* SDE in Y = beta X form with the Heun corrector (METHOD section 3).
+void step_optimal(const Schedule& s, double t0, double t1, const DriftFunction& drift,
+                  const NoiseFunction& noise, PathState& state) {
+  Matrix& X = state.X;
+  Matrix& Y = state.Y;
+  const std::size_t n = X.rows(), d = X.cols();
+  const StepIntegrals w = s.step_integrals(t0, t1);
+  const double sv = std::sqrt(std::max(w.v, 0.0));
+  const double b1 = s.beta(t1);
+  Matrix B0, B1, Xs(n, d), xi(n, d);
+  noise(xi);
+  drift(t0, X, B0);
+  for (std::size_t q = 0; q < X.size(); ++q)
+    Xs.data()[q] = (Y.data()[q] + 2.0 * B0.data()[q] * (w.w0 + w.w1) + sv * xi.data()[q]) / b1;
+  drift(t1, Xs, B1);
+  for (std::size_t q = 0; q < X.size(); ++q) {
+    Y.data()[q] += 2.0 * (B0.data()[q] * w.w0 + B1.data()[q] * w.w1) + sv * xi.data()[q];
+    X.data()[q] = Y.data()[q] / b1;
+  }
+}
+
+// Probability-flow ODE dX = b dt, Heun.
+void step_ode(double t0, double t1, const DriftFunction& drift, PathState& state) {
+  Matrix& X = state.X;
+  const double h = t1 - t0;
+  Matrix B0, B1, Xs(X.rows(), X.cols());
+  drift(t0, X, B0);
+  for (std::size_t q = 0; q < X.size(); ++q) Xs.data()[q] = X.data()[q] + h * B0.data()[q];
+  drift(t1, Xs, B1);
+  for (std::size_t q = 0; q < X.size(); ++q) X.data()[q] += 0.5 * h * (B0.data()[q] + B1.data()[q]);
+}
+
+// dX = [b + D s] dt + sqrt(2 D) dW with s = (beta b - beta' x) / (alpha gamma), Euler-Maruyama.
+// The drift is evaluated at the left end of each step, so alpha_t > 0 wherever s is used.
+void step_constant(const Schedule& s, double D, double t0, double t1, const DriftFunction& drift,
+                   const NoiseFunction& noise, PathState& state) {
+  Matrix& X = state.X;
+  const double h = t1 - t0;
+  const double a = s.alpha(t0), b = s.beta(t0), bd = s.beta_dot(t0), g = s.gamma(t0);
+  Matrix B, xi(X.rows(), X.cols());
+  noise(xi);
+  drift(t0, X, B);
+  const double sd = std::sqrt(2.0 * D * h);
+  for (std::size_t q = 0; q < X.size(); ++q) {
+    const double x = X.data()[q], bq = B.data()[q];
+    const double score = (b * bq - bd * x) / (a * g);
+    X.data()[q] = x + h * (bq + D * score) + sd * xi.data()[q];
+  }
+}
+
+}  // namespace
+
+Integrator parse_integrator(const std::string& name) {
+  if (name == "optimal" || name == "dstar" || name == "sde") return Integrator::optimal_sde;
+  if (name == "ode") return Integrator::ode;
+  if (name == "constant") return Integrator::constant_sde;
+  throw UsageError(cat("unknown integrator '", name, "' (known: optimal, ode, constant)"));
+}
+
+std::string to_string(Integrator integrator) {
+  switch (integrator) {
+    case Integrator::optimal_sde: return "optimal";
+    case Integrator::ode: return "ode";
+    case Integrator::constant_sde: return "constant";
+  }
+  return "?";
+}
+
+PathState PathState::start(Matrix X0) {
+  PathState state;
+  state.Y = Matrix(X0.rows(), X0.cols(), 0.0);
+  state.X = std::move(X0);
+  return state;
+}
+
+void integrator_step(Integrator integrator, const Schedule& schedule, double diffusion, double t0,
+                     double t1, const DriftFunction& drift, const NoiseFunction& noise,
+                     PathState& state) {
+  switch (integrator) {
+    case Integrator::optimal_sde: step_optimal(schedule, t0, t1, drift, noise, state); break;
+    case Integrator::ode: step_ode(t0, t1, drift, state); break;
+    case Integrator::constant_sde: step_constant(schedule, diffusion, t0, t1, drift, noise, state); break;
+  }
+  check_finite(state.X, t1);
+}
+
+}  // namespace ksi
