@@ -49,7 +49,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
   if (kind == "scattering") {
     reject_unknown(kind, params,
                    {"J", "L", "slant", "families", "isotropic", "phi4_diagonal", "subsample",
-                    "normalize", "workspace_mb", "marginal"});
+                    "normalize", "workspace_mb", "marginal", "shells"});
     ScatteringOptions options;
     options.scales = static_cast<int>(params.integer("J", 0));
     options.orientations = static_cast<int>(params.integer("L", 0));
@@ -60,6 +60,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.subsample = params.flag("subsample", true);
     options.workspace_mb = params.real("workspace_mb", options.workspace_mb);
     options.marginal = static_cast<int>(params.integer("marginal", 0));  // checked by the map
+    options.shells = params.flag("shells", true);
     if (options.marginal > 0) options.colour = colour;
     if (options.scales < 0)
       throw UsageError("scattering features: J must be positive (0: automatic)");

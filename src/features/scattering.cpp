@@ -78,6 +78,7 @@ std::string wavelet_label(int j, int l, int dimension, const char* suffix = "") 
 ScatteringFamilies ScatteringFamilies::parse(const std::string& text) {
   ScatteringFamilies f{false, false, false, false, false};
   if (text == "all") return ScatteringFamilies{};
+  if (text == "none") return f;  // other families only (shells, marginal)
   std::size_t start = 0;
   bool any = false;
   while (start <= text.size()) {
@@ -96,7 +97,7 @@ ScatteringFamilies ScatteringFamilies::parse(const std::string& text) {
       f.phi4 = true;
     else
       throw UsageError(cat("scattering features: unknown family '", item, "' in families=", text,
-                           " (known: mean, phi1, phi2, phi3, phi4, all; join with '+')"));
+                           " (known: mean, phi1, phi2, phi3, phi4, all, none; join with '+')"));
     any = true;
     start = end + 1;
   }
@@ -105,6 +106,7 @@ ScatteringFamilies ScatteringFamilies::parse(const std::string& text) {
 }
 
 std::string ScatteringFamilies::text() const {
+  if (!(mean || phi1 || phi2 || phi3 || phi4)) return "none";
   std::string s;
   const auto add = [&](bool on, const char* name) {
     if (on) s += (s.empty() ? "" : "+") + std::string(name);
@@ -139,6 +141,8 @@ ScatteringOptions resolved(const ItemShape& shape, ScatteringOptions o) {
   if (!(o.workspace_mb > 0.0))
     throw UsageError("scattering features: workspace_mb must be positive");
   if (o.slant < 0.0) throw UsageError("scattering features: slant must be positive (0: default)");
+  if (o.families.text() == "none" && !o.shells && o.marginal == 0)
+    throw UsageError("scattering features: families=none needs shells=true or marginal bins");
   return o;
 }
 
@@ -181,6 +185,7 @@ ScatteringSpectra::Impl::Impl(const ItemShape& shape, const ScatteringOptions& o
   build_tables();
   setup_marginal(options, normalization);
   build_rows();
+  setup_shells(options, normalization);
   workspace_bytes = static_cast<std::size_t>(options.workspace_mb * 1048576.0);
 }
 
@@ -685,6 +690,7 @@ void ScatteringSpectra::Impl::values(scattering::Workspace& ws) const {
 // Backward pass: grad of sum_c Re(conj(w_c) F_c)
 
 void ScatteringSpectra::Impl::backward(scattering::Workspace& ws, std::span<const complex> w,
+                                       std::span<const double> shell_eta,
                                        std::span<double> grad) const {
   const auto& state = ws.state;
   const Grid& full = *grids[0];
@@ -806,6 +812,7 @@ void ScatteringSpectra::Impl::backward(scattering::Workspace& ws, std::span<cons
     });
   }
 
+  if (!shell_eta.empty()) shell_gradient(state, shell_eta, G.data());
   full.real_single->backward_destroying(G.data(), grad.data());
   const double inv_n = 1.0 / static_cast<double>(full.size);
   for (auto& v : grad) v *= inv_n;
@@ -824,7 +831,8 @@ ScatteringSpectra::ScatteringSpectra(const ItemShape& shape, const ScatteringOpt
 ScatteringSpectra::~ScatteringSpectra() = default;
 
 std::size_t ScatteringSpectra::size() const {
-  return impl_->features.size() + static_cast<std::size_t>(impl_->marginal.bins);
+  return impl_->features.size() + static_cast<std::size_t>(impl_->marginal.bins) +
+         impl_->shells.count();
 }
 
 const WaveletBank& ScatteringSpectra::bank() const {
@@ -849,6 +857,8 @@ void ScatteringSpectra::evaluate(std::span<const double> x, std::span<double> ph
     phi[p] = v;
   }
   if (impl_->marginal.bins > 0) impl_->marginal_values(ws, phi.subspan(impl_->features.size()));
+  if (impl_->shells.count() > 0)
+    impl_->shell_values(state, phi.subspan(impl_->shells.first, impl_->shells.count()));
 }
 
 void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> eta,
@@ -866,7 +876,7 @@ void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> e
   for (std::size_t p = 0; p < impl_->features.size(); ++p)
     for (const auto& t : impl_->features[p].terms)
       w[t.config] += t.imag ? complex(0.0, t.coef * eta[p]) : complex(t.coef * eta[p], 0.0);
-  impl_->backward(ws, w, grad);
+  impl_->backward(ws, w, eta.subspan(impl_->shells.first, impl_->shells.count()), grad);
   if (impl_->marginal.bins > 0)
     impl_->marginal_gradient(ws, eta.subspan(impl_->features.size()), grad);
 }
@@ -934,6 +944,10 @@ FeatureSpec ScatteringSpectra::spec() const {
     s.arrays["first_layer_power"] = normalization_.first_layer;
   if (!normalization_.second_layer.empty())
     s.arrays["second_layer_power"] = normalization_.second_layer;
+  if (options_.shells) {
+    s.params.set("shells", true);
+    if (!normalization_.shells.empty()) s.arrays["shell_power"] = normalization_.shells;
+  }
   if (options_.marginal > 0) {
     s.params.set("marginal", options_.marginal);
     if (!options_.colour.empty()) s.arrays["marginal_colour"] = options_.colour;
@@ -949,6 +963,7 @@ std::vector<std::string> ScatteringSpectra::feature_names() const {
   for (const auto& f : impl_->features) names.push_back(f.name);
   for (int m = 0; m < impl_->marginal.bins; ++m)
     names.push_back(sformat("marginal %d (z = %.3g)", m, impl_->marginal.centre(m)));
+  for (const int shell : impl_->shells.shell) names.push_back(sformat("shell power |k| = %d", shell));
   return names;
 }
 
@@ -966,6 +981,7 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
     o.phi4_diagonal = params.flag("phi4_diagonal", false);
     o.subsample = params.flag("subsample", true);
     o.marginal = static_cast<int>(params.integer("marginal", 0));
+    o.shells = params.flag("shells", false);  // models older than the family have none
   } catch (const UsageError& e) {
     throw InputError(e.what());
   }
@@ -977,6 +993,7 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
     n.second_layer = it->second;
   if (auto it = spec.arrays.find("marginal_calibration"); it != spec.arrays.end())
     n.marginal = it->second;
+  if (auto it = spec.arrays.find("shell_power"); it != spec.arrays.end()) n.shells = it->second;
   try {
     return std::make_unique<ScatteringSpectra>(shape, o, std::move(n));
   } catch (const UsageError& e) {
@@ -988,7 +1005,7 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
 ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
                                                      const par::Comm& comm) const {
   ensure(normalization_.first_layer.empty() && normalization_.second_layer.empty() &&
-             normalization_.marginal.empty(),
+             normalization_.marginal.empty() && normalization_.shells.empty(),
          "scattering calibration needs an unnormalised map");
   // Per-item powers are gathered in item order and summed in that order, so every rank count gives
   // the same bits.
@@ -1063,6 +1080,7 @@ ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
   if (!(a_max > 0.0))
     throw par::CollectiveError(ExitCode::input, "the data have no power at any wavelet scale", 0);
   if (raw_map.impl_->marginal.bins > 0) n.marginal = calibrate_marginal(local_items, comm);
+  if (options.shells) n.shells = calibrate_shells(local_items, comm);
   return n;
 }
 

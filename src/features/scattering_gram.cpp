@@ -292,6 +292,59 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
   ensure(B == 0 || (!I.uncovered.empty() && I.uncovered[0] == 0),
          "scattering accumulate: k = 0 must lie outside the Gram columns");
 
+  // The shell family's rows (scattering.hpp) are disjoint, one shell each: each Gram column (and
+  // uncovered coefficient) holds one row's value, so their products with any row are sums over that
+  // row's columns segmented by shell, O(columns) per row instead of a GEMM with every shell row.
+  const auto& SH = I.shells;
+  const std::size_t S0 = SH.first, SN = SH.count();
+  const auto multiply_shells = [&](const Block& x) {
+    ScopedPhase phase("fit.syrk");
+    const Unit& ux = *x.unit;
+    const auto& rows_x = I.panel_rows[ux.panel];
+    std::vector<double> sums(SN);
+    for (std::size_t i = 0; i < ux.count; ++i) {
+      std::fill(sums.begin(), sums.end(), 0.0);
+      const complex* q = x.q + i * ux.columns;
+      for (std::size_t c = 0; c < ux.columns; ++c)
+        if (const auto f = SH.of_column[c]; f >= 0) sums[f] += (q[c] * std::conj(ws.shell_rows[c])).real();
+      const std::size_t p = rows_x[ux.first + i];
+      for (std::size_t f = 0; f < SN; ++f) K(p, S0 + f) += sums[f];
+    }
+  };
+  const auto shell_terms = [&] {
+    ScopedPhase phase("fit.syrk");
+    const std::size_t U = I.uncovered.size();
+    std::vector<double> diagonal(SN, 0.0), velocity(SN, 0.0);
+    for (std::size_t c = 0; c < all_columns; ++c)
+      if (const auto f = SH.of_column[c]; f >= 0) {
+        const complex r = ws.shell_rows[c];
+        diagonal[f] += std::norm(r);
+        velocity[f] += r.real() * qv[2 * c] + r.imag() * qv[2 * c + 1];
+      }
+    for (std::size_t u = 0; u < U; ++u)
+      if (const auto f = SH.of_uncovered[u]; f >= 0) {
+        const complex r = ws.shell_rest[u];
+        diagonal[f] += std::norm(r);
+        velocity[f] += (r * std::conj(vhat[I.uncovered[u]] * I.uncovered_scale[u])).real();
+      }
+    for (std::size_t f = 0; f < SN; ++f) {
+      K(S0 + f, S0 + f) += diagonal[f];
+      h[S0 + f] += velocity[f];
+    }
+    // The marginal rows meet each shell row on its coefficients.
+    for (int m = 0; m < B; ++m) {
+      std::fill(diagonal.begin(), diagonal.end(), 0.0);
+      const complex* q = ws.marginal_rows.data() + static_cast<std::size_t>(m) * all_columns;
+      for (std::size_t c = 0; c < all_columns; ++c)
+        if (const auto f = SH.of_column[c]; f >= 0) diagonal[f] += (q[c] * std::conj(ws.shell_rows[c])).real();
+      const complex* rest = ws.marginal_rest.data() + static_cast<std::size_t>(m) * U;
+      for (std::size_t u = 0; u < U; ++u)
+        if (const auto f = SH.of_uncovered[u]; f >= 0)
+          diagonal[f] += (rest[u] * std::conj(ws.shell_rest[u])).real();
+      for (std::size_t f = 0; f < SN; ++f) K(F + m, S0 + f) += diagonal[f];
+    }
+  };
+
   const auto project_velocity = [&](const Block& x) {
     ScopedPhase phase("fit.syrk");
     const Unit& ux = *x.unit;
@@ -328,6 +381,13 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
       }
       marginal_terms();
     }
+    if (SN > 0) {
+      {
+        ScopedPhase phase("fit.features");
+        I.shell_rows(ws);
+      }
+      shell_terms();
+    }
     // Windows: hold as many consecutive units as the budget allows, stream the later ones past
     // them (recomputing their pieces), then move the window on.
     std::size_t start = 0, remaining = total_bytes;
@@ -347,6 +407,7 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
         offset += units[u].count * units[u].columns;
         compute(units[u], window.back());
         if (B > 0 && start == 0) multiply_marginal(window.back());
+        if (SN > 0 && start == 0) multiply_shells(window.back());
         remaining -= units[u].bytes();
       }
       for (std::size_t a = 0; a < window.size(); ++a) {
@@ -358,6 +419,7 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
         for (std::size_t u = next; u < units.size(); ++u) {
           compute(units[u], streamed);
           if (B > 0 && start == 0) multiply_marginal(streamed);
+          if (SN > 0 && start == 0) multiply_shells(streamed);
           for (const auto& held_block : window) multiply(held_block, streamed);
         }
       }

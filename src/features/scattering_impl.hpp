@@ -132,6 +132,8 @@ struct Workspace {
   ComplexVector marginal_spectrum;  // marginal family: r2c of one field
   ComplexVector marginal_rows;      // accumulate: the marginal rows on the Gram columns
   ComplexVector marginal_rest;      // accumulate: the same on the coefficients outside them
+  ComplexVector shell_rows;  // accumulate: the shell rows on the Gram columns (one value each)
+  ComplexVector shell_rest;  // accumulate: the same on the coefficients outside them
   ComplexVector window;    // accumulate: pieces of the units held in a window
   ComplexVector streamed;  // accumulate: pieces of the unit streamed past them
   std::vector<double> products;
@@ -145,6 +147,8 @@ struct Workspace {
     release(products);
     release(marginal_rows);
     release(marginal_rest);
+    release(shell_rows);
+    release(shell_rest);
   }
   void release_pass_buffers() {
     for (auto& h : H) release(h);
@@ -239,6 +243,28 @@ struct ScatteringSpectra::Impl {
   /// ws.marginal_rows (bins x prefix[0]) and on the uncovered coefficients into ws.marginal_rest.
   void marginal_rows(scattering::Workspace& ws) const;
 
+  // Shell family (scattering.hpp): features [shells.first, shells.first + shells.count()). Every
+  // r2c coefficient belongs to at most one shell feature, so the family's rows are disjoint.
+  struct Shells {
+    std::size_t first = 0;                // index of the first shell feature
+    std::vector<int> shell;               // per feature: its shell s
+    std::vector<double> value;            // per feature: N / (a_s m_s)
+    std::vector<std::int32_t> of_half;    // per full-grid r2c coefficient: feature or -1
+    std::vector<double> weight;           // per r2c coefficient: w_k (1 or 2)
+    std::vector<std::int32_t> of_column;  // per Gram column: feature or -1
+    std::vector<std::int32_t> of_uncovered;  // per uncovered coefficient: feature or -1
+    std::size_t count() const { return shell.size(); }
+  } shells;
+  void setup_shells(const ScatteringOptions& options, const ScatteringNormalization& n);
+  /// The shell features of the field whose c_x is state.cx (after forward).
+  void shell_values(const scattering::ForwardState& state, std::span<double> out) const;
+  /// G += the r2c spectrum of the gradient of sum_f eta_f shell_f.
+  void shell_gradient(const scattering::ForwardState& state, std::span<const double> eta,
+                      scattering::complex* G) const;
+  /// The shell rows of J (after forward): sqrt(w_k / N) R(k) at each Gram column (its shell's row)
+  /// into ws.shell_rows and at each uncovered coefficient into ws.shell_rest.
+  void shell_rows(scattering::Workspace& ws) const;
+
   void build_catalogue(bool isotropic, bool phi4_diagonal);
   void build_tables();
   void build_rows();
@@ -265,8 +291,10 @@ struct ScatteringSpectra::Impl {
   void forward(std::span<const double> x, const scattering::ForwardNeeds& needs,
                scattering::Workspace& ws) const;
   void values(scattering::Workspace& ws) const;
+  /// grad = the gradient of sum_c Re(conj(w_c) raw_c) + sum_f shell_eta_f shell_f (shell_eta may
+  /// be empty).
   void backward(scattering::Workspace& ws, std::span<const scattering::complex> w,
-                std::span<double> grad) const;
+                std::span<const double> shell_eta, std::span<double> grad) const;
 
   // One workspace per map: the FeatureMap calls are serialised on it.
   mutable std::mutex workspace_lock;

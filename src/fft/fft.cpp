@@ -1,8 +1,9 @@
-#include <cmath>
 #include "ksi/fft/fft.hpp"
 
 #include <fftw3.h>
 
+#include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -304,6 +305,18 @@ std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims) {
     shells[m] = static_cast<std::size_t>(std::llround(std::sqrt(k2)));
   }
   return shells;
+}
+
+SpectralShells::SpectralShells(std::vector<std::size_t> dims)
+    : dims_(std::move(dims)), shell_(shell_of_modes(dims_)) {
+  const std::size_t last = dims_.back(), half = last / 2 + 1;
+  weight_.resize(shell_.size());
+  for (std::size_t m = 0; m < shell_.size(); ++m) {
+    const std::size_t k_last = m % half;
+    weight_[m] = k_last == 0 || 2 * k_last == last ? 1.0 : 2.0;
+  }
+  modes_.assign(*std::max_element(shell_.begin(), shell_.end()) + 1, 0.0);
+  for (std::size_t m = 0; m < shell_.size(); ++m) modes_[shell_[m]] += weight_[m];
 }
 
 }  // namespace ksi::fft

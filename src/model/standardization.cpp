@@ -67,26 +67,15 @@ Matrix spread_gains(std::span<const double> gain, const Matrix& spread, const Ma
 }
 
 std::vector<double> Standardization::mode_weights(const std::vector<std::size_t>& dims) {
-  const std::size_t last = dims.back(), half = last / 2 + 1;
-  std::vector<double> weights(shell_of_modes(dims).size());
-  for (std::size_t m = 0; m < weights.size(); ++m) {
-    const std::size_t k_last = m % half;
-    weights[m] = k_last == 0 || 2 * k_last == last ? 1.0 : 2.0;
-  }
-  return weights;
+  return fft::SpectralShells(dims).weights();
 }
 
 std::vector<double> Standardization::modes_per_shell(const std::vector<std::size_t>& dims) {
-  const auto shells = shell_of_modes(dims);
-  const auto weight = mode_weights(dims);
-  std::vector<double> modes(*std::max_element(shells.begin(), shells.end()) + 1, 0.0);
-  for (std::size_t m = 0; m < shells.size(); ++m) modes[shells[m]] += weight[m];
-  return modes;
+  return fft::SpectralShells(dims).modes_per_shell();
 }
 
 std::size_t Standardization::shell_count(const std::vector<std::size_t>& dims) {
-  const auto shells = shell_of_modes(dims);
-  return *std::max_element(shells.begin(), shells.end()) + 1;
+  return fft::SpectralShells(dims).count();
 }
 
 std::vector<std::size_t> Standardization::shell_of_modes(const std::vector<std::size_t>& dims) {

@@ -78,8 +78,11 @@ check(np.array_equal(m["eta"][:], h5py.File("m2_again.h5")["eta"][:]), "--featur
 check(h5py.File("s2.h5")["fields"][:].tobytes() == h5py.File("s2_np2.h5")["fields"][:].tobytes(),
       "byte-identical samples on 1 and 2 ranks")
 names3 = h5py.File("m3.h5")["features/names"][:]
-check(all((n.decode() if isinstance(n, bytes) else n) == "mean" or (n.decode() if isinstance(n, bytes) else n).startswith("iso ") for n in names3),
-      "isotropic 3D features are named iso")
+names3 = [n.decode() if isinstance(n, bytes) else n for n in names3]
+check(all(n == "mean" or n.startswith("iso ") or n.startswith("shell power |k| = ") for n in names3),
+      "isotropic 3D features are named iso (shell powers are isotropic by construction)")
+check([n for n in names3 if n.startswith("shell power")] == [f"shell power |k| = {s}" for s in range(1, 15)],
+      "the shell family is on by default: one feature per shell 1 .. 14 of a 16^3 grid")
 w = h5py.File("mw.h5")
 check(w["data"].attrs["standardization"] in (b"spectrum", "spectrum") and w["data/shell_power"].shape == (24,)
       and np.all(w["data/shell_power"][1:] > 0), "spectral standardisation stored (24 shells of a 32^2 grid: round(16 sqrt 2) = 23)")

@@ -139,6 +139,7 @@ struct GradientCase {
   std::string families;
   bool isotropic;
   int marginal = 0;  // bins of the marginal family (coloured)
+  bool shells = false;
 };
 
 class ScatteringGradient : public testing::TestWithParam<GradientCase> {};
@@ -147,6 +148,7 @@ TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
   const auto c = GetParam();
   auto o = options_for(c.J, c.L, c.families);
   o.isotropic = c.isotropic;
+  o.shells = c.shells;
   add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
@@ -199,7 +201,11 @@ INSTANTIATE_TEST_SUITE_P(
         // the marginal family alone (mean only besides) and with every family
         GradientCase{{64}, 4, 1, "mean", false, 8}, GradientCase{{32, 32}, 3, 4, "mean", false, 12},
         GradientCase{{16, 16, 16}, 2, 3, "mean", false, 6},
-        GradientCase{{32, 32}, 3, 4, "all", true, 16}));
+        GradientCase{{32, 32}, 3, 4, "all", true, 16},
+        // the shell family alone, with the mean, and with every family and marginal bins
+        GradientCase{{32, 32}, 3, 4, "none", false, 0, true},
+        GradientCase{{64}, 4, 1, "mean", false, 0, true},
+        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true}));
 
 // ------------------------------------------------------------------------------------------------
 // accumulate equals the Gram matrix and right-hand side built from P separate vjp's.
@@ -211,6 +217,7 @@ struct GramCase {
   bool phi4_diagonal;
   double workspace_mb;
   int marginal = 0;  // bins of the marginal family (coloured)
+  bool shells = false;
 };
 
 class ScatteringGram : public testing::TestWithParam<GramCase> {};
@@ -221,6 +228,7 @@ TEST_P(ScatteringGram, EqualsDenseJacobianRoute) {
   o.isotropic = c.isotropic;
   o.phi4_diagonal = c.phi4_diagonal;
   o.workspace_mb = c.workspace_mb;
+  o.shells = c.shells;
   add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
@@ -261,7 +269,66 @@ INSTANTIATE_TEST_SUITE_P(Layouts, ScatteringGram,
                                          // marginal rows: held whole, met once by every unit
                                          GramCase{{64}, 4, 1, false, false, 1536.0, 8},
                                          GramCase{{32, 32}, 3, 4, false, true, 0.05, 12},
-                                         GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 6}));
+                                         GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 6},
+                                         // shell rows: one per shell, met by every unit once
+                                         GramCase{{64}, 4, 1, false, false, 1536.0, 0, true},
+                                         GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true},
+                                         GramCase{{16, 16, 16}, 2, 7, true, false, 0.2, 6, true}));
+
+TEST(ScatteringShells, AreTheFieldsShellPowersOverTheDataMean) {
+  // Against an independent count: round(|k|) from integer wavevectors over the full spectrum.
+  const std::vector<std::size_t> dims{16, 16, 16};
+  auto o = options_for(2, 3, "mean");
+  o.shells = true;
+  auto map = calibrated(dims, o);
+  const auto x = lognormal_field(dims, 9);
+  std::vector<double> phi(map->size());
+  map->evaluate(x, phi);
+  const auto names = map->feature_names();
+  const std::size_t n = 16, N = n * n * n;
+  // The full complex DFT by separable sums would be slow; use the r2c transform and expand mirrors.
+  fft::RealTransform t(dims);
+  std::vector<fft::complex> half(t.complex_size());
+  t.forward(x.data(), half.data());
+  std::vector<double> power(15, 0.0), modes(15, 0.0);  // |k| <= 8 sqrt(3): shells 0 .. 14
+  for (std::size_t a = 0; a < n; ++a)
+    for (std::size_t b = 0; b < n; ++b)
+      for (std::size_t c = 0; c < n; ++c) {
+        const long ka = fft::frequency(a, n), kb = fft::frequency(b, n), kc = fft::frequency(c, n);
+        const auto s = static_cast<std::size_t>(std::llround(std::sqrt(double(ka * ka + kb * kb + kc * kc))));
+        // xhat(k) for c > n/2 is conj(xhat(-k)), stored at the mirrored indices.
+        const bool stored = c <= n / 2;
+        const std::size_t ia = stored ? a : (n - a) % n, ib = stored ? b : (n - b) % n,
+                          ic = stored ? c : n - c;
+        power[s] += std::norm(half[(ia * n + ib) * (n / 2 + 1) + ic]) / N;
+        modes[s] += 1.0;
+      }
+  // Calibration fields' mean power per shell: the same count on the three calibration fields.
+  std::vector<double> data(15, 0.0);
+  for (std::uint64_t id = 100; id < 103; ++id) {
+    const auto f = lognormal_field(dims, id);
+    t.forward(f.data(), half.data());
+    for (std::size_t a = 0; a < n; ++a)
+      for (std::size_t b = 0; b < n; ++b)
+        for (std::size_t c = 0; c < n; ++c) {
+          const long ka = fft::frequency(a, n), kb = fft::frequency(b, n), kc = fft::frequency(c, n);
+          const auto s = static_cast<std::size_t>(std::llround(std::sqrt(double(ka * ka + kb * kb + kc * kc))));
+          const bool stored = c <= n / 2;
+          const std::size_t ia = stored ? a : (n - a) % n, ib = stored ? b : (n - b) % n,
+                            ic = stored ? c : n - c;
+          data[s] += std::norm(half[(ia * n + ib) * (n / 2 + 1) + ic]) / N / 3.0;
+        }
+  }
+  std::size_t checked = 0;
+  for (std::size_t p = 0; p < names.size(); ++p) {
+    int shell = 0;
+    if (std::sscanf(names[p].c_str(), "shell power |k| = %d", &shell) != 1) continue;
+    const double expected = (power[shell] / modes[shell]) / (data[shell] / modes[shell]);
+    EXPECT_NEAR(phi[p], expected, 1e-10 * expected) << names[p];
+    ++checked;
+  }
+  EXPECT_EQ(checked, 14u);  // shells 1 .. 14, every one with data power
+}
 
 // ------------------------------------------------------------------------------------------------
 // Invariances.

@@ -50,7 +50,7 @@ Model fit_on(const par::Comm& comm, const fit::FitOptions& options) {
   const ItemShape shape = ItemShape::grid({kSide, kSide});
   // The per-batch sums are what makes the gains rank-independent: deal the same batches.
   const Matrix calibration = gaussian_fields(0, 4);
-  auto probe = features::build_feature_map("scattering", {{"J", "1"}, {"families", "mean"}}, shape,
+  auto probe = features::build_feature_map("scattering", {{"J", "1"}, {"families", "mean"}, {"shells", "false"}}, shape,
                                            calibration, comm);
   const auto range = fit::assembly_item_range(kItems, fit::items_per_batch(options, *probe), comm.rank(),
                                               comm.size());

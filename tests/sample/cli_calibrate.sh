@@ -32,7 +32,7 @@ with h5py.File("levels.h5", "w") as f:
 PY
 "$ksi" synth gaussian --dim 4 --count 50 --out vectors.h5 -q || exit 1
 
-fitargs=(--features scattering --feature-params J=2,L=3,isotropic=true --standardize copula --schedule trig --times 4 --draws 1 -q)
+fitargs=(--features scattering --feature-params J=2,L=3,isotropic=true,shells=false --standardize copula --schedule trig --times 4 --draws 1 -q)
 "$ksi" fit --data f3.h5 --out plain.h5 "${fitargs[@]}" || failures=$((failures + 1))
 "$ksi" fit --data f3.h5 --out fitcal.h5 "${fitargs[@]}" --calibrate 6 --calibrate-steps 5 || failures=$((failures + 1))
 run 2 "$ksi" fit --data f3.h5 --out fitcal_np2.h5 "${fitargs[@]}" --calibrate 6 --calibrate-steps 5 || failures=$((failures + 1))

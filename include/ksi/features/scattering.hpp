@@ -22,6 +22,16 @@
 ///
 ///     marginal_m    <h_m(u / sigma)> / mass_m,   h_m(z) = exp(-(z - c_m)^2 / (2 w^2)),
 ///
+/// The shell family (options.shells) adds one feature per spectral shell s = round(|k|) >= 1 where
+/// the data have power: the shell's mean power in the units the map sees,
+///
+///     shell_s      (1 / (a_s m_s N)) sum_{k in s} |xhat(k)|^2,
+///
+/// m_s the shell's number of real modes and a_s the data mean of that power (so the features are
+/// near 1). Its gradient (2 / (a_s m_s)) P_s x is the field's projection on the shell: the drift
+/// J^T eta then holds one linear gain per shell, which is the exact drift of Gaussian fields and
+/// what the spectrum of generated fields needs.
+///
 /// with B centres c_m spaced by w across the data's range of z = u / sigma, sigma the data's rms
 /// of u and mass_m the data mean of <h_m>. Its gradient C [h_m'(z) / (N sigma mass_m)] is a
 /// full-grid field: one FFT pair per item. It gives the drift a handle on the one-point PDF, which
@@ -77,6 +87,7 @@ struct ScatteringOptions {
   bool subsample = true;         ///< compute coarse scales on subsampled grids
   double workspace_mb = 1536.0;  ///< accumulate's budget for the rows held at once (MB, per rank)
   int marginal = 0;              ///< bins of the marginal family (0: none)
+  bool shells = false;           ///< the shell-power family (one feature per shell)
   std::vector<double> colour;    ///< marginal: gain per shell round(|k|) of C (empty: C = 1)
 };
 
@@ -89,6 +100,9 @@ struct ScatteringNormalization {
   /// Marginal family: sigma, z_low, z_high, then mass_m of each bin (empty: sigma 1, range
   /// [-4, 4], masses 1).
   std::vector<double> marginal;
+  /// Shell family: a_s for every shell s of the grid (0: no feature for that shell; empty: a_s = 1
+  /// for every shell s >= 1).
+  std::vector<double> shells;
 };
 
 class ScatteringSpectra final : public FeatureMap {
@@ -137,6 +151,7 @@ class ScatteringSpectra final : public FeatureMap {
 
  private:
   std::vector<double> calibrate_marginal(const Matrix& local_items, const par::Comm& comm) const;
+  std::vector<double> calibrate_shells(const Matrix& local_items, const par::Comm& comm) const;
 
   struct Impl;
   ItemShape shape_;

@@ -30,6 +30,34 @@ inline long frequency(std::size_t i, std::size_t n) {
 /// n/2 + 1), in the order of RealTransform's complex array.
 std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims);
 
+/// The isotropic spectral shells of a periodic grid, the one convention ksi has for them: shell
+/// s = round(|k|) (grid units) of each r2c coefficient, the coefficient's weight w_k in sums over the
+/// full spectrum (2 where it also stands for its mirror -k, else 1), and the number of real modes
+/// m_s = sum of w_k over the shell.
+class SpectralShells {
+ public:
+  /// Shells whose power is below this fraction of the largest shell's hold no data (the mean after a
+  /// standardisation, beyond a dealiasing cut-off): no whitening, gain or feature there.
+  static constexpr double kEmpty = 1e-13;
+
+  explicit SpectralShells(std::vector<std::size_t> dims);
+  const std::vector<std::size_t>& dims() const noexcept { return dims_; }
+  /// Number of shells (the largest shell index + 1).
+  std::size_t count() const noexcept { return modes_.size(); }
+  /// Shell of each r2c coefficient (shell_of_modes).
+  const std::vector<std::size_t>& of_mode() const noexcept { return shell_; }
+  /// w_k of each r2c coefficient.
+  const std::vector<double>& weights() const noexcept { return weight_; }
+  /// m_s of each shell.
+  const std::vector<double>& modes_per_shell() const noexcept { return modes_; }
+
+ private:
+  std::vector<std::size_t> dims_;
+  std::vector<std::size_t> shell_;
+  std::vector<double> weight_;
+  std::vector<double> modes_;
+};
+
 /// Counters of executed transforms (per shape), for benchmark reports.
 struct TransformCount {
   std::string shape;  ///< e.g. "r2c 64x64x64"

@@ -25,6 +25,7 @@
 #include "ksi/core/matrix.hpp"
 #include "ksi/model/copula.hpp"
 #include "ksi/core/shape.hpp"
+#include "ksi/fft/fft.hpp"
 #include "ksi/par/comm.hpp"
 
 namespace ksi {
@@ -38,7 +39,7 @@ struct Standardization {
 
   /// Shells whose power is below this fraction of the largest shell's hold no data (the mean after
   /// standardisation, beyond a dealiasing cut-off): not whitened, no drift gain, no calibration.
-  static constexpr double kEmptyShell = 1e-13;
+  static constexpr double kEmptyShell = fft::SpectralShells::kEmpty;
 
   static std::vector<std::string> modes() { return {"none", "scalar", "spectrum", "copula"}; }
   /// Modes that whiten fields by a per-shell power (`shell_power`): spectrum and copula.
