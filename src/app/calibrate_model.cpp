@@ -9,11 +9,12 @@
 
 namespace ksi::app {
 
-void add_sampler_options(po::options_description& desc, const std::string& prefix) {
+void add_sampler_options(po::options_description& desc, const std::string& prefix,
+                         const std::string& what) {
   const sample::SampleOptions defaults;
   desc.add_options()
-      ((prefix + "steps").c_str(), po::value<std::size_t>()->default_value(defaults.steps), "integration steps of the calibration samples (use those of ksi sample)")
-      ((prefix + "integrator").c_str(), po::value<std::string>()->default_value("optimal"), "integrator of the calibration samples: optimal, ode, constant (use that of ksi sample)")
+      ((prefix + "steps").c_str(), po::value<std::size_t>()->default_value(defaults.steps), ("integration steps of the " + what + " (use those of ksi sample)").c_str())
+      ((prefix + "integrator").c_str(), po::value<std::string>()->default_value("optimal"), ("integrator of the " + what + ": optimal, ode, constant (use that of ksi sample)").c_str())
       ((prefix + "diffusion").c_str(), po::value<double>()->default_value(defaults.diffusion), "D for the constant integrator");
 }
 

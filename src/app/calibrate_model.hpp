@@ -12,9 +12,11 @@
 
 namespace ksi::app {
 
-/// The sampler settings the calibration runs with: `prefix` + "steps", "integrator", "diffusion"
-/// (e.g. "calibrate-steps" in ksi fit, "steps" in ksi calibrate).
-void add_sampler_options(po::options_description& desc, const std::string& prefix);
+/// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion"
+/// (e.g. "calibrate-steps" and "guide-steps" in ksi fit, "steps" in ksi calibrate); `what` names the
+/// fields they integrate in the help text.
+void add_sampler_options(po::options_description& desc, const std::string& prefix,
+                         const std::string& what = "calibration samples");
 sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix);
 
 /// What the calibration matches: the training data's shell powers in data units (geometric mean

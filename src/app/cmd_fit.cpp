@@ -10,6 +10,7 @@
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/features/builder.hpp"
 #include "ksi/fit/fit.hpp"
+#include "ksi/fit/guide.hpp"
 #include "ksi/fit/solver.hpp"
 #include "ksi/io/items.hpp"
 #include "ksi/par/log.hpp"
@@ -58,6 +59,15 @@ int run_fit(const Invocation& call) {
       ("checkpoint-every", po::value<double>()->default_value(600.0), "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")
       ("resume", "continue from the checkpoint if there is one")
       ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+  const fit::GuideOptions guide_defaults;
+  desc.add_options()
+      ("guide", po::value<std::size_t>()->default_value(guide_defaults.passes), "moment-guided passes after the one-shot fit (METHOD section 9): integrate an ensemble with the model and steer its feature moments to the data's at every grid time; at most N passes (0: none)")
+      ("guide-ensemble", po::value<std::size_t>()->default_value(guide_defaults.ensemble), "fields integrated per guided pass")
+      ("guide-tau", po::value<double>()->default_value(guide_defaults.tau), "relaxation time of the moment correction (units of t)")
+      ("guide-damping", po::value<double>()->default_value(guide_defaults.damping), "weight w of each new eta_k, in (0, 1]")
+      ("guide-integral", po::value<double>()->default_value(guide_defaults.integral), "weight of the integral action: the moment errors of earlier passes, summed, stay in the update (0: proportional only)")
+      ("guide-tolerance", po::value<double>()->default_value(guide_defaults.tolerance), "stop after a pass whose RMS z of the feature means is at most this");
+  add_sampler_options(desc, "guide-", "guided ensembles");
   add_sampler_options(desc, "calibrate-");
   desc.add_options()
       ("calibrate-pdf", po::value<std::string>()->default_value("on"), "with --calibrate: also fit an output map so that generated fields have the data's one-point PDF (on, off)")
@@ -96,6 +106,22 @@ int run_fit(const Invocation& call) {
   calibration_sampler.seed = options.seed;
   const bool calibrate_pdf = parse_on_off("calibrate-pdf", vm["calibrate-pdf"].as<std::string>());
   const bool calibrate_spread = parse_on_off("calibrate-spread", vm["calibrate-spread"].as<std::string>());
+  fit::GuideOptions guide;
+  {
+    guide.passes = vm["guide"].as<std::size_t>();
+    guide.ensemble = vm["guide-ensemble"].as<std::size_t>();
+    guide.tau = vm["guide-tau"].as<double>();
+    guide.damping = vm["guide-damping"].as<double>();
+    guide.integral = vm["guide-integral"].as<double>();
+    guide.tolerance = vm["guide-tolerance"].as<double>();
+    const sample::SampleOptions sampler = sampler_options(vm, "guide-");
+    guide.steps = sampler.steps;
+    guide.integrator = sampler.integrator;
+    guide.diffusion = sampler.diffusion;
+    guide.seed = options.seed;
+    guide.ridge = options.ridge;
+    guide.validate();
+  }
 
   options.checkpoint.path =
       vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
@@ -103,18 +129,22 @@ int run_fit(const Invocation& call) {
   options.checkpoint.resume = vm.count("resume") > 0;
   if (options.checkpoint.every_seconds < 0) throw UsageError("--checkpoint-every must be >= 0");
   options.checkpoint.inputs = describe_input_file(data_path);
-  {
+  guide.checkpoint = options.checkpoint;
+  guide.checkpoint.path = options.checkpoint.path + ".guide";
+  for (const auto& path : {options.checkpoint.path, guide.checkpoint.path}) {
     // A checkpoint holds hours of work: never drop it silently.
     std::int64_t exists = 0;
-    if (world.is_root()) exists = std::filesystem::exists(options.checkpoint.path) ? 1 : 0;
+    if (world.is_root()) exists = std::filesystem::exists(path) ? 1 : 0;
     world.bcast(exists, 0);
     if (exists && !options.checkpoint.resume && !force)
       throw par::CollectiveError(ExitCode::io,
-                                 cat("checkpoint ", options.checkpoint.path,
+                                 cat("checkpoint ", path,
                                      " of an interrupted fit exists: use --resume to continue it, "
                                      "or --force to start over"),
                                  0);
   }
+  if (force && !options.checkpoint.resume && world.is_root())
+    std::filesystem::remove(guide.checkpoint.path);  // a new fit: an old guide state cannot apply
 
   std::vector<std::string> inputs{data_path};
   if (vm.count("features-from")) inputs.push_back(vm["features-from"].as<std::string>());
@@ -162,10 +192,9 @@ int run_fit(const Invocation& call) {
     st = Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(), world);
     const Params params = parse_key_values("feature-params", vm["feature-params"].as<std::string>());
     ScopedPhase phase("fit.features.build");
-    // The marginal family of scattering maps sees the fields in data units (up to scale).
     features = features::build_feature_map(vm["features"].as<std::string>(), params,
                                            data.info.shape, data.values, world,
-                                           st.colouring_gains());
+                                           data.info.shape.is_grid() ? st.data_units() : features::FieldUnits{});
   }
 
   // The assembly deals whole batches to ranks: read that range (the model is then bitwise the same
@@ -200,6 +229,13 @@ int run_fit(const Invocation& call) {
   Model model = fit::fit_model(data.values, data.range.begin, total, std::move(features),
                                data.info.shape, st, options, world);
   const double fit_seconds = clock.seconds();
+  double guide_seconds = 0.0;
+  if (guide.passes > 0) {
+    const Stopwatch guide_clock;
+    fit::guide_model(model, guide, world);
+    guide_seconds = guide_clock.seconds();
+    par::Log::info(sformat("guide: %zu pass(es), %.1f s", model.guide_record().passes(), guide_seconds));
+  }
   if (calibration.samples > 0) {
     const Stopwatch calibration_clock;
     calibrate_model(model, calibration_sampler, calibration, calibration_goal, world);
@@ -215,7 +251,10 @@ int run_fit(const Invocation& call) {
     model.write(out);
     out.commit();
   }
-  if (world.is_root()) std::filesystem::remove(options.checkpoint.path);
+  if (world.is_root()) {
+    std::filesystem::remove(options.checkpoint.path);
+    std::filesystem::remove(guide.checkpoint.path);
+  }
 
   double worst_residual = 0.0, min_captured = 1e300, max_captured = -1e300;
   for (const auto& d : model.diagnostics()) {
@@ -232,9 +271,11 @@ int run_fit(const Invocation& call) {
                       static_cast<double>(options.times) / fit_seconds;
   write_report(vm, world, "fit",
                sformat("\"items\": %zu, \"draws\": %zu, \"times\": %zu, \"features\": %zu, "
-                       "\"dimension\": %zu, \"fit_seconds\": %.6g, \"item_draw_times_per_second\": %.6g",
+                       "\"dimension\": %zu, \"fit_seconds\": %.6g, \"item_draw_times_per_second\": %.6g, "
+                       "\"guide_passes\": %zu, \"guide_seconds\": %.6g",
                        total, options.draws, options.times, model.features().size(),
-                       data.info.shape.size(), fit_seconds, rate));
+                       data.info.shape.size(), fit_seconds, rate, model.guide_record().passes(),
+                       guide_seconds));
   return 0;
 }
 

@@ -30,8 +30,9 @@ namespace {
 
 // The parameter checks of build_feature_map (the same on every rank), before any collective.
 std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
-                                        const ItemShape& shape, const std::vector<double>& colour,
-                                        std::unique_ptr<ScatteringSpectra>& to_calibrate) {
+                                        const ItemShape& shape, const FieldUnits& units,
+                                        std::unique_ptr<ScatteringSpectra>& to_calibrate,
+                                        bool& data_units) {
   if (kind == "polynomial") {
     reject_unknown(kind, params, {"degree"});
     if (params.integer("degree", 2) != 2)
@@ -49,7 +50,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
   if (kind == "scattering") {
     reject_unknown(kind, params,
                    {"J", "L", "slant", "families", "isotropic", "phi4_diagonal", "subsample",
-                    "normalize", "workspace_mb", "marginal", "shells"});
+                    "normalize", "workspace_mb", "marginal", "shells", "units"});
     ScatteringOptions options;
     options.scales = static_cast<int>(params.integer("J", 0));
     options.orientations = static_cast<int>(params.integer("L", 0));
@@ -61,7 +62,14 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.workspace_mb = params.real("workspace_mb", options.workspace_mb);
     options.marginal = static_cast<int>(params.integer("marginal", 0));  // checked by the map
     options.shells = params.flag("shells", true);
-    if (options.marginal > 0) options.colour = colour;
+    const std::string in_units = params.text("units", "model");
+    if (in_units != "model" && in_units != "data")
+      throw UsageError(cat("scattering features: units must be model or data, not '", in_units, "'"));
+    data_units = in_units == "data";
+    if (data_units && !params.flag("normalize", true))
+      throw UsageError("scattering features: units=data needs normalize=true");
+    // In data units the marginal family sees the fields as they are; in model units, through C.
+    if (options.marginal > 0 && !data_units) options.colour = units.colour;
     if (options.scales < 0)
       throw UsageError("scattering features: J must be positive (0: automatic)");
     if (options.orientations < 0)
@@ -81,22 +89,44 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
 
 std::unique_ptr<FeatureMap> build_feature_map(const std::string& kind, const Params& params_in,
                                               const ItemShape& shape, const Matrix& local_items,
-                                              const par::Comm& comm,
-                                              const std::vector<double>& colour) {
+                                              const par::Comm& comm, const FieldUnits& units) {
   Params params = params_in;
   params.set_context(cat("feature map '", kind, "'"));
   std::unique_ptr<FeatureMap> built;
   std::unique_ptr<ScatteringSpectra> to_calibrate;
+  bool data_units = false;
   // A bad parameter is seen by every rank: one agreed error, printed once, no abort.
-  par::collective(comm, [&] { built = build_local(kind, params, shape, colour, to_calibrate); });
+  par::collective(comm, [&] {
+    built = build_local(kind, params, shape, units, to_calibrate, data_units);
+    if (data_units) units.validate(shape);
+  });
   if (built) return built;
-  ScatteringNormalization normalization = to_calibrate->calibrate(local_items, comm);
+  ScatteringNormalization normalization;
+  if (data_units) {
+    // Normalised on the fields in the units they are judged in.
+    Matrix in_data_units;
+    par::collective(comm, [&] { in_data_units = to_data_units(units, shape, local_items); });
+    normalization = to_calibrate->calibrate(in_data_units, comm);
+  } else {
+    normalization = to_calibrate->calibrate(local_items, comm);
+  }
   const ScatteringOptions options = to_calibrate->options();
   to_calibrate.reset();  // its tables and workspace are as large as the new map's (GBs at 128^3)
-  return std::make_unique<ScatteringSpectra>(shape, options, std::move(normalization));
+  auto map = std::make_unique<ScatteringSpectra>(shape, options, std::move(normalization));
+  if (!data_units) return map;
+  return std::make_unique<DataUnitsMap>(std::move(map), units);
 }
 
 std::unique_ptr<FeatureMap> make_feature_map(const FeatureSpec& spec, const ItemShape& shape) {
+  if (in_data_units(spec)) {
+    auto inner = make_feature_map(without_units(spec), shape);
+    try {
+      return std::make_unique<DataUnitsMap>(std::move(inner), FieldUnits::read(spec));
+    } catch (const UsageError& e) {
+      throw InputError(cat("the stored feature map in data units does not fit items of shape ",
+                           shape.describe(), ": ", e.what()));
+    }
+  }
   Params params = spec.params;
   params.set_context(cat("stored feature map '", spec.kind, "'"));
   if (spec.kind == "polynomial") return std::make_unique<PolynomialFeatures>(shape);

@@ -54,13 +54,123 @@ struct Block {
 
 }  // namespace
 
+void ScatteringSpectra::Impl::unit_pieces(scattering::Workspace& ws, int panel, std::size_t first_row,
+                                          std::size_t row_count, std::size_t columns,
+                                          complex* q_out) const {
+  const auto& state = ws.state;
+  const Grid& full = *grids[0];
+  auto& spectra = ws.spectrum;
+  auto& field = ws.field;
+  auto& piece = ws.piece;
+  auto& gm = ws.gm;
+  // Adds the piece val (a gradient w.r.t. conj(c_x) at the support entries of `s`) to row q.
+  const auto add_piece = [&](complex* q, const scattering::Support& s, std::size_t e, complex val) {
+    const std::int32_t cp = s.column_plus[e], cm = s.column_minus[e];
+    if (cp >= 0) q[cp] += column_scale[cp] * val;
+    if (cm >= 0) q[cm] += column_scale[cm] * std::conj(val);
+  };
+
+  // piece = sum over sources of omega * (c_M of the source's partner, or c_x) on the outer support,
+  // read through the support's index tables (no gathered copies: at 128^3 they would take a GB).
+  const auto combine = [&](int outer, const scattering::OmegaEntry* begin,
+                           const scattering::OmegaEntry* end) {
+    const auto& so = supports[outer];
+    const std::size_t n = so.psi.size();
+    const int last = gathered_rows(outer, any_partner) - 1;
+    piece.assign(n, complex(0.0));
+    for (const auto* src = begin; src != end; ++src) {
+      const Grid& g = src->k == last ? full : *grids[scale_of(src->k)];
+      const complex* base = src->k == last ? state.cx.data() : state.cm[src->k].data();
+      const std::int32_t* plus = so.plus_on(g);
+      const std::int32_t* minus = so.minus_on(g);
+      const complex omega = src->omega;
+      for (std::size_t e = 0; e < n; ++e) piece[e] += omega * read_half(base, plus[e], minus[e]);
+    }
+  };
+
+  ScopedPhase phase("fit.features");
+  std::fill(q_out, q_out + row_count * columns, complex(0.0));
+    std::vector<std::vector<std::pair<std::size_t, const RowPlan::Modulus*>>> jobs(J);
+    for (std::size_t i = 0; i < row_count; ++i) {
+      const RowPlan& row = rows[panel_rows[panel][first_row + i]];
+      complex* q = q_out + i * columns;
+      for (const auto& direct : row.direct) {
+        const auto& s = supports[direct.outer];
+        combine(direct.outer, direct.sources.data(), direct.sources.data() + direct.sources.size());
+        for (std::size_t e = 0; e < s.psi.size(); ++e)
+          add_piece(q, s, e, piece[e] * (s.psi[e] * s.psi[e]));
+      }
+      // Pieces through the moduli (a Phi1 term alone is a job with a constant g_M).
+      for (const auto& m : row.modulus) jobs[scale_of(m.wavelet)].push_back({i, &m});
+    }
+    // Pieces through the moduli: one c2r and one c2c per (row, wavelet), batched per grid.
+    for (int j = 0; j < J; ++j) {
+      const Grid& grid = *grids[j];
+      const auto& list = jobs[j];
+      const double inv_ng = 1.0 / static_cast<double>(grid.size);
+      for (std::size_t first = 0; first < list.size(); first += grid.batch) {
+        const std::size_t nb = std::min(grid.batch, list.size() - first);
+        spectra.assign(nb * grid.half_size, complex(0.0));
+        for (std::size_t t = 0; t < nb; ++t) {
+          complex* target = spectra.data() + t * grid.half_size;
+          const auto& sources = list[first + t].second->sources;
+          for (std::size_t first_source = 0; first_source < sources.size();) {
+            // The sources of one outer wavelet: combined on its support, then scattered once.
+            const int outer = sources[first_source].outer;
+            std::size_t next = first_source;
+            while (next < sources.size() && sources[next].outer == outer) ++next;
+            combine(outer, sources.data() + first_source, sources.data() + next);
+            const auto& so = supports[outer];
+            const std::int32_t* plus = so.plus_on(grid);
+            const std::int32_t* minus = so.minus_on(grid);
+            for (std::size_t e = 0; e < so.psi.size(); ++e)
+              scatter_half(target, plus[e], minus[e], piece[e] * (so.psi[e] * so.psi[e]));
+            first_source = next;
+          }
+        }
+        gm.resize(nb * grid.size);
+        if (nb == grid.batch && grid.real_batch) {
+          grid.real_batch->backward_destroying(spectra.data(), gm.data());
+        } else {
+          for (std::size_t t = 0; t < nb; ++t)
+            grid.real_single->backward_destroying(spectra.data() + t * grid.half_size,
+                                                  gm.data() + t * grid.size);
+        }
+        field.resize(nb * grid.size);
+        for (std::size_t t = 0; t < nb; ++t) {
+          const auto* m = list[first + t].second;
+          const complex* ph = state.phase[m->wavelet].data();
+          const double* g = gm.data() + t * grid.size;
+          complex* f = field.data() + t * grid.size;
+          const double c = m->phi1 * inv_ng;
+          for (std::size_t y = 0; y < grid.size; ++y) f[y] = ph[y] * (g[y] * inv_ng + c);
+        }
+        if (nb == grid.batch && grid.complex_batch) {
+          grid.complex_batch->forward(field.data(), field.data());
+        } else {
+          for (std::size_t t = 0; t < nb; ++t)
+            grid.complex_single->forward(field.data() + t * grid.size,
+                                         field.data() + t * grid.size);
+        }
+        for (std::size_t t = 0; t < nb; ++t) {
+          const auto [i, m] = list[first + t];
+          const auto& s = supports[m->wavelet];
+          const complex* f = field.data() + t * grid.size;
+          complex* q = q_out + i * columns;
+          const double norm = 0.5 * inv_sqrt_a[m->wavelet];
+          for (std::size_t e = 0; e < s.psi.size(); ++e)
+            add_piece(q, s, e, f[s.grid_index[e]] * (norm * s.psi[e]));
+        }
+      }
+    }
+  }
+
 void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
                                    std::span<double> h) const {
   const Impl& I = *impl_;
   std::lock_guard<std::mutex> lock(I.workspace_lock);
   auto& ws = I.workspace;
   ws.release_pass_buffers();
-  const auto& state = ws.state;
   const std::size_t P = size(), d = shape_.size();
   ensure(X.cols() == d && V.rows() == X.rows() && V.cols() == d && K.rows() == P && K.cols() == P &&
              h.size() == P,
@@ -97,114 +207,11 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
   vhat.resize(full.half_size);
   auto& qv = ws.qv;
   qv.resize(2 * (I.prefix.empty() ? 0 : I.prefix[0]));
-  auto& spectra = ws.spectrum;
-  auto& field = ws.field;
-  auto& piece = ws.piece;
-  auto& gm = ws.gm;
-
-  // Adds the piece val (a gradient w.r.t. conj(c_x) at the support entries of `s`) to row q.
-  const auto add_piece = [&](complex* q, const scattering::Support& s, std::size_t e, complex val) {
-    const std::int32_t cp = s.column_plus[e], cm = s.column_minus[e];
-    if (cp >= 0) q[cp] += I.column_scale[cp] * val;
-    if (cm >= 0) q[cm] += I.column_scale[cm] * std::conj(val);
-  };
-
-  // piece = sum over sources of omega * (c_M of the source's partner, or c_x) on the outer support,
-  // read through the support's index tables (no gathered copies: at 128^3 they would take a GB).
-  const auto combine = [&](int outer, const scattering::OmegaEntry* begin,
-                           const scattering::OmegaEntry* end) {
-    const auto& so = I.supports[outer];
-    const std::size_t n = so.psi.size();
-    const int last = I.gathered_rows(outer, I.any_partner) - 1;
-    piece.assign(n, complex(0.0));
-    for (const auto* src = begin; src != end; ++src) {
-      const Grid& g = src->k == last ? full : *I.grids[I.scale_of(src->k)];
-      const complex* base = src->k == last ? state.cx.data() : state.cm[src->k].data();
-      const std::int32_t* plus = so.plus_on(g);
-      const std::int32_t* minus = so.minus_on(g);
-      const complex omega = src->omega;
-      for (std::size_t e = 0; e < n; ++e) piece[e] += omega * read_half(base, plus[e], minus[e]);
-    }
-  };
 
   // The pieces of the rows of one unit for the current item.
   const auto compute = [&](const Unit& unit, Block& block) {
-    ScopedPhase phase("fit.features");
     block.unit = &unit;
-    std::fill(block.q, block.q + unit.count * unit.columns, complex(0.0));
-    std::vector<std::vector<std::pair<std::size_t, const RowPlan::Modulus*>>> jobs(I.J);
-    for (std::size_t i = 0; i < unit.count; ++i) {
-      const RowPlan& row = I.rows[I.panel_rows[unit.panel][unit.first + i]];
-      complex* q = block.q + i * unit.columns;
-      for (const auto& direct : row.direct) {
-        const auto& s = I.supports[direct.outer];
-        combine(direct.outer, direct.sources.data(), direct.sources.data() + direct.sources.size());
-        for (std::size_t e = 0; e < s.psi.size(); ++e)
-          add_piece(q, s, e, piece[e] * (s.psi[e] * s.psi[e]));
-      }
-      // Pieces through the moduli (a Phi1 term alone is a job with a constant g_M).
-      for (const auto& m : row.modulus) jobs[I.scale_of(m.wavelet)].push_back({i, &m});
-    }
-    // Pieces through the moduli: one c2r and one c2c per (row, wavelet), batched per grid.
-    for (int j = 0; j < I.J; ++j) {
-      const Grid& grid = *I.grids[j];
-      const auto& list = jobs[j];
-      const double inv_ng = 1.0 / static_cast<double>(grid.size);
-      for (std::size_t first = 0; first < list.size(); first += grid.batch) {
-        const std::size_t nb = std::min(grid.batch, list.size() - first);
-        spectra.assign(nb * grid.half_size, complex(0.0));
-        for (std::size_t t = 0; t < nb; ++t) {
-          complex* target = spectra.data() + t * grid.half_size;
-          const auto& sources = list[first + t].second->sources;
-          for (std::size_t first_source = 0; first_source < sources.size();) {
-            // The sources of one outer wavelet: combined on its support, then scattered once.
-            const int outer = sources[first_source].outer;
-            std::size_t next = first_source;
-            while (next < sources.size() && sources[next].outer == outer) ++next;
-            combine(outer, sources.data() + first_source, sources.data() + next);
-            const auto& so = I.supports[outer];
-            const std::int32_t* plus = so.plus_on(grid);
-            const std::int32_t* minus = so.minus_on(grid);
-            for (std::size_t e = 0; e < so.psi.size(); ++e)
-              scatter_half(target, plus[e], minus[e], piece[e] * (so.psi[e] * so.psi[e]));
-            first_source = next;
-          }
-        }
-        gm.resize(nb * grid.size);
-        if (nb == grid.batch && grid.real_batch) {
-          grid.real_batch->backward_destroying(spectra.data(), gm.data());
-        } else {
-          for (std::size_t t = 0; t < nb; ++t)
-            grid.real_single->backward_destroying(spectra.data() + t * grid.half_size,
-                                                  gm.data() + t * grid.size);
-        }
-        field.resize(nb * grid.size);
-        for (std::size_t t = 0; t < nb; ++t) {
-          const auto* m = list[first + t].second;
-          const complex* ph = state.phase[m->wavelet].data();
-          const double* g = gm.data() + t * grid.size;
-          complex* f = field.data() + t * grid.size;
-          const double c = m->phi1 * inv_ng;
-          for (std::size_t y = 0; y < grid.size; ++y) f[y] = ph[y] * (g[y] * inv_ng + c);
-        }
-        if (nb == grid.batch && grid.complex_batch) {
-          grid.complex_batch->forward(field.data(), field.data());
-        } else {
-          for (std::size_t t = 0; t < nb; ++t)
-            grid.complex_single->forward(field.data() + t * grid.size,
-                                         field.data() + t * grid.size);
-        }
-        for (std::size_t t = 0; t < nb; ++t) {
-          const auto [i, m] = list[first + t];
-          const auto& s = I.supports[m->wavelet];
-          const complex* f = field.data() + t * grid.size;
-          complex* q = block.q + i * unit.columns;
-          const double norm = 0.5 * I.inv_sqrt_a[m->wavelet];
-          for (std::size_t e = 0; e < s.psi.size(); ++e)
-            add_piece(q, s, e, f[s.grid_index[e]] * (norm * s.psi[e]));
-        }
-      }
-    }
+    I.unit_pieces(ws, unit.panel, unit.first, unit.count, unit.columns, block.q);
   };
 
   // K(p, q) += <Q_p, Q_q> for the rows of two blocks (x before y in panel order).
@@ -425,6 +432,66 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
       }
       start = next;
     }
+  }
+}
+
+void ScatteringSpectra::jacobian(std::span<const double> x, Matrix& J) const {
+  // Every row from its r2c spectrum R: the structured pieces of the scattering rows (R = Q / sqrt(w_k
+  // / N) on the Gram columns), the marginal rows' spectra and the shells' (2 value_f c_x on the
+  // shell), each brought to the grid by one c2r: P inverse FFTs instead of P vjp's.
+  const Impl& I = *impl_;
+  std::lock_guard<std::mutex> lock(I.workspace_lock);
+  auto& ws = I.workspace;
+  ws.release_pass_buffers();
+  const std::size_t P = size(), d = shape_.size();
+  ensure(x.size() == d, "scattering jacobian: the field has the wrong size");
+  if (J.rows() != P || J.cols() != d) J = Matrix(P, d);
+  const Grid& full = *I.grids[0];
+  const double inv_n = 1.0 / static_cast<double>(full.size);
+  scattering::ForwardNeeds needs;
+  needs.modulus = I.any_modulus;
+  needs.phase = I.any_modulus;
+  needs.values = false;
+  I.forward(x, needs, ws);
+  ComplexVector half(full.half_size), q;
+  const auto to_row = [&](std::size_t p) {
+    auto row = J.row(p);
+    full.real_single->backward_destroying(half.data(), row.data());
+    for (auto& v : row) v *= inv_n;
+  };
+  for (int a = 0; a < I.J; ++a) {
+    const auto& rows = I.panel_rows[a];
+    if (rows.empty()) continue;
+    const std::size_t columns = I.prefix[a];
+    q.resize(rows.size() * columns);
+    I.unit_pieces(ws, a, 0, rows.size(), columns, q.data());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::fill(half.begin(), half.end(), complex(0.0));
+      for (std::size_t c = 0; c < columns; ++c)
+        half[I.column_half[c]] = q[i * columns + c] / I.column_scale[c];
+      to_row(rows[i]);
+    }
+  }
+  for (std::size_t p = 0; p < I.rows.size(); ++p)
+    if (I.rows[p].is_mean) std::fill(J.row(p).begin(), J.row(p).end(), inv_n);
+  const std::size_t F = I.features.size(), all_columns = I.prefix.empty() ? 0 : I.prefix[0];
+  if (I.marginal.bins > 0) {
+    I.marginal_rows(ws);
+    const std::size_t U = I.uncovered.size();
+    for (int m = 0; m < I.marginal.bins; ++m) {
+      const complex* rq = ws.marginal_rows.data() + static_cast<std::size_t>(m) * all_columns;
+      const complex* rest = ws.marginal_rest.data() + static_cast<std::size_t>(m) * U;
+      for (std::size_t c = 0; c < all_columns; ++c) half[I.column_half[c]] = rq[c] / I.column_scale[c];
+      for (std::size_t u = 0; u < U; ++u) half[I.uncovered[u]] = rest[u] / I.uncovered_scale[u];
+      to_row(F + static_cast<std::size_t>(m));
+    }
+  }
+  const auto& SH = I.shells;
+  for (std::size_t f = 0; f < SH.count(); ++f) {
+    std::fill(half.begin(), half.end(), complex(0.0));
+    for (std::size_t k = 0; k < full.half_size; ++k)
+      if (SH.of_half[k] == static_cast<std::int32_t>(f)) half[k] = (2.0 * SH.value[f]) * ws.state.cx[k];
+    to_row(SH.first + f);
   }
 }
 

@@ -288,6 +288,11 @@ struct ScatteringSpectra::Impl {
                                            (sizeof(scattering::complex) *
                                             static_cast<std::size_t>(std::max(rows, 1))));
   }
+  /// The pieces of rows [first_row, first_row + row_count) of panel `panel` (after forward with
+  /// modulus and phase): each row's sqrt(w_k / N) R(k) on the first `columns` Gram columns, into
+  /// q_out (row_count x columns).
+  void unit_pieces(scattering::Workspace& ws, int panel, std::size_t first_row,
+                   std::size_t row_count, std::size_t columns, scattering::complex* q_out) const;
   void forward(std::span<const double> x, const scattering::ForwardNeeds& needs,
                scattering::Workspace& ws) const;
   void values(scattering::Workspace& ws) const;

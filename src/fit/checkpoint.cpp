@@ -10,7 +10,7 @@ namespace ksi::fit::detail {
 void write_checkpoint(const std::string& path, const Params& config, std::size_t chunk_begin,
                       std::size_t chunk_end, const std::vector<std::int64_t>& batch_done,
                       const Matrix& eta, const std::vector<double>& diagnostics,
-                      const FeatureTargets& targets,
+                      const FeatureTargets& targets, std::size_t packed,
                       const std::vector<std::vector<DoubleDouble>>& sums, const par::Comm& comm) {
   std::vector<std::int64_t> mask = batch_done;
   comm.allreduce_sum(mask);
@@ -39,7 +39,6 @@ void write_checkpoint(const std::string& path, const Params& config, std::size_t
     write_matrix("target_variance", targets_done.variance);
     write_matrix("target_rhs", targets_done.rhs);
     root.write("batch_done", {mask.size()}, std::span<const std::int64_t>(mask));
-    const std::size_t packed = sums.empty() ? 0 : sums.front().size();
     const io::RowDataset rows = root.create_rows("sums", io::DType::float64, sums.size(), {2 * packed});
     std::vector<DoubleDouble> reduced;
     for (std::size_t k = 0; k < sums.size(); ++k) {

@@ -30,7 +30,7 @@ struct CheckpointContent {
 void write_checkpoint(const std::string& path, const Params& config, std::size_t chunk_begin,
                       std::size_t chunk_end, const std::vector<std::int64_t>& batch_done,
                       const Matrix& eta, const std::vector<double>& diagnostics,
-                      const FeatureTargets& targets,
+                      const FeatureTargets& targets, std::size_t packed,
                       const std::vector<std::vector<DoubleDouble>>& sums, const par::Comm& comm);
 
 /// Reads a checkpoint (collective); InputError naming every configuration entry that differs from

@@ -364,7 +364,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
       {
         ScopedPhase phase("fit.checkpoint");
         detail::write_checkpoint(options.checkpoint.path, config, k0, k1, done, eta, diagnostics,
-                                 targets, sums, comm);
+                                 targets, packed_size(P), sums, comm);
       }
       since_checkpoint.restart();
       if (pause == par::Pause::stop)
@@ -452,6 +452,14 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     comm.raise_if_any(failure);
   }
   progress.finish();
+  if (checkpointing && start_chunk < T) {
+    // The solution itself, until the caller has written the model: stages after the fit (guided
+    // passes, calibration) can be interrupted and resumed without assembling again.
+    ScopedPhase phase("fit.checkpoint");
+    const std::vector<std::int64_t> all_done(total_batches, comm.is_root() ? 1 : 0);
+    detail::write_checkpoint(options.checkpoint.path, config, T, T, all_done, eta, diagnostics,
+                             targets, packed_size(P), {}, comm);
+  }
 
   {
     ScopedPhase phase("fit.gather");
@@ -464,6 +472,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
 
   Matrix training = training_features(local_items, first_item, total_items, *features, comm);
   Model model(std::move(features), std::move(schedule), shape, standardization, times, std::move(eta));
+  targets.pairs = total_pairs;
   model.set_targets(std::move(targets));
   model.set_training_features(std::move(training));
   if (options.shell_correction) {

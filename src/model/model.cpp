@@ -58,13 +58,22 @@ void Model::drift(double t, const Matrix& X, Matrix& B) const {
   eta_at(t, eta);
   features_->vjp_batch(X, eta, B);
   if (shell_gain_.rows() == 0) return;
-  std::vector<double> gain(shell_gain_.cols());
-  interpolate_in_time(times_, shell_gain_, t, gain);  // the same interpolation as eta
-  Matrix linear = X;
-  filter_shells(linear, {shape_.dims().begin(), shape_.dims().end()}, gain);
+  Matrix linear;
+  linear_drift(t, X, linear);
   auto b = B.values();
   const auto l = linear.values();
   for (std::size_t i = 0; i < b.size(); ++i) b[i] += l[i];
+}
+
+void Model::linear_drift(double t, const Matrix& X, Matrix& B) const {
+  B = X;
+  if (shell_gain_.rows() == 0) {
+    B.fill(0.0);
+    return;
+  }
+  std::vector<double> gain(shell_gain_.cols());
+  interpolate_in_time(times_, shell_gain_, t, gain);  // the same interpolation as eta
+  filter_shells(B, {shape_.dims().begin(), shape_.dims().end()}, gain);
 }
 
 std::size_t Model::shell_count() const {
@@ -266,6 +275,7 @@ void Model::write(io::OutputFile& out, const std::string& created_by) const {
     write_matrix(g, "feature_mean", targets_.mean);
     write_matrix(g, "feature_variance", targets_.variance);
     write_matrix(g, "rhs", targets_.rhs);
+    g.set_attribute("pairs", targets_.pairs);
   }
   if (training_features_.rows() > 0) write_matrix(root, "training_features", training_features_);
   if (guide_record_.passes() > 0) {
@@ -364,7 +374,7 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
       if (root.has("targets")) {
         const io::Group g = root.open_group("targets");
         model->set_targets({read_matrix_in(g, "feature_mean"), read_matrix_in(g, "feature_variance"),
-                            read_matrix_in(g, "rhs")});
+                            read_matrix_in(g, "rhs"), g.real_attribute("pairs")});
       }
       if (root.has("training_features")) model->set_training_features(read_matrix("training_features"));
       if (root.has("guide")) {

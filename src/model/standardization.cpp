@@ -242,6 +242,27 @@ std::vector<double> Standardization::colouring_gains() const {
   return gain;
 }
 
+features::FieldUnits Standardization::data_units(std::size_t knots) const {
+  features::FieldUnits units;
+  if (mode == "none") return units;
+  units.offset = mean;
+  if (mode == "scalar") {
+    units.gain = scale;
+    return units;
+  }
+  units.colour = colouring_gains();
+  if (mode == "copula") {
+    const double low = marginal.z.front(), high = marginal.z.back();
+    std::vector<double> z(knots), x(knots);
+    for (std::size_t i = 0; i < knots; ++i) {
+      z[i] = low + (high - low) * static_cast<double>(i) / static_cast<double>(knots - 1);
+      x[i] = marginal.inverse(z[i]);
+    }
+    units.curve = MonotoneCurve(std::move(z), std::move(x));
+  }
+  return units;
+}
+
 void Standardization::to_data(Matrix& items, const ItemShape& shape) const {
   if (mode == "none") return;
   if (mode == "scalar") {

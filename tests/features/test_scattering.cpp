@@ -242,7 +242,20 @@ TEST_P(ScatteringGram, EqualsDenseJacobianRoute) {
   Matrix K(P, P), K_dense(P, P);
   std::vector<double> h(P, 0.0), h_dense(P, 0.0);
   map->accumulate(X, V, K, h);
-  map->FeatureMap::accumulate(X, V, K_dense, h_dense);
+  // The reference: P vjp's with unit vectors per item (FeatureMap::jacobian, not the map's own).
+  Matrix J;
+  for (std::size_t b = 0; b < X.rows(); ++b) {
+    map->FeatureMap::jacobian(X.row(b), J);
+    for (std::size_t i = 0; i < P; ++i) {
+      for (std::size_t j = i; j < P; ++j) K_dense(i, j) += dot(J.row(i), J.row(j));
+      h_dense[i] += dot(J.row(i), V.row(b));
+    }
+  }
+  // The map's own dense Jacobian (one c2r per row) against the same reference.
+  Matrix J_own, J_ref;
+  map->jacobian(X.row(0), J_own);
+  map->FeatureMap::jacobian(X.row(0), J_ref);
+  EXPECT_LT(test::relative_difference(J_own, J_ref), 1e-12) << "P = " << P;
   double num = 0.0, den = 0.0;
   for (std::size_t i = 0; i < P; ++i)
     for (std::size_t j = i; j < P; ++j) {

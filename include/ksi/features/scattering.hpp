@@ -123,6 +123,8 @@ class ScatteringSpectra final : public FeatureMap {
            std::span<double> grad) const override;
   void accumulate(const Matrix& X, const Matrix& V, Matrix& K_raw,
                   std::span<double> h) const override;
+  /// The dense Jacobian from the structured rows: one c2r per row instead of one vjp.
+  void jacobian(std::span<const double> x, Matrix& J) const override;
   std::size_t preferred_batch() const override;
   FeatureSpec spec() const override;
   std::vector<std::string> feature_names() const override;

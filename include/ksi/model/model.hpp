@@ -38,6 +38,7 @@ struct FeatureTargets {
   Matrix mean;
   Matrix variance;
   Matrix rhs;
+  double pairs = 0.0;  ///< (item, draw) pairs per time behind the means
   bool empty() const noexcept { return mean.rows() == 0; }
 };
 
@@ -93,6 +94,8 @@ class Model {
   /// b_t(x) = J(x)^T eta(t) + G_t x for every row of X (standardised units); G_t is the shell-gain
   /// filter (none unless set_shell_gain was called).
   void drift(double t, const Matrix& X, Matrix& B) const;
+  /// The part of the drift outside the features: B = G_t X (zero without shell gains).
+  void linear_drift(double t, const Matrix& X, Matrix& B) const;
 
   /// Shell gains (fields only): a T x S matrix g_k(s), the drift's per-shell linear correction
   /// G_t x = F^-1[g(t, shell(k)) F x], g linear in t between grid times. Empty: none.

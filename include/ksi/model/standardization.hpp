@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "ksi/core/matrix.hpp"
+#include "ksi/features/data_units.hpp"
 #include "ksi/model/copula.hpp"
 #include "ksi/core/shape.hpp"
 #include "ksi/fft/fft.hpp"
@@ -58,6 +59,11 @@ struct Standardization {
   /// spectrum: the per-shell gains sqrt(P(s)) of model units -> data units (0 on shells without
   /// power); empty for the other modes.
   std::vector<double> colouring_gains() const;
+  /// The map back to data units for feature maps (features/data_units.hpp): offset, the colouring
+  /// gains (spectrum, copula) or the scale (scalar), and for the copula a smooth monotone curve
+  /// through the quantiles of g^-1 at `knots` Gaussian levels (the table itself has a derivative that
+  /// jumps from bin to bin).
+  features::FieldUnits data_units(std::size_t knots = 129) const;
 
   /// Shell index round(|k|) of each r2c coefficient of a grid (last axis n/2 + 1).
   static std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims);

@@ -1,0 +1,419 @@
+#include "ksi/fit/guide.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "ksi/core/compensated.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/core/random.hpp"
+#include "ksi/fit/solver.hpp"
+#include "ksi/io/hdf5.hpp"
+#include "ksi/io/output.hpp"
+#include "ksi/par/log.hpp"
+#include "ksi/par/signals.hpp"
+
+namespace ksi::fit {
+namespace {
+
+// One grid time's ensemble sums, packed: the upper triangle of sum J J^T, sum J (G x) (the fixed
+// drift's projection), sum phi, sum phi^2.
+std::size_t packed_size(std::size_t P) { return P * (P + 1) / 2 + 3 * P; }
+
+// A batch of ensemble members [first, first + count) and their paths.
+struct Batch {
+  std::size_t first = 0;
+  std::size_t count = 0;
+  PathState state;
+};
+
+// Member noise: initial state from (seed, guide, member, pass, 0), step s from (..., s + 1).
+void fill_member_noise(std::uint64_t seed, std::size_t first, std::size_t pass, std::size_t code,
+                       Matrix& xi) {
+  ScopedPhase phase("guide.noise");
+  for (std::size_t i = 0; i < xi.rows(); ++i)
+    RandomStream(seed, StreamPurpose::guide, first + i, pass, code).fill_normal(xi.row(i));
+}
+
+Matrix rows_to_matrix(const std::vector<std::vector<double>>& rows, std::size_t cols) {
+  Matrix m(rows.size(), cols);
+  for (std::size_t r = 0; r < rows.size(); ++r) std::copy(rows[r].begin(), rows[r].end(), m.row(r).begin());
+  return m;
+}
+
+std::vector<std::vector<double>> matrix_rows(const Matrix& m) {
+  std::vector<std::vector<double>> rows(m.rows());
+  for (std::size_t r = 0; r < m.rows(); ++r) rows[r].assign(m.row(r).begin(), m.row(r).end());
+  return rows;
+}
+
+// What a guide checkpoint must match: the one-shot model it started from and every setting that
+// changes the ensemble or the updates.
+Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t per_batch) {
+  Params config;
+  config.set("features", model.features().kind());
+  config.set("feature_count", model.features().size());
+  config.set("times", model.times().size());
+  config.set("item_shape", model.shape().describe());
+  const auto& t = model.targets();
+  std::vector<std::byte> bytes;
+  for (const Matrix* m : {&t.mean, &t.variance, &t.rhs}) {
+    const auto raw = std::as_bytes(m->values());
+    bytes.insert(bytes.end(), raw.begin(), raw.end());
+  }
+  config.set("targets", fingerprint(bytes));
+  config.set("passes", o.passes);
+  config.set("ensemble", o.ensemble);
+  config.set("tau", o.tau);
+  config.set("damping", o.damping);
+  config.set("integral", o.integral);
+  config.set("tolerance", o.tolerance);
+  config.set("steps", o.steps);
+  config.set("integrator", to_string(o.integrator));
+  config.set("diffusion", o.diffusion);
+  config.set("seed", static_cast<std::int64_t>(o.seed));
+  config.set("ridge", o.ridge);
+  config.set("members_per_batch", per_batch);
+  config.set("inputs", o.checkpoint.inputs);
+  return config;
+}
+
+struct Position {
+  std::size_t pass = 0;
+  std::size_t time = 0;  // the ensemble is at times[time] and has not been assembled there
+  Matrix eta;
+  Matrix correction;  // T x P: the integral of the moment errors over the passes so far
+  std::vector<std::vector<double>> rms, largest;  // finished passes, then the pass in progress
+};
+
+void write_guide_checkpoint(const std::string& path, const Params& config, const Position& at,
+                            const std::vector<Batch>& batches, std::size_t members, std::size_t d,
+                            const par::Comm& comm) {
+  ScopedPhase phase("guide.checkpoint");
+  io::OutputFile out(path, /*force=*/true, {}, comm);
+  {
+    const io::Group root = out.root();
+    io::write_provenance(root, "ksi fit (guide checkpoint)");
+    root.set_attribute("ksi_file_kind", "guide_checkpoint");
+    root.set_attribute("pass", static_cast<std::int64_t>(at.pass));
+    root.set_attribute("time_index", static_cast<std::int64_t>(at.time));
+    io::write_params(root.create_group("config"), config);
+    root.write("eta", {at.eta.rows(), at.eta.cols()}, at.eta.values());
+    root.write("correction", {at.correction.rows(), at.correction.cols()}, at.correction.values());
+    const std::size_t T = at.eta.rows();
+    const Matrix rms = rows_to_matrix(at.rms, T), largest = rows_to_matrix(at.largest, T);
+    root.write("rms_z", {rms.rows(), T}, rms.values());
+    root.write("max_z", {largest.rows(), T}, largest.values());
+    const io::RowDataset X = root.create_rows("X", io::DType::float64, members, {d});
+    const io::RowDataset Y = root.create_rows("Y", io::DType::float64, members, {d});
+    // Every rank writes its batches; ranks with fewer batches take part with empty writes.
+    const auto rounds = static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(batches.size())));
+    for (std::size_t r = 0; r < rounds; ++r) {
+      const bool mine = r < batches.size();
+      const std::size_t first = mine ? batches[r].first : 0, n = mine ? batches[r].count : 0;
+      X.write_rows(first, n, mine ? batches[r].state.X.values() : std::span<const double>());
+      Y.write_rows(first, n, mine ? batches[r].state.Y.values() : std::span<const double>());
+    }
+  }
+  out.commit();
+}
+
+// Reads a checkpoint into `at` and the states of this rank's batches; InputError naming what differs.
+void read_guide_checkpoint(const std::string& path, const Params& config, Position& at,
+                           std::vector<Batch>& batches, const par::Comm& comm) {
+  io::File file = io::File::open(path, comm);
+  par::collective(comm, [&] {
+    const io::Group root = file.root();
+    if (!root.has_attribute("ksi_file_kind") || root.text_attribute("ksi_file_kind") != "guide_checkpoint")
+      throw InputError(cat(path, " is not a ksi guide checkpoint"));
+    const std::string differences = io::params_differences(root.open_group("config"), config);
+    if (!differences.empty())
+      throw InputError(cat("guide checkpoint ", path, " belongs to another configuration",
+                           differences, " (remove it, or use --force to start over)"));
+    at.pass = static_cast<std::size_t>(root.integer_attribute("pass"));
+    at.time = static_cast<std::size_t>(root.integer_attribute("time_index"));
+    const auto read = [&](const char* name) {
+      std::vector<std::size_t> dims;
+      const auto values = root.read_reals(name, &dims);
+      Matrix m(dims.at(0), dims.size() > 1 ? dims[1] : 0);
+      std::copy(values.begin(), values.end(), m.data());
+      return m;
+    };
+    at.eta = read("eta");
+    at.correction = read("correction");
+    at.rms = matrix_rows(read("rms_z"));
+    at.largest = matrix_rows(read("max_z"));
+  });
+  const io::Group root = file.root();
+  const io::RowDataset X = root.open_rows("X"), Y = root.open_rows("Y");
+  const auto rounds = static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(batches.size())));
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const bool mine = r < batches.size();
+    const std::size_t first = mine ? batches[r].first : 0, n = mine ? batches[r].count : 0;
+    if (mine) {
+      batches[r].state.X = Matrix(n, X.row_size());
+      batches[r].state.Y = Matrix(n, Y.row_size());
+    }
+    X.read_rows(first, n, mine ? batches[r].state.X.values() : std::span<double>());
+    Y.read_rows(first, n, mine ? batches[r].state.Y.values() : std::span<double>());
+  }
+}
+
+}  // namespace
+
+void GuideOptions::validate() const {
+  if (ensemble < 2) throw UsageError("--guide-ensemble must be at least 2");
+  if (!(tau > 0.0) || !std::isfinite(tau)) throw UsageError("--guide-tau must be positive");
+  if (!(damping > 0.0 && damping <= 1.0)) throw UsageError("--guide-damping must lie in (0, 1]");
+  if (!(integral >= 0.0) || !std::isfinite(integral))
+    throw UsageError("--guide-integral must be non-negative");
+  if (!(tolerance >= 0.0)) throw UsageError("--guide-tolerance must be non-negative");
+  if (steps == 0) throw UsageError("--guide-steps must be at least 1");
+  if (!(diffusion >= 0.0)) throw UsageError("--guide-diffusion must be non-negative");
+  if (!(ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
+}
+
+std::vector<double> guide_integration_grid(const std::vector<double>& times, std::size_t steps) {
+  std::vector<double> grid{times.front()};
+  for (std::size_t k = 0; k + 1 < times.size(); ++k) {
+    const double span = times[k + 1] - times[k];
+    const auto n = std::max<std::size_t>(
+        1, static_cast<std::size_t>(std::ceil(static_cast<double>(steps) * span - 1e-9)));
+    for (std::size_t i = 1; i < n; ++i) grid.push_back(times[k] + span * static_cast<double>(i) / n);
+    grid.push_back(times[k + 1]);
+  }
+  return grid;
+}
+
+void guide_model(Model& model, const GuideOptions& options, const par::Comm& comm) {
+  options.validate();
+  if (options.passes == 0) return;
+  const FeatureTargets& targets = model.targets();
+  if (targets.empty())
+    throw InputError("guided passes need the feature targets of the one-shot fit, and this model has "
+                     "none (fit it again with this version of ksi)");
+  const features::FeatureMap& features = model.features();
+  const std::size_t P = features.size(), d = model.shape().size();
+  const std::vector<double>& times = model.times();
+  const std::size_t T = times.size();
+  const std::vector<double> grid = guide_integration_grid(times, options.steps);
+  std::vector<std::size_t> grid_index(T);  // position of each grid time in the integration grid
+  for (std::size_t k = 0, g = 0; k < T; ++k) {
+    while (grid[g] != times[k]) ++g;
+    grid_index[k] = g;
+  }
+  const std::size_t per_batch = std::max<std::size_t>(1, options.batch ? options.batch : features.preferred_batch());
+  const std::size_t Ng = options.ensemble;
+  const par::Range mine = assembly_item_range(Ng, per_batch, comm.rank(), comm.size());
+  std::vector<Batch> batches;
+  for (std::size_t first = mine.begin; first < mine.end; first += per_batch)
+    batches.push_back({first, std::min(per_batch, mine.end - first), {}});
+  const double pairs = targets.pairs > 0 ? targets.pairs : std::numeric_limits<double>::infinity();
+
+  par::Log::info(sformat("guide: up to %zu passes of %zu fields (%zu steps, %s), tau %.3g, damping "
+                         "%.3g, tolerance RMS z <= %.3g, %d ranks",
+                         options.passes, Ng, grid.size() - 1, to_string(options.integrator).c_str(),
+                         options.tau, options.damping, options.tolerance, comm.size()));
+
+  const Params config = checkpoint_config(model, options, per_batch);
+  const bool checkpointing = !options.checkpoint.path.empty();
+  Position at;
+  at.eta = model.eta();
+  at.correction = Matrix(T, P, 0.0);
+  bool resumed = false;
+  if (checkpointing && options.checkpoint.resume) {
+    std::int64_t exists = 0;
+    if (comm.is_root()) exists = std::filesystem::exists(options.checkpoint.path) ? 1 : 0;
+    comm.bcast(exists, 0);
+    if (exists) {
+      read_guide_checkpoint(options.checkpoint.path, config, at, batches, comm);
+      resumed = true;
+      par::Log::info(sformat("guide: resuming from %s at pass %zu, t = %.4f", options.checkpoint.path.c_str(),
+                             at.pass + 1, times[at.time]));
+    }
+  }
+  if (checkpointing) par::install_stop_handlers();
+  Stopwatch since_checkpoint;
+
+  std::vector<DoubleDouble> sums(packed_size(P));
+  std::vector<double> phi(P), batch_h(P), moments(2 * P), eta_new(P), rhs(P);
+  Matrix batch_K(P, P), K(P, P), fixed;
+  const DriftFunction drift = [&model](double t, const Matrix& X, Matrix& B) {
+    ScopedPhase phase("guide.drift");
+    model.drift(t, X, B);
+  };
+
+  for (; at.pass < options.passes; ++at.pass) {
+    const std::size_t pass = at.pass;
+    if (!resumed) {
+      at.time = 0;
+      at.rms.emplace_back(T, 0.0);
+      at.largest.emplace_back(T, 0.0);
+      for (auto& b : batches) {
+        Matrix X0(b.count, d);
+        fill_member_noise(options.seed, b.first, pass, 0, X0);
+        b.state = PathState::start(std::move(X0));
+      }
+    }
+    resumed = false;
+    par::Progress progress(sformat("guide: pass %zu", pass + 1), T - at.time);
+    for (; at.time < T; ++at.time) {
+      const std::size_t k = at.time;
+      const double t = times[k];
+      if (checkpointing) {
+        const bool due = options.checkpoint.every_seconds > 0 &&
+                         since_checkpoint.seconds() >= options.checkpoint.every_seconds;
+        const par::Pause pause = par::agree_to_pause_or_raise(comm, nullptr, due);
+        if (pause != par::Pause::none) {
+          write_guide_checkpoint(options.checkpoint.path, config, at, batches, Ng, d, comm);
+          since_checkpoint.restart();
+          if (pause == par::Pause::stop)
+            throw par::CollectiveError(ExitCode::interrupted,
+                                       "stopped by a signal; checkpoint written to " +
+                                           options.checkpoint.path + " (rerun with --resume)",
+                                       0);
+          par::Log::info("guide: checkpoint written to " + options.checkpoint.path);
+        }
+      }
+      // The ensemble's sums at t_k, per batch in double-double (rank-count independent).
+      std::fill(sums.begin(), sums.end(), DoubleDouble{});
+      par::collective(comm, [&] {
+        ScopedPhase phase("guide.assembly");
+        for (auto& b : batches) {
+          const Matrix& X = b.state.X;
+          model.linear_drift(t, X, fixed);
+          batch_K.fill(0.0);
+          std::fill(batch_h.begin(), batch_h.end(), 0.0);
+          features.accumulate(X, fixed, batch_K, batch_h);
+          std::fill(moments.begin(), moments.end(), 0.0);
+          for (std::size_t r = 0; r < X.rows(); ++r) {
+            features.evaluate(X.row(r), phi);
+            for (std::size_t p = 0; p < P; ++p) {
+              moments[p] += phi[p];
+              moments[P + p] += phi[p] * phi[p];
+            }
+          }
+          std::size_t q = 0;
+          for (std::size_t i = 0; i < P; ++i)
+            for (std::size_t j = i; j < P; ++j) sums[q++].add(batch_K(i, j));
+          for (std::size_t i = 0; i < P; ++i) sums[q++].add(batch_h[i]);
+          for (std::size_t i = 0; i < 2 * P; ++i) sums[q++].add(moments[i]);
+        }
+      });
+      comm.allreduce_sum(std::span<DoubleDouble>(sums));
+      const double inv = 1.0 / static_cast<double>(Ng);
+      std::size_t q = 0;
+      for (std::size_t i = 0; i < P; ++i)
+        for (std::size_t j = i; j < P; ++j) K(i, j) = sums[q++].value() * inv;
+      std::vector<double> h_fixed(P), m_q(P), m2_q(P);
+      for (std::size_t i = 0; i < P; ++i) h_fixed[i] = sums[q++].value() * inv;
+      for (std::size_t i = 0; i < P; ++i) m_q[i] = sums[q++].value() * inv;
+      for (std::size_t i = 0; i < P; ++i) m2_q[i] = sums[q++].value() * inv;
+
+      // z of the ensemble's means against the targets.
+      double z2 = 0.0, zmax = 0.0, var_max = 0.0;
+      std::size_t used = 0, worst = 0;
+      for (std::size_t p = 0; p < P; ++p) var_max = std::max(var_max, targets.variance(k, p));
+      for (std::size_t p = 0; p < P; ++p) {
+        const double var = targets.variance(k, p);
+        if (!(var > 1e-12 * var_max)) continue;
+        const double z = (m_q[p] - targets.mean(k, p)) / std::sqrt(var * (inv + 1.0 / pairs));
+        z2 += z * z;
+        ++used;
+        if (std::abs(z) > zmax) {
+          zmax = std::abs(z);
+          worst = p;
+        }
+      }
+      at.rms[pass][k] = used ? std::sqrt(z2 / static_cast<double>(used)) : 0.0;
+      at.largest[pass][k] = zmax;
+      par::Log::detail(sformat("  guide pass %zu, t = %.4f: RMS z %.3g, largest %.3g (feature %zu)",
+                               pass + 1, t, at.rms[pass][k], zmax, worst));
+
+      // The update of eta_k: solved on rank 0, the same bits everywhere.
+      // Proportional action on the error at t_k; the integral action learnt in earlier passes, c_k;
+      // and the learning itself: the error at t_k is what eta_{k-1} did over [t_{k-1}, t_k], so the
+      // next pass moves c_{k-1} by kappa e_k / (g (t_k - t_{k-1})), g the drift's weight in dX (2
+      // for the D* SDE, whose drift is 2 b - (beta'/beta) X). At a fixed point the errors vanish
+      // and c holds the correction the drift needs.
+      const double g = options.integrator == Integrator::optimal_sde ? 2.0 : 1.0;
+      for (std::size_t p = 0; p < P; ++p) {
+        const double error = targets.mean(k, p) - m_q[p];
+        rhs[p] = targets.rhs(k, p) - h_fixed[p] + at.correction(k, p) + error / options.tau;
+        if (k > 0) at.correction(k - 1, p) += options.integral * error / (g * (t - times[k - 1]));
+      }
+      std::exception_ptr failure;
+      if (comm.is_root()) {
+        try {
+          ScopedPhase phase("guide.solve");
+          solve_normal_equations(K, rhs, options.ridge, eta_new);
+        } catch (const Error& e) {
+          failure = std::make_exception_ptr(
+              NumericalError(sformat("guided pass %zu: the ensemble system at t = %.4f failed: %s",
+                                     pass + 1, t, e.what())));
+        }
+      }
+      comm.raise_if_any(failure);
+      comm.bcast(eta_new, 0);
+      for (std::size_t p = 0; p < P; ++p)
+        at.eta(k, p) = (1.0 - options.damping) * at.eta(k, p) + options.damping * eta_new[p];
+      model.set_eta(at.eta);
+
+      // On to t_{k+1}.
+      if (k + 1 < T) {
+        par::collective(comm, [&] {
+          ScopedPhase phase("guide.integrate");
+          for (auto& b : batches)
+            for (std::size_t g = grid_index[k]; g < grid_index[k + 1]; ++g) {
+              const NoiseFunction noise = [&](Matrix& xi) {
+                fill_member_noise(options.seed, b.first, pass, g + 1, xi);
+              };
+              integrator_step(options.integrator, model.schedule(), options.diffusion, grid[g],
+                              grid[g + 1], drift, noise, b.state);
+            }
+        });
+      }
+      progress.advance();
+    }
+    progress.finish();
+    double total = 0.0, largest = 0.0;
+    std::size_t at_time = 0;
+    for (std::size_t k = 0; k < T; ++k) {
+      total += at.rms[pass][k] * at.rms[pass][k];
+      if (at.largest[pass][k] > largest) {
+        largest = at.largest[pass][k];
+        at_time = k;
+      }
+    }
+    const double rms = std::sqrt(total / static_cast<double>(T));
+    par::Log::info(sformat("guide: pass %zu: RMS z %.3g over all times (largest %.3g at t = %.4f)",
+                           pass + 1, rms, largest, times[at_time]));
+    if (rms <= options.tolerance) {
+      ++at.pass;
+      break;
+    }
+  }
+
+  GuideRecord record;
+  record.rms_z = rows_to_matrix(at.rms, T);
+  record.max_z = rows_to_matrix(at.largest, T);
+  auto& s = record.settings;
+  s.set("passes", record.rms_z.rows());
+  s.set("max_passes", options.passes);
+  s.set("ensemble", Ng);
+  s.set("tau", options.tau);
+  s.set("damping", options.damping);
+  s.set("integral", options.integral);
+  s.set("tolerance", options.tolerance);
+  s.set("steps", options.steps);
+  s.set("integrator", to_string(options.integrator));
+  s.set("seed", static_cast<std::int64_t>(options.seed));
+  model.set_guide_record(std::move(record));
+  if (checkpointing && comm.is_root()) std::filesystem::remove(options.checkpoint.path);
+  comm.barrier();
+}
+
+}  // namespace ksi::fit
