@@ -1,5 +1,6 @@
 #include "ksi/stats/distance.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -7,44 +8,60 @@
 
 namespace ksi::stats {
 
-RunningMoments::RunningMoments(std::size_t components)
-    : mean_(components, 0.0), squared_deviations_(components, 0.0) {}
+void add_square(DoubleDouble& squares, double x) noexcept {
+  const double product = x * x;
+  squares.add(product);
+  squares.add(std::fma(x, x, -product));
+}
+
+CentredMoments centred_moments(const DoubleDouble& sum, const DoubleDouble& squares, double count) {
+  CentredMoments m;
+  if (!(count > 0.0)) return m;
+  m.mean = sum.value() / count;
+  // sum (x - mean)^2 = squares - mean * sum - mean * (sum - count * mean), every product split
+  // into its rounded value and rounding error so that the cancellation happens in double-double.
+  DoubleDouble deviations = squares;
+  const double product = m.mean * sum.hi;
+  deviations.add(-product);
+  deviations.add(-std::fma(m.mean, sum.hi, -product));
+  deviations.add(-m.mean * sum.lo);
+  const double scaled = count * m.mean;
+  const double residual = (sum.hi - scaled) - std::fma(count, m.mean, -scaled) + sum.lo;
+  deviations.add(-m.mean * residual);
+  m.squared_deviations = std::max(deviations.value(), 0.0);
+  return m;
+}
+
+RunningMoments::RunningMoments(std::size_t components) : sums_(components), squares_(components) {}
 
 void RunningMoments::add(std::span<const double> values) {
-  ensure(values.size() == mean_.size(), "running moments: wrong number of components");
+  ensure(values.size() == sums_.size(), "running moments: wrong number of components");
   ++count_;
-  const double inverse = 1.0 / static_cast<double>(count_);
   for (std::size_t k = 0; k < values.size(); ++k) {
-    const double before = values[k] - mean_[k];
-    mean_[k] += before * inverse;
-    squared_deviations_[k] += before * (values[k] - mean_[k]);
+    sums_[k].add(values[k]);
+    add_square(squares_[k], values[k]);
   }
 }
 
 SetSummary summarize(const RunningMoments& local, const par::Comm& comm) {
   const std::size_t K = local.components();
-  const double n_local = static_cast<double>(local.count());
-  // Pass 1: the global count and mean. Pass 2: squared deviations about the global mean, each
-  // rank's own sum shifted by n_r (mean_r - mean)^2.
-  std::vector<double> sums(K + 1);
-  for (std::size_t k = 0; k < K; ++k) sums[k] = n_local * local.mean()[k];
-  sums[K] = n_local;
-  comm.allreduce_sum(sums);
-  const double n = sums[K];
+  // Sums and squares of every component and the count, in one double-double reduction.
+  std::vector<DoubleDouble> sums(2 * K + 1);
+  std::copy(local.sums().begin(), local.sums().end(), sums.begin());
+  std::copy(local.squares().begin(), local.squares().end(), sums.begin() + K);
+  sums[2 * K].add(static_cast<double>(local.count()));
+  comm.allreduce_sum(std::span<DoubleDouble>(sums));
+  const double n = sums[2 * K].value();
   SetSummary summary;
   summary.count = static_cast<std::size_t>(std::llround(n));
   summary.mean.resize(K);
-  for (std::size_t k = 0; k < K; ++k) summary.mean[k] = n > 0 ? sums[k] / n : 0.0;
-  std::vector<double> deviations(K);
-  for (std::size_t k = 0; k < K; ++k) {
-    const double shift = local.mean()[k] - summary.mean[k];
-    deviations[k] = local.count() ? local.squared_deviations()[k] + n_local * shift * shift : 0.0;
-  }
-  comm.allreduce_sum(deviations);
   summary.stddev.resize(K);
-  for (std::size_t k = 0; k < K; ++k)
-    summary.stddev[k] = summary.count >= 2 ? std::sqrt(deviations[k] / (n - 1.0))
+  for (std::size_t k = 0; k < K; ++k) {
+    const CentredMoments m = centred_moments(sums[k], sums[K + k], n);
+    summary.mean[k] = m.mean;
+    summary.stddev[k] = summary.count >= 2 ? std::sqrt(m.squared_deviations / (n - 1.0))
                                            : std::numeric_limits<double>::quiet_NaN();
+  }
   return summary;
 }
 

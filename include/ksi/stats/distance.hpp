@@ -25,27 +25,43 @@
 #include <span>
 #include <vector>
 
+#include "ksi/core/compensated.hpp"
 #include "ksi/core/matrix.hpp"
 #include "ksi/par/comm.hpp"
 
 namespace ksi::stats {
 
-/// Streaming mean and sum of squared deviations of K-component values on one rank (Welford).
+/// Adds x^2 to `squares` exactly: the rounded product and its rounding error (fma), so that sums of
+/// squares in double-double keep the digits a variance about a large mean needs.
+void add_square(DoubleDouble& squares, double x) noexcept;
+
+/// Mean and sum of squared deviations sum (x - mean)^2 of `count` values from their double-double
+/// sum and sum of squares (add_square); the deviations are taken in double-double, so a large
+/// mean costs no accuracy. The same to the last bit for any order of the values (up to ties of
+/// probability ~1e-16) since the sums are.
+struct CentredMoments {
+  double mean = 0.0;
+  double squared_deviations = 0.0;
+};
+CentredMoments centred_moments(const DoubleDouble& sum, const DoubleDouble& squares, double count);
+
+/// Sums of K-component values and of their squares on one rank, in double-double: combined over
+/// ranks by summarize, they give set summaries that are the same to the last bit on any number of
+/// ranks.
 class RunningMoments {
  public:
   explicit RunningMoments(std::size_t components = 0);
 
   void add(std::span<const double> values);
-  std::size_t components() const noexcept { return mean_.size(); }
+  std::size_t components() const noexcept { return sums_.size(); }
   std::size_t count() const noexcept { return count_; }
-  const std::vector<double>& mean() const noexcept { return mean_; }
-  /// Sum over the values added of (s_k - mean_k)^2.
-  const std::vector<double>& squared_deviations() const noexcept { return squared_deviations_; }
+  const std::vector<DoubleDouble>& sums() const noexcept { return sums_; }
+  const std::vector<DoubleDouble>& squares() const noexcept { return squares_; }
 
  private:
   std::size_t count_ = 0;
-  std::vector<double> mean_;
-  std::vector<double> squared_deviations_;
+  std::vector<DoubleDouble> sums_;
+  std::vector<DoubleDouble> squares_;
 };
 
 /// A statistic over the items of one set.
@@ -55,8 +71,9 @@ struct SetSummary {
   std::vector<double> stddev;  ///< sd_k, with the 1 / (n - 1) normalisation (NaN for n < 2)
 };
 
-/// Combines every rank's RunningMoments (Chan et al.'s pairwise update, stable for large means).
-/// Collective; every rank must hold the same number of components.
+/// Combines every rank's RunningMoments (double-double sums over ranks, then centred_moments): the
+/// same numbers to the last bit for any number of ranks. Collective; every rank must hold the same
+/// number of components.
 SetSummary summarize(const RunningMoments& local, const par::Comm& comm);
 
 /// dist(A, B) above.
