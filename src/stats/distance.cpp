@@ -32,33 +32,94 @@ CentredMoments centred_moments(const DoubleDouble& sum, const DoubleDouble& squa
   return m;
 }
 
-RunningMoments::RunningMoments(std::size_t components) : sums_(components), squares_(components) {}
+namespace {
+
+// a - b exactly as hi + lo (Knuth's two-difference).
+DoubleDouble two_difference(double a, double b) noexcept {
+  const double s = a - b;
+  const double bb = s - a;
+  DoubleDouble d;
+  d.hi = s;
+  d.lo = (a - (s - bb)) - (b + bb);
+  return d;
+}
+
+// acc += a * b with the product's rounding error.
+void add_product(DoubleDouble& acc, double a, double b) noexcept {
+  const double p = a * b;
+  acc.add(p);
+  acc.add(std::fma(a, b, -p));
+}
+
+}  // namespace
+
+RunningMoments::RunningMoments(std::size_t components)
+    : shift_(components, 0.0), sums_(components), squares_(components) {}
 
 void RunningMoments::add(std::span<const double> values) {
   ensure(values.size() == sums_.size(), "running moments: wrong number of components");
+  if (count_ == 0) std::copy(values.begin(), values.end(), shift_.begin());
   ++count_;
   for (std::size_t k = 0; k < values.size(); ++k) {
-    sums_[k].add(values[k]);
-    add_square(squares_[k], values[k]);
+    // (s + e)^2 = s^2 + 2 s e + e^2 with |e| <= ulp(s) / 2: e^2 is below double-double precision.
+    const DoubleDouble d = two_difference(values[k], shift_[k]);
+    sums_[k].add(d);
+    add_square(squares_[k], d.hi);
+    squares_[k].add(2.0 * d.hi * d.lo);
   }
 }
 
 SetSummary summarize(const RunningMoments& local, const par::Comm& comm) {
   const std::size_t K = local.components();
-  // Sums and squares of every component and the count, in one double-double reduction.
-  std::vector<DoubleDouble> sums(2 * K + 1);
-  std::copy(local.sums().begin(), local.sums().end(), sums.begin());
-  std::copy(local.squares().begin(), local.squares().end(), sums.begin() + K);
-  sums[2 * K].add(static_cast<double>(local.count()));
-  comm.allreduce_sum(std::span<DoubleDouble>(sums));
-  const double n = sums[2 * K].value();
+  // Every rank's count, shifts, sums and squares (5 K + 1 doubles), in rank order on every rank.
+  const std::size_t block = 5 * K + 1;
+  std::vector<double> mine(block);
+  mine[0] = static_cast<double>(local.count());
+  for (std::size_t k = 0; k < K; ++k) {
+    double* m = mine.data() + 1 + 5 * k;
+    m[0] = local.shift()[k];
+    m[1] = local.sums()[k].hi;
+    m[2] = local.sums()[k].lo;
+    m[3] = local.squares()[k].hi;
+    m[4] = local.squares()[k].lo;
+  }
+  const std::vector<double> all = comm.allgatherv(mine);
+  ensure(all.size() == block * static_cast<std::size_t>(comm.size()),
+         "set summaries with different numbers of components on different ranks");
+  const auto rank_block = [&](int r) { return all.data() + block * static_cast<std::size_t>(r); };
+  int first = 0;
+  while (first + 1 < comm.size() && rank_block(first)[0] == 0.0) ++first;
+  double n = 0.0;
+  for (int r = 0; r < comm.size(); ++r) n += rank_block(r)[0];
+
   SetSummary summary;
   summary.count = static_cast<std::size_t>(std::llround(n));
   summary.mean.resize(K);
   summary.stddev.resize(K);
   for (std::size_t k = 0; k < K; ++k) {
-    const CentredMoments m = centred_moments(sums[k], sums[K + k], n);
-    summary.mean[k] = m.mean;
+    const double shift = rank_block(first)[1 + 5 * k];
+    // About `shift`: sum (x - shift) = T_r + n_r D and sum (x - shift)^2 = S_r + 2 D T_r + n_r D^2
+    // for rank r's sums T_r, S_r about its own shift, D = its shift - `shift` (exact).
+    DoubleDouble sum, squares;
+    for (int r = 0; r < comm.size(); ++r) {
+      const double* b = rank_block(r);
+      const double n_r = b[0];
+      if (n_r == 0.0) continue;
+      const double* m = b + 1 + 5 * k;
+      const DoubleDouble T{m[1], m[2]}, S{m[3], m[4]};
+      const DoubleDouble D = two_difference(m[0], shift);
+      sum.add(T);
+      add_product(sum, n_r, D.hi);
+      sum.add(n_r * D.lo);
+      squares.add(S);
+      add_product(squares, 2.0 * D.hi, T.hi);
+      squares.add(2.0 * (D.hi * T.lo + D.lo * T.hi));
+      const double D2 = D.hi * D.hi;
+      add_product(squares, n_r, D2);
+      squares.add(n_r * (std::fma(D.hi, D.hi, -D2) + 2.0 * D.hi * D.lo));
+    }
+    const CentredMoments m = centred_moments(sum, squares, n);
+    summary.mean[k] = shift + m.mean;
     summary.stddev[k] = summary.count >= 2 ? std::sqrt(m.squared_deviations / (n - 1.0))
                                            : std::numeric_limits<double>::quiet_NaN();
   }

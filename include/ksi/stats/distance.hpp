@@ -36,18 +36,19 @@ namespace ksi::stats {
 void add_square(DoubleDouble& squares, double x) noexcept;
 
 /// Mean and sum of squared deviations sum (x - mean)^2 of `count` values from their double-double
-/// sum and sum of squares (add_square); the deviations are taken in double-double, so a large
-/// mean costs no accuracy. The same to the last bit for any order of the values (up to ties of
-/// probability ~1e-16) since the sums are.
+/// sum and sum of squares (add_square); the deviations are taken in double-double, so a mean far
+/// from zero costs accuracy only when the spread is below ~1e-16 of it. The same to the last bit
+/// for any order of the values (up to ties of probability ~1e-16) since the sums are.
 struct CentredMoments {
   double mean = 0.0;
   double squared_deviations = 0.0;
 };
 CentredMoments centred_moments(const DoubleDouble& sum, const DoubleDouble& squares, double count);
 
-/// Sums of K-component values and of their squares on one rank, in double-double: combined over
-/// ranks by summarize, they give set summaries that are the same to the last bit on any number of
-/// ranks.
+/// Sums of K-component values and of their squares on one rank, about a shift per component (the
+/// first values added), in exact double-double terms: the deviations x - shift are split exactly
+/// into two doubles before they are summed and squared, so that values equal up to round-off keep
+/// their spread. Combined over ranks by summarize.
 class RunningMoments {
  public:
   explicit RunningMoments(std::size_t components = 0);
@@ -55,11 +56,15 @@ class RunningMoments {
   void add(std::span<const double> values);
   std::size_t components() const noexcept { return sums_.size(); }
   std::size_t count() const noexcept { return count_; }
+  /// The first values added (zeros before any).
+  const std::vector<double>& shift() const noexcept { return shift_; }
+  /// sum (x - shift) and sum (x - shift)^2.
   const std::vector<DoubleDouble>& sums() const noexcept { return sums_; }
   const std::vector<DoubleDouble>& squares() const noexcept { return squares_; }
 
  private:
   std::size_t count_ = 0;
+  std::vector<double> shift_;
   std::vector<DoubleDouble> sums_;
   std::vector<DoubleDouble> squares_;
 };
@@ -71,9 +76,12 @@ struct SetSummary {
   std::vector<double> stddev;  ///< sd_k, with the 1 / (n - 1) normalisation (NaN for n < 2)
 };
 
-/// Combines every rank's RunningMoments (double-double sums over ranks, then centred_moments): the
-/// same numbers to the last bit for any number of ranks. Collective; every rank must hold the same
-/// number of components.
+/// Combines every rank's RunningMoments: their sums, moved in double-double to the shift of the
+/// lowest rank holding values, are added in rank order, then centred_moments. When the ranks hold
+/// consecutive blocks of the items in order (par::block_range), that shift is the first item's
+/// value for every partition, and the summary is the same to the last bit on any number of ranks
+/// (up to ties of probability ~1e-16). Collective; every rank must hold the same number of
+/// components.
 SetSummary summarize(const RunningMoments& local, const par::Comm& comm);
 
 /// dist(A, B) above.
