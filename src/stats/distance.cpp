@@ -156,7 +156,7 @@ double mean_pair_distance(const Matrix& X, const Matrix& Y, const par::Comm& com
   ensure(X.cols() == Y.cols(), "pair distances between vectors of different sizes");
   const auto mine = par::block_range(X.rows(), comm.rank(), comm.size());
   const std::size_t d = X.cols();
-  double sum = 0.0;
+  DoubleDouble sum;  // rows' sums in double-double: the same bits on any number of ranks
   for (std::size_t i = mine.begin; i < mine.end; ++i) {
     const double* x = X.row(i).data();
     double row = 0.0;
@@ -166,10 +166,10 @@ double mean_pair_distance(const Matrix& X, const Matrix& Y, const par::Comm& com
       for (std::size_t c = 0; c < d; ++c) s += (x[c] - y[c]) * (x[c] - y[c]);
       row += std::sqrt(s);
     }
-    sum += row;
+    sum.add(row);
   }
-  sum = comm.allreduce_sum(sum);
-  return sum / (static_cast<double>(X.rows()) * static_cast<double>(Y.rows()));
+  comm.allreduce_sum(std::span<DoubleDouble>(&sum, 1));
+  return sum.value() / (static_cast<double>(X.rows()) * static_cast<double>(Y.rows()));
 }
 
 double energy_distance(const Matrix& X, const Matrix& Y, const par::Comm& comm) {

@@ -503,6 +503,14 @@ TEST_F(VectorComparison, StatisticsMatchNaiveSums) {
   EXPECT_TRUE(std::isfinite(energy.baseline_test));
 }
 
+TEST_F(VectorComparison, SameNumbersOnAnyNumberOfRanks) {
+  StatsOptions options;
+  options.energy_items = 25;
+  const StatsReport parallel = Comparison(inputs_, options, nullptr, World::comm()).run();
+  const StatsReport serial = Comparison(inputs_, options, nullptr, ksi::par::Comm::self()).run();
+  expect_same_bits(parallel, serial);  // with the energy distance's judgement
+}
+
 TEST_F(VectorComparison, FeatureCoefficientsOfTheModelInStandardisedUnits) {
   const auto shape = ItemShape::vector(3);
   ksi::Standardization st;

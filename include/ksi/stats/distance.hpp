@@ -91,7 +91,8 @@ double welch_distance(const SetSummary& a, const SetSummary& b);
 double quality_ratio(double gen_test, double train_test);
 
 /// Mean Euclidean distance over all pairs (x in X, y in Y), X and Y held by every rank; the rows of
-/// X are shared out between ranks. Collective.
+/// X are shared out between ranks and their sums added in double-double (the same bits on any
+/// number of ranks). Collective.
 double mean_pair_distance(const Matrix& X, const Matrix& Y, const par::Comm& comm);
 
 /// Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| with every pair mean taken over all pairs,
