@@ -237,15 +237,16 @@ StatsReport Comparison::run() {
   const bool data_range = std::isnan(options.pdf_min);
   const bool field_reference = shape.is_grid() && evaluator_->needs_field_reference();
   const std::size_t separations = evaluator_->increment_separations().size();
-  // Vectors: the test set's coordinate sums. Fields: sums over training fields of each field's
-  // mean, squared mean (exactly), variance and mean squared increment per separation.
-  std::vector<DoubleDouble> sums(shape.is_grid() ? 3 + separations : d);
+  // Vectors: the test set's coordinate sums. Fields: per training field its mean, its variance and
+  // its mean squared increment per separation, summarised over the set as every statistic is.
+  std::vector<DoubleDouble> sums(shape.is_grid() ? 0 : d);
+  RunningMoments field_moments(2 + separations);
+  std::vector<double> moment_values(2 + separations);
   for (SetRole role : {SetRole::train, SetRole::test}) {
     const bool is_test = role == SetRole::test;
     const bool centre = is_test && !shape.is_grid();
     const bool moments = !is_test && field_reference;
     if (!data_range && !centre && !moments) continue;
-    std::vector<double> squares(separations);
     for_each_chunk(file_source(paths.at(role), comm_), report.counts[role], chunk, comm_,
                    [&](const Matrix& items, std::size_t) {
                      for (std::size_t i = 0; i < items.rows(); ++i) {
@@ -260,11 +261,12 @@ StatsReport Comparison::run() {
                          for (std::size_t q = 0; q < d; ++q) sums[q].add(x[q]);
                        if (moments) {
                          const OnePointMoments m = one_point_moments(x);
-                         sums[0].add(m.mean);
-                         add_square(sums[1], m.mean);
-                         sums[2].add(m.variance);
-                         if (separations) evaluator_->increment_mean_squares(x, squares);
-                         for (std::size_t s = 0; s < separations; ++s) sums[3 + s].add(squares[s]);
+                         moment_values[0] = m.mean;
+                         moment_values[1] = m.variance;
+                         if (separations)
+                           evaluator_->increment_mean_squares(
+                               x, std::span<double>(moment_values).subspan(2));
+                         field_moments.add(moment_values);
                        }
                      }
                    });
@@ -281,12 +283,13 @@ StatsReport Comparison::run() {
       reference.centre.push_back(sum.value() / static_cast<double>(report.counts[SetRole::test]));
   } else if (field_reference) {
     // Pooled over the training fields: variance = mean field variance + variance of field means.
-    const double n = static_cast<double>(report.counts[SetRole::train]);
-    const CentredMoments means = centred_moments(sums[0], sums[1], n);
-    report.field_mean = means.mean;
-    report.field_std = std::sqrt(sums[2].value() / n + means.squared_deviations / n);
+    const SetSummary pooled = summarize(field_moments, comm_);
+    const double n = static_cast<double>(pooled.count);
+    report.field_mean = pooled.mean[0];
+    report.field_std =
+        std::sqrt(pooled.mean[1] + pooled.stddev[0] * pooled.stddev[0] * (n - 1.0) / n);
     for (std::size_t s = 0; s < separations; ++s)
-      report.increment_std.push_back(std::sqrt(sums[3 + s].value() / n));
+      report.increment_std.push_back(std::sqrt(pooled.mean[2 + s]));
     // A constant training set is reported item by item when its statistics are computed.
     reference.field_mean = report.field_mean;
     reference.field_scale = report.field_std > 0.0 ? report.field_std : 1.0;
