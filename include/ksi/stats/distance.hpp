@@ -80,8 +80,8 @@ struct SetSummary {
 /// lowest rank holding values, are added in rank order, then centred_moments. When the ranks hold
 /// consecutive blocks of the items in order (par::block_range), that shift is the first item's
 /// value for every partition, and the summary is the same to the last bit on any number of ranks
-/// (up to ties of probability ~1e-16). Collective; every rank must hold the same number of
-/// components.
+/// (up to ties of probability ~1e-16). Every rank receives every rank's sums (40 bytes per
+/// component and rank). Collective; every rank must hold the same number of components.
 SetSummary summarize(const RunningMoments& local, const par::Comm& comm);
 
 /// dist(A, B) above.
