@@ -5,9 +5,12 @@
 
 Fields: a data, a generated (and a baseline) item side by side (2D fields, the first plane of 3D
 fields, the start of 1D series); P(k), the one-point PDF and S_p(r) of every set, each with its
-spread over items (mean +- one standard deviation; for P(k) and S_p of the logarithm); the Q ratios
-of generated items and of the Gaussian baseline as bars; with a model, the z-scores of the
-feature-map coefficients. Vectors: scatter plots of the first two coordinates, marginal PDFs, the Q
+spread over items (mean +- one standard deviation; for P(k) and S_p of the logarithm); one panel per
+family of the statistics nothing is fitted on (2D/3D: the reduced bispectrum Q_3 of equilateral and
+squeezed triangles, peak counts by height, the Minkowski functionals against threshold with the
+Gaussian closed forms; fields and series: the increment PDFs with the normal law), every set
+overlaid; the Q ratios of generated items and of the Gaussian baseline as bars and as a table; with
+a model, the z-scores of the feature-map coefficients. Vectors: scatter plots of the first two coordinates, marginal PDFs, the Q
 bars. An existing PNG is refused unless --force is given, as ksi does with its outputs.
 """
 import argparse
@@ -171,6 +174,109 @@ def plot_structure_functions(ax, folder, summary):
     ax.legend(fontsize=8)
 
 
+def sub_axes(fig, cell, rows, cols):
+    """The axes of a rows x cols grid inside one cell of the figure's grid (one family's panel)."""
+    inner = cell.subgridspec(rows, cols)
+    return [fig.add_subplot(inner[r, c]) for r in range(rows) for c in range(cols)]
+
+
+def spread(ax, x, rows, name, scale=None, label=True):
+    """Mean +- one standard deviation of a linear statistic (no floor: B and Q_3 can be negative)."""
+    scale = np.ones(len(rows)) if scale is None else scale
+    mean, std = column(rows, f"{name}_mean") / scale, column(rows, f"{name}_std") / scale
+    ax.plot(x, mean, STYLES[name], color=COLOURS[name], label=name if label else None, lw=1.3)
+    ax.fill_between(x, mean - std, mean + std, color=COLOURS[name], alpha=0.12, lw=0)
+
+
+def plot_bispectrum(fig, cell, folder, summary):
+    rows = [r for r in read_table(folder, summary["tables"]["bispectrum"])
+            if r["statistic"] == "reduced_bispectrum"]
+    axes = sub_axes(fig, cell, 1, 2)
+    for ax, shape in zip(axes, ("equilateral", "squeezed")):
+        selected = [r for r in rows if r["configuration"] == shape]
+        if not selected:
+            ax.set_axis_off()
+            continue
+        k = column(selected, "k3")
+        for name in present_sets(summary):
+            spread(ax, k, selected, name, label=shape == "equilateral")
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_xlabel(r"$k$ [$2\pi/L$]")
+        if shape == "equilateral":
+            ax.set_title(r"equilateral $Q_3(k, k, k)$", fontsize=10)
+            ax.set_ylabel(r"reduced bispectrum $Q_3$")
+            ax.legend(fontsize=7)
+        else:
+            ax.set_title(rf"squeezed $Q_3({selected[0]['k1']:.2g}, k, k)$", fontsize=10)
+
+
+def plot_peaks(fig, cell, folder, summary):
+    rows = [r for r in read_table(folder, summary["tables"]["peaks"]) if math.isfinite(r["width"])]
+    axes = sub_axes(fig, cell, 1, 2)
+    for ax, (statistic, title) in zip(axes, (("peak_counts", "maxima"), ("minimum_counts", "minima"))):
+        selected = [r for r in rows if r["statistic"] == statistic]
+        nu = 0.5 * (column(selected, "nu_lower") + column(selected, "nu_upper"))
+        for name in present_sets(summary):
+            spread(ax, nu, selected, name, column(selected, "width"), label=title == "maxima")
+        ax.set_xlabel(r"height $\nu$ [training $\sigma$]")
+        ax.set_title(f"peak counts: {title}")
+        if title == "maxima":
+            ax.set_ylabel("per unit volume and unit $\\nu$")
+            ax.legend(fontsize=7)
+
+
+def plot_minkowski(fig, cell, folder, summary):
+    rows = read_table(folder, summary["tables"]["minkowski"])
+    functionals = sorted({r["statistic"] for r in rows})
+    axes = sub_axes(fig, cell, 2, 2)
+    gaussian = summary.get("gaussian_minkowski")
+    names = {0: "volume fraction", 1: "surface", 2: "curvature", 3: "Euler char."}
+    if len(functionals) == 3:
+        names = {0: "area fraction", 1: "perimeter", 2: "Euler char."}
+    for j, ax in enumerate(axes):
+        if j >= len(functionals):
+            ax.set_axis_off()
+            continue
+        selected = [r for r in rows if r["statistic"] == f"minkowski_V{j}"]
+        nu = column(selected, "nu")
+        for name in present_sets(summary):
+            spread(ax, nu, selected, name, label=j == 0)
+        if gaussian and f"V_{j}" in gaussian:
+            ax.plot(gaussian["nu"], gaussian[f"V_{j}"], color="grey", lw=0.9, alpha=0.8,
+                    label="Gaussian (Tomita)" if j == 0 else None)
+        ax.set_title(f"$V_{j}$: {names[j]}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        if j >= 2:
+            ax.set_xlabel(r"threshold $\nu$ [training $\sigma$]", fontsize=8)
+        if j == 0:
+            ax.legend(fontsize=6)
+
+
+def plot_increments(fig, cell, folder, summary):
+    rows = [r for r in read_table(folder, summary["tables"]["increment_pdf"])
+            if math.isfinite(r["width"])]
+    separations = sorted({int(r["r"]) for r in rows})
+    axes = sub_axes(fig, cell, 1, len(separations))
+    for ax, r in zip(axes, separations):
+        selected = [row for row in rows if int(row["r"]) == r]
+        x = 0.5 * (column(selected, "bin_lower") + column(selected, "bin_upper"))
+        width = column(selected, "width")
+        for name in present_sets(summary):
+            mean = column(selected, f"{name}_mean") / width
+            ax.plot(x, mean, STYLES[name], color=COLOURS[name], lw=1.2, label=name if r == separations[0] else None)
+        ax.plot(x, np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi), color="grey", lw=0.8,
+                label="normal" if r == separations[0] else None)
+        ax.set_yscale("log")
+        positive = [v for v in column(selected, "test_mean") / width if v > 0]
+        if positive:
+            ax.set_ylim(0.3 * min(positive), 3.0 * max(positive))
+        ax.set_title(f"r = {r}", fontsize=9)
+        ax.set_xlabel(r"$\delta_r f$ [training rms]", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("increment PDF")
+    axes[0].legend(fontsize=6)
+
+
 def plot_judgements(ax, summary):
     judgements = summary["judgements"]
     labels = [j["label"] for j in judgements]
@@ -225,10 +331,9 @@ def plot_numbers(ax, summary):
     cells = [[j["label"]] + ["n/a" if j[k] is None else f"{j[k]:.3g}" for k in keys]
              for j in summary["judgements"]]
     ax.set_axis_off()
-    table = ax.table(cellText=cells, colLabels=header, loc="center")
+    table = ax.table(cellText=cells, colLabels=header, bbox=[0.0, 0.0, 1.0, 0.94])
     table.auto_set_font_size(False)
     table.set_fontsize(8)
-    table.scale(1.0, 1.3)
     ax.set_title("distances (in standard errors) and Q")
 
 
@@ -255,17 +360,43 @@ def plot_vectors(fig, grid, folder, summary):
         plot_numbers(fig.add_subplot(grid[1, 2]), summary)
 
 
+def family_panels(summary):
+    """The panels of the families present, in order: (table, drawing function)."""
+    families = [("bispectrum", plot_bispectrum), ("peaks", plot_peaks), ("minkowski", plot_minkowski),
+                ("increment_pdf", plot_increments)]
+    return [(table, draw) for table, draw in families if table in summary["tables"]]
+
+
+def field_rows(summary):
+    """Rows of the fields' figure: pictures; P(k), PDF, S_p; the families, three a row; the Q bars
+    (beside a lone family in its row, else a row of their own); the numbers (and features)."""
+    families = len(family_panels(summary))
+    rest = families % 3
+    return 2 + families // 3 + (1 if rest else 0) + (1 if rest == 1 else 2)
+
+
 def plot_fields(fig, grid, folder, summary):
     plot_slices(fig, [grid[0, 0], grid[0, 1], grid[0, 2]], summary)
     plot_spectrum(fig.add_subplot(grid[1, 0]), folder, summary)
     plot_pdf(fig.add_subplot(grid[1, 1]), folder, summary, "pdf", "one-point PDF (mean $\\pm$ 1 sd)")
     if "structure_functions" in summary["tables"]:
         plot_structure_functions(fig.add_subplot(grid[1, 2]), folder, summary)
-    plot_judgements(fig.add_subplot(grid[2, :2]), summary)
-    if "features" in summary["tables"]:
-        plot_features(fig.add_subplot(grid[2, 2]), folder, summary)
+    families = family_panels(summary)
+    for i, (_, draw) in enumerate(families):
+        draw(fig, grid[2 + i // 3, i % 3], folder, summary)
+    row = 2 + len(families) // 3
+    if len(families) % 3 == 1:
+        plot_judgements(fig.add_subplot(grid[row, 1:]), summary)
+        row += 1
     else:
-        plot_numbers(fig.add_subplot(grid[2, 2]), summary)
+        row += 1 if len(families) % 3 else 0
+        plot_judgements(fig.add_subplot(grid[row, :]), summary)
+        row += 1
+    if "features" in summary["tables"]:
+        plot_features(fig.add_subplot(grid[row, 0]), folder, summary)
+        plot_numbers(fig.add_subplot(grid[row, 1:]), summary)
+    else:
+        plot_numbers(fig.add_subplot(grid[row, :]), summary)
 
 
 def main():
@@ -285,8 +416,15 @@ def main():
         sys.exit(f"plot_report: {out} exists; use --force to overwrite it")
 
     is_grid = summary["item_shape"]["kind"] == "grid"
-    fig = plt.figure(figsize=(15, 13 if is_grid else 9), constrained_layout=True)
-    grid = fig.add_gridspec(3 if is_grid else 2, 3)
+    if is_grid:
+        # Plot rows of 4.2 inches; the last row holds the numbers, a line per judged statistic.
+        rows = field_rows(summary)
+        heights = [4.2] * (rows - 1) + [max(3.0, 0.24 * (len(summary["judgements"]) + 3))]
+        fig = plt.figure(figsize=(15, sum(heights)), constrained_layout=True)
+        grid = fig.add_gridspec(rows, 3, height_ratios=heights)
+    else:
+        fig = plt.figure(figsize=(15, 9), constrained_layout=True)
+        grid = fig.add_gridspec(2, 3)
     shape = " x ".join(str(n) for n in summary["item_shape"]["dims"])
     counts = ", ".join(f"{name} {summary['sets'][name]['count']}" for name in present_sets(summary))
     fig.suptitle(f"ksi stats: {shape} {'grid' if is_grid else 'vector'} items ({counts})")

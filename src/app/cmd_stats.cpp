@@ -70,6 +70,33 @@ int run_stats(const Invocation& call) {
       "baseline-out", po::value<std::string>(), "also write the baseline items to this HDF5 file")(
       "energy-items", po::value<std::size_t>()->default_value(defaults.energy_items),
       "vectors: items per set in the energy distance")(
+      "bispectrum", po::value<bool>()->default_value(defaults.bispectrum),
+      "2D/3D fields: bispectrum B and Q_3, equilateral and squeezed (on/off)")(
+      "bispectrum-bins", po::value<std::size_t>()->default_value(defaults.bispectrum_bins),
+      "equal-width |k| bins of the bispectrum (0: min(8, bispectrum kmax))")(
+      "bispectrum-kmax", po::value<std::size_t>()->default_value(defaults.bispectrum_kmax),
+      "top of the bispectrum bins in units of 2 pi / L (0: n/3 - 1/2 rounded down, unaliased)")(
+      "peaks", po::value<bool>()->default_value(defaults.peaks),
+      "2D/3D fields: counts of local maxima and minima by height (on/off)")(
+      "peak-bins", po::value<std::size_t>()->default_value(defaults.peak_bins),
+      "equal-width peak-height bins")(
+      "peak-range", po::value<std::string>(),
+      "LO,HI of the peak heights in training standard deviations (default -4,4)")(
+      "minkowski", po::value<bool>()->default_value(defaults.minkowski),
+      "2D/3D fields: Minkowski functionals against threshold (on/off)")(
+      "minkowski-thresholds",
+      po::value<std::size_t>()->default_value(defaults.minkowski_thresholds),
+      "equally spaced thresholds of the Minkowski functionals")(
+      "minkowski-range", po::value<std::string>(),
+      "LO,HI of the thresholds in training standard deviations (default -3,3)")(
+      "increments", po::value<bool>()->default_value(defaults.increments),
+      "increment PDFs of fields and series (on/off)")(
+      "increment-separations", po::value<std::string>(),
+      "R1,R2,... separations (lags) in grid points (default 1, max(2, n/16), n/4)")(
+      "increment-bins", po::value<std::size_t>()->default_value(defaults.increment_bins),
+      "equal-width bins of the increment PDFs")(
+      "increment-range", po::value<double>()->default_value(defaults.increment_range),
+      "increment bins span +- this many training RMS increments")(
       "memory-mb", po::value<double>()->default_value(defaults.memory_mb),
       "per-rank budget for items held at once (MB)")("report", po::value<std::string>(),
                                                      "write per-phase timings as JSON to FILE");
@@ -100,6 +127,36 @@ int run_stats(const Invocation& call) {
   options.baseline_seed = vm["baseline-seed"].as<std::uint64_t>();
   options.energy_items = vm["energy-items"].as<std::size_t>();
   options.memory_mb = vm["memory-mb"].as<double>();
+  options.bispectrum = vm["bispectrum"].as<bool>();
+  options.bispectrum_bins = vm["bispectrum-bins"].as<std::size_t>();
+  options.bispectrum_kmax = vm["bispectrum-kmax"].as<std::size_t>();
+  options.peaks = vm["peaks"].as<bool>();
+  options.peak_bins = vm["peak-bins"].as<std::size_t>();
+  if (vm.count("peak-range")) {
+    const auto range = parse_list("peak-range", vm["peak-range"].as<std::string>());
+    if (range.size() != 2) throw UsageError("--peak-range takes two numbers, LO,HI");
+    options.peak_min = range[0];
+    options.peak_max = range[1];
+  }
+  options.minkowski = vm["minkowski"].as<bool>();
+  options.minkowski_thresholds = vm["minkowski-thresholds"].as<std::size_t>();
+  if (vm.count("minkowski-range")) {
+    const auto range = parse_list("minkowski-range", vm["minkowski-range"].as<std::string>());
+    if (range.size() != 2) throw UsageError("--minkowski-range takes two numbers, LO,HI");
+    options.minkowski_min = range[0];
+    options.minkowski_max = range[1];
+  }
+  options.increments = vm["increments"].as<bool>();
+  if (vm.count("increment-separations")) {
+    for (double r :
+         parse_list("increment-separations", vm["increment-separations"].as<std::string>())) {
+      if (!(r >= 1.0) || r != std::floor(r) || r > 1e9)
+        throw UsageError(cat("--increment-separations: ", r, " is not a positive whole number"));
+      options.increment_separations.push_back(static_cast<std::size_t>(r));
+    }
+  }
+  options.increment_bins = vm["increment-bins"].as<std::size_t>();
+  options.increment_range = vm["increment-range"].as<double>();
   const std::string baseline_out = optional_path(vm, "baseline-out");
   if (!baseline_out.empty() && !options.baseline)
     throw UsageError("--baseline-out needs the baseline (drop --baseline off)");

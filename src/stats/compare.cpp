@@ -10,6 +10,9 @@
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/io/items.hpp"
 #include "ksi/par/log.hpp"
+#include "ksi/stats/bispectrum.hpp"
+#include "ksi/stats/minkowski.hpp"
+#include "ksi/stats/one_point.hpp"
 #include "stats/item_statistics.hpp"
 
 namespace ksi::stats {
@@ -54,7 +57,73 @@ void for_each_chunk(const ItemSource& source, std::size_t count, std::size_t chu
   }
 }
 
+// The options of the statistics that apply to grids of `dims` resolved (defaults filled in) and
+// checked (UsageError); those that do not apply switched off.
+void resolve_field_options(const std::vector<std::size_t>& dims, StatsOptions& options) {
+  const std::size_t D = dims.size();
+  const std::size_t n = *std::min_element(dims.begin(), dims.end());
+  if (D < 2) options.bispectrum = options.peaks = options.minkowski = false;
+  if (options.bispectrum) {
+    const std::size_t largest = Bispectrum::largest_kmax(dims);
+    if (options.bispectrum_kmax > largest)
+      throw UsageError(cat("--bispectrum-kmax ", options.bispectrum_kmax, " exceeds ", largest,
+                           ", the largest free of aliased triangles (kmax + 1/2 <= n/3) on ", n,
+                           "-point axes"));
+    if (options.bispectrum_kmax == 0) options.bispectrum_kmax = largest;
+    if (options.bispectrum_bins > std::max<std::size_t>(options.bispectrum_kmax, 1))
+      throw UsageError(cat("--bispectrum-bins ", options.bispectrum_bins,
+                           " exceeds the bispectrum kmax ", options.bispectrum_kmax,
+                           " (bins at least one unit of k wide)"));
+    if (options.bispectrum_bins == 0)
+      options.bispectrum_bins = std::min<std::size_t>(8, options.bispectrum_kmax);
+    if (options.bispectrum_kmax == 0) {  // a grid too small for any unaliased triangle
+      par::Log::detail(cat("stats: no bispectrum on ", n, "-point axes (needs at least 5)"));
+      options.bispectrum = false;
+      options.bispectrum_bins = 0;
+    }
+  }
+  if (options.peaks) {
+    if (options.peak_bins == 0) throw UsageError("--peak-bins must be at least 1");
+    if (!(options.peak_min < options.peak_max))
+      throw UsageError(
+          cat("peak height range [", options.peak_min, ", ", options.peak_max, "] is empty"));
+  }
+  if (options.minkowski) {
+    if (options.minkowski_thresholds == 0)
+      throw UsageError("--minkowski-thresholds must be at least 1");
+    if (!(options.minkowski_min < options.minkowski_max))
+      throw UsageError(cat("Minkowski threshold range [", options.minkowski_min, ", ",
+                           options.minkowski_max, "] is empty"));
+  }
+  if (options.increments) {
+    if (options.increment_bins == 0) throw UsageError("--increment-bins must be at least 1");
+    if (!(options.increment_range > 0.0) || !std::isfinite(options.increment_range))
+      throw UsageError(cat("--increment-range ", options.increment_range, " is not positive"));
+    if (options.increment_separations.empty()) {
+      for (std::size_t r : {std::size_t{1}, std::max<std::size_t>(2, n / 16), n / 4})
+        if (r >= 1 && r <= n / 2 &&
+            std::find(options.increment_separations.begin(), options.increment_separations.end(),
+                      r) == options.increment_separations.end())
+          options.increment_separations.push_back(r);
+    } else {
+      for (std::size_t r : options.increment_separations)
+        if (r < 1 || r > n / 2)
+          throw UsageError(cat("--increment-separations: ", r, " is outside 1 .. ", n / 2,
+                               " (half the smallest grid axis)"));
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<double> minkowski_thresholds(const StatsOptions& options) {
+  const std::size_t T = options.minkowski_thresholds;
+  std::vector<double> thresholds(T, options.minkowski_min);
+  for (std::size_t t = 1; t < T; ++t)
+    thresholds[t] = options.minkowski_min + (options.minkowski_max - options.minkowski_min) *
+                                                static_cast<double>(t) / static_cast<double>(T - 1);
+  return thresholds;
+}
 
 const char* to_string(SetRole role) {
   switch (role) {
@@ -128,8 +197,12 @@ Comparison::Comparison(StatsInputs inputs, StatsOptions options, const Model* mo
       throw UsageError(cat("--max-separation ", options.max_separation,
                            " exceeds half the smallest grid axis (", complete, ")"));
     if (options.max_separation == 0) options.max_separation = complete;
+    resolve_field_options(dims, options);
   } else {
     if (options.energy_items < 2) throw UsageError("--energy-items must be at least 2");
+    options.bispectrum = options.peaks = options.minkowski = options.increments = false;
+    options.bispectrum_bins = options.bispectrum_kmax = 0;
+    options.increment_separations.clear();
   }
   report_.options = options;
   evaluator_ = std::make_unique<ItemStatistics>(report_.shape, report_.box_size, options, model);
@@ -155,35 +228,73 @@ StatsReport Comparison::run() {
                                              {SetRole::test, report.inputs.test},
                                              {SetRole::gen, report.inputs.gen}};
 
-  // 1. The reference look at train and test: PDF ranges and the centre of the covariance.
+  // 1. The reference look at train and test: PDF ranges, the centre of the covariance (test) and,
+  // for fields, the training set's value moments and RMS increments. Sums in double-double, so the
+  // reference is the same to the last bit on any number of ranks.
   const std::size_t channels = evaluator_->channels();
   std::vector<double> lower(channels, std::numeric_limits<double>::infinity());
   std::vector<double> upper(channels, -std::numeric_limits<double>::infinity());
-  std::vector<double> centre(shape.is_grid() ? 0 : d, 0.0);
   const bool data_range = std::isnan(options.pdf_min);
-  if (data_range || !shape.is_grid()) {
-    for (SetRole role : {SetRole::train, SetRole::test}) {
-      const bool is_test = role == SetRole::test;
-      if (!data_range && !is_test) continue;
-      for_each_chunk(file_source(paths.at(role), comm_), report.counts[role], chunk, comm_,
-                     [&](const Matrix& items, std::size_t) {
-                       for (std::size_t i = 0; i < items.rows(); ++i) {
-                         const auto x = items.row(i);
+  const bool field_reference = shape.is_grid() && evaluator_->needs_field_reference();
+  const std::size_t separations = evaluator_->increment_separations().size();
+  // Vectors: the test set's coordinate sums. Fields: per training field its mean, its variance and
+  // its mean squared increment per separation, summarised over the set as every statistic is.
+  std::vector<DoubleDouble> sums(shape.is_grid() ? 0 : d);
+  RunningMoments field_moments(2 + separations);
+  std::vector<double> moment_values(2 + separations);
+  for (SetRole role : {SetRole::train, SetRole::test}) {
+    const bool is_test = role == SetRole::test;
+    const bool centre = is_test && !shape.is_grid();
+    const bool moments = !is_test && field_reference;
+    if (!data_range && !centre && !moments) continue;
+    for_each_chunk(file_source(paths.at(role), comm_), report.counts[role], chunk, comm_,
+                   [&](const Matrix& items, std::size_t) {
+                     for (std::size_t i = 0; i < items.rows(); ++i) {
+                       const auto x = items.row(i);
+                       if (data_range)
                          for (std::size_t q = 0; q < d; ++q) {
                            const std::size_t c = shape.is_grid() ? 0 : q;
                            lower[c] = std::min(lower[c], x[q]);
                            upper[c] = std::max(upper[c], x[q]);
-                           if (is_test && !shape.is_grid()) centre[q] += x[q];
                          }
+                       if (centre)
+                         for (std::size_t q = 0; q < d; ++q) sums[q].add(x[q]);
+                       if (moments) {
+                         const OnePointMoments m = one_point_moments(x);
+                         moment_values[0] = m.mean;
+                         moment_values[1] = m.variance;
+                         if (separations)
+                           evaluator_->increment_mean_squares(
+                               x, std::span<double>(moment_values).subspan(2));
+                         field_moments.add(moment_values);
                        }
-                     });
-    }
+                     }
+                   });
+  }
+  if (data_range)
     for (std::size_t c = 0; c < channels; ++c) {
       lower[c] = comm_.allreduce_min(lower[c]);
       upper[c] = comm_.allreduce_max(upper[c]);
     }
-    comm_.allreduce_sum(centre);
-    for (double& v : centre) v /= static_cast<double>(report.counts[SetRole::test]);
+  comm_.allreduce_sum(std::span<DoubleDouble>(sums));
+  Reference reference;
+  if (!shape.is_grid()) {
+    for (const auto& sum : sums)
+      reference.centre.push_back(sum.value() / static_cast<double>(report.counts[SetRole::test]));
+  } else if (field_reference) {
+    // Pooled over the training fields: variance = mean field variance + variance of field means.
+    const SetSummary pooled = summarize(field_moments, comm_);
+    const double n = static_cast<double>(pooled.count);
+    report.field_mean = pooled.mean[0];
+    report.field_std =
+        std::sqrt(pooled.mean[1] + pooled.stddev[0] * pooled.stddev[0] * (n - 1.0) / n);
+    for (std::size_t s = 0; s < separations; ++s)
+      report.increment_std.push_back(std::sqrt(pooled.mean[2 + s]));
+    // A constant training set is reported item by item when its statistics are computed.
+    reference.field_mean = report.field_mean;
+    reference.field_scale = report.field_std > 0.0 ? report.field_std : 1.0;
+    for (double unit : report.increment_std)
+      reference.increment_scales.push_back(unit > 0.0 ? unit : 1.0);
   }
   if (!data_range) {
     std::fill(lower.begin(), lower.end(), options.pdf_min);
@@ -192,7 +303,10 @@ StatsReport Comparison::run() {
     report.options.pdf_min = lower[0];
     report.options.pdf_max = upper[0];
   }
-  evaluator_->set_reference(lower, upper, centre);
+  reference.lower = lower;
+  reference.upper = upper;
+  const std::vector<double> centre = reference.centre;
+  evaluator_->set_reference(std::move(reference));
   report.statistics = evaluator_->statistics();
 
   // 2. Per-item statistics of each set, summarised over the set.
@@ -227,6 +341,28 @@ StatsReport Comparison::run() {
         .sets.at(SetRole::train)
         .mean;
   };
+  if (options.minkowski) {
+    // Tomita's forms for a Gaussian field with the training spectrum, drawn beside the data.
+    const PowerSpectrum spectrum(shape.dims(), report.box_size);
+    const auto& power = train_mean("power_spectrum");  // shells 1, 2, ...
+    const double fundamental = spectrum.fundamental();
+    double variance = 0.0, gradient = 0.0;
+    for (std::size_t b = 1; b < spectrum.shells(); ++b) {
+      const double p = power[b - 1] * spectrum.shell_modes()[b] / spectrum.volume();
+      variance += p;
+      gradient += p * spectrum.shell_wavenumber_squared()[b] * fundamental * fundamental;
+    }
+    report.gaussian_sigma0 = std::sqrt(variance);
+    report.gaussian_sigma1 = std::sqrt(gradient);
+    const std::size_t D = shape.dims().size();
+    for (std::size_t j = 0; j <= D; ++j) {
+      std::vector<double> values;
+      for (double nu : minkowski_thresholds(options))
+        values.push_back(gaussian_minkowski(D, j, nu * report.field_std / report.gaussian_sigma0,
+                                            report.gaussian_sigma1 / report.gaussian_sigma0));
+      report.gaussian_minkowski.push_back(std::move(values));
+    }
+  }
   if (options.baseline) {
     par::collective(comm_, [&] {
       if (shape.is_grid()) {

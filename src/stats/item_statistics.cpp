@@ -80,6 +80,7 @@ ItemStatistics::ItemStatistics(const ItemShape& shape, double box_size, const St
       structure_values_.resize(structure_->size());
     }
     shell_power_.resize(spectrum_->shells());
+    add_field_families(box_size);
   } else {
     const std::size_t d = shape.size();
     Statistic mean = make("mean", "mean", "mean", true, {"dimension"});
@@ -103,6 +104,82 @@ ItemStatistics::ItemStatistics(const ItemShape& shape, double box_size, const St
   }
 }
 
+void ItemStatistics::add_field_families(double box_size) {
+  const auto& dims = shape_.dims();
+  const std::size_t n0 = dims.front();
+  if (options_.bispectrum) {
+    bispectrum_.emplace(dims, box_size, options_.bispectrum_bins, options_.bispectrum_kmax);
+    Statistic b = make("bispectrum", "B(k1,k2,k3)", "bispectrum", true,
+                       {"configuration", "k1", "k2", "k3", "k_physical", "triangles"});
+    const auto& k = bispectrum_->bin_wavenumber();
+    for (const auto& c : bispectrum_->configurations())
+      b.index_rows.push_back(
+          {to_string(c.shape), number(k[c.bins[0]]), number(k[c.bins[1]]), number(k[c.bins[2]]),
+           number(k[c.bins[2]] * bispectrum_->fundamental()), number(c.triangles)});
+    Statistic q = b;
+    q.name = "reduced_bispectrum";
+    q.label = "Q_3";
+    bispectrum_value_ = add(std::move(b));
+    reduced_bispectrum_ = add(std::move(q));
+  }
+  if (options_.peaks) {
+    peaks_.emplace(dims, box_size,
+                   HistogramBins(options_.peak_min, options_.peak_max, options_.peak_bins));
+    Statistic maxima = make("peak_counts", "peaks (maxima)", "peaks", true,
+                            {"kind", "nu_lower", "nu_upper", "width"});
+    Statistic minima =
+        make("minimum_counts", "peaks (minima)", "peaks", true, maxima.index_columns);
+    const auto& heights = peaks_->heights();
+    for (std::size_t b = 0; b < heights.size(); ++b) {
+      const double below = heights.edge_below(b), above = heights.edge_above(b);
+      maxima.index_rows.push_back({"maxima", number(below), number(above), number(above - below)});
+      minima.index_rows.push_back({"minima", number(below), number(above), number(above - below)});
+    }
+    maxima_ = add(std::move(maxima));
+    minima_ = add(std::move(minima));
+  }
+  if (options_.minkowski) {
+    minkowski_.emplace(dims, box_size, minkowski_thresholds(options_));
+    for (std::size_t j = 0; j < minkowski_->functionals(); ++j) {
+      Statistic v = make(cat("minkowski_V", j), cat("V_", j, "(nu)"), "minkowski", true,
+                         {"functional", "nu"});
+      for (double nu : minkowski_->thresholds()) v.index_rows.push_back({cat("V_", j), number(nu)});
+      const int index = add(std::move(v));
+      if (first_minkowski_ < 0) first_minkowski_ = index;
+    }
+    minkowski_values_.resize(minkowski_->size());
+  }
+  if (options_.increments) {
+    const HistogramBins bins(-options_.increment_range, options_.increment_range,
+                             options_.increment_bins);
+    increments_.emplace(dims, options_.increment_separations, bins);
+    for (std::size_t r : increments_->separations()) {
+      Statistic pdf = make(cat("increment_pdf_r", r), cat("incr. PDF r=", r), "increment_pdf", true,
+                           {"r", "r_physical", "bin_lower", "bin_upper", "width"});
+      const std::string physical =
+          number(static_cast<double>(r) * box_size / static_cast<double>(n0));
+      for (std::size_t b = 0; b < bins.size(); ++b) {
+        const double below = bins.edge_below(b), above = bins.edge_above(b);
+        pdf.index_rows.push_back(
+            {std::to_string(r), physical, number(below), number(above), number(above - below)});
+      }
+      const int index = add(std::move(pdf));
+      if (first_increment_ < 0) first_increment_ = index;
+    }
+    increment_values_.resize(increments_->size());
+  }
+}
+
+std::vector<std::size_t> ItemStatistics::increment_separations() const {
+  return increments_ ? increments_->separations() : std::vector<std::size_t>{};
+}
+
+void ItemStatistics::increment_mean_squares(std::span<const double> item,
+                                            std::span<double> out) const {
+  ensure(increments_.has_value(), "increment mean squares without increment PDFs");
+  increments_->mean_squares(item, out);
+}
+
 int ItemStatistics::add(Statistic statistic) {
   statistics_.push_back(std::move(statistic));
   return static_cast<int>(statistics_.size()) - 1;
@@ -114,19 +191,21 @@ int ItemStatistics::find(const std::string& name) const {
   return -1;
 }
 
-void ItemStatistics::set_reference(std::span<const double> lower, std::span<const double> upper,
-                                   std::vector<double> centre) {
-  ensure(lower.size() == channels_ && upper.size() == channels_, "PDF ranges per channel");
+void ItemStatistics::set_reference(Reference reference) {
+  ensure(reference.lower.size() == channels_ && reference.upper.size() == channels_,
+         "PDF ranges per channel");
+  ensure(!increments_ || reference.increment_scales.size() == increments_->separations().size(),
+         "increment scales per separation");
   bins_.clear();
   for (std::size_t c = 0; c < channels_; ++c) {
-    double lo = lower[c], hi = upper[c];
+    double lo = reference.lower[c], hi = reference.upper[c];
     if (!(hi > lo)) {  // constant values: a unit-wide range around them
       lo -= 0.5;
       hi += 0.5;
     }
     bins_.emplace_back(lo, hi, options_.pdf_bins);
   }
-  centre_ = std::move(centre);
+  reference_ = std::move(reference);
   const int target = shape_.is_grid() ? pdf_ : marginal_;
   auto& rows = statistics_[static_cast<std::size_t>(target)].index_rows;
   rows.clear();
@@ -183,6 +262,23 @@ void ItemStatistics::evaluate_field(std::span<const double> item,
       for (std::size_t r = 0; r < R; ++r) out[r] = floored_log(structure_values_[p * R + r]);
     }
   }
+  if (bispectrum_) bispectrum_->measure(item, at(bispectrum_value_), at(reduced_bispectrum_));
+  const double origin = reference_.field_mean, unit = reference_.field_scale;
+  if (peaks_) peaks_->measure(item, origin, unit, at(maxima_), at(minima_));
+  if (minkowski_) {
+    minkowski_->measure(item, origin, unit, minkowski_values_);
+    const std::size_t T = minkowski_->thresholds().size();
+    for (std::size_t j = 0; j < minkowski_->functionals(); ++j)
+      std::copy_n(minkowski_values_.begin() + static_cast<std::ptrdiff_t>(j * T), T,
+                  at(first_minkowski_ + static_cast<int>(j)).begin());
+  }
+  if (increments_) {
+    increments_->measure(item, reference_.increment_scales, increment_values_);
+    const std::size_t B = increments_->bins().size();
+    for (std::size_t s = 0; s < increments_->separations().size(); ++s)
+      std::copy_n(increment_values_.begin() + static_cast<std::ptrdiff_t>(s * B), B,
+                  at(first_increment_ + static_cast<int>(s)).begin());
+  }
 }
 
 void ItemStatistics::evaluate_vector(std::span<const double> item,
@@ -194,7 +290,7 @@ void ItemStatistics::evaluate_vector(std::span<const double> item,
   std::size_t q = 0;
   for (std::size_t a = 0; a < d; ++a)
     for (std::size_t b = a; b < d; ++b)
-      covariance[q++] = (item[a] - centre_[a]) * (item[b] - centre_[b]);
+      covariance[q++] = (item[a] - reference_.centre[a]) * (item[b] - reference_.centre[b]);
   auto& marginal = values[static_cast<std::size_t>(marginal_)];
   std::fill(marginal.begin(), marginal.end(), 0.0);
   const std::size_t per_channel = bins_[0].size();

@@ -40,9 +40,11 @@ PowerSpectrum::PowerSpectrum(std::vector<std::size_t> dims, double box_size)
     if (shell >= shell_modes_.size()) {
       shell_modes_.resize(shell + 1, 0.0);
       shell_wavenumber_.resize(shell + 1, 0.0);
+      shell_wavenumber_squared_.resize(shell + 1, 0.0);
     }
     shell_modes_[shell] += mode_weight_[q];
     shell_wavenumber_[shell] += mode_weight_[q] * std::sqrt(m2);
+    shell_wavenumber_squared_[shell] += mode_weight_[q] * m2;
     for (std::size_t a = dims_.size(); a-- > 0;) {
       if (++index[a] < cdims[a]) break;
       index[a] = 0;
@@ -53,6 +55,7 @@ PowerSpectrum::PowerSpectrum(std::vector<std::size_t> dims, double box_size)
   for (std::size_t b = 0; b < shell_modes_.size(); ++b) {
     ensure(shell_modes_[b] > 0.0, "empty power-spectrum shell");
     shell_wavenumber_[b] /= shell_modes_[b];
+    shell_wavenumber_squared_[b] /= shell_modes_[b];
   }
   workspace_.resize(transform_.complex_size());
 }

@@ -1,4 +1,3 @@
-#include "ksi/core/version.hpp"
 #include "ksi/stats/report_files.hpp"
 
 #include <unistd.h>
@@ -7,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
+#include "ksi/core/version.hpp"
 #include "ksi/io/output.hpp"
 
 namespace fs = std::filesystem;
@@ -57,6 +58,19 @@ std::string json_string(const std::string& text) {
 }
 
 // A CSV field: quoted when it holds a separator, a quote or a line break.
+template <class T>
+std::string json_array(const std::vector<T>& values) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    out += i ? ", " : "";
+    if constexpr (std::is_floating_point_v<T>)
+      out += json_number(values[i]);
+    else
+      out += std::to_string(values[i]);
+  }
+  return out + "]";
+}
+
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
   std::string out = "\"";
@@ -215,7 +229,36 @@ std::string summary_json(const StatsReport& report, const ReportFiles& files, in
       << ", \"max_separation\": " << o.max_separation
       << ", \"baseline\": " << (o.baseline ? "true" : "false")
       << ", \"baseline_count\": " << o.baseline_count << ", \"baseline_seed\": " << o.baseline_seed
-      << ", \"energy_items\": " << o.energy_items << "}";
+      << ", \"energy_items\": " << o.energy_items
+      << ", \"bispectrum\": " << (o.bispectrum ? "true" : "false")
+      << ", \"bispectrum_bins\": " << o.bispectrum_bins
+      << ", \"bispectrum_kmax\": " << o.bispectrum_kmax
+      << ", \"peaks\": " << (o.peaks ? "true" : "false") << ", \"peak_bins\": " << o.peak_bins
+      << ", \"peak_min\": " << json_number(o.peak_min)
+      << ", \"peak_max\": " << json_number(o.peak_max)
+      << ", \"minkowski\": " << (o.minkowski ? "true" : "false")
+      << ", \"minkowski_thresholds\": " << o.minkowski_thresholds
+      << ", \"minkowski_min\": " << json_number(o.minkowski_min)
+      << ", \"minkowski_max\": " << json_number(o.minkowski_max)
+      << ", \"increments\": " << (o.increments ? "true" : "false")
+      << ", \"increment_separations\": " << json_array(o.increment_separations)
+      << ", \"increment_bins\": " << o.increment_bins
+      << ", \"increment_range\": " << json_number(o.increment_range) << "}";
+  // The units every set was binned in, and the Gaussian reference of the Minkowski functionals.
+  out << ",\n  \"reference\": {\"field_mean\": " << json_number(report.field_mean)
+      << ", \"field_std\": " << json_number(report.field_std)
+      << ", \"increment_std\": " << json_array(report.increment_std) << "}";
+  out << ",\n  \"gaussian_minkowski\": ";
+  if (report.gaussian_minkowski.empty()) {
+    out << "null";
+  } else {
+    out << "{\"sigma0\": " << json_number(report.gaussian_sigma0)
+        << ", \"sigma1\": " << json_number(report.gaussian_sigma1)
+        << ", \"nu\": " << json_array(minkowski_thresholds(o));
+    for (std::size_t j = 0; j < report.gaussian_minkowski.size(); ++j)
+      out << ", \"V_" << j << "\": " << json_array(report.gaussian_minkowski[j]);
+    out << "}";
+  }
   out << ",\n  \"statistics\": [";
   for (std::size_t s = 0; s < report.statistics.size(); ++s) {
     const auto& st = report.statistics[s];

@@ -47,6 +47,19 @@ expect 2 "exactly one of --out" "$ksi" stats "${sets[@]}"
 expect 2 "exactly one of --out" "$ksi" stats "${sets[@]}" --out report --out-dir newdir
 expect 2 "pdf-range takes two numbers" "$ksi" stats "${sets[@]}" --out report --pdf-range 1
 expect 2 "kmax 9 exceeds" "$ksi" stats "${sets[@]}" --out report --kmax 9
+expect 2 "bispectrum-kmax 5 exceeds 4" "$ksi" stats "${sets[@]}" --out report --bispectrum-kmax 5
+expect 2 "bispectrum-bins 5 exceeds" "$ksi" stats "${sets[@]}" --out report --bispectrum-bins 5
+expect 2 "peak height range \[2, 1\] is empty" "$ksi" stats "${sets[@]}" --out report --peak-range 2,1
+expect 2 "minkowski-range takes two numbers" "$ksi" stats "${sets[@]}" --out report --minkowski-range 1
+expect 2 "minkowski-thresholds must be at least 1" "$ksi" stats "${sets[@]}" --out report \
+  --minkowski-thresholds 0
+expect 2 "increment-separations: 9 is outside 1 .. 8" "$ksi" stats "${sets[@]}" --out report \
+  --increment-separations 1,9
+expect 2 "1.5 is not a positive whole number" "$ksi" stats "${sets[@]}" --out report \
+  --increment-separations 1.5
+expect 2 "increment separation 2 is given twice" "$ksi" stats "${sets[@]}" --out report \
+  --increment-separations 2,2
+expect 2 "increment-range -1 is not positive" "$ksi" stats "${sets[@]}" --out report --increment-range -1
 expect 3 "missing.h5" "$ksi" stats --train train.h5 --test missing.h5 --gen gen.h5 --out report
 expect 3 "item shapes differ: train.h5 holds 16 x 16 grid items but small.h5 holds 8 x 8 grid" \
   "$ksi" stats --train train.h5 --test test.h5 --gen small.h5 --out report
@@ -63,7 +76,7 @@ expect 2 "needs the baseline" "$ksi" stats "${sets[@]}" --out report --baseline 
 # A good run, then the same outputs again: refused without --force and left untouched.
 "$ksi" stats "${sets[@]}" --out report -q || fail "the good run failed"
 "$python" -c "import json; json.load(open('report.json'))" || fail "report.json is not JSON"
-for table in q power_spectrum pdf moments structure_functions; do
+for table in q power_spectrum pdf moments structure_functions bispectrum peaks minkowski increment_pdf; do
   [ -s "report_$table.csv" ] || fail "report_$table.csv missing"
 done
 before=$(md5sum report*)

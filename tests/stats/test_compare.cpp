@@ -3,6 +3,7 @@
 // references, feature-map coefficients, input validation and the report files.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -149,29 +150,104 @@ TEST_F(FieldComparison, BaselineHasTheTrainingSpectrumWithinCosmicVariance) {
   EXPECT_NEAR(mean.sets.at(SetRole::baseline).mean[0], mean.sets.at(SetRole::train).mean[0], 1e-12);
 }
 
+// Bit patterns, so that NaN equals NaN.
+std::vector<std::uint64_t> bits(const std::vector<double>& values) {
+  std::vector<std::uint64_t> out;
+  for (double v : values) out.push_back(std::bit_cast<std::uint64_t>(v));
+  return out;
+}
+
+void expect_same_bits(const StatsReport& parallel, const StatsReport& serial) {
+  ASSERT_EQ(parallel.statistics.size(), serial.statistics.size());
+  for (std::size_t s = 0; s < serial.statistics.size(); ++s)
+    for (const auto& [role, expected] : serial.statistics[s].sets) {
+      const auto& got = parallel.statistics[s].sets.at(role);
+      ASSERT_EQ(got.count, expected.count);
+      EXPECT_EQ(bits(got.mean), bits(expected.mean))
+          << serial.statistics[s].name << " " << to_string(role);
+      EXPECT_EQ(bits(got.stddev), bits(expected.stddev))
+          << serial.statistics[s].name << " " << to_string(role);
+    }
+  ASSERT_EQ(parallel.judgements.size(), serial.judgements.size());
+  for (std::size_t j = 0; j < serial.judgements.size(); ++j) {
+    const auto& a = parallel.judgements[j];
+    const auto& b = serial.judgements[j];
+    EXPECT_EQ(bits({a.train_test, a.gen_test, a.baseline_test}),
+              bits({b.train_test, b.gen_test, b.baseline_test}))
+        << b.name;
+  }
+  EXPECT_EQ(bits({parallel.field_mean, parallel.field_std}),
+            bits({serial.field_mean, serial.field_std}));
+  EXPECT_EQ(bits(parallel.increment_std), bits(serial.increment_std));
+}
+
 TEST_F(FieldComparison, SameNumbersOnAnyNumberOfRanks) {
   StatsOptions options;
   options.memory_mb = 0.02;  // chunks of a few fields: exercises the collective chunk rounds
   const StatsReport parallel = compare("other.h5", World::comm(), options);
   const StatsReport serial = compare("other.h5", ksi::par::Comm::self());
-  ASSERT_EQ(parallel.statistics.size(), serial.statistics.size());
-  const auto close = [](double a, double b) {
-    return std::abs(a - b) <= 1e-10 * std::abs(b) + 1e-13;
-  };
-  for (std::size_t s = 0; s < serial.statistics.size(); ++s)
-    for (const auto& [role, expected] : serial.statistics[s].sets) {
-      const auto& got = parallel.statistics[s].sets.at(role);
-      ASSERT_EQ(got.count, expected.count);
-      for (std::size_t k = 0; k < expected.mean.size(); ++k) {
-        EXPECT_TRUE(close(got.mean[k], expected.mean[k])) << serial.statistics[s].name << " " << k;
-        EXPECT_TRUE(close(got.stddev[k], expected.stddev[k]))
-            << serial.statistics[s].name << " " << k;
-      }
-    }
-  for (std::size_t j = 0; j < serial.judgements.size(); ++j) {
-    EXPECT_TRUE(close(parallel.judgements[j].gen_test, serial.judgements[j].gen_test));
-    EXPECT_TRUE(close(parallel.judgements[j].baseline_test, serial.judgements[j].baseline_test));
+  // 48 fields a set, so every rank holds items of every set; every family takes part.
+  for (const char* name : {"bispectrum", "reduced_bispectrum", "peak_counts", "minimum_counts",
+                           "minkowski_V0", "minkowski_V2", "increment_pdf_r1", "S_2"})
+    EXPECT_GT(statistic(serial, name).components(), 0u) << name;
+  expect_same_bits(parallel, serial);
+}
+
+TEST_F(FieldComparison, NewFamiliesTellTheLogNormalDataFromTheGaussianBaseline) {
+  const StatsReport report = compare("same.h5", World::comm());
+  // Skewed, peaked fields: the Gaussian baseline with their spectrum misses the bispectrum, the
+  // peak counts, every Minkowski functional but the volume fraction's centre, and the increments,
+  // by many standard errors; the generated set from the same law is within noise (first test).
+  for (const char* name : {"reduced_bispectrum", "peak_counts", "minimum_counts", "minkowski_V0",
+                           "minkowski_V1", "minkowski_V2", "increment_pdf_r1", "increment_pdf_r8"})
+    EXPECT_GT(judgement(report, name).baseline_test, 5.0) << name;
+  // B itself scatters more from field to field (it grows with each field's variance^(3/2)).
+  EXPECT_GT(judgement(report, "bispectrum").baseline_test, 3.0);
+  // Log-normal fields have a positive bispectrum: Q_3 > 0 in every equilateral configuration.
+  const auto& reduced = statistic(report, "reduced_bispectrum");
+  for (std::size_t c = 0; c < reduced.components(); ++c)
+    if (reduced.index_rows[c][0] == "equilateral")
+      EXPECT_GT(reduced.sets.at(SetRole::test).mean[c], 0.0) << c;
+  // The Gaussian closed forms of the Minkowski functionals are reported with the thresholds.
+  ASSERT_EQ(report.gaussian_minkowski.size(), 3u);
+  EXPECT_EQ(report.gaussian_minkowski[0].size(), 25u);
+  EXPECT_GT(report.gaussian_sigma1 / report.gaussian_sigma0, 0.0);
+}
+
+TEST_F(FieldComparison, UnitsOfHeightsAndIncrementsComeFromTheTrainingSet) {
+  const StatsReport report = compare("same.h5", World::comm());
+  const Matrix train = lognormal_fields(1, 48, 32, 0.5);
+  double sum = 0.0;
+  for (double v : train.values()) sum += v;
+  const double mean = sum / static_cast<double>(train.values().size());
+  double squares = 0.0;
+  for (double v : train.values()) squares += (v - mean) * (v - mean);
+  EXPECT_NEAR(report.field_mean, mean, 1e-12 * mean);
+  EXPECT_NEAR(report.field_std, std::sqrt(squares / static_cast<double>(train.values().size())),
+              1e-10 * report.field_std);
+  // RMS increments pooled over fields, axes and points at the default separations 1, 2, 8.
+  ASSERT_EQ(report.options.increment_separations, (std::vector<std::size_t>{1, 2, 8}));
+  for (std::size_t s = 0; s < 3; ++s) {
+    const std::size_t r = report.options.increment_separations[s];
+    double sum2 = 0.0;
+    for (std::size_t f = 0; f < train.rows(); ++f)
+      for (std::size_t i = 0; i < 32; ++i)
+        for (std::size_t j = 0; j < 32; ++j) {
+          const double v = train(f, i * 32 + j);
+          sum2 += std::pow(train(f, ((i + r) % 32) * 32 + j) - v, 2) +
+                  std::pow(train(f, i * 32 + (j + r) % 32) - v, 2);
+        }
+    const double expected = std::sqrt(sum2 / (2.0 * 32 * 32 * 48));
+    EXPECT_NEAR(report.increment_std[s], expected, 1e-10 * expected) << "r = " << r;
   }
+  // Thresholds and heights in those units: the middle Minkowski threshold is the training mean,
+  // so the training volume fraction there is the fraction of training values at or above it.
+  const auto& v0 = statistic(report, "minkowski_V0");
+  ASSERT_EQ(v0.index_rows[12][1], "0");
+  double above = 0.0;
+  for (double v : train.values()) above += v >= report.field_mean ? 1.0 : 0.0;
+  EXPECT_NEAR(v0.sets.at(SetRole::train).mean[12],
+              above / static_cast<double>(train.values().size()), 1e-12);
 }
 
 TEST_F(FieldComparison, PdfBinsSpanTrainAndTestAndCountEveryValue) {
@@ -226,11 +302,38 @@ TEST_F(FieldComparison, RejectsMismatchedShapesSmallGridsAndBadOptions) {
   EXPECT_THROW(
       Comparison({path("train.h5"), path("single.h5"), path("same.h5"), ""}, {}, nullptr, comm),
       ksi::InputError);
+  const auto expect_usage_error = [&](const StatsOptions& options, const char* what) {
+    EXPECT_THROW(Comparison({path("train.h5"), path("test.h5"), path("same.h5"), ""}, options,
+                            nullptr, comm),
+                 ksi::UsageError)
+        << what;
+  };
   StatsOptions options;
   options.kmax = 17;  // beyond the complete shells of 32 x 32
-  EXPECT_THROW(
-      Comparison({path("train.h5"), path("test.h5"), path("same.h5"), ""}, options, nullptr, comm),
-      ksi::UsageError);
+  expect_usage_error(options, "kmax");
+  options = {};
+  options.bispectrum_kmax = 11;  // 11.5 > 32 / 3: aliased triangles
+  expect_usage_error(options, "bispectrum kmax");
+  options = {};
+  options.bispectrum_kmax = 4;
+  options.bispectrum_bins = 5;  // bins narrower than one unit of k
+  expect_usage_error(options, "bispectrum bins");
+  options = {};
+  options.peak_min = 2.0;
+  options.peak_max = 1.0;
+  expect_usage_error(options, "peak range");
+  options = {};
+  options.minkowski_thresholds = 0;
+  expect_usage_error(options, "Minkowski thresholds");
+  options = {};
+  options.increment_separations = {1, 17};
+  expect_usage_error(options, "increment separation");
+  options = {};
+  options.increment_separations = {4, 4};
+  expect_usage_error(options, "repeated increment separation");
+  options = {};
+  options.increment_range = 0.0;
+  expect_usage_error(options, "increment range");
   EXPECT_THROW(
       Comparison({path("train.h5"), path("test.h5"), path("missing.h5"), ""}, {}, nullptr, comm),
       ksi::Error);
@@ -241,8 +344,9 @@ TEST_F(FieldComparison, ReportFilesHoldEveryStatisticAndRefuseToOverwrite) {
   Comparison comparison({path("train.h5"), path("test.h5"), path("same.h5"), ""}, {}, nullptr,
                         comm);
   const auto tables = comparison.tables();
-  const std::vector<std::string> expected{"power_spectrum", "pdf", "moments",
-                                          "structure_functions"};
+  const std::vector<std::string> expected{"power_spectrum",      "pdf",          "moments",
+                                          "structure_functions", "bispectrum",   "peaks",
+                                          "minkowski",           "increment_pdf"};
   EXPECT_EQ(tables, expected);
   const auto files = ksi::stats::report_files("", path("report"), tables);
   const std::vector<std::string> inputs{path("train.h5"), path("test.h5"), path("same.h5")};
@@ -279,6 +383,53 @@ TEST_F(FieldComparison, ReportFilesHoldEveryStatisticAndRefuseToOverwrite) {
   bad.json = path("train.h5");
   EXPECT_THROW(ksi::stats::check_report_files(bad, true, inputs, comm), ksi::Error);
   EXPECT_THROW(ksi::stats::report_files(path("a"), path("b"), {}), ksi::UsageError);
+}
+
+// Series get increment PDFs at three lags and none of the 2D/3D families; volumes get all, with
+// the 3D Euler characteristic, the same bits on any number of ranks.
+TEST(FieldFamilies, SeriesGetIncrementsAndVolumesEveryFamily) {
+  ksi::test::ScratchDir scratch("stats-families");
+  const auto& comm = World::comm();
+  const auto draw = [](std::uint64_t seed, std::size_t count, std::size_t size) {
+    Matrix X(count, size);
+    for (std::size_t i = 0; i < count; ++i) {
+      RandomStream stream(seed, StreamPurpose::test, i);
+      stream.fill_normal(X.row(i));
+      double walk = 0.0;  // a random walk with a periodic drift removed: a rough series
+      for (double& v : X.row(i)) v = walk += v;
+      const double drift = walk / static_cast<double>(size);
+      for (std::size_t q = 0; q < size; ++q) X(i, q) -= drift * static_cast<double>(q + 1);
+    }
+    return X;
+  };
+  const auto series = ItemShape::grid({512});
+  for (const auto& [name, seed] : {std::pair{"train", 1}, {"test", 2}, {"gen", 3}})
+    write_set(scratch.path(std::string("s_") + name + ".h5"), series, draw(seed, 7, 512));
+  Comparison on_series(
+      {scratch.path("s_train.h5"), scratch.path("s_test.h5"), scratch.path("s_gen.h5"), ""}, {},
+      nullptr, comm);
+  const auto tables = on_series.tables();
+  EXPECT_EQ(std::count(tables.begin(), tables.end(), "increment_pdf"), 1);
+  for (const char* absent : {"bispectrum", "peaks", "minkowski"})
+    EXPECT_EQ(std::count(tables.begin(), tables.end(), absent), 0) << absent;
+  const StatsReport report = on_series.run();
+  EXPECT_EQ(report.options.increment_separations, (std::vector<std::size_t>{1, 32, 128}));
+  EXPECT_FALSE(report.options.bispectrum || report.options.peaks || report.options.minkowski);
+  EXPECT_NO_THROW(judgement(report, "increment_pdf_r128"));
+
+  const auto volume = ItemShape::grid({16, 16, 16});
+  for (const auto& [name, seed] : {std::pair{"train", 4}, {"test", 5}, {"gen", 6}})
+    write_set(scratch.path(std::string("v_") + name + ".h5"), volume,
+              ksi::test::isotropic_gaussian_fields({16, 16, 16}, seed, 0, 5,
+                                                   [](std::size_t k) { return 1.0 / (1.0 + k); }));
+  const StatsInputs inputs{scratch.path("v_train.h5"), scratch.path("v_test.h5"),
+                           scratch.path("v_gen.h5"), ""};
+  const StatsReport parallel = Comparison(inputs, {}, nullptr, comm).run();
+  const StatsReport serial = Comparison(inputs, {}, nullptr, ksi::par::Comm::self()).run();
+  EXPECT_EQ(parallel.options.bispectrum_kmax, 4u);  // 4.5 <= 16 / 3
+  EXPECT_EQ(parallel.options.bispectrum_bins, 4u);
+  EXPECT_EQ(statistic(parallel, "minkowski_V3").components(), 25u);
+  expect_same_bits(parallel, serial);
 }
 
 // Vectors: every statistic against a naive computation over the gathered items.
@@ -350,6 +501,14 @@ TEST_F(VectorComparison, StatisticsMatchNaiveSums) {
   for (std::size_t a = 0; a < 3; ++a)
     EXPECT_NEAR(baseline.mean[a], train.mean[a], 5.0 * train.stddev[a] / std::sqrt(50.0));
   EXPECT_TRUE(std::isfinite(energy.baseline_test));
+}
+
+TEST_F(VectorComparison, SameNumbersOnAnyNumberOfRanks) {
+  StatsOptions options;
+  options.energy_items = 25;
+  const StatsReport parallel = Comparison(inputs_, options, nullptr, World::comm()).run();
+  const StatsReport serial = Comparison(inputs_, options, nullptr, ksi::par::Comm::self()).run();
+  expect_same_bits(parallel, serial);  // with the energy distance's judgement
 }
 
 TEST_F(VectorComparison, FeatureCoefficientsOfTheModelInStandardisedUnits) {

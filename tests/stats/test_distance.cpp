@@ -1,5 +1,5 @@
-// Set summaries over ranks, the Welch distance and its calibration under the null, Q ratios, and
-// the parallel energy distance against a serial all-pairs reference.
+// Set summaries over ranks (bitwise those of one rank), the Welch distance and its calibration
+// under the null, Q ratios, and the parallel energy distance against a serial all-pairs reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -45,7 +45,29 @@ TEST(SetSummary, CombinesRanksLikeOneTwoPassSum) {
       EXPECT_NEAR(summary.mean[k], mean, 1e-15 * mean) << "count " << count << " k " << k;
       EXPECT_NEAR(summary.stddev[k], stddev, 1e-8 * stddev) << "count " << count << " k " << k;
     }
+    // The same bits as one rank holding every item.
+    RunningMoments all(K);
+    for (std::size_t i = 0; i < count; ++i) all.add(item(i, K));
+    const SetSummary serial = ksi::stats::summarize(all, ksi::par::Comm::self());
+    EXPECT_EQ(summary.mean, serial.mean) << "count " << count;
+    EXPECT_EQ(summary.stddev, serial.stddev) << "count " << count;
   }
+}
+
+TEST(SetSummary, KeepsTheSpreadAboutALargeMean) {
+  // Values near 1e8 that differ by about 1e-4: their squares (1e16) round in steps of 2 in double,
+  // far above the squared deviations (1e-8). The differences to the first value are exact, so
+  // their spread is the reference.
+  const std::vector<double> x{1e8, 1e8 + 1e-4, 1e8 + 2.5e-4, 1e8 + 0.7e-4};
+  RunningMoments m(1);
+  for (double v : x) m.add(std::span<const double>(&v, 1));
+  const SetSummary s = ksi::stats::summarize(m, ksi::par::Comm::self());
+  double mean = 0.0, squares = 0.0;
+  for (double v : x) mean += (v - x[0]) / 4.0;
+  for (double v : x) squares += std::pow(v - x[0] - mean, 2);
+  const double expected = std::sqrt(squares / 3.0);
+  EXPECT_NEAR(s.stddev[0], expected, 1e-6 * expected);
+  EXPECT_NEAR(s.mean[0], x[0] + mean, 1e-15 * x[0]);
 }
 
 SetSummary summary(std::size_t count, std::vector<double> mean, std::vector<double> stddev) {

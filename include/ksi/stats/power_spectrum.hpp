@@ -44,6 +44,10 @@ class PowerSpectrum {
   const std::vector<double>& shell_modes() const noexcept { return shell_modes_; }
   /// Mean |m| of the modes of each shell, in units of the fundamental 2 pi / L.
   const std::vector<double>& shell_wavenumber() const noexcept { return shell_wavenumber_; }
+  /// Mean |m|^2 of the modes of each shell (for spectral moments such as <|grad f|^2>).
+  const std::vector<double>& shell_wavenumber_squared() const noexcept {
+    return shell_wavenumber_squared_;
+  }
   /// 2 pi / L.
   double fundamental() const noexcept;
 
@@ -64,6 +68,7 @@ class PowerSpectrum {
   std::vector<double> mode_weight_;        // 1 or 2: how many full-spectrum modes it stands for
   std::vector<double> shell_modes_;
   std::vector<double> shell_wavenumber_;
+  std::vector<double> shell_wavenumber_squared_;
   std::size_t complete_shells_ = 0;
   mutable std::vector<fft::complex> workspace_;
 };
