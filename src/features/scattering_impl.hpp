@@ -128,7 +128,7 @@ struct Workspace {
   RealVector modulus, gm, qv;
   std::vector<ComplexVector> H, omega;
   RealVector marginal_field;        // marginal family: u = C x, then gradient fields
-  RealVector marginal_row_field;    // accumulate: one marginal row before its transform
+  RealVector marginal_row_field;    // accumulate: the marginal rows before their transforms
   ComplexVector marginal_spectrum;  // marginal family: r2c of one field
   ComplexVector marginal_rows;      // accumulate: the marginal rows on the Gram columns
   ComplexVector marginal_rest;      // accumulate: the same on the coefficients outside them

@@ -14,8 +14,39 @@ using scattering::Grid;
 
 namespace {
 
-// h(z) = exp(-d^2 / 2) and h'(z) = -d h / w with d = (z - c) / w.
-inline double bump(double d) { return std::exp(-0.5 * d * d); }
+// h(z) = exp(-d^2 / 2) and h'(z) = -d h / w with d = (z - c) / w. Bins farther than kReach widths
+// from a value take exp(-40) of it or less: they are skipped.
+constexpr double kReach = 9.0;
+
+// Calls visit(m, d_m, h_m) for the bins m within kReach of the value at s = (z - c_0) / w (so that
+// d_m = s - m). The bumps of neighbouring bins differ by the factor exp(d - 1/2) (upwards) or
+// exp(-d - 1/2) (downwards), which itself changes by 1/e from bin to bin: three exponentials per
+// value instead of one per bin.
+template <class Visit>
+inline void visit_bins(double s, int bins, Visit&& visit) {
+  constexpr double inv_e = 0.36787944117144233;
+  const int m0 = static_cast<int>(std::clamp(std::lround(s), 0L, static_cast<long>(bins) - 1));
+  const double d0 = s - m0;
+  if (!(std::abs(d0) <= kReach)) return;
+  const double h0 = std::exp(-0.5 * d0 * d0);
+  visit(m0, d0, h0);
+  double h = h0, ratio = std::exp(d0 - 0.5), d = d0;
+  for (int m = m0 + 1; m < bins && d - 1.0 >= -kReach; ++m) {
+    h *= ratio;
+    ratio *= inv_e;
+    d -= 1.0;
+    visit(m, d, h);
+  }
+  h = h0;
+  ratio = std::exp(-d0 - 0.5);
+  d = d0;
+  for (int m = m0 - 1; m >= 0 && d + 1.0 <= kReach; --m) {
+    h *= ratio;
+    ratio *= inv_e;
+    d += 1.0;
+    visit(m, d, h);
+  }
+}
 
 }  // namespace
 
@@ -77,10 +108,8 @@ void ScatteringSpectra::Impl::Marginal::histogram(std::span<const double> u,
                                                   std::span<double> out) const {
   const double inv_sigma = 1.0 / sigma, inv_w = 1.0 / width();
   std::vector<double> sums(bins, 0.0);
-  for (const double v : u) {
-    const double z = v * inv_sigma;
-    for (int m = 0; m < bins; ++m) sums[m] += bump((z - centre(m)) * inv_w);
-  }
+  for (const double v : u)
+    visit_bins((v * inv_sigma - centre(0)) * inv_w, bins, [&](int m, double, double h) { sums[m] += h; });
   const double inv_n = 1.0 / static_cast<double>(u.size());
   for (int m = 0; m < bins; ++m) out[m] = sums[m] * inv_n * inv_mass[m];
 }
@@ -104,12 +133,9 @@ void ScatteringSpectra::Impl::marginal_gradient(scattering::Workspace& ws,
   std::vector<double> weight(M.bins);
   for (int m = 0; m < M.bins; ++m) weight[m] = -eta[m] * M.inv_mass[m] * inv_w * inv_sigma / n;
   for (auto& u : g) {
-    const double z = u * inv_sigma;
     double sum = 0.0;
-    for (int m = 0; m < M.bins; ++m) {
-      const double d = (z - M.centre(m)) * inv_w;
-      sum += weight[m] * d * bump(d);
-    }
+    visit_bins((u * inv_sigma - M.centre(0)) * inv_w, M.bins,
+               [&](int m, double d, double h) { sum += weight[m] * d * h; });
     u = sum;
   }
   auto& spectrum = ws.marginal_spectrum;
@@ -131,17 +157,20 @@ void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws) const {
   const double inv_sigma = 1.0 / M.sigma, inv_w = 1.0 / M.width();
   ws.marginal_rows.resize(static_cast<std::size_t>(M.bins) * columns);
   ws.marginal_rest.resize(static_cast<std::size_t>(M.bins) * uncovered.size());
-  auto& g = ws.marginal_row_field;
-  g.resize(full.size);
+  // Every bin's row field at once (each value touches only its nearby bins), then one r2c per bin.
+  auto& rows = ws.marginal_row_field;
+  rows.assign(static_cast<std::size_t>(M.bins) * full.size, 0.0);
+  std::vector<double> weight(M.bins);
+  for (int m = 0; m < M.bins; ++m) weight[m] = -M.inv_mass[m] * inv_w * inv_sigma / n;
+  for (std::size_t y = 0; y < full.size; ++y)
+    visit_bins((u[y] * inv_sigma - M.centre(0)) * inv_w, M.bins, [&](int m, double d, double h) {
+      rows[static_cast<std::size_t>(m) * full.size + y] = weight[m] * d * h;
+    });
   auto& spectrum = ws.marginal_spectrum;
   spectrum.resize(full.half_size);
   for (int m = 0; m < M.bins; ++m) {
-    const double weight = -M.inv_mass[m] * inv_w * inv_sigma / n;
-    for (std::size_t y = 0; y < full.size; ++y) {
-      const double d = (u[y] * inv_sigma - M.centre(m)) * inv_w;
-      g[y] = weight * d * bump(d);
-    }
-    full.real_single->forward(g.data(), spectrum.data());
+    const double* g = rows.data() + static_cast<std::size_t>(m) * full.size;
+    full.real_single->forward(g, spectrum.data());
     if (!M.colour.empty())
       for (std::size_t k = 0; k < full.half_size; ++k) spectrum[k] *= M.colour[k];
     complex* q = ws.marginal_rows.data() + static_cast<std::size_t>(m) * columns;

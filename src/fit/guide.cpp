@@ -188,9 +188,9 @@ std::vector<double> guide_integration_grid(const std::vector<double>& times, std
   return grid;
 }
 
-void guide_model(Model& model, const GuideOptions& options, const par::Comm& comm) {
+GuideStart guide_model(Model& model, const GuideOptions& options, const par::Comm& comm) {
   options.validate();
-  if (options.passes == 0) return;
+  if (options.passes == 0) return {};
   const FeatureTargets& targets = model.targets();
   if (targets.empty())
     throw InputError("guided passes need the feature targets of the one-shot fit, and this model has "
@@ -224,6 +224,7 @@ void guide_model(Model& model, const GuideOptions& options, const par::Comm& com
   at.eta = model.eta();
   at.correction = Matrix(T, P, 0.0);
   bool resumed = false;
+  GuideStart start;
   if (checkpointing && options.checkpoint.resume) {
     std::int64_t exists = 0;
     if (comm.is_root()) exists = std::filesystem::exists(options.checkpoint.path) ? 1 : 0;
@@ -231,8 +232,9 @@ void guide_model(Model& model, const GuideOptions& options, const par::Comm& com
     if (exists) {
       read_guide_checkpoint(options.checkpoint.path, config, at, batches, comm);
       resumed = true;
-      par::Log::info(sformat("guide: resuming from %s at pass %zu, t = %.4f", options.checkpoint.path.c_str(),
-                             at.pass + 1, times[at.time]));
+      start = {true, at.pass, at.time};
+      par::Log::info(sformat("guide: resuming from %s at pass %zu, t = %.4f",
+                             options.checkpoint.path.c_str(), at.pass + 1, times[at.time]));
     }
   }
   if (checkpointing) par::install_stop_handlers();
@@ -414,6 +416,7 @@ void guide_model(Model& model, const GuideOptions& options, const par::Comm& com
   model.set_guide_record(std::move(record));
   if (checkpointing && comm.is_root()) std::filesystem::remove(options.checkpoint.path);
   comm.barrier();
+  return start;
 }
 
 }  // namespace ksi::fit

@@ -37,11 +37,11 @@ namespace ksi::fit {
 struct GuideOptions {
   std::size_t passes = 0;           ///< guided passes at most (0: none)
   std::size_t ensemble = 64;        ///< N_g fields integrated per pass
-  double tau = 0.2;                 ///< relaxation time of the moment correction (units of t)
+  double tau = 0.1;                 ///< relaxation time of the moment correction (units of t)
   double damping = 0.5;             ///< w: weight of the new eta_k in each update, in (0, 1]
   /// kappa: gain of the learnt correction c (see above; 0: the proportional update of METHOD
   /// section 9 alone).
-  double integral = 0.5;
+  double integral = 0.0;
   double tolerance = 1.5;           ///< stop after a pass whose RMS z is below this
   std::size_t steps = 40;           ///< integration steps on [0, 1], spread over the grid intervals
   Integrator integrator = Integrator::optimal_sde;
@@ -59,10 +59,17 @@ struct GuideOptions {
 /// ceil(steps (t_{k+1} - t_k)) equal steps.
 std::vector<double> guide_integration_grid(const std::vector<double>& times, std::size_t steps);
 
+/// Where a guided run started: from scratch, or from a checkpoint at a pass and grid time.
+struct GuideStart {
+  bool resumed = false;
+  std::size_t pass = 0;  ///< 0-based
+  std::size_t time = 0;  ///< index of the grid time the ensemble had reached
+};
+
 /// Runs up to options.passes guided passes on `model` (which must hold its feature targets), replacing
 /// eta and recording every pass in model.guide_record(). With options.checkpoint.path set, a stop
 /// request writes a checkpoint and throws CollectiveError(ExitCode::interrupted); `resume` continues
-/// from it. Collective.
-void guide_model(Model& model, const GuideOptions& options, const par::Comm& comm);
+/// from it (and the checkpoint is removed at the end). Collective.
+GuideStart guide_model(Model& model, const GuideOptions& options, const par::Comm& comm);
 
 }  // namespace ksi::fit

@@ -1,0 +1,331 @@
+// The shell family and the guided passes: Gaussian fields with the shell family alone get the exact
+// Gaussian drift and its spectrum; on log-normal fields the one-shot fit's feature moments drift off
+// along the sampler's paths and the guided passes bring them back; guided models are the same bits on
+// any number of ranks; an interrupted guided fit resumes from its checkpoint to the same eta.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/random.hpp"
+#include "ksi/features/builder.hpp"
+#include "ksi/fft/fft.hpp"
+#include "ksi/fit/fit.hpp"
+#include "ksi/fit/guide.hpp"
+#include "ksi/fit/solver.hpp"
+#include "ksi/par/signals.hpp"
+#include "ksi/sample/sample.hpp"
+#include "support/test_support.hpp"
+
+using namespace ksi;
+
+namespace {
+
+constexpr std::size_t kSide = 16;
+const std::vector<std::size_t> kDims{kSide, kSide};
+
+// Per-mode power of the Gaussian fields: none on the mean, 4 / (1 + s)^2 on shell s.
+double gaussian_power(std::size_t shell) { return shell == 0 ? 0.0 : 4.0 / ((1.0 + shell) * (1.0 + shell)); }
+
+Matrix gaussian_fields(std::size_t first, std::size_t count) {
+  return test::isotropic_gaussian_fields(kDims, 21, first, count,
+                                         [](std::size_t s) { return std::sqrt(gaussian_power(s)); });
+}
+
+// Log-normal fields: exp(0.8 g) of the same Gaussian fields, mean removed.
+Matrix lognormal_fields(std::size_t first, std::size_t count) {
+  Matrix X = gaussian_fields(first, count);
+  for (double& v : X.values()) v = std::exp(0.8 * v) - 1.0;
+  return X;
+}
+
+struct FitSetup {
+  std::size_t items = 0;
+  std::function<Matrix(std::size_t, std::size_t)> data;
+  Params map;
+  fit::FitOptions options;
+};
+
+Model fit_on(const FitSetup& s, const par::Comm& comm) {
+  const ItemShape shape = ItemShape::grid(kDims);
+  // The map is normalised on the first 4 fields, dealt to ranks like any data.
+  const auto first4 = par::block_range(4, comm.rank(), comm.size());
+  auto probe = features::build_feature_map("scattering", s.map, shape,
+                                           s.data(first4.begin, first4.size()), comm);
+  const auto range = fit::assembly_item_range(s.items, fit::items_per_batch(s.options, *probe),
+                                              comm.rank(), comm.size());
+  return fit::fit_model(s.data(range.begin, range.size()), range.begin, s.items, std::move(probe),
+                        shape, Standardization{}, s.options, comm);
+}
+
+// The model's drift on shell s, as a gain: <b(x), x> / |x|^2 for a field x on that shell alone.
+double drift_gain(const Model& model, double t, std::size_t shell) {
+  Matrix X = test::isotropic_gaussian_fields(kDims, 77, 0, 1,
+                                             [shell](std::size_t s) { return s == shell ? 1.0 : 0.0; });
+  Matrix B;
+  model.drift(t, X, B);
+  double bx = 0.0, xx = 0.0;
+  for (std::size_t i = 0; i < X.cols(); ++i) {
+    bx += B(0, i) * X(0, i);
+    xx += X(0, i) * X(0, i);
+  }
+  return bx / xx;
+}
+
+FitSetup gaussian_setup() {
+  FitSetup s;
+  s.items = 400;
+  s.data = gaussian_fields;
+  s.map = {{"J", "1"}, {"families", "none"}, {"shells", "true"}};
+  s.options.schedule = "trig";
+  // The exact gain of a weak shell dips sharply near t = 1 (where alpha^2 ~ beta^2 lambda): a
+  // Chebyshev grid of 17 times resolves it for the sampler.
+  s.options.times = 17;
+  s.options.time_grid = "chebyshev";
+  s.options.draws = 4;
+  return s;
+}
+
+FitSetup lognormal_setup(std::size_t items) {
+  FitSetup s;
+  s.items = items;
+  s.data = lognormal_fields;
+  s.map = {{"J", "2"}, {"L", "2"}, {"families", "mean+phi1+phi2"}, {"shells", "true"}};
+  s.options.schedule = "trig";
+  s.options.times = 5;
+  s.options.draws = 2;
+  return s;
+}
+
+fit::GuideOptions small_guide(std::size_t passes) {
+  fit::GuideOptions g;
+  g.passes = passes;
+  g.ensemble = 12;
+  g.batch = 2;  // 6 batches: work on every rank of up to 3
+  g.steps = 12;
+  g.tolerance = 0.0;
+  return g;
+}
+
+}  // namespace
+
+TEST(ShellFamily, GaussianFieldsGetTheExactPerShellDrift) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const Model model = fit_on(gaussian_setup(), comm);
+  const Schedule& sc = model.schedule();
+  const std::size_t shells = fft::SpectralShells(kDims).count();
+  double largest = 0.0, worst = 0.0;
+  for (const double t : model.times())
+    for (std::size_t s = 1; s < shells; ++s) {
+      const double a = sc.alpha(t), b = sc.beta(t), ad = sc.alpha_dot(t), bd = sc.beta_dot(t);
+      largest = std::max(largest, std::abs((ad * a + bd * b * gaussian_power(s)) /
+                                           (a * a + b * b * gaussian_power(s))));
+    }
+  const fft::SpectralShells grid_shells(kDims);
+  const auto& modes = grid_shells.modes_per_shell();
+  const double pairs = static_cast<double>(gaussian_setup().items) * 4.0;
+  for (const double t : model.times())
+    for (std::size_t s = 1; s < shells; ++s) {
+      const double a = sc.alpha(t), b = sc.beta(t), ad = sc.alpha_dot(t), bd = sc.beta_dot(t);
+      const double lambda = gaussian_power(s);
+      const double xx = a * a + b * b * lambda, xv = ad * a + bd * b * lambda;
+      const double exact = xv / xx;
+      // The regression's standard error: the residual's variance per mode over the pairs' power.
+      const double residual = ad * ad + bd * bd * lambda - xv * xv / xx;
+      const double se = std::sqrt(std::max(residual, 0.0) / (pairs * modes[s] * xx));
+      EXPECT_NEAR(drift_gain(model, t, s), exact, 4.0 * se + 0.02 * std::abs(exact))
+          << "t = " << t << ", shell " << s;
+      worst = std::max(worst, std::abs(drift_gain(model, t, s) - exact) / largest);
+    }
+  EXPECT_GT(largest, 1.0);
+  // Its samples have the Gaussian spectrum within their scatter (and the D* integrator's error).
+  sample::SampleOptions so;
+  so.steps = 80;
+  const std::size_t count = 240;
+  const auto mine = par::block_range(count, comm.rank(), comm.size());
+  const Matrix local = sample::generate(model, so, mine.begin, mine.size());
+  const Matrix all = test::gather_rows(local, comm);
+  const Matrix power = Standardization::item_shell_powers(all, kDims, 0.0);
+  for (std::size_t s = 1; s < shells; ++s) {
+    double mean = 0.0;
+    for (std::size_t i = 0; i < count; ++i) mean += power(i, s);
+    mean /= static_cast<double>(count);
+    // A shell power is a mean of chi-square(1) values over m_s modes.
+    const double se = gaussian_power(s) * std::sqrt(2.0 / (modes[s] * static_cast<double>(count)));
+    // Plus 6 %: eta is linear in t between grid times, and the exact gain of a weak shell dips
+    // sharply near t = 1 (measured: up to 6 % of excess power with 17 Chebyshev times, from 1 % to
+    // 20 % with 5 uniform times).
+    EXPECT_NEAR(mean, gaussian_power(s), 4.0 * se + 0.06 * gaussian_power(s)) << "shell " << s;
+  }
+}
+
+namespace {
+
+// RMS over the grid times of each pass's RMS z.
+std::vector<double> pass_rms(const GuideRecord& r) {
+  std::vector<double> out;
+  for (std::size_t p = 0; p < r.passes(); ++p) {
+    double sum = 0.0;
+    for (std::size_t k = 0; k < r.rms_z.cols(); ++k) sum += r.rms_z(p, k) * r.rms_z(p, k);
+    out.push_back(std::sqrt(sum / static_cast<double>(r.rms_z.cols())));
+  }
+  return out;
+}
+
+std::vector<double> guided_rms(FitSetup s, const par::Comm& comm) {
+  Model model = fit_on(s, comm);
+  fit::GuideOptions g;
+  g.passes = 4;
+  g.ensemble = 48;
+  g.steps = 20;
+  g.tolerance = 0.0;
+  fit::guide_model(model, g, comm);
+  EXPECT_EQ(model.guide_record().passes(), 4u);
+  return pass_rms(model.guide_record());
+}
+
+}  // namespace
+
+TEST(GuidedPasses, BringTheOneShotMomentsBack) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  // Pass 1 measures the one-shot model along its own paths. On 5 uniform times its eta cannot
+  // follow the sharp drift of weak shells near t = 1: the moments there are far off, and the passes
+  // bring them much closer.
+  const auto coarse = guided_rms(lognormal_setup(96), comm);
+  EXPECT_GT(coarse.front(), 6.0);
+  EXPECT_LT(coarse.back(), 0.4 * coarse.front());
+  // On 9 Chebyshev times the passes bring every moment to within a few standard errors.
+  FitSetup fine = lognormal_setup(96);
+  fine.options.times = 9;
+  fine.options.time_grid = "chebyshev";
+  const auto guided = guided_rms(fine, comm);
+  EXPECT_LT(*std::min_element(guided.begin() + 1, guided.end()), 2.0);
+  EXPECT_LT(guided.back(), 2.5);
+}
+
+TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const FitSetup s = lognormal_setup(24);
+  Model model = fit_on(s, comm);
+  fit::guide_model(model, small_guide(2), comm);
+  if (comm.is_root()) {
+    const auto self = par::Comm::self();
+    Model alone = fit_on(s, self);
+    fit::guide_model(alone, small_guide(2), self);
+    EXPECT_EQ(test::relative_difference(alone.eta(), model.eta()), 0.0);
+    EXPECT_EQ(test::relative_difference(alone.guide_record().rms_z, model.guide_record().rms_z), 0.0);
+    EXPECT_GT(test::relative_difference(alone.eta(), fit_on(s, self).eta()), 1e-6)
+        << "the guided passes changed eta";
+  }
+  comm.barrier();
+}
+
+namespace {
+
+// A feature map that raises a stop request (as SIGTERM would) on rank 0 at its n-th accumulate.
+class StopAt final : public features::FeatureMap {
+ public:
+  StopAt(const FeatureMap& inner, int calls, bool here) : inner_(inner), remaining_(calls), here_(here) {}
+  std::string kind() const override { return inner_.kind(); }
+  std::size_t size() const override { return inner_.size(); }
+  const ItemShape& input_shape() const override { return inner_.input_shape(); }
+  void evaluate(std::span<const double> x, std::span<double> phi) const override { inner_.evaluate(x, phi); }
+  void vjp(std::span<const double> x, std::span<const double> e, std::span<double> g) const override {
+    inner_.vjp(x, e, g);
+  }
+  void accumulate(const Matrix& X, const Matrix& V, Matrix& K, std::span<double> h) const override {
+    inner_.accumulate(X, V, K, h);
+    if (here_ && --remaining_ == 0) par::request_stop();
+  }
+  std::size_t preferred_batch() const override { return inner_.preferred_batch(); }
+  features::FeatureSpec spec() const override { return inner_.spec(); }
+
+ private:
+  const FeatureMap& inner_;
+  mutable int remaining_;
+  bool here_;
+};
+
+// `model` with its feature map replaced by `map` (same eta, targets and schedule).
+Model with_map(const Model& model, std::unique_ptr<features::FeatureMap> map) {
+  Model copy(std::move(map), make_schedule(model.schedule().name()), model.shape(),
+             model.standardization(), model.times(), model.eta());
+  copy.set_targets(model.targets());
+  return copy;
+}
+
+}  // namespace
+
+TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  test::ScratchDir dir("guide");
+  const FitSetup s = lognormal_setup(24);
+  const Model oneshot = fit_on(s, comm);
+  Model reference = with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  fit::guide_model(reference, small_guide(3), comm);
+
+  fit::GuideOptions g = small_guide(3);
+  g.checkpoint.path = dir.path("guide.checkpoint");
+  g.checkpoint.every_seconds = 0;
+  // Stopped in the second pass, at its third grid time: every grid time makes one accumulate per
+  // batch, and rank 0 holds its block of the 6 batches.
+  const int per_pass = static_cast<int>(par::block_range(6, 0, comm.size()).size() * oneshot.times().size());
+  const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
+  Model interrupted = with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 3, comm.is_root()));
+  test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
+  ASSERT_TRUE(std::filesystem::exists(g.checkpoint.path));
+
+  g.checkpoint.resume = true;
+  Model resumed = with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  const fit::GuideStart start = fit::guide_model(resumed, g, comm);
+  EXPECT_TRUE(start.resumed);
+  EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
+  // The stop came in the third accumulate of the pass; it is honoured at the next grid time.
+  const std::size_t batches_here = par::block_range(6, 0, comm.size()).size();
+  EXPECT_EQ(start.time, 2 / batches_here + 1);
+  EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
+  EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z), 0.0);
+  EXPECT_FALSE(std::filesystem::exists(g.checkpoint.path)) << "a finished guide removes its checkpoint";
+
+  // A checkpoint of other settings is refused, naming the difference.
+  Model again = with_map(oneshot, std::make_unique<StopAt>(*inner, 3, comm.is_root()));
+  g.checkpoint.resume = false;
+  test::expect_interrupted([&] { fit::guide_model(again, g, comm); });
+  g.checkpoint.resume = true;
+  g.tau = 0.3;
+  try {
+    Model other = with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+    fit::guide_model(other, g, comm);
+    FAIL() << "a foreign guide checkpoint was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::input);
+    EXPECT_NE(std::string(e.what()).find("tau"), std::string::npos) << e.what();
+  }
+}
+
+TEST(GuidedPasses, RefuseBadOptionsAndModelsWithoutTargets) {
+  fit::GuideOptions g;
+  g.passes = 1;
+  g.ensemble = 1;
+  EXPECT_THROW(g.validate(), UsageError);
+  g.ensemble = 8;
+  g.damping = 0.0;
+  EXPECT_THROW(g.validate(), UsageError);
+  g.damping = 0.5;
+  g.tau = -1.0;
+  EXPECT_THROW(g.validate(), UsageError);
+  g.tau = 0.1;
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  Model bare = with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  bare.set_targets({});
+  EXPECT_THROW(fit::guide_model(bare, g, comm), InputError);
+}
