@@ -1,5 +1,6 @@
 // The ksi executable: git-style subcommands over libksi. Errors are caught here, once, and mapped to
 // one message and the exit code of their class (README, "Exit codes").
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -10,6 +11,7 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/threads.hpp"
+#include "ksi/io/hdf5.hpp"
 #include "ksi/io/output.hpp"
 #include "ksi/par/comm.hpp"
 #include "ksi/par/log.hpp"
@@ -113,6 +115,15 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       code = static_cast<int>(ksi::ExitCode::failure);
       report(e.what(), code, false);
+    }
+    if (code != 0 && ksi::io::abandoned_files()) {
+      // A file that could not be written (full disk) is left open: closing it, as finalising HDF5
+      // and MPI would, can wait forever on ranks that failed at another step. Every rank agreed on
+      // the error and ends here.
+      std::cout.flush();
+      std::cerr.flush();
+      std::fflush(nullptr);
+      std::_Exit(code);
     }
   }
   return code;

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -32,6 +34,18 @@ std::int64_t checked(std::int64_t id, const std::string& what) {
 
 void checked_status(herr_t status, const std::string& what) {
   if (status < 0) throw IoError("HDF5: " + what);
+}
+
+std::string file_name_of(hid_t object);
+
+// Reading what a file holds failed: the file is damaged (an input error naming it).
+void checked_read(herr_t status, hid_t object, const std::string& what) {
+  if (status < 0) throw InputError(cat("could not read ", what, " from ", file_name_of(object), ": a damaged file"));
+}
+// An object of a file opened for reading (dataset, group, attribute), or that error.
+hid_t opened(hid_t id, hid_t parent, const std::string& what) {
+  checked_read(id < 0 ? -1 : 0, parent, what);
+  return id;
 }
 
 hid_t file_type(DType type) {
@@ -66,6 +80,90 @@ Handle simple_space(const std::vector<std::size_t>& dims) {
 }
 
 bool is_root(const par::Comm* comm) { return comm == nullptr || comm->is_root(); }
+
+// The name of the file an HDF5 object belongs to, for messages.
+std::string file_name_of(hid_t object) {
+  const ssize_t length = H5Fget_name(object, nullptr, 0);
+  if (length <= 0) return "(unknown file)";
+  std::string name(static_cast<std::size_t>(length) + 1, '\0');
+  H5Fget_name(object, name.data(), name.size());
+  name.resize(static_cast<std::size_t>(length));
+  return name;
+}
+
+// Why writing `what` to `path` failed, as far as its file system tells: HDF5's own stack only says
+// that a write failed, and the usual cause is a full disk.
+std::string write_failure(const std::string& what, const std::string& path) {
+  std::error_code ec;
+  const auto folder = std::filesystem::absolute(path, ec).parent_path();
+  const auto space = std::filesystem::space(folder, ec);
+  if (!ec && space.available < (std::uintmax_t{64} << 20))
+    return cat("could not write ", what, " to ", path, ": no space left on its file system (",
+               space.available, " bytes free)");
+  return cat("could not write ", what, " to ", path, " (file system error)");
+}
+
+// Every rank learns of a failure on any rank (one message, from the lowest failing rank).
+void agree(const par::Comm* comm, bool ok, const std::function<std::string()>& message, ExitCode code) {
+  if (comm == nullptr) {
+    if (!ok) throw Error(code, message());
+    return;
+  }
+  comm->require_all(ok, ok ? std::string() : message(), code);
+}
+
+std::set<std::string>& abandoned() {
+  static std::set<std::string> files;
+  return files;
+}
+
+// Gives up the file `path` after a failed write (see abandoned_files): its contents are dropped to
+// free their room, and its handle is never closed.
+void abandon(const std::string& path, const par::Comm& comm) {
+  abandoned().insert(path);
+  if (comm.is_root()) {
+    std::error_code ec;
+    std::filesystem::resize_file(path, 0, ec);
+  }
+}
+
+// The same for a write into the file of `object`; a file that could not be written is abandoned.
+void agree_on_write(const par::Comm* comm, bool ok, hid_t object, const std::string& what) {
+  const auto message = [&] { return write_failure(what, file_name_of(object)); };
+  try {
+    agree(comm, ok, message, ExitCode::io);
+  } catch (const par::CollectiveError&) {
+    abandon(file_name_of(object), *comm);
+    throw;
+  }
+}
+
+// Before HDF5 writes its cached metadata (flush, close) of a file open for writing: is there room
+// for it? Rank 0 decides for all from the cache's size, with a page for every entry (entries are
+// written where the file keeps them); without room the file is abandoned, since a metadata write
+// failing on some ranks would leave the others waiting.
+void ensure_room_for_metadata(hid_t file, const std::string& path, const par::Comm* comm) {
+  unsigned intent = 0;
+  if (comm == nullptr || H5Fget_intent(file, &intent) < 0 || (intent & H5F_ACC_RDWR) == 0) return;
+  std::int64_t free_bytes = -1;  // -1: enough
+  if (comm->is_root()) {
+    size_t max_size = 0, min_clean = 0, current = 0;
+    int entries = 0;
+    std::error_code ec;
+    const auto space = std::filesystem::space(std::filesystem::absolute(path, ec).parent_path(), ec);
+    if (!ec && H5Fget_mdc_size(file, &max_size, &min_clean, &current, &entries) >= 0) {
+      const std::uintmax_t needed = current + static_cast<std::uintmax_t>(entries + 16) * 4096;
+      if (space.available < needed) free_bytes = static_cast<std::int64_t>(space.available);
+    }
+  }
+  comm->bcast(free_bytes, 0);
+  if (free_bytes < 0) return;
+  abandon(path, *comm);
+  throw par::CollectiveError(ExitCode::io,
+                             cat("could not write ", path, ": no space left on its file system (",
+                                 free_bytes, " bytes free)"),
+                             0);
+}
 
 }  // namespace
 
@@ -143,9 +241,13 @@ File File::open(const std::string& path, const par::Comm& comm, bool writable) {
       status = 2;
   }
   comm.bcast(status, 0);
-  if (status == 1) throw InputError(cat("file not found: ", path));
-  if (status == 2) throw InputError(cat("not an HDF5 file: ", path));
-  if (status == 3) throw InputError(cat("expected a file but found a folder: ", path));
+  // Every rank saw rank 0's verdict: the error is agreed, one message and a clean exit.
+  const auto refuse = [&](const std::string& message) {
+    throw par::CollectiveError(ExitCode::input, message, 0);
+  };
+  if (status == 1) refuse(cat("file not found: ", path));
+  if (status == 2) refuse(cat("not an HDF5 file: ", path));
+  if (status == 3) refuse(cat("expected a file but found a folder: ", path));
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), "file access property list");
   checked_status(H5Pset_fapl_mpio(fapl.id(), par::native(comm), MPI_INFO_NULL), "MPI-IO driver");
   H5Pset_all_coll_metadata_ops(fapl.id(), true);
@@ -154,27 +256,54 @@ File File::open(const std::string& path, const par::Comm& comm, bool writable) {
   ok = comm.allreduce_min(ok);
   if (!ok) {
     if (id >= 0) H5Fclose(id);
-    throw InputError(cat("could not open ", path, " (damaged, or still open for writing?)"));
+    refuse(cat("could not open ", path, ": a truncated or damaged HDF5 file (or one still open for writing)"));
   }
-  return File(Handle(id, "file"), &comm, path);
+  File file(Handle(id, "file"), &comm, path);
+  // The layout this ksi reads; the root group is read here too, so a file whose metadata is damaged
+  // fails now with its name rather than later at some dataset.
+  std::exception_ptr failure;
+  try {
+    const std::int64_t version = format_version(file.root(), path);
+    if (version != kFormatVersion)
+      throw InputError(cat(path, " is in ksi file format version ", version, ", but this ksi reads format version ",
+                           kFormatVersion, " (files without a version as 1): it was written by another ksi"));
+  } catch (const InputError&) {
+    failure = std::current_exception();
+  } catch (const Error& e) {
+    failure = std::make_exception_ptr(InputError(cat("could not read ", path, ": a damaged HDF5 file (", e.what(), ")")));
+  }
+  comm.raise_if_any(failure);
+  return file;
 }
 
 Group File::root() const {
   if (!handle_.valid()) throw InternalError("use of a closed HDF5 file");
-  return Group(Handle(checked(H5Gopen2(handle_.id(), "/", H5P_DEFAULT), "open root group"), "group"),
+  return Group(Handle(opened(H5Gopen2(handle_.id(), "/", H5P_DEFAULT), handle_.id(), "the root group"), "group"),
                comm_, "/");
 }
 
+File::~File() {
+  if (handle_.valid() && abandoned().count(path_) > 0) handle_.release();
+}
+
 void File::close() {
-  if (!handle_.valid()) return;
+  if (!handle_.valid() || abandoned().count(path_) > 0) return;
   // With the MPI-IO driver every group and dataset of the file must be closed before this point.
+  // Closing writes what HDF5 still caches (metadata): on a full disk this is where it fails.
+  ensure_room_for_metadata(handle_.id(), path_, comm_);
   const herr_t status = H5Fclose(static_cast<hid_t>(handle_.release()));
-  if (status < 0) throw IoError("could not close " + path_ + " cleanly (disk full, or objects still open)");
+  if (status < 0) abandoned().insert(path_);  // half closed: HDF5 must not try again at exit
+  agree(comm_, status >= 0, [&] { return write_failure("the last of the file", path_); }, ExitCode::io);
 }
 
 void File::flush() {
-  if (handle_.valid()) checked_status(H5Fflush(handle_.id(), H5F_SCOPE_GLOBAL), "flush " + path_);
+  if (!handle_.valid() || abandoned().count(path_) > 0) return;
+  ensure_room_for_metadata(handle_.id(), path_, comm_);
+  const herr_t status = H5Fflush(handle_.id(), H5F_SCOPE_GLOBAL);
+  agree(comm_, status >= 0, [&] { return write_failure("buffered data", path_); }, ExitCode::io);
 }
+
+bool abandoned_files() { return !abandoned().empty(); }
 
 // --------------------------------------------------------------------------------------------- Group
 
@@ -228,7 +357,7 @@ Group Group::open_group(const std::string& name) const {
   const std::string full = path_ == "/" ? "/" + name : path_ + "/" + name;
   if (!has(name)) throw InputError(cat("missing group ", full));
   const hid_t id = H5Gopen2(handle_.id(), name.c_str(), H5P_DEFAULT);
-  return Group(Handle(checked(id, "open group " + full), "group"), comm_, full);
+  return Group(Handle(opened(id, handle_.id(), "group " + full), "group"), comm_, full);
 }
 
 namespace {
@@ -249,7 +378,7 @@ void write_attribute(hid_t object, const std::string& name, hid_t memory_type, h
 Handle open_attribute(hid_t object, const std::string& name, const std::string& where) {
   if (H5Aexists(object, name.c_str()) <= 0)
     throw InputError(cat("missing attribute '", name, "' on ", where));
-  return Handle(H5Aopen(object, name.c_str(), H5P_DEFAULT), "attribute handle");
+  return Handle(opened(H5Aopen(object, name.c_str(), H5P_DEFAULT), object, "attribute " + name), "attribute handle");
 }
 
 std::size_t attribute_length(hid_t attr) {
@@ -296,7 +425,7 @@ std::string Group::text_attribute(const std::string& name) const {
     H5Tset_size(memtype.id(), H5T_VARIABLE);
     H5Tset_cset(memtype.id(), H5Tget_cset(type.id()));
     char* text = nullptr;
-    checked_status(H5Aread(attr.id(), memtype.id(), &text), "read attribute " + name);
+    checked_read(H5Aread(attr.id(), memtype.id(), &text), attr.id(), "attribute " + name);
     std::string value = text ? text : "";
     Handle space(H5Aget_space(attr.id()), "attribute dataspace");
     H5Dvlen_reclaim(memtype.id(), space.id(), H5P_DEFAULT, &text);
@@ -304,7 +433,7 @@ std::string Group::text_attribute(const std::string& name) const {
   }
   const std::size_t size = H5Tget_size(type.id());
   std::string value(size, '\0');
-  checked_status(H5Aread(attr.id(), type.id(), value.data()), "read attribute " + name);
+  checked_read(H5Aread(attr.id(), type.id(), value.data()), attr.id(), "attribute " + name);
   value.resize(std::strlen(value.c_str()));
   return value;
 }
@@ -329,7 +458,7 @@ std::vector<double> Group::reals_attribute(const std::string& name) const {
   if (cls != H5T_FLOAT && cls != H5T_INTEGER)
     throw InputError(cat("attribute '", name, "' on ", path_, " is not numeric"));
   std::vector<double> values(attribute_length(attr.id()));
-  checked_status(H5Aread(attr.id(), H5T_NATIVE_DOUBLE, values.data()), "read attribute " + name);
+  checked_read(H5Aread(attr.id(), H5T_NATIVE_DOUBLE, values.data()), attr.id(), "attribute " + name);
   return values;
 }
 
@@ -339,7 +468,7 @@ std::vector<std::int64_t> Group::integers_attribute(const std::string& name) con
   if (H5Tget_class(type.id()) != H5T_INTEGER)
     throw InputError(cat("attribute '", name, "' on ", path_, " is not an integer"));
   std::vector<std::int64_t> values(attribute_length(attr.id()));
-  checked_status(H5Aread(attr.id(), H5T_NATIVE_INT64, values.data()), "read attribute " + name);
+  checked_read(H5Aread(attr.id(), H5T_NATIVE_INT64, values.data()), attr.id(), "attribute " + name);
   return values;
 }
 
@@ -378,8 +507,8 @@ void write_whole(hid_t group, const par::Comm* comm, const std::string& name,
     H5Sselect_none(memspace.id());
   }
   Handle dxpl = transfer_list();
-  checked_status(H5Dwrite(dataset.id(), memory_type, memspace.id(), space.id(), dxpl.id(), data),
-                 "write dataset " + name);
+  const herr_t status = H5Dwrite(dataset.id(), memory_type, memspace.id(), space.id(), dxpl.id(), data);
+  agree_on_write(comm, status >= 0, group, "dataset " + name);
 }
 
 template <class T>
@@ -387,15 +516,15 @@ std::vector<T> read_whole(hid_t group, const std::string& where, const std::stri
                           std::vector<std::size_t>* dims_out, hid_t memory_type) {
   if (H5Lexists(group, name.c_str(), H5P_DEFAULT) <= 0)
     throw InputError(cat("missing dataset '", name, "' in ", where));
-  Handle dataset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), "dataset handle");
+  Handle dataset(opened(H5Dopen2(group, name.c_str(), H5P_DEFAULT), group, "dataset " + name), "dataset handle");
   Handle space(H5Dget_space(dataset.id()), "dataspace");
   const auto dims = extent(space.id());
   std::size_t n = 1;
   for (auto d : dims) n *= d;
   std::vector<T> values(n);
   if (n > 0) {
-    checked_status(H5Dread(dataset.id(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-                   "read dataset " + name);
+    checked_read(H5Dread(dataset.id(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+                 dataset.id(), "dataset " + name);
   }
   if (dims_out) *dims_out = dims;
   return values;
@@ -435,7 +564,8 @@ void Group::write_strings(const std::string& name, const std::vector<std::string
 
 std::vector<std::string> Group::read_strings(const std::string& name) const {
   if (!has(name)) throw InputError(cat("missing dataset '", name, "' in ", path_));
-  Handle dataset(H5Dopen2(handle_.id(), name.c_str(), H5P_DEFAULT), "dataset handle");
+  Handle dataset(opened(H5Dopen2(handle_.id(), name.c_str(), H5P_DEFAULT), handle_.id(), "dataset " + name),
+                 "dataset handle");
   Handle type(H5Dget_type(dataset.id()), "datatype");
   if (H5Tget_class(type.id()) != H5T_STRING || H5Tis_variable_str(type.id()) > 0)
     throw InputError(cat("dataset '", name, "' in ", path_, " is not fixed-length text"));
@@ -445,8 +575,8 @@ std::vector<std::string> Group::read_strings(const std::string& name) const {
   const std::size_t width = H5Tget_size(type.id());
   std::string packed(width * count, '\0');
   if (count > 0)
-    checked_status(H5Dread(dataset.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, packed.data()),
-                   "read dataset " + name);
+    checked_read(H5Dread(dataset.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, packed.data()),
+                 dataset.id(), "dataset " + name);
   std::vector<std::string> values(count);
   for (std::size_t i = 0; i < count; ++i) {
     values[i].assign(packed.data() + i * width, width);
@@ -474,7 +604,18 @@ RowDataset Group::open_rows(const std::string& name) const {
   const std::string full = path_ == "/" ? "/" + name : path_ + "/" + name;
   if (!has(name)) throw InputError(cat("missing dataset ", full));
   const hid_t id = H5Dopen2(handle_.id(), name.c_str(), H5P_DEFAULT);
-  return RowDataset(Handle(checked(id, "open dataset " + full), "dataset"), comm_, full);
+  return RowDataset(Handle(opened(id, handle_.id(), "dataset " + full), "dataset"), comm_, full);
+}
+
+void write_format_version(const Group& root) { root.set_attribute(kFormatVersionAttribute, kFormatVersion); }
+
+std::int64_t format_version(const Group& root, const std::string& path) {
+  if (!root.has_attribute(kFormatVersionAttribute)) return 1;
+  try {
+    return root.integer_attribute(kFormatVersionAttribute);
+  } catch (const Error&) {
+    throw InputError(cat(path, ": its ", kFormatVersionAttribute, " is not an integer"));
+  }
 }
 
 void write_params(const Group& group, const Params& params) {
@@ -538,7 +679,13 @@ void RowDataset::transfer(bool write, std::size_t first, std::size_t count, void
   const herr_t status =
       write ? H5Dwrite(dataset_.id(), memory_type, memspace.id(), filespace.id(), dxpl.id(), values)
             : H5Dread(dataset_.id(), memory_type, memspace.id(), filespace.id(), dxpl.id(), values);
-  checked_status(status, std::string(write ? "write" : "read") + " rows of " + name_);
+  if (write)
+    agree_on_write(comm_, status >= 0, dataset_.id(), "rows of " + name_);
+  else
+    agree(comm_, status >= 0,
+          [&] { return cat("could not read rows of ", name_, " from ", file_name_of(dataset_.id()),
+                           ": a truncated or damaged file"); },
+          ExitCode::input);
 }
 
 void RowDataset::write_rows(std::size_t first, std::size_t count,

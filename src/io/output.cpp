@@ -91,6 +91,7 @@ OutputFile::OutputFile(std::string path, bool force, const std::vector<std::stri
   const fs::path p(path_);
   temporary_ = (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(pid))).string();
   file_ = std::make_unique<File>(File::create(temporary_, comm));
+  write_format_version(file_->root());
 }
 
 OutputFile::OutputFile(std::string path, bool force, const std::vector<std::string>& inputs,
@@ -106,6 +107,7 @@ OutputFile::OutputFile(std::string path, bool force, const std::vector<std::stri
     resumed_ = true;
   } else {
     file_ = std::make_unique<File>(File::create(temporary_, comm));
+    write_format_version(file_->root());
   }
 }
 
@@ -139,7 +141,16 @@ void OutputFile::add_sidecar(const std::string& path, std::string contents) {
 }
 
 void OutputFile::commit() {
-  file_->close();
+  try {
+    file_->close();
+  } catch (const par::CollectiveError& e) {
+    // Name the output, not its temporary.
+    std::string message = e.what();
+    for (auto at = message.find(temporary_); at != std::string::npos;
+         at = message.find(temporary_, at + path_.size()))
+      message.replace(at, temporary_.size(), path_);
+    throw par::CollectiveError(e.code(), message, e.origin_rank());
+  }
   comm_->barrier();
   std::string problem;
   if (comm_->is_root()) {

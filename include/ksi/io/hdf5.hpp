@@ -14,6 +14,13 @@
 
 namespace ksi::io {
 
+/// The layout of the files ksi writes, stored as the root attribute `ksi_format_version` of every one
+/// of them (models, data sets, samples, particles, checkpoints) by write_format_version, and checked
+/// by File::open. Files without the attribute were written before it existed and are read as
+/// version 1. Raise it when a file written by this ksi could not be read by an earlier one.
+inline constexpr std::int64_t kFormatVersion = 1;
+inline constexpr const char* kFormatVersionAttribute = "ksi_format_version";
+
 enum class DType { float32, float64, int64 };
 std::string to_string(DType type);
 /// "float32" or "float64" (also "f4", "f8"); UsageError otherwise.
@@ -75,7 +82,8 @@ class Group {
   /// Any scalar attribute rendered as text (numbers with full precision), for `ksi info`.
   std::string attribute_as_text(const std::string& name) const;
 
-  /// A whole dataset written from identical data on every rank (rank 0 does the writing).
+  /// A whole dataset written from identical data on every rank (rank 0 does the writing; a failure
+  /// is agreed by all ranks, as RowDataset's).
   void write(const std::string& name, const std::vector<std::size_t>& dims,
              std::span<const double> values, DType file_type = DType::float64) const;
   void write(const std::string& name, const std::vector<std::size_t>& dims,
@@ -103,6 +111,13 @@ class Group {
   std::string path_;
 };
 
+/// Writes kFormatVersion as the root attribute `ksi_format_version` (collective). io::OutputFile calls
+/// it for every file it creates, so every file ksi writes carries it.
+void write_format_version(const Group& root);
+/// The format version of an open file: its `ksi_format_version`, 1 without one; InputError naming
+/// the file if the attribute is not an integer.
+std::int64_t format_version(const Group& root, const std::string& path);
+
 /// Stores every entry of `params` as a text attribute of `group` (collective).
 void write_params(const Group& group, const Params& params);
 /// "; key = stored there, expected here" for every entry of `expected` that `group` stores otherwise
@@ -120,7 +135,9 @@ class RowDataset {
   DType dtype() const noexcept { return dtype_; }
   const std::string& name() const noexcept { return name_; }
 
-  /// Rows [first, first + count); values.size() == count * row_size(). Collective (count may be 0).
+  /// Rows [first, first + count); values.size() == count * row_size(). Collective (count may be 0);
+  /// a failure on any rank is agreed by all (par::CollectiveError naming the file: ExitCode::io for
+  /// writes, e.g. a full disk, ExitCode::input for reads of a damaged file).
   void write_rows(std::size_t first, std::size_t count, std::span<const double> values) const;
   void write_rows(std::size_t first, std::size_t count, std::span<const std::int64_t> values) const;
   void read_rows(std::size_t first, std::size_t count, std::span<double> values) const;
@@ -145,15 +162,23 @@ class File {
  public:
   /// Creates (truncating) a file; collective.
   static File create(const std::string& path, const par::Comm& comm);
-  /// Opens an existing HDF5 file; InputError naming the file if it is missing or not HDF5. Collective.
+  /// Opens an existing HDF5 file. Collective; errors are agreed by every rank (par::CollectiveError,
+  /// ExitCode::input) and name the file: missing, not HDF5, truncated or damaged, or written in a
+  /// format version (format_version) other than kFormatVersion.
   static File open(const std::string& path, const par::Comm& comm, bool writable = false);
+
+  /// Closes the file unless it was given up (abandoned_files).
+  ~File();
+  File(File&&) noexcept = default;
+  File& operator=(File&&) noexcept = default;
 
   Group root() const;
   const std::string& path() const noexcept { return path_; }
   const par::Comm& comm() const noexcept { return *comm_; }
-  /// Closes the file (collective); further use is an error.
+  /// Closes the file (collective; a failure on any rank, e.g. a full disk, is agreed by all); further
+  /// use is an error.
   void close();
-  /// Flushes buffers to storage (collective).
+  /// Flushes buffers to storage (collective, failures agreed).
   void flush();
 
  private:
@@ -162,5 +187,11 @@ class File {
   const par::Comm* comm_;
   std::string path_;
 };
+
+/// True once a write failure (a full disk) made ksi give up a file: its contents were dropped and it
+/// is never closed, because HDF5 cannot write its cached metadata and a close that fails on some
+/// ranks waits forever on the others. The process must then end without finalising HDF5 and MPI
+/// (main does: std::_Exit after the agreed message).
+bool abandoned_files();
 
 }  // namespace ksi::io
