@@ -201,7 +201,10 @@ int run_fit(const Invocation& call) {
   // for any number of ranks) unless this rank already holds it.
   const auto range = fit::assembly_item_range(total, fit::items_per_batch(options, *features),
                                               world.rank(), world.size());
-  if (range.begin != data.range.begin || range.end != data.range.end) {
+  // Reading is collective: every rank reads again if any rank's range moved (a rank whose range did
+  // not move reads its own rows again).
+  const bool moved = range.begin != data.range.begin || range.end != data.range.end;
+  if (world.allreduce_max(std::int64_t{moved ? 1 : 0}) != 0) {
     ScopedPhase phase("fit.io");
     data.values = Matrix();
     data = io::read_items(data_path, world, range);
