@@ -12,7 +12,7 @@
 
 namespace ksi::app {
 
-/// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion"
+/// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion", "batch"
 /// (e.g. "calibrate-steps" and "guide-steps" in ksi fit, "steps" in ksi calibrate); `what` names the
 /// fields they integrate in the help text.
 void add_sampler_options(po::options_description& desc, const std::string& prefix,
@@ -37,9 +37,19 @@ CalibrationTarget calibration_target(const Matrix& local_data, std::size_t first
 bool parse_on_off(const std::string& option, const std::string& value);
 
 /// Calibrates `model`'s output gains (and output map), records the settings and the spectral errors
-/// before and after in its fit settings, and logs them. Collective.
-void calibrate_model(Model& model, const sample::SampleOptions& sampler,
-                     const sample::CalibrationOptions& options, const CalibrationTarget& target,
-                     const par::Comm& comm);
+/// before and after in its fit settings, and logs them; returns the calibration (with what its
+/// sampling took from a checkpoint). Collective.
+sample::Calibration calibrate_model(Model& model, const sample::SampleOptions& sampler,
+                                    const sample::CalibrationOptions& options, const CalibrationTarget& target,
+                                    const par::Comm& comm);
+
+/// The JSON object of a stage's restart for the --report files: `"name": {"resumed": ..., ...}`.
+std::string resume_json(const std::string& name, bool resumed, const std::string& fields);
+/// ... of a calibration's sampling.
+std::string calibration_resume_json(const sample::Calibration& calibration);
+
+/// A checkpoint left by an interrupted run is never dropped silently: exit code 4 unless the run
+/// resumes it or starts over with --force. Collective.
+void refuse_stale_checkpoint(const std::string& path, bool resume, bool force, const par::Comm& comm);
 
 }  // namespace ksi::app

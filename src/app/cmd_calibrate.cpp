@@ -4,8 +4,11 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
+#include <filesystem>
+
 #include "ksi/io/items.hpp"
 #include "ksi/par/log.hpp"
+#include "ksi/par/signals.hpp"
 
 namespace ksi::app {
 
@@ -22,6 +25,9 @@ int run_calibrate(const Invocation& call) {
       ("pdf", po::value<std::string>()->default_value("on"), "also fit an output map so that generated fields have the data's one-point PDF (on, off)")
       ("spread", po::value<std::string>()->default_value("on"), "also fit an output spread where the data's spectra scatter more from field to field than the generated ones (on, off)")
       ("tolerance", po::value<double>()->default_value(defaults.tolerance), "stop the updates when max |log(P_gen / P_data)| over shells is below")
+      ("checkpoint", po::value<std::string>(), "checkpoint file of the calibration fields (default: OUT.checkpoint)")
+      ("checkpoint-every", po::value<double>()->default_value(defaults.checkpoint.every_seconds), "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")
+      ("resume", "continue from the checkpoint if there is one")
       ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
   add_sampler_options(desc, "");
   po::variables_map vm;
@@ -29,6 +35,8 @@ int run_calibrate(const Invocation& call) {
     return 0;
   configure_logging(vm, call.world);
   const par::Comm& world = call.world;
+  // From here on SIGUSR1/SIGTERM mean: checkpoint after the current batch and stop (exit code 75).
+  par::install_stop_handlers();
   if (!vm.count("model")) throw UsageError("ksi calibrate: --model FILE is required");
   if (!vm.count("data")) throw UsageError("ksi calibrate: --data FILE is required");
   if (!vm.count("out")) throw UsageError("ksi calibrate: --out FILE is required");
@@ -44,7 +52,14 @@ int run_calibrate(const Invocation& call) {
   const bool spread = parse_on_off("spread", vm["spread"].as<std::string>());
   sample::SampleOptions sampler = sampler_options(vm, "");
   sampler.seed = vm["seed"].as<std::uint64_t>();
-  io::check_output_path(out_path, vm.count("force") > 0, {model_path, data_path}, world);
+  const bool force = vm.count("force") > 0;
+  options.checkpoint.path = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
+  options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
+  options.checkpoint.resume = vm.count("resume") > 0;
+  if (options.checkpoint.every_seconds < 0) throw UsageError("--checkpoint-every must be >= 0");
+  io::check_output_path(out_path, force, {model_path, data_path}, world);
+  refuse_stale_checkpoint(options.checkpoint.path, options.checkpoint.resume, force, world);
+  if (force && !options.checkpoint.resume && world.is_root()) std::filesystem::remove(options.checkpoint.path);
 
   Model model = [&] {
     ScopedPhase phase("calibrate.io");
@@ -66,19 +81,20 @@ int run_calibrate(const Invocation& call) {
     target = calibration_target(data.values, data.range.begin, data.info.shape, pdf, spread, world);
   }
   const Stopwatch clock;
-  calibrate_model(model, sampler, options, target, world);
+  const sample::Calibration calibration = calibrate_model(model, sampler, options, target, world);
   const double seconds = clock.seconds();
   {
     ScopedPhase phase("calibrate.io");
-    io::OutputFile out(out_path, vm.count("force") > 0, {model_path, data_path}, world);
+    io::OutputFile out(out_path, force, {model_path, data_path}, world);
     model.write(out, "ksi calibrate");
     out.commit();
   }
+  if (world.is_root()) std::filesystem::remove(options.checkpoint.path);
   par::Log::info(sformat("calibrate: wrote %s (model %s) in %.1f s", out_path.c_str(),
                          model.identity().c_str(), seconds));
   write_report(vm, world, "calibrate",
-               sformat("\"samples\": %zu, \"steps\": %zu, \"calibrate_seconds\": %.6g", options.samples,
-                       sampler.steps, seconds));
+               sformat("\"samples\": %zu, \"steps\": %zu, \"calibrate_seconds\": %.6g, \"resume\": {%s}",
+                       options.samples, sampler.steps, seconds, calibration_resume_json(calibration).c_str()));
   return 0;
 }
 

@@ -28,6 +28,18 @@ std::string describe_input_file(const std::string& path) {
   return cat(absolute, " (", ec ? 0 : size, " bytes, mtime ", ec ? 0 : mtime, ")");
 }
 
+// Where each stage of the run started (from its checkpoint or not), for the --report JSON.
+std::string fit_resume_json(const fit::FitStart& fit, const fit::GuideStart& guide,
+                            const sample::Calibration& calibration) {
+  return resume_json("fit", fit.resumed,
+                     sformat("\"finished\": %s, \"time\": %zu, \"batches\": %zu, \"batches_skipped\": %zu, "
+                             "\"batches_assembled\": %zu",
+                             fit.finished ? "true" : "false", fit.time, fit.batches, fit.batches_skipped,
+                             fit.batches_assembled)) +
+         ", " + resume_json("guide", guide.resumed, sformat("\"pass\": %zu, \"time\": %zu", guide.pass, guide.time)) +
+         ", " + calibration_resume_json(calibration);
+}
+
 }  // namespace
 
 int run_fit(const Invocation& call) {
@@ -118,6 +130,7 @@ int run_fit(const Invocation& call) {
     guide.steps = sampler.steps;
     guide.integrator = sampler.integrator;
     guide.diffusion = sampler.diffusion;
+    guide.batch = sampler.batch;
     guide.seed = options.seed;
     guide.ridge = options.ridge;
     guide.validate();
@@ -131,7 +144,9 @@ int run_fit(const Invocation& call) {
   options.checkpoint.inputs = describe_input_file(data_path);
   guide.checkpoint = options.checkpoint;
   guide.checkpoint.path = options.checkpoint.path + ".guide";
-  for (const auto& path : {options.checkpoint.path, guide.checkpoint.path}) {
+  calibration.checkpoint = {options.checkpoint.path + ".calibrate", options.checkpoint.every_seconds,
+                            options.checkpoint.resume};
+  for (const auto& path : {options.checkpoint.path, guide.checkpoint.path, calibration.checkpoint.path}) {
     // A checkpoint holds hours of work: never drop it silently.
     std::int64_t exists = 0;
     if (world.is_root()) exists = std::filesystem::exists(path) ? 1 : 0;
@@ -143,8 +158,10 @@ int run_fit(const Invocation& call) {
                                      "or --force to start over"),
                                  0);
   }
-  if (force && !options.checkpoint.resume && world.is_root())
+  if (force && !options.checkpoint.resume && world.is_root()) {
     std::filesystem::remove(guide.checkpoint.path);  // a new fit: an old guide state cannot apply
+    std::filesystem::remove(calibration.checkpoint.path);
+  }
 
   std::vector<std::string> inputs{data_path};
   if (vm.count("features-from")) inputs.push_back(vm["features-from"].as<std::string>());
@@ -229,19 +246,22 @@ int run_fit(const Invocation& call) {
 
   fit::PetscSession petsc(world, vm["petsc"].as<std::string>());
   const Stopwatch clock;
+  fit::FitStart fit_start;
   Model model = fit::fit_model(data.values, data.range.begin, total, std::move(features),
-                               data.info.shape, st, options, world);
+                               data.info.shape, st, options, world, &fit_start);
   const double fit_seconds = clock.seconds();
   double guide_seconds = 0.0;
+  fit::GuideStart guide_start;
+  sample::Calibration calibrated;
   if (guide.passes > 0) {
     const Stopwatch guide_clock;
-    fit::guide_model(model, guide, world);
+    guide_start = fit::guide_model(model, guide, world);
     guide_seconds = guide_clock.seconds();
     par::Log::info(sformat("guide: %zu pass(es), %.1f s", model.guide_record().passes(), guide_seconds));
   }
   if (calibration.samples > 0) {
     const Stopwatch calibration_clock;
-    calibrate_model(model, calibration_sampler, calibration, calibration_goal, world);
+    calibrated = calibrate_model(model, calibration_sampler, calibration, calibration_goal, world);
     par::Log::info(sformat("calibrate: %.1f s", calibration_clock.seconds()));
   }
   model.fit_settings().set("data", data_path);
@@ -257,6 +277,7 @@ int run_fit(const Invocation& call) {
   if (world.is_root()) {
     std::filesystem::remove(options.checkpoint.path);
     std::filesystem::remove(guide.checkpoint.path);
+    std::filesystem::remove(calibration.checkpoint.path);
   }
 
   double worst_residual = 0.0, min_captured = 1e300, max_captured = -1e300;
@@ -275,10 +296,10 @@ int run_fit(const Invocation& call) {
   write_report(vm, world, "fit",
                sformat("\"items\": %zu, \"draws\": %zu, \"times\": %zu, \"features\": %zu, "
                        "\"dimension\": %zu, \"fit_seconds\": %.6g, \"item_draw_times_per_second\": %.6g, "
-                       "\"guide_passes\": %zu, \"guide_seconds\": %.6g",
+                       "\"guide_passes\": %zu, \"guide_seconds\": %.6g, \"resume\": {%s}",
                        total, options.draws, options.times, model.features().size(),
                        data.info.shape.size(), fit_seconds, rate, model.guide_record().passes(),
-                       guide_seconds));
+                       guide_seconds, fit_resume_json(fit_start, guide_start, calibrated).c_str()));
   return 0;
 }
 

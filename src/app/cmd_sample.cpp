@@ -76,15 +76,19 @@ int run_sample(const Invocation& call) {
   par::Log::info(cat("sample: ", job.count, " samples of ", model.shape().describe(), ", ",
                      options.steps, " ", sample::to_string(options.integrator), " steps, ",
                      world.size(), " ranks"));
-  const double seconds = sample::run_sampling(model, options, job, world);
+  const sample::SamplingResult result = sample::run_sampling(model, options, job, world);
+  const double seconds = result.seconds;
   const double rate = static_cast<double>(job.count) * static_cast<double>(options.steps) / seconds;
   par::Log::info(sformat("sample: wrote %zu samples to %s in %.2f s (%.3g sample-steps/s)", job.count,
                          job.out.c_str(), seconds, rate));
   write_report(vm, world, "sample",
                sformat("\"samples\": %zu, \"steps\": %zu, \"features\": %zu, \"dimension\": %zu, "
-                       "\"sample_seconds\": %.6g, \"sample_steps_per_second\": %.6g",
+                       "\"sample_seconds\": %.6g, \"sample_steps_per_second\": %.6g, "
+                       "\"resume\": {\"resumed\": %s, \"batches\": %zu, \"batches_skipped\": %zu, "
+                       "\"batches_integrated\": %zu}",
                        job.count, options.steps, model.features().size(), model.shape().size(),
-                       seconds, rate));
+                       seconds, rate, result.resumed ? "true" : "false", result.batches,
+                       result.batches_skipped, result.batches_integrated));
   return 0;
 }
 

@@ -167,7 +167,7 @@ FitPlan plan_fit(std::size_t P, std::size_t T, int ranks, const FitOptions& opti
 Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
                 std::unique_ptr<features::FeatureMap> features, const ItemShape& shape,
                 const Standardization& standardization, const FitOptions& options,
-                const par::Comm& comm) {
+                const par::Comm& comm, FitStart* start_out) {
   const std::size_t P = features->size();
   const std::size_t d = shape.size();
   const std::size_t M = options.draws;
@@ -250,6 +250,10 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   std::vector<double> diagnostics(T * 6, 0.0);
   FeatureTargets targets{Matrix(T, P, 0.0), Matrix(T, P, 0.0), Matrix(T, P, 0.0)};
   std::size_t start_chunk = 0;
+  FitStart start;
+  const std::size_t chunks = (T + plan.chunk_size - 1) / plan.chunk_size;
+  start.batches = chunks * total_batches;
+  std::int64_t assembled = 0;  // batches assembled here, counted where the work is done
   std::vector<std::int64_t> resumed_done;  // global batches already in the resumed sums
   std::vector<std::vector<DoubleDouble>> resumed_sums;
   if (checkpointing && options.checkpoint.resume) {
@@ -268,12 +272,22 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
         diagnostics = std::move(content.diagnostics);
         targets = std::move(content.targets);
       }
-      std::int64_t done = 0;
-      for (auto v : resumed_done) done += v;
-      par::Log::info(sformat("fit: resuming from %s at time %zu of %zu (%lld of %zu batches of that "
-                             "chunk done)",
-                             options.checkpoint.path.c_str(), start_chunk, T,
-                             static_cast<long long>(done), total_batches));
+      std::size_t done = 0;
+      for (auto v : resumed_done) done += v != 0 ? 1 : 0;
+      start.resumed = true;
+      start.finished = start_chunk >= T;
+      start.time = start_chunk;
+      start.batches_skipped = (start.finished ? chunks : start_chunk / plan.chunk_size) * total_batches +
+                              (start.finished ? 0 : done);
+      if (start.finished)
+        par::Log::info(sformat("fit: resuming from %s: the fit is finished there (its solution is in the "
+                               "checkpoint), skipping all %zu batches",
+                               options.checkpoint.path.c_str(), start.batches));
+      else
+        par::Log::info(sformat("fit: resuming from %s at time %zu of %zu (%zu of %zu batches of that "
+                               "chunk done): skipping %zu of %zu batches",
+                               options.checkpoint.path.c_str(), start_chunk, T, done, total_batches,
+                               start.batches_skipped, start.batches));
     } else {
       par::Log::info("fit: no checkpoint " + options.checkpoint.path + " yet; starting from the beginning");
     }
@@ -301,6 +315,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
 
     // One batch of whole items, all times of the chunk.
     const auto assemble = [&](std::size_t b) {
+      ++assembled;
       const std::size_t item0 = b * group;
       const std::size_t items_here = std::min(group, local_items.rows() - item0);
       const std::size_t nb = items_here * M;
@@ -452,6 +467,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     comm.raise_if_any(failure);
   }
   progress.finish();
+  start.batches_assembled = static_cast<std::size_t>(comm.allreduce_sum(assembled));
+  if (start_out != nullptr) *start_out = start;
   if (checkpointing && start_chunk < T) {
     // The solution itself, until the caller has written the model: stages after the fit (guided
     // passes, calibration) can be interrupted and resumed without assembling again.

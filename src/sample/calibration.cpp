@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 #include "ksi/core/compensated.hpp"
@@ -9,8 +10,11 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
+#include "ksi/io/hdf5.hpp"
+#include "ksi/io/output.hpp"
 #include "ksi/model/standardization.hpp"
 #include "ksi/par/log.hpp"
+#include "ksi/par/signals.hpp"
 
 namespace ksi::sample {
 namespace {
@@ -18,6 +22,168 @@ namespace {
 // The fewest data fields in each half (and calibration samples / 2) for an output spread: below, a
 // variance ratio scatters by more than 0.5 and a direction picked on a few fields means little.
 constexpr std::size_t kSpreadHalf = 8;
+
+// The calibration fields' sampling: whole batches of `batch` fields, this rank's batches `mine`
+// (contiguous, so its fields are the rows [range) of `states`).
+struct CalibrationSampling {
+  std::size_t batch = 0;
+  std::size_t batches = 0;
+  par::Range mine;   // batches
+  par::Range range;  // fields
+};
+
+// What a calibration checkpoint must match: everything that sets the final states.
+Params checkpoint_config(const Model& model, const SampleOptions& settings, std::size_t samples,
+                         std::size_t batch) {
+  Params config;
+  config.set("model_id", model.identity());
+  config.set("samples", samples);
+  config.set("batch", batch);
+  config.set("steps", settings.steps);
+  config.set("integrator", to_string(settings.integrator));
+  config.set("diffusion", settings.diffusion);
+  config.set("seed", static_cast<std::int64_t>(settings.seed));
+  config.set("item_shape", model.shape().describe());
+  return config;
+}
+
+// Rows of this rank's finished batches, written (or read) in rounds every rank enters.
+template <class Transfer>
+void for_each_done_batch(const CalibrationSampling& s, std::size_t samples, const std::vector<std::int64_t>& done,
+                         const par::Comm& comm, Transfer&& transfer) {
+  const auto rounds = static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(s.mine.size())));
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const std::size_t b = s.mine.begin + r;
+    const bool here = r < s.mine.size() && done[b] != 0;
+    const std::size_t first = here ? b * s.batch : 0;
+    transfer(first, here ? std::min(s.batch, samples - first) : 0);
+  }
+}
+
+void write_calibration_checkpoint(const std::string& path, const Params& config, const CalibrationSampling& s,
+                                  std::size_t samples, std::vector<std::int64_t> done, const Matrix& states,
+                                  const par::Comm& comm) {
+  ScopedPhase phase("calibrate.checkpoint");
+  const std::vector<std::int64_t> mine_done = done;
+  comm.allreduce_sum(done);  // every batch is marked by the one rank that holds it
+  io::OutputFile out(path, /*force=*/true, {}, comm);
+  {
+    const io::Group root = out.root();
+    io::write_provenance(root, "ksi calibrate (checkpoint)");
+    root.set_attribute("ksi_file_kind", "calibration_checkpoint");
+    io::write_params(root.create_group("config"), config);
+    root.write("batch_done", {done.size()}, std::span<const std::int64_t>(done));
+    const io::RowDataset rows = root.create_rows("states", io::DType::float64, samples, {states.cols()});
+    for_each_done_batch(s, samples, mine_done, comm, [&](std::size_t first, std::size_t n) {
+      rows.write_rows(first, n, std::span<const double>(states.data() + (first - s.range.begin) * states.cols(),
+                                                        n * states.cols()));
+    });
+  }
+  out.commit();
+}
+
+// Reads the finished batches of a checkpoint into this rank's rows of `states`; returns the mask
+// of finished batches (every batch, marked where it is done). InputError naming what differs.
+std::vector<std::int64_t> read_calibration_checkpoint(const std::string& path, const Params& config,
+                                                      const CalibrationSampling& s, std::size_t samples,
+                                                      Matrix& states, const par::Comm& comm) {
+  io::File file = io::File::open(path, comm);
+  std::vector<std::int64_t> done;
+  par::collective(comm, [&] {
+    const io::Group root = file.root();
+    if (!root.has_attribute("ksi_file_kind") || root.text_attribute("ksi_file_kind") != "calibration_checkpoint")
+      throw InputError(cat(path, " is not a ksi calibration checkpoint"));
+    const std::string differences = io::params_differences(root.open_group("config"), config);
+    if (!differences.empty())
+      throw InputError(cat("calibration checkpoint ", path, " belongs to another model or other settings",
+                           differences, " (remove it, or use --force to start over)"));
+    done = root.read_integers("batch_done");
+    if (done.size() != s.batches) throw InputError(cat(path, " records ", done.size(), " batches, not ", s.batches));
+  });
+  const io::Group root = file.root();
+  const io::RowDataset rows = root.open_rows("states");
+  comm.require_all(rows.rows() == samples && rows.row_size() == states.cols(),
+                   cat("calibration checkpoint ", path, " holds states of another shape"), ExitCode::input);
+  for_each_done_batch(s, samples, done, comm, [&](std::size_t first, std::size_t n) {
+    rows.read_rows(first, n, std::span<double>(states.data() + (first - s.range.begin) * states.cols(),
+                                               n * states.cols()));
+  });
+  return done;
+}
+
+// The final states (model units) of this rank's calibration fields, rows [s.range); with a
+// checkpoint path, per batch with stop requests agreed after each (see CalibrationCheckpoint).
+Matrix calibration_states(const Model& model, const SampleOptions& settings, const CalibrationOptions& options,
+                          const CalibrationSampling& s, Calibration& result, const par::Comm& comm) {
+  ScopedPhase phase("calibrate.sample");
+  const CalibrationCheckpoint& checkpoint = options.checkpoint;
+  const bool checkpointing = !checkpoint.path.empty();
+  const Params config = checkpoint_config(model, settings, options.samples, s.batch);
+  Matrix states(s.range.size(), model.shape().size());
+  std::vector<std::int64_t> done(s.batches, 0);  // this rank's finished batches (and all resumed ones)
+  if (checkpointing && checkpoint.resume) {
+    std::int64_t exists = 0;
+    if (comm.is_root()) exists = std::filesystem::exists(checkpoint.path) ? 1 : 0;
+    comm.bcast(exists, 0);
+    if (exists) {
+      const std::vector<std::int64_t> all = read_calibration_checkpoint(checkpoint.path, config, s, options.samples,
+                                                                        states, comm);
+      for (std::size_t b = 0; b < s.batches; ++b) result.batches_skipped += all[b] != 0 ? 1 : 0;
+      for (std::size_t b = s.mine.begin; b < s.mine.end; ++b) done[b] = all[b];
+      result.resumed = true;
+      par::Log::info(sformat("calibrate: resuming from %s: %zu of %zu batches of calibration fields already "
+                             "done, skipped", checkpoint.path.c_str(), result.batches_skipped, s.batches));
+    }
+  }
+  if (checkpointing) par::install_stop_handlers();
+  const auto iterations = comm.allreduce_max(static_cast<std::int64_t>(s.mine.size()));
+  par::Progress progress("calibrate: sampling", s.mine.size());
+  Stopwatch since_checkpoint;
+  std::int64_t integrated = 0;  // counted where the work is done
+  for (std::int64_t it = 0; it < iterations; ++it) {
+    const std::size_t b = s.mine.begin + static_cast<std::size_t>(it);
+    const bool here = static_cast<std::size_t>(it) < s.mine.size();
+    std::exception_ptr failure;
+    if (here && done[b] == 0) {
+      try {
+        const std::size_t first = b * s.batch, n = std::min(s.batch, options.samples - first);
+        const Matrix part = generate_states(model, settings, first, n);
+        std::copy(part.values().begin(), part.values().end(),
+                  states.data() + (first - s.range.begin) * states.cols());
+        done[b] = 1;
+        ++integrated;
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
+    if (here) progress.advance();
+    if (!checkpointing) {
+      comm.raise_if_any(failure);
+      continue;
+    }
+    const bool due = checkpoint.every_seconds > 0 && since_checkpoint.seconds() >= checkpoint.every_seconds;
+    const par::Pause pause = par::agree_to_pause_or_raise(comm, failure, due);
+    if (pause == par::Pause::none) continue;
+    std::vector<std::int64_t> mine_done(s.batches, 0);
+    for (std::size_t c = s.mine.begin; c < s.mine.end; ++c) mine_done[c] = done[c];
+    write_calibration_checkpoint(checkpoint.path, config, s, options.samples, mine_done, states, comm);
+    since_checkpoint.restart();
+    if (pause == par::Pause::stop)
+      throw par::CollectiveError(ExitCode::interrupted,
+                                 "stopped by a signal; calibration checkpoint written to " + checkpoint.path +
+                                     " (rerun with --resume)",
+                                 0);
+    par::Log::info("calibrate: checkpoint written to " + checkpoint.path);
+  }
+  progress.finish();
+  result.batches = s.batches;
+  result.batches_integrated = static_cast<std::size_t>(comm.allreduce_sum(integrated));
+  // Every state, for a stop during the fit of the gains (see calibrate_output) or a job ended by its
+  // time limit there: a rerun with --resume samples nothing.
+  if (checkpointing && result.batches_integrated > 0)
+    write_calibration_checkpoint(checkpoint.path, config, s, options.samples, done, states, comm);
+  return states;
+}
 
 }  // namespace
 
@@ -104,17 +270,22 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   std::vector<bool> fitted(S, false);
   for (std::size_t s = 1; s < S; ++s) fitted[s] = std::isfinite(target[s]) && target[s] > Standardization::kEmptyShell * largest;
 
-  // The final states of this rank's calibration samples, in model units, kept for every update.
-  const auto range = par::block_range(options.samples, comm.rank(), comm.size());
+  // The final states of this rank's calibration samples, in model units, kept for every update. Whole
+  // batches are dealt to ranks (a sample's states do not depend on its batch or rank), the unit of
+  // the checkpoints.
   SampleOptions settings = sampler;
   settings.streams = StreamPurpose::calibration;
-  Matrix states;
-  par::collective(comm, [&] {
-    ScopedPhase phase("calibrate.sample");
-    states = generate_states(model, settings, range.begin, range.end - range.begin);
-  });
-
+  CalibrationSampling sampling;
+  sampling.batch = settings.batch ? settings.batch : default_batch(model);
+  settings.batch = sampling.batch;
+  sampling.batches = (options.samples + sampling.batch - 1) / sampling.batch;
+  sampling.mine = par::block_range(sampling.batches, comm.rank(), comm.size());
+  sampling.range = {std::min(options.samples, sampling.mine.begin * sampling.batch),
+                    std::min(options.samples, sampling.mine.end * sampling.batch)};
+  const par::Range range = sampling.range;
   Calibration result;
+  const Matrix states = calibration_states(model, settings, options, sampling, result, comm);
+
   result.gain.assign(S, 1.0);
   result.ratio.assign(S, 1.0);
   const Standardization& st = model.standardization();
@@ -128,7 +299,17 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
     if (mapped && !result.map.x.empty())
       for (double& v : fields.values()) v = result.map.forward(v);
   };
+  // The fit below works on the final states, which the checkpoint now holds: a stop request is
+  // answered at the next update (the rerun with --resume samples nothing and fits again).
+  const auto answer_stop_requests = [&] {
+    if (options.checkpoint.path.empty() || par::agree_to_pause(comm) != par::Pause::stop) return;
+    throw par::CollectiveError(ExitCode::interrupted,
+                               "stopped by a signal; the calibration fields are in " + options.checkpoint.path +
+                                   " (rerun with --resume)",
+                               0);
+  };
   const auto measure = [&](std::vector<double>& ratio) {
+    answer_stop_requests();
     ScopedPhase phase("calibrate.measure");
     render(true);
     const auto power = Standardization::shell_powers(fields, grid, 0.0, comm,

@@ -38,8 +38,8 @@ void check_resumable(const io::Group& root, const Params& config, const std::str
 
 }  // namespace
 
-double run_sampling(const Model& model, const SampleOptions& requested, const SampleJob& job,
-                    const par::Comm& comm) {
+SamplingResult run_sampling(const Model& model, const SampleOptions& requested, const SampleJob& job,
+                            const par::Comm& comm) {
   SampleOptions options = requested;
   if (options.batch == 0) options.batch = default_batch(model);
   const std::string partial = job.out + ".partial";
@@ -59,14 +59,19 @@ double run_sampling(const Model& model, const SampleOptions& requested, const Sa
   io::OutputFile out(job.out, job.force, {job.model_path}, comm,
                      io::OutputFile::Resumable{job.resume});
   std::vector<std::int64_t> done(batches, 0);
+  SamplingResult result;
+  result.batches = batches;
+  result.resumed = out.resumed();
   if (out.resumed()) {
     const io::Group root = out.root();
-    par::collective(comm, [&] { check_resumable(root, config, partial); });
-    done = root.read_integers("batch_done");
-    std::int64_t finished = 0;
-    for (auto v : done) finished += v;
-    par::Log::info(sformat("sample: resuming %s: %lld of %zu batches already done", partial.c_str(),
-                           static_cast<long long>(finished), batches));
+    par::collective(comm, [&] {
+      check_resumable(root, config, partial);
+      done = root.read_integers("batch_done");
+      if (done.size() != batches) throw InputError(cat(partial, " records ", done.size(), " batches, not ", batches));
+    });
+    for (auto v : done) result.batches_skipped += v != 0 ? 1 : 0;
+    par::Log::info(sformat("sample: resuming %s: %zu of %zu batches already done, skipped", partial.c_str(),
+                           result.batches_skipped, batches));
   } else {
     const io::Group root = out.root();
     io::write_params(root.create_group("config"), config);
@@ -83,6 +88,7 @@ double run_sampling(const Model& model, const SampleOptions& requested, const Sa
   par::Progress progress("sample", mine.size());
   Stopwatch clock, since_flush;
   bool stopped = false;
+  std::int64_t integrated = 0;  // batches integrated here, counted where the work is done
   {
     const io::Group root = out.root();
     const io::RowDataset fields = root.open_rows(io::kFieldsDataset);
@@ -98,6 +104,7 @@ double run_sampling(const Model& model, const SampleOptions& requested, const Sa
         first = b * options.batch;
         try {
           part = generate(model, options, first, std::min(options.batch, job.count - first));
+          ++integrated;
         } catch (...) {
           failure = std::current_exception();
         }
@@ -125,7 +132,8 @@ double run_sampling(const Model& model, const SampleOptions& requested, const Sa
       stopped = pause == par::Pause::stop;
     }
   }
-  const double seconds = comm.allreduce_max(clock.seconds());
+  result.seconds = comm.allreduce_max(clock.seconds());
+  result.batches_integrated = static_cast<std::size_t>(comm.allreduce_sum(integrated));
   if (stopped) {
     out.keep_partial();
     throw par::CollectiveError(ExitCode::interrupted,
@@ -152,7 +160,7 @@ double run_sampling(const Model& model, const SampleOptions& requested, const Sa
   }
   io::add_xdmf_sidecar(out, model.shape(), job.count, job.dtype, model.box_size());
   out.commit();
-  return seconds;
+  return result;
 }
 
 }  // namespace ksi::sample

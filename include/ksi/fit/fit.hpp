@@ -68,14 +68,27 @@ Matrix training_features(const Matrix& local_items, std::size_t first_item, std:
 /// t_0 = 0 < ... < t_{T-1} = 1 for the named grid.
 std::vector<double> make_time_grid(std::size_t times, const std::string& grid);
 
+/// What a fit with checkpoints did, for logs and reports: where it resumed, and the assembly batches
+/// (one batch of items over one chunk of times) it took from the checkpoint and assembled itself,
+/// each summed over ranks where it happens.
+struct FitStart {
+  bool resumed = false;               ///< a checkpoint was read
+  bool finished = false;              ///< ... holding the finished fit's solution: no assembly at all
+  std::size_t time = 0;               ///< first time of the chunk it resumed in (T when finished)
+  std::size_t batches = 0;            ///< assembly batches of the whole fit (batches x chunks)
+  std::size_t batches_skipped = 0;    ///< found in the checkpoint (whole chunks before `time` too)
+  std::size_t batches_assembled = 0;  ///< assembled by this run
+};
+
 /// Fits eta_t for items already in standardised units. With options.checkpoint.path set, a stop
 /// request (SIGUSR1/SIGTERM, see par/signals.hpp) writes a checkpoint and throws a CollectiveError with
 /// ExitCode::interrupted; with options.checkpoint.resume the fit continues from that checkpoint. `first_item` is the global index of the first
 /// local row (noise streams are keyed by global item index); for results independent of the rank count
-/// the local rows must be assembly_item_range(...). Collective.
+/// the local rows must be assembly_item_range(...). `start`, if given, receives what the run did
+/// (FitStart). Collective.
 Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
                 std::unique_ptr<features::FeatureMap> features, const ItemShape& shape,
                 const Standardization& standardization, const FitOptions& options,
-                const par::Comm& comm);
+                const par::Comm& comm, FitStart* start = nullptr);
 
 }  // namespace ksi::fit

@@ -37,6 +37,7 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ksi/model/model.hpp"
@@ -45,8 +46,21 @@
 
 namespace ksi::sample {
 
+/// Checkpoint and restart of the calibration. Its sampling (one pass over the calibration fields) is
+/// dealt to ranks in whole batches; after each batch the ranks agree on stop requests (SIGUSR1/SIGTERM,
+/// par/signals.hpp): on one, the final states of the finished batches are written to `path` and
+/// CollectiveError(ExitCode::interrupted) is thrown; `resume` takes them from there (on any number of
+/// ranks) and integrates only the rest, to the same bits. Once all are integrated they are written to
+/// `path` too, and a stop request during the fit of the gains, map and spread that follows (on those
+/// states, no sampling) is answered at its next update: the rerun samples nothing.
+struct CalibrationCheckpoint {
+  std::string path;              ///< checkpoint file; empty: none, and stop requests are not polled
+  double every_seconds = 600.0;  ///< also write one at this interval (0: only on a stop request)
+  bool resume = false;           ///< continue from `path` when it exists
+};
+
 struct CalibrationOptions {
-  std::size_t samples = 32;         ///< calibration fields (dealt to ranks by id)
+  std::size_t samples = 32;         ///< calibration fields (dealt to ranks in whole batches by id)
   std::size_t max_iterations = 30;  ///< updates of the gains on the same final states
   double tolerance = 1e-3;          ///< stop when max_s |log(P_gen(s) / P_data(s))| is below
   std::size_t max_rounds = 8;       ///< gains-then-map rounds with an output map
@@ -55,6 +69,7 @@ struct CalibrationOptions {
   std::size_t spread_components = 4;     ///< leading principal directions of the data considered
   double spread_significance = 3.0;      ///< standard errors of the variance ratio for a component
   std::size_t spread_iterations = 3;     ///< fits of the spread (each corrects the amplitude)
+  CalibrationCheckpoint checkpoint;      ///< checkpoint and restart of the sampling
 };
 
 /// The field-to-field scatter of log shell powers log P_i(s) of a set of fields: mean and covariance
@@ -89,6 +104,11 @@ struct Calibration {
   std::size_t iterations = 0;      ///< updates made
   double initial_error = 0.0;      ///< max_s |log ratio| before
   double final_error = 0.0;        ///< max_s |log ratio| at the end (after the last map, if any)
+  // The sampling: batches of calibration fields (summed over ranks where the work is done).
+  bool resumed = false;                ///< states of finished batches were read from the checkpoint
+  std::size_t batches = 0;             ///< batches of calibration fields
+  std::size_t batches_skipped = 0;     ///< taken from the checkpoint
+  std::size_t batches_integrated = 0;  ///< integrated by this run
 };
 
 /// The shell s >= 1 whose ratio P_gen(s) / P_data(s) is farthest from 1 in log (0 if none is).
@@ -106,7 +126,9 @@ LogPowerSpread log_power_spread(const Matrix& local, std::size_t first, const st
 /// and if `data_spread` is given (log_power_spread of the data) and options.spread, the output spread.
 /// Collective; the result is the same on every rank and for any number of ranks. UsageError for
 /// items that are not fields or samples == 0; InputError for a target of another number of shells;
-/// NumericalError if a calibration sample diverges.
+/// NumericalError if a calibration sample diverges; with options.checkpoint.path set,
+/// CollectiveError(ExitCode::interrupted) on a stop request (the checkpoint written), InputError for
+/// a checkpoint of another model or other settings.
 Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
                              std::span<const double> target, const copula::MarginalTable* data_marginal,
                              const LogPowerSpread* data_spread, const CalibrationOptions& options,

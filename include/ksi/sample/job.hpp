@@ -24,8 +24,18 @@ struct SampleJob {
   double flush_every_seconds = 300.0;  ///< flush the partial file at this interval (0: never)
 };
 
-/// Runs the job (collective); returns the wall time of the integration (max over ranks).
-double run_sampling(const Model& model, const SampleOptions& options, const SampleJob& job,
-                    const par::Comm& comm);
+/// What a sampling run did. The batch counts are summed over ranks where the work happens, so a
+/// resumed run shows the batches it took from the partial output and the ones it integrated.
+struct SamplingResult {
+  double seconds = 0.0;               ///< wall time of the integration (max over ranks)
+  bool resumed = false;               ///< an existing partial output was continued
+  std::size_t batches = 0;            ///< batches of the whole run
+  std::size_t batches_skipped = 0;    ///< found done in the partial output
+  std::size_t batches_integrated = 0; ///< integrated by this run
+};
+
+/// Runs the job (collective).
+SamplingResult run_sampling(const Model& model, const SampleOptions& options, const SampleJob& job,
+                            const par::Comm& comm);
 
 }  // namespace ksi::sample
