@@ -29,6 +29,26 @@ expect_absent() {
   done
 }
 
+# stop_when PATTERN LOG SIGNAL -- command...: runs the command in the background (output to LOG), sends
+# SIGNAL to it once LOG matches PATTERN (a stage has begun, so ksi answers signals), and returns its
+# exit code. The stop is then answered at ksi's next agreement point, whatever the machine's speed.
+stop_when() {
+  local pattern=$1 log=$2 signal=$3
+  shift 4
+  "$@" >"$log" 2>&1 &
+  local pid=$!
+  until grep -q -- "$pattern" "$log" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.05; done
+  kill -"$signal" $pid 2>/dev/null
+  wait $pid
+}
+
+# check DESCRIPTION COMMAND...: counts a failure when COMMAND fails.
+check() {
+  local what=$1
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+
 finish() {
   if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The stages after a fit of fields honour stop requests and resume from their checkpoints, and show
+# that they did: SIGUSR1 during the guided passes, during the calibration of `ksi fit --calibrate`
+# and during `ksi calibrate` ends each with exit 75 and a checkpoint; the rerun with --resume (on
+# another number of ranks) reports in its --report JSON that it assembled no fit batch (the solution
+# was in the fit checkpoint), where the guide resumed (a later grid time or pass), and how many
+# batches of calibration fields it took from the checkpoint and how many it integrated; and gives
+# the bits of the uninterrupted run.
+ksi=$1 src=$2 work=$3
+source "$src/tests/app/cli_lib.sh"
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
+
+$PY - <<'PY' || exit 1
+import h5py, numpy as np
+rng = np.random.default_rng(5)
+dims = (32, 32)
+k2 = sum(np.meshgrid(*[np.fft.fftfreq(n) * n for n in dims], indexing="ij")[a] ** 2 for a in range(2))
+shape = np.where(k2 > 0, (1.0 + k2) ** -1.1, 0.0)
+fields = np.empty((16,) + dims)
+for i in range(16):
+    g = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal(dims)) * shape))
+    fields[i] = np.exp(0.7 * g / g.std())
+with h5py.File("f2.h5", "w") as f:
+    f.create_dataset("fields", data=fields).attrs["item_kind"] = "grid"
+PY
+
+fit_args=(--data f2.h5 --features scattering --feature-params J=3,L=4 --times 5 --draws 1 --batch 2
+          --standardize copula --schedule trig --checkpoint-every 0
+          --guide 2 --guide-ensemble 8 --guide-batch 2 --guide-steps 12 --guide-tolerance 0
+          --calibrate 16 --calibrate-batch 2 --calibrate-steps 30 --calibrate-spread off)
+run 2 "$ksi" fit "${fit_args[@]}" --out reference.h5 -q || exit 1
+
+# 1. Stopped during the first guided pass, after its second grid time: resumed on 3 ranks.
+stop_when "guide pass 1, t = 0.25" guide_stop.log USR1 -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" fit "${fit_args[@]}" --out guided.h5 -v
+check "stopped in the guided passes: exit 75" [ $? -eq 75 ]
+check "the guide checkpoint and the fit's solution are kept" test -f guided.h5.checkpoint.guide -a -f guided.h5.checkpoint
+expect_absent guided.h5
+run 3 "$ksi" fit "${fit_args[@]}" --out guided.h5 --resume --report guided.json >guide_resume.log 2>&1 ||
+  { echo "FAIL: resume of the guided fit"; failures=$((failures + 1)); }
+check "the log says the fit was finished in its checkpoint" grep -q "fit: resuming from guided.h5.checkpoint: the fit is finished" guide_resume.log
+check "the log says where the guide resumed" grep -q "guide: resuming from guided.h5.checkpoint.guide at pass" guide_resume.log
+
+# 2. Stopped in the calibration of ksi fit --calibrate: the rerun fits nothing and samples only the
+#    batches of calibration fields the checkpoint lacks.
+stop_when "calibrate: 16 samples" calibrate_stop.log USR1 -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" fit "${fit_args[@]}" --out calibrated.h5
+check "stopped in the calibration: exit 75" [ $? -eq 75 ]
+check "the calibration checkpoint is kept" test -f calibrated.h5.checkpoint.calibrate
+expect_absent calibrated.h5
+expect_exit 4 "use --resume to continue it" -- "$ksi" fit "${fit_args[@]}" --out calibrated.h5
+run 3 "$ksi" fit "${fit_args[@]}" --out calibrated.h5 --resume --report calibrated.json >calibrate_resume.log 2>&1 ||
+  { echo "FAIL: resume of the calibration"; failures=$((failures + 1)); }
+check "the log says how many batches of calibration fields were skipped" \
+  grep -q "calibrate: resuming from calibrated.h5.checkpoint.calibrate: [1-8] of 8 batches" calibrate_resume.log
+expect_absent calibrated.h5.checkpoint calibrated.h5.checkpoint.calibrate calibrated.h5.checkpoint.guide
+
+# 3. ksi calibrate on a fitted model: stopped, refused without --resume, foreign settings refused,
+#    resumed on 1 rank.
+"$ksi" fit --data f2.h5 --features scattering --feature-params J=3,L=4 --times 5 --draws 1 \
+  --standardize copula --schedule trig --out plain.h5 -q || exit 1
+cal_args=(--model plain.h5 --data f2.h5 --samples 16 --batch 2 --steps 30 --spread off --checkpoint-every 0)
+run 2 "$ksi" calibrate "${cal_args[@]}" --out cal_reference.h5 -q || exit 1
+stop_when "calibrate: 16 samples" cal_stop.log USR1 -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" calibrate "${cal_args[@]}" --out cal.h5
+check "ksi calibrate stopped: exit 75" [ $? -eq 75 ]
+check "its checkpoint is kept" test -f cal.h5.checkpoint
+expect_absent cal.h5
+expect_exit 4 "use --resume to continue it" -- "$ksi" calibrate "${cal_args[@]}" --out cal.h5
+expect_exit 3 "belongs to another model or other settings; steps = 30 there, 31 here" -- \
+  "$ksi" calibrate "${cal_args[@]/#30/31}" --out cal.h5 --resume
+"$ksi" calibrate "${cal_args[@]}" --out cal.h5 --resume --report cal.json >cal_resume.log 2>&1 ||
+  { echo "FAIL: resume of ksi calibrate"; failures=$((failures + 1)); }
+expect_absent cal.h5.checkpoint
+
+$PY - <<'PY' || failures=$((failures + 1))
+import h5py, json, sys
+bad = 0
+def check(ok, what):
+    global bad
+    print(("ok: " if ok else "FAIL: ") + what)
+    bad += 0 if ok else 1
+def same(a, b):
+    a, b = h5py.File(a, "r"), h5py.File(b, "r")
+    keys = [k for k in ("eta", "shell_gain", "output_gain", "output_map_values", "output_map_targets") if k in a]
+    return a.attrs["model_id"] == b.attrs["model_id"] and all(a[k][...].tobytes() == b[k][...].tobytes() for k in keys), keys
+r = json.load(open("guided.json"))["resume"]
+print("guided resume:", r)
+check(r["fit"]["resumed"] and r["fit"]["finished"] and r["fit"]["batches_assembled"] == 0
+      and r["fit"]["batches_skipped"] == r["fit"]["batches"] == 8, "guided: no fit batch assembled, all 8 from the checkpoint")
+check(r["guide"]["resumed"] and (r["guide"]["pass"], r["guide"]["time"]) >= (0, 2),
+      "guided: the guide resumed at pass 1 from grid time 2 or later")
+ok, keys = same("reference.h5", "guided.h5")
+check(ok, f"guided, resumed on 3 ranks == uninterrupted on 2 ranks, bitwise ({', '.join(keys)})")
+r = json.load(open("calibrated.json"))["resume"]
+print("calibration resume:", r)
+check(r["fit"]["finished"] and r["fit"]["batches_assembled"] == 0, "calibrated: no fit batch assembled")
+c = r["calibrate"]
+check(c["resumed"] and c["batches"] == 8 and c["batches_skipped"] >= 1 and c["batches_skipped"] + c["batches_integrated"] == 8,
+      f"calibrated: {c['batches_skipped']} of 8 batches of calibration fields from the checkpoint, {c['batches_integrated']} integrated")
+ok, keys = same("reference.h5", "calibrated.h5")
+check(ok, f"calibrated, resumed on 3 ranks == uninterrupted on 2 ranks, bitwise ({', '.join(keys)})")
+c = json.load(open("cal.json"))["resume"]["calibrate"]
+print("ksi calibrate resume:", c)
+check(c["resumed"] and c["batches_skipped"] >= 1 and c["batches_skipped"] + c["batches_integrated"] == 8,
+      f"ksi calibrate: {c['batches_skipped']} of 8 batches from the checkpoint, {c['batches_integrated']} integrated")
+ok, keys = same("cal_reference.h5", "cal.h5")
+check(ok, f"ksi calibrate resumed on 1 rank == uninterrupted on 2 ranks, bitwise ({', '.join(keys)})")
+sys.exit(1 if bad else 0)
+PY
+finish
