@@ -1,54 +1,47 @@
 #!/usr/bin/env bash
 # A fit and a sampling run stopped by SIGUSR1 (as Slurm's --signal=B:USR1@N does) exit with code 75,
 # keep their checkpoint / partial output, refuse to start over without --resume or --force, and when
-# resumed give bitwise the model and the samples of uninterrupted runs.
+# resumed give bitwise the model and the samples of uninterrupted runs, having used what was saved:
+# their --report JSON counts the batches taken from the checkpoint / partial output (at least one)
+# and those computed again (the rest), and the log says so. A second interruption of the resumed
+# fit is resumed too. (The resume of a finished fit, whose solution is in the checkpoint, and of the
+# stages after it: test_cli_resume_fields.sh.)
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
 
 "$ksi" synth mixture --count 6000 --out data.h5 -q || exit 1
-fit_args=(--data data.h5 --features fourier --feature-params count=384 --times 48 --draws 6 --checkpoint-every 0 -q)
-# The signals below are sent at a fraction of the uninterrupted run's measured wall time, so the test
-# holds on fast and slow machines alike.
-now() { date +%s%N; }
-# 45% of the time since $1 (ns), in seconds, at least 0.5 s.
-wait_after() { awk -v d=$(( $(now) - $1 )) 'BEGIN { w = 0.45 * d / 1e9; printf "%.2f", (w < 0.5 ? 0.5 : w) }'; }
-t0=$(now)
-run 2 "$ksi" fit "${fit_args[@]}" --out reference.h5 || exit 1
-fit_wait=$(wait_after $t0)
-echo "interrupting the fit after $fit_wait s"
+# --batch 60: 100 batches of 60 items x 6 draws, many per rank. The signals are sent once the log
+# shows that the stage has begun (cli_lib stop_when): it stops after the batch in progress, so the
+# checkpoint holds at least one batch per rank on fast and slow machines alike.
+fit_args=(--data data.h5 --features fourier --feature-params count=384 --times 48 --draws 6 --batch 360
+          --checkpoint-every 0)
+run 2 "$ksi" fit "${fit_args[@]}" --out reference.h5 -q || exit 1
 
-# Interrupted part-way through, then resumed on 3 ranks.
-"$MPIEXEC" -n 2 --oversubscribe "$ksi" fit "${fit_args[@]}" --out model.h5 &
-pid=$!
-sleep "$fit_wait"
-kill -USR1 $pid
-wait $pid
-code=$?
-[ $code -eq 75 ] && echo "ok: interrupted fit exited 75" || { echo "FAIL: interrupted fit exited $code"; failures=$((failures+1)); }
-[ -f model.h5.checkpoint ] && echo "ok: checkpoint kept" || { echo "FAIL: no checkpoint"; failures=$((failures+1)); }
+# Interrupted part-way through, interrupted again on 3 ranks, then resumed on 3 ranks.
+stop_when "fit: 6000 items" fit_stop.log USR1 -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" fit "${fit_args[@]}" --out model.h5
+check "interrupted fit exited 75" [ $? -eq 75 ]
+check "checkpoint kept" test -f model.h5.checkpoint
 expect_absent model.h5
 expect_exit 4 "use --resume to continue it" -- "$ksi" fit "${fit_args[@]}" --out model.h5
-run 3 "$ksi" fit "${fit_args[@]}" --out model.h5 --resume || { echo "FAIL: resume"; failures=$((failures+1)); }
+stop_when "fit: resuming" fit_stop2.log USR1 -- "$MPIEXEC" -n 3 --oversubscribe "$ksi" fit "${fit_args[@]}" --out model.h5 --resume
+check "the fit interrupted again after resuming exited 75" [ $? -eq 75 ]
+run 3 "$ksi" fit "${fit_args[@]}" --out model.h5 --resume --report fit_resumed.json >fit_resume.log 2>&1 ||
+  { echo "FAIL: resume"; failures=$((failures+1)); }
+check "the log of the resumed fit says what it skipped" grep -q "fit: resuming from model.h5.checkpoint at time 0 of 48 ([0-9]* of 100 batches of that chunk done): skipping" fit_resume.log
 expect_absent model.h5.checkpoint
 
 # The same for sampling.
-sample_args=(--model reference.h5 --count 12000 --steps 80 --batch 16 -q)
-t0=$(now)
-run 2 "$ksi" sample "${sample_args[@]}" --out reference_samples.h5 || exit 1
-sample_wait=$(wait_after $t0)
-echo "interrupting the sampling after $sample_wait s"
-"$MPIEXEC" -n 2 --oversubscribe "$ksi" sample "${sample_args[@]}" --out samples.h5 &
-pid=$!
-sleep "$sample_wait"
-kill -USR1 $pid
-wait $pid
-code=$?
-[ $code -eq 75 ] && echo "ok: interrupted sampling exited 75" || { echo "FAIL: interrupted sampling exited $code"; failures=$((failures+1)); }
-[ -f samples.h5.partial ] && echo "ok: partial output kept" || { echo "FAIL: no partial output"; failures=$((failures+1)); }
+sample_args=(--model reference.h5 --count 12000 --steps 80 --batch 16)
+run 2 "$ksi" sample "${sample_args[@]}" --out reference_samples.h5 -q || exit 1
+stop_when "sample: 12000 samples" sample_stop.log USR1 -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" sample "${sample_args[@]}" --out samples.h5
+check "interrupted sampling exited 75" [ $? -eq 75 ]
+check "partial output kept" test -f samples.h5.partial
 expect_exit 4 "use --resume to continue it" -- "$ksi" sample "${sample_args[@]}" --out samples.h5
-run 1 "$ksi" sample "${sample_args[@]}" --out samples.h5 --resume || { echo "FAIL: resume sampling"; failures=$((failures+1)); }
+run 1 "$ksi" sample "${sample_args[@]}" --out samples.h5 --resume --report sample_resumed.json >sample_resume.log 2>&1 ||
+  { echo "FAIL: resume sampling"; failures=$((failures+1)); }
+check "the log of the resumed sampling says what it skipped" grep -q "sample: resuming samples.h5.partial: [0-9]* of 750 batches already done, skipped" sample_resume.log
 
 $PY - <<'PY'
 import h5py, numpy as np, sys
@@ -59,6 +52,17 @@ bad += a.tobytes() != b.tobytes()
 s = h5py.File('reference_samples.h5')['fields'][:]; t = h5py.File('samples.h5')['fields'][:]
 print('resumed samples equal uninterrupted bitwise:', s.tobytes() == t.tobytes())
 bad += s.tobytes() != t.tobytes()
+import json
+f = json.load(open('fit_resumed.json'))['resume']['fit']
+print('fit resume:', f)
+ok = f['resumed'] and not f['finished'] and f['batches'] == 100 and f['batches_skipped'] >= 2 and f['batches_skipped'] + f['batches_assembled'] == 100
+print(('ok: ' if ok else 'FAIL: ') + f"resumed fit took {f['batches_skipped']} of 100 batches from its checkpoint and assembled the rest")
+bad += not ok
+r = json.load(open('sample_resumed.json'))['resume']
+print('sample resume:', r)
+ok = r['resumed'] and r['batches'] == 750 and r['batches_skipped'] >= 2 and r['batches_skipped'] + r['batches_integrated'] == 750
+print(('ok: ' if ok else 'FAIL: ') + f"resumed sampling took {r['batches_skipped']} of 750 batches from its partial output and integrated the rest")
+bad += not ok
 sys.exit(bad)
 PY
 [ $? -eq 0 ] || failures=$((failures + 1))

@@ -32,21 +32,23 @@ with h5py.File("levels.h5", "w") as f:
 PY
 "$ksi" synth gaussian --dim 4 --count 50 --out vectors.h5 -q || exit 1
 
-fitargs=(--features scattering --feature-params J=2,L=3,isotropic=true,shells=false --standardize copula --schedule trig --times 4 --draws 1 -q)
+# Batches of 2 fields (fit, calibration) and of 4 samples: several per rank, so that the comparisons
+# of 1 and 2 ranks below could fail.
+fitargs=(--features scattering --feature-params J=2,L=3,isotropic=true,shells=false --standardize copula --schedule trig --times 4 --draws 1 --batch 2 -q)
 "$ksi" fit --data f3.h5 --out plain.h5 "${fitargs[@]}" || failures=$((failures + 1))
 "$ksi" fit --data f3.h5 --out fitcal.h5 "${fitargs[@]}" --calibrate 6 --calibrate-steps 5 || failures=$((failures + 1))
-run 2 "$ksi" fit --data f3.h5 --out fitcal_np2.h5 "${fitargs[@]}" --calibrate 6 --calibrate-steps 5 || failures=$((failures + 1))
+run 2 "$ksi" fit --data f3.h5 --out fitcal_np2.h5 "${fitargs[@]}" --calibrate 6 --calibrate-steps 5 --calibrate-batch 1 || failures=$((failures + 1))
 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal.h5 --samples 6 --steps 5 -q || failures=$((failures + 1))
 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_nopdf.h5 --samples 6 --steps 5 --pdf off -q || failures=$((failures + 1))
-run 2 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_np2.h5 --samples 6 --steps 5 -q || failures=$((failures + 1))
+run 2 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_np2.h5 --samples 6 --steps 5 --batch 2 -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model cal.h5 --out s.h5 --count 4 --steps 5 -q || failures=$((failures + 1))
 # The output spread: data whose energy level varies; samples the same on 1 and 2 ranks.
-"$ksi" fit --data levels.h5 --out lplain.h5 --features scattering --feature-params J=2,L=3,isotropic=true --standardize spectrum --schedule trig --times 4 --draws 1 -q || failures=$((failures + 1))
+"$ksi" fit --data levels.h5 --out lplain.h5 --features scattering --feature-params J=2,L=3,isotropic=true --standardize spectrum --schedule trig --times 4 --draws 1 --batch 4 -q || failures=$((failures + 1))
 "$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal.h5 --samples 32 --steps 5 -q || failures=$((failures + 1))
-run 2 "$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal_np2.h5 --samples 32 --steps 5 -q || failures=$((failures + 1))
+run 2 "$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal_np2.h5 --samples 32 --steps 5 --batch 4 -q || failures=$((failures + 1))
 "$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal_off.h5 --samples 32 --steps 5 --spread off -q || failures=$((failures + 1))
-"$ksi" sample --model lcal.h5 --out ls1.h5 --count 24 --steps 5 -q || failures=$((failures + 1))
-run 2 "$ksi" sample --model lcal.h5 --out ls2.h5 --count 24 --steps 5 -q || failures=$((failures + 1))
+"$ksi" sample --model lcal.h5 --out ls1.h5 --count 24 --steps 5 --batch 4 -q || failures=$((failures + 1))
+run 2 "$ksi" sample --model lcal.h5 --out ls2.h5 --count 24 --steps 5 --batch 4 -q || failures=$((failures + 1))
 "$ksi" sample --model lcal_off.h5 --out ls_off.h5 --count 24 --steps 5 -q || failures=$((failures + 1))
 
 $PY - <<'PY' || failures=$((failures + 1))
