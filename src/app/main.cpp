@@ -49,12 +49,16 @@ void print_usage(std::ostream& out) {
 // A silent run of N singletons (srun without MPI support) is the classic cluster failure.
 void check_slurm_tasks(const ksi::par::Comm& world) {
   const char* tasks = std::getenv("SLURM_NTASKS");
-  if (tasks == nullptr || std::getenv("KSI_IGNORE_SLURM_NTASKS") != nullptr) return;
-  const long expected = std::strtol(tasks, nullptr, 10);
-  if (expected > 0 && expected != world.size())
-    throw ksi::EnvironmentError(ksi::cat(
-        "MPI reports ", world.size(), " rank(s) but SLURM_NTASKS is ", expected,
-        ": ksi was not launched as one MPI job (use srun with --mpi=pmix, or mpirun; see README)"));
+  const bool checked = tasks != nullptr && std::getenv("KSI_IGNORE_SLURM_NTASKS") == nullptr;
+  const long expected = checked ? std::strtol(tasks, nullptr, 10) : 0;
+  // Agreed by the ranks (one message, exit 6, no MPI abort); with singletons each one says it.
+  const bool ok = !(expected > 0 && expected != world.size());
+  world.require_all(ok,
+                    ok ? std::string()
+                       : ksi::cat("MPI reports ", world.size(), " rank(s) but SLURM_NTASKS is ", expected,
+                                  ": ksi was not launched as one MPI job (use srun with --mpi=pmix, or "
+                                  "mpirun; see README)"),
+                    ksi::ExitCode::environment);
 }
 
 int run(int argc, char** argv, const ksi::par::Comm& world) {

@@ -424,9 +424,11 @@ DriftResult drift(const Matrix& local_data, std::size_t total_data, const DriftO
     const double residual = std::sqrt(ordered_sum(speed_squared, count, options.tile, comm) /
                                       static_cast<double>(count));
     diagnostics.residual_velocity.push_back(residual);
-    if (!std::isfinite(residual))
-      throw NumericalError(cat("the drifting velocity is not finite after ", update,
-                               " updates (reduce --step or check --bandwidth)"));
+    if (!std::isfinite(residual))  // the same ordered sum on every rank: an agreed error
+      throw par::CollectiveError(ExitCode::numerical,
+                                 cat("the drifting velocity is not finite after ", update,
+                                     " updates (reduce --step or check --bandwidth)"),
+                                 0);
 
     const bool converged = options.tolerance > 0.0 && residual <= options.tolerance;
     const bool done = converged || update == options.iterations;

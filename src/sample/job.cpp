@@ -1,6 +1,7 @@
 #include "ksi/sample/job.hpp"
 
 #include <filesystem>
+#include <memory>
 
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
@@ -56,8 +57,20 @@ SamplingResult run_sampling(const Model& model, const SampleOptions& requested, 
   const Params config = job_config(model, options, job);
   const std::size_t batches = (job.count + options.batch - 1) / options.batch;
 
-  io::OutputFile out(job.out, job.force, {job.model_path}, comm,
-                     io::OutputFile::Resumable{job.resume});
+  const auto open_output = [&] {
+    try {
+      return std::make_unique<io::OutputFile>(job.out, job.force, std::vector<std::string>{job.model_path}, comm,
+                                              io::OutputFile::Resumable{job.resume});
+    } catch (const par::CollectiveError& e) {
+      if (e.code() != ExitCode::input) throw;
+      throw par::CollectiveError(ExitCode::input,
+                                 cat("partial output ", partial, " cannot be resumed (", e.what(),
+                                     "); use --force to start over"),
+                                 e.origin_rank());
+    }
+  };
+  const std::unique_ptr<io::OutputFile> output = open_output();
+  io::OutputFile& out = *output;
   std::vector<std::int64_t> done(batches, 0);
   SamplingResult result;
   result.batches = batches;
@@ -79,6 +92,10 @@ SamplingResult run_sampling(const Model& model, const SampleOptions& requested, 
     root.create_rows("sample_ids", io::DType::int64, job.count, {});
     root.write("batch_done", {batches}, std::span<const std::int64_t>(done));
   }
+  // The layout on disk now: later writes only fill rows of datasets allocated here, so a run killed
+  // outright (SIGKILL, a node failure) leaves a partial output that --resume can still read, with the
+  // batches it marked done.
+  if (!out.resumed()) out.flush();
 
   // Whole batches are dealt to ranks, so every sample is integrated in the same batch (same BLAS
   // blocking) on any number of ranks: the output is bitwise independent of the rank count.
