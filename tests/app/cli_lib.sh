@@ -35,6 +35,7 @@ expect_absent() {
 stop_when() {
   local pattern=$1 log=$2 signal=$3
   shift 4
+  : >"$log"  # before the launch: a stale match would signal a run still starting
   "$@" >"$log" 2>&1 &
   local pid=$!
   until grep -q -- "$pattern" "$log" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.05; done

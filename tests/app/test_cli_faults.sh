@@ -47,6 +47,7 @@ expect_one_error() {
 kill_rank_when() {
   local pattern=$1 log=$2
   shift 3
+  : >"$log"
   "$@" >"$log" 2>&1 &
   local pid=$!
   until grep -q -- "$pattern" "$log" 2>/dev/null || ! kill -0 $pid 2>/dev/null; do sleep 0.05; done
