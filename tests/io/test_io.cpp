@@ -111,6 +111,52 @@ TEST(Items, MissingAndForeignFilesAreInputErrors) {
   }
 }
 
+// Every file written through OutputFile carries the format version; File::open reads a file without
+// it as version 1 and refuses another version on every rank, naming the file and both versions.
+TEST(FormatVersion, WrittenCheckedAndAbsentMeansOne) {
+  ScratchDir dir("ioversion");
+  const auto& comm = World::comm();
+  const std::string path = dir.path("items.h5");
+  write_pattern(path, ksi::ItemShape::vector(2), 5, io::DType::float64);
+  {
+    io::File file = io::File::open(path, comm);
+    EXPECT_EQ(file.root().integer_attribute(io::kFormatVersionAttribute), io::kFormatVersion);
+    EXPECT_EQ(io::format_version(file.root(), path), 1);
+  }
+  for (const std::int64_t version : {std::int64_t{2}, std::int64_t{0}}) {
+    const std::string other = dir.path("version" + std::to_string(version) + ".h5");
+    write_pattern(other, ksi::ItemShape::vector(2), 5, io::DType::float64);
+    {
+      io::File file = io::File::open(other, comm, /*writable=*/true);
+      file.root().set_attribute(io::kFormatVersionAttribute, version);
+      file.close();
+    }
+    try {
+      io::read_items(other, comm);
+      FAIL() << "version " << version << " accepted";
+    } catch (const ksi::Error& e) {
+      EXPECT_EQ(e.code(), ksi::ExitCode::input);
+      const std::string text = e.what();
+      EXPECT_NE(text.find(other + " is in ksi file format version " + std::to_string(version)), std::string::npos) << text;
+      EXPECT_NE(text.find("reads format version 1"), std::string::npos) << text;
+    }
+  }
+  // Without the attribute (an earlier ksi, or h5py): version 1, read as before.
+  const std::string bare = dir.path("bare.h5");
+  {
+    io::File file = io::File::create(bare, comm);
+    const io::RowDataset rows = file.root().create_rows(io::kFieldsDataset, io::DType::float64, 3, {2});
+    const auto range = ksi::par::block_range(3, comm.rank(), comm.size());
+    rows.write_rows(range.begin, range.size(), local_block(3, 2, range).values());
+  }
+  {
+    io::File file = io::File::open(bare, comm);
+    EXPECT_FALSE(file.root().has_attribute(io::kFormatVersionAttribute));
+    EXPECT_EQ(io::format_version(file.root(), bare), 1);
+  }
+  EXPECT_EQ(io::read_items(bare, comm).info.count, 3u);
+}
+
 TEST(OutputFile, RefusesToOverwriteWithoutForceAndKeepsTheOriginal) {
   ScratchDir dir("ioforce");
   const auto& comm = World::comm();
