@@ -15,7 +15,8 @@ void add_sampler_options(po::options_description& desc, const std::string& prefi
   desc.add_options()
       ((prefix + "steps").c_str(), po::value<std::size_t>()->default_value(defaults.steps), ("integration steps of the " + what + " (use those of ksi sample)").c_str())
       ((prefix + "integrator").c_str(), po::value<std::string>()->default_value("optimal"), ("integrator of the " + what + ": optimal, ode, constant (use that of ksi sample)").c_str())
-      ((prefix + "diffusion").c_str(), po::value<double>()->default_value(defaults.diffusion), "D for the constant integrator");
+      ((prefix + "diffusion").c_str(), po::value<double>()->default_value(defaults.diffusion), "D for the constant integrator")
+      ((prefix + "diffusion-scale").c_str(), po::value<double>()->default_value(defaults.diffusion_scale), "lambda of the optimal integrator's diffusion D = lambda D* (at least 0.5; 1: D*)");
 }
 
 sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix) {
@@ -23,8 +24,11 @@ sample::SampleOptions sampler_options(const po::variables_map& vm, const std::st
   options.steps = vm[prefix + "steps"].as<std::size_t>();
   options.integrator = sample::parse_integrator(vm[prefix + "integrator"].as<std::string>());
   options.diffusion = vm[prefix + "diffusion"].as<double>();
+  options.diffusion_scale = vm[prefix + "diffusion-scale"].as<double>();
   if (options.steps == 0) throw UsageError("--" + prefix + "steps must be at least 1");
   if (!(options.diffusion >= 0.0)) throw UsageError("--" + prefix + "diffusion must be non-negative");
+  if (!(options.diffusion_scale >= 0.5))
+    throw UsageError("--" + prefix + "diffusion-scale must be at least 0.5");
   return options;
 }
 

@@ -118,6 +118,7 @@ int run_fit(const Invocation& call) {
     guide.steps = sampler.steps;
     guide.integrator = sampler.integrator;
     guide.diffusion = sampler.diffusion;
+    guide.diffusion_scale = sampler.diffusion_scale;
     guide.seed = options.seed;
     guide.ridge = options.ridge;
     guide.validate();

@@ -24,6 +24,7 @@ int run_sample(const Invocation& call) {
       ("steps", po::value<std::size_t>()->default_value(defaults.steps), "integration steps on [0, 1]")
       ("integrator", po::value<std::string>()->default_value("optimal"), "optimal (D* SDE, Heun), ode (probability flow, Heun), constant (constant D, Euler-Maruyama)")
       ("diffusion", po::value<double>()->default_value(defaults.diffusion), "D for --integrator constant")
+      ("diffusion-scale", po::value<double>()->default_value(defaults.diffusion_scale), "lambda of the optimal integrator's diffusion D = lambda D* (at least 0.5; 1: D*)")
       ("batch", po::value<std::size_t>()->default_value(defaults.batch), "samples integrated together (0: 64, fewer for large fields: about 2 MB of states: one field of 64^3)")
       ("dtype", po::value<std::string>()->default_value("float64"), "float32 or float64")
       ("flush-every", po::value<double>()->default_value(job_defaults.flush_every_seconds), "seconds between flushes of the partial output (0: never)")
@@ -42,6 +43,7 @@ int run_sample(const Invocation& call) {
   options.steps = vm["steps"].as<std::size_t>();
   options.integrator = sample::parse_integrator(vm["integrator"].as<std::string>());
   options.diffusion = vm["diffusion"].as<double>();
+  options.diffusion_scale = vm["diffusion-scale"].as<double>();
   options.seed = vm["seed"].as<std::uint64_t>();
   options.batch = vm["batch"].as<std::size_t>();
   sample::SampleJob job;

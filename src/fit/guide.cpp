@@ -74,6 +74,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("steps", o.steps);
   config.set("integrator", to_string(o.integrator));
   config.set("diffusion", o.diffusion);
+  config.set("diffusion_scale", o.diffusion_scale);
   config.set("seed", static_cast<std::int64_t>(o.seed));
   config.set("ridge", o.ridge);
   config.set("members_per_batch", per_batch);
@@ -172,7 +173,7 @@ void GuideOptions::validate() const {
     throw UsageError("--guide-integral must be non-negative");
   if (!(tolerance >= 0.0)) throw UsageError("--guide-tolerance must be non-negative");
   if (steps == 0) throw UsageError("--guide-steps must be at least 1");
-  if (!(diffusion >= 0.0)) throw UsageError("--guide-diffusion must be non-negative");
+  dynamics().validate();
   if (!(ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
 }
 
@@ -341,7 +342,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       // next pass moves c_{k-1} by kappa e_k / (g (t_k - t_{k-1})), g the drift's weight in dX (2
       // for the D* SDE, whose drift is 2 b - (beta'/beta) X). At a fixed point the errors vanish
       // and c holds the correction the drift needs.
-      const double g = options.integrator == Integrator::optimal_sde ? 2.0 : 1.0;
+      const double g = options.dynamics().drift_weight();
       for (std::size_t p = 0; p < P; ++p) {
         const double error = targets.mean(k, p) - m_q[p];
         rhs[p] = targets.rhs(k, p) - h_fixed[p] + at.correction(k, p) + error / options.tau;
@@ -373,8 +374,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
               const NoiseFunction noise = [&](Matrix& xi) {
                 fill_member_noise(options.seed, b.first, pass, g + 1, xi);
               };
-              integrator_step(options.integrator, model.schedule(), options.diffusion, grid[g],
-                              grid[g + 1], drift, noise, b.state);
+              integrator_step(options.dynamics(), model.schedule(), grid[g], grid[g + 1], drift,
+                              noise, b.state);
             }
         });
       }
@@ -412,6 +413,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("tolerance", options.tolerance);
   s.set("steps", options.steps);
   s.set("integrator", to_string(options.integrator));
+  s.set("diffusion_scale", options.diffusion_scale);
   s.set("seed", static_cast<std::int64_t>(options.seed));
   model.set_guide_record(std::move(record));
   if (checkpointing && comm.is_root()) std::filesystem::remove(options.checkpoint.path);

@@ -21,6 +21,7 @@ Params job_config(const Model& model, const SampleOptions& options, const Sample
   config.set("steps", options.steps);
   config.set("integrator", to_string(options.integrator));
   config.set("diffusion", options.diffusion);
+  if (options.diffusion_scale != 1.0) config.set("diffusion_scale", options.diffusion_scale);
   config.set("batch", options.batch);
   config.set("dtype", io::to_string(job.dtype));
   config.set("item_shape", model.shape().describe());
@@ -145,6 +146,7 @@ double run_sampling(const Model& model, const SampleOptions& requested, const Sa
     root.set_attribute("integrator", to_string(options.integrator));
     root.set_attribute("steps", static_cast<std::int64_t>(options.steps));
     root.set_attribute("diffusion", options.diffusion);
+    root.set_attribute("diffusion_scale", options.diffusion_scale);
     const io::RowDataset fields = root.open_rows(io::kFieldsDataset);
     const io::Group attrs = fields.attributes();
     attrs.set_attribute("item_kind", model.shape().is_grid() ? "grid" : "vector");
