@@ -37,6 +37,10 @@ namespace ksi::fit {
 struct GuideOptions {
   std::size_t passes = 0;           ///< guided passes at most (0: none)
   std::size_t ensemble = 64;        ///< N_g fields integrated per pass
+  /// Members whose J J^T enter K^q (every stride-th batch; 0: all). The feature means take every
+  /// member; the Gram matrix, an average over whole fields, needs fewer, and its assembly is the
+  /// dearer half of a pass.
+  std::size_t gram_members = 16;
   double tau = 0.1;                 ///< relaxation time of the moment correction (units of t)
   double damping = 0.5;             ///< w: weight of the new eta_k in each update, in (0, 1]
   /// kappa: gain of the learnt correction c (see above; 0: the proportional update of METHOD
