@@ -105,6 +105,7 @@ fit::GuideOptions small_guide(std::size_t passes) {
   g.passes = passes;
   g.ensemble = 12;
   g.batch = 2;  // 6 batches: work on every rank of up to 3
+  g.gram_members = 4;  // the Gram matrix from batches 0 and 3: on two ranks of three
   g.steps = 12;
   g.tolerance = 0.0;
   return g;
