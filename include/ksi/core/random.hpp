@@ -20,7 +20,8 @@ enum class StreamPurpose : std::uint64_t {
   baseline = 6,            ///< Gaussian baseline fields of `ksi stats`
   test = 7,                ///< tests and benchmarks
   hutchinson = 8,          ///< probe vectors of trace estimators
-  calibration = 9          ///< samples of the spectral calibration (never the user's samples)
+  calibration = 9,         ///< samples of the spectral calibration (never the user's samples)
+  microcanonical = 10      ///< initial white noise of one microcanonical synthesis
 };
 
 class RandomStream {
