@@ -871,6 +871,37 @@ void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> e
     impl_->marginal_gradient(ws, eta.subspan(impl_->features.size()), grad);
 }
 
+void ScatteringSpectra::evaluate_and_vjp(std::span<const double> x, std::span<double> phi,
+                                         const EtaOfPhi& eta_of, std::span<double> grad) const {
+  ScopedPhase phase("features.scattering.evaluate_and_vjp");
+  std::lock_guard<std::mutex> lock(impl_->workspace_lock);
+  auto& ws = impl_->workspace;
+  ws.release_gram_buffers();
+  const auto& state = ws.state;
+  scattering::ForwardNeeds needs;
+  needs.modulus = impl_->any_modulus;
+  needs.phase = impl_->any_modulus;
+  impl_->forward(x, needs, ws);
+  for (std::size_t p = 0; p < impl_->features.size(); ++p) {
+    double v = 0.0;
+    for (const auto& t : impl_->features[p].terms) {
+      const complex r = state.raw[t.config];
+      v += t.coef * (t.imag ? r.imag() : r.real());
+    }
+    phi[p] = v;
+  }
+  if (impl_->marginal.bins > 0) impl_->marginal_values(ws, phi.subspan(impl_->features.size()));
+  std::vector<double> eta(phi.size());
+  eta_of(phi, eta);
+  std::vector<complex> w(impl_->configs.size(), complex(0.0));
+  for (std::size_t p = 0; p < impl_->features.size(); ++p)
+    for (const auto& t : impl_->features[p].terms)
+      w[t.config] += t.imag ? complex(0.0, t.coef * eta[p]) : complex(t.coef * eta[p], 0.0);
+  impl_->backward(ws, w, grad);
+  if (impl_->marginal.bins > 0)
+    impl_->marginal_gradient(ws, std::span<const double>(eta).subspan(impl_->features.size()), grad);
+}
+
 std::size_t ScatteringSpectra::preferred_batch() const {
   // accumulate works item by item, so the batch only has to amortise the fit loop. Batches are the
   // fit's unit of work over ranks, of checkpoints and of stop requests: keep them small (2 MB of

@@ -200,29 +200,28 @@ std::span<const double> TrainingFeatures::target(MicrocanonicalTarget target, st
 
 SynthesisResult synthesize(const features::FeatureMap& map, std::span<const double> target,
                            double scale, const MicrocanonicalOptions& options, std::span<double> x,
-                           std::vector<double>* losses) {
+                           const LbfgsObserver& observe) {
   options.validate();
   const std::size_t P = map.size();
   ensure(target.size() == P && x.size() == map.input_shape().size(),
          "microcanonical synthesis: target or field of the wrong size");
-  std::vector<double> phi(P), eta(P);
-  // L(x) = |phi(x) - target|^2, grad L = J^T eta with eta = 2 (phi - target).
-  const ValueAndGradient loss = [&](std::span<const double> y, std::span<double> gradient) {
-    map.evaluate(y, phi);
-    double value = 0.0;
+  std::vector<double> phi(P);
+  double value = 0.0;
+  // L(x) = |phi(x) - target|^2, grad L = J^T eta with eta = 2 (phi - target): one pass of the map.
+  const features::FeatureMap::EtaOfPhi eta_of = [&](std::span<const double> values,
+                                                    std::span<double> eta) {
+    value = 0.0;
     for (std::size_t p = 0; p < P; ++p) {
-      const double r = phi[p] - target[p];
+      const double r = values[p] - target[p];
       value += r * r;
       eta[p] = 2.0 * r;
     }
-    map.vjp(y, eta, gradient);
+  };
+  const ValueAndGradient loss = [&](std::span<const double> y, std::span<double> gradient) {
+    map.evaluate_and_vjp(y, phi, eta_of, gradient);
     return value;
   };
   const double threshold = options.tolerance * scale;
-  if (losses) losses->clear();
-  const LbfgsObserver observe = [&](const LbfgsIteration& it) {
-    if (losses) losses->push_back(it.value);
-  };
   const LbfgsResult r = minimize_lbfgs(loss, x, options.lbfgs(threshold * threshold), observe);
   for (double v : x)
     if (!std::isfinite(v)) throw NumericalError("microcanonical synthesis produced a non-finite field");

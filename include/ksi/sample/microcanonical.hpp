@@ -84,10 +84,10 @@ struct SynthesisResult {
 };
 
 /// Moves x (model units, in place) by L-BFGS until |phi(x) - target| <= tolerance * scale or the
-/// iteration limit. `losses` (optional) receives L at the start and after every iteration.
+/// iteration limit. `observe` (optional) sees L at the start and after every iteration.
 SynthesisResult synthesize(const features::FeatureMap& map, std::span<const double> target,
                            double scale, const MicrocanonicalOptions& options, std::span<double> x,
-                           std::vector<double>* losses = nullptr);
+                           const LbfgsObserver& observe = {});
 
 /// Samples with global ids [first, first + count) in data units (the standardisation undone), one
 /// result per sample in `results`. Rank-local; the same samples for any batching and rank count.
