@@ -17,7 +17,9 @@ namespace {
 int run_microcanonical(const po::variables_map& vm, const Model& model,
                        const sample::MicrocanonicalOptions& options, const sample::SampleJob& job,
                        const par::Comm& world) {
-  const auto method = sample::microcanonical_method(model, options);
+  // Every rank reads the same model, so a model without training features fails on all: one message.
+  std::unique_ptr<sample::SampleMethod> method;
+  par::collective(world, [&] { method = sample::microcanonical_method(model, options); });
   if (!model.output_gain().empty() || !model.output_map().x.empty() ||
       model.output_spread().rows() > 0)
     par::Log::info("sample: the model's output calibration (gains, map, spread) is not applied: "
