@@ -66,10 +66,6 @@ void check_resumable(const io::Group& root, const Params& config, const std::str
 
 }  // namespace
 
-std::unique_ptr<SampleMethod> sde_method(const Model& model, const SampleOptions& options) {
-  return std::make_unique<SdeMethod>(model, options);
-}
-
 double run_sampling(const Model& model, const SampleOptions& options, const SampleJob& job,
                     const par::Comm& comm) {
   SdeMethod method(model, options);

@@ -11,11 +11,12 @@
 //
 //   bench_microcanonical [cases=256x256,64x64x64] [train=4] [samples=2] [tolerance=1e-3]
 //       [history=10] [max_iterations=5000] [params2d=J=6:L=4] [params3d=J=4:L=3:isotropic=true]
-//       [beta2d=2] [beta3d=2.5] [sigma=0.8] [standardize=scalar] [trace=0]
+//       [beta2d=2] [beta3d=2.5] [sigma=0.8] [standardize=scalar] [effort=estimate] [trace=0]
 //
 // standardize: the model units (scalar: the fields' own features, as the peers compute them; spectrum
 // or copula: whitened units, as ksi's field models use). trace=K adds the residual every K
-// iterations of each synthesis (0: none). Per sample: the iterations and seconds to residuals 1e-1,
+// iterations of each synthesis (0: none). effort=measure plans FFTs by timing (ksi itself plans by
+// estimate, which keeps plans, and so samples, the same on every rank). Per sample: the iterations and seconds to residuals 1e-1,
 // 1e-2, 1e-3; the wall and CPU seconds (the CPU time tells a busy machine from a slow code).
 //
 // params use ':' between key=value pairs (any scattering parameter of ksi fit --feature-params).
@@ -170,6 +171,10 @@ int main(int argc, char** argv) {
     par::Log::configure(world.rank(), par::Verbosity::quiet);
     set_blas_threads(1);
     const bench::Args args(argc, argv);
+    const std::string effort = args.get("effort", "estimate");
+    if (effort != "estimate" && effort != "measure")
+      throw UsageError("effort must be estimate or measure");
+    fft::configure(effort == "measure" ? fft::Effort::measure : fft::Effort::estimate, 1);
     std::vector<Case> cases;
     std::stringstream list(args.get("cases", "256x256,64x64x64"));
     std::string text;
@@ -190,9 +195,10 @@ int main(int argc, char** argv) {
     if (world.is_root())
       std::printf(
           "{\"benchmark\": \"microcanonical\", \"git_hash\": \"%s\", \"ranks\": %d, \"threads\": 1, "
-          "\"tolerance\": %g, \"lbfgs_history\": %g, \"reference_seconds_per_field\": "
+          "\"fft_effort\": \"%s\", \"tolerance\": %g, \"lbfgs_history\": %g, "
+          "\"reference_seconds_per_field\": "
           "{\"pywph_256x256\": %g, \"spectra_1d\": %g}, \"cases\": [%s]}\n",
-          KSI_GIT_HASH, world.size(), args.number("tolerance", 1e-3), args.number("history", 10),
+          KSI_GIT_HASH, world.size(), effort.c_str(), args.number("tolerance", 1e-3), args.number("history", 10),
           kPywph256, kSpectra1d, results.c_str());
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_microcanonical: %s\n", e.what());

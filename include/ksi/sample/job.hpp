@@ -26,8 +26,8 @@ struct SampleJob {
   double flush_every_seconds = 300.0;  ///< flush the partial file at this interval (0: never)
 };
 
-/// One way of generating samples, plugged into run_sampling's batch loop: the SDE sampler
-/// (sde_method) or microcanonical synthesis (microcanonical.hpp). A method generates whole batches of
+/// One way of generating samples, plugged into run_sampling's batch loop: the SDE sampler (the
+/// overload taking SampleOptions) or microcanonical synthesis (microcanonical.hpp). A method generates whole batches of
 /// sample ids on one rank; run_sampling deals the batches, writes the samples and the method's
 /// per-sample records, and handles partial output, resume and stop requests.
 class SampleMethod {
@@ -52,9 +52,6 @@ class SampleMethod {
   /// Attributes of the finished output, and a summary for the log (collective).
   virtual void finish(const io::Group& root, const par::Comm& comm) const {}
 };
-
-/// The SDE sampler of `model` as a sampling-job method (options.batch 0: default_batch).
-std::unique_ptr<SampleMethod> sde_method(const Model& model, const SampleOptions& options);
 
 /// Runs the job with `method` (collective); returns the wall time of the generation (max over ranks).
 double run_sampling(const Model& model, SampleMethod& method, const SampleJob& job,
