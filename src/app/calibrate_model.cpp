@@ -17,6 +17,7 @@ void add_sampler_options(po::options_description& desc, const std::string& prefi
       ((prefix + "steps").c_str(), po::value<std::size_t>()->default_value(defaults.steps), ("integration steps of the " + what + " (use those of ksi sample)").c_str())
       ((prefix + "integrator").c_str(), po::value<std::string>()->default_value("optimal"), ("integrator of the " + what + ": optimal, ode, constant (use that of ksi sample)").c_str())
       ((prefix + "diffusion").c_str(), po::value<double>()->default_value(defaults.diffusion), "D for the constant integrator")
+      ((prefix + "diffusion-scale").c_str(), po::value<double>()->default_value(defaults.diffusion_scale), "lambda of the optimal integrator's diffusion D = lambda D* (at least 0.5; 1: D*)")
       ((prefix + "batch").c_str(), po::value<std::size_t>()->default_value(defaults.batch), ("fields of the " + what + " integrated together, the unit dealt to ranks and of checkpoints (0: as ksi sample's default; the result does not depend on it)").c_str());
 }
 
@@ -25,9 +26,12 @@ sample::SampleOptions sampler_options(const po::variables_map& vm, const std::st
   options.steps = vm[prefix + "steps"].as<std::size_t>();
   options.integrator = sample::parse_integrator(vm[prefix + "integrator"].as<std::string>());
   options.diffusion = vm[prefix + "diffusion"].as<double>();
+  options.diffusion_scale = vm[prefix + "diffusion-scale"].as<double>();
   options.batch = vm[prefix + "batch"].as<std::size_t>();
   if (options.steps == 0) throw UsageError("--" + prefix + "steps must be at least 1");
   if (!(options.diffusion >= 0.0)) throw UsageError("--" + prefix + "diffusion must be non-negative");
+  if (!(options.diffusion_scale >= 0.5))
+    throw UsageError("--" + prefix + "diffusion-scale must be at least 0.5");
   return options;
 }
 

@@ -75,6 +75,7 @@ int run_fit(const Invocation& call) {
   desc.add_options()
       ("guide", po::value<std::size_t>()->default_value(guide_defaults.passes), "moment-guided passes after the one-shot fit (METHOD section 9): integrate an ensemble with the model and steer its feature moments to the data's at every grid time; at most N passes (0: none)")
       ("guide-ensemble", po::value<std::size_t>()->default_value(guide_defaults.ensemble), "fields integrated per guided pass")
+      ("guide-gram-members", po::value<std::size_t>()->default_value(guide_defaults.gram_members), "fields of each ensemble whose Jacobians form the ensemble's Gram matrix (0: all)")
       ("guide-tau", po::value<double>()->default_value(guide_defaults.tau), "relaxation time of the moment correction (units of t)")
       ("guide-damping", po::value<double>()->default_value(guide_defaults.damping), "weight w of each new eta_k, in (0, 1]")
       ("guide-integral", po::value<double>()->default_value(guide_defaults.integral), "weight of the integral action: the moment errors of earlier passes, summed, stay in the update (0: proportional only)")
@@ -122,6 +123,7 @@ int run_fit(const Invocation& call) {
   {
     guide.passes = vm["guide"].as<std::size_t>();
     guide.ensemble = vm["guide-ensemble"].as<std::size_t>();
+    guide.gram_members = vm["guide-gram-members"].as<std::size_t>();
     guide.tau = vm["guide-tau"].as<double>();
     guide.damping = vm["guide-damping"].as<double>();
     guide.integral = vm["guide-integral"].as<double>();
@@ -130,6 +132,7 @@ int run_fit(const Invocation& call) {
     guide.steps = sampler.steps;
     guide.integrator = sampler.integrator;
     guide.diffusion = sampler.diffusion;
+    guide.diffusion_scale = sampler.diffusion_scale;
     guide.batch = sampler.batch;
     guide.seed = options.seed;
     guide.ridge = options.ridge;

@@ -94,6 +94,10 @@ int run_info(const Invocation& call) {
       }
       std::cout << "  attributes:\n";
       print_attributes(root, "    ");
+      if (root.has("microcanonical")) {
+        std::cout << "  microcanonical synthesis:\n";
+        print_attributes(root.open_group("microcanonical"), "    ");
+      }
       std::cout.flush();
     }
   });

@@ -8,11 +8,52 @@
 #include "ksi/par/log.hpp"
 #include "ksi/par/signals.hpp"
 #include "ksi/sample/job.hpp"
+#include "ksi/sample/microcanonical.hpp"
 
 namespace ksi::app {
+namespace {
+
+// What a run took from a partial output, for the --report JSON.
+std::string resume_json(const sample::SamplingResult& r) {
+  return sformat("\"resume\": {\"resumed\": %s, \"batches\": %zu, \"batches_skipped\": %zu, "
+                 "\"batches_integrated\": %zu}",
+                 r.resumed ? "true" : "false", r.batches, r.batches_skipped, r.batches_integrated);
+}
+
+// The microcanonical baseline: the model's map, standardisation and training features only.
+int run_microcanonical(const po::variables_map& vm, const Model& model,
+                       const sample::MicrocanonicalOptions& options, const sample::SampleJob& job,
+                       const par::Comm& world) {
+  // Every rank reads the same model, so a model without training features fails on all: one message.
+  std::unique_ptr<sample::SampleMethod> method;
+  par::collective(world, [&] { method = sample::microcanonical_method(model, options); });
+  if (!model.output_gain().empty() || !model.output_map().x.empty() ||
+      model.output_spread().rows() > 0)
+    par::Log::info("sample: the model's output calibration (gains, map, spread) is not applied: "
+                   "the microcanonical baseline is judged on its own");
+  par::Log::info(cat("sample: ", job.count, " microcanonical samples of ", model.shape().describe(),
+                     " (", model.features().size(), " features, target ", to_string(options.target),
+                     ", L-BFGS history ", options.history, ", at most ", options.max_iterations,
+                     " iterations, tolerance ", options.tolerance, "), ", world.size(), " ranks"));
+  const sample::SamplingResult result = sample::run_sampling(model, *method, job, world);
+  const double seconds = result.seconds;
+  // Seconds per sample on one rank: the wall time times the ranks, over the samples.
+  const double per_sample = seconds * world.size() / static_cast<double>(job.count);
+  par::Log::info(sformat("sample: wrote %zu samples to %s in %.2f s (%.3g s per sample per rank)",
+                         job.count, job.out.c_str(), seconds, per_sample));
+  write_report(vm, world, "sample",
+               sformat("\"method\": \"microcanonical\", \"samples\": %zu, \"features\": %zu, "
+                       "\"dimension\": %zu, \"sample_seconds\": %.6g, \"seconds_per_sample\": %.6g, %s",
+                       job.count, model.features().size(), model.shape().size(), seconds,
+                       per_sample, resume_json(result).c_str()));
+  return 0;
+}
+
+}  // namespace
 
 int run_sample(const Invocation& call) {
   const sample::SampleOptions defaults;
+  const sample::MicrocanonicalOptions micro_defaults;
   const sample::SampleJob job_defaults;
   po::options_description desc("ksi sample options");
   add_common_options(desc);
@@ -20,11 +61,17 @@ int run_sample(const Invocation& call) {
   desc.add_options()
       ("model", po::value<std::string>(), "fitted model (from ksi fit)")
       ("count,n", po::value<std::size_t>()->default_value(job_defaults.count), "number of samples")
+      ("method", po::value<std::string>()->default_value("sde"), "sde (integrate the model's generative dynamics) or microcanonical (L-BFGS from white noise until the features match a training item's: the baseline of the scattering-spectra codes)")
       ("seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed (sample i uses stream (seed, i))")
-      ("steps", po::value<std::size_t>()->default_value(defaults.steps), "integration steps on [0, 1]")
-      ("integrator", po::value<std::string>()->default_value("optimal"), "optimal (D* SDE, Heun), ode (probability flow, Heun), constant (constant D, Euler-Maruyama)")
-      ("diffusion", po::value<double>()->default_value(defaults.diffusion), "D for --integrator constant")
-      ("batch", po::value<std::size_t>()->default_value(defaults.batch), "samples integrated together (0: 64, fewer for large fields: about 2 MB of states: one field of 64^3)")
+      ("steps", po::value<std::size_t>()->default_value(defaults.steps), "sde: integration steps on [0, 1]")
+      ("integrator", po::value<std::string>()->default_value("optimal"), "sde: optimal (D* SDE, Heun), ode (probability flow, Heun), constant (constant D, Euler-Maruyama)")
+      ("diffusion", po::value<double>()->default_value(defaults.diffusion), "sde: D for --integrator constant")
+      ("diffusion-scale", po::value<double>()->default_value(defaults.diffusion_scale), "sde: lambda of the optimal integrator's diffusion D = lambda D* (at least 0.5; 1: D*)")
+      ("target", po::value<std::string>()->default_value(sample::to_string(micro_defaults.target)), "microcanonical: match sample i to training item i mod N (item) or to the training mean (mean)")
+      ("lbfgs-history", po::value<std::size_t>()->default_value(micro_defaults.history), "microcanonical: L-BFGS correction pairs kept")
+      ("max-iterations", po::value<std::size_t>()->default_value(micro_defaults.max_iterations), "microcanonical: L-BFGS iterations per sample at most")
+      ("tolerance", po::value<double>()->default_value(micro_defaults.tolerance), "microcanonical: stop at relative feature residual |phi - target| / s <= this, s the rms distance of the training features from their mean")
+      ("batch", po::value<std::size_t>()->default_value(defaults.batch), "samples per batch, the unit dealt to ranks and of restarts (0: 64, fewer for large fields: about 2 MB of states: one field of 64^3)")
       ("dtype", po::value<std::string>()->default_value("float64"), "float32 or float64")
       ("flush-every", po::value<double>()->default_value(job_defaults.flush_every_seconds), "seconds between flushes of the partial output (0: never)")
       ("resume", "continue OUT.partial of an interrupted run")
@@ -38,12 +85,29 @@ int run_sample(const Invocation& call) {
   if (!vm.count("model")) throw UsageError("ksi sample: --model FILE is required");
   if (!vm.count("out")) throw UsageError("ksi sample: --out FILE is required");
 
+  const std::string method = vm["method"].as<std::string>();
+  if (method != "sde" && method != "microcanonical")
+    throw UsageError(cat("unknown --method '", method, "' (known: sde, microcanonical)"));
+  const bool micro = method == "microcanonical";
+  if (!micro)
+    for (const char* name : {"target", "lbfgs-history", "max-iterations", "tolerance"})
+      if (!vm[name].defaulted())
+        throw UsageError(cat("--", name, " applies to --method microcanonical only"));
   sample::SampleOptions options;
   options.steps = vm["steps"].as<std::size_t>();
   options.integrator = sample::parse_integrator(vm["integrator"].as<std::string>());
   options.diffusion = vm["diffusion"].as<double>();
+  options.diffusion_scale = vm["diffusion-scale"].as<double>();
   options.seed = vm["seed"].as<std::uint64_t>();
   options.batch = vm["batch"].as<std::size_t>();
+  sample::MicrocanonicalOptions micro_options;
+  micro_options.target = sample::parse_microcanonical_target(vm["target"].as<std::string>());
+  micro_options.history = vm["lbfgs-history"].as<std::size_t>();
+  micro_options.max_iterations = vm["max-iterations"].as<std::size_t>();
+  micro_options.tolerance = vm["tolerance"].as<double>();
+  micro_options.seed = options.seed;
+  micro_options.batch = options.batch;
+  if (micro) micro_options.validate();
   sample::SampleJob job;
   job.out = vm["out"].as<std::string>();
   job.model_path = vm["model"].as<std::string>();
@@ -61,6 +125,7 @@ int run_sample(const Invocation& call) {
     ScopedPhase phase("sample.io");
     return Model::read(job.model_path, world);
   }();
+  if (micro) return run_microcanonical(vm, model, micro_options, job, world);
   if (options.batch == 0) options.batch = sample::default_batch(model);
   if (!model.output_gain().empty()) {
     // The output gains correct the spectrum of this sampler's output: other settings change it.
@@ -82,13 +147,10 @@ int run_sample(const Invocation& call) {
   par::Log::info(sformat("sample: wrote %zu samples to %s in %.2f s (%.3g sample-steps/s)", job.count,
                          job.out.c_str(), seconds, rate));
   write_report(vm, world, "sample",
-               sformat("\"samples\": %zu, \"steps\": %zu, \"features\": %zu, \"dimension\": %zu, "
-                       "\"sample_seconds\": %.6g, \"sample_steps_per_second\": %.6g, "
-                       "\"resume\": {\"resumed\": %s, \"batches\": %zu, \"batches_skipped\": %zu, "
-                       "\"batches_integrated\": %zu}",
+               sformat("\"method\": \"sde\", \"samples\": %zu, \"steps\": %zu, \"features\": %zu, \"dimension\": %zu, "
+                       "\"sample_seconds\": %.6g, \"sample_steps_per_second\": %.6g, %s",
                        job.count, options.steps, model.features().size(), model.shape().size(),
-                       seconds, rate, result.resumed ? "true" : "false", result.batches,
-                       result.batches_skipped, result.batches_integrated));
+                       seconds, rate, resume_json(result).c_str()));
   return 0;
 }
 

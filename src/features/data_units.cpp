@@ -165,6 +165,15 @@ void DataUnitsMap::vjp(std::span<const double> x, std::span<const double> eta,
   filter(g, grad);
 }
 
+void DataUnitsMap::evaluate_and_vjp(std::span<const double> x, std::span<double> phi,
+                                    const EtaOfPhi& eta_of, std::span<double> grad) const {
+  std::vector<double> u(x.size()), slope(x.size()), g(x.size());
+  to_data_units(x, u, slope);
+  inner_->evaluate_and_vjp(u, phi, eta_of, g);
+  for (std::size_t i = 0; i < g.size(); ++i) g[i] *= slope[i];
+  filter(g, grad);
+}
+
 void DataUnitsMap::jacobian(std::span<const double> x, Matrix& J) const {
   const std::size_t d = x.size();
   std::vector<double> u(d), slope(d), row(d);

@@ -9,6 +9,14 @@
 
 namespace ksi::features {
 
+void FeatureMap::evaluate_and_vjp(std::span<const double> x, std::span<double> phi,
+                                  const EtaOfPhi& eta_of, std::span<double> grad) const {
+  evaluate(x, phi);
+  std::vector<double> eta(phi.size());
+  eta_of(phi, eta);
+  vjp(x, eta, grad);
+}
+
 void FeatureMap::vjp_batch(const Matrix& X, std::span<const double> eta, Matrix& G) const {
   G.resize(X.rows(), X.cols());
   for (std::size_t b = 0; b < X.rows(); ++b) vjp(X.row(b), eta, G.row(b));

@@ -839,26 +839,39 @@ const WaveletBank& ScatteringSpectra::bank() const {
   return impl_->bank;
 }
 
-void ScatteringSpectra::evaluate(std::span<const double> x, std::span<double> phi) const {
-  ScopedPhase phase("features.scattering.evaluate");
-  std::lock_guard<std::mutex> lock(impl_->workspace_lock);
-  auto& ws = impl_->workspace;
-  ws.release_gram_buffers();
+void ScatteringSpectra::Impl::feature_values(scattering::Workspace& ws, std::span<double> phi) const {
   const auto& state = ws.state;
-  scattering::ForwardNeeds needs;
-  needs.modulus = impl_->any_modulus;
-  impl_->forward(x, needs, ws);
-  for (std::size_t p = 0; p < impl_->features.size(); ++p) {
+  for (std::size_t p = 0; p < features.size(); ++p) {
     double v = 0.0;
-    for (const auto& t : impl_->features[p].terms) {
+    for (const auto& t : features[p].terms) {
       const complex r = state.raw[t.config];
       v += t.coef * (t.imag ? r.imag() : r.real());
     }
     phi[p] = v;
   }
-  if (impl_->marginal.bins > 0) impl_->marginal_values(ws, phi.subspan(impl_->features.size()));
-  if (impl_->shells.count() > 0)
-    impl_->shell_values(state, phi.subspan(impl_->shells.first, impl_->shells.count()));
+  if (marginal.bins > 0) marginal_values(ws, phi.subspan(features.size()));
+  if (shells.count() > 0) shell_values(state, phi.subspan(shells.first, shells.count()));
+}
+
+void ScatteringSpectra::Impl::gradient(scattering::Workspace& ws, std::span<const double> eta,
+                                       std::span<double> grad) const {
+  std::vector<complex> w(configs.size(), complex(0.0));
+  for (std::size_t p = 0; p < features.size(); ++p)
+    for (const auto& t : features[p].terms)
+      w[t.config] += t.imag ? complex(0.0, t.coef * eta[p]) : complex(t.coef * eta[p], 0.0);
+  backward(ws, w, eta.subspan(shells.first, shells.count()), grad);
+  if (marginal.bins > 0) marginal_gradient(ws, eta.subspan(features.size()), grad);
+}
+
+void ScatteringSpectra::evaluate(std::span<const double> x, std::span<double> phi) const {
+  ScopedPhase phase("features.scattering.evaluate");
+  std::lock_guard<std::mutex> lock(impl_->workspace_lock);
+  auto& ws = impl_->workspace;
+  ws.release_gram_buffers();
+  scattering::ForwardNeeds needs;
+  needs.modulus = impl_->any_modulus;
+  impl_->forward(x, needs, ws);
+  impl_->feature_values(ws, phi);
 }
 
 void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> eta,
@@ -872,13 +885,23 @@ void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> e
   needs.phase = impl_->any_modulus;
   needs.values = false;
   impl_->forward(x, needs, ws);
-  std::vector<complex> w(impl_->configs.size(), complex(0.0));
-  for (std::size_t p = 0; p < impl_->features.size(); ++p)
-    for (const auto& t : impl_->features[p].terms)
-      w[t.config] += t.imag ? complex(0.0, t.coef * eta[p]) : complex(t.coef * eta[p], 0.0);
-  impl_->backward(ws, w, eta.subspan(impl_->shells.first, impl_->shells.count()), grad);
-  if (impl_->marginal.bins > 0)
-    impl_->marginal_gradient(ws, eta.subspan(impl_->features.size()), grad);
+  impl_->gradient(ws, eta, grad);
+}
+
+void ScatteringSpectra::evaluate_and_vjp(std::span<const double> x, std::span<double> phi,
+                                         const EtaOfPhi& eta_of, std::span<double> grad) const {
+  ScopedPhase phase("features.scattering.evaluate_and_vjp");
+  std::lock_guard<std::mutex> lock(impl_->workspace_lock);
+  auto& ws = impl_->workspace;
+  ws.release_gram_buffers();
+  scattering::ForwardNeeds needs;
+  needs.modulus = impl_->any_modulus;
+  needs.phase = impl_->any_modulus;
+  impl_->forward(x, needs, ws);
+  impl_->feature_values(ws, phi);
+  std::vector<double> eta(phi.size());
+  eta_of(phi, eta);
+  impl_->gradient(ws, eta, grad);
 }
 
 std::size_t ScatteringSpectra::preferred_batch() const {

@@ -296,6 +296,10 @@ struct ScatteringSpectra::Impl {
   void forward(std::span<const double> x, const scattering::ForwardNeeds& needs,
                scattering::Workspace& ws) const;
   void values(scattering::Workspace& ws) const;
+  /// Every feature of the field whose forward state is in ws (after forward with values).
+  void feature_values(scattering::Workspace& ws, std::span<double> phi) const;
+  /// grad = J^T eta for the field whose forward state (modulus, phase) is in ws.
+  void gradient(scattering::Workspace& ws, std::span<const double> eta, std::span<double> grad) const;
   /// grad = the gradient of sum_c Re(conj(w_c) raw_c) + sum_f shell_eta_f shell_f (shell_eta may
   /// be empty).
   void backward(scattering::Workspace& ws, std::span<const scattering::complex> w,

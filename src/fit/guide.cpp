@@ -74,9 +74,11 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("steps", o.steps);
   config.set("integrator", to_string(o.integrator));
   config.set("diffusion", o.diffusion);
+  config.set("diffusion_scale", o.diffusion_scale);
   config.set("seed", static_cast<std::int64_t>(o.seed));
   config.set("ridge", o.ridge);
   config.set("members_per_batch", per_batch);
+  config.set("gram_members", o.gram_members);
   config.set("inputs", o.checkpoint.inputs);
   return config;
 }
@@ -172,7 +174,7 @@ void GuideOptions::validate() const {
     throw UsageError("--guide-integral must be non-negative");
   if (!(tolerance >= 0.0)) throw UsageError("--guide-tolerance must be non-negative");
   if (steps == 0) throw UsageError("--guide-steps must be at least 1");
-  if (!(diffusion >= 0.0)) throw UsageError("--guide-diffusion must be non-negative");
+  dynamics().validate();
   if (!(ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
 }
 
@@ -211,12 +213,21 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   std::vector<Batch> batches;
   for (std::size_t first = mine.begin; first < mine.end; first += per_batch)
     batches.push_back({first, std::min(per_batch, mine.end - first), {}});
+  // K^q from every stride-th batch of members (by global batch, so on any number of ranks the same
+  // members): a Gram matrix averages J J^T over whole fields and needs fewer of them than the means.
+  const std::size_t total_batches = (Ng + per_batch - 1) / per_batch;
+  const std::size_t wanted = options.gram_members ? std::min(options.gram_members, Ng) : Ng;
+  const std::size_t stride = std::max<std::size_t>(1, total_batches * per_batch / wanted);
+  const auto in_gram = [&](const Batch& b) { return (b.first / per_batch) % stride == 0; };
+  std::size_t gram_members = 0;
+  for (std::size_t g = 0; g < total_batches; g += stride) gram_members += std::min(per_batch, Ng - g * per_batch);
   const double pairs = targets.pairs > 0 ? targets.pairs : std::numeric_limits<double>::infinity();
 
-  par::Log::info(sformat("guide: up to %zu passes of %zu fields (%zu steps, %s), tau %.3g, damping "
-                         "%.3g, tolerance RMS z <= %.3g, %d ranks",
-                         options.passes, Ng, grid.size() - 1, to_string(options.integrator).c_str(),
-                         options.tau, options.damping, options.tolerance, comm.size()));
+  par::Log::info(sformat("guide: up to %zu passes of %zu fields (Gram on %zu; %zu steps, %s), tau "
+                         "%.3g, damping %.3g, tolerance RMS z <= %.3g, %d ranks",
+                         options.passes, Ng, gram_members, grid.size() - 1,
+                         to_string(options.integrator).c_str(), options.tau, options.damping,
+                         options.tolerance, comm.size()));
 
   const Params config = checkpoint_config(model, options, per_batch);
   const bool checkpointing = !options.checkpoint.path.empty();
@@ -286,10 +297,12 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         ScopedPhase phase("guide.assembly");
         for (auto& b : batches) {
           const Matrix& X = b.state.X;
-          model.linear_drift(t, X, fixed);
           batch_K.fill(0.0);
           std::fill(batch_h.begin(), batch_h.end(), 0.0);
-          features.accumulate(X, fixed, batch_K, batch_h);
+          if (in_gram(b)) {
+            model.linear_drift(t, X, fixed);
+            features.accumulate(X, fixed, batch_K, batch_h);
+          }
           std::fill(moments.begin(), moments.end(), 0.0);
           for (std::size_t r = 0; r < X.rows(); ++r) {
             features.evaluate(X.row(r), phi);
@@ -306,12 +319,12 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         }
       });
       comm.allreduce_sum(std::span<DoubleDouble>(sums));
-      const double inv = 1.0 / static_cast<double>(Ng);
+      const double inv = 1.0 / static_cast<double>(Ng), inv_gram = 1.0 / static_cast<double>(gram_members);
       std::size_t q = 0;
       for (std::size_t i = 0; i < P; ++i)
-        for (std::size_t j = i; j < P; ++j) K(i, j) = sums[q++].value() * inv;
+        for (std::size_t j = i; j < P; ++j) K(i, j) = sums[q++].value() * inv_gram;
       std::vector<double> h_fixed(P), m_q(P), m2_q(P);
-      for (std::size_t i = 0; i < P; ++i) h_fixed[i] = sums[q++].value() * inv;
+      for (std::size_t i = 0; i < P; ++i) h_fixed[i] = sums[q++].value() * inv_gram;
       for (std::size_t i = 0; i < P; ++i) m_q[i] = sums[q++].value() * inv;
       for (std::size_t i = 0; i < P; ++i) m2_q[i] = sums[q++].value() * inv;
 
@@ -341,7 +354,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       // next pass moves c_{k-1} by kappa e_k / (g (t_k - t_{k-1})), g the drift's weight in dX (2
       // for the D* SDE, whose drift is 2 b - (beta'/beta) X). At a fixed point the errors vanish
       // and c holds the correction the drift needs.
-      const double g = options.integrator == Integrator::optimal_sde ? 2.0 : 1.0;
+      const double g = options.dynamics().drift_weight();
       for (std::size_t p = 0; p < P; ++p) {
         const double error = targets.mean(k, p) - m_q[p];
         rhs[p] = targets.rhs(k, p) - h_fixed[p] + at.correction(k, p) + error / options.tau;
@@ -373,8 +386,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
               const NoiseFunction noise = [&](Matrix& xi) {
                 fill_member_noise(options.seed, b.first, pass, g + 1, xi);
               };
-              integrator_step(options.integrator, model.schedule(), options.diffusion, grid[g],
-                              grid[g + 1], drift, noise, b.state);
+              integrator_step(options.dynamics(), model.schedule(), grid[g], grid[g + 1], drift,
+                              noise, b.state);
             }
         });
       }
@@ -406,12 +419,14 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("passes", record.rms_z.rows());
   s.set("max_passes", options.passes);
   s.set("ensemble", Ng);
+  s.set("gram_members", gram_members);
   s.set("tau", options.tau);
   s.set("damping", options.damping);
   s.set("integral", options.integral);
   s.set("tolerance", options.tolerance);
   s.set("steps", options.steps);
   s.set("integrator", to_string(options.integrator));
+  s.set("diffusion_scale", options.diffusion_scale);
   s.set("seed", static_cast<std::int64_t>(options.seed));
   model.set_guide_record(std::move(record));
   if (checkpointing && comm.is_root()) std::filesystem::remove(options.checkpoint.path);

@@ -15,23 +15,25 @@ void check_finite(const Matrix& X, double t) {
       throw NumericalError(sformat("a sample became non-finite at t = %.4f (try more --steps)", t));
 }
 
-// D* SDE in Y = beta X form with the Heun corrector (METHOD section 3).
-void step_optimal(const Schedule& s, double t0, double t1, const DriftFunction& drift,
+// D = lambda D* SDE in Y = beta^lambda X form with the Heun corrector (METHOD section 3 for
+// lambda = 1, where the weights are those of Schedule::step_integrals and b enters as 2 b).
+void step_optimal(const Schedule& s, double lambda, double t0, double t1, const DriftFunction& drift,
                   const NoiseFunction& noise, PathState& state) {
   Matrix& X = state.X;
   Matrix& Y = state.Y;
   const std::size_t n = X.rows(), d = X.cols();
-  const StepIntegrals w = s.step_integrals(t0, t1);
+  const StepIntegrals w = s.scaled_step_integrals(t0, t1, lambda);
   const double sv = std::sqrt(std::max(w.v, 0.0));
-  const double b1 = s.beta(t1);
+  const double b1 = lambda == 1.0 ? s.beta(t1) : std::pow(s.beta(t1), lambda);
+  const double c = 1.0 + lambda;
   Matrix B0, B1, Xs(n, d), xi(n, d);
   noise(xi);
   drift(t0, X, B0);
   for (std::size_t q = 0; q < X.size(); ++q)
-    Xs.data()[q] = (Y.data()[q] + 2.0 * B0.data()[q] * (w.w0 + w.w1) + sv * xi.data()[q]) / b1;
+    Xs.data()[q] = (Y.data()[q] + c * B0.data()[q] * (w.w0 + w.w1) + sv * xi.data()[q]) / b1;
   drift(t1, Xs, B1);
   for (std::size_t q = 0; q < X.size(); ++q) {
-    Y.data()[q] += 2.0 * (B0.data()[q] * w.w0 + B1.data()[q] * w.w1) + sv * xi.data()[q];
+    Y.data()[q] += c * (B0.data()[q] * w.w0 + B1.data()[q] * w.w1) + sv * xi.data()[q];
     X.data()[q] = Y.data()[q] / b1;
   }
 }
@@ -90,13 +92,26 @@ PathState PathState::start(Matrix X0) {
   return state;
 }
 
-void integrator_step(Integrator integrator, const Schedule& schedule, double diffusion, double t0,
-                     double t1, const DriftFunction& drift, const NoiseFunction& noise,
-                     PathState& state) {
-  switch (integrator) {
-    case Integrator::optimal_sde: step_optimal(schedule, t0, t1, drift, noise, state); break;
+void Dynamics::validate() const {
+  if (!(diffusion >= 0.0) || !std::isfinite(diffusion)) throw UsageError("--diffusion must be non-negative");
+  if (!(diffusion_scale >= 0.5) || !std::isfinite(diffusion_scale))
+    throw UsageError(cat("--diffusion-scale must be at least 0.5, not ", diffusion_scale));
+}
+
+double Dynamics::drift_weight() const {
+  return integrator == Integrator::optimal_sde ? 1.0 + diffusion_scale : 1.0;
+}
+
+void integrator_step(const Dynamics& dynamics, const Schedule& schedule, double t0, double t1,
+                     const DriftFunction& drift, const NoiseFunction& noise, PathState& state) {
+  switch (dynamics.integrator) {
+    case Integrator::optimal_sde:
+      step_optimal(schedule, dynamics.diffusion_scale, t0, t1, drift, noise, state);
+      break;
     case Integrator::ode: step_ode(t0, t1, drift, state); break;
-    case Integrator::constant_sde: step_constant(schedule, diffusion, t0, t1, drift, noise, state); break;
+    case Integrator::constant_sde:
+      step_constant(schedule, dynamics.diffusion, t0, t1, drift, noise, state);
+      break;
   }
   check_finite(state.X, t1);
 }

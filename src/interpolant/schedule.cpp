@@ -1,5 +1,6 @@
 #include "ksi/interpolant/schedule.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -41,6 +42,26 @@ StepIntegrals Schedule::step_integrals(double t0, double t1) const {
       s.w0 += w * b * (t1 - u) / h;
       s.w1 += w * b * (u - t0) / h;
       s.v += w * 2.0 * alpha(u) * b * gamma(u);
+    }
+  }
+  return s;
+}
+
+StepIntegrals Schedule::scaled_step_integrals(double t0, double t1, double scale) const {
+  if (scale == 1.0) return step_integrals(t0, t1);
+  if (!(scale >= 0.5)) throw UsageError(cat("the diffusion scale must be at least 0.5, not ", scale));
+  const double h = t1 - t0;
+  const double mid = 0.5 * (t0 + t1);
+  StepIntegrals s;
+  for (std::size_t i = 0; i < kNodes.size(); ++i) {
+    for (double sign : {-1.0, 1.0}) {
+      const double u = mid + sign * 0.5 * h * kNodes[i];
+      const double w = 0.5 * h * kWeights[i];
+      const double b = std::max(beta(u), 0.0);
+      const double bl = std::pow(b, scale);
+      s.w0 += w * bl * (t1 - u) / h;
+      s.w1 += w * bl * (u - t0) / h;
+      s.v += w * 2.0 * scale * alpha(u) * gamma(u) * std::pow(b, 2.0 * scale - 1.0);
     }
   }
   return s;

@@ -14,15 +14,45 @@
 namespace ksi::sample {
 namespace {
 
-Params job_config(const Model& model, const SampleOptions& options, const SampleJob& job) {
-  Params config;
+// The SDE sampler: integrates each batch with `generate`.
+class SdeMethod final : public SampleMethod {
+ public:
+  SdeMethod(const Model& model, const SampleOptions& options) : model_(model), options_(options) {
+    if (options_.batch == 0) options_.batch = default_batch(model);
+  }
+  std::string name() const override { return "sde"; }
+  std::size_t batch() const override { return options_.batch; }
+  Params settings() const override {
+    Params config;
+    config.set("seed", static_cast<std::int64_t>(options_.seed));
+    config.set("steps", options_.steps);
+    config.set("integrator", to_string(options_.integrator));
+    config.set("diffusion", options_.diffusion);
+    if (options_.diffusion_scale != 1.0) config.set("diffusion_scale", options_.diffusion_scale);
+    config.set("batch", options_.batch);
+    return config;
+  }
+  Matrix generate(std::size_t first, std::size_t count) override {
+    return sample::generate(model_, options_, first, count);
+  }
+  void finish(const io::Group& root, const par::Comm&) const override {
+    root.set_attribute("seed", static_cast<std::int64_t>(options_.seed));
+    root.set_attribute("integrator", to_string(options_.integrator));
+    root.set_attribute("steps", static_cast<std::int64_t>(options_.steps));
+    root.set_attribute("diffusion", options_.diffusion);
+    root.set_attribute("diffusion_scale", options_.diffusion_scale);
+  }
+
+ private:
+  const Model& model_;
+  SampleOptions options_;
+};
+
+Params job_config(const Model& model, const SampleMethod& method, const SampleJob& job) {
+  Params config = method.settings();
+  config.set("method", method.name());
   config.set("model_id", model.identity());
   config.set("count", job.count);
-  config.set("seed", static_cast<std::int64_t>(options.seed));
-  config.set("steps", options.steps);
-  config.set("integrator", to_string(options.integrator));
-  config.set("diffusion", options.diffusion);
-  config.set("batch", options.batch);
   config.set("dtype", io::to_string(job.dtype));
   config.set("item_shape", model.shape().describe());
   return config;
@@ -39,10 +69,16 @@ void check_resumable(const io::Group& root, const Params& config, const std::str
 
 }  // namespace
 
-SamplingResult run_sampling(const Model& model, const SampleOptions& requested, const SampleJob& job,
+SamplingResult run_sampling(const Model& model, const SampleOptions& options, const SampleJob& job,
                             const par::Comm& comm) {
-  SampleOptions options = requested;
-  if (options.batch == 0) options.batch = default_batch(model);
+  SdeMethod method(model, options);
+  return run_sampling(model, method, job, comm);
+}
+
+SamplingResult run_sampling(const Model& model, SampleMethod& method, const SampleJob& job,
+                            const par::Comm& comm) {
+  const std::size_t batch = method.batch();
+  ensure(batch > 0, "a sampling method with an empty batch");
   const std::string partial = job.out + ".partial";
   {
     std::int64_t exists = 0;
@@ -54,8 +90,8 @@ SamplingResult run_sampling(const Model& model, const SampleOptions& requested, 
                                      "--resume to continue it, or --force to start over"),
                                  0);
   }
-  const Params config = job_config(model, options, job);
-  const std::size_t batches = (job.count + options.batch - 1) / options.batch;
+  const Params config = job_config(model, method, job);
+  const std::size_t batches = (job.count + batch - 1) / batch;
 
   const auto open_output = [&] {
     try {
@@ -91,6 +127,7 @@ SamplingResult run_sampling(const Model& model, const SampleOptions& requested, 
     root.create_rows(io::kFieldsDataset, job.dtype, job.count, model.shape().dims());
     root.create_rows("sample_ids", io::DType::int64, job.count, {});
     root.write("batch_done", {batches}, std::span<const std::int64_t>(done));
+    method.create_records(root, job.count);
   }
   // The layout on disk now: later writes only fill rows of datasets allocated here, so a run killed
   // outright (SIGKILL, a node failure) leaves a partial output that --resume can still read, with the
@@ -105,7 +142,7 @@ SamplingResult run_sampling(const Model& model, const SampleOptions& requested, 
   par::Progress progress("sample", mine.size());
   Stopwatch clock, since_flush;
   bool stopped = false;
-  std::int64_t integrated = 0;  // batches integrated here, counted where the work is done
+  std::int64_t generated = 0;  // batches generated here, counted where the work is done
   {
     const io::Group root = out.root();
     const io::RowDataset fields = root.open_rows(io::kFieldsDataset);
@@ -118,10 +155,10 @@ SamplingResult run_sampling(const Model& model, const SampleOptions& requested, 
       Matrix part;
       std::size_t first = 0;
       if (work) {
-        first = b * options.batch;
+        first = b * batch;
         try {
-          part = generate(model, options, first, std::min(options.batch, job.count - first));
-          ++integrated;
+          part = method.generate(first, std::min(batch, job.count - first));
+          ++generated;
         } catch (...) {
           failure = std::current_exception();
         }
@@ -138,6 +175,7 @@ SamplingResult run_sampling(const Model& model, const SampleOptions& requested, 
         const std::int64_t one = 1;
         batch_done.write_rows(work ? b : 0, work ? 1 : 0,
                               std::span<const std::int64_t>(&one, work ? 1 : 0));
+        method.write_records(root, first, n, comm);
       }
       if (static_cast<std::size_t>(it) < mine.size()) progress.advance(1);
       const bool due = job.flush_every_seconds > 0 && since_flush.seconds() >= job.flush_every_seconds;
@@ -150,7 +188,7 @@ SamplingResult run_sampling(const Model& model, const SampleOptions& requested, 
     }
   }
   result.seconds = comm.allreduce_max(clock.seconds());
-  result.batches_integrated = static_cast<std::size_t>(comm.allreduce_sum(integrated));
+  result.batches_integrated = static_cast<std::size_t>(comm.allreduce_sum(generated));
   if (stopped) {
     out.keep_partial();
     throw par::CollectiveError(ExitCode::interrupted,
@@ -166,10 +204,8 @@ SamplingResult run_sampling(const Model& model, const SampleOptions& requested, 
     root.set_attribute("ksi_file_kind", "samples");
     root.set_attribute("model", job.model_path);
     root.set_attribute("model_id", model.identity());
-    root.set_attribute("seed", static_cast<std::int64_t>(options.seed));
-    root.set_attribute("integrator", to_string(options.integrator));
-    root.set_attribute("steps", static_cast<std::int64_t>(options.steps));
-    root.set_attribute("diffusion", options.diffusion);
+    root.set_attribute("method", method.name());
+    method.finish(root, comm);
     const io::RowDataset fields = root.open_rows(io::kFieldsDataset);
     const io::Group attrs = fields.attributes();
     attrs.set_attribute("item_kind", model.shape().is_grid() ? "grid" : "vector");

@@ -52,8 +52,8 @@ Matrix spread_normals(std::size_t components, std::uint64_t seed, StreamPurpose 
 Matrix generate_states(const Model& model, const SampleOptions& options, std::size_t first,
                        std::size_t count) {
   if (options.steps < 1) throw UsageError("--steps must be at least 1");
-  if (options.integrator == Integrator::constant_sde && !(options.diffusion >= 0.0))
-    throw UsageError("--diffusion must be non-negative");
+  const Dynamics dynamics = options.dynamics();
+  dynamics.validate();
   const std::size_t d = model.shape().size();
   std::vector<double> grid(options.steps + 1);
   for (std::size_t i = 0; i <= options.steps; ++i)
@@ -73,8 +73,7 @@ Matrix generate_states(const Model& model, const SampleOptions& options, std::si
     };
     const NoiseFunction fill = [&noise](Matrix& xi) { noise.fill(xi); };
     for (std::size_t step = 0; step + 1 < grid.size(); ++step)
-      integrator_step(options.integrator, model.schedule(), options.diffusion, grid[step],
-                      grid[step + 1], drift, fill, state);
+      integrator_step(dynamics, model.schedule(), grid[step], grid[step + 1], drift, fill, state);
     for (std::size_t i = 0; i < n; ++i) {
       const auto x = state.X.row(i);
       std::copy(x.begin(), x.end(), out.row(b0 + i).begin());

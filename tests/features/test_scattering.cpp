@@ -184,6 +184,30 @@ TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
   }
 }
 
+// evaluate_and_vjp (one forward pass) gives the same bits as evaluate, eta_of and vjp in turn.
+TEST_P(ScatteringGradient, EvaluateAndVjpEqualsSeparateCalls) {
+  const auto c = GetParam();
+  auto o = options_for(c.J, c.L, c.families);
+  o.isotropic = c.isotropic;
+  o.shells = c.shells;
+  add_marginal(o, c.marginal, c.dims);
+  auto map = calibrated(c.dims, o);
+  const std::size_t P = map->size(), d = map->input_shape().size();
+  const auto x = lognormal_field(c.dims, 22);
+  std::vector<double> shift(P), phi(P), eta(P), grad(d), fused_phi(P), fused_grad(d);
+  RandomStream(6, StreamPurpose::test, 4).fill_normal(shift);
+  // eta depends on phi, as a loss's derivative does.
+  const FeatureMap::EtaOfPhi eta_of = [&](std::span<const double> values, std::span<double> out) {
+    for (std::size_t p = 0; p < P; ++p) out[p] = 2.0 * (values[p] - shift[p]);
+  };
+  map->evaluate(x, phi);
+  eta_of(phi, eta);
+  map->vjp(x, eta, grad);
+  map->evaluate_and_vjp(x, fused_phi, eta_of, fused_grad);
+  EXPECT_EQ(phi, fused_phi) << c.families;
+  EXPECT_EQ(grad, fused_grad) << c.families;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Families, ScatteringGradient,
     testing::Values(

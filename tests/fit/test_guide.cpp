@@ -105,6 +105,7 @@ fit::GuideOptions small_guide(std::size_t passes) {
   g.passes = passes;
   g.ensemble = 12;
   g.batch = 2;  // 6 batches: work on every rank of up to 3
+  g.gram_members = 4;  // the Gram matrix from batches 0 and 3: on two ranks of three
   g.steps = 12;
   g.tolerance = 0.0;
   return g;
@@ -228,20 +229,22 @@ TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
 
 namespace {
 
-// A feature map that raises a stop request (as SIGTERM would) on rank 0 at its n-th accumulate.
+// A feature map that raises a stop request (as SIGTERM would) on rank 0 at its n-th evaluate.
 class StopAt final : public features::FeatureMap {
  public:
   StopAt(const FeatureMap& inner, int calls, bool here) : inner_(inner), remaining_(calls), here_(here) {}
   std::string kind() const override { return inner_.kind(); }
   std::size_t size() const override { return inner_.size(); }
   const ItemShape& input_shape() const override { return inner_.input_shape(); }
-  void evaluate(std::span<const double> x, std::span<double> phi) const override { inner_.evaluate(x, phi); }
+  void evaluate(std::span<const double> x, std::span<double> phi) const override {
+    inner_.evaluate(x, phi);
+    if (here_ && --remaining_ == 0) par::request_stop();
+  }
   void vjp(std::span<const double> x, std::span<const double> e, std::span<double> g) const override {
     inner_.vjp(x, e, g);
   }
   void accumulate(const Matrix& X, const Matrix& V, Matrix& K, std::span<double> h) const override {
     inner_.accumulate(X, V, K, h);
-    if (here_ && --remaining_ == 0) par::request_stop();
   }
   std::size_t preferred_batch() const override { return inner_.preferred_batch(); }
   features::FeatureSpec spec() const override { return inner_.spec(); }
@@ -274,11 +277,12 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   fit::GuideOptions g = small_guide(3);
   g.checkpoint.path = dir.path("guide.checkpoint");
   g.checkpoint.every_seconds = 0;
-  // Stopped in the second pass, at its third grid time: every grid time makes one accumulate per
-  // batch, and rank 0 holds its block of the 6 batches.
-  const int per_pass = static_cast<int>(par::block_range(6, 0, comm.size()).size() * oneshot.times().size());
+  // Stopped in the second pass: every grid time evaluates each member once, and rank 0 holds its
+  // block of the 6 batches of 2 members.
+  const std::size_t members_here = 2 * par::block_range(6, 0, comm.size()).size();
+  const int per_pass = static_cast<int>(members_here * oneshot.times().size());
   const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
-  Model interrupted = with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 3, comm.is_root()));
+  Model interrupted = with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 5, comm.is_root()));
   test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
   ASSERT_TRUE(std::filesystem::exists(g.checkpoint.path));
 
@@ -287,9 +291,8 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   const fit::GuideStart start = fit::guide_model(resumed, g, comm);
   EXPECT_TRUE(start.resumed);
   EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
-  // The stop came in the third accumulate of the pass; it is honoured at the next grid time.
-  const std::size_t batches_here = par::block_range(6, 0, comm.size()).size();
-  EXPECT_EQ(start.time, 2 / batches_here + 1);
+  // The stop came in the fifth evaluation of the pass; it is honoured at the next grid time.
+  EXPECT_EQ(start.time, 4 / members_here + 1);
   EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
   EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z), 0.0);
   EXPECT_FALSE(std::filesystem::exists(g.checkpoint.path)) << "a finished guide removes its checkpoint";

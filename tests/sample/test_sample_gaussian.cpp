@@ -81,6 +81,27 @@ TEST(OptimalSde, TrigonometricScheduleToo) {
   EXPECT_LT(mean_error(x, g), 0.01);
 }
 
+TEST(OptimalSde, AnyMultipleOfTheOptimalDiffusionKeepsTheTarget) {
+  // D = lambda D* in Y = beta^lambda X: the same law for exact b, more or less noise on the way.
+  const auto g = synth::random_gaussian(3, 9);
+  const Model exact = test::exact_gaussian_model(g, "trig", 2001);
+  for (const double lambda : {0.5, 2.0, 4.0}) {
+    sample::SampleOptions options;
+    options.steps = 60;
+    options.diffusion_scale = lambda;
+    options.batch = 4096;
+    options.seed = 12;
+    const Matrix x = sample::generate(exact, options, 0, 100000);
+    EXPECT_LT(covariance_error(x, g), 0.02) << "lambda " << lambda;
+    EXPECT_LT(mean_error(x, g), 0.01) << "lambda " << lambda;
+  }
+  // A wrong weight of the drift (b instead of (1 + lambda) b) would miss the covariance by far: the
+  // check can fail. And lambda below 1/2 is refused.
+  sample::SampleOptions bad;
+  bad.diffusion_scale = 0.25;
+  EXPECT_THROW(sample::generate(exact, bad, 0, 4), UsageError);
+}
+
 TEST(ProbabilityFlowOde, ReproducesTheTarget) {
   const auto g = synth::random_gaussian(3, 7);
   const Model exact = test::exact_gaussian_model(g, "linear", 2001);

@@ -21,7 +21,7 @@ enum class StreamPurpose : std::uint64_t {
   test = 7,                ///< tests and benchmarks
   hutchinson = 8,          ///< probe vectors of trace estimators
   calibration = 9,         ///< samples of the spectral calibration (never the user's samples)
-  microcanonical = 10,     ///< initial white noise of microcanonical synthesis
+  microcanonical = 10,     ///< initial white noise of one microcanonical synthesis
   guide = 11               ///< ensembles of the fit's guided passes (member, pass, step)
 };
 

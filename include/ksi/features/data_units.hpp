@@ -47,6 +47,8 @@ class DataUnitsMap final : public FeatureMap {
   void evaluate(std::span<const double> x, std::span<double> phi) const override;
   void vjp(std::span<const double> x, std::span<const double> eta,
            std::span<double> grad) const override;
+  void evaluate_and_vjp(std::span<const double> x, std::span<double> phi, const EtaOfPhi& eta_of,
+                        std::span<double> grad) const override;
   void jacobian(std::span<const double> x, Matrix& J) const override;
   void accumulate(const Matrix& X, const Matrix& V, Matrix& K_raw,
                   std::span<double> h) const override;

@@ -3,6 +3,7 @@
 /// The FeatureMap interface (METHOD section 4): phi: R^d -> R^P with Jacobian J(x) in R^{P x d}.
 /// The drift is a vector-Jacobian product J(x)^T eta; fitting needs sums of J J^T and J v over batches.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -38,6 +39,13 @@ class FeatureMap {
   /// grad_x (eta . phi)(x) = J(x)^T eta; grad.size() == d.
   virtual void vjp(std::span<const double> x, std::span<const double> eta,
                    std::span<double> grad) const = 0;
+  /// eta as a function of phi (e.g. the derivative of a loss in phi): eta_of(phi, eta).
+  using EtaOfPhi = std::function<void(std::span<const double> phi, std::span<double> eta)>;
+  /// phi(x) into `phi`, then grad = J(x)^T eta with eta = eta_of(phi): one step of an optimiser of
+  /// a function of phi. The same values as evaluate, eta_of and vjp in turn (the default); maps
+  /// override it to share their forward pass between the two (scattering).
+  virtual void evaluate_and_vjp(std::span<const double> x, std::span<double> phi,
+                                const EtaOfPhi& eta_of, std::span<double> grad) const;
   /// vjp for every row of X into the rows of G (same shape as X). Default: one vjp per row.
   virtual void vjp_batch(const Matrix& X, std::span<const double> eta, Matrix& G) const;
   /// J(x) as a P x d matrix. Default: P vjp's with unit vectors (maps override where cheaper).

@@ -121,6 +121,9 @@ class ScatteringSpectra final : public FeatureMap {
   void evaluate(std::span<const double> x, std::span<double> phi) const override;
   void vjp(std::span<const double> x, std::span<const double> eta,
            std::span<double> grad) const override;
+  /// One forward pass for both (the vjp's forward computes everything evaluate needs).
+  void evaluate_and_vjp(std::span<const double> x, std::span<double> phi, const EtaOfPhi& eta_of,
+                        std::span<double> grad) const override;
   void accumulate(const Matrix& X, const Matrix& V, Matrix& K_raw,
                   std::span<double> h) const override;
   /// The dense Jacobian from the structured rows: one c2r per row instead of one vjp.

@@ -10,8 +10,8 @@
 ///     eta_k <- (1 - w) eta_k + w (K^q_k + ridge)^-1 ( h_k - E_q[J G_k x] + c_k + e_k / tau )
 ///     e_k = m_rho(t_k) - m_q(t_k)
 ///
-/// and, for the next pass, c_{k-1} <- c_{k-1} + kappa e_k / (g (t_k - t_{k-1})) (g = 2 for the D*
-/// SDE, whose drift is 2 b - (beta'/beta) X, else 1). The learnt term c is an addition to METHOD
+/// and, for the next pass, c_{k-1} <- c_{k-1} + kappa e_k / (g (t_k - t_{k-1})) (g the weight of b in
+/// dX, Dynamics::drift_weight: 2 for the D* SDE, whose drift is 2 b - (beta'/beta) X). The learnt term c is an addition to METHOD
 /// section 9: the proportional update alone settles where e_k pays for the correction the drift
 /// needs (a bias of order tau), and it cannot reach the error at t = 1, which only eta_{T-2} moves;
 /// c attributes each error to the interval that made it, so at a fixed point the errors vanish.
@@ -37,6 +37,10 @@ namespace ksi::fit {
 struct GuideOptions {
   std::size_t passes = 0;           ///< guided passes at most (0: none)
   std::size_t ensemble = 64;        ///< N_g fields integrated per pass
+  /// Members whose J J^T enter K^q (every stride-th batch; 0: all). The feature means take every
+  /// member; the Gram matrix, an average over whole fields, needs fewer, and its assembly is the
+  /// dearer half of a pass.
+  std::size_t gram_members = 16;
   double tau = 0.1;                 ///< relaxation time of the moment correction (units of t)
   double damping = 0.5;             ///< w: weight of the new eta_k in each update, in (0, 1]
   /// kappa: gain of the learnt correction c (see above; 0: the proportional update of METHOD
@@ -46,11 +50,13 @@ struct GuideOptions {
   std::size_t steps = 40;           ///< integration steps on [0, 1], spread over the grid intervals
   Integrator integrator = Integrator::optimal_sde;
   double diffusion = 1.0;           ///< D for Integrator::constant_sde
+  double diffusion_scale = 1.0;     ///< lambda of D = lambda D* for Integrator::optimal_sde
   std::uint64_t seed = 1;           ///< key of the ensemble streams
   double ridge = 1e-8;              ///< relative ridge of the ensemble systems
   std::size_t batch = 0;            ///< members per assembly batch (0: the map's preference)
   CheckpointOptions checkpoint;     ///< checkpoint and restart, as the fit's (file `path`)
 
+  Dynamics dynamics() const { return {integrator, diffusion, diffusion_scale}; }
   /// UsageError naming the first invalid setting.
   void validate() const;
 };

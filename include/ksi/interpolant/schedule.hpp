@@ -39,6 +39,11 @@ class Schedule {
   /// w0, w1, v of one step. The default uses 16-point Gauss-Legendre quadrature, exact to
   /// round-off for the smooth schedules here; schedules override it with closed forms.
   virtual StepIntegrals step_integrals(double t0, double t1) const;
+  /// The integrals of the SDE with a multiple `scale` of D* in the form Y = beta^scale X
+  /// (integrator.hpp): w0, w1 with beta^scale in place of beta, v = int 2 scale alpha gamma
+  /// beta^(2 scale - 1). scale 1 is step_integrals; scale must be at least 1/2 (the integrand of v is
+  /// then bounded at t = 0).
+  StepIntegrals scaled_step_integrals(double t0, double t1, double scale) const;
 
   /// Parameters that, with name(), rebuild this schedule through make_schedule.
   virtual Params params() const { return {}; }

@@ -25,9 +25,11 @@ struct SampleOptions {
   std::size_t steps = 40;                        ///< integration steps on [0, 1]
   Integrator integrator = Integrator::optimal_sde;
   double diffusion = 1.0;                        ///< D for Integrator::constant_sde
+  double diffusion_scale = 1.0;                  ///< lambda of D = lambda D* (Integrator::optimal_sde)
   std::uint64_t seed = 1;                        ///< key of the per-sample noise streams
   std::size_t batch = 0;                         ///< samples integrated together; 0: default_batch
   StreamPurpose streams = StreamPurpose::sample_noise;  ///< family of the per-sample noise streams
+  Dynamics dynamics() const { return {integrator, diffusion, diffusion_scale}; }
 };
 
 /// The batch used when SampleOptions::batch is 0: 64 samples, fewer for large items so that a batch

@@ -1,0 +1,105 @@
+#pragma once
+/// @file
+/// Microcanonical synthesis: the generator of the scattering-spectra codes (pywph, scattering_spectra),
+/// as the baseline ksi's samplers are judged against. Sample i starts from white noise in model units,
+/// drawn from the stream (seed, StreamPurpose::microcanonical, i), and L-BFGS (core/lbfgs.hpp) moves it
+/// to minimise
+///
+///     L(x) = |phi(x) - phi_target|^2        (model units; grad L = J(x)^T eta, eta = 2 (phi - target):
+///                                            one evaluate and one vjp per evaluation of L)
+///
+/// where phi_target is the features of training item i mod N (target `item`) or the training mean
+/// (target `mean`). The relative residual of a field is
+///
+///     r(x) = |phi(x) - phi_target|_2 / s,      s = sqrt( (1/N) sum_i |phi_i - phi_bar|^2 ),
+///
+/// s the root-mean-square distance of the N training items' features phi_i from their mean phi_bar:
+/// the typical feature distance between one field and the ensemble. r = 1e-3 means the field's
+/// features are matched to a thousandth of how much training fields differ from one another.
+/// Synthesis stops at r <= tolerance, i.e. L <= (tolerance s)^2, or at the iteration limit. The
+/// result is taken to data units by the model's standardisation alone, never its output calibration
+/// (gains, map, spread): the baseline is judged on its own.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ksi/core/lbfgs.hpp"
+#include "ksi/core/matrix.hpp"
+#include "ksi/features/feature_map.hpp"
+#include "ksi/model/model.hpp"
+#include "ksi/sample/job.hpp"
+
+namespace ksi::sample {
+
+enum class MicrocanonicalTarget {
+  item,  ///< sample i matches training item i mod N
+  mean,  ///< every sample matches the training mean of phi
+};
+/// "item" or "mean"; UsageError otherwise.
+MicrocanonicalTarget parse_microcanonical_target(const std::string& name);
+std::string to_string(MicrocanonicalTarget target);
+
+struct MicrocanonicalOptions {
+  MicrocanonicalTarget target = MicrocanonicalTarget::item;  ///< what each sample is matched to
+  std::size_t history = 10;          ///< L-BFGS correction pairs kept (--lbfgs-history)
+  std::size_t max_iterations = 500;  ///< L-BFGS iterations per sample at most (--max-iterations)
+  double tolerance = 1e-3;           ///< stop at relative residual r <= tolerance (--tolerance)
+  std::uint64_t seed = 1;            ///< sample i starts from the stream (seed, microcanonical, i)
+  std::size_t batch = 0;             ///< samples per batch dealt to ranks (0: default_batch(model))
+
+  /// UsageError naming the option unless history >= 1, max_iterations >= 1 and tolerance > 0.
+  void validate() const;
+  /// The minimiser's settings for a loss target (tolerance s)^2; strong-Wolfe constants 1e-4, 0.9.
+  LbfgsOptions lbfgs(double loss_target) const;
+};
+
+/// The features synthesis is matched to: training features (N x P, model units), their mean and
+/// the residual scale s.
+struct TrainingFeatures {
+  Matrix items;
+  std::vector<double> mean;
+  double scale = 0.0;
+
+  /// From rows phi_i (N >= 2 of them); InputError if they are not finite or do not vary (s = 0).
+  static TrainingFeatures from_rows(Matrix items);
+  /// The model's training features (Model::training_features); InputError naming the cause when the
+  /// model has none (files of older versions).
+  static TrainingFeatures of(const Model& model);
+
+  /// The training item sample `id` is matched to (id mod N), or -1 for the mean.
+  std::int64_t target_item(MicrocanonicalTarget target, std::size_t id) const;
+  /// Its features (P values).
+  std::span<const double> target(MicrocanonicalTarget target, std::size_t id) const;
+};
+
+/// How one synthesis ended.
+struct SynthesisResult {
+  double residual = 0.0;        ///< final relative residual r
+  std::size_t iterations = 0;   ///< L-BFGS iterations
+  std::size_t evaluations = 0;  ///< evaluations of L (one evaluate and one vjp each)
+  LbfgsStatus status = LbfgsStatus::max_iterations;
+};
+
+/// Moves x (model units, in place) by L-BFGS until |phi(x) - target| <= tolerance * scale or the
+/// iteration limit. `observe` (optional) sees L at the start and after every iteration.
+SynthesisResult synthesize(const features::FeatureMap& map, std::span<const double> target,
+                           double scale, const MicrocanonicalOptions& options, std::span<double> x,
+                           const LbfgsObserver& observe = {});
+
+/// Samples with global ids [first, first + count) in data units (the standardisation undone), one
+/// result per sample in `results`. Rank-local; the same samples for any batching and rank count.
+Matrix generate_microcanonical(const Model& model, const TrainingFeatures& features,
+                               const MicrocanonicalOptions& options, std::size_t first,
+                               std::size_t count, std::vector<SynthesisResult>& results);
+
+/// Microcanonical synthesis as a method of run_sampling: per-sample records in the output's
+/// /microcanonical group (residual, iterations, evaluations, target_item; the settings and the
+/// residual scale as attributes), one log line per sample and a summary. Validates the options and
+/// reads the model's training features (UsageError, InputError).
+std::unique_ptr<SampleMethod> microcanonical_method(const Model& model,
+                                                    const MicrocanonicalOptions& options);
+
+}  // namespace ksi::sample

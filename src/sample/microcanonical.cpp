@@ -1,0 +1,255 @@
+#include "ksi/sample/microcanonical.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ksi/core/aligned.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/core/random.hpp"
+#include "ksi/par/log.hpp"
+
+namespace ksi::sample {
+namespace {
+
+constexpr const char* kGroup = "microcanonical";
+
+MicrocanonicalOptions validated(const MicrocanonicalOptions& options) {
+  options.validate();
+  return options;
+}
+
+// Microcanonical synthesis as a sampling-job method: remembers the results of the batch it
+// generated last until run_sampling asks for the records.
+class MicrocanonicalMethod final : public SampleMethod {
+ public:
+  MicrocanonicalMethod(const Model& model, const MicrocanonicalOptions& options)
+      : model_(model), options_(validated(options)), features_(TrainingFeatures::of(model)) {
+    if (options_.batch == 0) options_.batch = default_batch(model);
+  }
+
+  std::string name() const override { return "microcanonical"; }
+  std::size_t batch() const override { return options_.batch; }
+
+  Params settings() const override {
+    Params config;
+    config.set("seed", static_cast<std::int64_t>(options_.seed));
+    config.set("batch", options_.batch);
+    config.set("target", to_string(options_.target));
+    config.set("lbfgs_history", options_.history);
+    config.set("max_iterations", options_.max_iterations);
+    config.set("tolerance", options_.tolerance);
+    return config;
+  }
+
+  Matrix generate(std::size_t first, std::size_t count) override {
+    return generate_microcanonical(model_, features_, options_, first, count, results_);
+  }
+
+  void create_records(const io::Group& root, std::size_t count) const override {
+    const io::Group group = root.create_group(kGroup);
+    group.create_rows("residual", io::DType::float64, count, {});
+    group.create_rows("iterations", io::DType::int64, count, {});
+    group.create_rows("evaluations", io::DType::int64, count, {});
+    group.create_rows("target_item", io::DType::int64, count, {});
+  }
+
+  void write_records(const io::Group& root, std::size_t first, std::size_t count,
+                     const par::Comm& comm) override {
+    ensure(count == 0 || count == results_.size(), "microcanonical records of another batch");
+    std::vector<double> residual(count);
+    std::vector<std::int64_t> iterations(count), evaluations(count), target(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      residual[i] = results_[i].residual;
+      iterations[i] = static_cast<std::int64_t>(results_[i].iterations);
+      evaluations[i] = static_cast<std::int64_t>(results_[i].evaluations);
+      target[i] = features_.target_item(options_.target, first + i);
+    }
+    const io::Group group = root.open_group(kGroup);
+    group.open_rows("residual").write_rows(first, count, std::span<const double>(residual));
+    group.open_rows("iterations").write_rows(first, count, std::span<const std::int64_t>(iterations));
+    group.open_rows("evaluations").write_rows(first, count, std::span<const std::int64_t>(evaluations));
+    group.open_rows("target_item").write_rows(first, count, std::span<const std::int64_t>(target));
+
+    // One log line per sample of this round, from every rank's batch.
+    std::vector<double> line;
+    for (std::size_t i = 0; i < count; ++i)
+      line.insert(line.end(), {static_cast<double>(first + i), residual[i],
+                               static_cast<double>(iterations[i]), static_cast<double>(target[i])});
+    const std::vector<double> all = comm.allgatherv(line);
+    for (std::size_t k = 0; k + 3 < all.size(); k += 4) {
+      const std::string matched =
+          all[k + 3] < 0 ? std::string("the training mean") : sformat("training item %.0f", all[k + 3]);
+      par::Log::info(sformat("microcanonical: sample %.0f: residual %.3g after %.0f iterations (%s)",
+                             all[k], all[k + 1], all[k + 2], matched.c_str()));
+    }
+    results_.clear();
+  }
+
+  void finish(const io::Group& root, const par::Comm& comm) const override {
+    root.set_attribute("seed", static_cast<std::int64_t>(options_.seed));
+    const io::Group group = root.open_group(kGroup);
+    std::vector<double> residual = group.read_reals("residual");
+    const std::vector<std::int64_t> iterations = group.read_integers("iterations");
+    const std::size_t above = static_cast<std::size_t>(std::count_if(
+        residual.begin(), residual.end(), [&](double r) { return !(r <= options_.tolerance); }));
+    group.set_attribute("target", to_string(options_.target));
+    group.set_attribute("lbfgs_history", static_cast<std::int64_t>(options_.history));
+    group.set_attribute("max_iterations", static_cast<std::int64_t>(options_.max_iterations));
+    group.set_attribute("tolerance", options_.tolerance);
+    group.set_attribute("residual_scale", features_.scale);
+    group.set_attribute("residual_definition",
+                        "|phi(x) - phi_target|_2 / residual_scale, residual_scale = root-mean-square "
+                        "distance of the training items' features from their mean (model units)");
+    group.set_attribute("initial_state", "white noise N(0, I) in model units, stream (seed, 10, id)");
+    group.set_attribute("line_search", "strong Wolfe (Nocedal-Wright zoom), c1 = 1e-4, c2 = 0.9");
+    group.set_attribute("above_tolerance", static_cast<std::int64_t>(above));
+    if (residual.empty()) return;
+    double iteration_sum = 0.0;
+    for (auto v : iterations) iteration_sum += static_cast<double>(v);
+    const auto max_iterations = *std::max_element(iterations.begin(), iterations.end());
+    std::sort(residual.begin(), residual.end());
+    par::Log::info(sformat(
+        "microcanonical: %zu samples: residual median %.3g, largest %.3g; iterations mean %.1f, "
+        "largest %lld",
+        residual.size(), residual[residual.size() / 2], residual.back(),
+        iteration_sum / static_cast<double>(iterations.size()), static_cast<long long>(max_iterations)));
+    if (above > 0)
+      par::Log::warn(sformat("microcanonical: %zu of %zu samples stopped above the tolerance %g "
+                             "(raise --max-iterations)",
+                             above, residual.size(), options_.tolerance));
+  }
+
+ private:
+  const Model& model_;
+  MicrocanonicalOptions options_;
+  TrainingFeatures features_;
+  std::vector<SynthesisResult> results_;
+};
+
+}  // namespace
+
+MicrocanonicalTarget parse_microcanonical_target(const std::string& name) {
+  if (name == "item") return MicrocanonicalTarget::item;
+  if (name == "mean") return MicrocanonicalTarget::mean;
+  throw UsageError(cat("unknown --target '", name, "' (known: item, mean)"));
+}
+
+std::string to_string(MicrocanonicalTarget target) {
+  return target == MicrocanonicalTarget::item ? "item" : "mean";
+}
+
+void MicrocanonicalOptions::validate() const {
+  if (history < 1) throw UsageError("--lbfgs-history must be at least 1");
+  if (max_iterations < 1) throw UsageError("--max-iterations must be at least 1");
+  if (!(tolerance > 0.0) || !std::isfinite(tolerance))
+    throw UsageError("--tolerance must be a positive number");
+}
+
+LbfgsOptions MicrocanonicalOptions::lbfgs(double loss_target) const {
+  LbfgsOptions o;
+  o.history = history;
+  o.max_iterations = max_iterations;
+  o.value_target = loss_target;
+  return o;
+}
+
+TrainingFeatures TrainingFeatures::from_rows(Matrix items) {
+  const std::size_t n = items.rows(), P = items.cols();
+  if (n < 2 || P == 0)
+    throw InputError(cat("microcanonical synthesis needs the features of at least 2 training items (",
+                         n, " given)"));
+  for (double v : items.values())
+    if (!std::isfinite(v)) throw InputError("the training features are not finite");
+  TrainingFeatures t;
+  t.mean.assign(P, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t p = 0; p < P; ++p) t.mean[p] += items(i, p);
+  for (auto& m : t.mean) m /= static_cast<double>(n);
+  double sum = 0.0;
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t p = 0; p < P; ++p) sum += (items(i, p) - t.mean[p]) * (items(i, p) - t.mean[p]);
+  t.scale = std::sqrt(sum / static_cast<double>(n));
+  if (!(t.scale > 0.0))
+    throw InputError("the training items' features are all the same: no scale for the residual");
+  t.items = std::move(items);
+  return t;
+}
+
+TrainingFeatures TrainingFeatures::of(const Model& model) {
+  if (model.training_features().rows() == 0)
+    throw InputError(
+        "the model has no training features (/training_features; files of older ksi versions): "
+        "refit it with this version of ksi fit for --method microcanonical");
+  if (model.training_features().cols() != model.features().size())
+    throw InputError(cat("the model's training features have ", model.training_features().cols(),
+                         " columns, its feature map ", model.features().size(), " features"));
+  return from_rows(model.training_features());
+}
+
+std::int64_t TrainingFeatures::target_item(MicrocanonicalTarget target, std::size_t id) const {
+  if (target == MicrocanonicalTarget::mean) return -1;
+  return static_cast<std::int64_t>(id % items.rows());
+}
+
+std::span<const double> TrainingFeatures::target(MicrocanonicalTarget target, std::size_t id) const {
+  if (target == MicrocanonicalTarget::mean) return mean;
+  return items.row(id % items.rows());
+}
+
+SynthesisResult synthesize(const features::FeatureMap& map, std::span<const double> target,
+                           double scale, const MicrocanonicalOptions& options, std::span<double> x,
+                           const LbfgsObserver& observe) {
+  options.validate();
+  const std::size_t P = map.size();
+  ensure(target.size() == P && x.size() == map.input_shape().size(),
+         "microcanonical synthesis: target or field of the wrong size");
+  std::vector<double> phi(P);
+  double value = 0.0;
+  // L(x) = |phi(x) - target|^2, grad L = J^T eta with eta = 2 (phi - target): one pass of the map.
+  const features::FeatureMap::EtaOfPhi eta_of = [&](std::span<const double> values,
+                                                    std::span<double> eta) {
+    value = 0.0;
+    for (std::size_t p = 0; p < P; ++p) {
+      const double r = values[p] - target[p];
+      value += r * r;
+      eta[p] = 2.0 * r;
+    }
+  };
+  const ValueAndGradient loss = [&](std::span<const double> y, std::span<double> gradient) {
+    map.evaluate_and_vjp(y, phi, eta_of, gradient);
+    return value;
+  };
+  const double threshold = options.tolerance * scale;
+  const LbfgsResult r = minimize_lbfgs(loss, x, options.lbfgs(threshold * threshold), observe);
+  for (double v : x)
+    if (!std::isfinite(v)) throw NumericalError("microcanonical synthesis produced a non-finite field");
+  return SynthesisResult{std::sqrt(r.value) / scale, r.iterations, r.evaluations, r.status};
+}
+
+Matrix generate_microcanonical(const Model& model, const TrainingFeatures& features,
+                               const MicrocanonicalOptions& options, std::size_t first,
+                               std::size_t count, std::vector<SynthesisResult>& results) {
+  ScopedPhase phase("sample.microcanonical");
+  const std::size_t d = model.shape().size();
+  Matrix out(count, d);
+  results.assign(count, SynthesisResult{});
+  AlignedVector<double> x(d);
+  for (std::size_t i = 0; i < count; ++i) {
+    // White noise in model units: the first d numbers of the sample's own stream.
+    RandomStream(options.seed, StreamPurpose::microcanonical, first + i).fill_normal(x);
+    results[i] = synthesize(model.features(), features.target(options.target, first + i),
+                            features.scale, options, x);
+    std::copy(x.begin(), x.end(), out.row(i).begin());
+  }
+  model.standardization().to_data(out, model.shape());
+  return out;
+}
+
+std::unique_ptr<SampleMethod> microcanonical_method(const Model& model,
+                                                    const MicrocanonicalOptions& options) {
+  return std::make_unique<MicrocanonicalMethod>(model, options);
+}
+
+}  // namespace ksi::sample

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `ksi sample --method microcanonical` from the command line: the same samples and records on 1 and 2
+# ranks, every sample within the tolerance, the settings recorded; bad options and a model without
+# training features end with one message, a non-zero exit and no output.
+ksi=$1 src=$2 work=$3
+source "$src/tests/app/cli_lib.sh"
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
+
+# Log-normal 2D fields written by h5py.
+$PY - <<'PY' || exit 1
+import h5py, numpy as np
+rng = np.random.default_rng(5)
+n = 32
+k2 = sum(np.meshgrid(*[np.fft.fftfreq(n) * n] * 2, indexing="ij")[a] ** 2 for a in range(2))
+shape = np.where(k2 > 0, (1.0 + k2) ** -1.0, 0.0)
+fields = np.empty((8, n, n))
+for i in range(8):
+    g = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal((n, n))) * shape))
+    fields[i] = np.exp(0.7 * g / g.std())
+with h5py.File("f2.h5", "w") as f:
+    f.create_dataset("fields", data=fields).attrs["item_kind"] = "grid"
+PY
+
+"$ksi" fit --data f2.h5 --out model.h5 --features scattering --feature-params J=2,L=4 --standardize spectrum --schedule trig --times 3 --draws 1 -q || failures=$((failures + 1))
+# A model as older versions wrote it: no training features.
+cp model.h5 old.h5 && $PY -c 'import h5py; f = h5py.File("old.h5", "a"); del f["training_features"]' || exit 1
+
+micro=(--method microcanonical --count 5 --batch 2 --seed 3)
+"$ksi" sample --model model.h5 --out m1.h5 "${micro[@]}" -q || failures=$((failures + 1))
+run 2 "$ksi" sample --model model.h5 --out m2.h5 "${micro[@]}" -q || failures=$((failures + 1))
+"$ksi" sample --model model.h5 --out mean.h5 --method microcanonical --count 2 --target mean --tolerance 1e-2 --lbfgs-history 5 -q || failures=$((failures + 1))
+out=$("$ksi" sample --model model.h5 --out log.h5 --method microcanonical --count 2 2>&1) || failures=$((failures + 1))
+grep -q "microcanonical: sample 1: residual .* iterations (training item 1)" <<<"$out" || { echo "FAIL: no per-sample log line: $out"; failures=$((failures + 1)); }
+
+$PY - <<'PY' || failures=$((failures + 1))
+import h5py, numpy as np, sys
+bad = 0
+def check(ok, what):
+    global bad
+    print(("ok: " if ok else "FAIL: ") + what)
+    bad += not ok
+a, b = h5py.File("m1.h5", "r"), h5py.File("m2.h5", "r")
+check(a["fields"].shape == (5, 32, 32), "5 fields of 32 x 32")
+check(np.array_equal(a["fields"][...], b["fields"][...]), "the same fields on 1 and 2 ranks")
+for name in ("residual", "iterations", "evaluations", "target_item"):
+    check(np.array_equal(a["microcanonical"][name][...], b["microcanonical"][name][...]), "the same " + name + " on 1 and 2 ranks")
+g = a["microcanonical"]
+check(np.all(g["residual"][...] <= 1e-3), "every residual within the default tolerance 1e-3")
+check(np.all(g["iterations"][...] > 0) and np.all(g["evaluations"][...] >= g["iterations"][...]), "iterations and evaluations recorded")
+check(list(g["target_item"][...]) == [0, 1, 2, 3, 4], "sample i matched to training item i mod N")
+check(a.attrs["method"] == "microcanonical" and a.attrs["seed"] == 3, "method and seed attributes")
+check(g.attrs["target"] == "item" and g.attrs["lbfgs_history"] == 10 and g.attrs["max_iterations"] == 500 and g.attrs["tolerance"] == 1e-3, "default settings recorded")
+check(g.attrs["residual_scale"] > 0 and g.attrs["above_tolerance"] == 0, "residual scale and no sample above the tolerance")
+m = h5py.File("mean.h5", "r")["microcanonical"]
+check(list(m["target_item"][...]) == [-1, -1] and m.attrs["target"] == "mean" and m.attrs["lbfgs_history"] == 5, "--target mean: target item -1, settings recorded")
+check(np.all(m["residual"][...] <= 1e-2), "--tolerance 1e-2 met")
+data = h5py.File("f2.h5", "r")["fields"][...]
+x = a["fields"][...]
+check(np.all(np.isfinite(x)) and abs(x.mean() - data.mean()) < 0.5 * data.std(), "fields in data units (mean near the data's)")
+sys.exit(1 if bad else 0)
+PY
+
+# Bad input: one message, a non-zero exit, nothing written.
+expect_exit 2 "unknown --method 'langevin'" -- "$ksi" sample --model model.h5 --out x1.h5 --method langevin
+expect_exit 2 "unknown --target 'median'" -- "$ksi" sample --model model.h5 --out x2.h5 --method microcanonical --target median
+expect_exit 2 "max-iterations must be at least 1" -- "$ksi" sample --model model.h5 --out x3.h5 --method microcanonical --max-iterations 0
+expect_exit 2 "lbfgs-history must be at least 1" -- "$ksi" sample --model model.h5 --out x4.h5 --method microcanonical --lbfgs-history 0
+expect_exit 2 "tolerance must be a positive number" -- "$ksi" sample --model model.h5 --out x5.h5 --method microcanonical --tolerance 0
+expect_exit 2 "applies to --method microcanonical only" -- "$ksi" sample --model model.h5 --out x6.h5 --target mean
+expect_exit 3 "no training features" -- "$ksi" sample --model old.h5 --out x7.h5 --method microcanonical
+expect_exit 3 "no training features" -- run 2 "$ksi" sample --model old.h5 --out x8.h5 --method microcanonical
+expect_exit 4 "exists" -- "$ksi" sample --model model.h5 --out m1.h5 --method microcanonical
+expect_absent x1.h5 x2.h5 x3.h5 x4.h5 x5.h5 x6.h5 x7.h5 x8.h5 x7.h5.partial x8.h5.partial
+finish
