@@ -42,6 +42,7 @@ Params checkpoint_config(const Model& model, const SampleOptions& settings, std:
   config.set("steps", settings.steps);
   config.set("integrator", to_string(settings.integrator));
   config.set("diffusion", settings.diffusion);
+  if (settings.diffusion_scale != 1.0) config.set("diffusion_scale", settings.diffusion_scale);
   config.set("seed", static_cast<std::int64_t>(settings.seed));
   config.set("item_shape", model.shape().describe());
   return config;
