@@ -50,7 +50,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
   if (kind == "scattering") {
     reject_unknown(kind, params,
                    {"J", "L", "slant", "families", "isotropic", "phi4_diagonal", "subsample",
-                    "normalize", "workspace_mb", "marginal", "shells", "units"});
+                    "normalize", "workspace_mb", "marginal", "shells", "units", "conditional"});
     ScatteringOptions options;
     options.scales = static_cast<int>(params.integer("J", 0));
     options.orientations = static_cast<int>(params.integer("L", 0));
@@ -62,6 +62,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.workspace_mb = params.real("workspace_mb", options.workspace_mb);
     options.marginal = static_cast<int>(params.integer("marginal", 0));  // checked by the map
     options.shells = params.flag("shells", true);
+    options.conditional = static_cast<int>(params.integer("conditional", 0));  // checked by the map
     const std::string in_units = params.text("units", "model");
     if (in_units != "model" && in_units != "data")
       throw UsageError(cat("scattering features: units must be model or data, not '", in_units, "'"));

@@ -16,6 +16,8 @@
 namespace ksi::features {
 
 using scattering::complex;
+using scattering::read_half;
+using scattering::scatter_half;
 using scattering::ComplexVector;
 using scattering::Family;
 using scattering::Grid;
@@ -55,15 +57,7 @@ std::int32_t half_index(const std::array<int, 3>& m, const std::vector<std::size
   return static_cast<std::int32_t>(flat * (dims[last] / 2 + 1) + i_last);
 }
 
-inline complex read_half(const complex* half, std::int32_t plus, std::int32_t minus) {
-  return plus >= 0 ? half[plus] : std::conj(half[minus]);
-}
 
-// Adds the contribution g at m to the half array of G(k) + conj(G(-k)).
-inline void scatter_half(complex* half, std::int32_t plus, std::int32_t minus, complex g) {
-  if (plus >= 0) half[plus] += g;
-  if (minus >= 0) half[minus] += std::conj(g);
-}
 
 std::string wavelet_label(int j, int l, int dimension, const char* suffix = "") {
   if (dimension == 1) return cat("j", suffix, "=", j);
@@ -141,8 +135,8 @@ ScatteringOptions resolved(const ItemShape& shape, ScatteringOptions o) {
   if (!(o.workspace_mb > 0.0))
     throw UsageError("scattering features: workspace_mb must be positive");
   if (o.slant < 0.0) throw UsageError("scattering features: slant must be positive (0: default)");
-  if (o.families.text() == "none" && !o.shells && o.marginal == 0)
-    throw UsageError("scattering features: families=none needs shells=true or marginal bins");
+  if (o.families.text() == "none" && !o.shells && o.marginal == 0 && o.conditional == 0)
+    throw UsageError("scattering features: families=none needs shells=true, marginal or conditional bins");
   return o;
 }
 
@@ -185,6 +179,7 @@ ScatteringSpectra::Impl::Impl(const ItemShape& shape, const ScatteringOptions& o
   build_tables();
   setup_marginal(options, normalization);
   build_rows();
+  setup_conditional(options, normalization);
   setup_shells(options, normalization);
   workspace_bytes = static_cast<std::size_t>(options.workspace_mb * 1048576.0);
 }
@@ -831,15 +826,15 @@ ScatteringSpectra::ScatteringSpectra(const ItemShape& shape, const ScatteringOpt
 ScatteringSpectra::~ScatteringSpectra() = default;
 
 std::size_t ScatteringSpectra::size() const {
-  return impl_->features.size() + static_cast<std::size_t>(impl_->marginal.bins) +
-         impl_->shells.count();
+  return impl_->features.size() + impl_->dense_count() + impl_->shells.count();
 }
 
 const WaveletBank& ScatteringSpectra::bank() const {
   return impl_->bank;
 }
 
-void ScatteringSpectra::Impl::feature_values(scattering::Workspace& ws, std::span<double> phi) const {
+void ScatteringSpectra::Impl::feature_values(scattering::Workspace& ws, std::span<const double> x,
+                                             std::span<double> phi) const {
   const auto& state = ws.state;
   for (std::size_t p = 0; p < features.size(); ++p) {
     double v = 0.0;
@@ -850,17 +845,31 @@ void ScatteringSpectra::Impl::feature_values(scattering::Workspace& ws, std::spa
     phi[p] = v;
   }
   if (marginal.bins > 0) marginal_values(ws, phi.subspan(features.size()));
+  if (conditional.bins > 0)
+    conditional_values(ws, x, conditional,
+                       phi.subspan(features.size() + static_cast<std::size_t>(marginal.bins), conditional.count()));
   if (shells.count() > 0) shell_values(state, phi.subspan(shells.first, shells.count()));
 }
 
-void ScatteringSpectra::Impl::gradient(scattering::Workspace& ws, std::span<const double> eta,
-                                       std::span<double> grad) const {
+void ScatteringSpectra::Impl::gradient(scattering::Workspace& ws, std::span<const double> x,
+                                       std::span<const double> eta, std::span<double> grad) const {
   std::vector<complex> w(configs.size(), complex(0.0));
   for (std::size_t p = 0; p < features.size(); ++p)
     for (const auto& t : features[p].terms)
       w[t.config] += t.imag ? complex(0.0, t.coef * eta[p]) : complex(t.coef * eta[p], 0.0);
   backward(ws, w, eta.subspan(shells.first, shells.count()), grad);
   if (marginal.bins > 0) marginal_gradient(ws, eta.subspan(features.size()), grad);
+  if (conditional.bins > 0) {
+    const Grid& full = *grids[0];
+    ComplexVector G(full.half_size, complex(0.0));
+    std::vector<double> pointwise(full.size, 0.0), through_wavelets(full.size);
+    conditional_gradient(ws, x,
+                         eta.subspan(features.size() + static_cast<std::size_t>(marginal.bins), conditional.count()),
+                         G.data(), pointwise);
+    full.real_single->backward_destroying(G.data(), through_wavelets.data());
+    const double inv_n = 1.0 / static_cast<double>(full.size);
+    for (std::size_t y = 0; y < full.size; ++y) grad[y] += through_wavelets[y] * inv_n + pointwise[y];
+  }
 }
 
 void ScatteringSpectra::evaluate(std::span<const double> x, std::span<double> phi) const {
@@ -871,7 +880,7 @@ void ScatteringSpectra::evaluate(std::span<const double> x, std::span<double> ph
   scattering::ForwardNeeds needs;
   needs.modulus = impl_->any_modulus;
   impl_->forward(x, needs, ws);
-  impl_->feature_values(ws, phi);
+  impl_->feature_values(ws, x, phi);
 }
 
 void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> eta,
@@ -885,7 +894,7 @@ void ScatteringSpectra::vjp(std::span<const double> x, std::span<const double> e
   needs.phase = impl_->any_modulus;
   needs.values = false;
   impl_->forward(x, needs, ws);
-  impl_->gradient(ws, eta, grad);
+  impl_->gradient(ws, x, eta, grad);
 }
 
 void ScatteringSpectra::evaluate_and_vjp(std::span<const double> x, std::span<double> phi,
@@ -898,10 +907,10 @@ void ScatteringSpectra::evaluate_and_vjp(std::span<const double> x, std::span<do
   needs.modulus = impl_->any_modulus;
   needs.phase = impl_->any_modulus;
   impl_->forward(x, needs, ws);
-  impl_->feature_values(ws, phi);
+  impl_->feature_values(ws, x, phi);
   std::vector<double> eta(phi.size());
   eta_of(phi, eta);
-  impl_->gradient(ws, eta, grad);
+  impl_->gradient(ws, x, eta, grad);
 }
 
 std::size_t ScatteringSpectra::preferred_batch() const {
@@ -971,6 +980,11 @@ FeatureSpec ScatteringSpectra::spec() const {
     s.params.set("shells", true);
     if (!normalization_.shells.empty()) s.arrays["shell_power"] = normalization_.shells;
   }
+  if (options_.conditional > 0) {
+    s.params.set("conditional", options_.conditional);
+    if (!normalization_.conditional.empty())
+      s.arrays["conditional_calibration"] = normalization_.conditional;
+  }
   if (options_.marginal > 0) {
     s.params.set("marginal", options_.marginal);
     if (!options_.colour.empty()) s.arrays["marginal_colour"] = options_.colour;
@@ -986,6 +1000,9 @@ std::vector<std::string> ScatteringSpectra::feature_names() const {
   for (const auto& f : impl_->features) names.push_back(f.name);
   for (int m = 0; m < impl_->marginal.bins; ++m)
     names.push_back(sformat("marginal %d (z = %.3g)", m, impl_->marginal.centre(m)));
+  for (int j = 0; j < impl_->conditional.scales; ++j)
+    for (int m = 0; m < impl_->conditional.bins; ++m)
+      names.push_back(sformat("conditional energy j=%d bin %d (z = %.3g)", j, m, impl_->conditional.centre(m)));
   for (const int shell : impl_->shells.shell) names.push_back(sformat("shell power |k| = %d", shell));
   return names;
 }
@@ -1005,6 +1022,7 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
     o.subsample = params.flag("subsample", true);
     o.marginal = static_cast<int>(params.integer("marginal", 0));
     o.shells = params.flag("shells", false);  // models older than the family have none
+    o.conditional = static_cast<int>(params.integer("conditional", 0));
   } catch (const UsageError& e) {
     throw InputError(e.what());
   }
@@ -1017,6 +1035,8 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
   if (auto it = spec.arrays.find("marginal_calibration"); it != spec.arrays.end())
     n.marginal = it->second;
   if (auto it = spec.arrays.find("shell_power"); it != spec.arrays.end()) n.shells = it->second;
+  if (auto it = spec.arrays.find("conditional_calibration"); it != spec.arrays.end())
+    n.conditional = it->second;
   try {
     return std::make_unique<ScatteringSpectra>(shape, o, std::move(n));
   } catch (const UsageError& e) {
@@ -1028,7 +1048,8 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
 ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
                                                      const par::Comm& comm) const {
   ensure(normalization_.first_layer.empty() && normalization_.second_layer.empty() &&
-             normalization_.marginal.empty() && normalization_.shells.empty(),
+             normalization_.marginal.empty() && normalization_.shells.empty() &&
+             normalization_.conditional.empty(),
          "scattering calibration needs an unnormalised map");
   // Per-item powers are gathered in item order and summed in that order, so every rank count gives
   // the same bits.
@@ -1104,6 +1125,7 @@ ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
     throw par::CollectiveError(ExitCode::input, "the data have no power at any wavelet scale", 0);
   if (raw_map.impl_->marginal.bins > 0) n.marginal = calibrate_marginal(local_items, comm);
   if (options.shells) n.shells = calibrate_shells(local_items, comm);
+  if (options.conditional > 0) n.conditional = calibrate_conditional(local_items, comm);
   return n;
 }
 

@@ -21,6 +21,8 @@
 namespace ksi::features {
 
 using scattering::complex;
+using scattering::read_half;
+using scattering::scatter_half;
 using scattering::ComplexVector;
 using scattering::Grid;
 using scattering::RealVector;
@@ -28,14 +30,7 @@ using scattering::RowPlan;
 
 namespace {
 
-inline complex read_half(const complex* half, std::int32_t plus, std::int32_t minus) {
-  return plus >= 0 ? half[plus] : std::conj(half[minus]);
-}
 
-inline void scatter_half(complex* half, std::int32_t plus, std::int32_t minus, complex g) {
-  if (plus >= 0) half[plus] += g;
-  if (minus >= 0) half[minus] += std::conj(g);
-}
 
 // Consecutive rows of one panel whose pieces are held together.
 struct Unit {
@@ -253,7 +248,7 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
   // they meet every scattering row once (in the first window pass) and each other and the mean on
   // every coefficient, including those outside the Gram columns.
   const std::size_t F = I.features.size();
-  const int B = I.marginal.bins;
+  const int B = static_cast<int>(I.dense_count());  // marginal bins, then conditional features
   const std::size_t all_columns = I.prefix.empty() ? 0 : I.prefix[0];
   const auto multiply_marginal = [&](const Block& x) {
     ScopedPhase phase("fit.syrk");
@@ -384,7 +379,7 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
     if (B > 0) {
       {
         ScopedPhase phase("fit.features");
-        I.marginal_rows(ws);
+        I.marginal_rows(ws, X.row(item));
       }
       marginal_terms();
     }
@@ -475,8 +470,14 @@ void ScatteringSpectra::jacobian(std::span<const double> x, Matrix& J) const {
   for (std::size_t p = 0; p < I.rows.size(); ++p)
     if (I.rows[p].is_mean) std::fill(J.row(p).begin(), J.row(p).end(), inv_n);
   const std::size_t F = I.features.size(), all_columns = I.prefix.empty() ? 0 : I.prefix[0];
+  if (I.conditional.bins > 0) {
+    I.conditional_jacobian(ws, x);
+    const std::size_t first = F + static_cast<std::size_t>(I.marginal.bins);
+    for (std::size_t f = 0; f < I.conditional.count(); ++f)
+      std::copy_n(ws.conditional_rows.data() + f * full.size, full.size, J.row(first + f).data());
+  }
   if (I.marginal.bins > 0) {
-    I.marginal_rows(ws);
+    I.marginal_rows(ws, x, false);
     const std::size_t U = I.uncovered.size();
     for (int m = 0; m < I.marginal.bins; ++m) {
       const complex* rq = ws.marginal_rows.data() + static_cast<std::size_t>(m) * all_columns;

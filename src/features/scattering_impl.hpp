@@ -62,6 +62,18 @@ struct Feature {
   std::string name;
 };
 
+/// The value at m of a real field's spectrum stored as an r2c half array: the entry itself, or the
+/// conjugate of the mirror's (`plus` / `minus`: the r2c indices of m and -m, -1 if not stored).
+inline complex read_half(const complex* half, std::int32_t plus, std::int32_t minus) {
+  return plus >= 0 ? half[plus] : std::conj(half[minus]);
+}
+
+/// Adds the contribution g at m to the half array of G(k) + conj(G(-k)).
+inline void scatter_half(complex* half, std::int32_t plus, std::int32_t minus, complex g) {
+  if (plus >= 0) half[plus] += g;
+  if (minus >= 0) half[minus] += std::conj(g);
+}
+
 /// FFT plans of one grid: single and batched transforms.
 struct Grid {
   int id = 0;  // distinct grids numbered from the full grid (0) to the coarsest
@@ -130,8 +142,13 @@ struct Workspace {
   RealVector marginal_field;        // marginal family: u = C x, then gradient fields
   RealVector marginal_row_field;    // accumulate: the marginal rows before their transforms
   ComplexVector marginal_spectrum;  // marginal family: r2c of one field
-  ComplexVector marginal_rows;      // accumulate: the marginal rows on the Gram columns
+  ComplexVector marginal_rows;      // accumulate: the dense rows (marginal, then conditional) on
+                                    // the Gram columns
   ComplexVector marginal_rest;      // accumulate: the same on the coefficients outside them
+  RealVector energy;             // conditional family: E_j on the full grid, per scale
+  RealVector weights;            // conditional family: W_j of a gradient, per scale
+  ComplexVector wavelet_fields;  // conditional family: U_{j,l} on the full grid, per wavelet
+  RealVector conditional_rows;   // conditional family: its Jacobian rows on the grid
   ComplexVector shell_rows;  // accumulate: the shell rows on the Gram columns (one value each)
   ComplexVector shell_rest;  // accumulate: the same on the coefficients outside them
   ComplexVector window;    // accumulate: pieces of the units held in a window
@@ -239,9 +256,37 @@ struct ScatteringSpectra::Impl {
   /// grad += the gradient of sum_m eta_m marginal_m (after forward).
   void marginal_gradient(scattering::Workspace& ws, std::span<const double> eta,
                          std::span<double> grad) const;
-  /// The marginal rows of J (after forward): sqrt(w_k / N) R_m(k) on the Gram columns into
-  /// ws.marginal_rows (bins x prefix[0]) and on the uncovered coefficients into ws.marginal_rest.
-  void marginal_rows(scattering::Workspace& ws) const;
+  /// The dense rows of J (after forward), the marginal bins then (with_conditional) the conditional
+  /// features: sqrt(w_k / N) R(k) on the Gram columns into ws.marginal_rows (dense_count() x
+  /// prefix[0]) and on the uncovered coefficients into ws.marginal_rest.
+  void marginal_rows(scattering::Workspace& ws, std::span<const double> x,
+                     bool with_conditional = true) const;
+  std::size_t dense_count() const { return static_cast<std::size_t>(marginal.bins) + conditional.count(); }
+
+  // Conditional family (scattering_conditional.cpp): features [features.size() + marginal.bins,
+  // + conditional.count()), feature j * bins + m the energy of scale j within value bin m.
+  struct Conditional {
+    int bins = 0, scales = 0;
+    double sigma = 1.0, low = -4.0, high = 4.0;
+    std::vector<double> inv_mass;                   // per feature: 1 / a_jm
+    std::vector<std::vector<std::int32_t>> index;  // per wavelet: full-grid index of each support entry
+    double width() const { return (high - low) / bins; }
+    double centre(int m) const { return low + (m + 0.5) * width(); }
+    std::size_t count() const { return static_cast<std::size_t>(bins) * static_cast<std::size_t>(scales); }
+  } conditional;
+  void setup_conditional(const ScatteringOptions& options, const ScatteringNormalization& n);
+  /// E_j of the field whose c_x is in ws (after forward), and every U_{j,l}, on the full grid.
+  void conditional_energies(scattering::Workspace& ws) const;
+  /// The conditional features of the field x (after forward), with the constants of `C`.
+  void conditional_values(scattering::Workspace& ws, std::span<const double> x, const Conditional& C,
+                          std::span<double> out) const;
+  /// G += the r2c spectrum of the part of the gradient of sum_f eta_f cond_f that goes through the
+  /// wavelets, and pointwise += the part through the bins (after forward).
+  void conditional_gradient(scattering::Workspace& ws, std::span<const double> x,
+                            std::span<const double> eta, scattering::complex* G,
+                            std::span<double> pointwise) const;
+  /// Every conditional row of J on the grid into ws.conditional_rows (count x N; after forward).
+  void conditional_jacobian(scattering::Workspace& ws, std::span<const double> x) const;
 
   // Shell family (scattering.hpp): features [shells.first, shells.first + shells.count()). Every
   // r2c coefficient belongs to at most one shell feature, so the family's rows are disjoint.
@@ -296,10 +341,11 @@ struct ScatteringSpectra::Impl {
   void forward(std::span<const double> x, const scattering::ForwardNeeds& needs,
                scattering::Workspace& ws) const;
   void values(scattering::Workspace& ws) const;
-  /// Every feature of the field whose forward state is in ws (after forward with values).
-  void feature_values(scattering::Workspace& ws, std::span<double> phi) const;
-  /// grad = J^T eta for the field whose forward state (modulus, phase) is in ws.
-  void gradient(scattering::Workspace& ws, std::span<const double> eta, std::span<double> grad) const;
+  /// Every feature of the field x whose forward state is in ws (after forward with values).
+  void feature_values(scattering::Workspace& ws, std::span<const double> x, std::span<double> phi) const;
+  /// grad = J^T eta for the field x whose forward state (modulus, phase) is in ws.
+  void gradient(scattering::Workspace& ws, std::span<const double> x, std::span<const double> eta,
+                std::span<double> grad) const;
   /// grad = the gradient of sum_c Re(conj(w_c) raw_c) + sum_f shell_eta_f shell_f (shell_eta may
   /// be empty).
   void backward(scattering::Workspace& ws, std::span<const scattering::complex> w,

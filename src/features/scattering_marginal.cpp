@@ -147,37 +147,48 @@ void ScatteringSpectra::Impl::marginal_gradient(scattering::Workspace& ws,
   for (std::size_t y = 0; y < full.size; ++y) grad[y] += g[y];
 }
 
-void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws) const {
+void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws, std::span<const double> x,
+                                            bool with_conditional) const {
   const auto& M = marginal;
   const Grid& full = *grids[0];
   const std::size_t columns = prefix.empty() ? 0 : prefix[0];
   const double n = static_cast<double>(full.size);
-  coloured_field(ws.state.cx.data(), ws);
-  const auto& u = ws.marginal_field;
-  const double inv_sigma = 1.0 / M.sigma, inv_w = 1.0 / M.width();
-  ws.marginal_rows.resize(static_cast<std::size_t>(M.bins) * columns);
-  ws.marginal_rest.resize(static_cast<std::size_t>(M.bins) * uncovered.size());
-  // Every bin's row field at once (each value touches only its nearby bins), then one r2c per bin.
-  auto& rows = ws.marginal_row_field;
-  rows.assign(static_cast<std::size_t>(M.bins) * full.size, 0.0);
-  std::vector<double> weight(M.bins);
-  for (int m = 0; m < M.bins; ++m) weight[m] = -M.inv_mass[m] * inv_w * inv_sigma / n;
-  for (std::size_t y = 0; y < full.size; ++y)
-    visit_bins((u[y] * inv_sigma - M.centre(0)) * inv_w, M.bins, [&](int m, double d, double h) {
-      rows[static_cast<std::size_t>(m) * full.size + y] = weight[m] * d * h;
-    });
+  const std::size_t D = dense_count();
+  ws.marginal_rows.resize(D * columns);
+  ws.marginal_rest.resize(D * uncovered.size());
   auto& spectrum = ws.marginal_spectrum;
   spectrum.resize(full.half_size);
-  for (int m = 0; m < M.bins; ++m) {
-    const double* g = rows.data() + static_cast<std::size_t>(m) * full.size;
+  // Row r of the dense rows: its grid field g, colour (marginal bins only), then onto the columns.
+  const auto place = [&](std::size_t r, const double* g, bool coloured) {
     full.real_single->forward(g, spectrum.data());
-    if (!M.colour.empty())
+    if (coloured && !M.colour.empty())
       for (std::size_t k = 0; k < full.half_size; ++k) spectrum[k] *= M.colour[k];
-    complex* q = ws.marginal_rows.data() + static_cast<std::size_t>(m) * columns;
+    complex* q = ws.marginal_rows.data() + r * columns;
     for (std::size_t c = 0; c < columns; ++c) q[c] = spectrum[column_half[c]] * column_scale[c];
-    complex* rest = ws.marginal_rest.data() + static_cast<std::size_t>(m) * uncovered.size();
+    complex* rest = ws.marginal_rest.data() + r * uncovered.size();
     for (std::size_t i = 0; i < uncovered.size(); ++i)
       rest[i] = spectrum[uncovered[i]] * uncovered_scale[i];
+  };
+  if (M.bins > 0) {
+    coloured_field(ws.state.cx.data(), ws);
+    const auto& u = ws.marginal_field;
+    const double inv_sigma = 1.0 / M.sigma, inv_w = 1.0 / M.width();
+    // Every bin's row field at once (each value touches only its nearby bins), then one r2c per bin.
+    auto& rows = ws.marginal_row_field;
+    rows.assign(static_cast<std::size_t>(M.bins) * full.size, 0.0);
+    std::vector<double> weight(M.bins);
+    for (int m = 0; m < M.bins; ++m) weight[m] = -M.inv_mass[m] * inv_w * inv_sigma / n;
+    for (std::size_t y = 0; y < full.size; ++y)
+      visit_bins((u[y] * inv_sigma - M.centre(0)) * inv_w, M.bins, [&](int m, double d, double h) {
+        rows[static_cast<std::size_t>(m) * full.size + y] = weight[m] * d * h;
+      });
+    for (int m = 0; m < M.bins; ++m)
+      place(static_cast<std::size_t>(m), rows.data() + static_cast<std::size_t>(m) * full.size, true);
+  }
+  if (with_conditional && conditional.bins > 0) {
+    conditional_jacobian(ws, x);
+    for (std::size_t f = 0; f < conditional.count(); ++f)
+      place(static_cast<std::size_t>(M.bins) + f, ws.conditional_rows.data() + f * full.size, false);
   }
 }
 

@@ -16,7 +16,7 @@ using scattering::Grid;
 void ScatteringSpectra::Impl::setup_shells(const ScatteringOptions& options,
                                            const ScatteringNormalization& n) {
   auto& S = shells;
-  S.first = features.size() + static_cast<std::size_t>(marginal.bins);
+  S.first = features.size() + dense_count();
   if (!options.shells) {
     if (!n.shells.empty())
       throw InputError("scattering normalisation has shell powers but the shell family is off");

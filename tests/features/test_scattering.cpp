@@ -140,6 +140,7 @@ struct GradientCase {
   bool isotropic;
   int marginal = 0;  // bins of the marginal family (coloured)
   bool shells = false;
+  int conditional = 0;  // bins of the conditional family
 };
 
 class ScatteringGradient : public testing::TestWithParam<GradientCase> {};
@@ -149,6 +150,7 @@ TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
   auto o = options_for(c.J, c.L, c.families);
   o.isotropic = c.isotropic;
   o.shells = c.shells;
+  o.conditional = c.conditional;
   add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
@@ -190,6 +192,7 @@ TEST_P(ScatteringGradient, EvaluateAndVjpEqualsSeparateCalls) {
   auto o = options_for(c.J, c.L, c.families);
   o.isotropic = c.isotropic;
   o.shells = c.shells;
+  o.conditional = c.conditional;
   add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
@@ -229,7 +232,11 @@ INSTANTIATE_TEST_SUITE_P(
         // the shell family alone, with the mean, and with every family and marginal bins
         GradientCase{{32, 32}, 3, 4, "none", false, 0, true},
         GradientCase{{64}, 4, 1, "mean", false, 0, true},
-        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true}));
+        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true},
+        // the conditional family alone, and with every family, marginal bins and shells
+        GradientCase{{32, 32}, 3, 4, "none", false, 0, false, 5},
+        GradientCase{{64}, 4, 1, "mean", false, 0, false, 4},
+        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4}));
 
 // ------------------------------------------------------------------------------------------------
 // accumulate equals the Gram matrix and right-hand side built from P separate vjp's.
@@ -242,6 +249,7 @@ struct GramCase {
   double workspace_mb;
   int marginal = 0;  // bins of the marginal family (coloured)
   bool shells = false;
+  int conditional = 0;
 };
 
 class ScatteringGram : public testing::TestWithParam<GramCase> {};
@@ -253,6 +261,7 @@ TEST_P(ScatteringGram, EqualsDenseJacobianRoute) {
   o.phi4_diagonal = c.phi4_diagonal;
   o.workspace_mb = c.workspace_mb;
   o.shells = c.shells;
+  o.conditional = c.conditional;
   add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
@@ -310,7 +319,10 @@ INSTANTIATE_TEST_SUITE_P(Layouts, ScatteringGram,
                                          // shell rows: one per shell, met by every unit once
                                          GramCase{{64}, 4, 1, false, false, 1536.0, 0, true},
                                          GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true},
-                                         GramCase{{16, 16, 16}, 2, 7, true, false, 0.2, 6, true}));
+                                         GramCase{{16, 16, 16}, 2, 7, true, false, 0.2, 6, true},
+                                         // conditional rows: dense rows after the marginal bins
+                                         GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4},
+                                         GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3}));
 
 TEST(ScatteringShells, AreTheFieldsShellPowersOverTheDataMean) {
   // Against an independent count: round(|k|) from integer wavevectors over the full spectrum.
@@ -656,6 +668,43 @@ TEST(ScatteringMarginal, IsASoftHistogramOfTheColouredField) {
     const double expected = sum / 1024.0 / cal[3 + m];
     EXPECT_NEAR(phi[1 + m], expected, 1e-12 * std::max(1.0, expected)) << "bin " << m;
   }
+}
+
+TEST(ScatteringConditional, IsTheWaveletEnergyWithinValueBins) {
+  // Against a direct computation: U = FFT^-1(FFT(x) psihat) / sqrt(a) on the full grid from the bank's
+  // filters, E_j = sum_l |U|^2, Gaussian bins of x / sigma.
+  const std::vector<std::size_t> dims{32, 32};
+  auto o = options_for(3, 4, "mean");
+  o.conditional = 5;
+  auto map = calibrated(dims, o);
+  const auto spec = map->spec();
+  const auto& cal = spec.arrays.at("conditional_calibration");
+  const auto& a = spec.arrays.at("first_layer_power");
+  const double sigma = cal[0], low = cal[1], high = cal[2], w = (high - low) / 5;
+  const auto x = lognormal_field(dims, 91);
+  const std::size_t N = 1024;
+  fft::ComplexTransform t(dims);
+  std::vector<fft::complex> xhat(N), u(N);
+  for (std::size_t i = 0; i < N; ++i) xhat[i] = x[i];
+  t.forward(xhat.data(), xhat.data());
+  std::vector<double> energy(3 * N, 0.0);
+  for (int j = 0; j < 3; ++j)
+    for (int l = 0; l < 4; ++l) {
+      const auto psi = map->bank().filter(j, l);
+      for (std::size_t k = 0; k < N; ++k) u[k] = xhat[k] * psi[k] / static_cast<double>(N);
+      t.backward(u.data(), u.data());
+      for (std::size_t y = 0; y < N; ++y) energy[j * N + y] += std::norm(u[y]) / a[j * 4 + l];
+    }
+  std::vector<double> phi(map->size());
+  map->evaluate(x, phi);
+  for (int j = 0; j < 3; ++j)
+    for (int m = 0; m < 5; ++m) {
+      const double c = low + (m + 0.5) * w;
+      double sum = 0.0;
+      for (std::size_t y = 0; y < N; ++y) sum += energy[j * N + y] * std::exp(-0.5 * std::pow((x[y] / sigma - c) / w, 2));
+      const double expected = sum / N / cal[3 + j * 5 + m];
+      EXPECT_NEAR(phi[1 + j * 5 + m], expected, 1e-10 * std::max(1.0, expected)) << "j " << j << " bin " << m;
+    }
 }
 
 TEST(ScatteringNames, DescribeEveryCoefficient) {

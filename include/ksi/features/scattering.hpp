@@ -22,6 +22,16 @@
 ///
 ///     marginal_m    <h_m(u / sigma)> / mass_m,   h_m(z) = exp(-(z - c_m)^2 / (2 w^2)),
 ///
+/// The conditional family (options.conditional = B bins) adds, for every scale j, the wavelet energy
+/// E_j = sum_l |U_{j,l}|^2 averaged within B soft bins of the field's values,
+///
+///     cond_{j,m}   < E_j h_m(u / sigma) > / a_{j,m},
+///
+/// (bins as the marginal family's, of the map's own input u = x; a_{j,m} the data means): where, at
+/// which levels, the field's fluctuations of each scale live. Averages of moduli over space (Phi1,
+/// Phi2) and their linear couplings to larger scales (Phi3) do not see a level dependence that is not
+/// monotone, such as the shot noise in the voids of a density field. Its rows are full-grid fields.
+///
 /// The shell family (options.shells) adds one feature per spectral shell s = round(|k|) >= 1 where
 /// the data have power: the shell's mean power in the units the map sees,
 ///
@@ -88,6 +98,7 @@ struct ScatteringOptions {
   double workspace_mb = 1536.0;  ///< accumulate's budget for the rows held at once (MB, per rank)
   int marginal = 0;              ///< bins of the marginal family (0: none)
   bool shells = false;           ///< the shell-power family (one feature per shell)
+  int conditional = 0;           ///< bins of the conditional family (0: none)
   std::vector<double> colour;    ///< marginal: gain per shell round(|k|) of C (empty: C = 1)
 };
 
@@ -103,6 +114,8 @@ struct ScatteringNormalization {
   /// Shell family: a_s for every shell s of the grid (0: no feature for that shell; empty: a_s = 1
   /// for every shell s >= 1).
   std::vector<double> shells;
+  /// Conditional family: sigma, z_low, z_high, then a_jm (j * bins + m) (empty: 1, range [-4, 4]).
+  std::vector<double> conditional;
 };
 
 class ScatteringSpectra final : public FeatureMap {
@@ -157,6 +170,7 @@ class ScatteringSpectra final : public FeatureMap {
  private:
   std::vector<double> calibrate_marginal(const Matrix& local_items, const par::Comm& comm) const;
   std::vector<double> calibrate_shells(const Matrix& local_items, const par::Comm& comm) const;
+  std::vector<double> calibrate_conditional(const Matrix& local_items, const par::Comm& comm) const;
 
   struct Impl;
   ItemShape shape_;

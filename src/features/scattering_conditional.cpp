@@ -1,0 +1,260 @@
+// The conditional family of ScatteringSpectra (scattering.hpp): the wavelet energy of each scale
+// averaged within soft bins of the field's own values,
+//
+//     cond_{j,m} = < E_j(y) h_m(z(y)) > / a_{j,m},   E_j = sum_l |U_{j,l}|^2,   z = u / sigma,
+//
+// so the map sees where (at which levels of the field) the small-scale fluctuations live: shot noise
+// in voids, sharp peaks, intermittent bursts. Wavelet moduli averaged over space (Phi1, Phi2) and
+// their linear couplings to larger scales (Phi3) cannot tell a U-shaped dependence on the level. The
+// U_{j,l} are taken on the full grid (one c2c per wavelet), so the values and gradients are exact for
+// every scale whatever the scattering map's subsampling.
+#include <algorithm>
+#include <cmath>
+
+#include "features/scattering_impl.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+
+namespace ksi::features {
+
+using scattering::complex;
+using scattering::read_half;
+using scattering::scatter_half;
+using scattering::ComplexVector;
+using scattering::Grid;
+
+namespace {
+
+inline double bump(double d) { return std::exp(-0.5 * d * d); }
+
+}  // namespace
+
+void ScatteringSpectra::Impl::setup_conditional(const ScatteringOptions& options,
+                                                const ScatteringNormalization& n) {
+  auto& C = conditional;
+  C.bins = options.conditional;
+  C.scales = J;
+  if (C.bins < 0 || C.bins > 64)
+    throw UsageError(cat("scattering features: conditional must be between 0 and 64 bins, not ", C.bins));
+  if (C.bins == 0) {
+    if (!n.conditional.empty())
+      throw InputError("scattering normalisation has conditional constants but no conditional bins");
+    return;
+  }
+  // Full-grid complex indices of every wavelet's support (the scale grids' tables are coarser).
+  const Grid& full = *grids[0];
+  C.index.resize(count);
+  for (std::size_t lambda = 0; lambda < count; ++lambda) {
+    const Wavelet& w = bank.wavelet(lambda);
+    C.index[lambda].resize(w.support.size());
+    for (std::size_t e = 0; e < w.support.size(); ++e) {
+      const auto m = bank.frequency(w.support[e]);
+      std::int64_t flat = 0;
+      for (std::size_t a = 0; a < full.dims.size(); ++a) {
+        const long ni = static_cast<long>(full.dims[a]);
+        flat = flat * ni + ((m[a] % ni) + ni) % ni;
+      }
+      C.index[lambda][e] = static_cast<std::int32_t>(flat);
+    }
+  }
+  const std::size_t features_count = static_cast<std::size_t>(C.bins) * static_cast<std::size_t>(C.scales);
+  C.inv_mass.assign(features_count, 1.0);
+  if (n.conditional.empty()) return;
+  if (n.conditional.size() != 3 + features_count)
+    throw InputError(cat("scattering normalisation has ", n.conditional.size(),
+                         " conditional constants; expected ", 3 + features_count));
+  C.sigma = n.conditional[0];
+  C.low = n.conditional[1];
+  C.high = n.conditional[2];
+  if (!(C.sigma > 0.0) || !std::isfinite(C.sigma) || !(C.high > C.low))
+    throw InputError("scattering normalisation: the conditional family's sigma and range are not valid");
+  for (std::size_t f = 0; f < features_count; ++f) {
+    const double a = n.conditional[3 + f];
+    if (!(a > 0.0) || !std::isfinite(a))
+      throw InputError(cat("scattering normalisation: conditional constant ", a, " is not positive"));
+    C.inv_mass[f] = 1.0 / a;
+  }
+}
+
+void ScatteringSpectra::Impl::conditional_energies(scattering::Workspace& ws) const {
+  // E_j on the full grid from c_x (after forward): U_{j,l} = B[c_x psihat / sqrt(a_lambda)].
+  const auto& C = conditional;
+  const Grid& full = *grids[0];
+  ws.energy.assign(static_cast<std::size_t>(C.scales) * full.size, 0.0);
+  ws.wavelet_fields.resize(count * full.size);
+  for (std::size_t lambda = 0; lambda < count; ++lambda) {
+    const auto& s = supports[lambda];
+    complex* u = ws.wavelet_fields.data() + lambda * full.size;
+    std::fill(u, u + full.size, complex(0.0));
+    const std::int32_t* plus = s.plus_on(full);
+    const std::int32_t* minus = s.minus_on(full);
+    const double norm = inv_sqrt_a[lambda];
+    for (std::size_t e = 0; e < s.psi.size(); ++e)
+      u[C.index[lambda][e]] = read_half(ws.state.cx.data(), plus[e], minus[e]) * (s.psi[e] * norm);
+    full.complex_single->backward(u, u);
+    double* energy = ws.energy.data() + static_cast<std::size_t>(scale_of(static_cast<int>(lambda))) * full.size;
+    for (std::size_t y = 0; y < full.size; ++y) energy[y] += std::norm(u[y]);
+  }
+}
+
+void ScatteringSpectra::Impl::conditional_values(scattering::Workspace& ws,
+                                                 std::span<const double> x, const Conditional& C,
+                                                 std::span<double> out) const {
+  const Grid& full = *grids[0];
+  conditional_energies(ws);
+  std::fill(out.begin(), out.end(), 0.0);
+  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
+  std::vector<double> h(C.bins);
+  for (std::size_t y = 0; y < full.size; ++y) {
+    const double z = x[y] * inv_sigma;
+    for (int m = 0; m < C.bins; ++m) h[m] = bump((z - C.centre(m)) * inv_w);
+    for (int j = 0; j < C.scales; ++j) {
+      const double e = ws.energy[static_cast<std::size_t>(j) * full.size + y];
+      for (int m = 0; m < C.bins; ++m) out[static_cast<std::size_t>(j) * C.bins + m] += e * h[m];
+    }
+  }
+  const double inv_n = 1.0 / static_cast<double>(full.size);
+  for (std::size_t f = 0; f < out.size(); ++f) out[f] *= inv_n * C.inv_mass[f];
+}
+
+void ScatteringSpectra::Impl::conditional_gradient(scattering::Workspace& ws, std::span<const double> x,
+                                                   std::span<const double> eta, complex* G,
+                                                   std::span<double> pointwise) const {
+  // Through the bins: sum_{j,m} eta_jm E_j h_m'(z) / (sigma N a_jm), a pointwise term. Through the
+  // wavelets: for each (j, l), G += 0.5 / sqrt(a) (psihat S + mirror), S = FFT(2 W_j U_{j,l}) with
+  // W_j = sum_m eta_jm h_m(z) / (N a_jm), the adjoint of x -> U (as the scattering map's backward).
+  const auto& C = conditional;
+  const Grid& full = *grids[0];
+  conditional_energies(ws);
+  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
+  const double inv_n = 1.0 / static_cast<double>(full.size);
+  ws.weights.assign(static_cast<std::size_t>(C.scales) * full.size, 0.0);
+  for (std::size_t y = 0; y < full.size; ++y) {
+    const double z = x[y] * inv_sigma;
+    double through_bins = 0.0;
+    for (int m = 0; m < C.bins; ++m) {
+      const double d = (z - C.centre(m)) * inv_w;
+      const double b = bump(d), db = -d * b * inv_w * inv_sigma;  // dh/du
+      for (int j = 0; j < C.scales; ++j) {
+        const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
+        const double c = eta[f] * C.inv_mass[f] * inv_n;
+        if (c == 0.0) continue;
+        ws.weights[static_cast<std::size_t>(j) * full.size + y] += c * b;
+        through_bins += c * db * ws.energy[static_cast<std::size_t>(j) * full.size + y];
+      }
+    }
+    pointwise[y] += through_bins;
+  }
+  for (std::size_t lambda = 0; lambda < count; ++lambda) {
+    const int j = scale_of(static_cast<int>(lambda));
+    const double* w = ws.weights.data() + static_cast<std::size_t>(j) * full.size;
+    complex* u = ws.wavelet_fields.data() + lambda * full.size;
+    for (std::size_t y = 0; y < full.size; ++y) u[y] *= 2.0 * w[y];
+    full.complex_single->forward(u, u);
+    const auto& s = supports[lambda];
+    const std::int32_t* plus = s.plus_on(full);
+    const std::int32_t* minus = s.minus_on(full);
+    const double norm = 0.5 * inv_sqrt_a[lambda];
+    for (std::size_t e = 0; e < s.psi.size(); ++e)
+      scatter_half(G, plus[e], minus[e], u[C.index[lambda][e]] * (norm * s.psi[e]));
+  }
+}
+
+void ScatteringSpectra::Impl::conditional_jacobian(scattering::Workspace& ws,
+                                                   std::span<const double> x) const {
+  // Row (j, m): only the wavelets of scale j carry its weight W = h_m / (N a_jm): L c2c per row.
+  const auto& C = conditional;
+  const Grid& full = *grids[0];
+  conditional_energies(ws);
+  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
+  const double inv_n = 1.0 / static_cast<double>(full.size);
+  ws.conditional_rows.assign(C.count() * full.size, 0.0);
+  std::vector<double> h(full.size), dh(full.size);
+  ComplexVector field(full.size), G(full.half_size);
+  for (int m = 0; m < C.bins; ++m) {
+    for (std::size_t y = 0; y < full.size; ++y) {
+      const double d = (x[y] * inv_sigma - C.centre(m)) * inv_w;
+      h[y] = bump(d);
+      dh[y] = -d * h[y] * inv_w * inv_sigma;
+    }
+    for (int j = 0; j < C.scales; ++j) {
+      const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
+      const double c = C.inv_mass[f] * inv_n;
+      std::fill(G.begin(), G.end(), complex(0.0));
+      for (std::size_t lambda = static_cast<std::size_t>(j * L); lambda < static_cast<std::size_t>((j + 1) * L); ++lambda) {
+        const complex* u = ws.wavelet_fields.data() + lambda * full.size;
+        for (std::size_t y = 0; y < full.size; ++y) field[y] = u[y] * (2.0 * c * h[y]);
+        full.complex_single->forward(field.data(), field.data());
+        const auto& s = supports[lambda];
+        const std::int32_t* plus = s.plus_on(full);
+        const std::int32_t* minus = s.minus_on(full);
+        const double norm = 0.5 * inv_sqrt_a[lambda];
+        for (std::size_t e = 0; e < s.psi.size(); ++e)
+          scatter_half(G.data(), plus[e], minus[e], field[C.index[lambda][e]] * (norm * s.psi[e]));
+      }
+      double* row = ws.conditional_rows.data() + f * full.size;
+      full.real_single->backward_destroying(G.data(), row);
+      const double* e = ws.energy.data() + static_cast<std::size_t>(j) * full.size;
+      for (std::size_t y = 0; y < full.size; ++y) row[y] = row[y] * inv_n + c * dh[y] * e[y];
+    }
+  }
+}
+
+std::vector<double> ScatteringSpectra::calibrate_conditional(const Matrix& local_items,
+                                                             const par::Comm& comm) const {
+  // sigma (rms of the values) and the range of z = u / sigma (clipped to +-8), then the data means
+  // a_jm; per-item values in item order, so every rank count gives the same bits.
+  const Impl& I = *impl_;
+  const auto& C = I.conditional;
+  const std::size_t N = I.grids[0]->size;
+  const std::size_t count = static_cast<std::size_t>(C.bins) * static_cast<std::size_t>(C.scales);
+  std::vector<double> local_squares(local_items.rows());
+  double low = std::numeric_limits<double>::infinity(), high = -low;
+  for (std::size_t i = 0; i < local_items.rows(); ++i) {
+    double sum = 0.0;
+    for (const double u : local_items.row(i)) {
+      sum += u * u;
+      low = std::min(low, u);
+      high = std::max(high, u);
+    }
+    local_squares[i] = sum;
+  }
+  const auto squares = comm.allgatherv(local_squares);
+  low = comm.allreduce_min(low);
+  high = comm.allreduce_max(high);
+  double total = 0.0;
+  for (const double v : squares) total += v;
+  const double sigma = std::sqrt(total / (static_cast<double>(squares.size()) * N));
+  if (!(sigma > 0.0) || !std::isfinite(sigma))
+    throw par::CollectiveError(ExitCode::input, "conditional features: the data are constant or not finite", 0);
+  std::vector<double> constants{sigma, std::max(low / sigma, -8.0), std::min(high / sigma, 8.0)};
+  Impl::Conditional fixed = C;
+  fixed.sigma = constants[0];
+  fixed.low = constants[1];
+  fixed.high = constants[2];
+  fixed.inv_mass.assign(count, 1.0);
+  // The per-item values with unit constants.
+  std::vector<double> local(local_items.rows() * count);
+  scattering::ForwardNeeds cx_only;
+  cx_only.modulus = cx_only.phase = cx_only.values = false;
+  par::collective(comm, [&] {
+    std::lock_guard<std::mutex> lock(I.workspace_lock);
+    for (std::size_t i = 0; i < local_items.rows(); ++i) {
+      I.forward(local_items.row(i), cx_only, I.workspace);
+      I.conditional_values(I.workspace, local_items.row(i), fixed,
+                           std::span<double>(local.data() + i * count, count));
+    }
+  });
+  const auto all = comm.allgatherv(local);
+  const std::size_t items = all.size() / count;
+  std::vector<double> mean(count, 0.0);
+  for (std::size_t i = 0; i < items; ++i)
+    for (std::size_t f = 0; f < count; ++f) mean[f] += all[i * count + f];
+  double largest = 0.0;
+  for (auto& v : mean) largest = std::max(largest, v /= static_cast<double>(items));
+  for (auto& v : mean) v = std::max(v, 1e-3 * largest);
+  constants.insert(constants.end(), mean.begin(), mean.end());
+  return constants;
+}
+
+}  // namespace ksi::features
