@@ -1,6 +1,7 @@
 #pragma once
 // The spectral calibration as `ksi fit --calibrate` and `ksi calibrate` run it: the training data's
-// shell powers as the target, the sampler's settings from the command line, the result in the model.
+// shell powers as the target, the sampler's settings from the command line, the result in the
+// model.
 #include <span>
 #include <vector>
 
@@ -12,9 +13,9 @@
 
 namespace ksi::app {
 
-/// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion", "batch"
-/// (e.g. "calibrate-steps" and "guide-steps" in ksi fit, "steps" in ksi calibrate); `what` names the
-/// fields they integrate in the help text.
+/// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion",
+/// "batch" (e.g. "calibrate-steps" and "guide-steps" in ksi fit, "steps" in ksi calibrate); `what`
+/// names the fields they integrate in the help text.
 void add_sampler_options(po::options_description& desc, const std::string& prefix,
                          const std::string& what = "calibration samples");
 sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix);
@@ -31,8 +32,9 @@ struct CalibrationTarget {
 };
 /// From the training data in data units (rows of this rank, collective).
 /// `first`: the global index of this rank's first row.
-CalibrationTarget calibration_target(const Matrix& local_data, std::size_t first, const ItemShape& shape,
-                                     bool pdf, bool spread, const par::Comm& comm);
+CalibrationTarget calibration_target(const Matrix& local_data, std::size_t first,
+                                     const ItemShape& shape, bool pdf, bool spread,
+                                     const par::Comm& comm);
 /// "on" / "off" of --calibrate-pdf, --pdf, --calibrate-spread and --spread.
 bool parse_on_off(const std::string& option, const std::string& value);
 
@@ -40,8 +42,8 @@ bool parse_on_off(const std::string& option, const std::string& value);
 /// before and after in its fit settings, and logs them; returns the calibration (with what its
 /// sampling took from a checkpoint). Collective.
 sample::Calibration calibrate_model(Model& model, const sample::SampleOptions& sampler,
-                                    const sample::CalibrationOptions& options, const CalibrationTarget& target,
-                                    const par::Comm& comm);
+                                    const sample::CalibrationOptions& options,
+                                    const CalibrationTarget& target, const par::Comm& comm);
 
 /// The JSON object of a stage's restart for the --report files: `"name": {"resumed": ..., ...}`.
 std::string resume_json(const std::string& name, bool resumed, const std::string& fields);
@@ -50,6 +52,7 @@ std::string calibration_resume_json(const sample::Calibration& calibration);
 
 /// A checkpoint left by an interrupted run is never dropped silently: exit code 4 unless the run
 /// resumes it or starts over with --force. Collective.
-void refuse_stale_checkpoint(const std::string& path, bool resume, bool force, const par::Comm& comm);
+void refuse_stale_checkpoint(const std::string& path, bool resume, bool force,
+                             const par::Comm& comm);
 
 }  // namespace ksi::app

@@ -1,33 +1,32 @@
-#include "ksi/core/version.hpp"
 #include "app/cli.hpp"
 
 #include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
+#include "ksi/core/version.hpp"
 #include "ksi/par/log.hpp"
 #include "ksi/par/phase_report.hpp"
 
 namespace ksi::app {
 
 void add_common_options(po::options_description& desc) {
-  desc.add_options()
-      ("help,h", "show this help")
-      ("config", po::value<std::string>(), "read options from FILE (key = value lines, e.g. inputs/*.cfg); the command line wins")
-      ("quiet,q", "print errors only")
-      ("verbose,v", "print details (per-time diagnostics, settings)");
+  desc.add_options()("help,h", "show this help")(
+      "config", po::value<std::string>(),
+      "read options from FILE (key = value lines, e.g. inputs/*.cfg); the command line wins")(
+      "quiet,q", "print errors only")("verbose,v",
+                                      "print details (per-time diagnostics, settings)");
 }
 
 void add_output_options(po::options_description& desc, const char* what) {
-  desc.add_options()
-      ("out,o", po::value<std::string>(), what)
-      ("force", "overwrite an existing output");
+  desc.add_options()("out,o", po::value<std::string>(), what)("force",
+                                                              "overwrite an existing output");
 }
 
 std::string config_section(const std::string& path, const std::string& subcommand) {
@@ -35,7 +34,8 @@ std::string config_section(const std::string& path, const std::string& subcomman
   if (!in) throw UsageError(cat("cannot read config file ", path));
   // "synth gaussian" reads the [synth] section.
   const std::string own = subcommand.substr(0, subcommand.find(' '));
-  static const std::set<std::string> known = {"synth", "fit", "calibrate", "sample", "stats", "drift", "info"};
+  static const std::set<std::string> known = {"synth", "fit",   "calibrate", "sample",
+                                              "stats", "drift", "info"};
   std::string kept, line, section;
   int number = 0;
   while (std::getline(in, line)) {
@@ -44,16 +44,18 @@ std::string config_section(const std::string& path, const std::string& subcomman
     trimmed.erase(0, trimmed.find_first_not_of(" \t\r"));
     trimmed.erase(trimmed.find_last_not_of(" \t\r") + 1);
     if (!trimmed.empty() && trimmed.front() == '[') {
-      if (trimmed.back() != ']') throw UsageError(cat(path, ":", number, ": malformed section '", trimmed, "'"));
+      if (trimmed.back() != ']')
+        throw UsageError(cat(path, ":", number, ": malformed section '", trimmed, "'"));
       section = trimmed.substr(1, trimmed.size() - 2);
       if (!known.count(section))
         throw UsageError(cat(path, ":", number, ": unknown section [", section,
-                             "] (sections are named after subcommands: synth, fit, calibrate, sample, stats, drift)"));
+                             "] (sections are named after subcommands: synth, fit, calibrate, "
+                             "sample, stats, drift)"));
       kept += '\n';
       continue;
     }
-    // Lines outside any section, and those of this subcommand's section, are this command's options;
-    // other subcommands' sections are theirs.
+    // Lines outside any section, and those of this subcommand's section, are this command's
+    // options; other subcommands' sections are theirs.
     const bool mine = section.empty() || section == own;
     if (mine && own == "synth" && trimmed.rfind("generator", 0) == 0) {
       kept += '\n';  // read by ksi synth itself (config_generator)
@@ -167,10 +169,10 @@ void write_report(const po::variables_map& vm, const par::Comm& world, const std
   const std::string path = vm["report"].as<std::string>();
   if (!world.is_root()) return;
   std::ofstream out(path);
-  out << "{\"stage\": \"" << stage << "\", \"ranks\": " << world.size()
-      << ", \"git_hash\": \"" << KSI_GIT_HASH << "\", \"version\": \"" << KSI_VERSION
-      << "\", \"wall_seconds\": " << par::Log::elapsed() << ", \"phases\": "
-      << par::phase_times_json(phases);
+  out << "{\"stage\": \"" << stage << "\", \"ranks\": " << world.size() << ", \"git_hash\": \""
+      << KSI_GIT_HASH << "\", \"version\": \"" << KSI_VERSION
+      << "\", \"wall_seconds\": " << par::Log::elapsed()
+      << ", \"phases\": " << par::phase_times_json(phases);
   if (!extra_fields_json.empty()) out << ", " << extra_fields_json;
   out << "}\n";
   if (!out) par::Log::warn("could not write the report " + path);

@@ -1,6 +1,6 @@
 #pragma once
-// Command-line plumbing shared by the subcommands: Boost.Program_options with --config files in which
-// unknown keys are errors and the command line wins.
+// Command-line plumbing shared by the subcommands: Boost.Program_options with --config files in
+// which unknown keys are errors and the command line wins.
 #include <boost/program_options.hpp>
 #include <string>
 #include <vector>
@@ -29,8 +29,9 @@ bool parse_options(const Invocation& call, const po::options_description& desc,
                    const po::positional_options_description& positional, po::variables_map& vm,
                    const std::string& usage);
 
-/// The lines of a config file that belong to `subcommand`: lines before any section and those of its
-/// own section ([synth], [fit], [sample], [stats], [drift]); one file can describe a whole pipeline.
+/// The lines of a config file that belong to `subcommand`: lines before any section and those of
+/// its own section ([synth], [fit], [sample], [stats], [drift]); one file can describe a whole
+/// pipeline.
 std::string config_section(const std::string& path, const std::string& subcommand);
 /// The `generator = NAME` entry of a config file ([synth] section or no section); "" if none.
 std::string config_generator(const std::string& path);

@@ -1,11 +1,11 @@
 // ksi calibrate: model.h5 + training data -> model.h5 with output gains (sample/calibration.hpp).
+#include <filesystem>
+
 #include "app/calibrate_model.hpp"
 #include "app/commands.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
-#include <filesystem>
-
 #include "ksi/io/items.hpp"
 #include "ksi/par/log.hpp"
 #include "ksi/par/signals.hpp"
@@ -17,21 +17,30 @@ int run_calibrate(const Invocation& call) {
   po::options_description desc("ksi calibrate options");
   add_common_options(desc);
   add_output_options(desc, "output model file (HDF5): the model with its output gains");
-  desc.add_options()
-      ("model", po::value<std::string>(), "fitted model of fields (from ksi fit)")
-      ("data", po::value<std::string>(), "the training data set the model was fitted on (its spectrum is the target)")
-      ("samples", po::value<std::size_t>()->default_value(defaults.samples), "calibration samples (noise streams of their own: never those of ksi sample)")
-      ("seed", po::value<std::uint64_t>()->default_value(1), "seed of the calibration samples' streams")
-      ("pdf", po::value<std::string>()->default_value("on"), "also fit an output map so that generated fields have the data's one-point PDF (on, off)")
-      ("spread", po::value<std::string>()->default_value("on"), "also fit an output spread where the data's spectra scatter more from field to field than the generated ones (on, off)")
-      ("tolerance", po::value<double>()->default_value(defaults.tolerance), "stop the updates when max |log(P_gen / P_data)| over shells is below")
-      ("checkpoint", po::value<std::string>(), "checkpoint file of the calibration fields (default: OUT.checkpoint)")
-      ("checkpoint-every", po::value<double>()->default_value(defaults.checkpoint.every_seconds), "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")
-      ("resume", "continue from the checkpoint if there is one")
-      ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+  desc.add_options()("model", po::value<std::string>(), "fitted model of fields (from ksi fit)")(
+      "data", po::value<std::string>(),
+      "the training data set the model was fitted on (its spectrum is the target)")(
+      "samples", po::value<std::size_t>()->default_value(defaults.samples),
+      "calibration samples (noise streams of their own: never those of ksi sample)")(
+      "seed", po::value<std::uint64_t>()->default_value(1),
+      "seed of the calibration samples' streams")(
+      "pdf", po::value<std::string>()->default_value("on"),
+      "also fit an output map so that generated fields have the data's one-point PDF (on, off)")(
+      "spread", po::value<std::string>()->default_value("on"),
+      "also fit an output spread where the data's spectra scatter more from field to field than "
+      "the generated ones (on, off)")(
+      "tolerance", po::value<double>()->default_value(defaults.tolerance),
+      "stop the updates when max |log(P_gen / P_data)| over shells is below")(
+      "checkpoint", po::value<std::string>(),
+      "checkpoint file of the calibration fields (default: OUT.checkpoint)")(
+      "checkpoint-every", po::value<double>()->default_value(defaults.checkpoint.every_seconds),
+      "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
+      "resume", "continue from the checkpoint if there is one")(
+      "report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
   add_sampler_options(desc, "");
   po::variables_map vm;
-  if (!parse_options(call, desc, {}, vm, "ksi calibrate --model FILE --data FILE --out FILE [options]"))
+  if (!parse_options(call, desc, {}, vm,
+                     "ksi calibrate --model FILE --data FILE --out FILE [options]"))
     return 0;
   configure_logging(vm, call.world);
   const par::Comm& world = call.world;
@@ -53,13 +62,15 @@ int run_calibrate(const Invocation& call) {
   sample::SampleOptions sampler = sampler_options(vm, "");
   sampler.seed = vm["seed"].as<std::uint64_t>();
   const bool force = vm.count("force") > 0;
-  options.checkpoint.path = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
+  options.checkpoint.path =
+      vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
   options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
   options.checkpoint.resume = vm.count("resume") > 0;
   if (options.checkpoint.every_seconds < 0) throw UsageError("--checkpoint-every must be >= 0");
   io::check_output_path(out_path, force, {model_path, data_path}, world);
   refuse_stale_checkpoint(options.checkpoint.path, options.checkpoint.resume, force, world);
-  if (force && !options.checkpoint.resume && world.is_root()) std::filesystem::remove(options.checkpoint.path);
+  if (force && !options.checkpoint.resume && world.is_root())
+    std::filesystem::remove(options.checkpoint.path);
 
   Model model = [&] {
     ScopedPhase phase("calibrate.io");
@@ -73,11 +84,11 @@ int run_calibrate(const Invocation& call) {
       data = io::read_items(data_path, world);
     }
     if (!(data.info.shape == model.shape()))
-      throw par::CollectiveError(ExitCode::input,
-                                 cat("model ", model_path, " was fitted on items of shape ",
-                                     model.shape().describe(), " but ", data_path, " holds ",
-                                     data.info.shape.describe()),
-                                 0);
+      throw par::CollectiveError(
+          ExitCode::input,
+          cat("model ", model_path, " was fitted on items of shape ", model.shape().describe(),
+              " but ", data_path, " holds ", data.info.shape.describe()),
+          0);
     target = calibration_target(data.values, data.range.begin, data.info.shape, pdf, spread, world);
   }
   const Stopwatch clock;
@@ -92,9 +103,11 @@ int run_calibrate(const Invocation& call) {
   if (world.is_root()) std::filesystem::remove(options.checkpoint.path);
   par::Log::info(sformat("calibrate: wrote %s (model %s) in %.1f s", out_path.c_str(),
                          model.identity().c_str(), seconds));
-  write_report(vm, world, "calibrate",
-               sformat("\"samples\": %zu, \"steps\": %zu, \"calibrate_seconds\": %.6g, \"resume\": {%s}",
-                       options.samples, sampler.steps, seconds, calibration_resume_json(calibration).c_str()));
+  write_report(
+      vm, world, "calibrate",
+      sformat("\"samples\": %zu, \"steps\": %zu, \"calibrate_seconds\": %.6g, \"resume\": {%s}",
+              options.samples, sampler.steps, seconds,
+              calibration_resume_json(calibration).c_str()));
   return 0;
 }
 

@@ -34,21 +34,24 @@ void describe_model(const std::string& path, const par::Comm& self) {
             << sformat(" (mean %.6g, scale %.6g", model.standardization().mean,
                        model.standardization().scale);
   if (!model.standardization().shell_power.empty())
-    std::cout << ", whitened by the power of " << model.standardization().shell_power.size() << " shells";
+    std::cout << ", whitened by the power of " << model.standardization().shell_power.size()
+              << " shells";
   if (model.shell_gain().rows() > 0)
     std::cout << "; per-shell drift gains for " << model.shell_gain().cols() << " shells";
   if (!model.output_gain().empty()) {
-    const auto [low, high] = std::minmax_element(model.output_gain().begin() + 1, model.output_gain().end());
+    const auto [low, high] =
+        std::minmax_element(model.output_gain().begin() + 1, model.output_gain().end());
     std::cout << sformat("; calibrated output gains in [%.3g, %.3g]", *low, *high);
   }
   if (model.output_spread().rows() > 0)
     std::cout << "; output spread of " << model.output_spread().rows() << " components";
   std::cout << ")\n";
-  std::cout << "  features: " << model.features().kind() << ", P = " << model.features().size() << "\n";
+  std::cout << "  features: " << model.features().kind() << ", P = " << model.features().size()
+            << "\n";
   const auto spec = model.features().spec();
-  for (const auto& [k, v] : spec.params.entries())
-    std::cout << "    " << k << " = " << v << "\n";
-  std::cout << "  schedule: " << model.schedule().name() << ", T = " << model.times().size() << " times\n";
+  for (const auto& [k, v] : spec.params.entries()) std::cout << "    " << k << " = " << v << "\n";
+  std::cout << "  schedule: " << model.schedule().name() << ", T = " << model.times().size()
+            << " times\n";
   std::cout << "  fit:";
   for (const auto& [k, v] : model.fit_settings().entries()) std::cout << " " << k << "=" << v;
   std::cout << "\n  per-time diagnostics (t, R^2, residual, condition estimate):\n";
@@ -58,7 +61,8 @@ void describe_model(const std::string& path, const par::Comm& self) {
   for (std::size_t k = 0; k < T; k += stride) {
     const auto& d = model.diagnostics()[k];
     std::cout << sformat("    t = %.4f  R^2 = %8.5f  residual = %.2e  condition ~ %.3g\n", times[k],
-                         d.captured, d.residual, d.lambda_min > 0 ? d.lambda_max / d.lambda_min : INFINITY);
+                         d.captured, d.residual,
+                         d.lambda_min > 0 ? d.lambda_max / d.lambda_min : INFINITY);
     if (k + stride >= T && k != T - 1) k = T - 1 - stride;
   }
 }

@@ -15,22 +15,25 @@ namespace {
 
 // What a run took from a partial output, for the --report JSON.
 std::string resume_json(const sample::SamplingResult& r) {
-  return sformat("\"resume\": {\"resumed\": %s, \"batches\": %zu, \"batches_skipped\": %zu, "
-                 "\"batches_integrated\": %zu}",
-                 r.resumed ? "true" : "false", r.batches, r.batches_skipped, r.batches_integrated);
+  return sformat(
+      "\"resume\": {\"resumed\": %s, \"batches\": %zu, \"batches_skipped\": %zu, "
+      "\"batches_integrated\": %zu}",
+      r.resumed ? "true" : "false", r.batches, r.batches_skipped, r.batches_integrated);
 }
 
 // The microcanonical baseline: the model's map, standardisation and training features only.
 int run_microcanonical(const po::variables_map& vm, const Model& model,
                        const sample::MicrocanonicalOptions& options, const sample::SampleJob& job,
                        const par::Comm& world) {
-  // Every rank reads the same model, so a model without training features fails on all: one message.
+  // Every rank reads the same model, so a model without training features fails on all: one
+  // message.
   std::unique_ptr<sample::SampleMethod> method;
   par::collective(world, [&] { method = sample::microcanonical_method(model, options); });
   if (!model.output_gain().empty() || !model.output_map().x.empty() ||
       model.output_spread().rows() > 0)
-    par::Log::info("sample: the model's output calibration (gains, map, spread) is not applied: "
-                   "the microcanonical baseline is judged on its own");
+    par::Log::info(
+        "sample: the model's output calibration (gains, map, spread) is not applied: "
+        "the microcanonical baseline is judged on its own");
   par::Log::info(cat("sample: ", job.count, " microcanonical samples of ", model.shape().describe(),
                      " (", model.features().size(), " features, target ", to_string(options.target),
                      ", L-BFGS history ", options.history, ", at most ", options.max_iterations,
@@ -41,11 +44,12 @@ int run_microcanonical(const po::variables_map& vm, const Model& model,
   const double per_sample = seconds * world.size() / static_cast<double>(job.count);
   par::Log::info(sformat("sample: wrote %zu samples to %s in %.2f s (%.3g s per sample per rank)",
                          job.count, job.out.c_str(), seconds, per_sample));
-  write_report(vm, world, "sample",
-               sformat("\"method\": \"microcanonical\", \"samples\": %zu, \"features\": %zu, "
-                       "\"dimension\": %zu, \"sample_seconds\": %.6g, \"seconds_per_sample\": %.6g, %s",
-                       job.count, model.features().size(), model.shape().size(), seconds,
-                       per_sample, resume_json(result).c_str()));
+  write_report(
+      vm, world, "sample",
+      sformat("\"method\": \"microcanonical\", \"samples\": %zu, \"features\": %zu, "
+              "\"dimension\": %zu, \"sample_seconds\": %.6g, \"seconds_per_sample\": %.6g, %s",
+              job.count, model.features().size(), model.shape().size(), seconds, per_sample,
+              resume_json(result).c_str()));
   return 0;
 }
 
@@ -58,24 +62,38 @@ int run_sample(const Invocation& call) {
   po::options_description desc("ksi sample options");
   add_common_options(desc);
   add_output_options(desc, "output samples file (HDF5)");
-  desc.add_options()
-      ("model", po::value<std::string>(), "fitted model (from ksi fit)")
-      ("count,n", po::value<std::size_t>()->default_value(job_defaults.count), "number of samples")
-      ("method", po::value<std::string>()->default_value("sde"), "sde (integrate the model's generative dynamics) or microcanonical (L-BFGS from white noise until the features match a training item's: the baseline of the scattering-spectra codes)")
-      ("seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed (sample i uses stream (seed, i))")
-      ("steps", po::value<std::size_t>()->default_value(defaults.steps), "sde: integration steps on [0, 1]")
-      ("integrator", po::value<std::string>()->default_value("optimal"), "sde: optimal (D* SDE, Heun), ode (probability flow, Heun), constant (constant D, Euler-Maruyama)")
-      ("diffusion", po::value<double>()->default_value(defaults.diffusion), "sde: D for --integrator constant")
-      ("diffusion-scale", po::value<double>()->default_value(defaults.diffusion_scale), "sde: lambda of the optimal integrator's diffusion D = lambda D* (at least 0.5; 1: D*)")
-      ("target", po::value<std::string>()->default_value(sample::to_string(micro_defaults.target)), "microcanonical: match sample i to training item i mod N (item) or to the training mean (mean)")
-      ("lbfgs-history", po::value<std::size_t>()->default_value(micro_defaults.history), "microcanonical: L-BFGS correction pairs kept")
-      ("max-iterations", po::value<std::size_t>()->default_value(micro_defaults.max_iterations), "microcanonical: L-BFGS iterations per sample at most")
-      ("tolerance", po::value<double>()->default_value(micro_defaults.tolerance), "microcanonical: stop at relative feature residual |phi - target| / s <= this, s the rms distance of the training features from their mean")
-      ("batch", po::value<std::size_t>()->default_value(defaults.batch), "samples per batch, the unit dealt to ranks and of restarts (0: 64, fewer for large fields: about 2 MB of states: one field of 64^3)")
-      ("dtype", po::value<std::string>()->default_value("float64"), "float32 or float64")
-      ("flush-every", po::value<double>()->default_value(job_defaults.flush_every_seconds), "seconds between flushes of the partial output (0: never)")
-      ("resume", "continue OUT.partial of an interrupted run")
-      ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+  desc.add_options()("model", po::value<std::string>(), "fitted model (from ksi fit)")(
+      "count,n", po::value<std::size_t>()->default_value(job_defaults.count), "number of samples")(
+      "method", po::value<std::string>()->default_value("sde"),
+      "sde (integrate the model's generative dynamics) or microcanonical (L-BFGS from white noise "
+      "until the features match a training item's: the baseline of the scattering-spectra codes)")(
+      "seed", po::value<std::uint64_t>()->default_value(defaults.seed),
+      "seed (sample i uses stream (seed, i))")(
+      "steps", po::value<std::size_t>()->default_value(defaults.steps),
+      "sde: integration steps on [0, 1]")(
+      "integrator", po::value<std::string>()->default_value("optimal"),
+      "sde: optimal (D* SDE, Heun), ode (probability flow, Heun), constant (constant D, "
+      "Euler-Maruyama)")("diffusion", po::value<double>()->default_value(defaults.diffusion),
+                         "sde: D for --integrator constant")(
+      "diffusion-scale", po::value<double>()->default_value(defaults.diffusion_scale),
+      "sde: lambda of the optimal integrator's diffusion D = lambda D* (at least 0.5; 1: D*)")(
+      "target", po::value<std::string>()->default_value(sample::to_string(micro_defaults.target)),
+      "microcanonical: match sample i to training item i mod N (item) or to the training mean "
+      "(mean)")("lbfgs-history", po::value<std::size_t>()->default_value(micro_defaults.history),
+                "microcanonical: L-BFGS correction pairs kept")(
+      "max-iterations", po::value<std::size_t>()->default_value(micro_defaults.max_iterations),
+      "microcanonical: L-BFGS iterations per sample at most")(
+      "tolerance", po::value<double>()->default_value(micro_defaults.tolerance),
+      "microcanonical: stop at relative feature residual |phi - target| / s <= this, s the rms "
+      "distance of the training features from their mean")(
+      "batch", po::value<std::size_t>()->default_value(defaults.batch),
+      "samples per batch, the unit dealt to ranks and of restarts (0: 64, fewer for large fields: "
+      "about 2 MB of states: one field of 64^3)")(
+      "dtype", po::value<std::string>()->default_value("float64"), "float32 or float64")(
+      "flush-every", po::value<double>()->default_value(job_defaults.flush_every_seconds),
+      "seconds between flushes of the partial output (0: never)")(
+      "resume", "continue OUT.partial of an interrupted run")(
+      "report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm, "ksi sample --model FILE --out FILE [options]")) return 0;
   configure_logging(vm, call.world);
@@ -129,14 +147,15 @@ int run_sample(const Invocation& call) {
   if (options.batch == 0) options.batch = sample::default_batch(model);
   if (!model.output_gain().empty()) {
     // The output gains correct the spectrum of this sampler's output: other settings change it.
-    const std::string steps = cat(options.steps), integrator = sample::to_string(options.integrator);
+    const std::string steps = cat(options.steps),
+                      integrator = sample::to_string(options.integrator);
     const auto& fit = model.fit_settings();
     if (fit.text("calibration_steps", steps) != steps ||
         fit.text("calibration_integrator", integrator) != integrator)
       par::Log::warn(cat("the model's output gains were calibrated for ",
                          fit.text("calibration_steps", "?"), " ",
-                         fit.text("calibration_integrator", "?"), " steps, not ", steps, " ", integrator,
-                         ": recalibrate (ksi calibrate) for these settings"));
+                         fit.text("calibration_integrator", "?"), " steps, not ", steps, " ",
+                         integrator, ": recalibrate (ksi calibrate) for these settings"));
   }
   par::Log::info(cat("sample: ", job.count, " samples of ", model.shape().describe(), ", ",
                      options.steps, " ", sample::to_string(options.integrator), " steps, ",
@@ -144,10 +163,11 @@ int run_sample(const Invocation& call) {
   const sample::SamplingResult result = sample::run_sampling(model, options, job, world);
   const double seconds = result.seconds;
   const double rate = static_cast<double>(job.count) * static_cast<double>(options.steps) / seconds;
-  par::Log::info(sformat("sample: wrote %zu samples to %s in %.2f s (%.3g sample-steps/s)", job.count,
-                         job.out.c_str(), seconds, rate));
+  par::Log::info(sformat("sample: wrote %zu samples to %s in %.2f s (%.3g sample-steps/s)",
+                         job.count, job.out.c_str(), seconds, rate));
   write_report(vm, world, "sample",
-               sformat("\"method\": \"sde\", \"samples\": %zu, \"steps\": %zu, \"features\": %zu, \"dimension\": %zu, "
+               sformat("\"method\": \"sde\", \"samples\": %zu, \"steps\": %zu, \"features\": %zu, "
+                       "\"dimension\": %zu, "
                        "\"sample_seconds\": %.6g, \"sample_steps_per_second\": %.6g, %s",
                        job.count, options.steps, model.features().size(), model.shape().size(),
                        seconds, rate, resume_json(result).c_str()));

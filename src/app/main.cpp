@@ -1,16 +1,16 @@
-// The ksi executable: git-style subcommands over libksi. Errors are caught here, once, and mapped to
-// one message and the exit code of their class (README, "Exit codes").
+// The ksi executable: git-style subcommands over libksi. Errors are caught here, once, and mapped
+// to one message and the exit code of their class (README, "Exit codes").
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <new>
 
-#include "ksi/core/version.hpp"
 #include "app/commands.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/threads.hpp"
+#include "ksi/core/version.hpp"
 #include "ksi/io/hdf5.hpp"
 #include "ksi/io/output.hpp"
 #include "ksi/par/comm.hpp"
@@ -29,17 +29,20 @@ const std::map<std::string, Subcommand>& subcommands() {
   static const std::map<std::string, Subcommand> table = {
       {"synth", {ksi::app::run_synth, "generate a data set (gaussian, mixture, ...)"}},
       {"fit", {ksi::app::run_fit, "fit a kernelized interpolant model to a data set"}},
-      {"calibrate", {ksi::app::run_calibrate, "fit a model's output gains on its own samples' spectrum"}},
+      {"calibrate",
+       {ksi::app::run_calibrate, "fit a model's output gains on its own samples' spectrum"}},
       {"sample", {ksi::app::run_sample, "generate samples from a fitted model"}},
       {"info", {ksi::app::run_info, "describe a data, model or samples file"}},
       {"drift", {ksi::app::run_drift, "generate particles with the drifting method (no fit)"}},
-      {"stats", {ksi::app::run_stats, "judge generated items against data: spectra, PDFs, Q ratios"}},
+      {"stats",
+       {ksi::app::run_stats, "judge generated items against data: spectra, PDFs, Q ratios"}},
   };
   return table;
 }
 
 void print_usage(std::ostream& out) {
-  out << "ksi " << KSI_VERSION << ": training-free generative modelling with kernelized stochastic "
+  out << "ksi " << KSI_VERSION
+      << ": training-free generative modelling with kernelized stochastic "
          "interpolants\n\nusage: ksi <subcommand> [options]   (ksi <subcommand> --help)\n\n";
   for (const auto& [name, sub] : subcommands())
     out << ksi::sformat("  %-8s %s\n", name.c_str(), sub.summary);
@@ -53,12 +56,13 @@ void check_slurm_tasks(const ksi::par::Comm& world) {
   const long expected = checked ? std::strtol(tasks, nullptr, 10) : 0;
   // Agreed by the ranks (one message, exit 6, no MPI abort); with singletons each one says it.
   const bool ok = !(expected > 0 && expected != world.size());
-  world.require_all(ok,
-                    ok ? std::string()
-                       : ksi::cat("MPI reports ", world.size(), " rank(s) but SLURM_NTASKS is ", expected,
-                                  ": ksi was not launched as one MPI job (use srun with --mpi=pmix, or "
-                                  "mpirun; see README)"),
-                    ksi::ExitCode::environment);
+  world.require_all(
+      ok,
+      ok ? std::string()
+         : ksi::cat("MPI reports ", world.size(), " rank(s) but SLURM_NTASKS is ", expected,
+                    ": ksi was not launched as one MPI job (use srun with --mpi=pmix, or "
+                    "mpirun; see README)"),
+      ksi::ExitCode::environment);
 }
 
 int run(int argc, char** argv, const ksi::par::Comm& world) {
@@ -115,7 +119,8 @@ int main(int argc, char** argv) {
       report(e.what(), code, false);
     } catch (const std::bad_alloc&) {
       code = static_cast<int>(ksi::ExitCode::failure);
-      report("out of memory (reduce --memory-mb, --batch or the problem size per rank)", code, false);
+      report("out of memory (reduce --memory-mb, --batch or the problem size per rank)", code,
+             false);
     } catch (const std::exception& e) {
       code = static_cast<int>(ksi::ExitCode::failure);
       report(e.what(), code, false);

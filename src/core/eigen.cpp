@@ -11,17 +11,19 @@ namespace ksi {
 
 SymmetricEigen symmetric_eigen(const Matrix& input) {
   const std::size_t n = input.rows();
-  if (input.cols() != n) throw InputError(cat("eigen-decomposition of a ", n, " x ", input.cols(), " matrix"));
+  if (input.cols() != n)
+    throw InputError(cat("eigen-decomposition of a ", n, " x ", input.cols(), " matrix"));
   Matrix a(n, n), v(n, n, 0.0);
   for (std::size_t i = 0; i < n; ++i) {
     v(i, i) = 1.0;
     for (std::size_t j = i; j < n; ++j) {
-      if (!std::isfinite(input(i, j))) throw InputError("eigen-decomposition of a matrix with non-finite entries");
+      if (!std::isfinite(input(i, j)))
+        throw InputError("eigen-decomposition of a matrix with non-finite entries");
       a(i, j) = a(j, i) = input(i, j);
     }
   }
-  // Cyclic sweeps of rotations that zero a(p, q) (Rutishauser's form, as in Golub and Van Loan 8.5),
-  // until the off-diagonal mass is at round-off relative to the diagonal.
+  // Cyclic sweeps of rotations that zero a(p, q) (Rutishauser's form, as in Golub and Van
+  // Loan 8.5), until the off-diagonal mass is at round-off relative to the diagonal.
   for (int sweep = 0; sweep < 64; ++sweep) {
     double off = 0.0, diagonal = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -33,7 +35,8 @@ SymmetricEigen symmetric_eigen(const Matrix& input) {
       for (std::size_t q = p + 1; q < n; ++q) {
         if (a(p, q) == 0.0) continue;
         const double theta = (a(q, q) - a(p, p)) / (2.0 * a(p, q));
-        const double t = (theta >= 0.0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1.0));
+        const double t =
+            (theta >= 0.0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1.0));
         const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
         for (std::size_t k = 0; k < n; ++k) {  // columns p, q of a
           const double akp = a(k, p), akq = a(k, q);
@@ -55,7 +58,8 @@ SymmetricEigen symmetric_eigen(const Matrix& input) {
   }
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t i, std::size_t j) { return a(i, i) > a(j, j); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t i, std::size_t j) { return a(i, i) > a(j, j); });
   SymmetricEigen out;
   out.values.resize(n);
   out.vectors = Matrix(n, n);

@@ -39,8 +39,8 @@ double cubic_minimizer(const Point& p, const Point& q) {
 }
 
 /// The strong-Wolfe line search along p from x0 (Nocedal and Wright, Algorithms 3.5 and 3.6). On
-/// acceptance `x_out` and `g_out` hold the accepted point. Invariant: whenever the bracket's low end
-/// has a > 0, x_out and g_out hold it.
+/// acceptance `x_out` and `g_out` hold the accepted point. Invariant: whenever the bracket's low
+/// end has a > 0, x_out and g_out hold it.
 class LineSearch {
  public:
   LineSearch(const ValueAndGradient& f, const LbfgsOptions& options, std::size_t n)
@@ -101,9 +101,7 @@ class LineSearch {
   bool sufficient(const Point& q) const {
     return q.f <= start_.f + options_.sufficient_decrease * q.a * start_.d;
   }
-  bool curvature(const Point& q) const {
-    return std::abs(q.d) <= -options_.curvature * start_.d;
-  }
+  bool curvature(const Point& q) const { return std::abs(q.d) <= -options_.curvature * start_.d; }
 
   void keep_work_as_low() {
     std::swap(x_work_, x_out);
@@ -185,7 +183,8 @@ class History {
     return true;
   }
 
-  /// p = -H g with H the L-BFGS inverse-Hessian estimate, H0 = (s . y / y . y) I of the newest pair.
+  /// p = -H g with H the L-BFGS inverse-Hessian estimate, H0 = (s . y / y . y) I of the newest
+  /// pair.
   void direction(std::span<const double> g, std::span<double> p) {
     alpha_.resize(capacity_);
     for (std::size_t i = 0; i < n_; ++i) p[i] = -g[i];
@@ -230,16 +229,20 @@ void LbfgsOptions::validate() const {
 
 std::string to_string(LbfgsStatus status) {
   switch (status) {
-    case LbfgsStatus::value_reached: return "value reached";
-    case LbfgsStatus::gradient_small: return "gradient small";
-    case LbfgsStatus::max_iterations: return "iteration limit";
-    case LbfgsStatus::line_search_failed: return "line search failed";
+    case LbfgsStatus::value_reached:
+      return "value reached";
+    case LbfgsStatus::gradient_small:
+      return "gradient small";
+    case LbfgsStatus::max_iterations:
+      return "iteration limit";
+    case LbfgsStatus::line_search_failed:
+      return "line search failed";
   }
   return "?";
 }
 
-LbfgsResult minimize_lbfgs(const ValueAndGradient& f, std::span<double> x, const LbfgsOptions& options,
-                           const LbfgsObserver& observe) {
+LbfgsResult minimize_lbfgs(const ValueAndGradient& f, std::span<double> x,
+                           const LbfgsOptions& options, const LbfgsObserver& observe) {
   options.validate();
   const std::size_t n = x.size();
   AlignedVector<double> g(n), p(n);
@@ -247,7 +250,8 @@ LbfgsResult minimize_lbfgs(const ValueAndGradient& f, std::span<double> x, const
   result.value = f(x, g);
   result.evaluations = 1;
   if (!std::isfinite(result.value) || !all_finite(g))
-    throw NumericalError("L-BFGS: the function or its gradient is not finite at the starting point");
+    throw NumericalError(
+        "L-BFGS: the function or its gradient is not finite at the starting point");
   result.gradient_norm = std::sqrt(dot(g, g));
   if (observe) observe(LbfgsIteration{0, result.value, result.gradient_norm, 0.0, 1});
 

@@ -16,7 +16,9 @@ void Params::set(const std::string& key, double value) {
   entries_[key] = out.str();
 }
 
-void Params::set(const std::string& key, std::int64_t value) { entries_[key] = std::to_string(value); }
+void Params::set(const std::string& key, std::int64_t value) {
+  entries_[key] = std::to_string(value);
+}
 
 std::string Params::text(const std::string& key) const {
   auto it = entries_.find(key);
@@ -39,7 +41,8 @@ double Params::real(const std::string& key) const {
     used = 0;
   }
   if (used != s.size() || s.empty() || !std::isfinite(value))
-    throw UsageError(cat(context_, ": parameter '", key, "' must be a finite number, not '", s, "'"));
+    throw UsageError(
+        cat(context_, ": parameter '", key, "' must be a finite number, not '", s, "'"));
   return value;
 }
 

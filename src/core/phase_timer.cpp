@@ -7,10 +7,16 @@ PhaseTimes& PhaseTimes::global() {
   return instance;
 }
 
-void PhaseTimes::add(const std::string& phase, double seconds) { seconds_[phase] += seconds; }
+void PhaseTimes::add(const std::string& phase, double seconds) {
+  seconds_[phase] += seconds;
+}
 
-void PhaseTimes::clear() { seconds_.clear(); }
+void PhaseTimes::clear() {
+  seconds_.clear();
+}
 
-std::map<std::string, double> PhaseTimes::snapshot() const { return seconds_; }
+std::map<std::string, double> PhaseTimes::snapshot() const {
+  return seconds_;
+}
 
 }  // namespace ksi

@@ -14,7 +14,8 @@ ItemShape ItemShape::vector(std::size_t d) {
 }
 
 ItemShape ItemShape::grid(std::vector<std::size_t> n) {
-  if (n.empty() || n.size() > 3) throw InputError(cat("a field grid has 1 to 3 axes, not ", n.size()));
+  if (n.empty() || n.size() > 3)
+    throw InputError(cat("a field grid has 1 to 3 axes, not ", n.size()));
   for (auto k : n)
     if (k < 2) throw InputError("every axis of a field grid needs at least 2 points");
   ItemShape s;

@@ -17,9 +17,11 @@ void FieldUnits::validate(const ItemShape& shape) const {
   if (!std::isfinite(offset) || !std::isfinite(gain))
     throw InputError("data units: the offset and gain must be finite");
   if (colour.empty()) return;
-  const std::size_t shells = fft::SpectralShells({shape.dims().begin(), shape.dims().end()}).count();
+  const std::size_t shells =
+      fft::SpectralShells({shape.dims().begin(), shape.dims().end()}).count();
   if (colour.size() != shells)
-    throw InputError(cat("data units: ", colour.size(), " colour gains for a grid of ", shells, " shells"));
+    throw InputError(
+        cat("data units: ", colour.size(), " colour gains for a grid of ", shells, " shells"));
   for (const double g : colour)
     if (!(g >= 0.0) || !std::isfinite(g))
       throw InputError(cat("data units: colour gain ", g, " is not finite and non-negative"));
@@ -68,7 +70,8 @@ FeatureSpec without_units(const FeatureSpec& spec) {
   return inner;
 }
 
-// The change of units itself: the filter C through one r2c/c2r pair, then the curve, point by point.
+// The change of units itself: the filter C through one r2c/c2r pair, then the curve, point by
+// point.
 class UnitsTransform {
  public:
   UnitsTransform(const FieldUnits& units, const ItemShape& shape)
@@ -78,7 +81,8 @@ class UnitsTransform {
     colour_of_mode_.resize(half);
     scale_of_mode_.resize(half);
     for (std::size_t k = 0; k < half; ++k) {
-      colour_of_mode_[k] = units_.colour.empty() ? units_.gain : units_.colour[shells_.of_mode()[k]];
+      colour_of_mode_[k] =
+          units_.colour.empty() ? units_.gain : units_.colour[shells_.of_mode()[k]];
       scale_of_mode_[k] = std::sqrt(shells_.weights()[k] / N);
     }
   }
@@ -186,7 +190,8 @@ void DataUnitsMap::jacobian(std::span<const double> x, Matrix& J) const {
   }
 }
 
-void DataUnitsMap::accumulate(const Matrix& X, const Matrix& V, Matrix& K, std::span<double> h) const {
+void DataUnitsMap::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
+                              std::span<double> h) const {
   // Rows r_p = C (q' o j_p) with j_p the inner map's rows at u: with Z_p = r2c(q' o j_p),
   // <r_p, r_q> = sum_k (w_k / N) C(k)^2 Re(Z_p conj Z_q) and <r_p, v> = sum_k (w_k / N) C(k)
   // Re(Z_p conj vhat): one SYRK and one GEMV over the interleaved half spectrum.
@@ -224,7 +229,8 @@ void DataUnitsMap::accumulate(const Matrix& X, const Matrix& V, Matrix& K, std::
     ScopedPhase phase("fit.syrk");
     const int n = static_cast<int>(P), k = static_cast<int>(width);
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, k, 1.0, Q.data(), k, 1.0, K.data(), n);
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0, Q.data(), k, qv.data(), 1, 1.0, h.data(), 1);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0, Q.data(), k, qv.data(), 1, 1.0, h.data(),
+                1);
   }
 }
 

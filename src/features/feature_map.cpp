@@ -33,13 +33,15 @@ void FeatureMap::jacobian(std::span<const double> x, Matrix& J) const {
   }
 }
 
-void FeatureMap::accumulate(const Matrix& X, const Matrix& V, Matrix& K, std::span<double> h) const {
+void FeatureMap::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
+                            std::span<double> h) const {
   const std::size_t P = size(), d = X.cols(), B = X.rows();
   ensure(V.rows() == B && V.cols() == d && K.rows() == P && K.cols() == P && h.size() == P,
          "accumulate: shapes do not match");
-  // Stack the Jacobians of several items side by side, A = [J_1 ... J_m] (P x m d), so that one syrk
-  // adds sum_b J_b J_b^T; keep A near 32 MB.
-  const std::size_t per_block = std::max<std::size_t>(1, (std::size_t{4} << 20) / std::max<std::size_t>(1, P * d));
+  // Stack the Jacobians of several items side by side, A = [J_1 ... J_m] (P x m d), so that one
+  // syrk adds sum_b J_b J_b^T; keep A near 32 MB.
+  const std::size_t per_block =
+      std::max<std::size_t>(1, (std::size_t{4} << 20) / std::max<std::size_t>(1, P * d));
   const std::size_t nb = std::min(B, per_block);
   Matrix A(P, nb * d);
   std::vector<double> v(nb * d);
@@ -58,8 +60,10 @@ void FeatureMap::accumulate(const Matrix& X, const Matrix& V, Matrix& K, std::sp
     }
     ScopedPhase phase("fit.syrk");
     const int n = static_cast<int>(P), k = static_cast<int>(m * d), lda = static_cast<int>(nb * d);
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, k, 1.0, A.data(), lda, 1.0, K.data(), n);
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0, A.data(), lda, v.data(), 1, 1.0, h.data(), 1);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, k, 1.0, A.data(), lda, 1.0, K.data(),
+                n);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0, A.data(), lda, v.data(), 1, 1.0, h.data(),
+                1);
   }
 }
 

@@ -5,11 +5,11 @@
 #include <cmath>
 #include <numbers>
 
+#include "features/sine.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/core/random.hpp"
-#include "features/sine.hpp"
 
 namespace ksi::features {
 
@@ -53,7 +53,8 @@ RandomFourierFeatures::RandomFourierFeatures(const ItemShape& shape, double leng
 void RandomFourierFeatures::phases_of(const Matrix& X, Matrix& Z) const {
   const int B = static_cast<int>(X.rows()), P = static_cast<int>(count_), d = static_cast<int>(d_);
   Z.resize(X.rows(), count_);
-  for (std::size_t b = 0; b < X.rows(); ++b) std::copy(phases_.begin(), phases_.end(), Z.row(b).begin());
+  for (std::size_t b = 0; b < X.rows(); ++b)
+    std::copy(phases_.begin(), phases_.end(), Z.row(b).begin());
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, P, d, 1.0, X.data(), d,
               frequencies_.data(), d, 1.0, Z.data(), P);
 }
@@ -151,7 +152,8 @@ FeatureSpec RandomFourierFeatures::spec() const {
   s.params.set("count", count_);
   s.params.set("length_scale", length_scale_);
   s.params.set("seed", static_cast<std::int64_t>(seed_));
-  s.arrays["frequencies"] = std::vector<double>(frequencies_.values().begin(), frequencies_.values().end());
+  s.arrays["frequencies"] =
+      std::vector<double>(frequencies_.values().begin(), frequencies_.values().end());
   s.arrays["phases"] = phases_;
   return s;
 }

@@ -12,19 +12,22 @@
 namespace ksi::features {
 namespace {
 
-void reject_unknown(const std::string& kind, const Params& params, const std::set<std::string>& known) {
+void reject_unknown(const std::string& kind, const Params& params,
+                    const std::set<std::string>& known) {
   for (const auto& [key, value] : params.entries())
     if (!known.count(key)) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw UsageError(cat("feature map '", kind, "' has no parameter '", key, "' (known: ",
-                           list.empty() ? "none" : list, ")"));
+      throw UsageError(cat("feature map '", kind, "' has no parameter '", key,
+                           "' (known: ", list.empty() ? "none" : list, ")"));
     }
 }
 
 }  // namespace
 
-std::vector<std::string> feature_map_kinds() { return {"polynomial", "fourier", "scattering"}; }
+std::vector<std::string> feature_map_kinds() {
+  return {"polynomial", "fourier", "scattering"};
+}
 
 namespace {
 
@@ -43,9 +46,9 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     reject_unknown(kind, params, {"count", "length_scale", "seed"});
     const auto count = params.integer("count", 256);
     if (count <= 0) throw UsageError("fourier features: count must be positive");
-    return std::make_unique<RandomFourierFeatures>(shape, static_cast<std::size_t>(count),
-                                                   params.real("length_scale", 1.0),
-                                                   static_cast<std::uint64_t>(params.integer("seed", 1)));
+    return std::make_unique<RandomFourierFeatures>(
+        shape, static_cast<std::size_t>(count), params.real("length_scale", 1.0),
+        static_cast<std::uint64_t>(params.integer("seed", 1)));
   }
   if (kind == "scattering") {
     reject_unknown(kind, params,
@@ -65,7 +68,8 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.conditional = static_cast<int>(params.integer("conditional", 0));  // checked by the map
     const std::string in_units = params.text("units", "model");
     if (in_units != "model" && in_units != "data")
-      throw UsageError(cat("scattering features: units must be model or data, not '", in_units, "'"));
+      throw UsageError(
+          cat("scattering features: units must be model or data, not '", in_units, "'"));
     data_units = in_units == "data";
     if (data_units && !params.flag("normalize", true))
       throw UsageError("scattering features: units=data needs normalize=true");

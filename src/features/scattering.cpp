@@ -16,12 +16,12 @@
 namespace ksi::features {
 
 using scattering::complex;
-using scattering::read_half;
-using scattering::scatter_half;
 using scattering::ComplexVector;
 using scattering::Family;
 using scattering::Grid;
+using scattering::read_half;
 using scattering::RealVector;
+using scattering::scatter_half;
 
 namespace {
 
@@ -56,8 +56,6 @@ std::int32_t half_index(const std::array<int, 3>& m, const std::vector<std::size
   for (std::size_t a = 0; a < last; ++a) flat = flat * dims[a] + wrap(m[a], dims[a]);
   return static_cast<std::int32_t>(flat * (dims[last] / 2 + 1) + i_last);
 }
-
-
 
 std::string wavelet_label(int j, int l, int dimension, const char* suffix = "") {
   if (dimension == 1) return cat("j", suffix, "=", j);
@@ -136,7 +134,8 @@ ScatteringOptions resolved(const ItemShape& shape, ScatteringOptions o) {
     throw UsageError("scattering features: workspace_mb must be positive");
   if (o.slant < 0.0) throw UsageError("scattering features: slant must be positive (0: default)");
   if (o.families.text() == "none" && !o.shells && o.marginal == 0 && o.conditional == 0)
-    throw UsageError("scattering features: families=none needs shells=true, marginal or conditional bins");
+    throw UsageError(
+        "scattering features: families=none needs shells=true, marginal or conditional bins");
   return o;
 }
 
@@ -662,7 +661,8 @@ void ScatteringSpectra::Impl::values(scattering::Workspace& ws) const {
       const std::size_t m = std::min(slice, n - first);
       gather_weighted(ws, outer, rows, first, m, false);
       cblas_zherk(CblasRowMajor, CblasUpper, CblasNoTrans, rows, static_cast<int>(m), 1.0,
-                  ws.weighted.data(), static_cast<int>(m), first == 0 ? 0.0 : 1.0, gram.data(), rows);
+                  ws.weighted.data(), static_cast<int>(m), first == 0 ? 0.0 : 1.0, gram.data(),
+                  rows);
     }
     const int last = rows - 1;
     for (const int ci : configs_by_outer[lambda]) {
@@ -737,7 +737,8 @@ void ScatteringSpectra::Impl::backward(scattering::Workspace& ws, std::span<cons
     if (n == 0) continue;
     std::vector<bool> row_used(rows, false);
     for (int r = 0; r < rows; ++r)
-      for (int k = 0; k < rows; ++k) row_used[r] = row_used[r] || omega[r * rows + k] != complex(0.0);
+      for (int k = 0; k < rows; ++k)
+        row_used[r] = row_used[r] || omega[r * rows + k] != complex(0.0);
     for (int r = 0; r + 1 < rows; ++r)
       if (row_used[r] && !has_h[r]) {
         H[r].assign(grids[scale_of(r)]->half_size, complex(0.0));
@@ -847,7 +848,8 @@ void ScatteringSpectra::Impl::feature_values(scattering::Workspace& ws, std::spa
   if (marginal.bins > 0) marginal_values(ws, phi.subspan(features.size()));
   if (conditional.bins > 0)
     conditional_values(ws, x, conditional,
-                       phi.subspan(features.size() + static_cast<std::size_t>(marginal.bins), conditional.count()));
+                       phi.subspan(features.size() + static_cast<std::size_t>(marginal.bins),
+                                   conditional.count()));
   if (shells.count() > 0) shell_values(state, phi.subspan(shells.first, shells.count()));
 }
 
@@ -863,12 +865,14 @@ void ScatteringSpectra::Impl::gradient(scattering::Workspace& ws, std::span<cons
     const Grid& full = *grids[0];
     ComplexVector G(full.half_size, complex(0.0));
     std::vector<double> pointwise(full.size, 0.0), through_wavelets(full.size);
-    conditional_gradient(ws, x,
-                         eta.subspan(features.size() + static_cast<std::size_t>(marginal.bins), conditional.count()),
-                         G.data(), pointwise);
+    conditional_gradient(
+        ws, x,
+        eta.subspan(features.size() + static_cast<std::size_t>(marginal.bins), conditional.count()),
+        G.data(), pointwise);
     full.real_single->backward_destroying(G.data(), through_wavelets.data());
     const double inv_n = 1.0 / static_cast<double>(full.size);
-    for (std::size_t y = 0; y < full.size; ++y) grad[y] += through_wavelets[y] * inv_n + pointwise[y];
+    for (std::size_t y = 0; y < full.size; ++y)
+      grad[y] += through_wavelets[y] * inv_n + pointwise[y];
   }
 }
 
@@ -916,8 +920,9 @@ void ScatteringSpectra::evaluate_and_vjp(std::span<const double> x, std::span<do
 std::size_t ScatteringSpectra::preferred_batch() const {
   // accumulate works item by item, so the batch only has to amortise the fit loop. Batches are the
   // fit's unit of work over ranks, of checkpoints and of stop requests: keep them small (2 MB of
-  // inputs, one field of 64^3) so that many ranks get work and a SIGUSR1 is answered within seconds;
-  // the per-batch overhead (a double-double add of P^2/2 values per time) is negligible next to it.
+  // inputs, one field of 64^3) so that many ranks get work and a SIGUSR1 is answered within
+  // seconds; the per-batch overhead (a double-double add of P^2/2 values per time) is negligible
+  // next to it.
   return std::clamp<std::size_t>((std::size_t{2} << 20) / (sizeof(double) * shape_.size()), 1, 32);
 }
 
@@ -1002,8 +1007,10 @@ std::vector<std::string> ScatteringSpectra::feature_names() const {
     names.push_back(sformat("marginal %d (z = %.3g)", m, impl_->marginal.centre(m)));
   for (int j = 0; j < impl_->conditional.scales; ++j)
     for (int m = 0; m < impl_->conditional.bins; ++m)
-      names.push_back(sformat("conditional energy j=%d bin %d (z = %.3g)", j, m, impl_->conditional.centre(m)));
-  for (const int shell : impl_->shells.shell) names.push_back(sformat("shell power |k| = %d", shell));
+      names.push_back(
+          sformat("conditional energy j=%d bin %d (z = %.3g)", j, m, impl_->conditional.centre(m)));
+  for (const int shell : impl_->shells.shell)
+    names.push_back(sformat("shell power |k| = %d", shell));
   return names;
 }
 
@@ -1131,8 +1138,9 @@ ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
 
 std::vector<double> ScatteringSpectra::calibrate_marginal(const Matrix& local_items,
                                                           const par::Comm& comm) const {
-  // sigma (rms of u = C x), the range of z = u / sigma (clipped to +-8), then the bins' data masses;
-  // per-item sums in item order and exact min / max, so every rank count gives the same bits.
+  // sigma (rms of u = C x), the range of z = u / sigma (clipped to +-8), then the bins' data
+  // masses; per-item sums in item order and exact min / max, so every rank count gives the same
+  // bits.
   const Impl& I = *impl_;
   const int bins = I.marginal.bins;
   const std::size_t N = I.grids[0]->size;
@@ -1161,8 +1169,8 @@ std::vector<double> ScatteringSpectra::calibrate_marginal(const Matrix& local_it
   for (const double v : squares) total += v;
   const double sigma = std::sqrt(total / (static_cast<double>(squares.size()) * N));
   if (!(sigma > 0.0) || !std::isfinite(sigma))
-    throw par::CollectiveError(ExitCode::input,
-                               "marginal features: the coloured data are constant or not finite", 0);
+    throw par::CollectiveError(
+        ExitCode::input, "marginal features: the coloured data are constant or not finite", 0);
   std::vector<double> constants{sigma, std::max(low / sigma, -8.0), std::min(high / sigma, 8.0)};
   constants.resize(3 + bins, 1.0);
   // The bins' masses with the range fixed (unit masses: the histogram values themselves).

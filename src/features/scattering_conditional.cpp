@@ -3,11 +3,11 @@
 //
 //     cond_{j,m} = < E_j(y) h_m(z(y)) > / a_{j,m},   E_j = sum_l |U_{j,l}|^2,   z = u / sigma,
 //
-// so the map sees where (at which levels of the field) the small-scale fluctuations live: shot noise
-// in voids, sharp peaks, intermittent bursts. Wavelet moduli averaged over space (Phi1, Phi2) and
-// their linear couplings to larger scales (Phi3) cannot tell a U-shaped dependence on the level. The
-// U_{j,l} are taken on the full grid (one c2c per wavelet), so the values and gradients are exact for
-// every scale whatever the scattering map's subsampling.
+// so the map sees where (at which levels of the field) the small-scale fluctuations live: shot
+// noise in voids, sharp peaks, intermittent bursts. Wavelet moduli averaged over space (Phi1, Phi2)
+// and their linear couplings to larger scales (Phi3) cannot tell a U-shaped dependence on the
+// level. The U_{j,l} are taken on the full grid (one c2c per wavelet), so the values and gradients
+// are exact for every scale whatever the scattering map's subsampling.
 #include <algorithm>
 #include <cmath>
 
@@ -18,14 +18,16 @@
 namespace ksi::features {
 
 using scattering::complex;
-using scattering::read_half;
-using scattering::scatter_half;
 using scattering::ComplexVector;
 using scattering::Grid;
+using scattering::read_half;
+using scattering::scatter_half;
 
 namespace {
 
-inline double bump(double d) { return std::exp(-0.5 * d * d); }
+inline double bump(double d) {
+  return std::exp(-0.5 * d * d);
+}
 
 }  // namespace
 
@@ -35,10 +37,12 @@ void ScatteringSpectra::Impl::setup_conditional(const ScatteringOptions& options
   C.bins = options.conditional;
   C.scales = J;
   if (C.bins < 0 || C.bins > 64)
-    throw UsageError(cat("scattering features: conditional must be between 0 and 64 bins, not ", C.bins));
+    throw UsageError(
+        cat("scattering features: conditional must be between 0 and 64 bins, not ", C.bins));
   if (C.bins == 0) {
     if (!n.conditional.empty())
-      throw InputError("scattering normalisation has conditional constants but no conditional bins");
+      throw InputError(
+          "scattering normalisation has conditional constants but no conditional bins");
     return;
   }
   // Full-grid complex indices of every wavelet's support (the scale grids' tables are coarser).
@@ -57,7 +61,8 @@ void ScatteringSpectra::Impl::setup_conditional(const ScatteringOptions& options
       C.index[lambda][e] = static_cast<std::int32_t>(flat);
     }
   }
-  const std::size_t features_count = static_cast<std::size_t>(C.bins) * static_cast<std::size_t>(C.scales);
+  const std::size_t features_count =
+      static_cast<std::size_t>(C.bins) * static_cast<std::size_t>(C.scales);
   C.inv_mass.assign(features_count, 1.0);
   if (n.conditional.empty()) return;
   if (n.conditional.size() != 3 + features_count)
@@ -67,11 +72,13 @@ void ScatteringSpectra::Impl::setup_conditional(const ScatteringOptions& options
   C.low = n.conditional[1];
   C.high = n.conditional[2];
   if (!(C.sigma > 0.0) || !std::isfinite(C.sigma) || !(C.high > C.low))
-    throw InputError("scattering normalisation: the conditional family's sigma and range are not valid");
+    throw InputError(
+        "scattering normalisation: the conditional family's sigma and range are not valid");
   for (std::size_t f = 0; f < features_count; ++f) {
     const double a = n.conditional[3 + f];
     if (!(a > 0.0) || !std::isfinite(a))
-      throw InputError(cat("scattering normalisation: conditional constant ", a, " is not positive"));
+      throw InputError(
+          cat("scattering normalisation: conditional constant ", a, " is not positive"));
     C.inv_mass[f] = 1.0 / a;
   }
 }
@@ -92,7 +99,8 @@ void ScatteringSpectra::Impl::conditional_energies(scattering::Workspace& ws) co
     for (std::size_t e = 0; e < s.psi.size(); ++e)
       u[C.index[lambda][e]] = read_half(ws.state.cx.data(), plus[e], minus[e]) * (s.psi[e] * norm);
     full.complex_single->backward(u, u);
-    double* energy = ws.energy.data() + static_cast<std::size_t>(scale_of(static_cast<int>(lambda))) * full.size;
+    double* energy =
+        ws.energy.data() + static_cast<std::size_t>(scale_of(static_cast<int>(lambda))) * full.size;
     for (std::size_t y = 0; y < full.size; ++y) energy[y] += std::norm(u[y]);
   }
 }
@@ -117,7 +125,8 @@ void ScatteringSpectra::Impl::conditional_values(scattering::Workspace& ws,
   for (std::size_t f = 0; f < out.size(); ++f) out[f] *= inv_n * C.inv_mass[f];
 }
 
-void ScatteringSpectra::Impl::conditional_gradient(scattering::Workspace& ws, std::span<const double> x,
+void ScatteringSpectra::Impl::conditional_gradient(scattering::Workspace& ws,
+                                                   std::span<const double> x,
                                                    std::span<const double> eta, complex* G,
                                                    std::span<double> pointwise) const {
   // Through the bins: sum_{j,m} eta_jm E_j h_m'(z) / (sigma N a_jm), a pointwise term. Through the
@@ -181,7 +190,8 @@ void ScatteringSpectra::Impl::conditional_jacobian(scattering::Workspace& ws,
       const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
       const double c = C.inv_mass[f] * inv_n;
       std::fill(G.begin(), G.end(), complex(0.0));
-      for (std::size_t lambda = static_cast<std::size_t>(j * L); lambda < static_cast<std::size_t>((j + 1) * L); ++lambda) {
+      for (std::size_t lambda = static_cast<std::size_t>(j * L);
+           lambda < static_cast<std::size_t>((j + 1) * L); ++lambda) {
         const complex* u = ws.wavelet_fields.data() + lambda * full.size;
         for (std::size_t y = 0; y < full.size; ++y) field[y] = u[y] * (2.0 * c * h[y]);
         full.complex_single->forward(field.data(), field.data());
@@ -226,7 +236,8 @@ std::vector<double> ScatteringSpectra::calibrate_conditional(const Matrix& local
   for (const double v : squares) total += v;
   const double sigma = std::sqrt(total / (static_cast<double>(squares.size()) * N));
   if (!(sigma > 0.0) || !std::isfinite(sigma))
-    throw par::CollectiveError(ExitCode::input, "conditional features: the data are constant or not finite", 0);
+    throw par::CollectiveError(ExitCode::input,
+                               "conditional features: the data are constant or not finite", 0);
   std::vector<double> constants{sigma, std::max(low / sigma, -8.0), std::min(high / sigma, 8.0)};
   Impl::Conditional fixed = C;
   fixed.sigma = constants[0];

@@ -21,16 +21,14 @@
 namespace ksi::features {
 
 using scattering::complex;
-using scattering::read_half;
-using scattering::scatter_half;
 using scattering::ComplexVector;
 using scattering::Grid;
+using scattering::read_half;
 using scattering::RealVector;
 using scattering::RowPlan;
+using scattering::scatter_half;
 
 namespace {
-
-
 
 // Consecutive rows of one panel whose pieces are held together.
 struct Unit {
@@ -49,9 +47,9 @@ struct Block {
 
 }  // namespace
 
-void ScatteringSpectra::Impl::unit_pieces(scattering::Workspace& ws, int panel, std::size_t first_row,
-                                          std::size_t row_count, std::size_t columns,
-                                          complex* q_out) const {
+void ScatteringSpectra::Impl::unit_pieces(scattering::Workspace& ws, int panel,
+                                          std::size_t first_row, std::size_t row_count,
+                                          std::size_t columns, complex* q_out) const {
   const auto& state = ws.state;
   const Grid& full = *grids[0];
   auto& spectra = ws.spectrum;
@@ -85,80 +83,79 @@ void ScatteringSpectra::Impl::unit_pieces(scattering::Workspace& ws, int panel, 
 
   ScopedPhase phase("fit.features");
   std::fill(q_out, q_out + row_count * columns, complex(0.0));
-    std::vector<std::vector<std::pair<std::size_t, const RowPlan::Modulus*>>> jobs(J);
-    for (std::size_t i = 0; i < row_count; ++i) {
-      const RowPlan& row = rows[panel_rows[panel][first_row + i]];
-      complex* q = q_out + i * columns;
-      for (const auto& direct : row.direct) {
-        const auto& s = supports[direct.outer];
-        combine(direct.outer, direct.sources.data(), direct.sources.data() + direct.sources.size());
-        for (std::size_t e = 0; e < s.psi.size(); ++e)
-          add_piece(q, s, e, piece[e] * (s.psi[e] * s.psi[e]));
-      }
-      // Pieces through the moduli (a Phi1 term alone is a job with a constant g_M).
-      for (const auto& m : row.modulus) jobs[scale_of(m.wavelet)].push_back({i, &m});
+  std::vector<std::vector<std::pair<std::size_t, const RowPlan::Modulus*>>> jobs(J);
+  for (std::size_t i = 0; i < row_count; ++i) {
+    const RowPlan& row = rows[panel_rows[panel][first_row + i]];
+    complex* q = q_out + i * columns;
+    for (const auto& direct : row.direct) {
+      const auto& s = supports[direct.outer];
+      combine(direct.outer, direct.sources.data(), direct.sources.data() + direct.sources.size());
+      for (std::size_t e = 0; e < s.psi.size(); ++e)
+        add_piece(q, s, e, piece[e] * (s.psi[e] * s.psi[e]));
     }
-    // Pieces through the moduli: one c2r and one c2c per (row, wavelet), batched per grid.
-    for (int j = 0; j < J; ++j) {
-      const Grid& grid = *grids[j];
-      const auto& list = jobs[j];
-      const double inv_ng = 1.0 / static_cast<double>(grid.size);
-      for (std::size_t first = 0; first < list.size(); first += grid.batch) {
-        const std::size_t nb = std::min(grid.batch, list.size() - first);
-        spectra.assign(nb * grid.half_size, complex(0.0));
-        for (std::size_t t = 0; t < nb; ++t) {
-          complex* target = spectra.data() + t * grid.half_size;
-          const auto& sources = list[first + t].second->sources;
-          for (std::size_t first_source = 0; first_source < sources.size();) {
-            // The sources of one outer wavelet: combined on its support, then scattered once.
-            const int outer = sources[first_source].outer;
-            std::size_t next = first_source;
-            while (next < sources.size() && sources[next].outer == outer) ++next;
-            combine(outer, sources.data() + first_source, sources.data() + next);
-            const auto& so = supports[outer];
-            const std::int32_t* plus = so.plus_on(grid);
-            const std::int32_t* minus = so.minus_on(grid);
-            for (std::size_t e = 0; e < so.psi.size(); ++e)
-              scatter_half(target, plus[e], minus[e], piece[e] * (so.psi[e] * so.psi[e]));
-            first_source = next;
-          }
+    // Pieces through the moduli (a Phi1 term alone is a job with a constant g_M).
+    for (const auto& m : row.modulus) jobs[scale_of(m.wavelet)].push_back({i, &m});
+  }
+  // Pieces through the moduli: one c2r and one c2c per (row, wavelet), batched per grid.
+  for (int j = 0; j < J; ++j) {
+    const Grid& grid = *grids[j];
+    const auto& list = jobs[j];
+    const double inv_ng = 1.0 / static_cast<double>(grid.size);
+    for (std::size_t first = 0; first < list.size(); first += grid.batch) {
+      const std::size_t nb = std::min(grid.batch, list.size() - first);
+      spectra.assign(nb * grid.half_size, complex(0.0));
+      for (std::size_t t = 0; t < nb; ++t) {
+        complex* target = spectra.data() + t * grid.half_size;
+        const auto& sources = list[first + t].second->sources;
+        for (std::size_t first_source = 0; first_source < sources.size();) {
+          // The sources of one outer wavelet: combined on its support, then scattered once.
+          const int outer = sources[first_source].outer;
+          std::size_t next = first_source;
+          while (next < sources.size() && sources[next].outer == outer) ++next;
+          combine(outer, sources.data() + first_source, sources.data() + next);
+          const auto& so = supports[outer];
+          const std::int32_t* plus = so.plus_on(grid);
+          const std::int32_t* minus = so.minus_on(grid);
+          for (std::size_t e = 0; e < so.psi.size(); ++e)
+            scatter_half(target, plus[e], minus[e], piece[e] * (so.psi[e] * so.psi[e]));
+          first_source = next;
         }
-        gm.resize(nb * grid.size);
-        if (nb == grid.batch && grid.real_batch) {
-          grid.real_batch->backward_destroying(spectra.data(), gm.data());
-        } else {
-          for (std::size_t t = 0; t < nb; ++t)
-            grid.real_single->backward_destroying(spectra.data() + t * grid.half_size,
-                                                  gm.data() + t * grid.size);
-        }
-        field.resize(nb * grid.size);
-        for (std::size_t t = 0; t < nb; ++t) {
-          const auto* m = list[first + t].second;
-          const complex* ph = state.phase[m->wavelet].data();
-          const double* g = gm.data() + t * grid.size;
-          complex* f = field.data() + t * grid.size;
-          const double c = m->phi1 * inv_ng;
-          for (std::size_t y = 0; y < grid.size; ++y) f[y] = ph[y] * (g[y] * inv_ng + c);
-        }
-        if (nb == grid.batch && grid.complex_batch) {
-          grid.complex_batch->forward(field.data(), field.data());
-        } else {
-          for (std::size_t t = 0; t < nb; ++t)
-            grid.complex_single->forward(field.data() + t * grid.size,
-                                         field.data() + t * grid.size);
-        }
-        for (std::size_t t = 0; t < nb; ++t) {
-          const auto [i, m] = list[first + t];
-          const auto& s = supports[m->wavelet];
-          const complex* f = field.data() + t * grid.size;
-          complex* q = q_out + i * columns;
-          const double norm = 0.5 * inv_sqrt_a[m->wavelet];
-          for (std::size_t e = 0; e < s.psi.size(); ++e)
-            add_piece(q, s, e, f[s.grid_index[e]] * (norm * s.psi[e]));
-        }
+      }
+      gm.resize(nb * grid.size);
+      if (nb == grid.batch && grid.real_batch) {
+        grid.real_batch->backward_destroying(spectra.data(), gm.data());
+      } else {
+        for (std::size_t t = 0; t < nb; ++t)
+          grid.real_single->backward_destroying(spectra.data() + t * grid.half_size,
+                                                gm.data() + t * grid.size);
+      }
+      field.resize(nb * grid.size);
+      for (std::size_t t = 0; t < nb; ++t) {
+        const auto* m = list[first + t].second;
+        const complex* ph = state.phase[m->wavelet].data();
+        const double* g = gm.data() + t * grid.size;
+        complex* f = field.data() + t * grid.size;
+        const double c = m->phi1 * inv_ng;
+        for (std::size_t y = 0; y < grid.size; ++y) f[y] = ph[y] * (g[y] * inv_ng + c);
+      }
+      if (nb == grid.batch && grid.complex_batch) {
+        grid.complex_batch->forward(field.data(), field.data());
+      } else {
+        for (std::size_t t = 0; t < nb; ++t)
+          grid.complex_single->forward(field.data() + t * grid.size, field.data() + t * grid.size);
+      }
+      for (std::size_t t = 0; t < nb; ++t) {
+        const auto [i, m] = list[first + t];
+        const auto& s = supports[m->wavelet];
+        const complex* f = field.data() + t * grid.size;
+        complex* q = q_out + i * columns;
+        const double norm = 0.5 * inv_sqrt_a[m->wavelet];
+        for (std::size_t e = 0; e < s.psi.size(); ++e)
+          add_piece(q, s, e, f[s.grid_index[e]] * (norm * s.psi[e]));
       }
     }
   }
+}
 
 void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
                                    std::span<double> h) const {
@@ -308,7 +305,8 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
       std::fill(sums.begin(), sums.end(), 0.0);
       const complex* q = x.q + i * ux.columns;
       for (std::size_t c = 0; c < ux.columns; ++c)
-        if (const auto f = SH.of_column[c]; f >= 0) sums[f] += (q[c] * std::conj(ws.shell_rows[c])).real();
+        if (const auto f = SH.of_column[c]; f >= 0)
+          sums[f] += (q[c] * std::conj(ws.shell_rows[c])).real();
       const std::size_t p = rows_x[ux.first + i];
       for (std::size_t f = 0; f < SN; ++f) K(p, S0 + f) += sums[f];
     }
@@ -338,7 +336,8 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
       std::fill(diagonal.begin(), diagonal.end(), 0.0);
       const complex* q = ws.marginal_rows.data() + static_cast<std::size_t>(m) * all_columns;
       for (std::size_t c = 0; c < all_columns; ++c)
-        if (const auto f = SH.of_column[c]; f >= 0) diagonal[f] += (q[c] * std::conj(ws.shell_rows[c])).real();
+        if (const auto f = SH.of_column[c]; f >= 0)
+          diagonal[f] += (q[c] * std::conj(ws.shell_rows[c])).real();
       const complex* rest = ws.marginal_rest.data() + static_cast<std::size_t>(m) * U;
       for (std::size_t u = 0; u < U; ++u)
         if (const auto f = SH.of_uncovered[u]; f >= 0)
@@ -431,9 +430,9 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
 }
 
 void ScatteringSpectra::jacobian(std::span<const double> x, Matrix& J) const {
-  // Every row from its r2c spectrum R: the structured pieces of the scattering rows (R = Q / sqrt(w_k
-  // / N) on the Gram columns), the marginal rows' spectra and the shells' (2 value_f c_x on the
-  // shell), each brought to the grid by one c2r: P inverse FFTs instead of P vjp's.
+  // Every row from its r2c spectrum R: the structured pieces of the scattering rows (R = Q /
+  // sqrt(w_k / N) on the Gram columns), the marginal rows' spectra and the shells' (2 value_f c_x
+  // on the shell), each brought to the grid by one c2r: P inverse FFTs instead of P vjp's.
   const Impl& I = *impl_;
   std::lock_guard<std::mutex> lock(I.workspace_lock);
   auto& ws = I.workspace;
@@ -482,7 +481,8 @@ void ScatteringSpectra::jacobian(std::span<const double> x, Matrix& J) const {
     for (int m = 0; m < I.marginal.bins; ++m) {
       const complex* rq = ws.marginal_rows.data() + static_cast<std::size_t>(m) * all_columns;
       const complex* rest = ws.marginal_rest.data() + static_cast<std::size_t>(m) * U;
-      for (std::size_t c = 0; c < all_columns; ++c) half[I.column_half[c]] = rq[c] / I.column_scale[c];
+      for (std::size_t c = 0; c < all_columns; ++c)
+        half[I.column_half[c]] = rq[c] / I.column_scale[c];
       for (std::size_t u = 0; u < U; ++u) half[I.uncovered[u]] = rest[u] / I.uncovered_scale[u];
       to_row(F + static_cast<std::size_t>(m));
     }
@@ -491,7 +491,8 @@ void ScatteringSpectra::jacobian(std::span<const double> x, Matrix& J) const {
   for (std::size_t f = 0; f < SH.count(); ++f) {
     std::fill(half.begin(), half.end(), complex(0.0));
     for (std::size_t k = 0; k < full.half_size; ++k)
-      if (SH.of_half[k] == static_cast<std::int32_t>(f)) half[k] = (2.0 * SH.value[f]) * ws.state.cx[k];
+      if (SH.of_half[k] == static_cast<std::int32_t>(f))
+        half[k] = (2.0 * SH.value[f]) * ws.state.cx[k];
     to_row(SH.first + f);
   }
 }

@@ -145,14 +145,14 @@ struct Workspace {
   ComplexVector marginal_rows;      // accumulate: the dense rows (marginal, then conditional) on
                                     // the Gram columns
   ComplexVector marginal_rest;      // accumulate: the same on the coefficients outside them
-  RealVector energy;             // conditional family: E_j on the full grid, per scale
-  RealVector weights;            // conditional family: W_j of a gradient, per scale
-  ComplexVector wavelet_fields;  // conditional family: U_{j,l} on the full grid, per wavelet
-  RealVector conditional_rows;   // conditional family: its Jacobian rows on the grid
+  RealVector energy;                // conditional family: E_j on the full grid, per scale
+  RealVector weights;               // conditional family: W_j of a gradient, per scale
+  ComplexVector wavelet_fields;     // conditional family: U_{j,l} on the full grid, per wavelet
+  RealVector conditional_rows;      // conditional family: its Jacobian rows on the grid
   ComplexVector shell_rows;  // accumulate: the shell rows on the Gram columns (one value each)
   ComplexVector shell_rest;  // accumulate: the same on the coefficients outside them
-  ComplexVector window;    // accumulate: pieces of the units held in a window
-  ComplexVector streamed;  // accumulate: pieces of the unit streamed past them
+  ComplexVector window;      // accumulate: pieces of the units held in a window
+  ComplexVector streamed;    // accumulate: pieces of the unit streamed past them
   std::vector<double> products;
 
   // evaluate / vjp and accumulate use different large buffers (at 128^3 with L = 7 about a GB
@@ -220,9 +220,9 @@ struct ScatteringSpectra::Impl {
   std::vector<std::int32_t> column_half;
   std::vector<double> column_scale;
   std::vector<std::size_t> prefix;
-  std::vector<std::int32_t> uncovered;  // r2c coefficients outside every support (k = 0 first)
-  std::vector<double> uncovered_scale;  // sqrt(w_k / N) of each, as column_scale
-  std::vector<scattering::RowPlan> rows;             // every scattering feature
+  std::vector<std::int32_t> uncovered;    // r2c coefficients outside every support (k = 0 first)
+  std::vector<double> uncovered_scale;    // sqrt(w_k / N) of each, as column_scale
+  std::vector<scattering::RowPlan> rows;  // every scattering feature
   std::vector<std::vector<std::size_t>> panel_rows;  // per finest scale: indices into rows
   std::size_t workspace_bytes = 0;
 
@@ -261,25 +261,30 @@ struct ScatteringSpectra::Impl {
   /// prefix[0]) and on the uncovered coefficients into ws.marginal_rest.
   void marginal_rows(scattering::Workspace& ws, std::span<const double> x,
                      bool with_conditional = true) const;
-  std::size_t dense_count() const { return static_cast<std::size_t>(marginal.bins) + conditional.count(); }
+  std::size_t dense_count() const {
+    return static_cast<std::size_t>(marginal.bins) + conditional.count();
+  }
 
   // Conditional family (scattering_conditional.cpp): features [features.size() + marginal.bins,
   // + conditional.count()), feature j * bins + m the energy of scale j within value bin m.
   struct Conditional {
     int bins = 0, scales = 0;
     double sigma = 1.0, low = -4.0, high = 4.0;
-    std::vector<double> inv_mass;                   // per feature: 1 / a_jm
-    std::vector<std::vector<std::int32_t>> index;  // per wavelet: full-grid index of each support entry
+    std::vector<double> inv_mass;  // per feature: 1 / a_jm
+    std::vector<std::vector<std::int32_t>>
+        index;  // per wavelet: full-grid index of each support entry
     double width() const { return (high - low) / bins; }
     double centre(int m) const { return low + (m + 0.5) * width(); }
-    std::size_t count() const { return static_cast<std::size_t>(bins) * static_cast<std::size_t>(scales); }
+    std::size_t count() const {
+      return static_cast<std::size_t>(bins) * static_cast<std::size_t>(scales);
+    }
   } conditional;
   void setup_conditional(const ScatteringOptions& options, const ScatteringNormalization& n);
   /// E_j of the field whose c_x is in ws (after forward), and every U_{j,l}, on the full grid.
   void conditional_energies(scattering::Workspace& ws) const;
   /// The conditional features of the field x (after forward), with the constants of `C`.
-  void conditional_values(scattering::Workspace& ws, std::span<const double> x, const Conditional& C,
-                          std::span<double> out) const;
+  void conditional_values(scattering::Workspace& ws, std::span<const double> x,
+                          const Conditional& C, std::span<double> out) const;
   /// G += the r2c spectrum of the part of the gradient of sum_f eta_f cond_f that goes through the
   /// wavelets, and pointwise += the part through the bins (after forward).
   void conditional_gradient(scattering::Workspace& ws, std::span<const double> x,
@@ -291,12 +296,12 @@ struct ScatteringSpectra::Impl {
   // Shell family (scattering.hpp): features [shells.first, shells.first + shells.count()). Every
   // r2c coefficient belongs to at most one shell feature, so the family's rows are disjoint.
   struct Shells {
-    std::size_t first = 0;                // index of the first shell feature
-    std::vector<int> shell;               // per feature: its shell s
-    std::vector<double> value;            // per feature: N / (a_s m_s)
-    std::vector<std::int32_t> of_half;    // per full-grid r2c coefficient: feature or -1
-    std::vector<double> weight;           // per r2c coefficient: w_k (1 or 2)
-    std::vector<std::int32_t> of_column;  // per Gram column: feature or -1
+    std::size_t first = 0;                   // index of the first shell feature
+    std::vector<int> shell;                  // per feature: its shell s
+    std::vector<double> value;               // per feature: N / (a_s m_s)
+    std::vector<std::int32_t> of_half;       // per full-grid r2c coefficient: feature or -1
+    std::vector<double> weight;              // per r2c coefficient: w_k (1 or 2)
+    std::vector<std::int32_t> of_column;     // per Gram column: feature or -1
     std::vector<std::int32_t> of_uncovered;  // per uncovered coefficient: feature or -1
     std::size_t count() const { return shell.size(); }
   } shells;
@@ -329,9 +334,9 @@ struct ScatteringSpectra::Impl {
   /// gathered, weighted and product matrices small at any grid size (full supports would take
   /// 270 MB each at 128^3) while the BLAS calls stay long.
   static std::size_t gather_slice(int rows) {
-    return std::max<std::size_t>(4096, (std::size_t{16} << 20) /
-                                           (sizeof(scattering::complex) *
-                                            static_cast<std::size_t>(std::max(rows, 1))));
+    return std::max<std::size_t>(
+        4096, (std::size_t{16} << 20) /
+                  (sizeof(scattering::complex) * static_cast<std::size_t>(std::max(rows, 1))));
   }
   /// The pieces of rows [first_row, first_row + row_count) of panel `panel` (after forward with
   /// modulus and phase): each row's sqrt(w_k / N) R(k) on the first `columns` Gram columns, into
@@ -342,7 +347,8 @@ struct ScatteringSpectra::Impl {
                scattering::Workspace& ws) const;
   void values(scattering::Workspace& ws) const;
   /// Every feature of the field x whose forward state is in ws (after forward with values).
-  void feature_values(scattering::Workspace& ws, std::span<const double> x, std::span<double> phi) const;
+  void feature_values(scattering::Workspace& ws, std::span<const double> x,
+                      std::span<double> phi) const;
   /// grad = J^T eta for the field x whose forward state (modulus, phase) is in ws.
   void gradient(scattering::Workspace& ws, std::span<const double> x, std::span<const double> eta,
                 std::span<double> grad) const;

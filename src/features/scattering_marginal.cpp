@@ -55,8 +55,8 @@ void ScatteringSpectra::Impl::setup_marginal(const ScatteringOptions& options,
   auto& M = marginal;
   M.bins = options.marginal;
   if (M.bins < 0 || M.bins > 256)
-    throw UsageError(cat("scattering features: marginal must be between 0 and 256 bins, not ",
-                         M.bins));
+    throw UsageError(
+        cat("scattering features: marginal must be between 0 and 256 bins, not ", M.bins));
   if (M.bins == 0) {
     if (!n.marginal.empty())
       throw InputError("scattering normalisation has marginal constants but no marginal bins");
@@ -89,7 +89,8 @@ void ScatteringSpectra::Impl::setup_marginal(const ScatteringOptions& options,
   for (int m = 0; m < M.bins; ++m) {
     const double mass = n.marginal[3 + m];
     if (!(mass > 0.0) || !std::isfinite(mass))
-      throw InputError(cat("scattering normalisation: marginal bin mass ", mass, " is not positive"));
+      throw InputError(
+          cat("scattering normalisation: marginal bin mass ", mass, " is not positive"));
     M.inv_mass[m] = 1.0 / mass;
   }
 }
@@ -109,7 +110,8 @@ void ScatteringSpectra::Impl::Marginal::histogram(std::span<const double> u,
   const double inv_sigma = 1.0 / sigma, inv_w = 1.0 / width();
   std::vector<double> sums(bins, 0.0);
   for (const double v : u)
-    visit_bins((v * inv_sigma - centre(0)) * inv_w, bins, [&](int m, double, double h) { sums[m] += h; });
+    visit_bins((v * inv_sigma - centre(0)) * inv_w, bins,
+               [&](int m, double, double h) { sums[m] += h; });
   const double inv_n = 1.0 / static_cast<double>(u.size());
   for (int m = 0; m < bins; ++m) out[m] = sums[m] * inv_n * inv_mass[m];
 }
@@ -173,7 +175,8 @@ void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws, std::span
     coloured_field(ws.state.cx.data(), ws);
     const auto& u = ws.marginal_field;
     const double inv_sigma = 1.0 / M.sigma, inv_w = 1.0 / M.width();
-    // Every bin's row field at once (each value touches only its nearby bins), then one r2c per bin.
+    // Every bin's row field at once (each value touches only its nearby bins), then one r2c per
+    // bin.
     auto& rows = ws.marginal_row_field;
     rows.assign(static_cast<std::size_t>(M.bins) * full.size, 0.0);
     std::vector<double> weight(M.bins);
@@ -183,12 +186,14 @@ void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws, std::span
         rows[static_cast<std::size_t>(m) * full.size + y] = weight[m] * d * h;
       });
     for (int m = 0; m < M.bins; ++m)
-      place(static_cast<std::size_t>(m), rows.data() + static_cast<std::size_t>(m) * full.size, true);
+      place(static_cast<std::size_t>(m), rows.data() + static_cast<std::size_t>(m) * full.size,
+            true);
   }
   if (with_conditional && conditional.bins > 0) {
     conditional_jacobian(ws, x);
     for (std::size_t f = 0; f < conditional.count(); ++f)
-      place(static_cast<std::size_t>(M.bins) + f, ws.conditional_rows.data() + f * full.size, false);
+      place(static_cast<std::size_t>(M.bins) + f, ws.conditional_rows.data() + f * full.size,
+            false);
   }
 }
 

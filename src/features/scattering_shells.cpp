@@ -26,15 +26,16 @@ void ScatteringSpectra::Impl::setup_shells(const ScatteringOptions& options,
   const fft::SpectralShells grid_shells(full.dims);
   const std::size_t count = grid_shells.count();
   if (!n.shells.empty() && n.shells.size() != count)
-    throw InputError(cat("scattering normalisation has ", n.shells.size(), " shell powers for a grid of ",
-                         count, " shells"));
+    throw InputError(cat("scattering normalisation has ", n.shells.size(),
+                         " shell powers for a grid of ", count, " shells"));
   const auto& modes = grid_shells.modes_per_shell();
   std::vector<std::int32_t> feature_of_shell(count, -1);
   const double N = static_cast<double>(full.size);
   for (std::size_t s = 1; s < count; ++s) {
     const double a = n.shells.empty() ? 1.0 : n.shells[s];
     if (!std::isfinite(a) || a < 0.0)
-      throw InputError(cat("scattering normalisation: shell power a[", s, "] = ", a, " is not valid"));
+      throw InputError(
+          cat("scattering normalisation: shell power a[", s, "] = ", a, " is not valid"));
     if (!(a > 0.0) || !(modes[s] > 0.0)) continue;  // no data power: no feature
     feature_of_shell[s] = static_cast<std::int32_t>(S.shell.size());
     S.shell.push_back(static_cast<int>(s));
@@ -42,7 +43,8 @@ void ScatteringSpectra::Impl::setup_shells(const ScatteringOptions& options,
   }
   S.of_half.resize(full.half_size);
   S.weight = grid_shells.weights();
-  for (std::size_t k = 0; k < full.half_size; ++k) S.of_half[k] = feature_of_shell[grid_shells.of_mode()[k]];
+  for (std::size_t k = 0; k < full.half_size; ++k)
+    S.of_half[k] = feature_of_shell[grid_shells.of_mode()[k]];
   S.of_column.resize(column_half.size());
   for (std::size_t c = 0; c < column_half.size(); ++c) S.of_column[c] = S.of_half[column_half[c]];
   S.of_uncovered.resize(uncovered.size());
@@ -72,19 +74,21 @@ void ScatteringSpectra::Impl::shell_rows(scattering::Workspace& ws) const {
   ws.shell_rows.resize(column_half.size());
   for (std::size_t c = 0; c < column_half.size(); ++c) {
     const auto f = S.of_column[c];
-    ws.shell_rows[c] = f >= 0 ? (2.0 * S.value[f] * column_scale[c]) * cx[column_half[c]] : complex(0.0);
+    ws.shell_rows[c] =
+        f >= 0 ? (2.0 * S.value[f] * column_scale[c]) * cx[column_half[c]] : complex(0.0);
   }
   ws.shell_rest.resize(uncovered.size());
   for (std::size_t u = 0; u < uncovered.size(); ++u) {
     const auto f = S.of_uncovered[u];
-    ws.shell_rest[u] = f >= 0 ? (2.0 * S.value[f] * uncovered_scale[u]) * cx[uncovered[u]] : complex(0.0);
+    ws.shell_rest[u] =
+        f >= 0 ? (2.0 * S.value[f] * uncovered_scale[u]) * cx[uncovered[u]] : complex(0.0);
   }
 }
 
 std::vector<double> ScatteringSpectra::calibrate_shells(const Matrix& local_items,
                                                         const par::Comm& comm) const {
-  // The data mean of each shell's power, per-item values summed in item order (the same bits for any
-  // number of ranks); shells with less than 1e-13 of the largest shell's power get no feature.
+  // The data mean of each shell's power, per-item values summed in item order (the same bits for
+  // any number of ranks); shells with less than 1e-13 of the largest shell's power get no feature.
   const Impl& I = *impl_;
   const Grid& full = *I.grids[0];
   const fft::SpectralShells grid_shells(full.dims);
@@ -114,7 +118,8 @@ std::vector<double> ScatteringSpectra::calibrate_shells(const Matrix& local_item
   mean[0] = 0.0;  // the mean value has its own feature
   const double largest = *std::max_element(mean.begin(), mean.end());
   if (!(largest > 0.0))
-    throw par::CollectiveError(ExitCode::input, "shell features: the data have no power on any shell", 0);
+    throw par::CollectiveError(ExitCode::input,
+                               "shell features: the data have no power on any shell", 0);
   for (auto& a : mean)
     if (!(a > 1e-13 * largest)) a = 0.0;
   return mean;

@@ -1,8 +1,8 @@
 #pragma once
-// features-internal: sin over arrays, written as straight-line arithmetic so loops over it vectorise
-// (glibc's sin is a scalar call per element and dominated the Fourier-feature cost). Accurate to a few
-// ulp for |x| < 2^29: Cody-Waite reduction by 2 pi, reflection into [-pi/2, pi/2], odd Taylor
-// polynomial to degree 21 (truncation < 3e-17).
+// features-internal: sin over arrays, written as straight-line arithmetic so loops over it
+// vectorise (glibc's sin is a scalar call per element and dominated the Fourier-feature cost).
+// Accurate to a few ulp for |x| < 2^29: Cody-Waite reduction by 2 pi, reflection into [-pi/2,
+// pi/2], odd Taylor polynomial to degree 21 (truncation < 3e-17).
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -19,7 +19,7 @@ namespace ksi::features::detail {
   constexpr double kPi = 3.141592653589793;
   constexpr double kPiLow = 1.2246467991473532e-16;
   constexpr double kRoundShift = 0x1.8p52;
-  const double n = (x * kInverseTwoPi + kRoundShift) - kRoundShift;  // nearest integer
+  const double n = (x * kInverseTwoPi + kRoundShift) - kRoundShift;        // nearest integer
   const double reduced = ((x - n * kTwoPi1) - n * kTwoPi2) - n * kTwoPi3;  // in [-pi, pi]
   // sin(r) = sin(sign(r) pi - r): fold |r| > pi/2 into [-pi/2, pi/2] without branches.
   const double magnitude = std::fabs(reduced);

@@ -332,8 +332,7 @@ double WaveletBank::morlet(int scale, int orientation, const std::array<double, 
 std::vector<double> WaveletBank::filter(int scale, int orientation) const {
   std::vector<double> out(product(dims_), 0.0);
   const Wavelet& w = wavelet(scale, orientation);
-  for (std::size_t e = 0; e < w.values.size(); ++e)
-    out[w.support[e]] = w.values[e];
+  for (std::size_t e = 0; e < w.values.size(); ++e) out[w.support[e]] = w.values[e];
   return out;
 }
 

@@ -3,8 +3,8 @@
 #include <fftw3.h>
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -45,7 +45,8 @@ std::map<std::string, CountEntry>& counts() {
   return c;
 }
 
-std::string shape_text(const char* kind, const std::vector<std::size_t>& dims, std::size_t howmany) {
+std::string shape_text(const char* kind, const std::vector<std::size_t>& dims,
+                       std::size_t howmany) {
   std::string s = kind;
   s += ' ';
   for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? "x" : "") + std::to_string(dims[i]);
@@ -114,9 +115,9 @@ class PlanHandle {
 
   void execute(const void* in, void* out) const {
     const auto start = std::chrono::steady_clock::now();
-    const bool aligned = fftw_alignment_of(const_cast<double*>(static_cast<const double*>(in))) ==
-                             alignment_ &&
-                         fftw_alignment_of(static_cast<double*>(out)) == alignment_;
+    const bool aligned =
+        fftw_alignment_of(const_cast<double*>(static_cast<const double*>(in))) == alignment_ &&
+        fftw_alignment_of(static_cast<double*>(out)) == alignment_;
     if (aligned) {
       run(const_cast<void*>(in), out);
     } else {
@@ -210,11 +211,12 @@ RealTransform::RealTransform(std::vector<std::size_t> dims, std::size_t howmany)
                                        nullptr, 1, cdist, static_cast<double*>(real.p), nullptr, 1,
                                        rdist, settings().flags);
   const int alignment = fftw_alignment_of(static_cast<double*>(real.p));
-  forward_ = std::make_unique<PlanHandle>(f, PlanHandle::Kind::r2c, shape_text("r2c", dims_, howmany_),
-                                          real_bytes, complex_bytes, alignment);
-  backward_ = std::make_unique<PlanHandle>(b, PlanHandle::Kind::c2r,
-                                           shape_text("c2r", dims_, howmany_), complex_bytes,
-                                           real_bytes, alignment);
+  forward_ =
+      std::make_unique<PlanHandle>(f, PlanHandle::Kind::r2c, shape_text("r2c", dims_, howmany_),
+                                   real_bytes, complex_bytes, alignment);
+  backward_ =
+      std::make_unique<PlanHandle>(b, PlanHandle::Kind::c2r, shape_text("c2r", dims_, howmany_),
+                                   complex_bytes, real_bytes, alignment);
 }
 
 RealTransform::~RealTransform() = default;
@@ -227,7 +229,9 @@ std::vector<std::size_t> RealTransform::complex_dims() const {
   return c;
 }
 
-void RealTransform::forward(const double* in, complex* out) const { forward_->execute(in, out); }
+void RealTransform::forward(const double* in, complex* out) const {
+  forward_->execute(in, out);
+}
 
 void RealTransform::backward(const complex* in, double* out) const {
   // c2r overwrites its input; work on a copy so the caller's spectrum survives.
@@ -261,17 +265,18 @@ ComplexTransform::ComplexTransform(std::vector<std::size_t> dims, std::size_t ho
   };
   const int alignment = fftw_alignment_of(reinterpret_cast<double*>(pa));
   using K = PlanHandle::Kind;
-  forward_ = std::make_unique<PlanHandle>(plan(pa, pb, FFTW_FORWARD), K::c2c,
-                                          shape_text("c2c", dims_, howmany_), bytes, bytes, alignment);
-  backward_ = std::make_unique<PlanHandle>(plan(pa, pb, FFTW_BACKWARD), K::c2c,
-                                           shape_text("c2c", dims_, howmany_), bytes, bytes,
-                                           alignment);
-  forward_inplace_ = std::make_unique<PlanHandle>(plan(pa, pa, FFTW_FORWARD), K::c2c,
-                                                  shape_text("c2c", dims_, howmany_), bytes, bytes,
-                                                  alignment);
-  backward_inplace_ = std::make_unique<PlanHandle>(plan(pa, pa, FFTW_BACKWARD), K::c2c,
-                                                   shape_text("c2c", dims_, howmany_), bytes, bytes,
-                                                   alignment);
+  forward_ =
+      std::make_unique<PlanHandle>(plan(pa, pb, FFTW_FORWARD), K::c2c,
+                                   shape_text("c2c", dims_, howmany_), bytes, bytes, alignment);
+  backward_ =
+      std::make_unique<PlanHandle>(plan(pa, pb, FFTW_BACKWARD), K::c2c,
+                                   shape_text("c2c", dims_, howmany_), bytes, bytes, alignment);
+  forward_inplace_ =
+      std::make_unique<PlanHandle>(plan(pa, pa, FFTW_FORWARD), K::c2c,
+                                   shape_text("c2c", dims_, howmany_), bytes, bytes, alignment);
+  backward_inplace_ =
+      std::make_unique<PlanHandle>(plan(pa, pa, FFTW_BACKWARD), K::c2c,
+                                   shape_text("c2c", dims_, howmany_), bytes, bytes, alignment);
 }
 
 ComplexTransform::~ComplexTransform() = default;

@@ -39,7 +39,8 @@ void write_checkpoint(const std::string& path, const Params& config, std::size_t
     write_matrix("target_variance", targets_done.variance);
     write_matrix("target_rhs", targets_done.rhs);
     root.write("batch_done", {mask.size()}, std::span<const std::int64_t>(mask));
-    const io::RowDataset rows = root.create_rows("sums", io::DType::float64, sums.size(), {2 * packed});
+    const io::RowDataset rows =
+        root.create_rows("sums", io::DType::float64, sums.size(), {2 * packed});
     std::vector<DoubleDouble> reduced;
     for (std::size_t k = 0; k < sums.size(); ++k) {
       reduced = sums[k];
@@ -64,8 +65,8 @@ CheckpointContent read_checkpoint(const std::string& path, const Params& config,
       throw InputError(cat(path, " is not a ksi fit checkpoint"));
     const std::string differences = io::params_differences(root.open_group("config"), config);
     if (!differences.empty())
-      throw InputError(cat("checkpoint ", path, " belongs to another configuration",
-                           differences, " (remove it, or use --force to start over)"));
+      throw InputError(cat("checkpoint ", path, " belongs to another configuration", differences,
+                           " (remove it, or use --force to start over)"));
     content.chunk_begin = static_cast<std::size_t>(root.integer_attribute("chunk_begin"));
     content.chunk_end = static_cast<std::size_t>(root.integer_attribute("chunk_end"));
     std::vector<std::size_t> dims;
@@ -86,8 +87,8 @@ CheckpointContent read_checkpoint(const std::string& path, const Params& config,
   });
   const io::Group root = file.root();
   const io::RowDataset rows = root.open_rows("sums");
-  comm.require_all(rows.row_size() == 2 * packed, cat("checkpoint ", path, " has sums of another size"),
-                   ExitCode::input);
+  comm.require_all(rows.row_size() == 2 * packed,
+                   cat("checkpoint ", path, " has sums of another size"), ExitCode::input);
   content.sums.assign(rows.rows(), std::vector<DoubleDouble>(comm.is_root() ? packed : 0));
   for (std::size_t k = 0; k < rows.rows(); ++k) {
     const std::span<double> values(reinterpret_cast<double*>(content.sums[k].data()),

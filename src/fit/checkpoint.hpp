@@ -1,8 +1,8 @@
 #pragma once
 // fit-room internal: the checkpoint of a fit in progress. Partial Gram sums are stored reduced over
 // ranks (one copy per time of the chunk in progress, in double-double), with a mask of the global
-// batches they contain, so a checkpoint resumes on any number of ranks and the resumed fit is bitwise
-// the same as an uninterrupted one.
+// batches they contain, so a checkpoint resumes on any number of ranks and the resumed fit is
+// bitwise the same as an uninterrupted one.
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,17 +16,18 @@
 namespace ksi::fit::detail {
 
 struct CheckpointContent {
-  std::size_t chunk_begin = 0;              ///< first time of the chunk in progress
+  std::size_t chunk_begin = 0;  ///< first time of the chunk in progress
   std::size_t chunk_end = 0;
-  std::vector<std::int64_t> batch_done;     ///< per global batch: already in the sums
-  Matrix eta;                               ///< T x P: rows of the chunks already solved
-  std::vector<double> diagnostics;          ///< T x 6
-  FeatureTargets targets;                   ///< T x P each: rows of the chunks already solved
+  std::vector<std::int64_t> batch_done;         ///< per global batch: already in the sums
+  Matrix eta;                                   ///< T x P: rows of the chunks already solved
+  std::vector<double> diagnostics;              ///< T x 6
+  FeatureTargets targets;                       ///< T x P each: rows of the chunks already solved
   std::vector<std::vector<DoubleDouble>> sums;  ///< per time of the chunk (read on rank 0 only)
 };
 
 /// Writes the checkpoint atomically (collective). Every argument is this rank's contribution: the
-/// batch masks, eta rows, diagnostics and targets are summed over ranks, the sums reduced to rank 0.
+/// batch masks, eta rows, diagnostics and targets are summed over ranks, the sums reduced to rank
+/// 0.
 void write_checkpoint(const std::string& path, const Params& config, std::size_t chunk_begin,
                       std::size_t chunk_end, const std::vector<std::int64_t>& batch_done,
                       const Matrix& eta, const std::vector<double>& diagnostics,

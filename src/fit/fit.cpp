@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <numbers>
 
+#include "fit/checkpoint.hpp"
 #include "ksi/core/compensated.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
@@ -13,25 +14,28 @@
 #include "ksi/fft/fft.hpp"
 #include "ksi/fit/solver.hpp"
 #include "ksi/model/model.hpp"
-#include "ksi/par/signals.hpp"
-#include "fit/checkpoint.hpp"
 #include "ksi/par/log.hpp"
+#include "ksi/par/signals.hpp"
 
 namespace ksi::fit {
 namespace {
 
 // One time's partial sums on a rank are kept packed in double-double: the upper triangle of K, then
-// h, then E|v|^2, then the sums of phi and of phi^2 over the pairs (the feature moments m_rho(t) the
-// guided passes steer to), exactly the values its reduction carries.
-std::size_t packed_size(std::size_t P) { return P * (P + 1) / 2 + P + 1 + 2 * P; }
+// h, then E|v|^2, then the sums of phi and of phi^2 over the pairs (the feature moments m_rho(t)
+// the guided passes steer to), exactly the values its reduction carries.
+std::size_t packed_size(std::size_t P) {
+  return P * (P + 1) / 2 + P + 1 + 2 * P;
+}
 
 // Adds one batch's K (upper triangle), h and |v|^2 into the packed double-double sums.
 // Rows r = 0..nb-1 of X and V: x_t = alpha z + beta x1 and dI/dt = alpha' z + beta' x1 of item
-// item0 + r / M (local row) and draw r % M at time k, z from the stream (seed, global item, draw, k).
-// Returns sum |V|^2. The assembly and the shell-gain pass both use it, so they see the same pairs.
+// item0 + r / M (local row) and draw r % M at time k, z from the stream (seed, global item, draw,
+// k). Returns sum |V|^2. The assembly and the shell-gain pass both use it, so they see the same
+// pairs.
 double fill_interpolant(const Matrix& local_items, std::size_t first_item, std::size_t item0,
-                        std::size_t nb, std::size_t M, std::size_t k, double t, const Schedule& schedule,
-                        std::uint64_t seed, std::vector<double>& noise, Matrix& X, Matrix& V) {
+                        std::size_t nb, std::size_t M, std::size_t k, double t,
+                        const Schedule& schedule, std::uint64_t seed, std::vector<double>& noise,
+                        Matrix& X, Matrix& V) {
   const std::size_t d = local_items.cols();
   const double a = schedule.alpha(t), bt = schedule.beta(t);
   const double ad = schedule.alpha_dot(t), bd = schedule.beta_dot(t);
@@ -142,18 +146,20 @@ FitPlan plan_fit(std::size_t P, std::size_t T, int ranks, const FitOptions& opti
   const double fixed_bytes = 2.0 * static_cast<double>(P * P) * sizeof(double);
   const double budget = options.memory_mb * 1024.0 * 1024.0;
   if (budget < bytes_per_time + fixed_bytes)
-    throw UsageError(sformat("%zu features need %.0f MB for one time's Gram sums; --memory-mb %.0f "
-                             "is too small",
-                             P, (bytes_per_time + fixed_bytes) / 1048576.0, options.memory_mb));
+    throw UsageError(
+        sformat("%zu features need %.0f MB for one time's Gram sums; --memory-mb %.0f "
+                "is too small",
+                P, (bytes_per_time + fixed_bytes) / 1048576.0, options.memory_mb));
   plan.chunk_size = std::clamp<std::size_t>(
       static_cast<std::size_t>((budget - fixed_bytes) / bytes_per_time), 1, T);
   plan.distributed = P >= options.distributed_threshold && ranks > 1;
   if (plan.distributed) {
-    std::size_t g = options.solve_group > 0
-                        ? static_cast<std::size_t>(options.solve_group)
-                        : std::max<std::size_t>(
-                              2, static_cast<std::size_t>(ranks) /
-                                     std::min<std::size_t>(plan.chunk_size, static_cast<std::size_t>(ranks)));
+    std::size_t g =
+        options.solve_group > 0
+            ? static_cast<std::size_t>(options.solve_group)
+            : std::max<std::size_t>(
+                  2, static_cast<std::size_t>(ranks) /
+                         std::min<std::size_t>(plan.chunk_size, static_cast<std::size_t>(ranks)));
     g = std::min<std::size_t>(g, static_cast<std::size_t>(ranks));
     plan.group_size = g;
     plan.groups = static_cast<std::size_t>(ranks) / g;
@@ -174,7 +180,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   if (M == 0) throw UsageError("--draws must be at least 1");
   if (!(options.ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
   if (options.shell_correction && !shape.is_grid())
-    throw UsageError("shell gains need fields on a periodic grid, but the items are " + shape.describe());
+    throw UsageError("shell gains need fields on a periodic grid, but the items are " +
+                     shape.describe());
   const auto times = make_time_grid(options.times, options.time_grid);
   const std::size_t T = times.size();
   auto schedule = make_schedule(options.schedule);
@@ -183,20 +190,23 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   const std::size_t group = items_per_batch(options, *features);
   const double total_pairs = static_cast<double>(total_items) * static_cast<double>(M);
 
-  par::Log::info(sformat("fit: %zu items x %zu draws x %zu times, P = %zu features, %d ranks, "
-                         "%zu time(s) per chunk%s",
-                         total_items, M, T, P, comm.size(), plan.chunk_size,
-                         plan.distributed ? sformat(", ScaLAPACK solves on %zu groups of %zu ranks",
-                                                    plan.groups, plan.group_size)
-                                                .c_str()
-                                          : ""));
+  par::Log::info(sformat(
+      "fit: %zu items x %zu draws x %zu times, P = %zu features, %d ranks, "
+      "%zu time(s) per chunk%s",
+      total_items, M, T, P, comm.size(), plan.chunk_size,
+      plan.distributed
+          ? sformat(", ScaLAPACK solves on %zu groups of %zu ranks", plan.groups, plan.group_size)
+                .c_str()
+          : ""));
 
   // Solve groups (distributed solves only): consecutive ranks.
-  const int my_group = plan.distributed ? comm.rank() / static_cast<int>(plan.group_size) : comm.rank();
+  const int my_group =
+      plan.distributed ? comm.rank() / static_cast<int>(plan.group_size) : comm.rank();
   const bool in_a_group = !plan.distributed || static_cast<std::size_t>(my_group) < plan.groups;
   std::unique_ptr<par::Comm> group_comm;
   if (plan.distributed)
-    group_comm = std::make_unique<par::Comm>(comm.split(in_a_group ? my_group : 1 << 20, comm.rank()));
+    group_comm =
+        std::make_unique<par::Comm>(comm.split(in_a_group ? my_group : 1 << 20, comm.rank()));
   const auto owner_of = [&](std::size_t k, std::size_t k0) -> int {
     if (!plan.distributed) return static_cast<int>(k % static_cast<std::size_t>(comm.size()));
     return static_cast<int>(((k - k0) % plan.groups) * plan.group_size);
@@ -243,7 +253,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   const std::size_t total_batches = (total_items + group - 1) / group;
   const std::size_t first_batch = first_item / group;
   if (checkpointing && local_items.rows() > 0 && first_item % group != 0)
-    throw InternalError("checkpointed fits need items dealt in whole batches (assembly_item_range)");
+    throw InternalError(
+        "checkpointed fits need items dealt in whole batches (assembly_item_range)");
   const std::int64_t iterations = comm.allreduce_max(static_cast<std::int64_t>(local_batches));
 
   Matrix eta(T, P);
@@ -253,7 +264,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   FitStart start;
   const std::size_t chunks = (T + plan.chunk_size - 1) / plan.chunk_size;
   start.batches = chunks * total_batches;
-  std::int64_t assembled = 0;  // batches assembled here, counted where the work is done
+  std::int64_t assembled = 0;              // batches assembled here, counted where the work is done
   std::vector<std::int64_t> resumed_done;  // global batches already in the resumed sums
   std::vector<std::vector<DoubleDouble>> resumed_sums;
   if (checkpointing && options.checkpoint.resume) {
@@ -277,19 +288,23 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
       start.resumed = true;
       start.finished = start_chunk >= T;
       start.time = start_chunk;
-      start.batches_skipped = (start.finished ? chunks : start_chunk / plan.chunk_size) * total_batches +
-                              (start.finished ? 0 : done);
+      start.batches_skipped =
+          (start.finished ? chunks : start_chunk / plan.chunk_size) * total_batches +
+          (start.finished ? 0 : done);
       if (start.finished)
-        par::Log::info(sformat("fit: resuming from %s: the fit is finished there (its solution is in the "
-                               "checkpoint), skipping all %zu batches",
-                               options.checkpoint.path.c_str(), start.batches));
+        par::Log::info(
+            sformat("fit: resuming from %s: the fit is finished there (its solution is in the "
+                    "checkpoint), skipping all %zu batches",
+                    options.checkpoint.path.c_str(), start.batches));
       else
-        par::Log::info(sformat("fit: resuming from %s at time %zu of %zu (%zu of %zu batches of that "
-                               "chunk done): skipping %zu of %zu batches",
-                               options.checkpoint.path.c_str(), start_chunk, T, done, total_batches,
-                               start.batches_skipped, start.batches));
+        par::Log::info(
+            sformat("fit: resuming from %s at time %zu of %zu (%zu of %zu batches of that "
+                    "chunk done): skipping %zu of %zu batches",
+                    options.checkpoint.path.c_str(), start_chunk, T, done, total_batches,
+                    start.batches_skipped, start.batches));
     } else {
-      par::Log::info("fit: no checkpoint " + options.checkpoint.path + " yet; starting from the beginning");
+      par::Log::info("fit: no checkpoint " + options.checkpoint.path +
+                     " yet; starting from the beginning");
     }
   }
   if (checkpointing) par::install_stop_handlers();
@@ -307,7 +322,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     if (k0 == start_chunk && !resumed_done.empty()) {
       if (comm.is_root())
         for (std::size_t k = k0; k < k1; ++k) sums[k - k0] = std::move(resumed_sums[k - k0]);
-      if (comm.is_root()) done = resumed_done;  // counted once in the next checkpoint's sum over ranks
+      if (comm.is_root())
+        done = resumed_done;  // counted once in the next checkpoint's sum over ranks
     }
     const auto already_done = [&](std::size_t b) {
       return k0 == start_chunk && !resumed_done.empty() && resumed_done[first_batch + b] != 0;
@@ -488,7 +504,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   }
 
   Matrix training = training_features(local_items, first_item, total_items, *features, comm);
-  Model model(std::move(features), std::move(schedule), shape, standardization, times, std::move(eta));
+  Model model(std::move(features), std::move(schedule), shape, standardization, times,
+              std::move(eta));
   targets.pairs = total_pairs;
   model.set_targets(std::move(targets));
   model.set_training_features(std::move(training));
@@ -524,7 +541,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
           const auto x1 = local_items.row(item);
           std::copy(x1.begin(), x1.end(), field.begin());
           transform.forward(field.data(), xs.data());
-          for (std::size_t m = 0; m < xs.size(); ++m) batch_power[shell[m]] += weight[m] * std::norm(xs[m]);
+          for (std::size_t m = 0; m < xs.size(); ++m)
+            batch_power[shell[m]] += weight[m] * std::norm(xs[m]);
         }
         for (std::size_t s = 0; s < S; ++s) data_power[s].add(batch_power[s]);
         for (std::size_t k = 0; k < T; ++k) {

@@ -51,10 +51,12 @@ double trace_of(const Matrix& K) {
 
 double absolute_ridge(const Matrix& K, double relative_ridge) {
   const double trace = trace_of(K);
-  if (!std::isfinite(trace)) throw NumericalError("the Gram matrix contains NaN or infinite values");
+  if (!std::isfinite(trace))
+    throw NumericalError("the Gram matrix contains NaN or infinite values");
   if (!(trace > 0.0))
     throw NumericalError(
-        "the Gram matrix is zero: the features have no gradient on the data (check the feature map)");
+        "the Gram matrix is zero: the features have no gradient on the data (check the feature "
+        "map)");
   return relative_ridge * trace / static_cast<double>(K.rows());
 }
 
@@ -69,7 +71,8 @@ void make_ksp(MPI_Comm comm, Mat A, KSP* ksp) {
   KSI_PETSC(KSPSetFromOptions(*ksp));
 }
 
-// Largest eigenvalue of the symmetric tridiagonal matrix (diag a, off-diagonal b) by Sturm bisection.
+// Largest eigenvalue of the symmetric tridiagonal matrix (diag a, off-diagonal b) by Sturm
+// bisection.
 double largest_tridiagonal_eigenvalue(const std::vector<double>& a, const std::vector<double>& b) {
   const std::size_t k = a.size();
   double lo = a[0], hi = a[0];
@@ -92,7 +95,10 @@ double largest_tridiagonal_eigenvalue(const std::vector<double>& a, const std::v
   };
   for (int it = 0; it < 200 && hi - lo > 1e-15 * std::max(std::abs(lo), std::abs(hi)); ++it) {
     const double mid = 0.5 * (lo + hi);
-    if (count_below(mid) == k) hi = mid; else lo = mid;
+    if (count_below(mid) == k)
+      hi = mid;
+    else
+      lo = mid;
   }
   return 0.5 * (lo + hi);
 }
@@ -112,7 +118,8 @@ double largest_ritz_value(Vec like, Apply apply) {
     KSI_PETSC(VecGetOwnershipRange(u, &lo, &hi));
     PetscScalar* x;
     KSI_PETSC(VecGetArray(u, &x));
-    for (PetscInt i = lo; i < hi; ++i) x[i - lo] = 1.0 + 0.5 * std::sin(0.7 * static_cast<double>(i));
+    for (PetscInt i = lo; i < hi; ++i)
+      x[i - lo] = 1.0 + 0.5 * std::sin(0.7 * static_cast<double>(i));
     KSI_PETSC(VecRestoreArray(u, &x));
     PetscReal norm;
     KSI_PETSC(VecNormalize(u, &norm));
@@ -157,7 +164,8 @@ SolveResult solve_and_diagnose(KSP ksp, Mat A, Vec b, Vec x, double ridge) {
   KSI_PETSC(VecNorm(b, NORM_2, &bnorm));
   result.residual = bnorm > 0 ? rnorm / bnorm : rnorm;
 
-  result.lambda_max = largest_ritz_value(b, [&](Vec in, Vec out) { KSI_PETSC(MatMult(A, in, out)); });
+  result.lambda_max =
+      largest_ritz_value(b, [&](Vec in, Vec out) { KSI_PETSC(MatMult(A, in, out)); });
   const double inverse_max =
       largest_ritz_value(b, [&](Vec in, Vec out) { KSI_PETSC(KSPSolve(ksp, in, out)); });
   result.lambda_min = inverse_max > 0 ? 1.0 / inverse_max : 0.0;
@@ -192,7 +200,8 @@ SolveResult solve_normal_equations(const Matrix& K, std::span<const double> h,
   const std::size_t P = K.rows();
   ensure(K.cols() == P && h.size() == P && eta.size() == P, "solve: shapes do not match");
   double ridge = absolute_ridge(K, relative_ridge);
-  // A Cholesky breakdown (K numerically indefinite beyond the ridge) is retried with a larger ridge.
+  // A Cholesky breakdown (K numerically indefinite beyond the ridge) is retried with a larger
+  // ridge.
   for (int attempt = 0;; ++attempt) {
     try {
       MatHandle A;
@@ -273,7 +282,8 @@ SolveResult solve_normal_equations_distributed(const Matrix& K, std::span<const 
   if (group.is_root()) {
     std::vector<PetscInt> index(static_cast<std::size_t>(P));
     for (PetscInt i = 0; i < P; ++i) index[static_cast<std::size_t>(i)] = i;
-    KSI_PETSC(VecSetValues(b.get(), static_cast<PetscInt>(P), index.data(), h.data(), INSERT_VALUES));
+    KSI_PETSC(
+        VecSetValues(b.get(), static_cast<PetscInt>(P), index.data(), h.data(), INSERT_VALUES));
   }
   KSI_PETSC(VecAssemblyBegin(b.get()));
   KSI_PETSC(VecAssemblyEnd(b.get()));
@@ -291,7 +301,8 @@ SolveResult solve_normal_equations_distributed(const Matrix& K, std::span<const 
   ScatterHandle scatter;
   VecHandle gathered;
   KSI_PETSC(VecScatterCreateToZero(x.get(), scatter.out(), gathered.out()));
-  KSI_PETSC(VecScatterBegin(scatter.get(), x.get(), gathered.get(), INSERT_VALUES, SCATTER_FORWARD));
+  KSI_PETSC(
+      VecScatterBegin(scatter.get(), x.get(), gathered.get(), INSERT_VALUES, SCATTER_FORWARD));
   KSI_PETSC(VecScatterEnd(scatter.get(), x.get(), gathered.get(), INSERT_VALUES, SCATTER_FORWARD));
   if (group.is_root()) {
     const PetscScalar* px;

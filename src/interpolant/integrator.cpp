@@ -17,8 +17,8 @@ void check_finite(const Matrix& X, double t) {
 
 // D = lambda D* SDE in Y = beta^lambda X form with the Heun corrector (METHOD section 3 for
 // lambda = 1, where the weights are those of Schedule::step_integrals and b enters as 2 b).
-void step_optimal(const Schedule& s, double lambda, double t0, double t1, const DriftFunction& drift,
-                  const NoiseFunction& noise, PathState& state) {
+void step_optimal(const Schedule& s, double lambda, double t0, double t1,
+                  const DriftFunction& drift, const NoiseFunction& noise, PathState& state) {
   Matrix& X = state.X;
   Matrix& Y = state.Y;
   const std::size_t n = X.rows(), d = X.cols();
@@ -78,9 +78,12 @@ Integrator parse_integrator(const std::string& name) {
 
 std::string to_string(Integrator integrator) {
   switch (integrator) {
-    case Integrator::optimal_sde: return "optimal";
-    case Integrator::ode: return "ode";
-    case Integrator::constant_sde: return "constant";
+    case Integrator::optimal_sde:
+      return "optimal";
+    case Integrator::ode:
+      return "ode";
+    case Integrator::constant_sde:
+      return "constant";
   }
   return "?";
 }
@@ -93,7 +96,8 @@ PathState PathState::start(Matrix X0) {
 }
 
 void Dynamics::validate() const {
-  if (!(diffusion >= 0.0) || !std::isfinite(diffusion)) throw UsageError("--diffusion must be non-negative");
+  if (!(diffusion >= 0.0) || !std::isfinite(diffusion))
+    throw UsageError("--diffusion must be non-negative");
   if (!(diffusion_scale >= 0.5) || !std::isfinite(diffusion_scale))
     throw UsageError(cat("--diffusion-scale must be at least 0.5, not ", diffusion_scale));
 }
@@ -108,7 +112,9 @@ void integrator_step(const Dynamics& dynamics, const Schedule& schedule, double 
     case Integrator::optimal_sde:
       step_optimal(schedule, dynamics.diffusion_scale, t0, t1, drift, noise, state);
       break;
-    case Integrator::ode: step_ode(t0, t1, drift, state); break;
+    case Integrator::ode:
+      step_ode(t0, t1, drift, state);
+      break;
     case Integrator::constant_sde:
       step_constant(schedule, dynamics.diffusion, t0, t1, drift, noise, state);
       break;

@@ -13,10 +13,10 @@ namespace ksi {
 namespace {
 
 // 16-point Gauss-Legendre nodes and weights on [-1, 1] (positive half; symmetric).
-constexpr std::array<double, 8> kNodes = {
-    0.0950125098376374401853193, 0.2816035507792589132304605, 0.4580167776572273863424194,
-    0.6178762444026437484466718, 0.7554044083550030338951012, 0.8656312023878317438804679,
-    0.9445750230732325760779884, 0.9894009349916499325961542};
+constexpr std::array<double, 8> kNodes = {0.0950125098376374401853193, 0.2816035507792589132304605,
+                                          0.4580167776572273863424194, 0.6178762444026437484466718,
+                                          0.7554044083550030338951012, 0.8656312023878317438804679,
+                                          0.9445750230732325760779884, 0.9894009349916499325961542};
 constexpr std::array<double, 8> kWeights = {
     0.1894506104550684962853967, 0.1826034150449235888667637, 0.1691565193950025381893121,
     0.1495959888165767320815017, 0.1246289712555338720524763, 0.0951585116824927848099251,
@@ -49,7 +49,8 @@ StepIntegrals Schedule::step_integrals(double t0, double t1) const {
 
 StepIntegrals Schedule::scaled_step_integrals(double t0, double t1, double scale) const {
   if (scale == 1.0) return step_integrals(t0, t1);
-  if (!(scale >= 0.5)) throw UsageError(cat("the diffusion scale must be at least 0.5, not ", scale));
+  if (!(scale >= 0.5))
+    throw UsageError(cat("the diffusion scale must be at least 0.5, not ", scale));
   const double h = t1 - t0;
   const double mid = 0.5 * (t0 + t1);
   StepIntegrals s;
@@ -81,12 +82,22 @@ namespace {
 constexpr double kHalfPi = 0.5 * std::numbers::pi;
 }
 
-double TrigonometricSchedule::alpha(double t) const { return std::cos(kHalfPi * t); }
-double TrigonometricSchedule::beta(double t) const { return std::sin(kHalfPi * t); }
-double TrigonometricSchedule::alpha_dot(double t) const { return -kHalfPi * std::sin(kHalfPi * t); }
-double TrigonometricSchedule::beta_dot(double t) const { return kHalfPi * std::cos(kHalfPi * t); }
+double TrigonometricSchedule::alpha(double t) const {
+  return std::cos(kHalfPi * t);
+}
+double TrigonometricSchedule::beta(double t) const {
+  return std::sin(kHalfPi * t);
+}
+double TrigonometricSchedule::alpha_dot(double t) const {
+  return -kHalfPi * std::sin(kHalfPi * t);
+}
+double TrigonometricSchedule::beta_dot(double t) const {
+  return kHalfPi * std::cos(kHalfPi * t);
+}
 
-std::vector<std::string> schedule_names() { return {"linear", "trig"}; }
+std::vector<std::string> schedule_names() {
+  return {"linear", "trig"};
+}
 
 std::unique_ptr<Schedule> make_schedule(const std::string& name, const Params&) {
   if (name == "linear") return std::make_unique<LinearSchedule>();

@@ -40,7 +40,9 @@ std::string file_name_of(hid_t object);
 
 // Reading what a file holds failed: the file is damaged (an input error naming it).
 void checked_read(herr_t status, hid_t object, const std::string& what) {
-  if (status < 0) throw InputError(cat("could not read ", what, " from ", file_name_of(object), ": a damaged file"));
+  if (status < 0)
+    throw InputError(
+        cat("could not read ", what, " from ", file_name_of(object), ": a damaged file"));
 }
 // An object of a file opened for reading (dataset, group, attribute), or that error.
 hid_t opened(hid_t id, hid_t parent, const std::string& what) {
@@ -50,9 +52,12 @@ hid_t opened(hid_t id, hid_t parent, const std::string& what) {
 
 hid_t file_type(DType type) {
   switch (type) {
-    case DType::float32: return H5T_IEEE_F32LE;
-    case DType::float64: return H5T_IEEE_F64LE;
-    case DType::int64: return H5T_STD_I64LE;
+    case DType::float32:
+      return H5T_IEEE_F32LE;
+    case DType::float64:
+      return H5T_IEEE_F64LE;
+    case DType::int64:
+      return H5T_STD_I64LE;
   }
   return H5T_IEEE_F64LE;
 }
@@ -71,7 +76,9 @@ std::vector<std::size_t> extent(hid_t space) {
   return {dims.begin(), dims.end()};
 }
 
-std::vector<hsize_t> hdims(const std::vector<std::size_t>& dims) { return {dims.begin(), dims.end()}; }
+std::vector<hsize_t> hdims(const std::vector<std::size_t>& dims) {
+  return {dims.begin(), dims.end()};
+}
 
 Handle simple_space(const std::vector<std::size_t>& dims) {
   const auto d = hdims(dims);
@@ -79,7 +86,9 @@ Handle simple_space(const std::vector<std::size_t>& dims) {
   return Handle(H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr), "dataspace");
 }
 
-bool is_root(const par::Comm* comm) { return comm == nullptr || comm->is_root(); }
+bool is_root(const par::Comm* comm) {
+  return comm == nullptr || comm->is_root();
+}
 
 // The name of the file an HDF5 object belongs to, for messages.
 std::string file_name_of(hid_t object) {
@@ -104,7 +113,8 @@ std::string write_failure(const std::string& what, const std::string& path) {
 }
 
 // Every rank learns of a failure on any rank (one message, from the lowest failing rank).
-void agree(const par::Comm* comm, bool ok, const std::function<std::string()>& message, ExitCode code) {
+void agree(const par::Comm* comm, bool ok, const std::function<std::string()>& message,
+           ExitCode code) {
   if (comm == nullptr) {
     if (!ok) throw Error(code, message());
     return;
@@ -150,7 +160,8 @@ void ensure_room_for_metadata(hid_t file, const std::string& path, const par::Co
     size_t max_size = 0, min_clean = 0, current = 0;
     int entries = 0;
     std::error_code ec;
-    const auto space = std::filesystem::space(std::filesystem::absolute(path, ec).parent_path(), ec);
+    const auto space =
+        std::filesystem::space(std::filesystem::absolute(path, ec).parent_path(), ec);
     if (!ec && H5Fget_mdc_size(file, &max_size, &min_clean, &current, &entries) >= 0) {
       const std::uintmax_t needed = current + static_cast<std::uintmax_t>(entries + 16) * 4096;
       if (space.available < needed) free_bytes = static_cast<std::int64_t>(space.available);
@@ -169,9 +180,12 @@ void ensure_room_for_metadata(hid_t file, const std::string& path, const par::Co
 
 std::string to_string(DType type) {
   switch (type) {
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::int64: return "int64";
+    case DType::float32:
+      return "float32";
+    case DType::float64:
+      return "float64";
+    case DType::int64:
+      return "int64";
   }
   return "?";
 }
@@ -186,7 +200,9 @@ Handle::Handle(std::int64_t id, const char* what) : id_(id) {
   if (id_ < 0) throw IoError(std::string("HDF5: could not create ") + what);
 }
 
-Handle::~Handle() { reset(); }
+Handle::~Handle() {
+  reset();
+}
 
 Handle::Handle(Handle&& other) noexcept : id_(std::exchange(other.id_, -1)) {}
 
@@ -198,14 +214,17 @@ Handle& Handle::operator=(Handle&& other) noexcept {
   return *this;
 }
 
-std::int64_t Handle::release() noexcept { return std::exchange(id_, -1); }
+std::int64_t Handle::release() noexcept {
+  return std::exchange(id_, -1);
+}
 
 void Handle::reset() {
   if (id_ >= 0 && H5Iis_valid(id_) > 0) H5Idec_ref(id_);
   id_ = -1;
 }
 
-// ---------------------------------------------------------------------------------------------- File
+// ----------------------------------------------------------------------------------------------
+// File
 
 File::File(Handle handle, const par::Comm* comm, std::string path)
     : handle_(std::move(handle)), comm_(comm), path_(std::move(path)) {}
@@ -222,7 +241,8 @@ File File::create(const std::string& path, const par::Comm& comm) {
   ok = comm.allreduce_min(ok);
   if (!ok) {
     if (id >= 0) H5Fclose(id);
-    throw IoError(cat("could not create ", path, " (check that the folder exists and is writable)"));
+    throw IoError(
+        cat("could not create ", path, " (check that the folder exists and is writable)"));
   }
   return File(Handle(id, "file"), &comm, path);
 }
@@ -256,7 +276,8 @@ File File::open(const std::string& path, const par::Comm& comm, bool writable) {
   ok = comm.allreduce_min(ok);
   if (!ok) {
     if (id >= 0) H5Fclose(id);
-    refuse(cat("could not open ", path, ": a truncated or damaged HDF5 file (or one still open for writing)"));
+    refuse(cat("could not open ", path,
+               ": a truncated or damaged HDF5 file (or one still open for writing)"));
   }
   File file(Handle(id, "file"), &comm, path);
   // The layout this ksi reads; the root group is read here too, so a file whose metadata is damaged
@@ -265,12 +286,14 @@ File File::open(const std::string& path, const par::Comm& comm, bool writable) {
   try {
     const std::int64_t version = format_version(file.root(), path);
     if (version != kFormatVersion)
-      throw InputError(cat(path, " is in ksi file format version ", version, ", but this ksi reads format version ",
-                           kFormatVersion, " (files without a version as 1): it was written by another ksi"));
+      throw InputError(cat(path, " is in ksi file format version ", version,
+                           ", but this ksi reads format version ", kFormatVersion,
+                           " (files without a version as 1): it was written by another ksi"));
   } catch (const InputError&) {
     failure = std::current_exception();
   } catch (const Error& e) {
-    failure = std::make_exception_ptr(InputError(cat("could not read ", path, ": a damaged HDF5 file (", e.what(), ")")));
+    failure = std::make_exception_ptr(
+        InputError(cat("could not read ", path, ": a damaged HDF5 file (", e.what(), ")")));
   }
   comm.raise_if_any(failure);
   return file;
@@ -278,8 +301,10 @@ File File::open(const std::string& path, const par::Comm& comm, bool writable) {
 
 Group File::root() const {
   if (!handle_.valid()) throw InternalError("use of a closed HDF5 file");
-  return Group(Handle(opened(H5Gopen2(handle_.id(), "/", H5P_DEFAULT), handle_.id(), "the root group"), "group"),
-               comm_, "/");
+  return Group(
+      Handle(opened(H5Gopen2(handle_.id(), "/", H5P_DEFAULT), handle_.id(), "the root group"),
+             "group"),
+      comm_, "/");
 }
 
 File::~File() {
@@ -293,19 +318,25 @@ void File::close() {
   ensure_room_for_metadata(handle_.id(), path_, comm_);
   const herr_t status = H5Fclose(static_cast<hid_t>(handle_.release()));
   if (status < 0) abandoned().insert(path_);  // half closed: HDF5 must not try again at exit
-  agree(comm_, status >= 0, [&] { return write_failure("the last of the file", path_); }, ExitCode::io);
+  agree(
+      comm_, status >= 0, [&] { return write_failure("the last of the file", path_); },
+      ExitCode::io);
 }
 
 void File::flush() {
   if (!handle_.valid() || abandoned().count(path_) > 0) return;
   ensure_room_for_metadata(handle_.id(), path_, comm_);
   const herr_t status = H5Fflush(handle_.id(), H5F_SCOPE_GLOBAL);
-  agree(comm_, status >= 0, [&] { return write_failure("buffered data", path_); }, ExitCode::io);
+  agree(
+      comm_, status >= 0, [&] { return write_failure("buffered data", path_); }, ExitCode::io);
 }
 
-bool abandoned_files() { return !abandoned().empty(); }
+bool abandoned_files() {
+  return !abandoned().empty();
+}
 
-// --------------------------------------------------------------------------------------------- Group
+// ---------------------------------------------------------------------------------------------
+// Group
 
 Group::Group(Handle handle, const par::Comm* comm, std::string path)
     : handle_(std::move(handle)), comm_(comm), path_(std::move(path)) {}
@@ -350,7 +381,8 @@ Group Group::create_group(const std::string& name) const {
 }
 
 void Group::remove(const std::string& name) const {
-  if (has(name)) checked_status(H5Ldelete(handle_.id(), name.c_str(), H5P_DEFAULT), "remove " + name);
+  if (has(name))
+    checked_status(H5Ldelete(handle_.id(), name.c_str(), H5P_DEFAULT), "remove " + name);
 }
 
 Group Group::open_group(const std::string& name) const {
@@ -378,7 +410,8 @@ void write_attribute(hid_t object, const std::string& name, hid_t memory_type, h
 Handle open_attribute(hid_t object, const std::string& name, const std::string& where) {
   if (H5Aexists(object, name.c_str()) <= 0)
     throw InputError(cat("missing attribute '", name, "' on ", where));
-  return Handle(opened(H5Aopen(object, name.c_str(), H5P_DEFAULT), object, "attribute " + name), "attribute handle");
+  return Handle(opened(H5Aopen(object, name.c_str(), H5P_DEFAULT), object, "attribute " + name),
+                "attribute handle");
 }
 
 std::size_t attribute_length(hid_t attr) {
@@ -440,7 +473,8 @@ std::string Group::text_attribute(const std::string& name) const {
 
 double Group::real_attribute(const std::string& name) const {
   const auto values = reals_attribute(name);
-  if (values.size() != 1) throw InputError(cat("attribute '", name, "' on ", path_, " is not a number"));
+  if (values.size() != 1)
+    throw InputError(cat("attribute '", name, "' on ", path_, " is not a number"));
   return values[0];
 }
 
@@ -458,7 +492,8 @@ std::vector<double> Group::reals_attribute(const std::string& name) const {
   if (cls != H5T_FLOAT && cls != H5T_INTEGER)
     throw InputError(cat("attribute '", name, "' on ", path_, " is not numeric"));
   std::vector<double> values(attribute_length(attr.id()));
-  checked_read(H5Aread(attr.id(), H5T_NATIVE_DOUBLE, values.data()), attr.id(), "attribute " + name);
+  checked_read(H5Aread(attr.id(), H5T_NATIVE_DOUBLE, values.data()), attr.id(),
+               "attribute " + name);
   return values;
 }
 
@@ -507,7 +542,8 @@ void write_whole(hid_t group, const par::Comm* comm, const std::string& name,
     H5Sselect_none(memspace.id());
   }
   Handle dxpl = transfer_list();
-  const herr_t status = H5Dwrite(dataset.id(), memory_type, memspace.id(), space.id(), dxpl.id(), data);
+  const herr_t status =
+      H5Dwrite(dataset.id(), memory_type, memspace.id(), space.id(), dxpl.id(), data);
   agree_on_write(comm, status >= 0, group, "dataset " + name);
 }
 
@@ -516,7 +552,8 @@ std::vector<T> read_whole(hid_t group, const std::string& where, const std::stri
                           std::vector<std::size_t>* dims_out, hid_t memory_type) {
   if (H5Lexists(group, name.c_str(), H5P_DEFAULT) <= 0)
     throw InputError(cat("missing dataset '", name, "' in ", where));
-  Handle dataset(opened(H5Dopen2(group, name.c_str(), H5P_DEFAULT), group, "dataset " + name), "dataset handle");
+  Handle dataset(opened(H5Dopen2(group, name.c_str(), H5P_DEFAULT), group, "dataset " + name),
+                 "dataset handle");
   Handle space(H5Dget_space(dataset.id()), "dataspace");
   const auto dims = extent(space.id());
   std::size_t n = 1;
@@ -542,7 +579,8 @@ void Group::write(const std::string& name, const std::vector<std::size_t>& dims,
   write_whole(handle_.id(), comm_, name, dims, values.data(), H5T_NATIVE_INT64, H5T_STD_I64LE);
 }
 
-std::vector<double> Group::read_reals(const std::string& name, std::vector<std::size_t>* dims) const {
+std::vector<double> Group::read_reals(const std::string& name,
+                                      std::vector<std::size_t>* dims) const {
   return read_whole<double>(handle_.id(), path_, name, dims, H5T_NATIVE_DOUBLE);
 }
 
@@ -555,7 +593,8 @@ void Group::write_strings(const std::string& name, const std::vector<std::string
   std::size_t width = 1;
   for (const auto& v : values) width = std::max(width, v.size() + 1);
   std::string packed(width * values.size(), '\0');
-  for (std::size_t i = 0; i < values.size(); ++i) values[i].copy(packed.data() + i * width, width - 1);
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i].copy(packed.data() + i * width, width - 1);
   Handle type(H5Tcopy(H5T_C_S1), "string type");
   H5Tset_size(type.id(), width);
   H5Tset_strpad(type.id(), H5T_STR_NULLTERM);
@@ -564,8 +603,9 @@ void Group::write_strings(const std::string& name, const std::vector<std::string
 
 std::vector<std::string> Group::read_strings(const std::string& name) const {
   if (!has(name)) throw InputError(cat("missing dataset '", name, "' in ", path_));
-  Handle dataset(opened(H5Dopen2(handle_.id(), name.c_str(), H5P_DEFAULT), handle_.id(), "dataset " + name),
-                 "dataset handle");
+  Handle dataset(
+      opened(H5Dopen2(handle_.id(), name.c_str(), H5P_DEFAULT), handle_.id(), "dataset " + name),
+      "dataset handle");
   Handle type(H5Dget_type(dataset.id()), "datatype");
   if (H5Tget_class(type.id()) != H5T_STRING || H5Tis_variable_str(type.id()) > 0)
     throw InputError(cat("dataset '", name, "' in ", path_, " is not fixed-length text"));
@@ -607,7 +647,9 @@ RowDataset Group::open_rows(const std::string& name) const {
   return RowDataset(Handle(opened(id, handle_.id(), "dataset " + full), "dataset"), comm_, full);
 }
 
-void write_format_version(const Group& root) { root.set_attribute(kFormatVersionAttribute, kFormatVersion); }
+void write_format_version(const Group& root) {
+  root.set_attribute(kFormatVersionAttribute, kFormatVersion);
+}
 
 std::int64_t format_version(const Group& root, const std::string& path) {
   if (!root.has_attribute(kFormatVersionAttribute)) return 1;
@@ -631,7 +673,8 @@ std::string params_differences(const Group& group, const Params& expected) {
   return differences;
 }
 
-// ---------------------------------------------------------------------------------------- RowDataset
+// ----------------------------------------------------------------------------------------
+// RowDataset
 
 RowDataset::RowDataset(Handle dataset, const par::Comm* comm, std::string name)
     : dataset_(std::move(dataset)), comm_(comm), name_(std::move(name)) {
@@ -682,10 +725,13 @@ void RowDataset::transfer(bool write, std::size_t first, std::size_t count, void
   if (write)
     agree_on_write(comm_, status >= 0, dataset_.id(), "rows of " + name_);
   else
-    agree(comm_, status >= 0,
-          [&] { return cat("could not read rows of ", name_, " from ", file_name_of(dataset_.id()),
-                           ": a truncated or damaged file"); },
-          ExitCode::input);
+    agree(
+        comm_, status >= 0,
+        [&] {
+          return cat("could not read rows of ", name_, " from ", file_name_of(dataset_.id()),
+                     ": a truncated or damaged file");
+        },
+        ExitCode::input);
 }
 
 void RowDataset::write_rows(std::size_t first, std::size_t count,

@@ -17,14 +17,16 @@ ItemsInfo inspect_items(const File& file) {
   info.path = file.path();
   info.count = fields.rows();
   if (fields.dtype() == DType::int64)
-    throw InputError(cat("/fields in ", file.path(), " holds integers; expected float32 or float64"));
+    throw InputError(
+        cat("/fields in ", file.path(), " holds integers; expected float32 or float64"));
   info.dtype = fields.dtype();
   const auto& dims = fields.row_dims();
   const Group attrs = fields.attributes();
   std::string kind = attrs.has_attribute("item_kind") ? attrs.text_attribute("item_kind") : "";
   if (kind.empty()) kind = dims.size() >= 2 ? "grid" : "vector";
   if (dims.empty())
-    throw InputError(cat("/fields in ", file.path(), " is one-dimensional; expected (items, values)"));
+    throw InputError(
+        cat("/fields in ", file.path(), " is one-dimensional; expected (items, values)"));
   if (kind == "vector") {
     if (dims.size() != 1)
       throw InputError(cat("/fields in ", file.path(), " is marked as vectors but has ",
@@ -32,7 +34,8 @@ ItemsInfo inspect_items(const File& file) {
     info.shape = ItemShape::vector(dims[0]);
   } else if (kind == "grid") {
     if (dims.size() > 3)
-      throw InputError(cat("/fields in ", file.path(), " has ", dims.size(), " grid axes (1 to 3)"));
+      throw InputError(
+          cat("/fields in ", file.path(), " has ", dims.size(), " grid axes (1 to 3)"));
     info.shape = ItemShape::grid(dims);
   } else {
     throw InputError(cat("/fields in ", file.path(), " has unknown item_kind '", kind, "'"));
@@ -46,10 +49,9 @@ LocalItems read_items(const std::string& path, const par::Comm& comm, std::size_
   ItemsInfo info;
   par::collective(comm, [&] { info = inspect_items(file); });
   if (info.count < at_least)
-    throw par::CollectiveError(ExitCode::input,
-                               cat(path, " holds ", info.count, " items; at least ", at_least,
-                                   " are needed"),
-                               0);
+    throw par::CollectiveError(
+        ExitCode::input,
+        cat(path, " holds ", info.count, " items; at least ", at_least, " are needed"), 0);
   const auto range = par::block_range(info.count, comm.rank(), comm.size());
   return read_items(path, comm, range);
 }
@@ -70,7 +72,8 @@ LocalItems read_items(const std::string& path, const par::Comm& comm, par::Range
     fields.read_rows(range.begin, range.size(), local.values.values());
   }
   std::int64_t first_bad = static_cast<std::int64_t>(local.info.count);
-  for (std::size_t i = 0; i < local.values.rows() && first_bad == static_cast<std::int64_t>(local.info.count); ++i)
+  for (std::size_t i = 0;
+       i < local.values.rows() && first_bad == static_cast<std::int64_t>(local.info.count); ++i)
     for (double v : local.values.row(i))
       if (!std::isfinite(v)) {
         first_bad = static_cast<std::int64_t>(range.begin + i);
@@ -100,8 +103,9 @@ void add_xdmf_sidecar(OutputFile& out, const ItemShape& shape, std::size_t total
                       double box_size) {
   if (shape.grid_rank() < 2) return;
   const std::string name = std::filesystem::path(out.path()).filename().string();
-  out.add_sidecar(xdmf_path_for(out.path()), xdmf_for_fields(name, kFieldsDataset, total, shape.dims(),
-                                                             dtype == DType::float32, box_size));
+  out.add_sidecar(xdmf_path_for(out.path()),
+                  xdmf_for_fields(name, kFieldsDataset, total, shape.dims(),
+                                  dtype == DType::float32, box_size));
 }
 
 }  // namespace ksi::io

@@ -1,17 +1,17 @@
-#include "ksi/core/version.hpp"
 #include "ksi/io/output.hpp"
 
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <exception>
 #include <ctime>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
+#include "ksi/core/version.hpp"
 
 namespace fs = std::filesystem;
 
@@ -89,7 +89,8 @@ OutputFile::OutputFile(std::string path, bool force, const std::vector<std::stri
   std::int64_t pid = static_cast<std::int64_t>(getpid());
   comm.bcast(pid, 0);
   const fs::path p(path_);
-  temporary_ = (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(pid))).string();
+  temporary_ =
+      (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(pid))).string();
   file_ = std::make_unique<File>(File::create(temporary_, comm));
   write_format_version(file_->root());
 }
@@ -116,7 +117,9 @@ void OutputFile::keep_partial() {
   committed_ = true;  // nothing for the destructor to remove
 }
 
-void OutputFile::flush() { file_->flush(); }
+void OutputFile::flush() {
+  file_->flush();
+}
 
 OutputFile::~OutputFile() {
   if (committed_) return;
@@ -177,7 +180,7 @@ void OutputFile::commit() {
     }
     if (!problem.empty()) fs::remove(temporary_, ec);
   }
-  committed_ = true;  // the temporary is gone either way
+  committed_ = true;                                           // the temporary is gone either way
   comm_->require_all(problem.empty(), problem, ExitCode::io);  // problem is only set on rank 0
 }
 
@@ -190,7 +193,9 @@ void set_command_line(int argc, char** argv) {
   command_line_storage() = text;
 }
 
-const std::string& command_line() { return command_line_storage(); }
+const std::string& command_line() {
+  return command_line_storage();
+}
 
 void write_provenance(const Group& group, const std::string& created_by) {
   // Every rank must write identical values: take rank 0's date and host.
@@ -253,9 +258,10 @@ std::string xdmf_for_fields(const std::string& h5_name, const std::string& datas
     }
     x += sformat("      <DataItem Dimensions=\"3 %zu\" Format=\"XML\">%s %s %s</DataItem>\n",
                  rank + 1, start.c_str(), stride.c_str(), block.c_str());
-    x += sformat("      <DataItem Format=\"HDF\" NumberType=\"Float\" Precision=\"%d\" "
-                 "Dimensions=\"%zu %s\">%s:/%s</DataItem>\n",
-                 single_precision ? 4 : 8, count, dims.c_str(), h5_name.c_str(), dataset.c_str());
+    x += sformat(
+        "      <DataItem Format=\"HDF\" NumberType=\"Float\" Precision=\"%d\" "
+        "Dimensions=\"%zu %s\">%s:/%s</DataItem>\n",
+        single_precision ? 4 : 8, count, dims.c_str(), h5_name.c_str(), dataset.c_str());
     x += "     </DataItem>\n    </Attribute>\n   </Grid>\n";
   }
   x += "  </Grid>\n </Domain>\n</Xdmf>\n";

@@ -12,16 +12,18 @@
 
 namespace ksi::copula {
 
-double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+double normal_cdf(double z) {
+  return 0.5 * std::erfc(-z / std::sqrt(2.0));
+}
 
 double normal_quantile(double p) {
   if (!(p > 0.0 && p < 1.0))
     throw InputError(cat("normal quantile of ", p, ": the level must lie in (0, 1)"));
   // Rational approximation (Acklam, relative error 1.2e-9), then one Halley step on erfc.
-  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
                              1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
   static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                             6.680131188771972e+01,  -1.328068155288572e+01};
+                             6.680131188771972e+01, -1.328068155288572e+01};
   static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
                              -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
   static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
@@ -60,9 +62,13 @@ double interpolate(const std::vector<double>& from, const std::vector<double>& t
 
 }  // namespace
 
-double MarginalTable::forward(double value) const { return interpolate(x, z, value); }
+double MarginalTable::forward(double value) const {
+  return interpolate(x, z, value);
+}
 
-double MarginalTable::inverse(double value) const { return interpolate(z, x, value); }
+double MarginalTable::inverse(double value) const {
+  return interpolate(z, x, value);
+}
 
 void MarginalTable::validate() const {
   if (x.size() < 2 || x.size() != z.size())
@@ -85,8 +91,8 @@ MarginalTable fit_marginal(const Matrix& local, const par::Comm& comm, std::size
   low = comm.allreduce_min(low);
   high = comm.allreduce_max(high);
   if (!(high > low))
-    throw par::CollectiveError(ExitCode::input,
-                               "standardization 'copula': the data are constant", 0);
+    throw par::CollectiveError(ExitCode::input, "standardization 'copula': the data are constant",
+                               0);
   std::vector<std::int64_t> counts(bins, 0);
   const double scale = static_cast<double>(bins) / (high - low);
   for (const double v : local.values()) {
@@ -179,8 +185,10 @@ std::vector<double> gaussian_shell_power(const MarginalTable& table, double data
     largest = std::max(largest, power[s]);
   }
   for (std::size_t s = 0; s < count; ++s)
-    if (s < data_power.size() && data_power[s] > 0.0) power[s] = std::max(power[s], 1e-12 * largest);
-    else power[s] = 0.0;
+    if (s < data_power.size() && data_power[s] > 0.0)
+      power[s] = std::max(power[s], 1e-12 * largest);
+    else
+      power[s] = 0.0;
   return power;
 }
 

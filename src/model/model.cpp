@@ -51,7 +51,9 @@ void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, d
 
 }  // namespace
 
-void Model::eta_at(double t, std::span<double> out) const { interpolate_in_time(times_, eta_, t, out); }
+void Model::eta_at(double t, std::span<double> out) const {
+  interpolate_in_time(times_, eta_, t, out);
+}
 
 void Model::drift(double t, const Matrix& X, Matrix& B) const {
   std::vector<double> eta(features_->size());
@@ -86,7 +88,8 @@ void Model::set_shell_gain(Matrix gain) {
     return;
   }
   if (!shape_.is_grid())
-    throw InputError("shell gains need fields on a periodic grid, but the items are " + shape_.describe());
+    throw InputError("shell gains need fields on a periodic grid, but the items are " +
+                     shape_.describe());
   const std::size_t S = shell_count();
   if (gain.rows() != times_.size() || gain.cols() != S)
     throw InputError(cat("shell gains are ", gain.rows(), " x ", gain.cols(), " but the model has ",
@@ -100,7 +103,8 @@ namespace {
 
 void check_finite_matrix(const Matrix& m, std::size_t rows, std::size_t cols, const char* what) {
   if (m.rows() != rows || m.cols() != cols)
-    throw InputError(cat(what, " is ", m.rows(), " x ", m.cols(), "; expected ", rows, " x ", cols));
+    throw InputError(
+        cat(what, " is ", m.rows(), " x ", m.cols(), "; expected ", rows, " x ", cols));
   for (double v : m.values())
     if (!std::isfinite(v)) throw InputError(cat(what, " contains NaN or infinite values"));
 }
@@ -118,7 +122,8 @@ void Model::set_targets(FeatureTargets targets) {
 }
 
 void Model::set_training_features(Matrix values) {
-  if (values.rows() > 0) check_finite_matrix(values, values.rows(), features_->size(), "the training features");
+  if (values.rows() > 0)
+    check_finite_matrix(values, values.rows(), features_->size(), "the training features");
   training_features_ = std::move(values);
 }
 
@@ -133,10 +138,12 @@ void Model::set_output_gain(std::vector<double> gain) {
     return;
   }
   if (!shape_.is_grid())
-    throw InputError("output gains need fields on a periodic grid, but the items are " + shape_.describe());
+    throw InputError("output gains need fields on a periodic grid, but the items are " +
+                     shape_.describe());
   const std::size_t S = shell_count();
   if (gain.size() != S)
-    throw InputError(cat("there are ", gain.size(), " output gains but the model has ", S, " shells"));
+    throw InputError(
+        cat("there are ", gain.size(), " output gains but the model has ", S, " shells"));
   for (double v : gain)
     if (!std::isfinite(v) || v < 0.0)
       throw InputError("output gains must be finite and non-negative");
@@ -149,7 +156,8 @@ void Model::set_output_map(copula::MarginalTable map) {
     return;
   }
   if (!shape_.is_grid())
-    throw InputError("an output map needs fields on a periodic grid, but the items are " + shape_.describe());
+    throw InputError("an output map needs fields on a periodic grid, but the items are " +
+                     shape_.describe());
   try {
     map.validate();
   } catch (const Error& e) {
@@ -164,7 +172,8 @@ void Model::set_output_spread(Matrix spread) {
     return;
   }
   if (!shape_.is_grid())
-    throw InputError("an output spread needs fields on a periodic grid, but the items are " + shape_.describe());
+    throw InputError("an output spread needs fields on a periodic grid, but the items are " +
+                     shape_.describe());
   const std::size_t S = shell_count();
   if (spread.cols() != S)
     throw InputError(cat("the output spread has ", spread.cols(), " shells but the model has ", S));
@@ -225,10 +234,12 @@ void Model::write(io::OutputFile& out, const std::string& created_by) const {
   root.set_attribute("model_id", identity());
   root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());
   root.write("times", {times_.size()}, times_);
-  if (shell_gain_.rows() > 0) root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());
+  if (shell_gain_.rows() > 0)
+    root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());
   if (!output_gain_.empty()) root.write("output_gain", {output_gain_.size()}, output_gain_);
   if (output_spread_.rows() > 0)
-    root.write("output_spread", {output_spread_.rows(), output_spread_.cols()}, output_spread_.values());
+    root.write("output_spread", {output_spread_.rows(), output_spread_.cols()},
+               output_spread_.values());
   if (!output_map_.x.empty()) {
     root.write("output_map_values", {output_map_.x.size()}, output_map_.x);
     root.write("output_map_targets", {output_map_.z.size()}, output_map_.z);
@@ -264,9 +275,7 @@ void Model::write(io::OutputFile& out, const std::string& created_by) const {
     }
     g.set_attribute("box_size", box_size_);
   }
-  {
-    io::write_params(root.create_group("fit"), fit_settings_);
-  }
+  { io::write_params(root.create_group("fit"), fit_settings_); }
   const auto write_matrix = [](const io::Group& g, const char* name, const Matrix& m) {
     g.write(name, {m.rows(), m.cols()}, m.values());
   };
@@ -328,8 +337,8 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
       st.scale = data.real_attribute("scale");
       const auto known = Standardization::modes();
       if (std::find(known.begin(), known.end(), st.mode) == known.end())
-        throw InputError(cat("the model uses standardization '", st.mode,
-                             "', which this ksi does not know"));
+        throw InputError(
+            cat("the model uses standardization '", st.mode, "', which this ksi does not know"));
       if (st.mode == "copula") {
         st.marginal.x = data.read_reals("copula_values");
         st.marginal.z = data.read_reals("copula_levels");
@@ -348,7 +357,8 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
       const io::Group g = root.open_group("features");
       spec.kind = g.text_attribute("kind");
       const io::Group params = g.open_group("params");
-      for (const auto& name : params.attribute_names()) spec.params.set(name, params.text_attribute(name));
+      for (const auto& name : params.attribute_names())
+        spec.params.set(name, params.text_attribute(name));
       const io::Group arrays = g.open_group("arrays");
       for (const auto& name : arrays.children()) spec.arrays[name] = arrays.read_reals(name);
       auto features = features::make_feature_map(spec, shape);
@@ -373,10 +383,12 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
       const auto read_matrix = [&](const std::string& name) { return read_matrix_in(root, name); };
       if (root.has("targets")) {
         const io::Group g = root.open_group("targets");
-        model->set_targets({read_matrix_in(g, "feature_mean"), read_matrix_in(g, "feature_variance"),
-                            read_matrix_in(g, "rhs"), g.real_attribute("pairs")});
+        model->set_targets({read_matrix_in(g, "feature_mean"),
+                            read_matrix_in(g, "feature_variance"), read_matrix_in(g, "rhs"),
+                            g.real_attribute("pairs")});
       }
-      if (root.has("training_features")) model->set_training_features(read_matrix("training_features"));
+      if (root.has("training_features"))
+        model->set_training_features(read_matrix("training_features"));
       if (root.has("guide")) {
         const io::Group g = root.open_group("guide");
         GuideRecord record{read_matrix_in(g, "rms_z"), read_matrix_in(g, "max_z"), {}};

@@ -43,7 +43,8 @@ void filter_rows(Matrix& items, const std::vector<std::size_t>& dims, std::span<
 
 }  // namespace
 
-void filter_shells(Matrix& rows, const std::vector<std::size_t>& dims, std::span<const double> gain) {
+void filter_shells(Matrix& rows, const std::vector<std::size_t>& dims,
+                   std::span<const double> gain) {
   filter_rows(rows, dims, gain, 0.0, 0.0);
 }
 
@@ -89,10 +90,12 @@ Standardization Standardization::fit(Matrix& local, const ItemShape& shape, cons
   par::collective(comm, [&] {
     const auto known = modes();
     if (std::find(known.begin(), known.end(), mode) == known.end())
-      throw UsageError(cat("unknown standardization '", mode, "' (none, scalar, spectrum, copula)"));
+      throw UsageError(
+          cat("unknown standardization '", mode, "' (none, scalar, spectrum, copula)"));
     if (spectral(mode) && !shape.is_grid())
       throw UsageError(cat("standardization '", mode,
-                           "' needs fields on a periodic grid, but the items are ", shape.describe()));
+                           "' needs fields on a periodic grid, but the items are ",
+                           shape.describe()));
   });
   if (mode == "none") return st;
   // Double-double sums: the same numbers, to the last bit, for any number of ranks.
@@ -149,9 +152,8 @@ Standardization Standardization::fit(Matrix& local, const ItemShape& shape, cons
 }
 
 std::vector<double> Standardization::shell_powers(const Matrix& local,
-                                                  const std::vector<std::size_t>& grid,
-                                                  double mean, const par::Comm& comm,
-                                                  ItemAverage average) {
+                                                  const std::vector<std::size_t>& grid, double mean,
+                                                  const par::Comm& comm, ItemAverage average) {
   // Summed in double-double over items and ranks: the same bits for any number of ranks.
   const auto shells = shell_of_modes(grid);
   const auto weight = mode_weights(grid);
@@ -180,7 +182,8 @@ std::vector<double> Standardization::shell_powers(const Matrix& local,
       const auto row = local.row(i);
       for (std::size_t k = 0; k < row.size(); ++k) field[k] = row[k] - mean;
       transform.forward(field.data(), spectrum.data());
-      for (std::size_t m = 0; m < spectrum.size(); ++m) sums[shells[m]].add(weight[m] * std::norm(spectrum[m]));
+      for (std::size_t m = 0; m < spectrum.size(); ++m)
+        sums[shells[m]].add(weight[m] * std::norm(spectrum[m]));
     }
   }
   comm.allreduce_sum(std::span<DoubleDouble>(sums));
@@ -188,7 +191,8 @@ std::vector<double> Standardization::shell_powers(const Matrix& local,
   const double items = items_sum[0].value();
   std::vector<double> out(shell_count);
   for (std::size_t s = 0; s < shell_count; ++s)
-    out[s] = logs[s] ? std::exp(sums[s].value() / items) : sums[s].value() / (items * modes_in[s] * n);
+    out[s] =
+        logs[s] ? std::exp(sums[s].value() / items) : sums[s].value() / (items * modes_in[s] * n);
   return out;
 }
 
@@ -208,7 +212,8 @@ Matrix Standardization::item_shell_powers(const Matrix& local, const std::vector
     for (std::size_t k = 0; k < row.size(); ++k) field[k] = row[k] - mean;
     transform.forward(field.data(), spectrum.data());
     auto power = out.row(i);
-    for (std::size_t m = 0; m < spectrum.size(); ++m) power[shells[m]] += weight[m] * std::norm(spectrum[m]);
+    for (std::size_t m = 0; m < spectrum.size(); ++m)
+      power[shells[m]] += weight[m] * std::norm(spectrum[m]);
     for (std::size_t s = 0; s < shell_count; ++s) power[s] /= modes_in[s] * n;
   }
   return out;

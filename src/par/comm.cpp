@@ -32,7 +32,9 @@ void in_pieces(std::size_t count, Fn&& fn) {
     fn(offset, static_cast<int>(std::min(kMaxPiece, count - offset)));
 }
 
-MPI_Comm& raw(void* handle) { return *static_cast<MPI_Comm*>(handle); }
+MPI_Comm& raw(void* handle) {
+  return *static_cast<MPI_Comm*>(handle);
+}
 
 // An MPI datatype of one DoubleDouble and the commutative sum over it, created once.
 void double_double_sum(void* in, void* inout, int* length, MPI_Datatype*) {
@@ -139,7 +141,9 @@ Comm Comm::split(int color, int key) const {
   return c;
 }
 
-void Comm::barrier() const { check(MPI_Barrier(raw(handle_)), "MPI_Barrier"); }
+void Comm::barrier() const {
+  check(MPI_Barrier(raw(handle_)), "MPI_Barrier");
+}
 
 void Comm::allreduce_sum(std::span<double> values) const {
   in_pieces(values.size(), [&](std::size_t offset, int n) {
@@ -150,8 +154,9 @@ void Comm::allreduce_sum(std::span<double> values) const {
 
 void Comm::allreduce_sum(std::span<std::int64_t> values) const {
   in_pieces(values.size(), [&](std::size_t offset, int n) {
-    check(MPI_Allreduce(MPI_IN_PLACE, values.data() + offset, n, MPI_INT64_T, MPI_SUM, raw(handle_)),
-          "MPI_Allreduce");
+    check(
+        MPI_Allreduce(MPI_IN_PLACE, values.data() + offset, n, MPI_INT64_T, MPI_SUM, raw(handle_)),
+        "MPI_Allreduce");
   });
 }
 
@@ -163,12 +168,18 @@ T allreduce_one(T value, MPI_Datatype type, MPI_Op op, MPI_Comm comm) {
 }
 }  // namespace
 
-double Comm::allreduce_sum(double v) const { return allreduce_one(v, MPI_DOUBLE, MPI_SUM, raw(handle_)); }
+double Comm::allreduce_sum(double v) const {
+  return allreduce_one(v, MPI_DOUBLE, MPI_SUM, raw(handle_));
+}
 std::int64_t Comm::allreduce_sum(std::int64_t v) const {
   return allreduce_one(v, MPI_INT64_T, MPI_SUM, raw(handle_));
 }
-double Comm::allreduce_max(double v) const { return allreduce_one(v, MPI_DOUBLE, MPI_MAX, raw(handle_)); }
-double Comm::allreduce_min(double v) const { return allreduce_one(v, MPI_DOUBLE, MPI_MIN, raw(handle_)); }
+double Comm::allreduce_max(double v) const {
+  return allreduce_one(v, MPI_DOUBLE, MPI_MAX, raw(handle_));
+}
+double Comm::allreduce_min(double v) const {
+  return allreduce_one(v, MPI_DOUBLE, MPI_MIN, raw(handle_));
+}
 std::int64_t Comm::allreduce_max(std::int64_t v) const {
   return allreduce_one(v, MPI_INT64_T, MPI_MAX, raw(handle_));
 }
@@ -296,7 +307,8 @@ std::int64_t Comm::raise_if_any_or_vote(std::exception_ptr failure, std::int64_t
   auto [code, message] = describe_failure(failure);
   // One allreduce (max) carries both: the lowest failing rank as size - rank, and the vote.
   std::int64_t values[2] = {code != 0 ? std::int64_t{size_ - rank_} : 0, vote};
-  check(MPI_Allreduce(MPI_IN_PLACE, values, 2, MPI_INT64_T, MPI_MAX, raw(handle_)), "MPI_Allreduce");
+  check(MPI_Allreduce(MPI_IN_PLACE, values, 2, MPI_INT64_T, MPI_MAX, raw(handle_)),
+        "MPI_Allreduce");
   if (values[0] == 0) return values[1];
   const int origin = size_ - static_cast<int>(values[0]);
   bcast(code, origin);
@@ -304,7 +316,9 @@ std::int64_t Comm::raise_if_any_or_vote(std::exception_ptr failure, std::int64_t
   throw CollectiveError(static_cast<ExitCode>(code), message, origin);
 }
 
-void Comm::raise_if_any(std::exception_ptr failure) const { raise_if_any_or_vote(failure, 0); }
+void Comm::raise_if_any(std::exception_ptr failure) const {
+  raise_if_any_or_vote(failure, 0);
+}
 
 void Comm::require_all(bool ok, const std::string& message_if_not, ExitCode code) const {
   std::exception_ptr failure;

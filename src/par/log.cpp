@@ -1,10 +1,10 @@
-#include <cstdlib>
 #include "ksi/par/log.hpp"
 
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "ksi/core/format.hpp"
 
@@ -22,7 +22,9 @@ LogState& state() {
   return s;
 }
 
-std::string stamp() { return sformat("[%8.1fs] ", state().clock.seconds()); }
+std::string stamp() {
+  return sformat("[%8.1fs] ", state().clock.seconds());
+}
 
 std::string clock_text(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "--:--";
@@ -39,9 +41,15 @@ void Log::configure(int rank, Verbosity verbosity) {
   state().clock.restart();
 }
 
-Verbosity Log::verbosity() { return state().verbosity; }
-bool Log::is_root() { return state().rank == 0; }
-double Log::elapsed() { return state().clock.seconds(); }
+Verbosity Log::verbosity() {
+  return state().verbosity;
+}
+bool Log::is_root() {
+  return state().rank == 0;
+}
+double Log::elapsed() {
+  return state().clock.seconds();
+}
 
 void Log::info(const std::string& message) {
   if (state().rank != 0 || state().verbosity < Verbosity::normal) return;
@@ -82,7 +90,9 @@ Progress::Progress(std::string label, std::size_t total)
       enabled_(Log::is_root() && Log::verbosity() >= Verbosity::normal && total > 0),
       terminal_(progress_bars()) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 void Progress::advance(std::size_t units) {
   done_ += units;

@@ -5,6 +5,9 @@
 #include "ksi/par/comm.hpp"
 
 namespace ksi::par {
-/// Comm keeps its MPI_Comm on the heap so the public header needs no MPI type (portable across MPIs).
-inline MPI_Comm native(const Comm& comm) { return *static_cast<MPI_Comm*>(comm.native_handle()); }
+/// Comm keeps its MPI_Comm on the heap so the public header needs no MPI type (portable across
+/// MPIs).
+inline MPI_Comm native(const Comm& comm) {
+  return *static_cast<MPI_Comm*>(comm.native_handle());
+}
 }  // namespace ksi::par

@@ -9,7 +9,9 @@ namespace {
 
 volatile std::sig_atomic_t stop_flag = 0;
 
-extern "C" void on_stop_signal(int) { stop_flag = 1; }
+extern "C" void on_stop_signal(int) {
+  stop_flag = 1;
+}
 
 }  // namespace
 
@@ -22,9 +24,15 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &action, nullptr);
 }
 
-bool stop_requested() noexcept { return stop_flag != 0; }
-void clear_stop_request() noexcept { stop_flag = 0; }
-void request_stop() noexcept { stop_flag = 1; }
+bool stop_requested() noexcept {
+  return stop_flag != 0;
+}
+void clear_stop_request() noexcept {
+  stop_flag = 0;
+}
+void request_stop() noexcept {
+  stop_flag = 1;
+}
 
 namespace {
 std::int64_t local_vote(const Comm& comm, bool checkpoint_due) {

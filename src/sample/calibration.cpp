@@ -50,9 +50,11 @@ Params checkpoint_config(const Model& model, const SampleOptions& settings, std:
 
 // Rows of this rank's finished batches, written (or read) in rounds every rank enters.
 template <class Transfer>
-void for_each_done_batch(const CalibrationSampling& s, std::size_t samples, const std::vector<std::int64_t>& done,
-                         const par::Comm& comm, Transfer&& transfer) {
-  const auto rounds = static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(s.mine.size())));
+void for_each_done_batch(const CalibrationSampling& s, std::size_t samples,
+                         const std::vector<std::int64_t>& done, const par::Comm& comm,
+                         Transfer&& transfer) {
+  const auto rounds =
+      static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(s.mine.size())));
   for (std::size_t r = 0; r < rounds; ++r) {
     const std::size_t b = s.mine.begin + r;
     const bool here = r < s.mine.size() && done[b] != 0;
@@ -61,8 +63,9 @@ void for_each_done_batch(const CalibrationSampling& s, std::size_t samples, cons
   }
 }
 
-void write_calibration_checkpoint(const std::string& path, const Params& config, const CalibrationSampling& s,
-                                  std::size_t samples, std::vector<std::int64_t> done, const Matrix& states,
+void write_calibration_checkpoint(const std::string& path, const Params& config,
+                                  const CalibrationSampling& s, std::size_t samples,
+                                  std::vector<std::int64_t> done, const Matrix& states,
                                   const par::Comm& comm) {
   ScopedPhase phase("calibrate.checkpoint");
   const std::vector<std::int64_t> mine_done = done;
@@ -74,10 +77,13 @@ void write_calibration_checkpoint(const std::string& path, const Params& config,
     root.set_attribute("ksi_file_kind", "calibration_checkpoint");
     io::write_params(root.create_group("config"), config);
     root.write("batch_done", {done.size()}, std::span<const std::int64_t>(done));
-    const io::RowDataset rows = root.create_rows("states", io::DType::float64, samples, {states.cols()});
+    const io::RowDataset rows =
+        root.create_rows("states", io::DType::float64, samples, {states.cols()});
     for_each_done_batch(s, samples, mine_done, comm, [&](std::size_t first, std::size_t n) {
-      rows.write_rows(first, n, std::span<const double>(states.data() + (first - s.range.begin) * states.cols(),
-                                                        n * states.cols()));
+      rows.write_rows(
+          first, n,
+          std::span<const double>(states.data() + (first - s.range.begin) * states.cols(),
+                                  n * states.cols()));
     });
   }
   out.commit();
@@ -86,54 +92,64 @@ void write_calibration_checkpoint(const std::string& path, const Params& config,
 // Reads the finished batches of a checkpoint into this rank's rows of `states`; returns the mask
 // of finished batches (every batch, marked where it is done). InputError naming what differs.
 std::vector<std::int64_t> read_calibration_checkpoint(const std::string& path, const Params& config,
-                                                      const CalibrationSampling& s, std::size_t samples,
-                                                      Matrix& states, const par::Comm& comm) {
+                                                      const CalibrationSampling& s,
+                                                      std::size_t samples, Matrix& states,
+                                                      const par::Comm& comm) {
   io::File file = io::File::open(path, comm);
   std::vector<std::int64_t> done;
   par::collective(comm, [&] {
     const io::Group root = file.root();
-    if (!root.has_attribute("ksi_file_kind") || root.text_attribute("ksi_file_kind") != "calibration_checkpoint")
+    if (!root.has_attribute("ksi_file_kind") ||
+        root.text_attribute("ksi_file_kind") != "calibration_checkpoint")
       throw InputError(cat(path, " is not a ksi calibration checkpoint"));
     const std::string differences = io::params_differences(root.open_group("config"), config);
     if (!differences.empty())
-      throw InputError(cat("calibration checkpoint ", path, " belongs to another model or other settings",
-                           differences, " (remove it, or use --force to start over)"));
+      throw InputError(cat("calibration checkpoint ", path,
+                           " belongs to another model or other settings", differences,
+                           " (remove it, or use --force to start over)"));
     done = root.read_integers("batch_done");
-    if (done.size() != s.batches) throw InputError(cat(path, " records ", done.size(), " batches, not ", s.batches));
+    if (done.size() != s.batches)
+      throw InputError(cat(path, " records ", done.size(), " batches, not ", s.batches));
   });
   const io::Group root = file.root();
   const io::RowDataset rows = root.open_rows("states");
   comm.require_all(rows.rows() == samples && rows.row_size() == states.cols(),
-                   cat("calibration checkpoint ", path, " holds states of another shape"), ExitCode::input);
+                   cat("calibration checkpoint ", path, " holds states of another shape"),
+                   ExitCode::input);
   for_each_done_batch(s, samples, done, comm, [&](std::size_t first, std::size_t n) {
-    rows.read_rows(first, n, std::span<double>(states.data() + (first - s.range.begin) * states.cols(),
-                                               n * states.cols()));
+    rows.read_rows(first, n,
+                   std::span<double>(states.data() + (first - s.range.begin) * states.cols(),
+                                     n * states.cols()));
   });
   return done;
 }
 
 // The final states (model units) of this rank's calibration fields, rows [s.range); with a
 // checkpoint path, per batch with stop requests agreed after each (see CalibrationCheckpoint).
-Matrix calibration_states(const Model& model, const SampleOptions& settings, const CalibrationOptions& options,
-                          const CalibrationSampling& s, Calibration& result, const par::Comm& comm) {
+Matrix calibration_states(const Model& model, const SampleOptions& settings,
+                          const CalibrationOptions& options, const CalibrationSampling& s,
+                          Calibration& result, const par::Comm& comm) {
   ScopedPhase phase("calibrate.sample");
   const CalibrationCheckpoint& checkpoint = options.checkpoint;
   const bool checkpointing = !checkpoint.path.empty();
   const Params config = checkpoint_config(model, settings, options.samples, s.batch);
   Matrix states(s.range.size(), model.shape().size());
-  std::vector<std::int64_t> done(s.batches, 0);  // this rank's finished batches (and all resumed ones)
+  std::vector<std::int64_t> done(s.batches,
+                                 0);  // this rank's finished batches (and all resumed ones)
   if (checkpointing && checkpoint.resume) {
     std::int64_t exists = 0;
     if (comm.is_root()) exists = std::filesystem::exists(checkpoint.path) ? 1 : 0;
     comm.bcast(exists, 0);
     if (exists) {
-      const std::vector<std::int64_t> all = read_calibration_checkpoint(checkpoint.path, config, s, options.samples,
-                                                                        states, comm);
+      const std::vector<std::int64_t> all =
+          read_calibration_checkpoint(checkpoint.path, config, s, options.samples, states, comm);
       for (std::size_t b = 0; b < s.batches; ++b) result.batches_skipped += all[b] != 0 ? 1 : 0;
       for (std::size_t b = s.mine.begin; b < s.mine.end; ++b) done[b] = all[b];
       result.resumed = true;
-      par::Log::info(sformat("calibrate: resuming from %s: %zu of %zu batches of calibration fields already "
-                             "done, skipped", checkpoint.path.c_str(), result.batches_skipped, s.batches));
+      par::Log::info(
+          sformat("calibrate: resuming from %s: %zu of %zu batches of calibration fields already "
+                  "done, skipped",
+                  checkpoint.path.c_str(), result.batches_skipped, s.batches));
     }
   }
   if (checkpointing) par::install_stop_handlers();
@@ -162,25 +178,27 @@ Matrix calibration_states(const Model& model, const SampleOptions& settings, con
       comm.raise_if_any(failure);
       continue;
     }
-    const bool due = checkpoint.every_seconds > 0 && since_checkpoint.seconds() >= checkpoint.every_seconds;
+    const bool due =
+        checkpoint.every_seconds > 0 && since_checkpoint.seconds() >= checkpoint.every_seconds;
     const par::Pause pause = par::agree_to_pause_or_raise(comm, failure, due);
     if (pause == par::Pause::none) continue;
     std::vector<std::int64_t> mine_done(s.batches, 0);
     for (std::size_t c = s.mine.begin; c < s.mine.end; ++c) mine_done[c] = done[c];
-    write_calibration_checkpoint(checkpoint.path, config, s, options.samples, mine_done, states, comm);
+    write_calibration_checkpoint(checkpoint.path, config, s, options.samples, mine_done, states,
+                                 comm);
     since_checkpoint.restart();
     if (pause == par::Pause::stop)
       throw par::CollectiveError(ExitCode::interrupted,
-                                 "stopped by a signal; calibration checkpoint written to " + checkpoint.path +
-                                     " (rerun with --resume)",
+                                 "stopped by a signal; calibration checkpoint written to " +
+                                     checkpoint.path + " (rerun with --resume)",
                                  0);
     par::Log::info("calibrate: checkpoint written to " + checkpoint.path);
   }
   progress.finish();
   result.batches = s.batches;
   result.batches_integrated = static_cast<std::size_t>(comm.allreduce_sum(integrated));
-  // Every state, for a stop during the fit of the gains (see calibrate_output) or a job ended by its
-  // time limit there: a rerun with --resume samples nothing.
+  // Every state, for a stop during the fit of the gains (see calibrate_output) or a job ended by
+  // its time limit there: a rerun with --resume samples nothing.
   if (checkpointing && result.batches_integrated > 0)
     write_calibration_checkpoint(checkpoint.path, config, s, options.samples, done, states, comm);
   return states;
@@ -195,8 +213,8 @@ std::size_t worst_shell(std::span<const double> ratio) {
   return worst;
 }
 
-LogPowerSpread log_power_spread(const Matrix& local, std::size_t first, const std::vector<std::size_t>& grid,
-                                const par::Comm& comm) {
+LogPowerSpread log_power_spread(const Matrix& local, std::size_t first,
+                                const std::vector<std::size_t>& grid, const par::Comm& comm) {
   const Matrix power = Standardization::item_shell_powers(local, grid, 0.0);
   const std::size_t S = power.cols();
   const auto modes = Standardization::modes_per_shell(grid);
@@ -234,7 +252,8 @@ LogPowerSpread log_power_spread(const Matrix& local, std::size_t first, const st
       for (std::size_t q = r; q < R; ++q) {
         DoubleDouble c = total[R + r * R + q];
         c.add(-n * mean[resolved[r]] * mean[resolved[q]]);
-        covariance(resolved[r], resolved[q]) = covariance(resolved[q], resolved[r]) = c.value() / (n - 1.0);
+        covariance(resolved[r], resolved[q]) = covariance(resolved[q], resolved[r]) =
+            c.value() / (n - 1.0);
       }
     return static_cast<std::size_t>(std::llround(n));
   };
@@ -247,16 +266,20 @@ LogPowerSpread log_power_spread(const Matrix& local, std::size_t first, const st
 }
 
 Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
-                             std::span<const double> target, const copula::MarginalTable* data_marginal,
+                             std::span<const double> target,
+                             const copula::MarginalTable* data_marginal,
                              const LogPowerSpread* data_spread, const CalibrationOptions& options,
                              const par::Comm& comm) {
   const ItemShape& shape = model.shape();
   par::collective(comm, [&] {
     if (!shape.is_grid())
-      throw UsageError("the spectral calibration needs fields on a periodic grid, but the items are " +
-                       shape.describe());
-    if (options.samples == 0) throw UsageError("the spectral calibration needs at least one sample");
-    if (options.max_iterations == 0 || !(options.tolerance > 0.0) || !(options.round_tolerance > 0.0))
+      throw UsageError(
+          "the spectral calibration needs fields on a periodic grid, but the items are " +
+          shape.describe());
+    if (options.samples == 0)
+      throw UsageError("the spectral calibration needs at least one sample");
+    if (options.max_iterations == 0 || !(options.tolerance > 0.0) ||
+        !(options.round_tolerance > 0.0))
       throw UsageError("the spectral calibration needs max_iterations > 0 and tolerances > 0");
     if (data_marginal != nullptr) data_marginal->validate();
   });
@@ -269,11 +292,12 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
                                0);
   const double largest = *std::max_element(target.begin() + 1, target.end());
   std::vector<bool> fitted(S, false);
-  for (std::size_t s = 1; s < S; ++s) fitted[s] = std::isfinite(target[s]) && target[s] > Standardization::kEmptyShell * largest;
+  for (std::size_t s = 1; s < S; ++s)
+    fitted[s] = std::isfinite(target[s]) && target[s] > Standardization::kEmptyShell * largest;
 
-  // The final states of this rank's calibration samples, in model units, kept for every update. Whole
-  // batches are dealt to ranks (a sample's states do not depend on its batch or rank), the unit of
-  // the checkpoints.
+  // The final states of this rank's calibration samples, in model units, kept for every update.
+  // Whole batches are dealt to ranks (a sample's states do not depend on its batch or rank), the
+  // unit of the checkpoints.
   SampleOptions settings = sampler;
   settings.streams = StreamPurpose::calibration;
   CalibrationSampling sampling;
@@ -290,12 +314,16 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   result.gain.assign(S, 1.0);
   result.ratio.assign(S, 1.0);
   const Standardization& st = model.standardization();
-  Matrix fields, normals;  // normals: the calibration fields' spread normals (as ksi sample draws them)
-  // The calibration fields in data units under the current gains, spread (and output map, if `mapped`).
+  Matrix fields,
+      normals;  // normals: the calibration fields' spread normals (as ksi sample draws them)
+  // The calibration fields in data units under the current gains, spread (and output map, if
+  // `mapped`).
   const auto render = [&](bool mapped) {
     fields = states;
-    if (result.spread.rows() > 0) filter_shells(fields, grid, spread_gains(result.gain, result.spread, normals));
-    else filter_shells(fields, grid, result.gain);
+    if (result.spread.rows() > 0)
+      filter_shells(fields, grid, spread_gains(result.gain, result.spread, normals));
+    else
+      filter_shells(fields, grid, result.gain);
     st.to_data(fields, shape);
     if (mapped && !result.map.x.empty())
       for (double& v : fields.values()) v = result.map.forward(v);
@@ -305,8 +333,8 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   const auto answer_stop_requests = [&] {
     if (options.checkpoint.path.empty() || par::agree_to_pause(comm) != par::Pause::stop) return;
     throw par::CollectiveError(ExitCode::interrupted,
-                               "stopped by a signal; the calibration fields are in " + options.checkpoint.path +
-                                   " (rerun with --resume)",
+                               "stopped by a signal; the calibration fields are in " +
+                                   options.checkpoint.path + " (rerun with --resume)",
                                0);
   };
   const auto measure = [&](std::vector<double>& ratio) {
@@ -314,16 +342,18 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
     ScopedPhase phase("calibrate.measure");
     render(true);
     const auto power = Standardization::shell_powers(fields, grid, 0.0, comm,
-                                                    Standardization::ItemAverage::geometric);
+                                                     Standardization::ItemAverage::geometric);
     double error = 0.0;
     for (std::size_t s = 0; s < S; ++s) {
       ratio[s] = 1.0;
       if (!fitted[s]) continue;
       if (!(power[s] > 0.0))
-        throw par::CollectiveError(ExitCode::numerical,
-                                   cat("the spectral calibration: the generated fields have no power "
-                                       "on shell |k| = ", s, ", where the data have"),
-                                   0);
+        throw par::CollectiveError(
+            ExitCode::numerical,
+            cat("the spectral calibration: the generated fields have no power "
+                "on shell |k| = ",
+                s, ", where the data have"),
+            0);
       ratio[s] = power[s] / target[s];
       error = std::max(error, std::abs(std::log(ratio[s])));
     }
@@ -333,21 +363,24 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
 
   // Per shell, a secant step on log c against log P_gen: log c += log(P_data / P_gen) / slope, the
   // slope d log P_gen / d log c starting at 2 (a linear map back to data units, where one step is
-  // exact) and then taken from the last two iterates, within [0.25, 2.5]. Where the power on a shell
-  // is partly made by the non-linear map from other shells (leakage), the slope is below 2 and a
-  // plain fixed-point update would converge slowly. The last slopes turn the spread into gains.
+  // exact) and then taken from the last two iterates, within [0.25, 2.5]. Where the power on a
+  // shell is partly made by the non-linear map from other shells (leakage), the slope is below 2
+  // and a plain fixed-point update would converge slowly. The last slopes turn the spread into
+  // gains.
   std::vector<double> ratio = result.ratio, slope(S, 2.0);
   double error = result.initial_error;
   const auto fit_gains = [&] {
     std::vector<double> previous_log_gain(S, 0.0), previous_log_ratio(S, 0.0);
     std::fill(slope.begin(), slope.end(), 2.0);
-    for (std::size_t update = 0; error > options.tolerance && update < options.max_iterations; ++update) {
+    for (std::size_t update = 0; error > options.tolerance && update < options.max_iterations;
+         ++update) {
       for (std::size_t s = 0; s < S; ++s) {
         if (!fitted[s]) continue;
         const double log_gain = std::log(result.gain[s]), log_ratio = std::log(ratio[s]);
         if (update > 0) {
           const double step = log_gain - previous_log_gain[s];
-          if (std::abs(step) > 1e-12) slope[s] = std::clamp((log_ratio - previous_log_ratio[s]) / step, 0.25, 2.5);
+          if (std::abs(step) > 1e-12)
+            slope[s] = std::clamp((log_ratio - previous_log_ratio[s]) / step, 0.25, 2.5);
         }
         previous_log_gain[s] = log_gain;
         previous_log_ratio[s] = log_ratio;
@@ -359,14 +392,13 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   };
   // The mean spectrum (and PDF): gains, then with the data's distribution alternately (as iterated
   // amplitude-adjusted surrogates do, here for the mean over fields) the output map
-  // q = F_data^-1 o F_gen, which makes the generated one-point distribution the data's and moves the
-  // spectrum a little, and the gains refitted under it; until the spectrum stays within the
+  // q = F_data^-1 o F_gen, which makes the generated one-point distribution the data's and moves
+  // the spectrum a little, and the gains refitted under it; until the spectrum stays within the
   // tolerance after a new map, or `max_rounds`, or two rounds without a 5 % gain on the best (where
-  // the error settles above the tolerance, as on shells past a dealiasing cut-off). Every round ends
-  // with a map, so the one-point
-  // distribution is the data's; the round whose spectrum is closest is kept (with few calibration
-  // fields the map's tails, set by a handful of values, can move the spectrum by some percent from
-  // one round to the next without settling).
+  // the error settles above the tolerance, as on shells past a dealiasing cut-off). Every round
+  // ends with a map, so the one-point distribution is the data's; the round whose spectrum is
+  // closest is kept (with few calibration fields the map's tails, set by a handful of values, can
+  // move the spectrum by some percent from one round to the next without settling).
   const auto fit_mean = [&] {
     fit_gains();
     if (data_marginal == nullptr) return;
@@ -392,7 +424,8 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
         best.map = result.map;
         best.final_error = error;
       }
-      if (error <= options.round_tolerance || round + 1 == options.max_rounds || stalled == 2) break;
+      if (error <= options.round_tolerance || round + 1 == options.max_rounds || stalled == 2)
+        break;
       fit_gains();
     }
     result.gain = std::move(best.gain);
@@ -402,7 +435,8 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   };
   fit_mean();
   const bool enough = data_spread != nullptr && data_spread->half_items[0] >= kSpreadHalf &&
-                      data_spread->half_items[1] >= kSpreadHalf && options.samples >= 2 * kSpreadHalf;
+                      data_spread->half_items[1] >= kSpreadHalf &&
+                      options.samples >= 2 * kSpreadHalf;
   if (data_spread != nullptr && options.spread && !enough)
     par::Log::info(cat("calibrate: no output spread: it needs at least ", 2 * kSpreadHalf,
                        " data fields and calibration samples"));
@@ -421,7 +455,8 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
     // chosen elsewhere), the amplitude from all of the data.
     Matrix data_cov(used.size(), used.size());
     for (std::size_t r = 0; r < used.size(); ++r)
-      for (std::size_t q = 0; q < used.size(); ++q) data_cov(r, q) = data_spread->half_covariance[0](used[r], used[q]);
+      for (std::size_t q = 0; q < used.size(); ++q)
+        data_cov(r, q) = data_spread->half_covariance[0](used[r], used[q]);
     const auto along = [&](const Matrix& cov, std::size_t j, const SymmetricEigen& e) {
       double v = 0.0;
       for (std::size_t r = 0; r < used.size(); ++r)
@@ -442,7 +477,8 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
       SpreadComponent c;
       c.data_variance = along(data_spread->covariance, j, directions);
       c.generated_variance = along(before.covariance, j, directions);
-      if (along(data_spread->half_covariance[1], j, directions) > threshold * c.generated_variance &&
+      if (along(data_spread->half_covariance[1], j, directions) >
+              threshold * c.generated_variance &&
           c.data_variance > c.generated_variance) {
         kept.push_back(j);
         amplitude.push_back(std::sqrt(c.data_variance - c.generated_variance));
@@ -467,15 +503,18 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
       const double n = static_cast<double>(options.samples);
       for (std::size_t k = 0; k < kept.size(); ++k) {
         const double mean = moments[2 * k].value() / n;
-        const double scale = std::sqrt(std::max((moments[2 * k + 1].value() - n * mean * mean) / (n - 1.0), 1e-300));
-        for (std::size_t i = 0; i < normals.rows(); ++i) normals(i, k) = (normals(i, k) - mean) / scale;
+        const double scale =
+            std::sqrt(std::max((moments[2 * k + 1].value() - n * mean * mean) / (n - 1.0), 1e-300));
+        for (std::size_t i = 0; i < normals.rows(); ++i)
+          normals(i, k) = (normals(i, k) - mean) / scale;
       }
       for (std::size_t iteration = 0;; ++iteration) {
         // Extra log power a_k v_k(s) in data units -> model-unit log gain a_k v_k(s) / slope(s).
         result.spread = Matrix(kept.size(), S, 0.0);
         for (std::size_t k = 0; k < kept.size(); ++k)
           for (std::size_t r = 0; r < used.size(); ++r)
-            result.spread(k, used[r]) = amplitude[k] * directions.vectors(r, kept[k]) / slope[used[r]];
+            result.spread(k, used[r]) =
+                amplitude[k] * directions.vectors(r, kept[k]) / slope[used[r]];
         fit_mean();
         const LogPowerSpread after = generated_spread();
         bool within = true;
@@ -485,11 +524,13 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
           const double wanted = c.data_variance - c.generated_variance;
           const double achieved = c.fitted_variance - c.generated_variance;
           within = within && std::abs(achieved / wanted - 1.0) <= 0.1;
-          amplitude[k] *= std::clamp(std::sqrt(wanted / std::max(achieved, 1e-3 * wanted)), 0.5, 2.0);
+          amplitude[k] *=
+              std::clamp(std::sqrt(wanted / std::max(achieved, 1e-3 * wanted)), 0.5, 2.0);
         }
-        par::Log::detail(sformat("calibrate: spread %zu: variance along the first direction %.3g (data %.3g)",
-                                 iteration + 1, result.spread_components[0].fitted_variance,
-                                 result.spread_components[0].data_variance));
+        par::Log::detail(
+            sformat("calibrate: spread %zu: variance along the first direction %.3g (data %.3g)",
+                    iteration + 1, result.spread_components[0].fitted_variance,
+                    result.spread_components[0].data_variance));
         if (within || iteration + 1 == options.spread_iterations) break;
       }
     }

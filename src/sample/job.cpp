@@ -86,7 +86,8 @@ SamplingResult run_sampling(const Model& model, SampleMethod& method, const Samp
     comm.bcast(exists, 0);
     if (exists && !job.resume && !job.force)
       throw par::CollectiveError(ExitCode::io,
-                                 cat("partial output ", partial, " of an interrupted run exists: use "
+                                 cat("partial output ", partial,
+                                     " of an interrupted run exists: use "
                                      "--resume to continue it, or --force to start over"),
                                  0);
   }
@@ -95,7 +96,8 @@ SamplingResult run_sampling(const Model& model, SampleMethod& method, const Samp
 
   const auto open_output = [&] {
     try {
-      return std::make_unique<io::OutputFile>(job.out, job.force, std::vector<std::string>{job.model_path}, comm,
+      return std::make_unique<io::OutputFile>(job.out, job.force,
+                                              std::vector<std::string>{job.model_path}, comm,
                                               io::OutputFile::Resumable{job.resume});
     } catch (const par::CollectiveError& e) {
       if (e.code() != ExitCode::input) throw;
@@ -116,11 +118,12 @@ SamplingResult run_sampling(const Model& model, SampleMethod& method, const Samp
     par::collective(comm, [&] {
       check_resumable(root, config, partial);
       done = root.read_integers("batch_done");
-      if (done.size() != batches) throw InputError(cat(partial, " records ", done.size(), " batches, not ", batches));
+      if (done.size() != batches)
+        throw InputError(cat(partial, " records ", done.size(), " batches, not ", batches));
     });
     for (auto v : done) result.batches_skipped += v != 0 ? 1 : 0;
-    par::Log::info(sformat("sample: resuming %s: %zu of %zu batches already done, skipped", partial.c_str(),
-                           result.batches_skipped, batches));
+    par::Log::info(sformat("sample: resuming %s: %zu of %zu batches already done, skipped",
+                           partial.c_str(), result.batches_skipped, batches));
   } else {
     const io::Group root = out.root();
     io::write_params(root.create_group("config"), config);
@@ -130,8 +133,8 @@ SamplingResult run_sampling(const Model& model, SampleMethod& method, const Samp
     method.create_records(root, job.count);
   }
   // The layout on disk now: later writes only fill rows of datasets allocated here, so a run killed
-  // outright (SIGKILL, a node failure) leaves a partial output that --resume can still read, with the
-  // batches it marked done.
+  // outright (SIGKILL, a node failure) leaves a partial output that --resume can still read, with
+  // the batches it marked done.
   if (!out.resumed()) out.flush();
 
   // Whole batches are dealt to ranks, so every sample is integrated in the same batch (same BLAS
@@ -178,7 +181,8 @@ SamplingResult run_sampling(const Model& model, SampleMethod& method, const Samp
         method.write_records(root, first, n, comm);
       }
       if (static_cast<std::size_t>(it) < mine.size()) progress.advance(1);
-      const bool due = job.flush_every_seconds > 0 && since_flush.seconds() >= job.flush_every_seconds;
+      const bool due =
+          job.flush_every_seconds > 0 && since_flush.seconds() >= job.flush_every_seconds;
       const par::Pause pause = par::agree_to_pause(comm, due);
       if (pause == par::Pause::none) continue;
       ScopedPhase phase("sample.io");
@@ -191,10 +195,9 @@ SamplingResult run_sampling(const Model& model, SampleMethod& method, const Samp
   result.batches_integrated = static_cast<std::size_t>(comm.allreduce_sum(generated));
   if (stopped) {
     out.keep_partial();
-    throw par::CollectiveError(ExitCode::interrupted,
-                               "stopped by a signal; finished batches kept in " + partial +
-                                   " (rerun with --resume)",
-                               0);
+    throw par::CollectiveError(
+        ExitCode::interrupted,
+        "stopped by a signal; finished batches kept in " + partial + " (rerun with --resume)", 0);
   }
   progress.finish();
   {

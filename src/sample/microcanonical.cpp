@@ -68,8 +68,10 @@ class MicrocanonicalMethod final : public SampleMethod {
     }
     const io::Group group = root.open_group(kGroup);
     group.open_rows("residual").write_rows(first, count, std::span<const double>(residual));
-    group.open_rows("iterations").write_rows(first, count, std::span<const std::int64_t>(iterations));
-    group.open_rows("evaluations").write_rows(first, count, std::span<const std::int64_t>(evaluations));
+    group.open_rows("iterations")
+        .write_rows(first, count, std::span<const std::int64_t>(iterations));
+    group.open_rows("evaluations")
+        .write_rows(first, count, std::span<const std::int64_t>(evaluations));
     group.open_rows("target_item").write_rows(first, count, std::span<const std::int64_t>(target));
 
     // One log line per sample of this round, from every rank's batch.
@@ -79,10 +81,11 @@ class MicrocanonicalMethod final : public SampleMethod {
                                static_cast<double>(iterations[i]), static_cast<double>(target[i])});
     const std::vector<double> all = comm.allgatherv(line);
     for (std::size_t k = 0; k + 3 < all.size(); k += 4) {
-      const std::string matched =
-          all[k + 3] < 0 ? std::string("the training mean") : sformat("training item %.0f", all[k + 3]);
-      par::Log::info(sformat("microcanonical: sample %.0f: residual %.3g after %.0f iterations (%s)",
-                             all[k], all[k + 1], all[k + 2], matched.c_str()));
+      const std::string matched = all[k + 3] < 0 ? std::string("the training mean")
+                                                 : sformat("training item %.0f", all[k + 3]);
+      par::Log::info(
+          sformat("microcanonical: sample %.0f: residual %.3g after %.0f iterations (%s)", all[k],
+                  all[k + 1], all[k + 2], matched.c_str()));
     }
     results_.clear();
   }
@@ -99,10 +102,12 @@ class MicrocanonicalMethod final : public SampleMethod {
     group.set_attribute("max_iterations", static_cast<std::int64_t>(options_.max_iterations));
     group.set_attribute("tolerance", options_.tolerance);
     group.set_attribute("residual_scale", features_.scale);
-    group.set_attribute("residual_definition",
-                        "|phi(x) - phi_target|_2 / residual_scale, residual_scale = root-mean-square "
-                        "distance of the training items' features from their mean (model units)");
-    group.set_attribute("initial_state", "white noise N(0, I) in model units, stream (seed, 10, id)");
+    group.set_attribute(
+        "residual_definition",
+        "|phi(x) - phi_target|_2 / residual_scale, residual_scale = root-mean-square "
+        "distance of the training items' features from their mean (model units)");
+    group.set_attribute("initial_state",
+                        "white noise N(0, I) in model units, stream (seed, 10, id)");
     group.set_attribute("line_search", "strong Wolfe (Nocedal-Wright zoom), c1 = 1e-4, c2 = 0.9");
     group.set_attribute("above_tolerance", static_cast<std::int64_t>(above));
     if (residual.empty()) return;
@@ -114,11 +119,13 @@ class MicrocanonicalMethod final : public SampleMethod {
         "microcanonical: %zu samples: residual median %.3g, largest %.3g; iterations mean %.1f, "
         "largest %lld",
         residual.size(), residual[residual.size() / 2], residual.back(),
-        iteration_sum / static_cast<double>(iterations.size()), static_cast<long long>(max_iterations)));
+        iteration_sum / static_cast<double>(iterations.size()),
+        static_cast<long long>(max_iterations)));
     if (above > 0)
-      par::Log::warn(sformat("microcanonical: %zu of %zu samples stopped above the tolerance %g "
-                             "(raise --max-iterations)",
-                             above, residual.size(), options_.tolerance));
+      par::Log::warn(
+          sformat("microcanonical: %zu of %zu samples stopped above the tolerance %g "
+                  "(raise --max-iterations)",
+                  above, residual.size(), options_.tolerance));
   }
 
  private:
@@ -158,8 +165,9 @@ LbfgsOptions MicrocanonicalOptions::lbfgs(double loss_target) const {
 TrainingFeatures TrainingFeatures::from_rows(Matrix items) {
   const std::size_t n = items.rows(), P = items.cols();
   if (n < 2 || P == 0)
-    throw InputError(cat("microcanonical synthesis needs the features of at least 2 training items (",
-                         n, " given)"));
+    throw InputError(
+        cat("microcanonical synthesis needs the features of at least 2 training items (", n,
+            " given)"));
   for (double v : items.values())
     if (!std::isfinite(v)) throw InputError("the training features are not finite");
   TrainingFeatures t;
@@ -169,7 +177,8 @@ TrainingFeatures TrainingFeatures::from_rows(Matrix items) {
   for (auto& m : t.mean) m /= static_cast<double>(n);
   double sum = 0.0;
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t p = 0; p < P; ++p) sum += (items(i, p) - t.mean[p]) * (items(i, p) - t.mean[p]);
+    for (std::size_t p = 0; p < P; ++p)
+      sum += (items(i, p) - t.mean[p]) * (items(i, p) - t.mean[p]);
   t.scale = std::sqrt(sum / static_cast<double>(n));
   if (!(t.scale > 0.0))
     throw InputError("the training items' features are all the same: no scale for the residual");
@@ -193,7 +202,8 @@ std::int64_t TrainingFeatures::target_item(MicrocanonicalTarget target, std::siz
   return static_cast<std::int64_t>(id % items.rows());
 }
 
-std::span<const double> TrainingFeatures::target(MicrocanonicalTarget target, std::size_t id) const {
+std::span<const double> TrainingFeatures::target(MicrocanonicalTarget target,
+                                                 std::size_t id) const {
   if (target == MicrocanonicalTarget::mean) return mean;
   return items.row(id % items.rows());
 }
@@ -224,7 +234,8 @@ SynthesisResult synthesize(const features::FeatureMap& map, std::span<const doub
   const double threshold = options.tolerance * scale;
   const LbfgsResult r = minimize_lbfgs(loss, x, options.lbfgs(threshold * threshold), observe);
   for (double v : x)
-    if (!std::isfinite(v)) throw NumericalError("microcanonical synthesis produced a non-finite field");
+    if (!std::isfinite(v))
+      throw NumericalError("microcanonical synthesis produced a non-finite field");
   return SynthesisResult{std::sqrt(r.value) / scale, r.iterations, r.evaluations, r.status};
 }
 

@@ -37,7 +37,8 @@ std::size_t default_batch(const Model& model) {
 Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,
                 std::size_t count) {
   Matrix out = generate_states(model, options, first, count);
-  const Matrix normals = spread_normals(model.output_spread().rows(), options.seed, options.streams, first, count);
+  const Matrix normals =
+      spread_normals(model.output_spread().rows(), options.seed, options.streams, first, count);
   model.to_data(out, &normals);
   return out;
 }
@@ -45,7 +46,8 @@ Matrix generate(const Model& model, const SampleOptions& options, std::size_t fi
 Matrix spread_normals(std::size_t components, std::uint64_t seed, StreamPurpose streams,
                       std::size_t first, std::size_t count) {
   Matrix xi(count, components);
-  for (std::size_t i = 0; i < count; ++i) RandomStream(seed, streams, first + i, 1).fill_normal(xi.row(i));
+  for (std::size_t i = 0; i < count; ++i)
+    RandomStream(seed, streams, first + i, 1).fill_normal(xi.row(i));
   return xi;
 }
 

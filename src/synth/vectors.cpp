@@ -101,7 +101,8 @@ Mixture make_mixture(std::size_t d, std::size_t components, double separation, d
     Gaussian g;
     g.mean.assign(d, 0.0);
     if (d == 2) {
-      const double angle = 2.0 * std::numbers::pi * static_cast<double>(c) / static_cast<double>(components);
+      const double angle =
+          2.0 * std::numbers::pi * static_cast<double>(c) / static_cast<double>(components);
       g.mean[0] = separation * std::cos(angle);
       g.mean[1] = separation * std::sin(angle);
     } else {

@@ -1,6 +1,6 @@
 // Fit and sample throughput with random Fourier features on d = 64 vectors (issue: pipeline
-// benchmarks). Prints one JSON object: for each P, items x draws x times per second, the split of fit
-// time over phases, the syrk phase's rate against dsyrk measured alone in this run, sampling
+// benchmarks). Prints one JSON object: for each P, items x draws x times per second, the split of
+// fit time over phases, the syrk phase's rate against dsyrk measured alone in this run, sampling
 // throughput, and the solve time per time.
 //
 //   mpirun -n R bench_fit [d=64] [features=256,1024,2048] [items=4096] [draws=2] [times=8]
@@ -13,11 +13,11 @@
 #include <filesystem>
 #include <string>
 
-#include "ksi/core/version.hpp"
 #include "bench_support.hpp"
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/core/random.hpp"
 #include "ksi/core/threads.hpp"
+#include "ksi/core/version.hpp"
 #include "ksi/features/random_fourier.hpp"
 #include "ksi/fit/fit.hpp"
 #include "ksi/fit/solver.hpp"
@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
 
       // Model output (collective HDF5 write).
       const std::string path = (std::filesystem::temp_directory_path() /
-                                ("ksi-bench-model-" + std::to_string(P) + ".h5")).string();
+                                ("ksi-bench-model-" + std::to_string(P) + ".h5"))
+                                   .string();
       world.barrier();
       clock.restart();
       {
@@ -110,7 +111,8 @@ int main(int argc, char** argv) {
       const double write_seconds = world.allreduce_max(clock.seconds());
       if (world.is_root()) std::filesystem::remove(path);
 
-      // The syrk phase's achieved rate: every batch of B = group * draws rows does P^2 B flops per time.
+      // The syrk phase's achieved rate: every batch of B = group * draws rows does P^2 B flops per
+      // time.
       const std::size_t rows = group * draws;
       const double syrk_flops = double(P) * double(P + 1) * double(items * draws) * double(times);
       const double syrk_seconds = phases["fit.syrk"].max;
@@ -134,29 +136,29 @@ int main(int argc, char** argv) {
 
       const std::size_t solves_per_rank = (times + world.size() - 1) / world.size();
       char buffer[2048];
-      std::snprintf(buffer, sizeof buffer,
-                    "%s{\"features\": %zu, \"batch_rows\": %zu, \"fit_seconds\": %.4f, "
-                    "\"item_draw_times_per_second\": %.6g, \"phases_max_seconds\": {\"noise\": %.4f, "
-                    "\"features\": %.4f, \"syrk\": %.4f, \"double_double_sum\": %.4f, \"reduce\": %.4f, "
-                    "\"solve\": %.4f, \"gather\": %.4f, \"io_write\": %.4f}, "
-                    "\"syrk_gflops_in_fit\": %.3f, \"dsyrk_gflops_alone\": %.3f, \"syrk_efficiency\": %.3f, "
-                    "\"solve_seconds_per_time\": %.5f, \"sample_steps_per_second\": %.6g, "
-                    "\"peak_memory_mb\": %.1f}",
-                    runs.empty() ? "" : ", ", P, rows, fit_seconds,
-                    double(items * draws * times) / fit_seconds, phases["fit.noise"].max,
-                    phases["fit.features"].max, syrk_seconds, phases["fit.sum"].max,
-                    phases["fit.reduce"].max, phases["fit.solve"].max, phases["fit.gather"].max,
-                    write_seconds, fit_syrk_rate, alone_rate, fit_syrk_rate / alone_rate,
-                    phases["fit.solve"].max / double(solves_per_rank),
-                    double(samples * steps) / sample_seconds,
-                    world.allreduce_max(bench::peak_memory_mb()));
+      std::snprintf(
+          buffer, sizeof buffer,
+          "%s{\"features\": %zu, \"batch_rows\": %zu, \"fit_seconds\": %.4f, "
+          "\"item_draw_times_per_second\": %.6g, \"phases_max_seconds\": {\"noise\": %.4f, "
+          "\"features\": %.4f, \"syrk\": %.4f, \"double_double_sum\": %.4f, \"reduce\": %.4f, "
+          "\"solve\": %.4f, \"gather\": %.4f, \"io_write\": %.4f}, "
+          "\"syrk_gflops_in_fit\": %.3f, \"dsyrk_gflops_alone\": %.3f, \"syrk_efficiency\": %.3f, "
+          "\"solve_seconds_per_time\": %.5f, \"sample_steps_per_second\": %.6g, "
+          "\"peak_memory_mb\": %.1f}",
+          runs.empty() ? "" : ", ", P, rows, fit_seconds,
+          double(items * draws * times) / fit_seconds, phases["fit.noise"].max,
+          phases["fit.features"].max, syrk_seconds, phases["fit.sum"].max, phases["fit.reduce"].max,
+          phases["fit.solve"].max, phases["fit.gather"].max, write_seconds, fit_syrk_rate,
+          alone_rate, fit_syrk_rate / alone_rate, phases["fit.solve"].max / double(solves_per_rank),
+          double(samples * steps) / sample_seconds, world.allreduce_max(bench::peak_memory_mb()));
       runs += buffer;
     }
     if (world.is_root())
-      std::printf("{\"benchmark\": \"fit\", \"git_hash\": \"%s\", \"ranks\": %d, \"threads\": 1, "
-                  "\"d\": %zu, \"items\": %zu, \"draws\": %zu, \"times\": %zu, \"samples\": %zu, "
-                  "\"steps\": %zu, \"runs\": [%s]}\n",
-                  KSI_GIT_HASH, world.size(), d, items, draws, times, samples, steps, runs.c_str());
+      std::printf(
+          "{\"benchmark\": \"fit\", \"git_hash\": \"%s\", \"ranks\": %d, \"threads\": 1, "
+          "\"d\": %zu, \"items\": %zu, \"draws\": %zu, \"times\": %zu, \"samples\": %zu, "
+          "\"steps\": %zu, \"runs\": [%s]}\n",
+          KSI_GIT_HASH, world.size(), d, items, draws, times, samples, steps, runs.c_str());
   }
   return 0;
 }

@@ -1,19 +1,23 @@
 // Machine parameters of the performance model (jobs/perf_model.py, README "Performance model"): the
-// rates of what a fit and a sampling run spend their time on, measured on this machine with ksi's own
-// code paths. Prints one JSON object:
-//   fft            r2c and c2r transforms of one grid^3 field (ksi::fft::RealTransform), seconds and
+// rates of what a fit and a sampling run spend their time on, measured on this machine with ksi's
+// own code paths. Prints one JSON object:
+//   fft            r2c and c2r transforms of one grid^3 field (ksi::fft::RealTransform), seconds
+//   and
 //                  GFLOP/s (2.5 N log2 N flops per real transform)
 //   syrk           cblas_dsyrk C (P x P) += S^T S with S of B x P, the fit's Gram update, GFLOP/s
 //                  (P (P + 1) B flops) for every P and B asked for
 //   double_double  ns per value of the fit's double-double accumulation of a batch's upper triangle
 //                  (DoubleDouble::add(double)) and of the reduction's merge (DoubleDouble::add(dd))
-//   solve          seconds of one normal-equations solve (PETSc dense Cholesky + eigenvalue estimates)
-//   reduce         seconds of Comm::reduce_sum of one time's packed sums (P (P + 1) / 2 + P + 1
+//   solve          seconds of one normal-equations solve (PETSc dense Cholesky + eigenvalue
+//   estimates) reduce         seconds of Comm::reduce_sum of one time's packed sums (P (P + 1) / 2
+//   + P + 1
 //                  double-doubles) over this run's ranks, as the fit does once per time
-//   random         ns per standard normal value of RandomStream::fill_normal (the fit's noise draws)
-//   hdf5           collective write (then fdatasync) and cold read of an item file of grid^3 float64
+//   random         ns per standard normal value of RandomStream::fill_normal (the fit's noise
+//   draws) hdf5           collective write (then fdatasync) and cold read of an item file of grid^3
+//   float64
 //                  fields through ksi::io, MB/s
-// Every timing is taken after a warm-up, between barriers, as the maximum over ranks, best of repeats.
+// Every timing is taken after a warm-up, between barriers, as the maximum over ranks, best of
+// repeats.
 //
 //   mpirun -n R bench_machine [grid=64] [features=256,512,1024,2048] [rows=64,256,1024]
 //                             [solve=512,1024] [reduce=1024] [items=32] [dir=/tmp] [repeats=3]
@@ -48,7 +52,8 @@ using namespace ksi;
 namespace {
 
 // Best over repeats of the slowest rank's time of `work` (which runs `reps` times per measurement).
-double best_seconds(const par::Comm& world, int repeats, int reps, const std::function<void()>& work) {
+double best_seconds(const par::Comm& world, int repeats, int reps,
+                    const std::function<void()>& work) {
   work();  // warm-up: plans, pages, BLAS buffers
   double best = 1e300;
   for (int r = 0; r < repeats; ++r) {
@@ -80,9 +85,10 @@ std::string fft_json(const par::Comm& world, std::size_t n, int repeats) {
   const double c2r = best_seconds(world, repeats, repetitions(world, 0.2, backward), backward);
   const double N = static_cast<double>(transform.real_size());
   const double flops = 2.5 * N * std::log2(N);
-  return sformat("{\"shape\": \"%zux%zux%zu\", \"r2c_seconds\": %.6g, \"c2r_seconds\": %.6g, "
-                 "\"r2c_gflops\": %.4g, \"c2r_gflops\": %.4g}",
-                 n, n, n, r2c, c2r, flops / r2c / 1e9, flops / c2r / 1e9);
+  return sformat(
+      "{\"shape\": \"%zux%zux%zu\", \"r2c_seconds\": %.6g, \"c2r_seconds\": %.6g, "
+      "\"r2c_gflops\": %.4g, \"c2r_gflops\": %.4g}",
+      n, n, n, r2c, c2r, flops / r2c / 1e9, flops / c2r / 1e9);
 }
 
 std::string syrk_json(const par::Comm& world, const std::vector<std::size_t>& features,
@@ -94,7 +100,8 @@ std::string syrk_json(const par::Comm& world, const std::vector<std::size_t>& fe
       RandomStream(2, StreamPurpose::test, P, B).fill_normal(S.values());
       const int n = static_cast<int>(P), k = static_cast<int>(B);
       const auto update = [&] {
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, S.data(), n, 1.0, C.data(), n);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, S.data(), n, 1.0, C.data(),
+                    n);
       };
       const double seconds = best_seconds(world, repeats, repetitions(world, 0.1, update), update);
       out += sformat("%s{\"P\": %zu, \"B\": %zu, \"seconds\": %.6g, \"gflops\": %.4g}",
@@ -123,13 +130,15 @@ std::string double_double_json(const par::Comm& world, std::size_t P, int repeat
   const auto merge = [&] {
     for (std::size_t i = 0; i < packed; ++i) sums[i].add(other[i]);
   };
-  const double add_s = best_seconds(world, repeats, repetitions(world, 0.1, accumulate), accumulate);
+  const double add_s =
+      best_seconds(world, repeats, repetitions(world, 0.1, accumulate), accumulate);
   const double merge_s = best_seconds(world, repeats, repetitions(world, 0.1, merge), merge);
   volatile double sink = sums[packed / 2].value();
   (void)sink;
-  return sformat("{\"P\": %zu, \"values\": %zu, \"accumulate_ns_per_value\": %.4g, "
-                 "\"merge_ns_per_value\": %.4g}",
-                 P, packed, add_s / packed * 1e9, merge_s / packed * 1e9);
+  return sformat(
+      "{\"P\": %zu, \"values\": %zu, \"accumulate_ns_per_value\": %.4g, "
+      "\"merge_ns_per_value\": %.4g}",
+      P, packed, add_s / packed * 1e9, merge_s / packed * 1e9);
 }
 
 std::string solve_json(const par::Comm& world, const std::vector<std::size_t>& sizes, int repeats) {
@@ -180,12 +189,13 @@ std::string random_json(const par::Comm& world, std::size_t n, int repeats) {
                  seconds / double(noise.size()) * 1e9);
 }
 
-std::string hdf5_json(const par::Comm& world, std::size_t n, std::size_t items, const std::string& dir,
-                      int repeats) {
+std::string hdf5_json(const par::Comm& world, std::size_t n, std::size_t items,
+                      const std::string& dir, int repeats) {
   const ItemShape shape = ItemShape::grid({n, n, n});
   const auto mine = par::block_range(items, world.rank(), world.size());
   Matrix local(mine.size(), shape.size());
-  RandomStream(6, StreamPurpose::test, static_cast<std::uint64_t>(world.rank())).fill_normal(local.values());
+  RandomStream(6, StreamPurpose::test, static_cast<std::uint64_t>(world.rank()))
+      .fill_normal(local.values());
   const std::string path =
       (std::filesystem::path(dir) / sformat("ksi-bench-machine-%zu.h5", items)).string();
   double write_best = 1e300, read_best = 1e300;
@@ -213,11 +223,11 @@ std::string hdf5_json(const par::Comm& world, std::size_t n, std::size_t items, 
     std::filesystem::remove(path.substr(0, path.size() - 3) + ".xmf");
   }
   const double mb = double(items) * double(shape.size()) * 8.0 / 1e6;
-  return sformat("{\"items\": %zu, \"shape\": \"%zux%zux%zu\", \"megabytes\": %.1f, \"dir\": \"%s\", "
-                 "\"write_seconds\": %.6g, \"read_seconds\": %.6g, \"write_mb_per_s\": %.5g, "
-                 "\"read_mb_per_s\": %.5g}",
-                 items, n, n, n, mb, dir.c_str(), write_best, read_best, mb / write_best,
-                 mb / read_best);
+  return sformat(
+      "{\"items\": %zu, \"shape\": \"%zux%zux%zu\", \"megabytes\": %.1f, \"dir\": \"%s\", "
+      "\"write_seconds\": %.6g, \"read_seconds\": %.6g, \"write_mb_per_s\": %.5g, "
+      "\"read_mb_per_s\": %.5g}",
+      items, n, n, n, mb, dir.c_str(), write_best, read_best, mb / write_best, mb / read_best);
 }
 
 }  // namespace
@@ -249,13 +259,14 @@ int main(int argc, char** argv) {
     char host[256] = "";
     ::gethostname(host, sizeof host - 1);
     if (world.is_root())
-      std::printf("{\"benchmark\": \"machine\", \"git_hash\": \"%s\", \"host\": \"%s\", \"ranks\": %d, "
-                  "\"threads\": 1, \"repeats\": %d, \"fft\": %s, \"syrk\": %s, \"double_double\": %s, "
-                  "\"solve\": %s, \"reduce\": %s, \"random\": %s, \"hdf5\": %s, "
-                  "\"peak_memory_mb\": %.1f}\n",
-                  KSI_GIT_HASH, host, world.size(), repeats, fft.c_str(), syrk.c_str(), dd.c_str(),
-                  solve.c_str(), reduce.c_str(), random.c_str(), hdf5.c_str(),
-                  world.allreduce_max(bench::peak_memory_mb()));
+      std::printf(
+          "{\"benchmark\": \"machine\", \"git_hash\": \"%s\", \"host\": \"%s\", \"ranks\": %d, "
+          "\"threads\": 1, \"repeats\": %d, \"fft\": %s, \"syrk\": %s, \"double_double\": %s, "
+          "\"solve\": %s, \"reduce\": %s, \"random\": %s, \"hdf5\": %s, "
+          "\"peak_memory_mb\": %.1f}\n",
+          KSI_GIT_HASH, host, world.size(), repeats, fft.c_str(), syrk.c_str(), dd.c_str(),
+          solve.c_str(), reduce.c_str(), random.c_str(), hdf5.c_str(),
+          world.allreduce_max(bench::peak_memory_mb()));
     else
       world.allreduce_max(bench::peak_memory_mb());
   }

@@ -1,29 +1,31 @@
 // Microcanonical synthesis (ksi sample --method microcanonical): seconds per field to a relative
 // feature residual of 1e-3, against the per-field times the scattering-spectra codes report (pywph
-// about 6-7 s per 256^2 field, the 1D scattering-spectra code about 5 s per series). Prints one JSON
-// object.
+// about 6-7 s per 256^2 field, the 1D scattering-spectra code about 5 s per series). Prints one
+// JSON object.
 //
 // Each case: `train` power-law log-normal fields (tests/features/generation_check.hpp) in model
 // units normalise the scattering map and give the training features (their rms distance from
-// their mean is the residual's scale s); `samples` fields are synthesised from white noise, sample i
-// matched to training field i mod train, until |phi - target| <= tolerance * s. Every rank does the
-// same work; times are maxima over ranks after a warm-up. Run on one rank for the per-core figure:
+// their mean is the residual's scale s); `samples` fields are synthesised from white noise, sample
+// i matched to training field i mod train, until |phi - target| <= tolerance * s. Every rank does
+// the same work; times are maxima over ranks after a warm-up. Run on one rank for the per-core
+// figure:
 //
 //   bench_microcanonical [cases=256x256,64x64x64] [train=4] [samples=2] [tolerance=1e-3]
 //       [history=10] [max_iterations=5000] [params2d=J=6:L=4] [params3d=J=4:L=3:isotropic=true]
 //       [beta2d=2] [beta3d=2.5] [sigma=0.8] [standardize=scalar] [effort=estimate] [trace=0]
 //
-// standardize: the model units (scalar: the fields' own features, as the peers compute them; spectrum
-// or copula: whitened units, as ksi's field models use). trace=K adds the residual every K
+// standardize: the model units (scalar: the fields' own features, as the peers compute them;
+// spectrum or copula: whitened units, as ksi's field models use). trace=K adds the residual every K
 // iterations of each synthesis (0: none). effort=measure plans FFTs by timing (ksi itself plans by
-// estimate, which keeps plans, and so samples, the same on every rank). Per sample: the iterations and seconds to residuals 1e-1,
-// 1e-2, 1e-3; the wall and CPU seconds (the CPU time tells a busy machine from a slow code).
+// estimate, which keeps plans, and so samples, the same on every rank). Per sample: the iterations
+// and seconds to residuals 1e-1, 1e-2, 1e-3; the wall and CPU seconds (the CPU time tells a busy
+// machine from a slow code).
 //
 // params use ':' between key=value pairs (any scattering parameter of ksi fit --feature-params).
 #include <algorithm>
 #include <cmath>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 #include <string>
 
@@ -120,34 +122,38 @@ std::string run_case(const Case& c, const bench::Args& args, const par::Comm& wo
     const auto r = sample::synthesize(*map, targets.target(options.target, i), targets.scale,
                                       options, x, observe);
     const double s = world.allreduce_max(clock.seconds());
-    cpu_seconds += world.allreduce_max(static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
+    cpu_seconds +=
+        world.allreduce_max(static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
     std::string trace, levels;
     for (std::size_t k = 0; trace_every > 0 && k < residuals.size(); k += trace_every)
       trace += sformat("%s%.3g", k ? ", " : "", residuals[k]);
     for (double level : {1e-1, 1e-2, 1e-3}) {
-      const auto at = std::find_if(residuals.begin(), residuals.end(),
-                                   [&](double v) { return v <= level; });
+      const auto at =
+          std::find_if(residuals.begin(), residuals.end(), [&](double v) { return v <= level; });
       const std::size_t k = static_cast<std::size_t>(at - residuals.begin());
-      levels += sformat("%s\"%g\": %s", levels.empty() ? "" : ", ", level,
-                        at == residuals.end()
-                            ? "null"
-                            : sformat("{\"iterations\": %zu, \"seconds\": %.4g}", k, times[k]).c_str());
+      levels +=
+          sformat("%s\"%g\": %s", levels.empty() ? "" : ", ", level,
+                  at == residuals.end()
+                      ? "null"
+                      : sformat("{\"iterations\": %zu, \"seconds\": %.4g}", k, times[k]).c_str());
     }
     seconds += s;
     iterations += static_cast<double>(r.iterations);
     evaluations += static_cast<double>(r.evaluations);
     worst = std::max(worst, r.residual);
     converged += r.residual <= options.tolerance ? 1 : 0;
-    per_sample += sformat("%s{\"seconds\": %.4g, \"iterations\": %zu, \"evaluations\": %zu, "
-                          "\"residual\": %.3g, \"status\": \"%s\", \"to_residual\": {%s}, "
-                          "\"residual_trace\": [%s]}",
-                          i ? ", " : "", s, r.iterations, r.evaluations, r.residual,
-                          to_string(r.status).c_str(), levels.c_str(), trace.c_str());
+    per_sample += sformat(
+        "%s{\"seconds\": %.4g, \"iterations\": %zu, \"evaluations\": %zu, "
+        "\"residual\": %.3g, \"status\": \"%s\", \"to_residual\": {%s}, "
+        "\"residual_trace\": [%s]}",
+        i ? ", " : "", s, r.iterations, r.evaluations, r.residual, to_string(r.status).c_str(),
+        levels.c_str(), trace.c_str());
   }
   const double n = static_cast<double>(samples);
   const double per_field = seconds / n;
   std::string dims;
-  for (std::size_t a = 0; a < c.dims.size(); ++a) dims += sformat("%s%zu", a ? ", " : "", c.dims[a]);
+  for (std::size_t a = 0; a < c.dims.size(); ++a)
+    dims += sformat("%s%zu", a ? ", " : "", c.dims[a]);
   return sformat(
       "{\"dims\": [%s], \"feature_params\": \"%s\", \"standardize\": \"%s\", \"beta\": %g, "
       "\"P\": %zu, \"d\": %zu, \"train\": %zu, \"samples\": %zu, \"residual_scale\": %.4g, "
@@ -184,8 +190,8 @@ int main(int argc, char** argv) {
       std::string n;
       while (std::getline(dims, n, 'x')) c.dims.push_back(std::stoul(n));
       const bool three = c.dims.size() == 3;
-      c.params = args.get(three ? "params3d" : "params2d",
-                          three ? "J=4:L=3:isotropic=true" : "J=6:L=4");
+      c.params =
+          args.get(three ? "params3d" : "params2d", three ? "J=4:L=3:isotropic=true" : "J=6:L=4");
       c.beta = args.number(three ? "beta3d" : "beta2d", three ? 2.5 : 2.0);
       cases.push_back(c);
     }
@@ -194,12 +200,13 @@ int main(int argc, char** argv) {
       results += (k ? ", " : "") + run_case(cases[k], args, world);
     if (world.is_root())
       std::printf(
-          "{\"benchmark\": \"microcanonical\", \"git_hash\": \"%s\", \"ranks\": %d, \"threads\": 1, "
+          "{\"benchmark\": \"microcanonical\", \"git_hash\": \"%s\", \"ranks\": %d, \"threads\": "
+          "1, "
           "\"fft_effort\": \"%s\", \"tolerance\": %g, \"lbfgs_history\": %g, "
           "\"reference_seconds_per_field\": "
           "{\"pywph_256x256\": %g, \"spectra_1d\": %g}, \"cases\": [%s]}\n",
-          KSI_GIT_HASH, world.size(), effort.c_str(), args.number("tolerance", 1e-3), args.number("history", 10),
-          kPywph256, kSpectra1d, results.c_str());
+          KSI_GIT_HASH, world.size(), effort.c_str(), args.number("tolerance", 1e-3),
+          args.number("history", 10), kPywph256, kSpectra1d, results.c_str());
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_microcanonical: %s\n", e.what());
     return e.exit_code();

@@ -1,6 +1,6 @@
 #pragma once
-// Shared pieces of the benchmark programs: command-line parsing of key=value arguments, peak memory,
-// and JSON output on rank 0.
+// Shared pieces of the benchmark programs: command-line parsing of key=value arguments, peak
+// memory, and JSON output on rank 0.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
 #include "ksi/core/version.hpp"  // KSI_GIT_HASH for the JSON records
 
 namespace ksi::bench {

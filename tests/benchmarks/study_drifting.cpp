@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "ksi/core/version.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
+#include "ksi/core/version.hpp"
 #include "ksi/drifting/drifting.hpp"
 #include "ksi/par/comm.hpp"
 #include "ksi/par/log.hpp"

@@ -38,7 +38,8 @@ TEST(SymmetricEigen, ReconstructsARandomMatrix) {
 }
 
 TEST(SymmetricEigen, KnownSpectrum) {
-  // The second-difference matrix tridiag(-1, 2, -1) of size n: lambda_k = 2 - 2 cos(k pi / (n + 1)).
+  // The second-difference matrix tridiag(-1, 2, -1) of size n: lambda_k = 2 - 2 cos(k pi / (n +
+  // 1)).
   const std::size_t n = 12;
   Matrix a(n, n, 0.0);
   for (std::size_t i = 0; i < n; ++i) {

@@ -5,7 +5,8 @@
 #include "ksi/core/shape.hpp"
 
 TEST(Params, TypedAccessAndErrors) {
-  ksi::Params p{{"count", "12"}, {"scale", "0.5"}, {"on", "yes"}, {"list", "3,5,7"}, {"bad", "1.5x"}};
+  ksi::Params p{
+      {"count", "12"}, {"scale", "0.5"}, {"on", "yes"}, {"list", "3,5,7"}, {"bad", "1.5x"}};
   EXPECT_EQ(p.integer("count"), 12);
   EXPECT_DOUBLE_EQ(p.real("scale"), 0.5);
   EXPECT_TRUE(p.flag("on", false));

@@ -325,8 +325,8 @@ TEST(DriftingGenerator, MixtureMatchesHeldOutDataInEnergyDistance) {
   }
 }
 
-// The same particles, bitwise, for any number of ranks (README): the run on all ranks against runs on
-// one rank and, with three or more ranks, on two. 257 particles in tiles of 16: every rank holds
+// The same particles, bitwise, for any number of ranks (README): the run on all ranks against runs
+// on one rank and, with three or more ranks, on two. 257 particles in tiles of 16: every rank holds
 // tiles of particles and of data, and the ring visits them in another order on every rank count.
 TEST(DriftingGenerator, ParticlesAreIndependentOfTheNumberOfRanks) {
   const auto& world = World::comm();

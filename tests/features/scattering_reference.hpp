@@ -65,7 +65,7 @@ inline std::vector<cplx> naive_dft(std::vector<cplx> f, const Lattice& lattice, 
 // The filter's values at the lattice's frequency indices (supports lie strictly inside coarse
 // grids).
 inline std::vector<cplx> filter_on(const features::WaveletBank& bank, const features::Wavelet& w,
-                                    const Lattice& lattice) {
+                                   const Lattice& lattice) {
   std::vector<cplx> hat(lattice.size(), 0.0);
   for (std::size_t e = 0; e < w.values.size(); ++e) {
     std::vector<std::size_t> c(lattice.dims.size());

@@ -1,5 +1,5 @@
-// Feature maps in data units: the monotone curve, the change of units, exact gradients and Gram sums
-// of the composed map, its spec round trip, and the builder's units=data.
+// Feature maps in data units: the monotone curve, the change of units, exact gradients and Gram
+// sums of the composed map, its spec round trip, and the builder's units=data.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -31,7 +31,8 @@ FieldUnits copula_like_units(const std::vector<std::size_t>& dims) {
   FieldUnits u;
   u.offset = 0.1;
   const std::size_t shells = fft::SpectralShells(dims).count();
-  for (std::size_t s = 0; s < shells; ++s) u.colour.push_back(s == 0 ? 0.0 : 1.0 / std::sqrt(1.0 + s));
+  for (std::size_t s = 0; s < shells; ++s)
+    u.colour.push_back(s == 0 ? 0.0 : 1.0 / std::sqrt(1.0 + s));
   u.curve = lognormal_curve();
   return u;
 }
@@ -40,12 +41,13 @@ Matrix white_fields(const std::vector<std::size_t>& dims, std::size_t count, std
   std::size_t n = 1;
   for (auto d : dims) n *= d;
   Matrix X(count, n);
-  for (std::size_t i = 0; i < count; ++i) RandomStream(3, StreamPurpose::test, id + i).fill_normal(X.row(i));
+  for (std::size_t i = 0; i < count; ++i)
+    RandomStream(3, StreamPurpose::test, id + i).fill_normal(X.row(i));
   return X;
 }
 
-std::unique_ptr<DataUnitsMap> composed(const std::vector<std::size_t>& dims, const FieldUnits& units,
-                                       int marginal = 0) {
+std::unique_ptr<DataUnitsMap> composed(const std::vector<std::size_t>& dims,
+                                       const FieldUnits& units, int marginal = 0) {
   const ItemShape shape = ItemShape::grid(dims);
   ScatteringOptions o;
   o.scales = 2;
@@ -54,7 +56,8 @@ std::unique_ptr<DataUnitsMap> composed(const std::vector<std::size_t>& dims, con
   o.marginal = marginal;
   const ScatteringSpectra raw(shape, o);
   const Matrix data = to_data_units(units, shape, white_fields(dims, 3, 100));
-  auto inner = std::make_unique<ScatteringSpectra>(shape, o, raw.calibrate(data, par::Comm::self()));
+  auto inner =
+      std::make_unique<ScatteringSpectra>(shape, o, raw.calibrate(data, par::Comm::self()));
   return std::make_unique<DataUnitsMap>(std::move(inner), units);
 }
 
@@ -71,8 +74,10 @@ TEST(MonotoneCurve, InterpolatesMonotonicallyWithAContinuousDerivative) {
     previous = v;
     // The derivative is that of the values (central differences) and close to the curve's own.
     const double h = 1e-6;
-    EXPECT_NEAR(c.derivative(z), (c.value(z + h) - c.value(z - h)) / (2 * h), 1e-6 * (1 + c.derivative(z)));
-    if (std::abs(z) < 3.5) EXPECT_NEAR(c.value(z), std::exp(0.6 * z), 2e-3 * std::exp(0.6 * z)) << z;
+    EXPECT_NEAR(c.derivative(z), (c.value(z + h) - c.value(z - h)) / (2 * h),
+                1e-6 * (1 + c.derivative(z)));
+    if (std::abs(z) < 3.5)
+      EXPECT_NEAR(c.value(z), std::exp(0.6 * z), 2e-3 * std::exp(0.6 * z)) << z;
   }
   // Straight lines with the end slopes outside the knots.
   EXPECT_NEAR(c.value(5.0) - c.value(4.0), c.derivative(4.0), 1e-12);
@@ -97,10 +102,12 @@ TEST(DataUnits, EvaluatesTheInnerMapOnTheFieldInDataUnits) {
   std::vector<fft::complex> spectrum(t.complex_size());
   t.forward(x.row(0).data(), spectrum.data());
   const fft::SpectralShells shells(dims);
-  for (std::size_t k = 0; k < spectrum.size(); ++k) spectrum[k] *= units.colour[shells.of_mode()[k]] / 256.0;
+  for (std::size_t k = 0; k < spectrum.size(); ++k)
+    spectrum[k] *= units.colour[shells.of_mode()[k]] / 256.0;
   std::vector<double> y(256);
   t.backward(spectrum.data(), y.data());
-  for (std::size_t i = 0; i < 256; ++i) EXPECT_NEAR(u(0, i), units.curve.value(units.offset + y[i]), 1e-12);
+  for (std::size_t i = 0; i < 256; ++i)
+    EXPECT_NEAR(u(0, i), units.curve.value(units.offset + y[i]), 1e-12);
   std::vector<double> phi(map->size()), inner(map->size());
   map->evaluate(x.row(0), phi);
   map->inner().evaluate(u.row(0), inner);
@@ -108,7 +115,8 @@ TEST(DataUnits, EvaluatesTheInnerMapOnTheFieldInDataUnits) {
 }
 
 TEST(DataUnits, GradientsAndGramSumsAreExact) {
-  for (const auto& dims : {std::vector<std::size_t>{16, 16}, std::vector<std::size_t>{16, 16, 16}}) {
+  for (const auto& dims :
+       {std::vector<std::size_t>{16, 16}, std::vector<std::size_t>{16, 16, 16}}) {
     const FieldUnits units = copula_like_units(dims);
     auto map = composed(dims, units, 6);
     const Matrix X = white_fields(dims, 2, 20), V = white_fields(dims, 2, 30);
@@ -130,7 +138,8 @@ TEST(DataUnits, SpecRoundTripAndBuilder) {
   const FieldUnits units = copula_like_units(dims);
   const Matrix items = white_fields(dims, 4, 40);
   const auto& comm = par::Comm::self();
-  auto built = build_feature_map("scattering", {{"J", "2"}, {"units", "data"}}, shape, items, comm, units);
+  auto built =
+      build_feature_map("scattering", {{"J", "2"}, {"units", "data"}}, shape, items, comm, units);
   ASSERT_NE(dynamic_cast<const DataUnitsMap*>(built.get()), nullptr);
   const FeatureSpec spec = built->spec();
   EXPECT_TRUE(in_data_units(spec));

@@ -21,7 +21,8 @@ Matrix random_batch(std::size_t n, std::size_t d, std::uint64_t seed) {
 std::vector<std::unique_ptr<features::FeatureMap>> maps_for(std::size_t d) {
   std::vector<std::unique_ptr<features::FeatureMap>> maps;
   maps.push_back(std::make_unique<features::PolynomialFeatures>(ItemShape::vector(d)));
-  maps.push_back(std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(d), 37, 0.8, 5));
+  maps.push_back(
+      std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(d), 37, 0.8, 5));
   return maps;
 }
 
@@ -106,7 +107,8 @@ TEST(FeatureMaps, BuilderRejectsUnknownKindsAndParameters) {
   const Matrix none;
   const auto& comm = test::World::comm();
   // Parameter errors are agreed across ranks (one message, no abort) and keep the usage exit code.
-  const auto expect_usage = [&](const std::string& kind, const Params& params, const std::string& fragment) {
+  const auto expect_usage = [&](const std::string& kind, const Params& params,
+                                const std::string& fragment) {
     try {
       features::build_feature_map(kind, params, ItemShape::vector(2), none, comm);
       ADD_FAILURE() << "accepted: " << fragment;
@@ -118,6 +120,8 @@ TEST(FeatureMaps, BuilderRejectsUnknownKindsAndParameters) {
   expect_usage("wavelets?", {}, "unknown feature map 'wavelets?'");
   expect_usage("fourier", {{"cuont", "3"}}, "no parameter 'cuont'");
   expect_usage("fourier", {{"count", "-3"}}, "count must be positive");
-  EXPECT_EQ(features::build_feature_map("fourier", {{"count", "12"}}, ItemShape::vector(2), none, comm)->size(),
-            12u);
+  EXPECT_EQ(
+      features::build_feature_map("fourier", {{"count", "12"}}, ItemShape::vector(2), none, comm)
+          ->size(),
+      12u);
 }

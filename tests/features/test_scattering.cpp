@@ -322,7 +322,8 @@ INSTANTIATE_TEST_SUITE_P(Layouts, ScatteringGram,
                                          GramCase{{16, 16, 16}, 2, 7, true, false, 0.2, 6, true},
                                          // conditional rows: dense rows after the marginal bins
                                          GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4},
-                                         GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3}));
+                                         GramCase{
+                                             {16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3}));
 
 TEST(ScatteringShells, AreTheFieldsShellPowersOverTheDataMean) {
   // Against an independent count: round(|k|) from integer wavevectors over the full spectrum.
@@ -344,7 +345,8 @@ TEST(ScatteringShells, AreTheFieldsShellPowersOverTheDataMean) {
     for (std::size_t b = 0; b < n; ++b)
       for (std::size_t c = 0; c < n; ++c) {
         const long ka = fft::frequency(a, n), kb = fft::frequency(b, n), kc = fft::frequency(c, n);
-        const auto s = static_cast<std::size_t>(std::llround(std::sqrt(double(ka * ka + kb * kb + kc * kc))));
+        const auto s =
+            static_cast<std::size_t>(std::llround(std::sqrt(double(ka * ka + kb * kb + kc * kc))));
         // xhat(k) for c > n/2 is conj(xhat(-k)), stored at the mirrored indices.
         const bool stored = c <= n / 2;
         const std::size_t ia = stored ? a : (n - a) % n, ib = stored ? b : (n - b) % n,
@@ -360,8 +362,10 @@ TEST(ScatteringShells, AreTheFieldsShellPowersOverTheDataMean) {
     for (std::size_t a = 0; a < n; ++a)
       for (std::size_t b = 0; b < n; ++b)
         for (std::size_t c = 0; c < n; ++c) {
-          const long ka = fft::frequency(a, n), kb = fft::frequency(b, n), kc = fft::frequency(c, n);
-          const auto s = static_cast<std::size_t>(std::llround(std::sqrt(double(ka * ka + kb * kb + kc * kc))));
+          const long ka = fft::frequency(a, n), kb = fft::frequency(b, n),
+                     kc = fft::frequency(c, n);
+          const auto s = static_cast<std::size_t>(
+              std::llround(std::sqrt(double(ka * ka + kb * kb + kc * kc))));
           const bool stored = c <= n / 2;
           const std::size_t ia = stored ? a : (n - a) % n, ib = stored ? b : (n - b) % n,
                             ic = stored ? c : n - c;
@@ -526,7 +530,8 @@ TEST(ScatteringGaussian, PowerSpectrumOfGaussianFields) {
     for (std::size_t l = 0; l < W; ++l) {
       const auto& w = l + 1 < W ? map.bank().wavelet(l) : map.bank().lowpass_support();
       for (std::size_t e = 0; e < w.values.size(); ++e)
-        expected[l] += power(map.bank().frequency(w.support[e])) * w.values[e] * w.values[e] / static_cast<double>(N);
+        expected[l] += power(map.bank().frequency(w.support[e])) * w.values[e] * w.values[e] /
+                       static_cast<double>(N);
     }
     // Fields: white noise filtered by sqrt(P) in Fourier space.
     fft::RealTransform t(dims);
@@ -671,8 +676,8 @@ TEST(ScatteringMarginal, IsASoftHistogramOfTheColouredField) {
 }
 
 TEST(ScatteringConditional, IsTheWaveletEnergyWithinValueBins) {
-  // Against a direct computation: U = FFT^-1(FFT(x) psihat) / sqrt(a) on the full grid from the bank's
-  // filters, E_j = sum_l |U|^2, Gaussian bins of x / sigma.
+  // Against a direct computation: U = FFT^-1(FFT(x) psihat) / sqrt(a) on the full grid from the
+  // bank's filters, E_j = sum_l |U|^2, Gaussian bins of x / sigma.
   const std::vector<std::size_t> dims{32, 32};
   auto o = options_for(3, 4, "mean");
   o.conditional = 5;
@@ -701,9 +706,11 @@ TEST(ScatteringConditional, IsTheWaveletEnergyWithinValueBins) {
     for (int m = 0; m < 5; ++m) {
       const double c = low + (m + 0.5) * w;
       double sum = 0.0;
-      for (std::size_t y = 0; y < N; ++y) sum += energy[j * N + y] * std::exp(-0.5 * std::pow((x[y] / sigma - c) / w, 2));
+      for (std::size_t y = 0; y < N; ++y)
+        sum += energy[j * N + y] * std::exp(-0.5 * std::pow((x[y] / sigma - c) / w, 2));
       const double expected = sum / N / cal[3 + j * 5 + m];
-      EXPECT_NEAR(phi[1 + j * 5 + m], expected, 1e-10 * std::max(1.0, expected)) << "j " << j << " bin " << m;
+      EXPECT_NEAR(phi[1 + j * 5 + m], expected, 1e-10 * std::max(1.0, expected))
+          << "j " << j << " bin " << m;
     }
 }
 

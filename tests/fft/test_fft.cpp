@@ -79,7 +79,8 @@ TEST(Fft, ComplexInPlaceAndUnalignedArrays) {
   const auto reference = direct_dft({8, 9}, input, -1);
   complex* unaligned = x.data() + 1;
   plan.forward(unaligned, unaligned);
-  for (std::size_t q = 0; q < plan.size(); ++q) EXPECT_NEAR(std::abs(unaligned[q] - reference[q]), 0, 1e-11);
+  for (std::size_t q = 0; q < plan.size(); ++q)
+    EXPECT_NEAR(std::abs(unaligned[q] - reference[q]), 0, 1e-11);
   plan.backward(unaligned, unaligned);
   for (std::size_t q = 0; q < plan.size(); ++q)
     EXPECT_NEAR(std::abs(unaligned[q] / double(plan.size()) - input[q]), 0, 1e-13);

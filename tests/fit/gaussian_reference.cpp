@@ -78,7 +78,8 @@ Matrix gaussian_drift_at(const synth::Gaussian& g, const Schedule& s, double t, 
   return B;
 }
 
-Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule, std::size_t times) {
+Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule,
+                           std::size_t times) {
   const std::size_t d = g.mean.size();
   auto features = std::make_unique<features::PolynomialFeatures>(ItemShape::vector(d));
   auto sched = make_schedule(schedule);

@@ -17,6 +17,7 @@ void gaussian_drift(const synth::Gaussian& g, const Schedule& s, double t, Matri
 Matrix gaussian_drift_at(const synth::Gaussian& g, const Schedule& s, double t, const Matrix& X);
 
 /// A polynomial-feature model whose eta(t_k) is the exact Gaussian drift on `times` uniform times.
-Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule, std::size_t times);
+Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule,
+                           std::size_t times);
 
 }  // namespace ksi::test

@@ -25,8 +25,11 @@ class StopAfter final : public features::FeatureMap {
   std::string kind() const override { return inner_.kind(); }
   std::size_t size() const override { return inner_.size(); }
   const ItemShape& input_shape() const override { return inner_.input_shape(); }
-  void evaluate(std::span<const double> x, std::span<double> phi) const override { inner_.evaluate(x, phi); }
-  void vjp(std::span<const double> x, std::span<const double> eta, std::span<double> g) const override {
+  void evaluate(std::span<const double> x, std::span<double> phi) const override {
+    inner_.evaluate(x, phi);
+  }
+  void vjp(std::span<const double> x, std::span<const double> eta,
+           std::span<double> g) const override {
     inner_.vjp(x, eta, g);
   }
   void accumulate(const Matrix& X, const Matrix& V, Matrix& K, std::span<double> h) const override {
@@ -58,12 +61,13 @@ struct FitRun {
     return fit::fit_model(local, range.begin, items, std::move(map), ItemShape::vector(3),
                           Standardization{}, options, comm);
   }
-  std::unique_ptr<features::FeatureMap> plain() const { return std::make_unique<StopAfter>(3, -1, false); }
+  std::unique_ptr<features::FeatureMap> plain() const {
+    return std::make_unique<StopAfter>(3, -1, false);
+  }
   std::unique_ptr<features::FeatureMap> stopping(int after, const par::Comm& comm) const {
     return std::make_unique<StopAfter>(3, after, comm.is_root());
   }
 };
-
 
 }  // namespace
 

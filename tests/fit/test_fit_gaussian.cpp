@@ -15,8 +15,8 @@ using namespace ksi;
 
 namespace {
 
-Model fit_gaussian(const synth::Gaussian& g, std::size_t items, std::size_t draws, std::uint64_t data_seed,
-                   fit::FitOptions options, const par::Comm& comm) {
+Model fit_gaussian(const synth::Gaussian& g, std::size_t items, std::size_t draws,
+                   std::uint64_t data_seed, fit::FitOptions options, const par::Comm& comm) {
   const std::size_t d = g.mean.size();
   const auto range = par::block_range(items, comm.rank(), comm.size());
   const Matrix local = synth::draw_gaussian(g, data_seed, range.begin, range.size());
@@ -32,11 +32,14 @@ Matrix interpolant_points(const synth::Gaussian& g, const Schedule& s, double t,
   Matrix X(n, g.mean.size());
   RandomStream z(5, StreamPurpose::test, 77);
   for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t k = 0; k < X.cols(); ++k) X(i, k) = s.alpha(t) * z.normal() + s.beta(t) * x1(i, k);
+    for (std::size_t k = 0; k < X.cols(); ++k)
+      X(i, k) = s.alpha(t) * z.normal() + s.beta(t) * x1(i, k);
   return X;
 }
 
-double rms_relative(const Matrix& A, const Matrix& B) { return test::relative_difference(A, B); }
+double rms_relative(const Matrix& A, const Matrix& B) {
+  return test::relative_difference(A, B);
+}
 
 double relative_eta_difference(const Model& a, const Model& b) {
   return test::relative_difference(a.eta(), b.eta());
@@ -76,8 +79,8 @@ INSTANTIATE_TEST_SUITE_P(Dimensions, GaussianDrift, testing::Values(2, 4, 8, 16)
 
 TEST(FitRanks, EtaIsBitwiseIndependentOfTheNumberOfRanks) {
   // Fourier features with few items: an ill-conditioned Gram (condition ~ 1 / ridge), where any
-  // rounding difference in K would show in eta at 1e-8. Batches aligned to the global item index and
-  // double-double sums make K, and so eta, the same bits on any number of ranks.
+  // rounding difference in K would show in eta at 1e-8. Batches aligned to the global item index
+  // and double-double sums make K, and so eta, the same bits on any number of ranks.
   const auto& world = test::World::comm();
   const auto self = par::Comm::self();
   const auto g = synth::random_gaussian(3, 21);
@@ -87,7 +90,8 @@ TEST(FitRanks, EtaIsBitwiseIndependentOfTheNumberOfRanks) {
   options.batch = 21;  // 7 items per batch: batches straddle the plain block boundaries
   const std::size_t items = 601;
   const auto fit_on = [&](const par::Comm& comm) {
-    auto features = std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(3), 80, 0.7, 3);
+    auto features =
+        std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(3), 80, 0.7, 3);
     const auto range = fit::assembly_item_range(items, fit::items_per_batch(options, *features),
                                                 comm.rank(), comm.size());
     const Matrix local = synth::draw_gaussian(g, 4, range.begin, range.size());
@@ -138,7 +142,8 @@ TEST(FitChunks, ChunkingTimesToAMemoryBudgetChangesNothing) {
   const Model whole = fit_gaussian(g, 300, 2, 6, options, world);
   const std::size_t P = whole.features().size();
   // Two times per chunk: fixed 2 P^2 doubles, then P(P+1)/2 + P + 1 double-doubles per time.
-  options.memory_mb = (2.0 * double(P * P * 8) + 2.5 * double((P * (P + 1) / 2 + P + 1) * 16)) / 1048576.0;
+  options.memory_mb =
+      (2.0 * double(P * P * 8) + 2.5 * double((P * (P + 1) / 2 + P + 1) * 16)) / 1048576.0;
   ASSERT_EQ(fit::plan_fit(P, 7, world.size(), options).chunk_size, 2u);
   const Model chunked = fit_gaussian(g, 300, 2, 6, options, world);
   EXPECT_EQ(relative_eta_difference(whole, chunked), 0.0);

@@ -8,8 +8,8 @@
 #include <cmath>
 #include <random>
 
-#include "ksi/fft/fft.hpp"
 #include "ksi/features/builder.hpp"
+#include "ksi/fft/fft.hpp"
 #include "ksi/fit/fit.hpp"
 #include "ksi/interpolant/schedule.hpp"
 #include "ksi/model/standardization.hpp"
@@ -22,7 +22,9 @@ namespace {
 constexpr std::size_t kSide = 16;
 constexpr std::size_t kItems = 256;
 
-double lambda_of(std::size_t shell) { return 0.3 + 4.0 * std::exp(-static_cast<double>(shell) / 3.0); }
+double lambda_of(std::size_t shell) {
+  return 0.3 + 4.0 * std::exp(-static_cast<double>(shell) / 3.0);
+}
 
 // Items [begin, begin + count) of the data set: white noise coloured by sqrt(lambda_s) per shell.
 Matrix gaussian_fields(std::size_t begin, std::size_t count) {
@@ -50,13 +52,14 @@ Model fit_on(const par::Comm& comm, const fit::FitOptions& options) {
   const ItemShape shape = ItemShape::grid({kSide, kSide});
   // The per-batch sums are what makes the gains rank-independent: deal the same batches.
   const Matrix calibration = gaussian_fields(0, 4);
-  auto probe = features::build_feature_map("scattering", {{"J", "1"}, {"families", "mean"}, {"shells", "false"}}, shape,
-                                           calibration, comm);
-  const auto range = fit::assembly_item_range(kItems, fit::items_per_batch(options, *probe), comm.rank(),
-                                              comm.size());
+  auto probe = features::build_feature_map("scattering",
+                                           {{"J", "1"}, {"families", "mean"}, {"shells", "false"}},
+                                           shape, calibration, comm);
+  const auto range = fit::assembly_item_range(kItems, fit::items_per_batch(options, *probe),
+                                              comm.rank(), comm.size());
   const Matrix local = gaussian_fields(range.begin, range.size());
-  return fit::fit_model(local, range.begin, kItems, std::move(probe), shape, Standardization{}, options,
-                        comm);
+  return fit::fit_model(local, range.begin, kItems, std::move(probe), shape, Standardization{},
+                        options, comm);
 }
 
 fit::FitOptions options_with_gains() {
@@ -97,14 +100,16 @@ TEST(ShellGain, EqualsTheGaussianDriftPerShell) {
       // the shell relative to x's, over sqrt(count).
       const double spread = std::sqrt((ad * ad + bd * bd * lambda) / (a * a + b * b * lambda));
       const double count = static_cast<double>(kItems) * 2.0 * dof[s];
-      EXPECT_NEAR(gain(k, s), exact, 5.0 * spread / std::sqrt(count)) << "t = " << t << ", shell " << s;
+      EXPECT_NEAR(gain(k, s), exact, 5.0 * spread / std::sqrt(count))
+          << "t = " << t << ", shell " << s;
       ++checked;
     }
   }
   EXPECT_GT(checked, 40u);
   // Shell 0 (the mean, removed from the data) carries no data power: no gain, although at t = 1
   // (alpha = 0) a regression there would return alpha'/alpha.
-  for (std::size_t k = 0; k < gain.rows(); ++k) EXPECT_EQ(gain(k, 0), 0.0) << "t = " << model.times()[k];
+  for (std::size_t k = 0; k < gain.rows(); ++k)
+    EXPECT_EQ(gain(k, 0), 0.0) << "t = " << model.times()[k];
 }
 
 TEST(ShellGain, DriftAppliesTheGainsAndIsRankIndependent) {
@@ -134,7 +139,7 @@ TEST(ShellGain, DriftAppliesTheGainsAndIsRankIndependent) {
 TEST(ShellGain, VectorsAreRefused) {
   fit::FitOptions options = options_with_gains();
   auto features = features::build_feature_map("polynomial", {}, ItemShape::vector(2), Matrix(0, 2),
-                                               par::Comm::self());
+                                              par::Comm::self());
   EXPECT_THROW(fit::fit_model(Matrix(4, 2), 0, 4, std::move(features), ItemShape::vector(2),
                               Standardization{}, options, par::Comm::self()),
                UsageError);

@@ -58,7 +58,8 @@ TEST(Solver, SolvesAndEstimatesTheSpectrum) {
   const auto result = fit::solve_normal_equations(K, h, 1e-8, eta);
   EXPECT_NEAR(result.ridge, ridge, 1e-20);
   EXPECT_LT(result.residual, 1e-12);
-  for (std::size_t i = 0; i < 40; ++i) EXPECT_NEAR(eta[i], truth[i], 1e-9 * (1 + std::abs(truth[i])));
+  for (std::size_t i = 0; i < 40; ++i)
+    EXPECT_NEAR(eta[i], truth[i], 1e-9 * (1 + std::abs(truth[i])));
   EXPECT_NEAR(result.lambda_max, 10.0 + ridge, 1e-8 * 10.0);
   EXPECT_NEAR(result.lambda_min, 1e-3 + ridge, 1e-8 * 1e-3);
 }

@@ -65,7 +65,8 @@ TEST(Schedule, TrigonometricClosedForms) {
   const auto s = ksi::make_schedule("trig");
   EXPECT_NEAR(s->gamma(0.37), std::numbers::pi / 2, 1e-15);
   const auto w = s->step_integrals(0.2, 0.35);
-  EXPECT_NEAR(w.v, 0.5 * (std::cos(std::numbers::pi * 0.2) - std::cos(std::numbers::pi * 0.35)), 1e-14);
+  EXPECT_NEAR(w.v, 0.5 * (std::cos(std::numbers::pi * 0.2) - std::cos(std::numbers::pi * 0.35)),
+              1e-14);
 }
 
 TEST(Schedule, UnknownNameIsAUsageError) {

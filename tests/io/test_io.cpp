@@ -16,7 +16,9 @@ namespace io = ksi::io;
 namespace {
 
 // Item i, value k: a pattern that makes misplaced rows visible.
-double pattern(std::size_t i, std::size_t k) { return 1000.0 * double(i) + double(k) + 0.25; }
+double pattern(std::size_t i, std::size_t k) {
+  return 1000.0 * double(i) + double(k) + 0.25;
+}
 
 ksi::Matrix local_block(std::size_t count, std::size_t d, const ksi::par::Range& range) {
   ksi::Matrix m(range.size(), d);
@@ -30,7 +32,8 @@ void write_pattern(const std::string& path, const ksi::ItemShape& shape, std::si
   const auto& comm = World::comm();
   io::OutputFile out(path, force, {}, comm);
   const auto range = ksi::par::block_range(count, comm.rank(), comm.size());
-  io::write_items(out, shape, count, range.begin, local_block(count, shape.size(), range), dtype, 2.0);
+  io::write_items(out, shape, count, range.begin, local_block(count, shape.size(), range), dtype,
+                  2.0);
   out.commit();
 }
 
@@ -39,8 +42,8 @@ void write_pattern(const std::string& path, const ksi::ItemShape& shape, std::si
 TEST(Items, RoundTripOverRanksVectorsAndGrids) {
   ScratchDir dir("io");
   const auto& comm = World::comm();
-  for (const auto& shape : {ksi::ItemShape::vector(5), ksi::ItemShape::grid({4, 6}),
-                            ksi::ItemShape::grid({3, 4, 2})}) {
+  for (const auto& shape :
+       {ksi::ItemShape::vector(5), ksi::ItemShape::grid({4, 6}), ksi::ItemShape::grid({3, 4, 2})}) {
     const std::string path = dir.path("items" + std::to_string(shape.grid_rank()) + ".h5");
     write_pattern(path, shape, 11, io::DType::float64);
     const auto local = io::read_items(path, comm);
@@ -137,7 +140,9 @@ TEST(FormatVersion, WrittenCheckedAndAbsentMeansOne) {
     } catch (const ksi::Error& e) {
       EXPECT_EQ(e.code(), ksi::ExitCode::input);
       const std::string text = e.what();
-      EXPECT_NE(text.find(other + " is in ksi file format version " + std::to_string(version)), std::string::npos) << text;
+      EXPECT_NE(text.find(other + " is in ksi file format version " + std::to_string(version)),
+                std::string::npos)
+          << text;
       EXPECT_NE(text.find("reads format version 1"), std::string::npos) << text;
     }
   }
@@ -145,7 +150,8 @@ TEST(FormatVersion, WrittenCheckedAndAbsentMeansOne) {
   const std::string bare = dir.path("bare.h5");
   {
     io::File file = io::File::create(bare, comm);
-    const io::RowDataset rows = file.root().create_rows(io::kFieldsDataset, io::DType::float64, 3, {2});
+    const io::RowDataset rows =
+        file.root().create_rows(io::kFieldsDataset, io::DType::float64, 3, {2});
     const auto range = ksi::par::block_range(3, comm.rank(), comm.size());
     rows.write_rows(range.begin, range.size(), local_block(3, 2, range).values());
   }
@@ -200,7 +206,8 @@ TEST(OutputFile, AnInputIsNeverAnOutput) {
   const std::string path = dir.path("data.h5");
   write_pattern(path, ksi::ItemShape::vector(2), 3, io::DType::float64);
   EXPECT_THROW(io::check_output_path(path, true, {path}, World::comm()), ksi::Error);
-  EXPECT_THROW(io::check_output_path(dir.path("nofolder/x.h5"), false, {}, World::comm()), ksi::Error);
+  EXPECT_THROW(io::check_output_path(dir.path("nofolder/x.h5"), false, {}, World::comm()),
+               ksi::Error);
 }
 
 TEST(Attributes, RoundTrip) {

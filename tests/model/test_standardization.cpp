@@ -15,12 +15,14 @@ namespace ksi {
 namespace {
 
 // The spectrum the test fields are drawn with: P(s) = 4 / (1 + s)^2 per mode of shell s.
-double true_power(std::size_t shell) { return 4.0 / ((1.0 + shell) * (1.0 + shell)); }
+double true_power(std::size_t shell) {
+  return 4.0 / ((1.0 + shell) * (1.0 + shell));
+}
 
 // Gaussian fields with spectrum true_power and mean 3: white noise coloured in Fourier space.
 Matrix coloured_fields(const std::vector<std::size_t>& dims, std::size_t first, std::size_t count) {
-  Matrix X = test::isotropic_gaussian_fields(dims, 5, first, count,
-                                             [](std::size_t s) { return std::sqrt(true_power(s)); });
+  Matrix X = test::isotropic_gaussian_fields(
+      dims, 5, first, count, [](std::size_t s) { return std::sqrt(true_power(s)); });
   for (double& v : X.values()) v += 3.0;
   return X;
 }
@@ -35,10 +37,10 @@ TEST(Standardization, ShellsOfModesRoundTheWavenumber) {
   const auto shells = Standardization::shell_of_modes({8, 8});
   // r2c layout 8 x 5: (k0, k1) at index k0 * 5 + k1.
   EXPECT_EQ(shells[0], 0u);
-  EXPECT_EQ(shells[1], 1u);              // (0, 1)
-  EXPECT_EQ(shells[1 * 5 + 1], 1u);      // (1, 1): |k| = 1.41
-  EXPECT_EQ(shells[7 * 5 + 2], 2u);      // (-1, 2): |k| = 2.24
-  EXPECT_EQ(shells[4 * 5 + 4], 6u);      // (4, 4): |k| = 5.66
+  EXPECT_EQ(shells[1], 1u);          // (0, 1)
+  EXPECT_EQ(shells[1 * 5 + 1], 1u);  // (1, 1): |k| = 1.41
+  EXPECT_EQ(shells[7 * 5 + 2], 2u);  // (-1, 2): |k| = 2.24
+  EXPECT_EQ(shells[4 * 5 + 4], 6u);  // (4, 4): |k| = 5.66
 }
 
 TEST(Standardization, SpectrumRecoversTheDrawnSpectrumAndWhitens) {
@@ -82,10 +84,10 @@ TEST(Standardization, BitwiseIndependentOfTheNumberOfRanks) {
   const auto b = Standardization::fit(all, shape, "spectrum", par::Comm::self());
   EXPECT_EQ(a.mean, b.mean);
   ASSERT_EQ(a.shell_power.size(), b.shell_power.size());
-  for (std::size_t s = 0; s < a.shell_power.size(); ++s) EXPECT_EQ(a.shell_power[s], b.shell_power[s]);
+  for (std::size_t s = 0; s < a.shell_power.size(); ++s)
+    EXPECT_EQ(a.shell_power[s], b.shell_power[s]);
   for (std::size_t i = 0; i < local.rows(); ++i)
-    for (std::size_t k = 0; k < local.cols(); ++k)
-      EXPECT_EQ(local(i, k), all(range.begin + i, k));
+    for (std::size_t k = 0; k < local.cols(); ++k) EXPECT_EQ(local(i, k), all(range.begin + i, k));
 }
 
 TEST(Standardization, EmptyShellsAreZeroedBothWays) {
@@ -101,8 +103,10 @@ TEST(Standardization, EmptyShellsAreZeroedBothWays) {
       auto row = X.row(i);
       transform.forward(row.data(), spectrum.data());
       for (std::size_t m = 0; m < spectrum.size(); ++m)
-        if (shells[m] > 3) spectrum[m] = 0.0;
-        else spectrum[m] /= 256.0;
+        if (shells[m] > 3)
+          spectrum[m] = 0.0;
+        else
+          spectrum[m] /= 256.0;
       transform.backward_destroying(spectrum.data(), row.data());
     }
   }
@@ -119,11 +123,14 @@ TEST(Standardization, EmptyShellsAreZeroedBothWays) {
 TEST(Standardization, Errors) {
   const auto& world = test::World::comm();
   Matrix vectors(3, 4, 1.0);
-  EXPECT_THROW(Standardization::fit(vectors, ItemShape::vector(4), "spectrum", world), par::CollectiveError);
-  EXPECT_THROW(Standardization::fit(vectors, ItemShape::vector(4), "whiten", world), par::CollectiveError);
+  EXPECT_THROW(Standardization::fit(vectors, ItemShape::vector(4), "spectrum", world),
+               par::CollectiveError);
+  EXPECT_THROW(Standardization::fit(vectors, ItemShape::vector(4), "whiten", world),
+               par::CollectiveError);
   Matrix constant(2, 16, 1.0);
-  EXPECT_THROW(Standardization::fit(constant, ItemShape::grid({4, 4}), "spectrum", par::Comm::self()),
-               Error);
+  EXPECT_THROW(
+      Standardization::fit(constant, ItemShape::grid({4, 4}), "spectrum", par::Comm::self()),
+      Error);
 }
 
 }  // namespace

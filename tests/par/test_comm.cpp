@@ -82,9 +82,8 @@ TEST(Collective, FailureOnOneRankReachesAllWithItsMessageAndCode) {
 TEST(Collective, LowestFailingRankWins) {
   const auto& comm = World::comm();
   try {
-    ksi::par::collective(comm, [&] {
-      throw ksi::NumericalError("rank " + std::to_string(comm.rank()));
-    });
+    ksi::par::collective(comm,
+                         [&] { throw ksi::NumericalError("rank " + std::to_string(comm.rank())); });
     FAIL();
   } catch (const ksi::par::CollectiveError& e) {
     EXPECT_STREQ(e.what(), "rank 0");
@@ -102,5 +101,6 @@ TEST(Collective, NoFailureNoThrow) {
 TEST(Comm, SplitMakesIndependentGroups) {
   const auto& comm = World::comm();
   const auto half = comm.split(comm.rank() % 2, comm.rank());
-  EXPECT_EQ(half.allreduce_sum(std::int64_t{1}), std::int64_t{(comm.size() + 1 - comm.rank() % 2) / 2});
+  EXPECT_EQ(half.allreduce_sum(std::int64_t{1}),
+            std::int64_t{(comm.size() + 1 - comm.rank() % 2) / 2});
 }

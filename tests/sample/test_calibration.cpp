@@ -1,7 +1,8 @@
 // The spectral calibration (sample/calibration.hpp): output gains fitted on the sampler's output.
-// With eta = 0 and the trig schedule, model-unit samples are white N(0, I) (the exact drift of white
-// data), so the spectrum the sampler produces is known: the model's colouring. A target that differs
-// from it by a known ratio r(s) must be met by gains sqrt(r(s)) up to the calibration's own scatter.
+// With eta = 0 and the trig schedule, model-unit samples are white N(0, I) (the exact drift of
+// white data), so the spectrum the sampler produces is known: the model's colouring. A target that
+// differs from it by a known ratio r(s) must be met by gains sqrt(r(s)) up to the calibration's own
+// scatter.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -33,17 +34,18 @@ Model zero_drift_model(const std::vector<std::size_t>& dims, Standardization st)
 }
 
 // The known spectral bias of the test: r(s) = 0.5 on shells 2..4, 2 on 6..7, 1 elsewhere.
-double bias(std::size_t s) { return s >= 2 && s <= 4 ? 0.5 : (s == 6 || s == 7 ? 2.0 : 1.0); }
+double bias(std::size_t s) {
+  return s >= 2 && s <= 4 ? 0.5 : (s == 6 || s == 7 ? 2.0 : 1.0);
+}
 
 // Mode-weighted number of modes per shell (Standardization's convention).
 std::vector<double> modes_per_shell(const std::vector<std::size_t>& dims) {
   return Standardization::modes_per_shell(dims);
 }
 
-
-// Relative scatter of the ratio of two shell-power means of log-normal fields on a shell of m modes,
-// from sets of the given sizes: sqrt(sum 2 / (n m)) for Gaussian fields, a few times more (4x) for
-// log-normal ones.
+// Relative scatter of the ratio of two shell-power means of log-normal fields on a shell of m
+// modes, from sets of the given sizes: sqrt(sum 2 / (n m)) for Gaussian fields, a few times more
+// (4x) for log-normal ones.
 double lognormal_power_scatter(double m, std::initializer_list<std::size_t> set_sizes) {
   double variance = 0.0;
   for (const auto n : set_sizes) variance += 2.0 / (static_cast<double>(n) * m);
@@ -66,8 +68,8 @@ double trigamma(double x) {
 
 // The calibration's average of white fields' power on a shell of m real modes, relative to the
 // expected power, in log: 0 for the arithmetic mean (shells of fewer than kGeometricModes modes),
-// E log(chi2_m / m) = digamma(m / 2) - log(m / 2) for the geometric mean; and the scatter of that log
-// for a mean over n fields: sqrt(2 / (n m)), or sqrt(trigamma(m / 2) / n).
+// E log(chi2_m / m) = digamma(m / 2) - log(m / 2) for the geometric mean; and the scatter of that
+// log for a mean over n fields: sqrt(2 / (n m)), or sqrt(trigamma(m / 2) / n).
 double white_log_average(double m) {
   return m >= Standardization::kGeometricModes ? digamma(m / 2) - std::log(m / 2) : 0.0;
 }
@@ -83,14 +85,16 @@ sample::SampleOptions sampler() {
 }
 
 // Samples of global ids [first, first + count) in data units, dealt to the ranks of `comm`.
-Matrix world_samples(const Model& model, std::size_t first, std::size_t count, const par::Comm& comm) {
+Matrix world_samples(const Model& model, std::size_t first, std::size_t count,
+                     const par::Comm& comm) {
   const auto range = par::block_range(count, comm.rank(), comm.size());
   return sample::generate(model, sampler(), first + range.begin, range.end - range.begin);
 }
 
 // The calibration's average over fields: the geometric mean of the fields' shell powers.
 std::vector<double> geometric_shell_powers(const Matrix& local, const par::Comm& comm) {
-  return Standardization::shell_powers(local, kDims, 0.0, comm, Standardization::ItemAverage::geometric);
+  return Standardization::shell_powers(local, kDims, 0.0, comm,
+                                       Standardization::ItemAverage::geometric);
 }
 
 Standardization spectrum_standardization(const std::vector<std::size_t>& dims) {
@@ -98,7 +102,8 @@ Standardization spectrum_standardization(const std::vector<std::size_t>& dims) {
   st.mode = "spectrum";
   st.mean = 0.25;
   st.shell_power.resize(Standardization::shell_count(dims));
-  for (std::size_t s = 0; s < st.shell_power.size(); ++s) st.shell_power[s] = 1.0 / ((1.0 + s) * (1.0 + s));
+  for (std::size_t s = 0; s < st.shell_power.size(); ++s)
+    st.shell_power[s] = 1.0 / ((1.0 + s) * (1.0 + s));
   return st;
 }
 
@@ -111,7 +116,8 @@ TEST(Calibration, LinearStandardisationIsFittedInOneUpdate) {
   for (std::size_t s = 0; s < target.size(); ++s) target[s] *= bias(s);
   sample::CalibrationOptions options;
   options.samples = 24;
-  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
+  const auto result =
+      sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
   ASSERT_EQ(result.gain.size(), target.size());
   // One update makes the calibration samples' spectrum the target exactly (a linear filter).
   EXPECT_EQ(result.iterations, 1u);
@@ -120,46 +126,54 @@ TEST(Calibration, LinearStandardisationIsFittedInOneUpdate) {
   EXPECT_EQ(result.gain[0], 1.0);        // the field mean is left alone
   const auto modes = modes_per_shell(kDims);
   for (std::size_t s = 1; s < target.size(); ++s) {
-    // The gain squared is r(s) over the samples' average power relative to the colouring (below 1 for
-    // a geometric mean of few modes: one mode's at the grid's corner is 0.28 of the arithmetic).
+    // The gain squared is r(s) over the samples' average power relative to the colouring (below 1
+    // for a geometric mean of few modes: one mode's at the grid's corner is 0.28 of the
+    // arithmetic).
     const double expected = white_log_average(modes[s]);
     const double sigma = white_log_scatter(modes[s], options.samples);
-    EXPECT_NEAR(std::log(result.gain[s] * result.gain[s] / bias(s)), -expected, 5.0 * sigma) << "shell " << s;
+    EXPECT_NEAR(std::log(result.gain[s] * result.gain[s] / bias(s)), -expected, 5.0 * sigma)
+        << "shell " << s;
     EXPECT_NEAR(std::log(result.ratio[s] * bias(s)), expected, 5.0 * sigma) << "shell " << s;
   }
   // The same gains for any number of ranks: here every rank alone against the world.
-  const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, par::Comm::self());
+  const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options,
+                                              par::Comm::self());
   for (std::size_t s = 0; s < target.size(); ++s)
     EXPECT_NEAR(alone.gain[s], result.gain[s], 1e-13 * result.gain[s]) << "shell " << s;
 }
 
 TEST(Calibration, TheGeometricMeanIsMetWhenTheDataEnergyLevelVaries) {
-  // Data whose fields have the sampler's spectrum times an energy level a_i^2 that varies from field
-  // to field (half e^+1, half e^-1, as turbulence snapshots vary in time), a sampler whose fields do
-  // not vary so: the geometric mean of a_i^2 is 1, so the gains must stay 1 within the scatter,
-  // where matching arithmetic means would have raised every shell's power by cosh(1) = 1.54 and so
-  // the generated mean log power by 0.43 above the data's.
+  // Data whose fields have the sampler's spectrum times an energy level a_i^2 that varies from
+  // field to field (half e^+1, half e^-1, as turbulence snapshots vary in time), a sampler whose
+  // fields do not vary so: the geometric mean of a_i^2 is 1, so the gains must stay 1 within the
+  // scatter, where matching arithmetic means would have raised every shell's power by cosh(1)
+  // = 1.54 and so the generated mean log power by 0.43 above the data's.
   const auto& world = test::World::comm();
   const Model model = zero_drift_model(kDims, spectrum_standardization(kDims));
   const auto& colouring = model.standardization().shell_power;
   const std::size_t reference_count = 96;
   const auto range = par::block_range(reference_count, world.rank(), world.size());
-  Matrix reference = test::isotropic_gaussian_fields(kDims, 13, range.begin, range.end - range.begin,
-                                                     [&](std::size_t s) { return std::sqrt(colouring[s]); });
+  Matrix reference =
+      test::isotropic_gaussian_fields(kDims, 13, range.begin, range.end - range.begin,
+                                      [&](std::size_t s) { return std::sqrt(colouring[s]); });
   for (std::size_t i = 0; i < reference.rows(); ++i)
-    for (double& v : reference.row(i)) v *= (range.begin + i) % 2 == 0 ? std::exp(0.5) : std::exp(-0.5);
+    for (double& v : reference.row(i))
+      v *= (range.begin + i) % 2 == 0 ? std::exp(0.5) : std::exp(-0.5);
   const auto target = geometric_shell_powers(reference, world);
   const auto arithmetic = Standardization::shell_powers(reference, kDims, 0.0, world);
 
   sample::CalibrationOptions options;
   options.samples = 48;
-  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
+  const auto result =
+      sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
   EXPECT_LT(result.final_error, 1e-10);
   const auto modes = modes_per_shell(kDims);
   for (std::size_t s = 1; s < modes.size(); ++s) {
     if (modes[s] < 200) continue;
-    const double sigma = std::sqrt(2.0 / (options.samples * modes[s]) + 2.0 / (reference_count * modes[s]));
-    EXPECT_NEAR(arithmetic[s] / target[s], std::cosh(1.0), 5.0 * sigma * std::cosh(1.0)) << "shell " << s;
+    const double sigma =
+        std::sqrt(2.0 / (options.samples * modes[s]) + 2.0 / (reference_count * modes[s]));
+    EXPECT_NEAR(arithmetic[s] / target[s], std::cosh(1.0), 5.0 * sigma * std::cosh(1.0))
+        << "shell " << s;
     EXPECT_NEAR(result.gain[s] * result.gain[s], 1.0, 5.0 * sigma) << "shell " << s;
   }
 }
@@ -183,19 +197,23 @@ double energy_level_variance(const Matrix& local, const par::Comm& comm) {
   const Matrix all = test::gather_rows(levels, comm);
   double mean = 0.0, var = 0.0;
   for (double v : all.values()) mean += v / static_cast<double>(all.rows());
-  for (double v : all.values()) var += (v - mean) * (v - mean) / static_cast<double>(all.rows() - 1);
+  for (double v : all.values())
+    var += (v - mean) * (v - mean) / static_cast<double>(all.rows() - 1);
   return var;
 }
 
-// Gaussian fields with the model's colouring, each times an energy level exp(sigma xi_i) in amplitude.
-Matrix fields_with_energy_levels(const Model& model, std::uint64_t seed, std::size_t count, double sigma,
-                                 const par::Comm& comm) {
+// Gaussian fields with the model's colouring, each times an energy level exp(sigma xi_i) in
+// amplitude.
+Matrix fields_with_energy_levels(const Model& model, std::uint64_t seed, std::size_t count,
+                                 double sigma, const par::Comm& comm) {
   const auto& colouring = model.standardization().shell_power;
   const auto range = par::block_range(count, comm.rank(), comm.size());
-  Matrix fields = test::isotropic_gaussian_fields(kDims, seed, range.begin, range.end - range.begin,
-                                                  [&](std::size_t s) { return std::sqrt(colouring[s]); });
+  Matrix fields =
+      test::isotropic_gaussian_fields(kDims, seed, range.begin, range.end - range.begin,
+                                      [&](std::size_t s) { return std::sqrt(colouring[s]); });
   for (std::size_t i = 0; i < fields.rows(); ++i) {
-    const double level = std::exp(sigma * RandomStream(seed, StreamPurpose::test, range.begin + i, 9).normal());
+    const double level =
+        std::exp(sigma * RandomStream(seed, StreamPurpose::test, range.begin + i, 9).normal());
     for (double& v : fields.row(i)) v *= level;
   }
   return fields;
@@ -207,24 +225,27 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
   // Data: the sampler's spectrum with an energy level that varies from field to field (log-normal,
   // sd 0.3 in amplitude, so 0.36 in variance of the log power of every shell). The sampler's fields
   // all have one level; the spread must give fresh samples the data's variance of the level, with
-  // one component (along the all-shells direction), keep the geometric mean spectrum, and be the same
-  // for any number of ranks. Without extra scatter in the data there is no spread.
+  // one component (along the all-shells direction), keep the geometric mean spectrum, and be the
+  // same for any number of ranks. Without extra scatter in the data there is no spread.
   const auto& world = test::World::comm();
   const Model model = zero_drift_model(kDims, spectrum_standardization(kDims));
   const std::size_t reference_count = 96;
   const Matrix reference = fields_with_energy_levels(model, 21, reference_count, 0.3, world);
   const auto target = geometric_shell_powers(reference, world);
-  const auto data_spread = sample::log_power_spread(reference, par::block_range(reference_count, world.rank(), world.size()).begin, kDims, world);
+  const auto data_spread = sample::log_power_spread(
+      reference, par::block_range(reference_count, world.rank(), world.size()).begin, kDims, world);
 
   sample::CalibrationOptions options;
   options.samples = 64;
-  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, &data_spread, options, world);
+  const auto result =
+      sample::calibrate_output(model, sampler(), target, nullptr, &data_spread, options, world);
   // One component along the energy level; a second one may take up what the first direction, picked
   // on half the data, leaves of the level's variance in the directions next to it.
   ASSERT_GE(result.spread.rows(), 1u);
   ASSERT_LE(result.spread.rows(), 2u);
   ASSERT_EQ(result.spread_components.size(), result.spread.rows());
-  EXPECT_EQ(result.spread_components.size() + result.spread_rejected.size(), options.spread_components);
+  EXPECT_EQ(result.spread_components.size() + result.spread_rejected.size(),
+            options.spread_components);
   const auto& c = result.spread_components[0];
   EXPECT_GT(c.data_variance, 10.0 * c.generated_variance);
   for (const auto& component : result.spread_components)
@@ -233,8 +254,8 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
   const auto modes = modes_per_shell(kDims);
   for (std::size_t s = 2; s < modes.size(); ++s)
     if (modes[s] >= 200) EXPECT_NEAR(std::abs(result.spread(0, s)), 0.3, 0.06) << "shell " << s;
-  const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, &data_spread, options,
-                                              par::Comm::self());
+  const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, &data_spread,
+                                              options, par::Comm::self());
   ASSERT_EQ(alone.spread.rows(), result.spread.rows());
   for (std::size_t i = 0; i < result.spread.size(); ++i)
     EXPECT_NEAR(alone.spread.data()[i], result.spread.data()[i], 1e-12) << "entry " << i;
@@ -255,9 +276,10 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
 
   // Data without extra scatter: no component is significant.
   const Matrix plain = fields_with_energy_levels(model, 22, reference_count, 0.0, world);
-  const auto plain_spread = sample::log_power_spread(plain, par::block_range(reference_count, world.rank(), world.size()).begin, kDims, world);
-  const auto none = sample::calibrate_output(model, sampler(), geometric_shell_powers(plain, world), nullptr,
-                                             &plain_spread, options, world);
+  const auto plain_spread = sample::log_power_spread(
+      plain, par::block_range(reference_count, world.rank(), world.size()).begin, kDims, world);
+  const auto none = sample::calibrate_output(model, sampler(), geometric_shell_powers(plain, world),
+                                             nullptr, &plain_spread, options, world);
   EXPECT_EQ(none.spread.rows(), 0u);
   EXPECT_TRUE(none.spread_components.empty());
   // The spread travels with the model and changes its identity; to_data needs the normals.
@@ -281,8 +303,8 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
 TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
   const auto& world = test::World::comm();
   // A log-normal copula: g^-1(z) = exp(z), Gaussian field of shell powers a^2 (1 + s)^-2 with unit
-  // variance. The target: the spectrum of the same copula with the Gaussian power multiplied by r(s),
-  // measured on fields drawn here; gains sqrt(r(s)) reach it, through a non-linear map.
+  // variance. The target: the spectrum of the same copula with the Gaussian power multiplied by
+  // r(s), measured on fields drawn here; gains sqrt(r(s)) reach it, through a non-linear map.
   const auto modes = modes_per_shell(kDims);
   double variance = 0.0, n = 1.0;
   for (const auto d : kDims) n *= static_cast<double>(d);
@@ -302,16 +324,16 @@ TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
 
   const std::size_t reference_count = 96;
   const auto range = par::block_range(reference_count, world.rank(), world.size());
-  Matrix reference = test::isotropic_gaussian_fields(kDims, 11, range.begin, range.end - range.begin,
-                                                     [&](std::size_t s) {
-                                                       return std::sqrt(st.shell_power[s] * bias(s));
-                                                     });
+  Matrix reference = test::isotropic_gaussian_fields(
+      kDims, 11, range.begin, range.end - range.begin,
+      [&](std::size_t s) { return std::sqrt(st.shell_power[s] * bias(s)); });
   for (double& v : reference.values()) v = std::exp(v);
   const auto target = geometric_shell_powers(reference, world);
 
   sample::CalibrationOptions options;
   options.samples = 48;
-  const auto result = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
+  const auto result =
+      sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
   EXPECT_GT(result.iterations, 1u);  // a non-linear map back to data units needs several updates
   EXPECT_LT(result.final_error, options.tolerance);
   EXPECT_GT(result.initial_error, 0.3);
@@ -330,34 +352,38 @@ TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
   const auto raw_power = geometric_shell_powers(raw, world);
   for (std::size_t s = 1; s < modes.size(); ++s) {
     if (modes[s] < 200) continue;
-    const double sigma = lognormal_power_scatter(modes[s], {fresh_count, reference_count, options.samples});
+    const double sigma =
+        lognormal_power_scatter(modes[s], {fresh_count, reference_count, options.samples});
     EXPECT_NEAR(power[s] / target[s], 1.0, 5.0 * sigma) << "shell " << s;
     if (s == 6 || s == 7) EXPECT_LT(raw_power[s] / target[s], 0.75) << "shell " << s;
   }
 }
 
 TEST(Calibration, GaussianSamplesBecomeLogNormalWithTheOutputMap) {
-  // A Gaussian sampler (whitened, eta = 0) and log-normal data: the gains and the output map together
-  // must give fresh samples the data's one-point distribution and spectrum. With gains alone the
-  // values stay Gaussian (symmetric), which the quantiles below would reject.
+  // A Gaussian sampler (whitened, eta = 0) and log-normal data: the gains and the output map
+  // together must give fresh samples the data's one-point distribution and spectrum. With gains
+  // alone the values stay Gaussian (symmetric), which the quantiles below would reject.
   const auto& world = test::World::comm();
   const Model model = zero_drift_model(kDims, spectrum_standardization(kDims));
   const auto modes = modes_per_shell(kDims);
   const std::size_t reference_count = 96;
   const auto range = par::block_range(reference_count, world.rank(), world.size());
-  Matrix reference = test::isotropic_gaussian_fields(kDims, 12, range.begin, range.end - range.begin,
-                                                     [](std::size_t s) { return 2.0 / (1.0 + s); });
+  Matrix reference =
+      test::isotropic_gaussian_fields(kDims, 12, range.begin, range.end - range.begin,
+                                      [](std::size_t s) { return 2.0 / (1.0 + s); });
   for (double& v : reference.values()) v = std::exp(0.8 * v);
   const auto target = geometric_shell_powers(reference, world);
   const auto marginal = copula::fit_marginal(reference, world);
 
   sample::CalibrationOptions options;
   options.samples = 48;
-  const auto result = sample::calibrate_output(model, sampler(), target, &marginal, nullptr, options, world);
+  const auto result =
+      sample::calibrate_output(model, sampler(), target, &marginal, nullptr, options, world);
   EXPECT_GE(result.rounds, 1u);
   EXPECT_LE(result.final_error, options.round_tolerance);
   ASSERT_FALSE(result.map.x.empty());
-  const auto alone = sample::calibrate_output(model, sampler(), target, &marginal, nullptr, options, par::Comm::self());
+  const auto alone = sample::calibrate_output(model, sampler(), target, &marginal, nullptr, options,
+                                              par::Comm::self());
   EXPECT_EQ(alone.map.z, result.map.z);  // integer histograms: the same map for any number of ranks
 
   Model calibrated = zero_drift_model(kDims, spectrum_standardization(kDims));
@@ -365,8 +391,10 @@ TEST(Calibration, GaussianSamplesBecomeLogNormalWithTheOutputMap) {
   calibrated.set_output_map(result.map);
   const std::size_t fresh_count = 96;
   const Matrix fresh = world_samples(calibrated, 500, fresh_count, world);
-  // One-point distribution: quantiles of all values of both sets (gathered) within 3 % of the spread.
-  const Matrix all_fresh = test::gather_rows(fresh, world), all_reference = test::gather_rows(reference, world);
+  // One-point distribution: quantiles of all values of both sets (gathered) within 3 % of the
+  // spread.
+  const Matrix all_fresh = test::gather_rows(fresh, world),
+               all_reference = test::gather_rows(reference, world);
   std::vector<double> a(all_fresh.values().begin(), all_fresh.values().end());
   std::vector<double> b(all_reference.values().begin(), all_reference.values().end());
   std::sort(a.begin(), a.end());
@@ -381,7 +409,8 @@ TEST(Calibration, GaussianSamplesBecomeLogNormalWithTheOutputMap) {
   const auto power = geometric_shell_powers(fresh, world);
   for (std::size_t s = 1; s < modes.size(); ++s) {
     if (modes[s] < 200) continue;
-    const double sigma = lognormal_power_scatter(modes[s], {fresh_count, reference_count, options.samples});
+    const double sigma =
+        lognormal_power_scatter(modes[s], {fresh_count, reference_count, options.samples});
     EXPECT_NEAR(power[s] / target[s], 1.0, 5.0 * sigma + options.round_tolerance) << "shell " << s;
   }
 }
@@ -429,7 +458,9 @@ TEST(Calibration, Errors) {
   sample::CalibrationOptions options;
   options.samples = 2;
   std::vector<double> short_target(S - 1, 1.0);
-  EXPECT_THROW(sample::calibrate_output(model, sampler(), short_target, nullptr, nullptr, options, world), Error);
+  EXPECT_THROW(
+      sample::calibrate_output(model, sampler(), short_target, nullptr, nullptr, options, world),
+      Error);
   const auto expect_usage = [&](const Model& m, std::vector<double> target) {
     try {
       sample::calibrate_output(m, sampler(), target, nullptr, nullptr, options, world);
@@ -441,9 +472,10 @@ TEST(Calibration, Errors) {
   options.samples = 0;
   expect_usage(model, std::vector<double>(S, 1.0));
   // Vectors have no shells.
-  auto features = std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(3), 4, 1.0, 7);
-  const Model vectors(std::move(features), make_schedule("trig"), ItemShape::vector(3), Standardization{},
-                      {0.0, 1.0}, Matrix(2, 4, 0.0));
+  auto features =
+      std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(3), 4, 1.0, 7);
+  const Model vectors(std::move(features), make_schedule("trig"), ItemShape::vector(3),
+                      Standardization{}, {0.0, 1.0}, Matrix(2, 4, 0.0));
   options.samples = 2;
   expect_usage(vectors, std::vector<double>(2, 1.0));
   EXPECT_NO_THROW(model.set_output_gain(std::vector<double>(S, 1.0)));

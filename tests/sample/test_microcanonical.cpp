@@ -1,9 +1,9 @@
 // Microcanonical synthesis (sample/microcanonical.hpp) on a Gaussian-like target: a scattering map
 // of the fields' mean and wavelet powers (families mean+phi2) normalised on Gaussian fields with a
-// coloured spectrum. Synthesised fields match their targets to the tolerance (checked on the written
-// samples, back in model units), the loss falls at every iteration, the samples and their records
-// are bitwise the same on any number of ranks and after a stop and resume, and bad settings or a
-// model without training features are refused.
+// coloured spectrum. Synthesised fields match their targets to the tolerance (checked on the
+// written samples, back in model units), the loss falls at every iteration, the samples and their
+// records are bitwise the same on any number of ranks and after a stop and resume, and bad settings
+// or a model without training features are refused.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -102,8 +102,8 @@ void expect_same_bits(const Records& a, const Records& b) {
 }
 
 // |phi(x) - target| / s of a sample written in data units.
-double residual_of(const Model& model, const sample::TrainingFeatures& t, std::span<const double> data,
-                   std::span<const double> target) {
+double residual_of(const Model& model, const sample::TrainingFeatures& t,
+                   std::span<const double> data, std::span<const double> target) {
   std::vector<double> x(data.begin(), data.end()), phi(model.features().size());
   for (auto& v : x) v = (v - kMean) / kScale;
   model.features().evaluate(x, phi);
@@ -118,12 +118,14 @@ TEST(Microcanonical, SamplesMatchTheirTargetsWithinTheTolerance) {
   const Model model = power_model();
   const auto t = sample::TrainingFeatures::of(model);
   EXPECT_EQ(t.items.rows(), kTrain);
-  for (const auto target : {sample::MicrocanonicalTarget::item, sample::MicrocanonicalTarget::mean}) {
+  for (const auto target :
+       {sample::MicrocanonicalTarget::item, sample::MicrocanonicalTarget::mean}) {
     sample::MicrocanonicalOptions options;
     options.target = target;
     std::vector<sample::SynthesisResult> results;
     const std::size_t first = 3, count = 4;
-    const Matrix samples = sample::generate_microcanonical(model, t, options, first, count, results);
+    const Matrix samples =
+        sample::generate_microcanonical(model, t, options, first, count, results);
     ASSERT_EQ(results.size(), count);
     for (std::size_t i = 0; i < count; ++i) {
       const auto& r = results[i];
@@ -148,9 +150,9 @@ TEST(Microcanonical, LossFallsAtEveryIteration) {
     AlignedVector<double> x(model.shape().size());
     RandomStream(options.seed, StreamPurpose::microcanonical, id).fill_normal(x);
     std::vector<double> losses;
-    const auto r = sample::synthesize(model.features(), t.target(options.target, id), t.scale,
-                                      options, x,
-                                      [&](const LbfgsIteration& it) { losses.push_back(it.value); });
+    const auto r =
+        sample::synthesize(model.features(), t.target(options.target, id), t.scale, options, x,
+                           [&](const LbfgsIteration& it) { losses.push_back(it.value); });
     ASSERT_EQ(losses.size(), r.iterations + 1);
     EXPECT_GT(r.iterations, 10u);
     for (std::size_t k = 1; k < losses.size(); ++k)
@@ -171,7 +173,8 @@ TEST(Microcanonical, SameSamplesOnAnyNumberOfRanks) {
   run.job.out = dir.path("world.h5");
   run.run(comm);  // 7 samples in batches of 2: up to 2 batches per rank
   if (comm.is_root()) {
-    const Records a = read_records(reference.job.out, 7, self), b = read_records(run.job.out, 7, self);
+    const Records a = read_records(reference.job.out, 7, self),
+                  b = read_records(run.job.out, 7, self);
     expect_same_bits(a, b);
     for (std::size_t i = 0; i < 7; ++i) {
       EXPECT_LE(b.residual[i], run.options.tolerance);

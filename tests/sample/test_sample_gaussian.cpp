@@ -1,6 +1,6 @@
-// The integrators of METHOD section 3 on a Gaussian target: with the exact drift (a polynomial model
-// whose eta is the closed form) the D* Heun scheme converges as METHOD reports, and a fitted model
-// reproduces the target's mean and covariance.
+// The integrators of METHOD section 3 on a Gaussian target: with the exact drift (a polynomial
+// model whose eta is the closed form) the D* Heun scheme converges as METHOD reports, and a fitted
+// model reproduces the target's mean and covariance.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -50,7 +50,8 @@ TEST(OptimalSde, ConvergesWithStepsOnTheExactDrift) {
   const double e5 = covariance_error(draw(exact, sample::Integrator::optimal_sde, 5, n), g);
   const double e10 = covariance_error(draw(exact, sample::Integrator::optimal_sde, 10, n), g);
   const double e20 = covariance_error(draw(exact, sample::Integrator::optimal_sde, 20, n), g);
-  std::printf("D* Heun relative covariance error: %.4f (5 steps) %.4f (10) %.4f (20)\n", e5, e10, e20);
+  std::printf("D* Heun relative covariance error: %.4f (5 steps) %.4f (10) %.4f (20)\n", e5, e10,
+              e20);
   // METHOD section 3 reports 0.054, 0.010, 0.005 on its d = 3 check.
   EXPECT_LT(e5, 0.10);
   EXPECT_LT(e10, 0.03);
@@ -60,7 +61,8 @@ TEST(OptimalSde, ConvergesWithStepsOnTheExactDrift) {
 }
 
 TEST(OptimalSde, ReproducesTheConvergenceFiguresOfMethodSection3) {
-  // A standard normal target in d = 3: METHOD reports 0.054, 0.010 and 0.005 for 5, 10 and 20 steps.
+  // A standard normal target in d = 3: METHOD reports 0.054, 0.010 and 0.005 for 5, 10 and 20
+  // steps.
   const auto g = synth::make_gaussian({0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
   const Model exact = test::exact_gaussian_model(g, "linear", 2001);
   const std::size_t n = 400000;
@@ -143,9 +145,10 @@ TEST(FittedModel, TwentyThousandSamplesReproduceCovarianceAndMean) {
     fit::FitOptions options;
     options.times = 21;
     options.draws = 2;
-    const Model model = fit::fit_model(local, range.begin, items,
-                                       std::make_unique<features::PolynomialFeatures>(ItemShape::vector(d)),
-                                       ItemShape::vector(d), Standardization{}, options, comm);
+    const Model model =
+        fit::fit_model(local, range.begin, items,
+                       std::make_unique<features::PolynomialFeatures>(ItemShape::vector(d)),
+                       ItemShape::vector(d), Standardization{}, options, comm);
     const Matrix x = draw(model, sample::Integrator::optimal_sde, 20, 20000);
     EXPECT_LT(covariance_error(x, g), 0.04) << "d = " << d;
     EXPECT_LT(mean_error(x, g), 0.03) << "d = " << d;

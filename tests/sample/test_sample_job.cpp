@@ -35,7 +35,6 @@ Matrix read_all(const std::string& path, const par::Comm& comm) {
   return io::read_items(path, comm, par::Range{0, 61}).values;
 }
 
-
 }  // namespace
 
 TEST(SamplingRun, InterruptedAndResumedEqualsUninterruptedBitwise) {
@@ -109,7 +108,7 @@ TEST(SamplingRun, DefaultBatchDependsOnTheModelOnly) {
   const auto& comm = test::World::comm();
   test::ScratchDir dir("samplebatch");
   SamplingRun automatic;
-  automatic.options.batch = 0;  // --batch 0, the CLI default
+  automatic.options.batch = 0;                             // --batch 0, the CLI default
   EXPECT_EQ(sample::default_batch(automatic.model), 64u);  // small items: 64 per batch
   automatic.job.out = dir.path("automatic.h5");
   automatic.run(comm);

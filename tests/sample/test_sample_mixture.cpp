@@ -1,5 +1,5 @@
-// A 2D Gaussian mixture learnt with random Fourier features: generated samples are about as close to
-// fresh data (energy distance) as fresh data are to each other.
+// A 2D Gaussian mixture learnt with random Fourier features: generated samples are about as close
+// to fresh data (energy distance) as fresh data are to each other.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -42,7 +42,8 @@ TEST(MixtureWithFourierFeatures, EnergyDistanceWithinTwiceTheDataToDataValue) {
   std::printf("energy distance: generated-test %.5f, data-test %.5f, ratio %.3f\n",
               generated_to_test / 3, data_to_test / 3, generated_to_test / data_to_test);
   EXPECT_LT(generated_to_test, 2.0 * data_to_test);
-  // And the model is not trivially right: the initial Gaussian N(0, I) (in standardised units) is far.
+  // And the model is not trivially right: the initial Gaussian N(0, I) (in standardised units) is
+  // far.
   Matrix gaussian(n, 2);
   RandomStream(5, StreamPurpose::test, 0).fill_normal(gaussian.values());
   for (double& v : gaussian.values()) v = st.mean + st.scale * v;

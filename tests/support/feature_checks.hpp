@@ -1,7 +1,7 @@
 #pragma once
 // Checks every FeatureMap must pass: exact gradients (central finite differences of eta . phi along
-// random directions), Jacobian and batched vjp consistent with vjp, and accumulate + finalize_gram equal
-// to the Gram sums built from P separate vjp's.
+// random directions), Jacobian and batched vjp consistent with vjp, and accumulate + finalize_gram
+// equal to the Gram sums built from P separate vjp's.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,10 +11,11 @@
 
 namespace ksi::test {
 
-/// Largest relative error of the directional derivative d/de eta . phi(x + e u) against u . vjp(x, eta)
-/// over `directions` random unit directions u (central differences with step `step`).
-inline double vjp_finite_difference_error(const features::FeatureMap& map, std::span<const double> x,
-                                          std::uint64_t seed, int directions = 4, double step = 1e-5) {
+/// Largest relative error of the directional derivative d/de eta . phi(x + e u) against u . vjp(x,
+/// eta) over `directions` random unit directions u (central differences with step `step`).
+inline double vjp_finite_difference_error(const features::FeatureMap& map,
+                                          std::span<const double> x, std::uint64_t seed,
+                                          int directions = 4, double step = 1e-5) {
   const std::size_t P = map.size(), d = x.size();
   std::vector<double> eta(P), u(d), grad(d), xp(d), xm(d), phi(P);
   RandomStream stream(seed, StreamPurpose::test, 17);

@@ -1,5 +1,5 @@
-// GoogleTest main for every ksi test: MPI and PETSc up once, results printed by rank 0, failures seen on
-// other ranks printed with their rank, and the exit code agreed over all ranks.
+// GoogleTest main for every ksi test: MPI and PETSc up once, results printed by rank 0, failures
+// seen on other ranks printed with their rank, and the exit code agreed over all ranks.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -17,8 +17,9 @@ class RankFailurePrinter : public testing::EmptyTestEventListener {
   explicit RankFailurePrinter(int rank) : rank_(rank) {}
   void OnTestPartResult(const testing::TestPartResult& result) override {
     if (result.failed())
-      std::fprintf(stderr, "[rank %d] %s:%d: %s\n", rank_, result.file_name() ? result.file_name() : "?",
-                   result.line_number(), result.summary());
+      std::fprintf(stderr, "[rank %d] %s:%d: %s\n", rank_,
+                   result.file_name() ? result.file_name() : "?", result.line_number(),
+                   result.summary());
   }
 
  private:

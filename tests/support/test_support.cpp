@@ -14,15 +14,22 @@ namespace {
 par::Comm* world_comm = nullptr;
 }
 
-World::World() : comm_(par::Comm::world()) { world_comm = &comm_; }
-World::~World() { world_comm = nullptr; }
-const par::Comm& World::comm() { return *world_comm; }
+World::World() : comm_(par::Comm::world()) {
+  world_comm = &comm_;
+}
+World::~World() {
+  world_comm = nullptr;
+}
+const par::Comm& World::comm() {
+  return *world_comm;
+}
 
 ScratchDir::ScratchDir(const std::string& label) {
   const auto& comm = World::comm();
   std::string name;
   if (comm.is_root()) {
-    std::string pattern = (std::filesystem::temp_directory_path() / ("ksi-test-" + label + "-XXXXXX")).string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / ("ksi-test-" + label + "-XXXXXX")).string();
     if (mkdtemp(pattern.data()) == nullptr) std::abort();
     name = pattern;
   }

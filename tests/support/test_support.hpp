@@ -1,5 +1,6 @@
 #pragma once
-// Helpers shared by the tests: the world communicator, scratch folders agreed over ranks, statistics.
+// Helpers shared by the tests: the world communicator, scratch folders agreed over ranks,
+// statistics.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -44,8 +45,8 @@ double relative_difference(const Matrix& A, const Matrix& B);
 /// Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| (V-statistic, all pairs).
 double energy_distance(const Matrix& X, const Matrix& Y);
 
-/// Runs `body`, which must end with an error of ExitCode::interrupted (a stop request honoured), and
-/// clears the stop request.
+/// Runs `body`, which must end with an error of ExitCode::interrupted (a stop request honoured),
+/// and clears the stop request.
 void expect_interrupted(const std::function<void()>& body);
 
 /// Gathers the rows every rank holds into one matrix on every rank (rank order).

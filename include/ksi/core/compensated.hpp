@@ -1,9 +1,10 @@
 #pragma once
 /// @file
 /// Double-double (compensated) sums. Sums of many doubles depend on their order at the level of the
-/// last bit; in double-double the order changes the result by about 1e-32 relative, so the sum rounded
-/// to double is the same for any partition of the terms (up to ties of probability ~1e-16). ksi sums
-/// Gram matrices and data statistics this way, so fits are bitwise independent of the rank count.
+/// last bit; in double-double the order changes the result by about 1e-32 relative, so the sum
+/// rounded to double is the same for any partition of the terms (up to ties of probability ~1e-16).
+/// ksi sums Gram matrices and data statistics this way, so fits are bitwise independent of the rank
+/// count.
 
 #include <span>
 

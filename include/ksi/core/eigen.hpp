@@ -2,9 +2,9 @@
 /// @file
 /// Eigen-decomposition of small dense symmetric matrices (cyclic Jacobi rotations).
 ///
-/// For the calibration's shell-by-shell covariances (tens of rows): deterministic (the same bits for
-/// the same input on every rank, which a threaded LAPACK does not promise), accurate to a few ulps
-/// of the largest eigenvalue, O(n^3) per sweep with about 10 sweeps.
+/// For the calibration's shell-by-shell covariances (tens of rows): deterministic (the same bits
+/// for the same input on every rank, which a threaded LAPACK does not promise), accurate to a few
+/// ulps of the largest eigenvalue, O(n^3) per sweep with about 10 sweeps.
 
 #include <vector>
 

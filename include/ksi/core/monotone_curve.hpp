@@ -1,8 +1,8 @@
 #pragma once
 /// @file
 /// A smooth monotone map of the real line through knots (z_i, x_i): Fritsch-Carlson monotone cubic
-/// Hermite interpolation inside, straight lines with the end slopes outside. Value and derivative are
-/// continuous, so gradients through the map are well defined everywhere.
+/// Hermite interpolation inside, straight lines with the end slopes outside. Value and derivative
+/// are continuous, so gradients through the map are well defined everywhere.
 
 #include <span>
 #include <vector>

@@ -21,7 +21,9 @@ class Params {
   void set(const std::string& key, double value);
   void set(const std::string& key, std::int64_t value);
   void set(const std::string& key, int value) { set(key, static_cast<std::int64_t>(value)); }
-  void set(const std::string& key, std::size_t value) { set(key, static_cast<std::int64_t>(value)); }
+  void set(const std::string& key, std::size_t value) {
+    set(key, static_cast<std::int64_t>(value));
+  }
   void set(const std::string& key, bool value) { entries_[key] = value ? "true" : "false"; }
 
   bool has(const std::string& key) const { return entries_.count(key) != 0; }

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// Counter-based random streams (Philox4x64-10). A stream is named by (seed, purpose, id0, id1, id2)
-/// and its numbers are a pure function of that name: no state is shared between streams, so results
-/// never depend on how work is split across ranks.
+/// Counter-based random streams (Philox4x64-10). A stream is named by (seed, purpose, id0, id1,
+/// id2) and its numbers are a pure function of that name: no state is shared between streams, so
+/// results never depend on how work is split across ranks.
 
 #include <array>
 #include <cstdint>

@@ -1,6 +1,7 @@
 #pragma once
 /// @file
-/// Threads per rank for BLAS. ksi runs one rank per core by default (threads = 1), as Slurm jobs do.
+/// Threads per rank for BLAS. ksi runs one rank per core by default (threads = 1), as Slurm jobs
+/// do.
 
 namespace ksi {
 /// Sets the number of BLAS threads of this process (OpenBLAS).

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// Version and git hash of this build, recorded in provenance attributes and benchmark JSON. The hash
-/// is refreshed at every build (not only at configure time), so it names the commit that was built.
+/// Version and git hash of this build, recorded in provenance attributes and benchmark JSON. The
+/// hash is refreshed at every build (not only at configure time), so it names the commit that was
+/// built.
 
 namespace ksi {
 const char* build_version();

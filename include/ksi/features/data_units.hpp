@@ -3,11 +3,11 @@
 /// Feature maps of fields taken in data units. A model runs in its own units x (whitened, Gaussian
 /// copula, ...); the statistics fields are judged by (P(k), structure functions) live in data units
 /// u = q(offset + C x), C a linear isotropic filter with one gain per spectral shell and q a smooth
-/// monotone map of values (the inverse of a Gaussian copula's one-point map). DataUnitsMap composes a
-/// field map psi with that change of units, phi(x) = psi(u(x)), so that its shell powers are the
-/// power spectrum in the units it is judged in. The Jacobian gains one diagonal factor and one filter,
-/// J = J_psi(u) diag(q') C; its rows are no longer band-limited, so the Gram sums are taken from the
-/// dense rows (P r2c transforms and one SYRK over the half spectrum per item).
+/// monotone map of values (the inverse of a Gaussian copula's one-point map). DataUnitsMap composes
+/// a field map psi with that change of units, phi(x) = psi(u(x)), so that its shell powers are the
+/// power spectrum in the units it is judged in. The Jacobian gains one diagonal factor and one
+/// filter, J = J_psi(u) diag(q') C; its rows are no longer band-limited, so the Gram sums are taken
+/// from the dense rows (P r2c transforms and one SYRK over the half spectrum per item).
 
 #include <memory>
 #include <string>

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// The FeatureMap interface (METHOD section 4): phi: R^d -> R^P with Jacobian J(x) in R^{P x d}.
-/// The drift is a vector-Jacobian product J(x)^T eta; fitting needs sums of J J^T and J v over batches.
+/// The drift is a vector-Jacobian product J(x)^T eta; fitting needs sums of J J^T and J v over
+/// batches.
 
 #include <functional>
 #include <map>
@@ -54,7 +55,8 @@ class FeatureMap {
   /// Adds a batch to the raw normal-equation sums: K_raw (P x P, upper triangle, row-major; the
   /// lower triangle is not referenced) and h += sum_b J(x_b) v_b. Raw sums add over batches and
   /// ranks; finalize_gram turns the reduced K_raw into sum_b J J^T. Default: dense J, one syrk.
-  virtual void accumulate(const Matrix& X, const Matrix& V, Matrix& K_raw, std::span<double> h) const;
+  virtual void accumulate(const Matrix& X, const Matrix& V, Matrix& K_raw,
+                          std::span<double> h) const;
   /// In-place map from reduced raw sums to sum J J^T (upper triangle). Default: identity.
   virtual void finalize_gram(Matrix& K) const {}
   /// Items per accumulate call that amortise the map's per-call work.

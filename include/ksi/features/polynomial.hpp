@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// Linear and quadratic monomials of a vector: P = d + d (d + 1) / 2. The drift J^T eta is affine in x,
-/// so the Gaussian target's exact drift lies in its span (the pipeline's closed-form check).
+/// Linear and quadratic monomials of a vector: P = d + d (d + 1) / 2. The drift J^T eta is affine
+/// in x, so the Gaussian target's exact drift lies in its span (the pipeline's closed-form check).
 
 #include "ksi/features/feature_map.hpp"
 

@@ -4,9 +4,9 @@
 /// c_p ~ U[0, 2 pi): a Gaussian-kernel approximation for low-dimensional vectors.
 ///
 /// Because J(x) = diag(s(x)) W with s_p = -sqrt(2/P) sin(w_p . x + c_p), the Gram sum factorises:
-/// sum_b J_b J_b^T = (W W^T) o (S^T S) with S the batch's B x P matrix of s. accumulate therefore runs
-/// a syrk with inner dimension B instead of B d, and finalize_gram applies the Hadamard factor once.
-
+/// sum_b J_b J_b^T = (W W^T) o (S^T S) with S the batch's B x P matrix of s. accumulate therefore
+/// runs a syrk with inner dimension B instead of B d, and finalize_gram applies the Hadamard factor
+/// once.
 
 #include "ksi/features/feature_map.hpp"
 

@@ -22,15 +22,16 @@
 ///
 ///     marginal_m    <h_m(u / sigma)> / mass_m,   h_m(z) = exp(-(z - c_m)^2 / (2 w^2)),
 ///
-/// The conditional family (options.conditional = B bins) adds, for every scale j, the wavelet energy
-/// E_j = sum_l |U_{j,l}|^2 averaged within B soft bins of the field's values,
+/// The conditional family (options.conditional = B bins) adds, for every scale j, the wavelet
+/// energy E_j = sum_l |U_{j,l}|^2 averaged within B soft bins of the field's values,
 ///
 ///     cond_{j,m}   < E_j h_m(u / sigma) > / a_{j,m},
 ///
 /// (bins as the marginal family's, of the map's own input u = x; a_{j,m} the data means): where, at
 /// which levels, the field's fluctuations of each scale live. Averages of moduli over space (Phi1,
-/// Phi2) and their linear couplings to larger scales (Phi3) do not see a level dependence that is not
-/// monotone, such as the shot noise in the voids of a density field. Its rows are full-grid fields.
+/// Phi2) and their linear couplings to larger scales (Phi3) do not see a level dependence that is
+/// not monotone, such as the shot noise in the voids of a density field. Its rows are full-grid
+/// fields.
 ///
 /// The shell family (options.shells) adds one feature per spectral shell s = round(|k|) >= 1 where
 /// the data have power: the shell's mean power in the units the map sees,

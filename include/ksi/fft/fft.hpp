@@ -1,7 +1,8 @@
 #pragma once
 /// @file
 /// FFTW behind move-only plan objects; fftw3.h never leaves src/fft. Plans are made once (under the
-/// planner lock) and executed on any arrays of the planned shape; unnormalised transforms as in FFTW.
+/// planner lock) and executed on any arrays of the planned shape; unnormalised transforms as in
+/// FFTW.
 
 #include <complex>
 #include <cstddef>
@@ -17,7 +18,8 @@ enum class Effort { estimate, measure, patient };
 
 /// Process-wide settings: planner effort and threads per plan. Call before making plans.
 void configure(Effort effort, int threads);
-/// Loads / saves FFTW wisdom (planning results) so repeated runs skip measuring; false if unreadable.
+/// Loads / saves FFTW wisdom (planning results) so repeated runs skip measuring; false if
+/// unreadable.
 bool import_wisdom(const std::string& path);
 void export_wisdom(const std::string& path);
 
@@ -31,13 +33,13 @@ inline long frequency(std::size_t i, std::size_t n) {
 std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims);
 
 /// The isotropic spectral shells of a periodic grid, the one convention ksi has for them: shell
-/// s = round(|k|) (grid units) of each r2c coefficient, the coefficient's weight w_k in sums over the
-/// full spectrum (2 where it also stands for its mirror -k, else 1), and the number of real modes
-/// m_s = sum of w_k over the shell.
+/// s = round(|k|) (grid units) of each r2c coefficient, the coefficient's weight w_k in sums over
+/// the full spectrum (2 where it also stands for its mirror -k, else 1), and the number of real
+/// modes m_s = sum of w_k over the shell.
 class SpectralShells {
  public:
-  /// Shells whose power is below this fraction of the largest shell's hold no data (the mean after a
-  /// standardisation, beyond a dealiasing cut-off): no whitening, gain or feature there.
+  /// Shells whose power is below this fraction of the largest shell's hold no data (the mean after
+  /// a standardisation, beyond a dealiasing cut-off): no whitening, gain or feature there.
   static constexpr double kEmpty = 1e-13;
 
   explicit SpectralShells(std::vector<std::size_t> dims);
@@ -69,8 +71,8 @@ void reset_transform_counts();
 
 class PlanHandle;  // owns one fftw_plan; defined in src/fft
 
-/// Real-to-complex forward and complex-to-real backward transforms of `howmany` contiguous real arrays
-/// of shape dims (row-major). The complex side has dims with the last axis n/2 + 1.
+/// Real-to-complex forward and complex-to-real backward transforms of `howmany` contiguous real
+/// arrays of shape dims (row-major). The complex side has dims with the last axis n/2 + 1.
 class RealTransform {
  public:
   explicit RealTransform(std::vector<std::size_t> dims, std::size_t howmany = 1);

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// The fit stage (METHOD section 2): per-time Gram systems assembled over this rank's items, reduced to
-/// the rank (or rank group) that solves each time, solved with PETSc, and gathered into a Model.
+/// The fit stage (METHOD section 2): per-time Gram systems assembled over this rank's items,
+/// reduced to the rank (or rank group) that solves each time, solved with PETSc, and gathered into
+/// a Model.
 
 #include <cstdint>
 #include <memory>
@@ -17,10 +18,11 @@ namespace ksi::fit {
 
 /// Checkpoints of a fit in progress (issue: runs on clusters).
 struct CheckpointOptions {
-  std::string path;              ///< checkpoint file; empty: no checkpoints and no signal handling
-  double every_seconds = 600.0;  ///< also write one at this interval (0: only when stopped by a signal)
-  bool resume = false;           ///< continue from `path` when it exists
-  std::string inputs;            ///< the caller's identity of the inputs (data file), checked on resume
+  std::string path;  ///< checkpoint file; empty: no checkpoints and no signal handling
+  double every_seconds =
+      600.0;            ///< also write one at this interval (0: only when stopped by a signal)
+  bool resume = false;  ///< continue from `path` when it exists
+  std::string inputs;   ///< the caller's identity of the inputs (data file), checked on resume
 };
 
 struct FitOptions {
@@ -30,11 +32,11 @@ struct FitOptions {
   std::size_t draws = 4;              ///< M, noise draws z per data item and time
   std::uint64_t seed = 1;             ///< key of the noise streams (seed, item, draw, time)
   double ridge = 1e-8;                ///< relative ridge lambda: K + lambda tr(K)/P I
-  std::size_t batch = 0;              ///< items x draws per accumulate call (0: the map's preference)
-  double memory_mb = 4096.0;          ///< per-rank budget for partial sums; times are chunked to fit
+  std::size_t batch = 0;      ///< items x draws per accumulate call (0: the map's preference)
+  double memory_mb = 4096.0;  ///< per-rank budget for partial sums; times are chunked to fit
   std::size_t distributed_threshold = 4096;  ///< P from which a time is solved on a rank group
-  int solve_group = 0;                ///< ranks per distributed solve (0: spread idle ranks over times)
-  CheckpointOptions checkpoint;       ///< checkpoint and restart
+  int solve_group = 0;           ///< ranks per distributed solve (0: spread idle ranks over times)
+  CheckpointOptions checkpoint;  ///< checkpoint and restart
   /// Fields only: after eta, fit per-shell gains of a linear drift correction (Model::shell_gain)
   /// on the same (item, draw, time) pairs; one more pass of vjp's.
   bool shell_correction = false;
@@ -43,49 +45,49 @@ struct FitOptions {
 /// Where one run's times go: chunks of consecutive times that fit the memory budget, and the owner
 /// of each time. Exposed for tests and the performance model.
 struct FitPlan {
-  std::size_t chunk_size = 0;      ///< times per chunk
-  std::size_t group_size = 1;      ///< ranks per solve group (1: every time solved on one rank)
-  std::size_t groups = 1;          ///< number of solve groups
-  bool distributed = false;        ///< ScaLAPACK solves
+  std::size_t chunk_size = 0;  ///< times per chunk
+  std::size_t group_size = 1;  ///< ranks per solve group (1: every time solved on one rank)
+  std::size_t groups = 1;      ///< number of solve groups
+  bool distributed = false;    ///< ScaLAPACK solves
 };
 FitPlan plan_fit(std::size_t features, std::size_t times, int ranks, const FitOptions& options);
 
 /// Items per assembly batch: whole items, (options.batch or the map's preferred batch) / draws.
 std::size_t items_per_batch(const FitOptions& options, const features::FeatureMap& features);
 
-/// This rank's items for the assembly: whole batches dealt in contiguous blocks. Every batch then holds
-/// the same items on any number of ranks, so its Gram contribution is the same bits, and with
+/// This rank's items for the assembly: whole batches dealt in contiguous blocks. Every batch then
+/// holds the same items on any number of ranks, so its Gram contribution is the same bits, and with
 /// double-double sums the model is bitwise independent of the rank count.
 par::Range assembly_item_range(std::size_t total_items, std::size_t items_per_batch, int rank,
                                int size);
 
-/// phi of every training item (rows of `local_items`, this rank's contiguous block starting at global
-/// item `first_item`; blocks in rank order), all `total_items` rows in item order on every rank; the
-/// targets of microcanonical synthesis. Collective.
+/// phi of every training item (rows of `local_items`, this rank's contiguous block starting at
+/// global item `first_item`; blocks in rank order), all `total_items` rows in item order on every
+/// rank; the targets of microcanonical synthesis. Collective.
 Matrix training_features(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
                          const features::FeatureMap& features, const par::Comm& comm);
 
 /// t_0 = 0 < ... < t_{T-1} = 1 for the named grid.
 std::vector<double> make_time_grid(std::size_t times, const std::string& grid);
 
-/// What a fit with checkpoints did, for logs and reports: where it resumed, and the assembly batches
-/// (one batch of items over one chunk of times) it took from the checkpoint and assembled itself,
-/// each summed over ranks where it happens.
+/// What a fit with checkpoints did, for logs and reports: where it resumed, and the assembly
+/// batches (one batch of items over one chunk of times) it took from the checkpoint and assembled
+/// itself, each summed over ranks where it happens.
 struct FitStart {
-  bool resumed = false;               ///< a checkpoint was read
-  bool finished = false;              ///< ... holding the finished fit's solution: no assembly at all
-  std::size_t time = 0;               ///< first time of the chunk it resumed in (T when finished)
-  std::size_t batches = 0;            ///< assembly batches of the whole fit (batches x chunks)
-  std::size_t batches_skipped = 0;    ///< found in the checkpoint (whole chunks before `time` too)
+  bool resumed = false;             ///< a checkpoint was read
+  bool finished = false;            ///< ... holding the finished fit's solution: no assembly at all
+  std::size_t time = 0;             ///< first time of the chunk it resumed in (T when finished)
+  std::size_t batches = 0;          ///< assembly batches of the whole fit (batches x chunks)
+  std::size_t batches_skipped = 0;  ///< found in the checkpoint (whole chunks before `time` too)
   std::size_t batches_assembled = 0;  ///< assembled by this run
 };
 
 /// Fits eta_t for items already in standardised units. With options.checkpoint.path set, a stop
-/// request (SIGUSR1/SIGTERM, see par/signals.hpp) writes a checkpoint and throws a CollectiveError with
-/// ExitCode::interrupted; with options.checkpoint.resume the fit continues from that checkpoint. `first_item` is the global index of the first
-/// local row (noise streams are keyed by global item index); for results independent of the rank count
-/// the local rows must be assembly_item_range(...). `start`, if given, receives what the run did
-/// (FitStart). Collective.
+/// request (SIGUSR1/SIGTERM, see par/signals.hpp) writes a checkpoint and throws a CollectiveError
+/// with ExitCode::interrupted; with options.checkpoint.resume the fit continues from that
+/// checkpoint. `first_item` is the global index of the first local row (noise streams are keyed by
+/// global item index); for results independent of the rank count the local rows must be
+/// assembly_item_range(...). `start`, if given, receives what the run did (FitStart). Collective.
 Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
                 std::unique_ptr<features::FeatureMap> features, const ItemShape& shape,
                 const Standardization& standardization, const FitOptions& options,

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// PETSc solves of the per-time normal equations (K + ridge I) eta = h (METHOD section 2), on one rank
-/// (dense Cholesky) or on a group of ranks (PETSc's ScaLAPACK matrix type). The KSP has the options
-/// prefix `fit_`, so `--petsc "-fit_ksp_type cg -fit_pc_type jacobi"` changes the solver.
+/// PETSc solves of the per-time normal equations (K + ridge I) eta = h (METHOD section 2), on one
+/// rank (dense Cholesky) or on a group of ranks (PETSc's ScaLAPACK matrix type). The KSP has the
+/// options prefix `fit_`, so `--petsc "-fit_ksp_type cg -fit_pc_type jacobi"` changes the solver.
 
 #include <span>
 #include <string>
@@ -28,16 +28,17 @@ struct SolveResult {
   double residual = 0.0;    ///< |(K + ridge I) eta - h| / |h|
   double lambda_min = 0.0;  ///< estimates for K + ridge I (Lanczos on A and on A^-1)
   double lambda_max = 0.0;
-  double ridge = 0.0;       ///< the absolute ridge added to the diagonal
+  double ridge = 0.0;  ///< the absolute ridge added to the diagonal
 };
 
 /// Solves (K + lambda tr(K)/P I) eta = h on this rank. K is symmetric (the upper triangle is read).
 /// NumericalError if K has no positive trace or the solve fails.
-SolveResult solve_normal_equations(const Matrix& K, std::span<const double> h, double relative_ridge,
-                                   std::span<double> eta);
+SolveResult solve_normal_equations(const Matrix& K, std::span<const double> h,
+                                   double relative_ridge, std::span<double> eta);
 
 /// The same solve distributed over `group` with PETSc's ScaLAPACK matrix: K and h are read on the
-/// group's rank 0 (ignored elsewhere), eta is returned on the group's rank 0. Collective over group.
+/// group's rank 0 (ignored elsewhere), eta is returned on the group's rank 0. Collective over
+/// group.
 SolveResult solve_normal_equations_distributed(const Matrix& K, std::span<const double> h,
                                                double relative_ridge, std::span<double> eta,
                                                const par::Comm& group);

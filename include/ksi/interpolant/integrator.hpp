@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// One step of the generative dynamics (METHOD section 3) for a batch of paths, given the drift as a
-/// function: the D* SDE in the Y = beta X form with its Heun corrector, the probability-flow ODE
+/// One step of the generative dynamics (METHOD section 3) for a batch of paths, given the drift as
+/// a function: the D* SDE in the Y = beta X form with its Heun corrector, the probability-flow ODE
 /// (Heun), and a constant diffusion (Euler-Maruyama). The sampler, the spectral calibration and the
 /// guided passes of the fit step paths with it; the caller owns the drift and the noise streams.
 
@@ -27,8 +27,8 @@ using DriftFunction = std::function<void(double t, const Matrix& X, Matrix& B)>;
 /// Fills xi (one row per path) with standard normals, each row from its own path's stream.
 using NoiseFunction = std::function<void(Matrix& xi)>;
 
-/// The state of a batch of paths (rows): X, and for the optimal integrator Y = beta_t^lambda X (Y = 0
-/// at t = 0, where X is the initial draw that D* = infinity forgets).
+/// The state of a batch of paths (rows): X, and for the optimal integrator Y = beta_t^lambda X (Y =
+/// 0 at t = 0, where X is the initial draw that D* = infinity forgets).
 struct PathState {
   Matrix X;
   Matrix Y;
@@ -38,24 +38,25 @@ struct PathState {
 
 /// How paths are integrated: the integrator, D of the constant-diffusion SDE, and the multiple
 /// lambda of D* of the optimal one. With D = lambda D* the SDE dX = [(1 + lambda) b -
-/// lambda (beta'/beta) X] dt + sqrt(2 lambda alpha gamma / beta) dW keeps the interpolant's marginals
-/// for exact b; in Y = beta^lambda X it has no singular term, dY = (1 + lambda) beta^lambda b dt +
-/// beta^lambda sqrt(2 lambda alpha gamma / beta) dW, and is stepped like D* (lambda = 1) with the
-/// step integrals of Schedule::scaled_step_integrals. lambda > 1 adds noise (and a stronger pull of
-/// the score), lambda < 1 less (at least 1/2).
+/// lambda (beta'/beta) X] dt + sqrt(2 lambda alpha gamma / beta) dW keeps the interpolant's
+/// marginals for exact b; in Y = beta^lambda X it has no singular term, dY = (1 + lambda)
+/// beta^lambda b dt + beta^lambda sqrt(2 lambda alpha gamma / beta) dW, and is stepped like D*
+/// (lambda = 1) with the step integrals of Schedule::scaled_step_integrals. lambda > 1 adds noise
+/// (and a stronger pull of the score), lambda < 1 less (at least 1/2).
 struct Dynamics {
   Integrator integrator = Integrator::optimal_sde;
   double diffusion = 1.0;        ///< D of Integrator::constant_sde
   double diffusion_scale = 1.0;  ///< lambda of Integrator::optimal_sde
   /// UsageError for a negative D or lambda below 1/2.
   void validate() const;
-  /// The weight of b in dX: 1 + lambda (optimal), 1 (ode), 1 + D beta / (alpha gamma) ~ 1 (constant).
+  /// The weight of b in dX: 1 + lambda (optimal), 1 (ode), 1 + D beta / (alpha gamma) ~ 1
+  /// (constant).
   double drift_weight() const;
 };
 
-/// Advances `state` from t0 to t1 (one step). The noise is drawn once per step (optimal and constant
-/// integrators), so a path's numbers are consumed in the same order whatever its batch. NumericalError
-/// if a value becomes non-finite.
+/// Advances `state` from t0 to t1 (one step). The noise is drawn once per step (optimal and
+/// constant integrators), so a path's numbers are consumed in the same order whatever its batch.
+/// NumericalError if a value becomes non-finite.
 void integrator_step(const Dynamics& dynamics, const Schedule& schedule, double t0, double t1,
                      const DriftFunction& drift, const NoiseFunction& noise, PathState& state);
 

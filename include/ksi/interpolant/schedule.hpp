@@ -12,7 +12,8 @@
 namespace ksi {
 
 /// Integrals over one step [t0, t1] of the Y = beta X integrator, h = t1 - t0:
-/// w0 = int beta_u (t1 - u)/h du, w1 = int beta_u (u - t0)/h du, v = int 2 alpha_u beta_u gamma_u du.
+/// w0 = int beta_u (t1 - u)/h du, w1 = int beta_u (u - t0)/h du, v = int 2 alpha_u beta_u gamma_u
+/// du.
 struct StepIntegrals {
   double w0 = 0.0;
   double w1 = 0.0;
@@ -41,8 +42,8 @@ class Schedule {
   virtual StepIntegrals step_integrals(double t0, double t1) const;
   /// The integrals of the SDE with a multiple `scale` of D* in the form Y = beta^scale X
   /// (integrator.hpp): w0, w1 with beta^scale in place of beta, v = int 2 scale alpha gamma
-  /// beta^(2 scale - 1). scale 1 is step_integrals; scale must be at least 1/2 (the integrand of v is
-  /// then bounded at t = 0).
+  /// beta^(2 scale - 1). scale 1 is step_integrals; scale must be at least 1/2 (the integrand of v
+  /// is then bounded at t = 0).
   StepIntegrals scaled_step_integrals(double t0, double t1, double scale) const;
 
   /// Parameters that, with name(), rebuild this schedule through make_schedule.

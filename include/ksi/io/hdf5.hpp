@@ -1,8 +1,9 @@
 #pragma once
 /// @file
-/// Parallel HDF5 through move-only handles. Every call that touches file metadata (create, attribute
-/// writes) is collective over the file's communicator with identical arguments on every rank; bulk
-/// data goes through RowDataset, where each rank writes or reads its own contiguous rows collectively.
+/// Parallel HDF5 through move-only handles. Every call that touches file metadata (create,
+/// attribute writes) is collective over the file's communicator with identical arguments on every
+/// rank; bulk data goes through RowDataset, where each rank writes or reads its own contiguous rows
+/// collectively.
 
 #include <cstdint>
 #include <span>
@@ -14,10 +15,10 @@
 
 namespace ksi::io {
 
-/// The layout of the files ksi writes, stored as the root attribute `ksi_format_version` of every one
-/// of them (models, data sets, samples, particles, checkpoints) by write_format_version, and checked
-/// by File::open. Files without the attribute were written before it existed and are read as
-/// version 1. Raise it when a file written by this ksi could not be read by an earlier one.
+/// The layout of the files ksi writes, stored as the root attribute `ksi_format_version` of every
+/// one of them (models, data sets, samples, particles, checkpoints) by write_format_version, and
+/// checked by File::open. Files without the attribute were written before it existed and are read
+/// as version 1. Raise it when a file written by this ksi could not be read by an earlier one.
 inline constexpr std::int64_t kFormatVersion = 1;
 inline constexpr const char* kFormatVersionAttribute = "ksi_format_version";
 
@@ -89,7 +90,8 @@ class Group {
   void write(const std::string& name, const std::vector<std::size_t>& dims,
              std::span<const std::int64_t> values) const;
   /// A whole dataset read by every rank; `dims` receives its shape.
-  std::vector<double> read_reals(const std::string& name, std::vector<std::size_t>* dims = nullptr) const;
+  std::vector<double> read_reals(const std::string& name,
+                                 std::vector<std::size_t>* dims = nullptr) const;
   std::vector<std::int64_t> read_integers(const std::string& name,
                                           std::vector<std::size_t>* dims = nullptr) const;
 
@@ -111,8 +113,8 @@ class Group {
   std::string path_;
 };
 
-/// Writes kFormatVersion as the root attribute `ksi_format_version` (collective). io::OutputFile calls
-/// it for every file it creates, so every file ksi writes carries it.
+/// Writes kFormatVersion as the root attribute `ksi_format_version` (collective). io::OutputFile
+/// calls it for every file it creates, so every file ksi writes carries it.
 void write_format_version(const Group& root);
 /// The format version of an open file: its `ksi_format_version`, 1 without one; InputError naming
 /// the file if the attribute is not an integer.
@@ -120,8 +122,9 @@ std::int64_t format_version(const Group& root, const std::string& path);
 
 /// Stores every entry of `params` as a text attribute of `group` (collective).
 void write_params(const Group& group, const Params& params);
-/// "; key = stored there, expected here" for every entry of `expected` that `group` stores otherwise
-/// (empty when all match): the message body when a checkpoint or partial output belongs to another run.
+/// "; key = stored there, expected here" for every entry of `expected` that `group` stores
+/// otherwise (empty when all match): the message body when a checkpoint or partial output belongs
+/// to another run.
 std::string params_differences(const Group& group, const Params& expected);
 
 /// A dataset whose first axis indexes items; each rank transfers its own rows, collectively.
@@ -162,9 +165,9 @@ class File {
  public:
   /// Creates (truncating) a file; collective.
   static File create(const std::string& path, const par::Comm& comm);
-  /// Opens an existing HDF5 file. Collective; errors are agreed by every rank (par::CollectiveError,
-  /// ExitCode::input) and name the file: missing, not HDF5, truncated or damaged, or written in a
-  /// format version (format_version) other than kFormatVersion.
+  /// Opens an existing HDF5 file. Collective; errors are agreed by every rank
+  /// (par::CollectiveError, ExitCode::input) and name the file: missing, not HDF5, truncated or
+  /// damaged, or written in a format version (format_version) other than kFormatVersion.
   static File open(const std::string& path, const par::Comm& comm, bool writable = false);
 
   /// Closes the file unless it was given up (abandoned_files).
@@ -175,8 +178,8 @@ class File {
   Group root() const;
   const std::string& path() const noexcept { return path_; }
   const par::Comm& comm() const noexcept { return *comm_; }
-  /// Closes the file (collective; a failure on any rank, e.g. a full disk, is agreed by all); further
-  /// use is an error.
+  /// Closes the file (collective; a failure on any rank, e.g. a full disk, is agreed by all);
+  /// further use is an error.
   void close();
   /// Flushes buffers to storage (collective, failures agreed).
   void flush();
@@ -188,8 +191,8 @@ class File {
   std::string path_;
 };
 
-/// True once a write failure (a full disk) made ksi give up a file: its contents were dropped and it
-/// is never closed, because HDF5 cannot write its cached metadata and a close that fails on some
+/// True once a write failure (a full disk) made ksi give up a file: its contents were dropped and
+/// it is never closed, because HDF5 cannot write its cached metadata and a close that fails on some
 /// ranks waits forever on the others. The process must then end without finalising HDF5 and MPI
 /// (main does: std::_Exit after the agreed message).
 bool abandoned_files();

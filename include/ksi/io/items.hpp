@@ -1,8 +1,8 @@
 #pragma once
 /// @file
 /// Item files (dataset.h5, samples.h5): `/fields` shaped (N, d) for vectors or (N, n[, n[, n]]) for
-/// periodic fields, float32 or float64, with the attribute `item_kind` ("vector" or "grid"). Reading
-/// deals items to ranks in contiguous blocks and rejects non-finite values.
+/// periodic fields, float32 or float64, with the attribute `item_kind` ("vector" or "grid").
+/// Reading deals items to ranks in contiguous blocks and rejects non-finite values.
 
 #include <string>
 
@@ -34,14 +34,14 @@ struct LocalItems {
   Matrix values;     ///< range.size() x d, in double
 };
 
-/// Reads the items [range) (default: this rank's contiguous block); collective. Non-finite values are
-/// an InputError naming the first offending item. `at_least` items are required in the file.
+/// Reads the items [range) (default: this rank's contiguous block); collective. Non-finite values
+/// are an InputError naming the first offending item. `at_least` items are required in the file.
 LocalItems read_items(const std::string& path, const par::Comm& comm, std::size_t at_least = 1);
 LocalItems read_items(const std::string& path, const par::Comm& comm, par::Range range);
 
-/// Writes `/fields` (total rows; this rank's rows start at `first`) with its attributes, and, for 2D
-/// and 3D grids, an .xmf sidecar committed with the file. Collective.
-/// The .xmf sidecar of a (total, grid...) /fields dataset, for 2D and 3D grids (nothing otherwise).
+/// Writes `/fields` (total rows; this rank's rows start at `first`) with its attributes, and, for
+/// 2D and 3D grids, an .xmf sidecar committed with the file. Collective. The .xmf sidecar of a
+/// (total, grid...) /fields dataset, for 2D and 3D grids (nothing otherwise).
 void add_xdmf_sidecar(OutputFile& out, const ItemShape& shape, std::size_t total, DType dtype,
                       double box_size);
 

@@ -1,9 +1,10 @@
 #pragma once
 /// @file
-/// Outputs appear whole or not at all: an OutputFile is written under a temporary name in the target
-/// folder and renamed when commit() is called; an error before that removes the temporary. An existing
-/// output is refused unless `force` is set, and an output may never be one of the run's inputs. Every
-/// file created here carries the format version (write_format_version): every file ksi writes does.
+/// Outputs appear whole or not at all: an OutputFile is written under a temporary name in the
+/// target folder and renamed when commit() is called; an error before that removes the temporary.
+/// An existing output is refused unless `force` is set, and an output may never be one of the run's
+/// inputs. Every file created here carries the format version (write_format_version): every file
+/// ksi writes does.
 
 #include <memory>
 #include <optional>

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
 /// What a fitted model is: the feature map, the interpolant schedule, the data's item shape and
-/// standardisation, the time grid with eta(t_k), and per-time diagnostics; its HDF5 form (model.h5).
-/// A Model is everything `ksi sample` needs.
+/// standardisation, the time grid with eta(t_k), and per-time diagnostics; its HDF5 form
+/// (model.h5). A Model is everything `ksi sample` needs.
 
 #include <memory>
 #include <span>
@@ -14,26 +14,26 @@
 #include "ksi/core/shape.hpp"
 #include "ksi/features/feature_map.hpp"
 #include "ksi/interpolant/schedule.hpp"
-#include "ksi/model/standardization.hpp"
 #include "ksi/io/output.hpp"
+#include "ksi/model/standardization.hpp"
 #include "ksi/par/comm.hpp"
 
 namespace ksi {
 
 /// Diagnostics of the linear system of one time t_k (METHOD section 2).
 struct TimeDiagnostics {
-  double residual = 0.0;        ///< |(K + ridge I) eta - h| / |h|
-  double lambda_min = 0.0;      ///< smallest eigenvalue estimate of K + ridge I
-  double lambda_max = 0.0;      ///< largest eigenvalue estimate of K + ridge I
-  double captured = 0.0;        ///< R^2_t = eta . h / E|dI/dt|^2
-  double ridge = 0.0;           ///< absolute ridge lambda tr(K) / P added to the diagonal
-  double velocity_sq = 0.0;     ///< E |dI/dt|^2
+  double residual = 0.0;     ///< |(K + ridge I) eta - h| / |h|
+  double lambda_min = 0.0;   ///< smallest eigenvalue estimate of K + ridge I
+  double lambda_max = 0.0;   ///< largest eigenvalue estimate of K + ridge I
+  double captured = 0.0;     ///< R^2_t = eta . h / E|dI/dt|^2
+  double ridge = 0.0;        ///< absolute ridge lambda tr(K) / P added to the diagonal
+  double velocity_sq = 0.0;  ///< E |dI/dt|^2
 };
 
-/// What the one-shot fit measured of the interpolant at each grid time t_k (T x P each): the feature
-/// moments m_rho(t_k) = E phi(I_t) and their variance over (item, draw) pairs, and h_k = E[J dI/dt],
-/// the right-hand side of the normal equations. The guided passes (fit/guide.hpp) steer the
-/// sampler's own feature moments to `mean`.
+/// What the one-shot fit measured of the interpolant at each grid time t_k (T x P each): the
+/// feature moments m_rho(t_k) = E phi(I_t) and their variance over (item, draw) pairs, and h_k =
+/// E[J dI/dt], the right-hand side of the normal equations. The guided passes (fit/guide.hpp) steer
+/// the sampler's own feature moments to `mean`.
 struct FeatureTargets {
   Matrix mean;
   Matrix variance;
@@ -112,8 +112,8 @@ class Model {
   /// non-negative gain per shell (empty clears them).
   void set_output_gain(std::vector<double> gain);
   /// Output map (fields only): a monotone map of values in data units, applied last (table `x` ->
-  /// `z`, linear between entries, clamped outside), fitted by the calibration so that generated fields
-  /// have the data's one-point distribution. Empty table: none.
+  /// `z`, linear between entries, clamped outside), fitted by the calibration so that generated
+  /// fields have the data's one-point distribution. Empty table: none.
   const copula::MarginalTable& output_map() const { return output_map_; }
   /// Sets the output map; InputError unless the model is of fields and the table is well formed
   /// (an empty table clears it).
@@ -163,6 +163,7 @@ class Model {
 };
 
 /// The 64-bit FNV-1a hash of bytes, as 16 hex digits; used for model and checkpoint fingerprints.
-std::string fingerprint(std::span<const std::byte> bytes, std::uint64_t seed = 1469598103934665603ull);
+std::string fingerprint(std::span<const std::byte> bytes,
+                        std::uint64_t seed = 1469598103934665603ull);
 
 }  // namespace ksi

@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// MPI without mpi.h in the public API: the environment, a communicator handle that owns a duplicate,
-/// the collectives ksi uses, and the collective error path that keeps a failure on one rank from
-/// hanging the others.
+/// MPI without mpi.h in the public API: the environment, a communicator handle that owns a
+/// duplicate, the collectives ksi uses, and the collective error path that keeps a failure on one
+/// rank from hanging the others.
 
 #include <cstddef>
 #include <cstdint>
@@ -64,7 +64,8 @@ class Comm {
   double allreduce_min(double value) const;
   std::int64_t allreduce_max(std::int64_t value) const;
   std::int64_t allreduce_min(std::int64_t value) const;
-  /// Sums `values` over ranks into `values` at `root`; the other ranks' `values` are left as they were.
+  /// Sums `values` over ranks into `values` at `root`; the other ranks' `values` are left as they
+  /// were.
   void reduce_sum(std::span<double> values, int root) const;
 
   /// Double-double sums over ranks (order-independent to ~1e-32): on every rank, or at `root`.
@@ -79,15 +80,16 @@ class Comm {
   void bcast(std::int64_t& value, int root) const;
   void bcast(double& value, int root) const;
 
-  /// Every rank contributes `local` (any length); all ranks receive the concatenation in rank order.
+  /// Every rank contributes `local` (any length); all ranks receive the concatenation in rank
+  /// order.
   std::vector<double> allgatherv(std::span<const double> local) const;
   /// Every rank contributes one integer; all ranks receive them in rank order.
   std::vector<std::int64_t> allgather(std::int64_t value) const;
   /// Sends `values` to `dest` and replaces them with what `source` sends (ring shifts).
   void sendrecv_replace(std::span<double> values, int dest, int source) const;
 
-  /// If `failure` is set on any rank, every rank throws CollectiveError carrying the message and exit
-  /// code of the lowest failing rank. Must be entered by all ranks.
+  /// If `failure` is set on any rank, every rank throws CollectiveError carrying the message and
+  /// exit code of the lowest failing rank. Must be entered by all ranks.
   void raise_if_any(std::exception_ptr failure) const;
   /// raise_if_any and a maximum over ranks of `vote` in one allreduce: returns the largest vote.
   std::int64_t raise_if_any_or_vote(std::exception_ptr failure, std::int64_t vote) const;

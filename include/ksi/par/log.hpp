@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// Rank-0 logging with a wall-clock stamp, and progress lines with percentage and ETA. When standard
-/// error is not a terminal (Slurm logs) progress is printed as whole lines, never carriage returns.
+/// Rank-0 logging with a wall-clock stamp, and progress lines with percentage and ETA. When
+/// standard error is not a terminal (Slurm logs) progress is printed as whole lines, never carriage
+/// returns.
 
 #include <cstddef>
 #include <string>

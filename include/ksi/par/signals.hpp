@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// Stop requests from the batch system: Slurm sends SIGUSR1 (with --signal=B:USR1@N, forwarded by the
-/// job script) or SIGTERM before a job's time limit. The handler only sets a flag; long loops poll it at
-/// points where every rank can agree to checkpoint and stop.
+/// Stop requests from the batch system: Slurm sends SIGUSR1 (with --signal=B:USR1@N, forwarded by
+/// the job script) or SIGTERM before a job's time limit. The handler only sets a flag; long loops
+/// poll it at points where every rank can agree to checkpoint and stop.
 
 #include "ksi/par/comm.hpp"
 
@@ -19,8 +19,9 @@ void request_stop() noexcept;
 
 enum class Pause { none = 0, checkpoint = 1, stop = 2 };
 
-/// Collective: Pause::stop on every rank if any rank received a stop request, else Pause::checkpoint
-/// if `checkpoint_due` is true on rank 0 (rank 0's clock decides intervals), else Pause::none.
+/// Collective: Pause::stop on every rank if any rank received a stop request, else
+/// Pause::checkpoint if `checkpoint_due` is true on rank 0 (rank 0's clock decides intervals), else
+/// Pause::none.
 Pause agree_to_pause(const Comm& comm, bool checkpoint_due = false);
 /// The same, together with Comm::raise_if_any(failure), in a single allreduce.
 Pause agree_to_pause_or_raise(const Comm& comm, std::exception_ptr failure, bool checkpoint_due);

@@ -8,32 +8,34 @@
 /// settings (noise streams of their own, never those of `ksi sample`), and fits one gain c(s) per
 /// shell s = round(|k|), applied to the final state in model units (Model::output_gain), so that
 /// the generated fields' mean power per shell in data units equals the training data's. The mean is
-/// geometric, exp(mean_i log P_i(s)) (Standardization::ItemAverage::geometric), the average in which
-/// spectra are judged: where the data's fields scatter more from one another than the generated ones
-/// (turbulence snapshots whose energy level varies in time), matching arithmetic means would leave
-/// the generated mean log power high by half the difference of the variances of log P_i(s). In model
-/// units the filter is linear, so for `spectrum`/`scalar`/`none` standardisations one update is
-/// exact; with `copula` the map back to data units is non-linear and per-shell secant steps on
-/// log c(s) against log P_gen(s) are iterated on the same final states (no new sampling) until the
-/// largest |log(P_gen / P_data)| is below the tolerance. The k = 0 shell (the field
-/// mean) and shells without data power keep the gain 1. The estimate's own scatter is about
-/// sqrt(2 / (samples m_s)) in relative power for a shell of m_s modes.
+/// geometric, exp(mean_i log P_i(s)) (Standardization::ItemAverage::geometric), the average in
+/// which spectra are judged: where the data's fields scatter more from one another than the
+/// generated ones (turbulence snapshots whose energy level varies in time), matching arithmetic
+/// means would leave the generated mean log power high by half the difference of the variances of
+/// log P_i(s). In model units the filter is linear, so for `spectrum`/`scalar`/`none`
+/// standardisations one update is exact; with `copula` the map back to data units is non-linear and
+/// per-shell secant steps on log c(s) against log P_gen(s) are iterated on the same final states
+/// (no new sampling) until the largest |log(P_gen / P_data)| is below the tolerance. The k = 0
+/// shell (the field mean) and shells without data power keep the gain 1. The estimate's own scatter
+/// is about sqrt(2 / (samples m_s)) in relative power for a shell of m_s modes.
 ///
-/// With the data's one-point distribution given, the calibration also fits an output map (a monotone
-/// map of values in data units, applied last: q = F_data^-1 o F_gen, F_gen the calibration fields'
-/// one-point CDF), so that generated fields have the data's one-point PDF; gains and map are fitted
-/// in turn (the map moves the spectrum a little, the gains move the PDF a little), as iterated
-/// amplitude-adjusted Fourier-transform surrogates do, but once for all fields rather than per field.
+/// With the data's one-point distribution given, the calibration also fits an output map (a
+/// monotone map of values in data units, applied last: q = F_data^-1 o F_gen, F_gen the calibration
+/// fields' one-point CDF), so that generated fields have the data's one-point PDF; gains and map
+/// are fitted in turn (the map moves the spectrum a little, the gains move the PDF a little), as
+/// iterated amplitude-adjusted Fourier-transform surrogates do, but once for all fields rather than
+/// per field.
 ///
 /// With the data's field-to-field scatter of log shell powers given (LogPowerSpread), the
 /// calibration also fits an output spread: where the data's fields scatter more from one another
 /// than the sampler's along one of the data's leading principal directions v_k of log P_i(s) (by
-/// more than `spread_significance` standard errors of a variance ratio), each generated field i gets
-/// the extra log-power xi_ik a_k v_k(s) (xi_ik its own standard normals), a_k^2 the excess variance;
-/// turned into model-unit log gains by the secant slopes of the mean fit, refitted with the gains
-/// and map, and the amplitude corrected from the measured variance until within 10 %. Turbulence
-/// snapshots need it (their energy level varies in time; the sampler's fields all have nearly one);
-/// cosmological fields, whose scatter is cosmic variance the sampler reproduces, get none.
+/// more than `spread_significance` standard errors of a variance ratio), each generated field i
+/// gets the extra log-power xi_ik a_k v_k(s) (xi_ik its own standard normals), a_k^2 the excess
+/// variance; turned into model-unit log gains by the secant slopes of the mean fit, refitted with
+/// the gains and map, and the amplitude corrected from the measured variance until within 10 %.
+/// Turbulence snapshots need it (their energy level varies in time; the sampler's fields all have
+/// nearly one); cosmological fields, whose scatter is cosmic variance the sampler reproduces, get
+/// none.
 
 #include <cstddef>
 #include <span>
@@ -46,13 +48,14 @@
 
 namespace ksi::sample {
 
-/// Checkpoint and restart of the calibration. Its sampling (one pass over the calibration fields) is
-/// dealt to ranks in whole batches; after each batch the ranks agree on stop requests (SIGUSR1/SIGTERM,
-/// par/signals.hpp): on one, the final states of the finished batches are written to `path` and
-/// CollectiveError(ExitCode::interrupted) is thrown; `resume` takes them from there (on any number of
-/// ranks) and integrates only the rest, to the same bits. Once all are integrated they are written to
-/// `path` too, and a stop request during the fit of the gains, map and spread that follows (on those
-/// states, no sampling) is answered at its next update: the rerun samples nothing.
+/// Checkpoint and restart of the calibration. Its sampling (one pass over the calibration fields)
+/// is dealt to ranks in whole batches; after each batch the ranks agree on stop requests
+/// (SIGUSR1/SIGTERM, par/signals.hpp): on one, the final states of the finished batches are written
+/// to `path` and CollectiveError(ExitCode::interrupted) is thrown; `resume` takes them from there
+/// (on any number of ranks) and integrates only the rest, to the same bits. Once all are integrated
+/// they are written to `path` too, and a stop request during the fit of the gains, map and spread
+/// that follows (on those states, no sampling) is answered at its next update: the rerun samples
+/// nothing.
 struct CalibrationCheckpoint {
   std::string path;              ///< checkpoint file; empty: none, and stop requests are not polled
   double every_seconds = 600.0;  ///< also write one at this interval (0: only on a stop request)
@@ -64,18 +67,18 @@ struct CalibrationOptions {
   std::size_t max_iterations = 30;  ///< updates of the gains on the same final states
   double tolerance = 1e-3;          ///< stop when max_s |log(P_gen(s) / P_data(s))| is below
   std::size_t max_rounds = 8;       ///< gains-then-map rounds with an output map
-  double round_tolerance = 1e-2;    ///< stop the rounds when the spectral error after a map is below
-  bool spread = true;               ///< fit an output spread (with the data's LogPowerSpread)
-  std::size_t spread_components = 4;     ///< leading principal directions of the data considered
-  double spread_significance = 3.0;      ///< standard errors of the variance ratio for a component
-  std::size_t spread_iterations = 3;     ///< fits of the spread (each corrects the amplitude)
-  CalibrationCheckpoint checkpoint;      ///< checkpoint and restart of the sampling
+  double round_tolerance = 1e-2;  ///< stop the rounds when the spectral error after a map is below
+  bool spread = true;             ///< fit an output spread (with the data's LogPowerSpread)
+  std::size_t spread_components = 4;  ///< leading principal directions of the data considered
+  double spread_significance = 3.0;   ///< standard errors of the variance ratio for a component
+  std::size_t spread_iterations = 3;  ///< fits of the spread (each corrects the amplitude)
+  CalibrationCheckpoint checkpoint;   ///< checkpoint and restart of the sampling
 };
 
-/// The field-to-field scatter of log shell powers log P_i(s) of a set of fields: mean and covariance
-/// over fields on the shells s >= 1 of at least Standardization::kGeometricModes modes (0 on the
-/// others), and the number of fields; the same covariance over the fields of even and of odd ids.
-/// (The calibration picks directions on one half and tests them on the other: the leading
+/// The field-to-field scatter of log shell powers log P_i(s) of a set of fields: mean and
+/// covariance over fields on the shells s >= 1 of at least Standardization::kGeometricModes modes
+/// (0 on the others), and the number of fields; the same covariance over the fields of even and of
+/// odd ids. (The calibration picks directions on one half and tests them on the other: the leading
 /// eigenvalue of a sample covariance is biased high, by (1 + sqrt(shells / fields))^2 for
 /// uncorrelated shells of equal variance, which would pass for a spread that is not there.)
 struct LogPowerSpread {
@@ -94,16 +97,16 @@ struct SpreadComponent {
 };
 
 struct Calibration {
-  std::vector<double> gain;        ///< c(s), one per shell
-  Matrix spread;                   ///< the output spread, K x S (K = 0: none)
+  std::vector<double> gain;                        ///< c(s), one per shell
+  Matrix spread;                                   ///< the output spread, K x S (K = 0: none)
   std::vector<SpreadComponent> spread_components;  ///< the K components fitted
   std::vector<SpreadComponent> spread_rejected;    ///< directions considered and not significant
-  copula::MarginalTable map;       ///< the output map (empty without the data's distribution)
-  std::size_t rounds = 0;          ///< output maps fitted
-  std::vector<double> ratio;       ///< P_gen(s) / P_data(s) before calibration (1 where not fitted)
-  std::size_t iterations = 0;      ///< updates made
-  double initial_error = 0.0;      ///< max_s |log ratio| before
-  double final_error = 0.0;        ///< max_s |log ratio| at the end (after the last map, if any)
+  copula::MarginalTable map;   ///< the output map (empty without the data's distribution)
+  std::size_t rounds = 0;      ///< output maps fitted
+  std::vector<double> ratio;   ///< P_gen(s) / P_data(s) before calibration (1 where not fitted)
+  std::size_t iterations = 0;  ///< updates made
+  double initial_error = 0.0;  ///< max_s |log ratio| before
+  double final_error = 0.0;    ///< max_s |log ratio| at the end (after the last map, if any)
   // The sampling: batches of calibration fields (summed over ranks where the work is done).
   bool resumed = false;                ///< states of finished batches were read from the checkpoint
   std::size_t batches = 0;             ///< batches of calibration fields
@@ -114,23 +117,25 @@ struct Calibration {
 /// The shell s >= 1 whose ratio P_gen(s) / P_data(s) is farthest from 1 in log (0 if none is).
 std::size_t worst_shell(std::span<const double> ratio);
 
-/// LogPowerSpread of the fields in the rows of `local` on all ranks, of global ids first, first + 1,
+/// LogPowerSpread of the fields in the rows of `local` on all ranks, of global ids first, first +
+/// 1,
 /// ... (collective; double-double sums, the same for any number of ranks).
-LogPowerSpread log_power_spread(const Matrix& local, std::size_t first, const std::vector<std::size_t>& grid,
-                                const par::Comm& comm);
+LogPowerSpread log_power_spread(const Matrix& local, std::size_t first,
+                                const std::vector<std::size_t>& grid, const par::Comm& comm);
 
 /// Fits the output gains of `model` (its current output gains and map are ignored) for the sampler
 /// settings `sampler` against `target`, the training data's shell powers in data units
-/// (Standardization::shell_powers of the data, any mean, geometric average over items), and, if `data_marginal` is given (the
-/// data's one-point map x -> Phi^-1(F_data(x)), copula::fit_marginal of the data), the output map,
-/// and if `data_spread` is given (log_power_spread of the data) and options.spread, the output spread.
-/// Collective; the result is the same on every rank and for any number of ranks. UsageError for
-/// items that are not fields or samples == 0; InputError for a target of another number of shells;
-/// NumericalError if a calibration sample diverges; with options.checkpoint.path set,
-/// CollectiveError(ExitCode::interrupted) on a stop request (the checkpoint written), InputError for
-/// a checkpoint of another model or other settings.
+/// (Standardization::shell_powers of the data, any mean, geometric average over items), and, if
+/// `data_marginal` is given (the data's one-point map x -> Phi^-1(F_data(x)), copula::fit_marginal
+/// of the data), the output map, and if `data_spread` is given (log_power_spread of the data) and
+/// options.spread, the output spread. Collective; the result is the same on every rank and for any
+/// number of ranks. UsageError for items that are not fields or samples == 0; InputError for a
+/// target of another number of shells; NumericalError if a calibration sample diverges; with
+/// options.checkpoint.path set, CollectiveError(ExitCode::interrupted) on a stop request (the
+/// checkpoint written), InputError for a checkpoint of another model or other settings.
 Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
-                             std::span<const double> target, const copula::MarginalTable* data_marginal,
+                             std::span<const double> target,
+                             const copula::MarginalTable* data_marginal,
                              const LogPowerSpread* data_spread, const CalibrationOptions& options,
                              const par::Comm& comm);
 

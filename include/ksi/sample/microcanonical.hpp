@@ -1,11 +1,12 @@
 #pragma once
 /// @file
-/// Microcanonical synthesis: the generator of the scattering-spectra codes (pywph, scattering_spectra),
-/// as the baseline ksi's samplers are judged against. Sample i starts from white noise in model units,
-/// drawn from the stream (seed, StreamPurpose::microcanonical, i), and L-BFGS (core/lbfgs.hpp) moves it
-/// to minimise
+/// Microcanonical synthesis: the generator of the scattering-spectra codes (pywph,
+/// scattering_spectra), as the baseline ksi's samplers are judged against. Sample i starts from
+/// white noise in model units, drawn from the stream (seed, StreamPurpose::microcanonical, i), and
+/// L-BFGS (core/lbfgs.hpp) moves it to minimise
 ///
-///     L(x) = |phi(x) - phi_target|^2        (model units; grad L = J(x)^T eta, eta = 2 (phi - target):
+///     L(x) = |phi(x) - phi_target|^2        (model units; grad L = J(x)^T eta, eta = 2 (phi -
+///     target):
 ///                                            one evaluate and one vjp per evaluation of L)
 ///
 /// where phi_target is the features of training item i mod N (target `item`) or the training mean

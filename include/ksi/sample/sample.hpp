@@ -22,28 +22,30 @@ using ksi::parse_integrator;
 using ksi::to_string;
 
 struct SampleOptions {
-  std::size_t steps = 40;                        ///< integration steps on [0, 1]
+  std::size_t steps = 40;  ///< integration steps on [0, 1]
   Integrator integrator = Integrator::optimal_sde;
-  double diffusion = 1.0;                        ///< D for Integrator::constant_sde
-  double diffusion_scale = 1.0;                  ///< lambda of D = lambda D* (Integrator::optimal_sde)
-  std::uint64_t seed = 1;                        ///< key of the per-sample noise streams
-  std::size_t batch = 0;                         ///< samples integrated together; 0: default_batch
+  double diffusion = 1.0;        ///< D for Integrator::constant_sde
+  double diffusion_scale = 1.0;  ///< lambda of D = lambda D* (Integrator::optimal_sde)
+  std::uint64_t seed = 1;        ///< key of the per-sample noise streams
+  std::size_t batch = 0;         ///< samples integrated together; 0: default_batch
   StreamPurpose streams = StreamPurpose::sample_noise;  ///< family of the per-sample noise streams
   Dynamics dynamics() const { return {integrator, diffusion, diffusion_scale}; }
 };
 
 /// The batch used when SampleOptions::batch is 0: 64 samples, fewer for large items so that a batch
-/// holds about 2 MB of states (one field of 64^3). Batches are the unit dealt to ranks and of restarts,
-/// so small ones keep every rank busy; the value depends on the model only, never on the rank count.
+/// holds about 2 MB of states (one field of 64^3). Batches are the unit dealt to ranks and of
+/// restarts, so small ones keep every rank busy; the value depends on the model only, never on the
+/// rank count.
 std::size_t default_batch(const Model& model);
 
 /// Integrates samples with global ids [first, first + count) and returns them (count x d) in data
 /// units (Model::to_data: output gains, then the standardisation undone). Rank-local.
 Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,
                 std::size_t count);
-/// The standard normals xi (count x components) that set the energy level of the samples with global
-/// ids [first, first + count) under a model's output spread (Model::output_spread): each sample's
-/// own stream (seed, `streams`, id, 1), apart from its integration noise (seed, `streams`, id).
+/// The standard normals xi (count x components) that set the energy level of the samples with
+/// global ids [first, first + count) under a model's output spread (Model::output_spread): each
+/// sample's own stream (seed, `streams`, id, 1), apart from its integration noise (seed, `streams`,
+/// id).
 Matrix spread_normals(std::size_t components, std::uint64_t seed, StreamPurpose streams,
                       std::size_t first, std::size_t count);
 /// The same samples as the sampler's final states in model units (no output gains). Rank-local.

@@ -39,8 +39,8 @@ struct Mixture {
   std::vector<Gaussian> components;
 };
 
-/// `components` isotropic Gaussians of standard deviation `width`. In 2D their means lie on a circle
-/// of radius `separation`; otherwise they are drawn as N(0, separation^2 I) from `seed`.
+/// `components` isotropic Gaussians of standard deviation `width`. In 2D their means lie on a
+/// circle of radius `separation`; otherwise they are drawn as N(0, separation^2 I) from `seed`.
 Mixture make_mixture(std::size_t d, std::size_t components, double separation, double width,
                      std::uint64_t seed);
 
