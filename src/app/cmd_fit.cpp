@@ -31,12 +31,15 @@ std::string describe_input_file(const std::string& path) {
 // Where each stage of the run started (from its checkpoint or not), for the --report JSON.
 std::string fit_resume_json(const fit::FitStart& fit, const fit::GuideStart& guide,
                             const sample::Calibration& calibration) {
-  return resume_json("fit", fit.resumed,
-                     sformat("\"finished\": %s, \"time\": %zu, \"batches\": %zu, \"batches_skipped\": %zu, "
-                             "\"batches_assembled\": %zu",
-                             fit.finished ? "true" : "false", fit.time, fit.batches, fit.batches_skipped,
-                             fit.batches_assembled)) +
-         ", " + resume_json("guide", guide.resumed, sformat("\"pass\": %zu, \"time\": %zu", guide.pass, guide.time)) +
+  return resume_json(
+             "fit", fit.resumed,
+             sformat("\"finished\": %s, \"time\": %zu, \"batches\": %zu, \"batches_skipped\": %zu, "
+                     "\"batches_assembled\": %zu",
+                     fit.finished ? "true" : "false", fit.time, fit.batches, fit.batches_skipped,
+                     fit.batches_assembled)) +
+         ", " +
+         resume_json("guide", guide.resumed,
+                     sformat("\"pass\": %zu, \"time\": %zu", guide.pass, guide.time)) +
          ", " + calibration_resume_json(calibration);
 }
 
@@ -47,44 +50,85 @@ int run_fit(const Invocation& call) {
   po::options_description desc("ksi fit options");
   add_common_options(desc);
   add_output_options(desc, "output model file (HDF5)");
-  desc.add_options()
-      ("data", po::value<std::string>(), "training data set (HDF5 with /fields)")
-      ("features", po::value<std::string>()->default_value("fourier"), "feature map: polynomial, fourier, scattering")
-      ("feature-params", po::value<std::string>()->default_value(""), "feature-map parameters, e.g. count=512,length_scale=1 (fourier) or J=4,L=4,isotropic=true (scattering)")
-      ("features-from", po::value<std::string>(), "reuse the feature map (and standardisation) of this model file")
-      ("schedule", po::value<std::string>()->default_value(defaults.schedule), "interpolant schedule: linear, trig")
-      ("times", po::value<std::size_t>()->default_value(defaults.times), "number of times T at which eta is solved")
-      ("time-grid", po::value<std::string>()->default_value(defaults.time_grid), "uniform or chebyshev")
-      ("draws", po::value<std::size_t>()->default_value(defaults.draws), "noise draws M per item and time")
-      ("seed", po::value<std::uint64_t>()->default_value(defaults.seed), "seed of the noise streams")
-      ("ridge", po::value<double>()->default_value(defaults.ridge), "relative ridge lambda")
-      ("standardize", po::value<std::string>()->default_value("scalar"), "none; scalar (one mean and scale for all values); spectrum (fields: whitened by the data's isotropic power spectrum, so the drift models only what is not Gaussian; use with --schedule trig); copula (fields: one-point values mapped to a standard normal, then whitened so that the Gaussian part is a copula with the data's PDF and spectrum; use with --schedule trig)")
-      ("shell-correction", po::value<std::string>()->default_value("off"), "fields: fit a per-shell linear drift correction after eta (one more pass of vjp's): on, off, or auto (on with --standardize spectrum or copula)")
-      ("calibrate", po::value<std::size_t>()->default_value(0), "fields: after the fit, integrate N samples and fit one output gain per shell so that generated fields have the data's mean power spectrum (0: no calibration; see ksi calibrate)")
-      ("max-items", po::value<std::size_t>(), "use only the first N items of the data set")
-      ("batch", po::value<std::size_t>()->default_value(0), "items x draws per Gram update (0: the feature map's choice)")
-      ("memory-mb", po::value<double>()->default_value(defaults.memory_mb), "per-rank memory budget for the Gram sums (MB)")
-      ("distributed-threshold", po::value<std::size_t>()->default_value(defaults.distributed_threshold), "P from which a time is solved on a group of ranks (ScaLAPACK)")
-      ("solve-group", po::value<int>()->default_value(0), "ranks per distributed solve (0: automatic)")
-      ("petsc", po::value<std::string>()->default_value(""), "PETSc options, e.g. \"-fit_ksp_type cg -fit_pc_type jacobi\"")
-      ("checkpoint", po::value<std::string>(), "checkpoint file (default: OUT.checkpoint)")
-      ("checkpoint-every", po::value<double>()->default_value(600.0), "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")
-      ("resume", "continue from the checkpoint if there is one")
-      ("report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+  desc.add_options()("data", po::value<std::string>(), "training data set (HDF5 with /fields)")(
+      "features", po::value<std::string>()->default_value("fourier"),
+      "feature map: polynomial, fourier, scattering")(
+      "feature-params", po::value<std::string>()->default_value(""),
+      "feature-map parameters, e.g. count=512,length_scale=1 (fourier) or J=4,L=4,isotropic=true "
+      "(scattering)")("features-from", po::value<std::string>(),
+                      "reuse the feature map (and standardisation) of this model file")(
+      "schedule", po::value<std::string>()->default_value(defaults.schedule),
+      "interpolant schedule: linear, trig")("times",
+                                            po::value<std::size_t>()->default_value(defaults.times),
+                                            "number of times T at which eta is solved")(
+      "time-grid", po::value<std::string>()->default_value(defaults.time_grid),
+      "uniform or chebyshev")("draws", po::value<std::size_t>()->default_value(defaults.draws),
+                              "noise draws M per item and time")(
+      "seed", po::value<std::uint64_t>()->default_value(defaults.seed),
+      "seed of the noise streams")("ridge", po::value<double>()->default_value(defaults.ridge),
+                                   "relative ridge lambda")(
+      "standardize", po::value<std::string>()->default_value("scalar"),
+      "none; scalar (one mean and scale for all values); spectrum (fields: whitened by the data's "
+      "isotropic power spectrum, so the drift models only what is not Gaussian; use with "
+      "--schedule trig); copula (fields: one-point values mapped to a standard normal, then "
+      "whitened so that the Gaussian part is a copula with the data's PDF and spectrum; use with "
+      "--schedule trig)")(
+      "shell-correction", po::value<std::string>()->default_value("off"),
+      "fields: fit a per-shell linear drift correction after eta (one more pass of vjp's): on, "
+      "off, or auto (on with --standardize spectrum or copula)")(
+      "calibrate", po::value<std::size_t>()->default_value(0),
+      "fields: after the fit, integrate N samples and fit one output gain per shell so that "
+      "generated fields have the data's mean power spectrum (0: no calibration; see ksi "
+      "calibrate)")("max-items", po::value<std::size_t>(),
+                    "use only the first N items of the data set")(
+      "batch", po::value<std::size_t>()->default_value(0),
+      "items x draws per Gram update (0: the feature map's choice)")(
+      "memory-mb", po::value<double>()->default_value(defaults.memory_mb),
+      "per-rank memory budget for the Gram sums (MB)")(
+      "distributed-threshold",
+      po::value<std::size_t>()->default_value(defaults.distributed_threshold),
+      "P from which a time is solved on a group of ranks (ScaLAPACK)")(
+      "solve-group", po::value<int>()->default_value(0),
+      "ranks per distributed solve (0: automatic)")(
+      "petsc", po::value<std::string>()->default_value(""),
+      "PETSc options, e.g. \"-fit_ksp_type cg -fit_pc_type jacobi\"")(
+      "checkpoint", po::value<std::string>(), "checkpoint file (default: OUT.checkpoint)")(
+      "checkpoint-every", po::value<double>()->default_value(600.0),
+      "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
+      "resume", "continue from the checkpoint if there is one")(
+      "report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
   const fit::GuideOptions guide_defaults;
-  desc.add_options()
-      ("guide", po::value<std::size_t>()->default_value(guide_defaults.passes), "moment-guided passes after the one-shot fit (METHOD section 9): integrate an ensemble with the model and steer its feature moments to the data's at every grid time; at most N passes (0: none)")
-      ("guide-ensemble", po::value<std::size_t>()->default_value(guide_defaults.ensemble), "fields integrated per guided pass")
-      ("guide-gram-members", po::value<std::size_t>()->default_value(guide_defaults.gram_members), "fields of each ensemble whose Jacobians form the ensemble's Gram matrix (0: all)")
-      ("guide-tau", po::value<double>()->default_value(guide_defaults.tau), "relaxation time of the moment correction (units of t)")
-      ("guide-damping", po::value<double>()->default_value(guide_defaults.damping), "weight w of each new eta_k, in (0, 1]")
-      ("guide-integral", po::value<double>()->default_value(guide_defaults.integral), "weight of the integral action: the moment errors of earlier passes, summed, stay in the update (0: proportional only)")
-      ("guide-tolerance", po::value<double>()->default_value(guide_defaults.tolerance), "stop after a pass whose RMS z of the feature means is at most this");
+  desc.add_options()("guide", po::value<std::size_t>()->default_value(guide_defaults.passes),
+                     "moment-guided passes after the one-shot fit (METHOD section 9): integrate an "
+                     "ensemble with the model and steer its feature moments to the data's at every "
+                     "grid time; at most N passes (0: none)")(
+      "guide-ensemble", po::value<std::size_t>()->default_value(guide_defaults.ensemble),
+      "fields integrated per guided pass")(
+      "guide-gram-members", po::value<std::size_t>()->default_value(guide_defaults.gram_members),
+      "fields of each ensemble whose Jacobians form the ensemble's Gram matrix (0: all)")(
+      "guide-tau", po::value<double>()->default_value(guide_defaults.tau),
+      "relaxation time of the moment correction (units of t)")(
+      "guide-damping", po::value<double>()->default_value(guide_defaults.damping),
+      "weight w of each new eta_k, in (0, 1]")(
+      "guide-integral", po::value<double>()->default_value(guide_defaults.integral),
+      "weight of the integral action: the moment errors of earlier passes, summed, stay in the "
+      "update (0: proportional only)")(
+      "guide-tolerance", po::value<double>()->default_value(guide_defaults.tolerance),
+      "stop after a pass whose RMS z of the feature means is at most this")(
+      "guide-max-step", po::value<double>()->default_value(guide_defaults.max_step),
+      "largest change of the drift per update, relative to its size along the ensemble (a "
+      "Levenberg-Marquardt step; 0: none until a pass diverges, then 1)")(
+      "guide-divergence", po::value<double>()->default_value(guide_defaults.divergence),
+      "abandon a pass whose RMS z at a grid time exceeds this, keeping the model it started from "
+      "(0: never)");
   add_sampler_options(desc, "guide-", "guided ensembles");
   add_sampler_options(desc, "calibrate-");
-  desc.add_options()
-      ("calibrate-pdf", po::value<std::string>()->default_value("on"), "with --calibrate: also fit an output map so that generated fields have the data's one-point PDF (on, off)")
-      ("calibrate-spread", po::value<std::string>()->default_value("on"), "with --calibrate: also fit an output spread where the data's spectra scatter more from field to field than the generated ones (on, off)");
+  desc.add_options()("calibrate-pdf", po::value<std::string>()->default_value("on"),
+                     "with --calibrate: also fit an output map so that generated fields have the "
+                     "data's one-point PDF (on, off)")(
+      "calibrate-spread", po::value<std::string>()->default_value("on"),
+      "with --calibrate: also fit an output spread where the data's spectra scatter more from "
+      "field to field than the generated ones (on, off)");
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm, "ksi fit --data FILE --out FILE [options]")) return 0;
   configure_logging(vm, call.world);
@@ -118,7 +162,8 @@ int run_fit(const Invocation& call) {
   sample::SampleOptions calibration_sampler = sampler_options(vm, "calibrate-");
   calibration_sampler.seed = options.seed;
   const bool calibrate_pdf = parse_on_off("calibrate-pdf", vm["calibrate-pdf"].as<std::string>());
-  const bool calibrate_spread = parse_on_off("calibrate-spread", vm["calibrate-spread"].as<std::string>());
+  const bool calibrate_spread =
+      parse_on_off("calibrate-spread", vm["calibrate-spread"].as<std::string>());
   fit::GuideOptions guide;
   {
     guide.passes = vm["guide"].as<std::size_t>();
@@ -128,6 +173,8 @@ int run_fit(const Invocation& call) {
     guide.damping = vm["guide-damping"].as<double>();
     guide.integral = vm["guide-integral"].as<double>();
     guide.tolerance = vm["guide-tolerance"].as<double>();
+    guide.max_step = vm["guide-max-step"].as<double>();
+    guide.divergence = vm["guide-divergence"].as<double>();
     const sample::SampleOptions sampler = sampler_options(vm, "guide-");
     guide.steps = sampler.steps;
     guide.integrator = sampler.integrator;
@@ -147,9 +194,10 @@ int run_fit(const Invocation& call) {
   options.checkpoint.inputs = describe_input_file(data_path);
   guide.checkpoint = options.checkpoint;
   guide.checkpoint.path = options.checkpoint.path + ".guide";
-  calibration.checkpoint = {options.checkpoint.path + ".calibrate", options.checkpoint.every_seconds,
-                            options.checkpoint.resume};
-  for (const auto& path : {options.checkpoint.path, guide.checkpoint.path, calibration.checkpoint.path}) {
+  calibration.checkpoint = {options.checkpoint.path + ".calibrate",
+                            options.checkpoint.every_seconds, options.checkpoint.resume};
+  for (const auto& path :
+       {options.checkpoint.path, guide.checkpoint.path, calibration.checkpoint.path}) {
     // A checkpoint holds hours of work: never drop it silently.
     std::int64_t exists = 0;
     if (world.is_root()) exists = std::filesystem::exists(path) ? 1 : 0;
@@ -192,7 +240,8 @@ int run_fit(const Invocation& call) {
   // The calibration's target: the data's spectrum in data units, before they are standardised.
   CalibrationTarget calibration_goal;
   if (calibration.samples > 0)
-    calibration_goal = calibration_target(data.values, data.range.begin, data.info.shape, calibrate_pdf, calibrate_spread, world);
+    calibration_goal = calibration_target(data.values, data.range.begin, data.info.shape,
+                                          calibrate_pdf, calibrate_spread, world);
 
   std::unique_ptr<features::FeatureMap> features;
   Standardization st;
@@ -200,21 +249,23 @@ int run_fit(const Invocation& call) {
     const std::string source = vm["features-from"].as<std::string>();
     Model reference = Model::read(source, world);
     if (!(reference.shape() == data.info.shape))
-      throw par::CollectiveError(ExitCode::input,
-                                 cat("model ", source, " was fitted on items of shape ",
-                                     reference.shape().describe(), " but ", data_path, " holds ",
-                                     data.info.shape.describe()),
-                                 0);
+      throw par::CollectiveError(
+          ExitCode::input,
+          cat("model ", source, " was fitted on items of shape ", reference.shape().describe(),
+              " but ", data_path, " holds ", data.info.shape.describe()),
+          0);
     st = reference.standardization();
     st.to_model(data.values, data.info.shape);
     features = features::make_feature_map(reference.features().spec(), data.info.shape);
   } else {
-    st = Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(), world);
-    const Params params = parse_key_values("feature-params", vm["feature-params"].as<std::string>());
+    st = Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(),
+                              world);
+    const Params params =
+        parse_key_values("feature-params", vm["feature-params"].as<std::string>());
     ScopedPhase phase("fit.features.build");
-    features = features::build_feature_map(vm["features"].as<std::string>(), params,
-                                           data.info.shape, data.values, world,
-                                           data.info.shape.is_grid() ? st.data_units() : features::FieldUnits{});
+    features = features::build_feature_map(
+        vm["features"].as<std::string>(), params, data.info.shape, data.values, world,
+        data.info.shape.is_grid() ? st.data_units() : features::FieldUnits{});
   }
 
   // The assembly deals whole batches to ranks: read that range (the model is then bitwise the same
@@ -260,7 +311,8 @@ int run_fit(const Invocation& call) {
     const Stopwatch guide_clock;
     guide_start = fit::guide_model(model, guide, world);
     guide_seconds = guide_clock.seconds();
-    par::Log::info(sformat("guide: %zu pass(es), %.1f s", model.guide_record().passes(), guide_seconds));
+    par::Log::info(
+        sformat("guide: %zu pass(es), %.1f s", model.guide_record().passes(), guide_seconds));
   }
   if (calibration.samples > 0) {
     const Stopwatch calibration_clock;
@@ -289,20 +341,21 @@ int run_fit(const Invocation& call) {
     min_captured = std::min(min_captured, d.captured);
     max_captured = std::max(max_captured, d.captured);
   }
-  par::Log::info(sformat("fit: wrote %s (model %s): P = %zu, T = %zu, R^2 in [%.4f, %.4f], "
-                         "max residual %.2e, %.1f s",
-                         out_path.c_str(), model.identity().c_str(), model.features().size(),
-                         model.times().size(), min_captured, max_captured, worst_residual,
-                         fit_seconds));
+  par::Log::info(
+      sformat("fit: wrote %s (model %s): P = %zu, T = %zu, R^2 in [%.4f, %.4f], "
+              "max residual %.2e, %.1f s",
+              out_path.c_str(), model.identity().c_str(), model.features().size(),
+              model.times().size(), min_captured, max_captured, worst_residual, fit_seconds));
   const double rate = static_cast<double>(total) * static_cast<double>(options.draws) *
                       static_cast<double>(options.times) / fit_seconds;
-  write_report(vm, world, "fit",
-               sformat("\"items\": %zu, \"draws\": %zu, \"times\": %zu, \"features\": %zu, "
-                       "\"dimension\": %zu, \"fit_seconds\": %.6g, \"item_draw_times_per_second\": %.6g, "
-                       "\"guide_passes\": %zu, \"guide_seconds\": %.6g, \"resume\": {%s}",
-                       total, options.draws, options.times, model.features().size(),
-                       data.info.shape.size(), fit_seconds, rate, model.guide_record().passes(),
-                       guide_seconds, fit_resume_json(fit_start, guide_start, calibrated).c_str()));
+  write_report(
+      vm, world, "fit",
+      sformat("\"items\": %zu, \"draws\": %zu, \"times\": %zu, \"features\": %zu, "
+              "\"dimension\": %zu, \"fit_seconds\": %.6g, \"item_draw_times_per_second\": %.6g, "
+              "\"guide_passes\": %zu, \"guide_seconds\": %.6g, \"resume\": {%s}",
+              total, options.draws, options.times, model.features().size(), data.info.shape.size(),
+              fit_seconds, rate, model.guide_record().passes(), guide_seconds,
+              fit_resume_json(fit_start, guide_start, calibrated).c_str()));
   return 0;
 }
 

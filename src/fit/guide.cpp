@@ -21,7 +21,9 @@ namespace {
 
 // One grid time's ensemble sums, packed: the upper triangle of sum J J^T, sum J (G x) (the fixed
 // drift's projection), sum phi, sum phi^2.
-std::size_t packed_size(std::size_t P) { return P * (P + 1) / 2 + 3 * P; }
+std::size_t packed_size(std::size_t P) {
+  return P * (P + 1) / 2 + 3 * P;
+}
 
 // A batch of ensemble members [first, first + count) and their paths.
 struct Batch {
@@ -40,7 +42,8 @@ void fill_member_noise(std::uint64_t seed, std::size_t first, std::size_t pass, 
 
 Matrix rows_to_matrix(const std::vector<std::vector<double>>& rows, std::size_t cols) {
   Matrix m(rows.size(), cols);
-  for (std::size_t r = 0; r < rows.size(); ++r) std::copy(rows[r].begin(), rows[r].end(), m.row(r).begin());
+  for (std::size_t r = 0; r < rows.size(); ++r)
+    std::copy(rows[r].begin(), rows[r].end(), m.row(r).begin());
   return m;
 }
 
@@ -79,6 +82,8 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("ridge", o.ridge);
   config.set("members_per_batch", per_batch);
   config.set("gram_members", o.gram_members);
+  config.set("max_step", o.max_step);
+  config.set("divergence", o.divergence);
   config.set("inputs", o.checkpoint.inputs);
   return config;
 }
@@ -87,7 +92,9 @@ struct Position {
   std::size_t pass = 0;
   std::size_t time = 0;  // the ensemble is at times[time] and has not been assembled there
   Matrix eta;
-  Matrix correction;  // T x P: the integral of the moment errors over the passes so far
+  Matrix pass_start_eta;    // eta when the pass in progress started (kept if it diverges)
+  double step_limit = 0.0;  // s of the updates (GuideOptions::max_step; raised after a divergence)
+  Matrix correction;        // T x P: the integral of the moment errors over the passes so far
   std::vector<std::vector<double>> rms, largest;  // finished passes, then the pass in progress
 };
 
@@ -102,8 +109,11 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     root.set_attribute("ksi_file_kind", "guide_checkpoint");
     root.set_attribute("pass", static_cast<std::int64_t>(at.pass));
     root.set_attribute("time_index", static_cast<std::int64_t>(at.time));
+    root.set_attribute("step_limit", at.step_limit);
     io::write_params(root.create_group("config"), config);
     root.write("eta", {at.eta.rows(), at.eta.cols()}, at.eta.values());
+    root.write("pass_start_eta", {at.pass_start_eta.rows(), at.pass_start_eta.cols()},
+               at.pass_start_eta.values());
     root.write("correction", {at.correction.rows(), at.correction.cols()}, at.correction.values());
     const std::size_t T = at.eta.rows();
     const Matrix rms = rows_to_matrix(at.rms, T), largest = rows_to_matrix(at.largest, T);
@@ -112,7 +122,8 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     const io::RowDataset X = root.create_rows("X", io::DType::float64, members, {d});
     const io::RowDataset Y = root.create_rows("Y", io::DType::float64, members, {d});
     // Every rank writes its batches; ranks with fewer batches take part with empty writes.
-    const auto rounds = static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(batches.size())));
+    const auto rounds =
+        static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(batches.size())));
     for (std::size_t r = 0; r < rounds; ++r) {
       const bool mine = r < batches.size();
       const std::size_t first = mine ? batches[r].first : 0, n = mine ? batches[r].count : 0;
@@ -123,13 +134,15 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
   out.commit();
 }
 
-// Reads a checkpoint into `at` and the states of this rank's batches; InputError naming what differs.
+// Reads a checkpoint into `at` and the states of this rank's batches; InputError naming what
+// differs.
 void read_guide_checkpoint(const std::string& path, const Params& config, Position& at,
                            std::vector<Batch>& batches, const par::Comm& comm) {
   io::File file = io::File::open(path, comm);
   par::collective(comm, [&] {
     const io::Group root = file.root();
-    if (!root.has_attribute("ksi_file_kind") || root.text_attribute("ksi_file_kind") != "guide_checkpoint")
+    if (!root.has_attribute("ksi_file_kind") ||
+        root.text_attribute("ksi_file_kind") != "guide_checkpoint")
       throw InputError(cat(path, " is not a ksi guide checkpoint"));
     const std::string differences = io::params_differences(root.open_group("config"), config);
     if (!differences.empty())
@@ -137,6 +150,7 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
                            differences, " (remove it, or use --force to start over)"));
     at.pass = static_cast<std::size_t>(root.integer_attribute("pass"));
     at.time = static_cast<std::size_t>(root.integer_attribute("time_index"));
+    at.step_limit = root.real_attribute("step_limit");
     const auto read = [&](const char* name) {
       std::vector<std::size_t> dims;
       const auto values = root.read_reals(name, &dims);
@@ -145,13 +159,15 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
       return m;
     };
     at.eta = read("eta");
+    at.pass_start_eta = read("pass_start_eta");
     at.correction = read("correction");
     at.rms = matrix_rows(read("rms_z"));
     at.largest = matrix_rows(read("max_z"));
   });
   const io::Group root = file.root();
   const io::RowDataset X = root.open_rows("X"), Y = root.open_rows("Y");
-  const auto rounds = static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(batches.size())));
+  const auto rounds =
+      static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(batches.size())));
   for (std::size_t r = 0; r < rounds; ++r) {
     const bool mine = r < batches.size();
     const std::size_t first = mine ? batches[r].first : 0, n = mine ? batches[r].count : 0;
@@ -162,6 +178,60 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     X.read_rows(first, n, mine ? batches[r].state.X.values() : std::span<double>());
     Y.read_rows(first, n, mine ? batches[r].state.Y.values() : std::span<double>());
   }
+}
+
+// s of the updates after a pass with unlimited updates diverged.
+constexpr double kFallbackStep = 1.0;
+
+// Energy of d along the ensemble, d^T K d, from the upper triangle of K.
+double energy(const Matrix& K, std::span<const double> d) {
+  const std::size_t P = d.size();
+  double e = 0.0;
+  for (std::size_t i = 0; i < P; ++i) {
+    double row = K(i, i) * d[i];
+    for (std::size_t j = i + 1; j < P; ++j) row += 2.0 * K(i, j) * d[j];
+    e += d[i] * row;
+  }
+  return e;
+}
+
+// Limits the update eta -> eta_new to sqrt(d^T K d) <= s sqrt(eta^T K eta), d = eta_new - eta:
+// a Levenberg-Marquardt step, (K + mu diag K) eta_new = rhs + mu diag K eta with the smallest mu
+// of a geometric sequence that keeps it, so that the directions the ensemble hardly sees (small
+// eigenvalues of K, where the correction's rhs asks for a large eta) shrink first. A last resort
+// scales d. On the root rank only (its result is broadcast).
+void limit_step(const Matrix& K, std::span<const double> rhs, double limit, double ridge,
+                std::span<const double> eta, std::vector<double>& eta_new) {
+  if (!(limit > 0.0)) return;
+  const std::size_t P = eta.size();
+  const double bound = limit * limit * energy(K, eta);
+  std::vector<double> d(P);
+  const auto fits = [&](const std::vector<double>& candidate) {
+    for (std::size_t p = 0; p < P; ++p) d[p] = candidate[p] - eta[p];
+    return energy(K, d) <= bound;
+  };
+  if (fits(eta_new)) return;
+  double mean_diagonal = 0.0;
+  for (std::size_t p = 0; p < P; ++p) mean_diagonal += K(p, p) / static_cast<double>(P);
+  Matrix damped = K;
+  std::vector<double> shifted(P), candidate(P);
+  for (double mu = 1e-4; mu <= 1e4; mu *= 4.0) {
+    for (std::size_t p = 0; p < P; ++p) {
+      const double dp = mu * std::max(K(p, p), 1e-12 * mean_diagonal);
+      damped(p, p) = K(p, p) + dp;
+      shifted[p] = rhs[p] + dp * eta[p];
+    }
+    solve_normal_equations(damped, shifted, ridge, candidate);
+    if (fits(candidate)) {
+      par::Log::detail(sformat("  guide: step limited (mu %.3g)", mu));
+      eta_new = candidate;
+      return;
+    }
+  }
+  for (std::size_t p = 0; p < P; ++p) d[p] = eta_new[p] - eta[p];
+  const double scale = std::sqrt(bound / energy(K, d));
+  for (std::size_t p = 0; p < P; ++p) eta_new[p] = eta[p] + scale * d[p];
+  par::Log::detail(sformat("  guide: step scaled by %.3g", scale));
 }
 
 }  // namespace
@@ -176,6 +246,10 @@ void GuideOptions::validate() const {
   if (steps == 0) throw UsageError("--guide-steps must be at least 1");
   dynamics().validate();
   if (!(ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
+  if (!(max_step >= 0.0) || !std::isfinite(max_step))
+    throw UsageError("--guide-max-step must be non-negative (0: no limit)");
+  if (!(divergence >= 0.0) || !std::isfinite(divergence))
+    throw UsageError("--guide-divergence must be non-negative (0: never)");
 }
 
 std::vector<double> guide_integration_grid(const std::vector<double>& times, std::size_t steps) {
@@ -184,7 +258,8 @@ std::vector<double> guide_integration_grid(const std::vector<double>& times, std
     const double span = times[k + 1] - times[k];
     const auto n = std::max<std::size_t>(
         1, static_cast<std::size_t>(std::ceil(static_cast<double>(steps) * span - 1e-9)));
-    for (std::size_t i = 1; i < n; ++i) grid.push_back(times[k] + span * static_cast<double>(i) / n);
+    for (std::size_t i = 1; i < n; ++i)
+      grid.push_back(times[k] + span * static_cast<double>(i) / n);
     grid.push_back(times[k + 1]);
   }
   return grid;
@@ -195,8 +270,9 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   if (options.passes == 0) return {};
   const FeatureTargets& targets = model.targets();
   if (targets.empty())
-    throw InputError("guided passes need the feature targets of the one-shot fit, and this model has "
-                     "none (fit it again with this version of ksi)");
+    throw InputError(
+        "guided passes need the feature targets of the one-shot fit, and this model has "
+        "none (fit it again with this version of ksi)");
   const features::FeatureMap& features = model.features();
   const std::size_t P = features.size(), d = model.shape().size();
   const std::vector<double>& times = model.times();
@@ -207,27 +283,30 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     while (grid[g] != times[k]) ++g;
     grid_index[k] = g;
   }
-  const std::size_t per_batch = std::max<std::size_t>(1, options.batch ? options.batch : features.preferred_batch());
+  const std::size_t per_batch =
+      std::max<std::size_t>(1, options.batch ? options.batch : features.preferred_batch());
   const std::size_t Ng = options.ensemble;
   const par::Range mine = assembly_item_range(Ng, per_batch, comm.rank(), comm.size());
   std::vector<Batch> batches;
   for (std::size_t first = mine.begin; first < mine.end; first += per_batch)
     batches.push_back({first, std::min(per_batch, mine.end - first), {}});
   // K^q from every stride-th batch of members (by global batch, so on any number of ranks the same
-  // members): a Gram matrix averages J J^T over whole fields and needs fewer of them than the means.
+  // members): a Gram matrix averages J J^T over whole fields and needs fewer of them than the
+  // means.
   const std::size_t total_batches = (Ng + per_batch - 1) / per_batch;
   const std::size_t wanted = options.gram_members ? std::min(options.gram_members, Ng) : Ng;
   const std::size_t stride = std::max<std::size_t>(1, total_batches * per_batch / wanted);
   const auto in_gram = [&](const Batch& b) { return (b.first / per_batch) % stride == 0; };
   std::size_t gram_members = 0;
-  for (std::size_t g = 0; g < total_batches; g += stride) gram_members += std::min(per_batch, Ng - g * per_batch);
+  for (std::size_t g = 0; g < total_batches; g += stride)
+    gram_members += std::min(per_batch, Ng - g * per_batch);
   const double pairs = targets.pairs > 0 ? targets.pairs : std::numeric_limits<double>::infinity();
 
-  par::Log::info(sformat("guide: up to %zu passes of %zu fields (Gram on %zu; %zu steps, %s), tau "
-                         "%.3g, damping %.3g, tolerance RMS z <= %.3g, %d ranks",
-                         options.passes, Ng, gram_members, grid.size() - 1,
-                         to_string(options.integrator).c_str(), options.tau, options.damping,
-                         options.tolerance, comm.size()));
+  par::Log::info(sformat(
+      "guide: up to %zu passes of %zu fields (Gram on %zu; %zu steps, %s), tau "
+      "%.3g, damping %.3g, tolerance RMS z <= %.3g, %d ranks",
+      options.passes, Ng, gram_members, grid.size() - 1, to_string(options.integrator).c_str(),
+      options.tau, options.damping, options.tolerance, comm.size()));
 
   const Params config = checkpoint_config(model, options, per_batch);
   const bool checkpointing = !options.checkpoint.path.empty();
@@ -259,10 +338,14 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     model.drift(t, X, B);
   };
 
+  std::size_t diverged = 0;  // the pass that diverged (1-based; 0: none)
+  if (!resumed) at.step_limit = options.max_step;
   for (; at.pass < options.passes; ++at.pass) {
     const std::size_t pass = at.pass;
+    bool retry = false;
     if (!resumed) {
       at.time = 0;
+      at.pass_start_eta = at.eta;
       at.rms.emplace_back(T, 0.0);
       at.largest.emplace_back(T, 0.0);
       for (auto& b : batches) {
@@ -319,7 +402,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         }
       });
       comm.allreduce_sum(std::span<DoubleDouble>(sums));
-      const double inv = 1.0 / static_cast<double>(Ng), inv_gram = 1.0 / static_cast<double>(gram_members);
+      const double inv = 1.0 / static_cast<double>(Ng),
+                   inv_gram = 1.0 / static_cast<double>(gram_members);
       std::size_t q = 0;
       for (std::size_t i = 0; i < P; ++i)
         for (std::size_t j = i; j < P; ++j) K(i, j) = sums[q++].value() * inv_gram;
@@ -347,6 +431,29 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       at.largest[pass][k] = zmax;
       par::Log::detail(sformat("  guide pass %zu, t = %.4f: RMS z %.3g, largest %.3g (feature %zu)",
                                pass + 1, t, at.rms[pass][k], zmax, worst));
+      if (options.divergence > 0.0 && !(at.rms[pass][k] <= options.divergence)) {
+        at.eta = at.pass_start_eta;
+        model.set_eta(at.eta);
+        if (!(at.step_limit > 0.0)) {
+          // Unlimited updates overshot: the pass again, each update a Levenberg-Marquardt step.
+          par::Log::warn(sformat(
+              "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature "
+              "%zu); the pass again from its start with updates limited to s = %g",
+              pass + 1, t, at.rms[pass][k], options.divergence, zmax, worst, kFallbackStep));
+          at.step_limit = kFallbackStep;
+          at.rms.pop_back();
+          at.largest.pop_back();
+          retry = true;
+        } else {
+          par::Log::warn(sformat(
+              "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature "
+              "%zu) with updates limited to s = %g; the model keeps the eta it had before the "
+              "pass",
+              pass + 1, t, at.rms[pass][k], options.divergence, zmax, worst, at.step_limit));
+          diverged = pass + 1;
+        }
+        break;
+      }
 
       // The update of eta_k: solved on rank 0, the same bits everywhere.
       // Proportional action on the error at t_k; the integral action learnt in earlier passes, c_k;
@@ -365,6 +472,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         try {
           ScopedPhase phase("guide.solve");
           solve_normal_equations(K, rhs, options.ridge, eta_new);
+          limit_step(K, rhs, at.step_limit, options.ridge, at.eta.row(k), eta_new);
         } catch (const Error& e) {
           failure = std::make_exception_ptr(
               NumericalError(sformat("guided pass %zu: the ensemble system at t = %.4f failed: %s",
@@ -393,6 +501,11 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       }
       progress.advance();
     }
+    if (retry) {
+      --at.pass;  // the loop's increment brings it back to this pass (unsigned wrap at 0)
+      continue;
+    }
+    if (diverged) break;
     progress.finish();
     double total = 0.0, largest = 0.0;
     std::size_t at_time = 0;
@@ -424,6 +537,10 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("damping", options.damping);
   s.set("integral", options.integral);
   s.set("tolerance", options.tolerance);
+  s.set("max_step", options.max_step);
+  s.set("divergence", options.divergence);
+  s.set("diverged_pass", diverged);
+  s.set("step_limit", at.step_limit);
   s.set("steps", options.steps);
   s.set("integrator", to_string(options.integrator));
   s.set("diffusion_scale", options.diffusion_scale);

@@ -1,7 +1,8 @@
 // The shell family and the guided passes: Gaussian fields with the shell family alone get the exact
-// Gaussian drift and its spectrum; on log-normal fields the one-shot fit's feature moments drift off
-// along the sampler's paths and the guided passes bring them back; guided models are the same bits on
-// any number of ranks; an interrupted guided fit resumes from its checkpoint to the same eta.
+// Gaussian drift and its spectrum; on log-normal fields the one-shot fit's feature moments drift
+// off along the sampler's paths and the guided passes bring them back; guided models are the same
+// bits on any number of ranks; an interrupted guided fit resumes from its checkpoint to the same
+// eta.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,11 +29,13 @@ constexpr std::size_t kSide = 16;
 const std::vector<std::size_t> kDims{kSide, kSide};
 
 // Per-mode power of the Gaussian fields: none on the mean, 4 / (1 + s)^2 on shell s.
-double gaussian_power(std::size_t shell) { return shell == 0 ? 0.0 : 4.0 / ((1.0 + shell) * (1.0 + shell)); }
+double gaussian_power(std::size_t shell) {
+  return shell == 0 ? 0.0 : 4.0 / ((1.0 + shell) * (1.0 + shell));
+}
 
 Matrix gaussian_fields(std::size_t first, std::size_t count) {
-  return test::isotropic_gaussian_fields(kDims, 21, first, count,
-                                         [](std::size_t s) { return std::sqrt(gaussian_power(s)); });
+  return test::isotropic_gaussian_fields(
+      kDims, 21, first, count, [](std::size_t s) { return std::sqrt(gaussian_power(s)); });
 }
 
 // Log-normal fields: exp(0.8 g) of the same Gaussian fields, mean removed.
@@ -63,8 +66,8 @@ Model fit_on(const FitSetup& s, const par::Comm& comm) {
 
 // The model's drift on shell s, as a gain: <b(x), x> / |x|^2 for a field x on that shell alone.
 double drift_gain(const Model& model, double t, std::size_t shell) {
-  Matrix X = test::isotropic_gaussian_fields(kDims, 77, 0, 1,
-                                             [shell](std::size_t s) { return s == shell ? 1.0 : 0.0; });
+  Matrix X = test::isotropic_gaussian_fields(
+      kDims, 77, 0, 1, [shell](std::size_t s) { return s == shell ? 1.0 : 0.0; });
   Matrix B;
   model.drift(t, X, B);
   double bx = 0.0, xx = 0.0;
@@ -104,7 +107,7 @@ fit::GuideOptions small_guide(std::size_t passes) {
   fit::GuideOptions g;
   g.passes = passes;
   g.ensemble = 12;
-  g.batch = 2;  // 6 batches: work on every rank of up to 3
+  g.batch = 2;         // 6 batches: work on every rank of up to 3
   g.gram_members = 4;  // the Gram matrix from batches 0 and 3: on two ranks of three
   g.steps = 12;
   g.tolerance = 0.0;
@@ -220,7 +223,8 @@ TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
     Model alone = fit_on(s, self);
     fit::guide_model(alone, small_guide(2), self);
     EXPECT_EQ(test::relative_difference(alone.eta(), model.eta()), 0.0);
-    EXPECT_EQ(test::relative_difference(alone.guide_record().rms_z, model.guide_record().rms_z), 0.0);
+    EXPECT_EQ(test::relative_difference(alone.guide_record().rms_z, model.guide_record().rms_z),
+              0.0);
     EXPECT_GT(test::relative_difference(alone.eta(), fit_on(s, self).eta()), 1e-6)
         << "the guided passes changed eta";
   }
@@ -232,7 +236,8 @@ namespace {
 // A feature map that raises a stop request (as SIGTERM would) on rank 0 at its n-th evaluate.
 class StopAt final : public features::FeatureMap {
  public:
-  StopAt(const FeatureMap& inner, int calls, bool here) : inner_(inner), remaining_(calls), here_(here) {}
+  StopAt(const FeatureMap& inner, int calls, bool here)
+      : inner_(inner), remaining_(calls), here_(here) {}
   std::string kind() const override { return inner_.kind(); }
   std::size_t size() const override { return inner_.size(); }
   const ItemShape& input_shape() const override { return inner_.input_shape(); }
@@ -240,7 +245,8 @@ class StopAt final : public features::FeatureMap {
     inner_.evaluate(x, phi);
     if (here_ && --remaining_ == 0) par::request_stop();
   }
-  void vjp(std::span<const double> x, std::span<const double> e, std::span<double> g) const override {
+  void vjp(std::span<const double> x, std::span<const double> e,
+           std::span<double> g) const override {
     inner_.vjp(x, e, g);
   }
   void accumulate(const Matrix& X, const Matrix& V, Matrix& K, std::span<double> h) const override {
@@ -271,7 +277,8 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   test::ScratchDir dir("guide");
   const FitSetup s = lognormal_setup(24);
   const Model oneshot = fit_on(s, comm);
-  Model reference = with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  Model reference =
+      with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
   fit::guide_model(reference, small_guide(3), comm);
 
   fit::GuideOptions g = small_guide(3);
@@ -282,20 +289,24 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   const std::size_t members_here = 2 * par::block_range(6, 0, comm.size()).size();
   const int per_pass = static_cast<int>(members_here * oneshot.times().size());
   const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
-  Model interrupted = with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 5, comm.is_root()));
+  Model interrupted =
+      with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 5, comm.is_root()));
   test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
   ASSERT_TRUE(std::filesystem::exists(g.checkpoint.path));
 
   g.checkpoint.resume = true;
-  Model resumed = with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  Model resumed =
+      with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
   const fit::GuideStart start = fit::guide_model(resumed, g, comm);
   EXPECT_TRUE(start.resumed);
   EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
   // The stop came in the fifth evaluation of the pass; it is honoured at the next grid time.
   EXPECT_EQ(start.time, 4 / members_here + 1);
   EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
-  EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z), 0.0);
-  EXPECT_FALSE(std::filesystem::exists(g.checkpoint.path)) << "a finished guide removes its checkpoint";
+  EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z),
+            0.0);
+  EXPECT_FALSE(std::filesystem::exists(g.checkpoint.path))
+      << "a finished guide removes its checkpoint";
 
   // A checkpoint of other settings is refused, naming the difference.
   Model again = with_map(oneshot, std::make_unique<StopAt>(*inner, 3, comm.is_root()));
@@ -304,12 +315,49 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   g.checkpoint.resume = true;
   g.tau = 0.3;
   try {
-    Model other = with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+    Model other =
+        with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
     fit::guide_model(other, g, comm);
     FAIL() << "a foreign guide checkpoint was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::input);
     EXPECT_NE(std::string(e.what()).find("tau"), std::string::npos) << e.what();
+  }
+}
+
+TEST(GuidedPasses, AnOvershootingPassIsRunAgainWithLimitedSteps) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  // tau = 1e-6: each update asks the feature means to close their gap a hundred thousand times
+  // faster than the grid can follow; unlimited updates overshoot and the ensemble explodes.
+  fit::GuideOptions g = small_guide(2);
+  g.tau = 1e-6;
+  g.damping = 1.0;
+  g.divergence = 100.0;
+  Model unguarded = fit_on(lognormal_setup(24), comm);
+  fit::GuideOptions off = g;
+  off.divergence = 0.0;
+  fit::guide_model(unguarded, off, comm);
+  double worst = 0.0;
+  for (const double z : unguarded.guide_record().rms_z.values())
+    worst = std::max(worst, std::isfinite(z) ? z : 1e300);
+  EXPECT_GT(worst, 100.0) << "the case must diverge without the guard";
+
+  Model guarded = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(guarded, g, comm);
+  const auto& record = guarded.guide_record();
+  EXPECT_EQ(record.settings.real("step_limit"), 1.0) << "the diverged pass was run with limits";
+  for (const double v : guarded.eta().values()) ASSERT_TRUE(std::isfinite(v));
+  if (record.settings.integer("diverged_pass") > 0) {
+    // Diverged even when limited: the model is the one the pass started from.
+    const std::size_t last = static_cast<std::size_t>(record.settings.integer("diverged_pass"));
+    if (last == 1) {
+      const auto a = guarded.eta().values(), b = oneshot.eta().values();
+      EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+    }
+  } else {
+    for (const double z : record.rms_z.values()) EXPECT_LE(z, 100.0);
   }
 }
 
@@ -328,7 +376,8 @@ TEST(GuidedPasses, RefuseBadOptionsAndModelsWithoutTargets) {
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);
   const Model oneshot = fit_on(lognormal_setup(24), comm);
-  Model bare = with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  Model bare =
+      with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
   bare.set_targets({});
   EXPECT_THROW(fit::guide_model(bare, g, comm), InputError);
 }

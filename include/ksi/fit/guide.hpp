@@ -2,27 +2,28 @@
 /// @file
 /// Moment-guided passes (METHOD section 9). The one-shot fit makes the drift exact in the feature
 /// directions along the interpolant's marginals rho_t, but the sampler runs on its own law q_t, and
-/// nothing pulls its feature moments m_q(t) = E_q phi(X_t) back to m_rho(t) once they drift. A guided
-/// pass integrates an ensemble of N_g fields with the model's own integrator; each time the ensemble
-/// reaches a grid time t_k it assembles K^q_k = E_q[J J^T] and m_q(t_k) on the ensemble (the fit's
-/// accumulate, on generated states), and replaces
+/// nothing pulls its feature moments m_q(t) = E_q phi(X_t) back to m_rho(t) once they drift. A
+/// guided pass integrates an ensemble of N_g fields with the model's own integrator; each time the
+/// ensemble reaches a grid time t_k it assembles K^q_k = E_q[J J^T] and m_q(t_k) on the ensemble
+/// (the fit's accumulate, on generated states), and replaces
 ///
 ///     eta_k <- (1 - w) eta_k + w (K^q_k + ridge)^-1 ( h_k - E_q[J G_k x] + c_k + e_k / tau )
 ///     e_k = m_rho(t_k) - m_q(t_k)
 ///
-/// and, for the next pass, c_{k-1} <- c_{k-1} + kappa e_k / (g (t_k - t_{k-1})) (g the weight of b in
-/// dX, Dynamics::drift_weight: 2 for the D* SDE, whose drift is 2 b - (beta'/beta) X). The learnt term c is an addition to METHOD
-/// section 9: the proportional update alone settles where e_k pays for the correction the drift
-/// needs (a bias of order tau), and it cannot reach the error at t = 1, which only eta_{T-2} moves;
-/// c attributes each error to the interval that made it, so at a fixed point the errors vanish.
-/// (G_k x the model's shell-gain drift, if any) before integrating on to t_{k+1}. Passes repeat from
-/// the new eta until the RMS z of m_q - m_rho over every time and feature is below a tolerance, z in
-/// standard errors of the difference of an ensemble mean and the targets' mean.
+/// and, for the next pass, c_{k-1} <- c_{k-1} + kappa e_k / (g (t_k - t_{k-1})) (g the weight of b
+/// in dX, Dynamics::drift_weight: 2 for the D* SDE, whose drift is 2 b - (beta'/beta) X). The
+/// learnt term c is an addition to METHOD section 9: the proportional update alone settles where
+/// e_k pays for the correction the drift needs (a bias of order tau), and it cannot reach the error
+/// at t = 1, which only eta_{T-2} moves; c attributes each error to the interval that made it, so
+/// at a fixed point the errors vanish. (G_k x the model's shell-gain drift, if any) before
+/// integrating on to t_{k+1}. Passes repeat from the new eta until the RMS z of m_q - m_rho over
+/// every time and feature is below a tolerance, z in standard errors of the difference of an
+/// ensemble mean and the targets' mean.
 ///
-/// Member i of pass p draws its initial state from the stream (seed, guide, i, p, 0) and the noise of
-/// integration step s from (seed, guide, i, p, s + 1); members are dealt to ranks in whole batches and
-/// the ensemble sums are added per batch in double-double, so the guided model is bitwise the same on
-/// any number of ranks.
+/// Member i of pass p draws its initial state from the stream (seed, guide, i, p, 0) and the noise
+/// of integration step s from (seed, guide, i, p, s + 1); members are dealt to ranks in whole
+/// batches and the ensemble sums are added per batch in double-double, so the guided model is
+/// bitwise the same on any number of ranks.
 
 #include <cstdint>
 #include <string>
@@ -35,26 +36,35 @@
 namespace ksi::fit {
 
 struct GuideOptions {
-  std::size_t passes = 0;           ///< guided passes at most (0: none)
-  std::size_t ensemble = 64;        ///< N_g fields integrated per pass
+  std::size_t passes = 0;     ///< guided passes at most (0: none)
+  std::size_t ensemble = 64;  ///< N_g fields integrated per pass
   /// Members whose J J^T enter K^q (every stride-th batch; 0: all). The feature means take every
   /// member; the Gram matrix, an average over whole fields, needs fewer, and its assembly is the
   /// dearer half of a pass.
   std::size_t gram_members = 16;
-  double tau = 0.1;                 ///< relaxation time of the moment correction (units of t)
-  double damping = 0.5;             ///< w: weight of the new eta_k in each update, in (0, 1]
+  double tau = 0.1;      ///< relaxation time of the moment correction (units of t)
+  double damping = 0.5;  ///< w: weight of the new eta_k in each update, in (0, 1]
   /// kappa: gain of the learnt correction c (see above; 0: the proportional update of METHOD
   /// section 9 alone).
   double integral = 0.0;
-  double tolerance = 1.5;           ///< stop after a pass whose RMS z is below this
-  std::size_t steps = 40;           ///< integration steps on [0, 1], spread over the grid intervals
+  double tolerance = 1.5;  ///< stop after a pass whose RMS z is below this
+  /// s: largest change of the drift per update, as a fraction of its size along the ensemble,
+  /// sqrt(d^T K^q d / eta^T K^q eta) <= s for d = eta_new - eta (a Levenberg-Marquardt step: the
+  /// directions the ensemble's Gram matrix hardly sees shrink first; 0: no limit, until a pass
+  /// diverges: that pass is run again with s = 1).
+  double max_step = 0.0;
+  /// A pass whose RMS z at a grid time exceeds this is abandoned: it is run again from its start
+  /// with limited updates if they were not, else the model keeps the eta it had before the pass
+  /// and the guide stops (0: never).
+  double divergence = 100.0;
+  std::size_t steps = 40;  ///< integration steps on [0, 1], spread over the grid intervals
   Integrator integrator = Integrator::optimal_sde;
-  double diffusion = 1.0;           ///< D for Integrator::constant_sde
-  double diffusion_scale = 1.0;     ///< lambda of D = lambda D* for Integrator::optimal_sde
-  std::uint64_t seed = 1;           ///< key of the ensemble streams
-  double ridge = 1e-8;              ///< relative ridge of the ensemble systems
-  std::size_t batch = 0;            ///< members per assembly batch (0: the map's preference)
-  CheckpointOptions checkpoint;     ///< checkpoint and restart, as the fit's (file `path`)
+  double diffusion = 1.0;        ///< D for Integrator::constant_sde
+  double diffusion_scale = 1.0;  ///< lambda of D = lambda D* for Integrator::optimal_sde
+  std::uint64_t seed = 1;        ///< key of the ensemble streams
+  double ridge = 1e-8;           ///< relative ridge of the ensemble systems
+  std::size_t batch = 0;         ///< members per assembly batch (0: the map's preference)
+  CheckpointOptions checkpoint;  ///< checkpoint and restart, as the fit's (file `path`)
 
   Dynamics dynamics() const { return {integrator, diffusion, diffusion_scale}; }
   /// UsageError naming the first invalid setting.
@@ -72,10 +82,10 @@ struct GuideStart {
   std::size_t time = 0;  ///< index of the grid time the ensemble had reached
 };
 
-/// Runs up to options.passes guided passes on `model` (which must hold its feature targets), replacing
-/// eta and recording every pass in model.guide_record(). With options.checkpoint.path set, a stop
-/// request writes a checkpoint and throws CollectiveError(ExitCode::interrupted); `resume` continues
-/// from it (and the checkpoint is removed at the end). Collective.
+/// Runs up to options.passes guided passes on `model` (which must hold its feature targets),
+/// replacing eta and recording every pass in model.guide_record(). With options.checkpoint.path
+/// set, a stop request writes a checkpoint and throws CollectiveError(ExitCode::interrupted);
+/// `resume` continues from it (and the checkpoint is removed at the end). Collective.
 GuideStart guide_model(Model& model, const GuideOptions& options, const par::Comm& comm);
 
 }  // namespace ksi::fit
