@@ -81,7 +81,9 @@ sys.exit(0 if h5py.File('fit_killed.h5.checkpoint', 'r').attrs['ksi_format_versi
 run 3 "$ksi" fit "${fit_args[@]}" --out fit_killed.h5 --resume --report fit_killed.json -q ||
   { echo "FAIL: resume after the kill"; failures=$((failures + 1)); }
 
-sample_args=(--model model.h5 --count 20000 --steps 40 --batch 50)
+# Enough samples that the resumed run (attempt 2) is still working when its rank is killed on an idle
+# machine (20000 finished within the kill delay there).
+sample_args=(--model model.h5 --count 80000 --steps 40 --batch 50)
 run 3 "$ksi" sample "${sample_args[@]}" --out sample_reference.h5 -q || exit 1
 for attempt in 1 2; do
   resume=(); [ $attempt -gt 1 ] && resume=(--resume)
@@ -115,8 +117,8 @@ check(f["resumed"] and f["batches_skipped"] >= 1 and f["batches_skipped"] + f["b
 a, b = h5py.File("fit_reference.h5", "r"), h5py.File("fit_killed.h5", "r")
 check(a["eta"][...].tobytes() == b["eta"][...].tobytes(), "the killed and resumed fit == the uninterrupted one, bitwise")
 r = json.load(open("sample_killed.json"))["resume"]
-check(r["resumed"] and r["batches_skipped"] >= 1 and r["batches_skipped"] + r["batches_integrated"] == 400,
-      f"the sampling killed twice resumed from its partial output: {r['batches_skipped']} of 400 batches skipped")
+check(r["resumed"] and r["batches_skipped"] >= 1 and r["batches_skipped"] + r["batches_integrated"] == 1600,
+      f"the sampling killed twice resumed from its partial output: {r['batches_skipped']} of 1600 batches skipped")
 a, b = h5py.File("sample_reference.h5", "r"), h5py.File("sample_killed.h5", "r")
 check(a["fields"][...].tobytes() == b["fields"][...].tobytes(), "the killed and resumed samples == the uninterrupted ones, bitwise")
 sys.exit(1 if bad else 0)
