@@ -13,6 +13,24 @@
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
 
+namespace ksi::features::scattering {
+
+std::vector<double> value_scale(std::span<const double> local_squares, double low, double high,
+                                std::size_t size, const par::Comm& comm, const char* subject) {
+  const auto squares = comm.allgatherv(local_squares);
+  low = comm.allreduce_min(low);
+  high = comm.allreduce_max(high);
+  double total = 0.0;
+  for (const double v : squares) total += v;
+  const double sigma = std::sqrt(total / (static_cast<double>(squares.size()) * size));
+  if (!(sigma > 0.0) || !std::isfinite(sigma))
+    throw par::CollectiveError(ExitCode::input,
+                               std::string(subject) + " are constant or not finite", 0);
+  return {sigma, std::max(low / sigma, -8.0), std::min(high / sigma, 8.0)};
+}
+
+}  // namespace ksi::features::scattering
+
 namespace ksi::features {
 
 using scattering::complex;
@@ -1162,16 +1180,8 @@ std::vector<double> ScatteringSpectra::calibrate_marginal(const Matrix& local_it
       local_squares[i] = sum;
     }
   });
-  const auto squares = comm.allgatherv(local_squares);
-  low = comm.allreduce_min(low);
-  high = comm.allreduce_max(high);
-  double total = 0.0;
-  for (const double v : squares) total += v;
-  const double sigma = std::sqrt(total / (static_cast<double>(squares.size()) * N));
-  if (!(sigma > 0.0) || !std::isfinite(sigma))
-    throw par::CollectiveError(
-        ExitCode::input, "marginal features: the coloured data are constant or not finite", 0);
-  std::vector<double> constants{sigma, std::max(low / sigma, -8.0), std::min(high / sigma, 8.0)};
+  std::vector<double> constants = scattering::value_scale(local_squares, low, high, N, comm,
+                                                          "marginal features: the coloured data");
   constants.resize(3 + bins, 1.0);
   // The bins' masses with the range fixed (unit masses: the histogram values themselves).
   Impl::Marginal fixed = I.marginal;

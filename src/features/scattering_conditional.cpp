@@ -229,16 +229,8 @@ std::vector<double> ScatteringSpectra::calibrate_conditional(const Matrix& local
     }
     local_squares[i] = sum;
   }
-  const auto squares = comm.allgatherv(local_squares);
-  low = comm.allreduce_min(low);
-  high = comm.allreduce_max(high);
-  double total = 0.0;
-  for (const double v : squares) total += v;
-  const double sigma = std::sqrt(total / (static_cast<double>(squares.size()) * N));
-  if (!(sigma > 0.0) || !std::isfinite(sigma))
-    throw par::CollectiveError(ExitCode::input,
-                               "conditional features: the data are constant or not finite", 0);
-  std::vector<double> constants{sigma, std::max(low / sigma, -8.0), std::min(high / sigma, 8.0)};
+  std::vector<double> constants =
+      scattering::value_scale(local_squares, low, high, N, comm, "conditional features: the data");
   Impl::Conditional fixed = C;
   fixed.sigma = constants[0];
   fixed.low = constants[1];

@@ -27,6 +27,7 @@
 #include "ksi/features/scattering.hpp"
 #include "ksi/features/wavelets.hpp"
 #include "ksi/fft/fft.hpp"
+#include "ksi/par/comm.hpp"
 
 namespace ksi::features::scattering {
 
@@ -61,6 +62,14 @@ struct Feature {
   std::vector<Term> terms;
   std::string name;
 };
+
+/// {sigma, low / sigma, high / sigma} of the values of the fields of all ranks (ratios clipped to
+/// +-8): sigma the rms over every item's `size` values from this rank's per-item sums of squares
+/// (in item order, so the same bits on any rank count), low / high this rank's extremes.
+/// CollectiveError
+/// "<subject> are constant or not finite" where sigma is not positive and finite.
+std::vector<double> value_scale(std::span<const double> local_squares, double low, double high,
+                                std::size_t size, const par::Comm& comm, const char* subject);
 
 /// The value at m of a real field's spectrum stored as an r2c half array: the entry itself, or the
 /// conjugate of the mirror's (`plus` / `minus`: the r2c indices of m and -m, -1 if not stored).
