@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -67,9 +68,7 @@ CalibrationTarget calibration_target(const Matrix& local_data, std::size_t first
 }
 
 bool parse_on_off(const std::string& option, const std::string& value) {
-  if (value == "on") return true;
-  if (value == "off") return false;
-  throw UsageError("--" + option + " must be on or off, not '" + value + "'");
+  return parse_choice<bool>("--" + option, value, {{"on", true}, {"off", false}});
 }
 
 sample::Calibration calibrate_model(Model& model, const sample::SampleOptions& sampler,

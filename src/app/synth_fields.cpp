@@ -7,6 +7,7 @@
 #include <memory>
 #include <numbers>
 
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -38,10 +39,10 @@ std::size_t item_count(const po::variables_map& vm) {
 }
 
 fft::Effort parse_effort(const std::string& text) {
-  if (text == "estimate") return fft::Effort::estimate;
-  if (text == "measure") return fft::Effort::measure;
-  if (text == "patient") return fft::Effort::patient;
-  throw UsageError(cat("--fft-effort must be estimate, measure or patient, not '", text, "'"));
+  return parse_choice<fft::Effort>("--fft-effort", text,
+                                   {{"estimate", fft::Effort::estimate},
+                                    {"measure", fft::Effort::measure},
+                                    {"patient", fft::Effort::patient}});
 }
 
 void add_fft_option(po::options_description& desc) {
@@ -106,16 +107,15 @@ void write_fields(const po::variables_map& vm, const par::Comm& world, const std
 // cosmology
 
 synth::CosmologyGeometry parse_geometry(const std::string& text) {
-  if (text == "volume") return synth::CosmologyGeometry::volume;
-  if (text == "slice") return synth::CosmologyGeometry::slice;
-  if (text == "projection") return synth::CosmologyGeometry::projection;
-  throw UsageError(cat("--geometry must be volume, slice or projection, not '", text, "'"));
+  using G = synth::CosmologyGeometry;
+  return parse_choice<G>(
+      "--geometry", text,
+      {{"volume", G::volume}, {"slice", G::slice}, {"projection", G::projection}});
 }
 
 synth::DensityOutput parse_density_output(const std::string& text) {
-  if (text == "delta") return synth::DensityOutput::delta;
-  if (text == "log-density") return synth::DensityOutput::log_density;
-  throw UsageError(cat("--output must be delta or log-density, not '", text, "'"));
+  using O = synth::DensityOutput;
+  return parse_choice<O>("--output", text, {{"delta", O::delta}, {"log-density", O::log_density}});
 }
 
 void cosmology_options(po::options_description& desc) {
@@ -216,10 +216,10 @@ void run_cosmology(const po::variables_map& vm, const par::Comm& world) {
 // turbulence
 
 synth::FlowQuantity parse_quantity(const std::string& text) {
-  if (text == "velocity-x") return synth::FlowQuantity::velocity_x;
-  if (text == "vorticity") return synth::FlowQuantity::vorticity;
-  if (text == "pressure") return synth::FlowQuantity::pressure;
-  throw UsageError(cat("--quantity must be velocity-x, vorticity or pressure, not '", text, "'"));
+  using Q = synth::FlowQuantity;
+  return parse_choice<Q>(
+      "--quantity", text,
+      {{"velocity-x", Q::velocity_x}, {"vorticity", Q::vorticity}, {"pressure", Q::pressure}});
 }
 
 void turbulence_options(po::options_description& desc) {

@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "drifting/tile_kernels.hpp"
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -123,9 +124,9 @@ std::vector<double> ordered_tile_sums(std::size_t local_rows, std::size_t total,
 }  // namespace
 
 Kernel parse_kernel(const std::string& name) {
-  if (name == "gauss" || name == "gaussian") return Kernel::gauss;
-  if (name == "laplace") return Kernel::laplace;
-  throw UsageError(cat("unknown kernel '", name, "' (known: gauss, laplace)"));
+  return parse_choice<Kernel>(
+      "kernel", name,
+      {{"gauss", Kernel::gauss}, {"gaussian", Kernel::gauss}, {"laplace", Kernel::laplace}});
 }
 
 const char* to_string(Kernel kernel) {
@@ -133,9 +134,9 @@ const char* to_string(Kernel kernel) {
 }
 
 Initialization parse_initialization(const std::string& name) {
-  if (name == "gaussian") return Initialization::gaussian;
-  if (name == "standard") return Initialization::standard;
-  throw UsageError(cat("unknown initialisation '", name, "' (known: gaussian, standard)"));
+  return parse_choice<Initialization>(
+      "initialisation", name,
+      {{"gaussian", Initialization::gaussian}, {"standard", Initialization::standard}});
 }
 
 const char* to_string(Initialization init) {

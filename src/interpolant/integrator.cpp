@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 
@@ -70,10 +71,12 @@ void step_constant(const Schedule& s, double D, double t0, double t1, const Drif
 }  // namespace
 
 Integrator parse_integrator(const std::string& name) {
-  if (name == "optimal" || name == "dstar" || name == "sde") return Integrator::optimal_sde;
-  if (name == "ode") return Integrator::ode;
-  if (name == "constant") return Integrator::constant_sde;
-  throw UsageError(cat("unknown integrator '", name, "' (known: optimal, ode, constant)"));
+  return parse_choice<Integrator>("integrator", name,
+                                  {{"optimal", Integrator::optimal_sde},
+                                   {"dstar", Integrator::optimal_sde},
+                                   {"sde", Integrator::optimal_sde},
+                                   {"ode", Integrator::ode},
+                                   {"constant", Integrator::constant_sde}});
 }
 
 std::string to_string(Integrator integrator) {

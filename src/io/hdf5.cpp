@@ -11,6 +11,7 @@
 #include <sstream>
 #include <utility>
 
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "par/native_comm.hpp"
@@ -191,9 +192,13 @@ std::string to_string(DType type) {
 }
 
 DType parse_float_dtype(const std::string& text) {
-  if (text == "float32" || text == "f4" || text == "single") return DType::float32;
-  if (text == "float64" || text == "f8" || text == "double") return DType::float64;
-  throw UsageError("unknown floating-point type '" + text + "' (use float32 or float64)");
+  return parse_choice<DType>("floating-point type", text,
+                             {{"float32", DType::float32},
+                              {"f4", DType::float32},
+                              {"single", DType::float32},
+                              {"float64", DType::float64},
+                              {"f8", DType::float64},
+                              {"double", DType::float64}});
 }
 
 Handle::Handle(std::int64_t id, const char* what) : id_(id) {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ksi/core/aligned.hpp"
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -138,9 +139,9 @@ class MicrocanonicalMethod final : public SampleMethod {
 }  // namespace
 
 MicrocanonicalTarget parse_microcanonical_target(const std::string& name) {
-  if (name == "item") return MicrocanonicalTarget::item;
-  if (name == "mean") return MicrocanonicalTarget::mean;
-  throw UsageError(cat("unknown --target '", name, "' (known: item, mean)"));
+  return parse_choice<MicrocanonicalTarget>(
+      "--target", name,
+      {{"item", MicrocanonicalTarget::item}, {"mean", MicrocanonicalTarget::mean}});
 }
 
 std::string to_string(MicrocanonicalTarget target) {

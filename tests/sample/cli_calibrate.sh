@@ -95,9 +95,9 @@ PY
 # Bad input: no partial output in any case.
 expect_exit 2 "unrecognised\|unknown" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --bogus 3
 expect_exit 2 "required" -- "$ksi" calibrate --model plain.h5 --out x1.h5
-expect_exit 2 "pdf must be on or off" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --pdf maybe
-expect_exit 2 "spread must be on or off" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --spread 1
-expect_exit 2 "calibrate-spread must be on or off" -- "$ksi" fit --data f3.h5 --out x1.h5 "${fitargs[@]}" --calibrate 4 --calibrate-spread yes
+expect_exit 2 "unknown --pdf 'maybe' (known: on, off)" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --pdf maybe
+expect_exit 2 "unknown --spread '1'" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --spread 1
+expect_exit 2 "unknown --calibrate-spread 'yes'" -- "$ksi" fit --data f3.h5 --out x1.h5 "${fitargs[@]}" --calibrate 4 --calibrate-spread yes
 expect_exit 2 "samples must be positive" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --samples 0
 expect_exit 3 "shape" -- "$ksi" calibrate --model plain.h5 --data f2.h5 --out x2.h5
 expect_exit 3 "file not found" -- "$ksi" calibrate --model missing.h5 --data f3.h5 --out x3.h5
