@@ -120,7 +120,15 @@ int run_fit(const Invocation& call) {
       "Levenberg-Marquardt step; 0: none until a pass diverges, then 1)")(
       "guide-divergence", po::value<double>()->default_value(guide_defaults.divergence),
       "abandon a pass whose RMS z at a grid time exceeds this, keeping the model it started from "
-      "(0: never)");
+      "(0: never)")(
+      "guide-update", po::value<std::string>()->default_value(to_string(guide_defaults.update)),
+      "update of eta_k: full (re-solved on the ensemble) or residual (eta_k plus the correction "
+      "of the moment error alone, none at t = 0; adds up over passes)")(
+      "guide-dead-band", po::value<double>()->default_value(guide_defaults.dead_band),
+      "moment errors act only beyond this many standard errors (0: all)")(
+      "guide-ridge", po::value<double>(),
+      "relative ridge of the ensembles' systems (default: --ridge); their Gram matrices come from "
+      "a few generated fields and see fewer directions than the data's");
   add_sampler_options(desc, "guide-", "guided ensembles");
   add_sampler_options(desc, "calibrate-");
   desc.add_options()("calibrate-pdf", po::value<std::string>()->default_value("on"),
@@ -175,6 +183,8 @@ int run_fit(const Invocation& call) {
     guide.tolerance = vm["guide-tolerance"].as<double>();
     guide.max_step = vm["guide-max-step"].as<double>();
     guide.divergence = vm["guide-divergence"].as<double>();
+    guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());
+    guide.dead_band = vm["guide-dead-band"].as<double>();
     const sample::SampleOptions sampler = sampler_options(vm, "guide-");
     guide.steps = sampler.steps;
     guide.integrator = sampler.integrator;
@@ -182,7 +192,7 @@ int run_fit(const Invocation& call) {
     guide.diffusion_scale = sampler.diffusion_scale;
     guide.batch = sampler.batch;
     guide.seed = options.seed;
-    guide.ridge = options.ridge;
+    guide.ridge = vm.count("guide-ridge") ? vm["guide-ridge"].as<double>() : options.ridge;
     guide.validate();
   }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "ksi/core/choice.hpp"
 #include "ksi/core/compensated.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
@@ -80,6 +81,8 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("diffusion_scale", o.diffusion_scale);
   config.set("seed", static_cast<std::int64_t>(o.seed));
   config.set("ridge", o.ridge);
+  if (o.update != GuideUpdate::full) config.set("update", to_string(o.update));
+  if (o.dead_band > 0.0) config.set("dead_band", o.dead_band);
   config.set("members_per_batch", per_batch);
   config.set("gram_members", o.gram_members);
   config.set("max_step", o.max_step);
@@ -196,12 +199,13 @@ double energy(const Matrix& K, std::span<const double> d) {
 }
 
 // Limits the update eta -> eta_new to sqrt(d^T K d) <= s sqrt(eta^T K eta), d = eta_new - eta:
-// a Levenberg-Marquardt step, (K + mu diag K) eta_new = rhs + mu diag K eta with the smallest mu
-// of a geometric sequence that keeps it, so that the directions the ensemble hardly sees (small
-// eigenvalues of K, where the correction's rhs asks for a large eta) shrink first. A last resort
+// a Levenberg-Marquardt step, (K + mu diag K) d = r with the smallest mu of a geometric sequence
+// that keeps it, so that the directions the ensemble hardly sees (small eigenvalues of K, where the
+// correction asks for a large eta) shrink first. r is the increment's right-hand side: rhs - K eta
+// for a full update (K eta_new = rhs), rhs itself for a residual one (`increment`). A last resort
 // scales d. On the root rank only (its result is broadcast).
-void limit_step(const Matrix& K, std::span<const double> rhs, double limit, double ridge,
-                std::span<const double> eta, std::vector<double>& eta_new) {
+void limit_step(const Matrix& K, std::span<const double> rhs, bool increment, double limit,
+                double ridge, std::span<const double> eta, std::vector<double>& eta_new) {
   if (!(limit > 0.0)) return;
   const std::size_t P = eta.size();
   const double bound = limit * limit * energy(K, eta);
@@ -219,9 +223,11 @@ void limit_step(const Matrix& K, std::span<const double> rhs, double limit, doub
     for (std::size_t p = 0; p < P; ++p) {
       const double dp = mu * std::max(K(p, p), 1e-12 * mean_diagonal);
       damped(p, p) = K(p, p) + dp;
-      shifted[p] = rhs[p] + dp * eta[p];
+      shifted[p] = increment ? rhs[p] : rhs[p] + dp * eta[p];
     }
     solve_normal_equations(damped, shifted, ridge, candidate);
+    if (increment)
+      for (std::size_t p = 0; p < P; ++p) candidate[p] += eta[p];
     if (fits(candidate)) {
       par::Log::detail(sformat("  guide: step limited (mu %.3g)", mu));
       eta_new = candidate;
@@ -235,6 +241,15 @@ void limit_step(const Matrix& K, std::span<const double> rhs, double limit, doub
 }
 
 }  // namespace
+
+GuideUpdate parse_guide_update(const std::string& name) {
+  return parse_choice<GuideUpdate>(
+      "--guide-update", name, {{"full", GuideUpdate::full}, {"residual", GuideUpdate::residual}});
+}
+
+std::string to_string(GuideUpdate update) {
+  return update == GuideUpdate::residual ? "residual" : "full";
+}
 
 void GuideOptions::validate() const {
   if (ensemble < 2) throw UsageError("--guide-ensemble must be at least 2");
@@ -250,6 +265,12 @@ void GuideOptions::validate() const {
     throw UsageError("--guide-max-step must be non-negative (0: no limit)");
   if (!(divergence >= 0.0) || !std::isfinite(divergence))
     throw UsageError("--guide-divergence must be non-negative (0: never)");
+  if (!(dead_band >= 0.0) || !std::isfinite(dead_band))
+    throw UsageError("--guide-dead-band must be non-negative (0: none)");
+  if (update == GuideUpdate::residual && integral > 0.0)
+    throw UsageError(
+        "--guide-integral needs --guide-update full (the residual update adds up over passes "
+        "already)");
 }
 
 std::vector<double> guide_integration_grid(const std::vector<double>& times, std::size_t steps) {
@@ -462,17 +483,31 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       // for the D* SDE, whose drift is 2 b - (beta'/beta) X). At a fixed point the errors vanish
       // and c holds the correction the drift needs.
       const double g = options.dynamics().drift_weight();
+      const bool residual = options.update == GuideUpdate::residual;
       for (std::size_t p = 0; p < P; ++p) {
-        const double error = targets.mean(k, p) - m_q[p];
-        rhs[p] = targets.rhs(k, p) - h_fixed[p] + at.correction(k, p) + error / options.tau;
+        double error = targets.mean(k, p) - m_q[p];
+        if (options.dead_band > 0.0) {
+          const double se = std::sqrt(std::max(0.0, targets.variance(k, p)) * (inv + 1.0 / pairs));
+          const double excess = std::max(0.0, std::abs(error) - options.dead_band * se);
+          error = std::copysign(excess, error);
+        }
+        // residual: the increment eta_new - eta solves K^q d = c + e'/tau.
+        rhs[p] = (residual ? 0.0 : targets.rhs(k, p) - h_fixed[p]) + at.correction(k, p) +
+                 error / options.tau;
         if (k > 0) at.correction(k - 1, p) += options.integral * error / (g * (t - times[k - 1]));
       }
+      // residual: no update at t = 0, where the members follow rho_0 exactly (errors are noise).
+      // Nor where every error is inside the dead band: eta stays as it is, bit for bit.
+      const bool update = !(residual && (k == 0 || std::all_of(rhs.begin(), rhs.end(),
+                                                               [](double r) { return r == 0.0; })));
       std::exception_ptr failure;
-      if (comm.is_root()) {
+      if (update && comm.is_root()) {
         try {
           ScopedPhase phase("guide.solve");
           solve_normal_equations(K, rhs, options.ridge, eta_new);
-          limit_step(K, rhs, at.step_limit, options.ridge, at.eta.row(k), eta_new);
+          if (residual)
+            for (std::size_t p = 0; p < P; ++p) eta_new[p] += at.eta(k, p);
+          limit_step(K, rhs, residual, at.step_limit, options.ridge, at.eta.row(k), eta_new);
         } catch (const Error& e) {
           failure = std::make_exception_ptr(
               NumericalError(sformat("guided pass %zu: the ensemble system at t = %.4f failed: %s",
@@ -480,10 +515,12 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         }
       }
       comm.raise_if_any(failure);
-      comm.bcast(eta_new, 0);
-      for (std::size_t p = 0; p < P; ++p)
-        at.eta(k, p) = (1.0 - options.damping) * at.eta(k, p) + options.damping * eta_new[p];
-      model.set_eta(at.eta);
+      if (update) {
+        comm.bcast(eta_new, 0);
+        for (std::size_t p = 0; p < P; ++p)
+          at.eta(k, p) = (1.0 - options.damping) * at.eta(k, p) + options.damping * eta_new[p];
+        model.set_eta(at.eta);
+      }
 
       // On to t_{k+1}.
       if (k + 1 < T) {
@@ -539,6 +576,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("tolerance", options.tolerance);
   s.set("max_step", options.max_step);
   s.set("divergence", options.divergence);
+  s.set("update", to_string(options.update));
+  s.set("dead_band", options.dead_band);
   s.set("diverged_pass", diverged);
   s.set("step_limit", at.step_limit);
   s.set("steps", options.steps);

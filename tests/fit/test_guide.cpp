@@ -180,9 +180,11 @@ std::vector<double> pass_rms(const GuideRecord& r) {
   return out;
 }
 
-std::vector<double> guided_rms(FitSetup s, const par::Comm& comm) {
+std::vector<double> guided_rms(FitSetup s, const par::Comm& comm,
+                               fit::GuideUpdate update = fit::GuideUpdate::full) {
   Model model = fit_on(s, comm);
   fit::GuideOptions g;
+  g.update = update;
   g.passes = 4;
   g.ensemble = 48;
   g.steps = 20;
@@ -212,6 +214,32 @@ TEST(GuidedPasses, BringTheOneShotMomentsBack) {
   EXPECT_LT(guided.back(), 2.5);
 }
 
+TEST(GuidedPasses, ResidualUpdatesBringTheMomentsBackAndLeaveNoiseAlone) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  // The residual update corrects only the moment error: on the coarse grid it closes most of it.
+  const auto coarse = guided_rms(lognormal_setup(96), comm, fit::GuideUpdate::residual);
+  EXPECT_GT(coarse.front(), 6.0);
+  EXPECT_LT(coarse.back(), 0.4 * coarse.front());
+  // With every error inside the dead band there is nothing to correct: eta stays, bit for bit,
+  // where the full update (re-solved on the ensemble) moves it.
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  fit::GuideOptions g = small_guide(1);
+  g.update = fit::GuideUpdate::residual;
+  g.dead_band = 1e9;
+  Model still = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(still, g, comm);
+  EXPECT_EQ(test::relative_difference(still.eta(), oneshot.eta()), 0.0);
+  // A narrow band lets the errors through, except at t = 0 (the members follow rho_0 there).
+  g.dead_band = 0.5;
+  Model moved = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(moved, g, comm);
+  EXPECT_GT(test::relative_difference(moved.eta(), oneshot.eta()), 1e-6);
+  const auto row0 = moved.eta().row(0), one0 = oneshot.eta().row(0);
+  EXPECT_TRUE(std::equal(row0.begin(), row0.end(), one0.begin(), one0.end()));
+  EXPECT_EQ(moved.guide_record().settings.text("update"), "residual");
+}
+
 TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);
@@ -227,6 +255,19 @@ TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
               0.0);
     EXPECT_GT(test::relative_difference(alone.eta(), fit_on(s, self).eta()), 1e-6)
         << "the guided passes changed eta";
+  }
+  // The residual update with a dead band, likewise.
+  fit::GuideOptions residual = small_guide(2);
+  residual.update = fit::GuideUpdate::residual;
+  residual.dead_band = 0.5;
+  Model many = fit_on(s, comm);
+  fit::guide_model(many, residual, comm);
+  if (comm.is_root()) {
+    const auto self = par::Comm::self();
+    Model alone = fit_on(s, self);
+    fit::guide_model(alone, residual, self);
+    EXPECT_EQ(test::relative_difference(alone.eta(), many.eta()), 0.0);
+    EXPECT_GT(test::relative_difference(alone.eta(), fit_on(s, self).eta()), 1e-6);
   }
   comm.barrier();
 }
@@ -373,6 +414,14 @@ TEST(GuidedPasses, RefuseBadOptionsAndModelsWithoutTargets) {
   g.tau = -1.0;
   EXPECT_THROW(g.validate(), UsageError);
   g.tau = 0.1;
+  g.dead_band = -1.0;
+  EXPECT_THROW(g.validate(), UsageError);
+  g.dead_band = 0.0;
+  g.update = fit::GuideUpdate::residual;
+  g.integral = 0.5;
+  EXPECT_THROW(g.validate(), UsageError) << "the residual update integrates already";
+  g.integral = 0.0;
+  EXPECT_THROW(fit::parse_guide_update("partial"), UsageError);
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);
   const Model oneshot = fit_on(lognormal_setup(24), comm);

@@ -35,6 +35,11 @@
 
 namespace ksi::fit {
 
+/// The update rule of eta_k in a guided pass (GuideOptions::update).
+enum class GuideUpdate { full, residual };
+GuideUpdate parse_guide_update(const std::string& name);
+std::string to_string(GuideUpdate update);
+
 struct GuideOptions {
   std::size_t passes = 0;     ///< guided passes at most (0: none)
   std::size_t ensemble = 64;  ///< N_g fields integrated per pass
@@ -57,6 +62,15 @@ struct GuideOptions {
   /// with limited updates if they were not, else the model keeps the eta it had before the pass
   /// and the guide stops (0: never).
   double divergence = 100.0;
+  /// How eta_k is updated. `full`: re-solved from the ensemble's system above (METHOD section 9).
+  /// `residual`: eta_k <- eta_k + w (K^q_k + ridge)^-1 (c_k + e'_k / tau), no update at t = 0 (the
+  /// members follow rho_0 exactly there, so its error is noise): without a moment error eta is
+  /// left as it is, and over passes the updates add up (an integral action), so a fixed point has
+  /// e' = 0 rather than the order-tau bias of the full update.
+  GuideUpdate update = GuideUpdate::full;
+  /// e' = e shrunk towards 0 by dead_band standard errors per feature (sign(e) max(0, |e| - c SE),
+  /// SE that of z): moment errors the ensemble cannot tell from noise do not act (0: none).
+  double dead_band = 0.0;
   std::size_t steps = 40;  ///< integration steps on [0, 1], spread over the grid intervals
   Integrator integrator = Integrator::optimal_sde;
   double diffusion = 1.0;        ///< D for Integrator::constant_sde
