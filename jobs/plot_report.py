@@ -277,6 +277,27 @@ def plot_increments(fig, cell, folder, summary):
     axes[0].legend(fontsize=6)
 
 
+def plot_series(fig, cell, folder, summary):
+    """1D series: volatility clustering (ACF of |r|) and leverage against the lag."""
+    rows = read_table(folder, summary["tables"]["series"])
+    statistics = [(s, t) for s, t in (("volatility_clustering", r"ACF of $|r|$ (volatility clustering)"),
+                                      ("leverage", r"leverage $E[r_t r_{t+\tau}^2] / E[r^2]^2$"))
+                  if any(r["statistic"] == s for r in rows)]
+    axes = sub_axes(fig, cell, 1, len(statistics))
+    for i, (ax, (statistic, title)) in enumerate(zip(axes, statistics)):
+        selected = [r for r in rows if r["statistic"] == statistic]
+        lag = column(selected, "lag")
+        for name in present_sets(summary):
+            spread(ax, lag, selected, name, label=i == 0)
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_xlabel(r"lag $\tau$", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+    if axes:
+        axes[0].legend(fontsize=6)
+
+
 def plot_judgements(ax, summary):
     judgements = summary["judgements"]
     labels = [j["label"] for j in judgements]
@@ -363,7 +384,7 @@ def plot_vectors(fig, grid, folder, summary):
 def family_panels(summary):
     """The panels of the families present, in order: (table, drawing function)."""
     families = [("bispectrum", plot_bispectrum), ("peaks", plot_peaks), ("minkowski", plot_minkowski),
-                ("increment_pdf", plot_increments)]
+                ("increment_pdf", plot_increments), ("series", plot_series)]
     return [(table, draw) for table, draw in families if table in summary["tables"]]
 
 

@@ -97,6 +97,12 @@ int run_stats(const Invocation& call) {
       "equal-width bins of the increment PDFs")(
       "increment-range", po::value<double>()->default_value(defaults.increment_range),
       "increment bins span +- this many training RMS increments")(
+      "series", po::value<bool>()->default_value(defaults.series),
+      "1D series: volatility clustering (autocorrelation of |r|) and leverage (on/off)")(
+      "volatility-max-lag", po::value<std::size_t>()->default_value(defaults.volatility_max_lag),
+      "largest lag of the |r| autocorrelation (capped at n/4; lags 1, 2, 3, 4, 6, 8, ...)")(
+      "leverage-max-lag", po::value<std::size_t>()->default_value(defaults.leverage_max_lag),
+      "largest lag of the leverage correlation E[r_t r_{t+tau}^2] / E[r^2]^2 (capped at n/4)")(
       "memory-mb", po::value<double>()->default_value(defaults.memory_mb),
       "per-rank budget for items held at once (MB)")("report", po::value<std::string>(),
                                                      "write per-phase timings as JSON to FILE");
@@ -147,6 +153,9 @@ int run_stats(const Invocation& call) {
     options.minkowski_max = range[1];
   }
   options.increments = vm["increments"].as<bool>();
+  options.series = vm["series"].as<bool>();
+  options.volatility_max_lag = vm["volatility-max-lag"].as<std::size_t>();
+  options.leverage_max_lag = vm["leverage-max-lag"].as<std::size_t>();
   if (vm.count("increment-separations")) {
     for (double r :
          parse_list("increment-separations", vm["increment-separations"].as<std::string>())) {

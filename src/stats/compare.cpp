@@ -63,6 +63,12 @@ void resolve_field_options(const std::vector<std::size_t>& dims, StatsOptions& o
   const std::size_t D = dims.size();
   const std::size_t n = *std::min_element(dims.begin(), dims.end());
   if (D < 2) options.bispectrum = options.peaks = options.minkowski = false;
+  if (D != 1) options.series = false;
+  if (options.series) {
+    options.volatility_max_lag = std::min(options.volatility_max_lag, n / 4);
+    options.leverage_max_lag = std::min(options.leverage_max_lag, n / 4);
+    if (options.volatility_max_lag == 0 && options.leverage_max_lag == 0) options.series = false;
+  }
   if (options.bispectrum) {
     const std::size_t largest = Bispectrum::largest_kmax(dims);
     if (options.bispectrum_kmax > largest)
@@ -201,6 +207,7 @@ Comparison::Comparison(StatsInputs inputs, StatsOptions options, const Model* mo
   } else {
     if (options.energy_items < 2) throw UsageError("--energy-items must be at least 2");
     options.bispectrum = options.peaks = options.minkowski = options.increments = false;
+    options.series = false;
     options.bispectrum_bins = options.bispectrum_kmax = 0;
     options.increment_separations.clear();
   }

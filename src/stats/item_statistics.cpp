@@ -168,6 +168,24 @@ void ItemStatistics::add_field_families(double box_size) {
     }
     increment_values_.resize(increments_->size());
   }
+  if (options_.series) {
+    series_.emplace(n0, lag_ladder(options_.volatility_max_lag),
+                    lag_ladder(options_.leverage_max_lag));
+    const auto ladder = [&](Statistic statistic, const std::vector<std::size_t>& lags) {
+      for (std::size_t tau : lags)
+        statistic.index_rows.push_back(
+            {std::to_string(tau),
+             number(static_cast<double>(tau) * box_size / static_cast<double>(n0))});
+      return add(std::move(statistic));
+    };
+    if (!series_->volatility_lags().empty())
+      volatility_ =
+          ladder(make("volatility_clustering", "ACF |r|", "series", true, {"lag", "lag_physical"}),
+                 series_->volatility_lags());
+    if (!series_->leverage_lags().empty())
+      leverage_ = ladder(make("leverage", "leverage", "series", true, {"lag", "lag_physical"}),
+                         series_->leverage_lags());
+  }
 }
 
 std::vector<std::size_t> ItemStatistics::increment_separations() const {
@@ -279,6 +297,8 @@ void ItemStatistics::evaluate_field(std::span<const double> item,
       std::copy_n(increment_values_.begin() + static_cast<std::ptrdiff_t>(s * B), B,
                   at(first_increment_ + static_cast<int>(s)).begin());
   }
+  if (volatility_ >= 0) series_->volatility_clustering(item, at(volatility_));
+  if (leverage_ >= 0) series_->leverage(item, at(leverage_));
 }
 
 void ItemStatistics::evaluate_vector(std::span<const double> item,

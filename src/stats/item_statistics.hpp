@@ -16,6 +16,7 @@
 #include "ksi/stats/one_point.hpp"
 #include "ksi/stats/peaks.hpp"
 #include "ksi/stats/power_spectrum.hpp"
+#include "ksi/stats/series.hpp"
 #include "ksi/stats/structure_functions.hpp"
 
 namespace ksi::stats {
@@ -76,9 +77,11 @@ class ItemStatistics {
   std::optional<PeakCounts> peaks_;
   std::optional<MinkowskiFunctionals> minkowski_;
   std::optional<IncrementPdf> increments_;
+  std::optional<SeriesStatistics> series_;
   int power_ = -1, log_power_ = -1, pdf_ = -1, mean_ = -1, variance_ = -1, skewness_ = -1,
       kurtosis_ = -1, first_structure_ = -1, bispectrum_value_ = -1, reduced_bispectrum_ = -1,
-      maxima_ = -1, minima_ = -1, first_minkowski_ = -1, first_increment_ = -1;
+      maxima_ = -1, minima_ = -1, first_minkowski_ = -1, first_increment_ = -1, volatility_ = -1,
+      leverage_ = -1;
   // Vectors.
   int vector_mean_ = -1, covariance_ = -1, marginal_ = -1;
   // Both.

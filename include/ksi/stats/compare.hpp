@@ -95,6 +95,11 @@ struct StatsOptions {
   std::vector<std::size_t> increment_separations;
   std::size_t increment_bins = 40;  ///< equal-width bins, plus underflow and overflow
   double increment_range = 8.0;     ///< bins span +- this many training RMS increments
+  /// 1D series: volatility clustering (autocorrelation of |r|) and leverage (ksi/stats/series.hpp)
+  /// at lags 1, 2, 3, 4, 6, 8, ... up to these largest lags, each capped at n / 4.
+  bool series = true;
+  std::size_t volatility_max_lag = 256;
+  std::size_t leverage_max_lag = 64;
 };
 
 /// Minkowski thresholds from the options: minkowski_thresholds equally spaced values.
