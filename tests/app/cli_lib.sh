@@ -1,7 +1,31 @@
-# Shared helpers of the CLI tests: expect_exit CODE PATTERN -- command...
+# Shared helpers of the CLI tests: expect_exit CODE PATTERN -- command..., run, lognormal_fields, ...
 set -u
 PY=/usr/bin/python3
 failures=0
+
+# run N command...: the command on N ranks (MPIEXEC from ctest).
+run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
+
+# lognormal_fields FILE COUNT SIDE DIMENSION SEED SLOPE AMPLITUDE: COUNT log-normal fields exp(a g / sd g)
+# of SIDE^DIMENSION points, g Gaussian with spectrum (1 + k^2)^-SLOPE, written by h5py as a user's
+# script would (dataset "fields", item_kind grid).
+lognormal_fields() {
+  $PY - "$@" <<'PY'
+import sys, h5py, numpy as np
+path, count, side, dimension, seed = sys.argv[1], *(int(v) for v in sys.argv[2:6])
+slope, amplitude = float(sys.argv[6]), float(sys.argv[7])
+rng = np.random.default_rng(seed)
+dims = (side,) * dimension
+k2 = sum(np.meshgrid(*[np.fft.fftfreq(n) * n for n in dims], indexing="ij")[a] ** 2 for a in range(dimension))
+shape = np.where(k2 > 0, (1.0 + k2) ** -slope, 0.0)
+fields = np.empty((count,) + dims)
+for i in range(count):
+    g = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal(dims)) * shape))
+    fields[i] = np.exp(amplitude * g / g.std())
+with h5py.File(path, "w") as f:
+    f.create_dataset("fields", data=fields).attrs["item_kind"] = "grid"
+PY
+}
 
 expect_exit() {
   local want=$1 pattern=$2

@@ -15,7 +15,6 @@
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
 on() { if [ "$1" -eq 1 ]; then "${@:2}"; else run "$@"; fi; }  # 1 rank without a launcher
 sums() { sha256sum "$@"; }
 

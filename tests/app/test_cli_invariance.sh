@@ -7,22 +7,9 @@
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
 
 # 12 log-normal fields of 32^2, written by h5py as a user's script would.
-$PY - <<'PY' || exit 1
-import h5py, numpy as np
-rng = np.random.default_rng(11)
-dims = (32, 32)
-k2 = sum(np.meshgrid(*[np.fft.fftfreq(n) * n for n in dims], indexing="ij")[a] ** 2 for a in range(2))
-shape = np.where(k2 > 0, (1.0 + k2) ** -1.1, 0.0)
-fields = np.empty((12,) + dims)
-for i in range(12):
-    g = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal(dims)) * shape))
-    fields[i] = np.exp(0.7 * g / g.std())
-with h5py.File("f2.h5", "w") as f:
-    f.create_dataset("fields", data=fields).attrs["item_kind"] = "grid"
-PY
+lognormal_fields f2.h5 12 32 2 11 1.1 0.7 || exit 1
 
 # --batch 2: 6 assembly batches of 2 fields (2 per rank on 3 ranks).
 common=(--features scattering --feature-params J=3,L=4 --times 4 --draws 1 --batch 2 -q)

@@ -4,7 +4,6 @@
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
 
 run 2 "$ksi" synth mixture --count 1500 --out data.h5 -q || exit 1
 for n in 1 2 3; do

@@ -9,7 +9,6 @@
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
 
 "$ksi" synth mixture --count 6000 --out data.h5 -q || exit 1
 # --batch 60: 100 batches of 60 items x 6 draws, many per rank. The signals are sent once the log

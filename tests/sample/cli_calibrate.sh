@@ -5,7 +5,6 @@
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
 
 # Log-normal 3D fields written by h5py, and a vector data set.
 $PY - <<'PY' || exit 1

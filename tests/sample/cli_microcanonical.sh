@@ -5,22 +5,9 @@
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-run() { "$MPIEXEC" -n "$1" --oversubscribe "${@:2}"; }
 
 # Log-normal 2D fields written by h5py.
-$PY - <<'PY' || exit 1
-import h5py, numpy as np
-rng = np.random.default_rng(5)
-n = 32
-k2 = sum(np.meshgrid(*[np.fft.fftfreq(n) * n] * 2, indexing="ij")[a] ** 2 for a in range(2))
-shape = np.where(k2 > 0, (1.0 + k2) ** -1.0, 0.0)
-fields = np.empty((8, n, n))
-for i in range(8):
-    g = np.real(np.fft.ifftn(np.fft.fftn(rng.standard_normal((n, n))) * shape))
-    fields[i] = np.exp(0.7 * g / g.std())
-with h5py.File("f2.h5", "w") as f:
-    f.create_dataset("fields", data=fields).attrs["item_kind"] = "grid"
-PY
+lognormal_fields f2.h5 8 32 2 5 1.0 0.7 || exit 1
 
 "$ksi" fit --data f2.h5 --out model.h5 --features scattering --feature-params J=2,L=4 --standardize spectrum --schedule trig --times 3 --draws 1 -q || failures=$((failures + 1))
 # A model as older versions wrote it: no training features.

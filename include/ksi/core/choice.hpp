@@ -28,8 +28,8 @@ T parse_choice(std::string_view what, std::string_view text,
     if (!known.empty()) known += ", ";
     known += name;
   }
-  throw UsageError("unknown " + std::string(what) + " '" + std::string(text) + "' (known: " +
-                   known + ")");
+  throw UsageError("unknown " + std::string(what) + " '" + std::string(text) +
+                   "' (known: " + known + ")");
 }
 
 }  // namespace ksi
