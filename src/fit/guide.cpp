@@ -433,13 +433,25 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       for (std::size_t i = 0; i < P; ++i) m_q[i] = sums[q++].value() * inv;
       for (std::size_t i = 0; i < P; ++i) m2_q[i] = sums[q++].value() * inv;
 
-      // z of the ensemble's means against the targets.
-      double z2 = 0.0, zmax = 0.0, var_max = 0.0;
-      std::size_t used = 0, worst = 0;
-      for (std::size_t p = 0; p < P; ++p) var_max = std::max(var_max, targets.variance(k, p));
+      // z of the ensemble's means against the targets, in standard errors of the difference of
+      // two means of the targets' law. Where the targets have no spread at all (t = 1 with a
+      // single training item: every pair is that item), the ensemble's own spread stands in.
+      double var_max = 0.0, square_max = 0.0;
       for (std::size_t p = 0; p < P; ++p) {
-        const double var = targets.variance(k, p);
-        if (!(var > 1e-12 * var_max)) continue;
+        var_max = std::max(var_max, targets.variance(k, p));
+        square_max = std::max(square_max, targets.mean(k, p) * targets.mean(k, p));
+      }
+      const bool degenerate = !(var_max > 1e-10 * square_max);
+      const auto variance = [&](std::size_t p) {
+        return degenerate ? std::max(0.0, m2_q[p] - m_q[p] * m_q[p]) : targets.variance(k, p);
+      };
+      double var_scale = 0.0;
+      for (std::size_t p = 0; p < P; ++p) var_scale = std::max(var_scale, variance(p));
+      double z2 = 0.0, zmax = 0.0;
+      std::size_t used = 0, worst = 0;
+      for (std::size_t p = 0; p < P; ++p) {
+        const double var = variance(p);
+        if (!(var > 1e-12 * var_scale)) continue;
         const double z = (m_q[p] - targets.mean(k, p)) / std::sqrt(var * (inv + 1.0 / pairs));
         z2 += z * z;
         ++used;
@@ -487,7 +499,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       for (std::size_t p = 0; p < P; ++p) {
         double error = targets.mean(k, p) - m_q[p];
         if (options.dead_band > 0.0) {
-          const double se = std::sqrt(std::max(0.0, targets.variance(k, p)) * (inv + 1.0 / pairs));
+          const double se = std::sqrt(std::max(0.0, variance(p)) * (inv + 1.0 / pairs));
           const double excess = std::max(0.0, std::abs(error) - options.dead_band * se);
           error = std::copysign(excess, error);
         }

@@ -240,6 +240,25 @@ TEST(GuidedPasses, ResidualUpdatesBringTheMomentsBackAndLeaveNoiseAlone) {
   EXPECT_EQ(moved.guide_record().settings.text("update"), "residual");
 }
 
+TEST(GuidedPasses, OneTrainingItemHasNoSpreadAtTheEnd) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  // Fitted on a single item with many draws, every pair at t = 1 is that item: the targets have no
+  // spread there, and the z of that time must come from the ensemble's spread rather than divide
+  // by a rounding error (which read as a divergence and threw the pass away).
+  FitSetup s = lognormal_setup(1);
+  s.options.draws = 12;
+  Model model = fit_on(s, comm);
+  fit::guide_model(model, small_guide(1), comm);
+  const auto& r = model.guide_record();
+  EXPECT_EQ(r.settings.integer("diverged_pass"), 0);
+  ASSERT_EQ(r.passes(), 1u);
+  const double last = r.rms_z(0, r.rms_z.cols() - 1);
+  EXPECT_TRUE(std::isfinite(last));
+  EXPECT_GT(last, 0.0);
+  EXPECT_LT(last, 100.0);
+}
+
 TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);
