@@ -21,7 +21,16 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM
 launch() { mpirun -n "$ranks" --oversubscribe "$ksi" "$@" < /dev/null; }
 mkdir -p "$out"
 [ -f "$out/train.h5" ] || launch synth --config "$config" --seed 1 --out "$out/train.h5" -q
-[ -f "$out/test.h5" ] || launch synth --config "$config" --seed 2 --out "$out/test.h5" -q
+# TEST_COUNT: held-out items (default: as many as the training set). REFERENCE_COUNT: judge against a
+# reference set of that many fresh items (seed 3) instead of the training set, for training sets too
+# small to be a set (one realization: Q = dist(gen, test) / dist(reference, test); per-item scatter
+# with jobs/scatter_table.py OUTDIR/<row>/report).
+[ -f "$out/test.h5" ] || launch synth --config "$config" --seed 2 ${TEST_COUNT:+--count "$TEST_COUNT"} --out "$out/test.h5" -q
+judged_train="$out/train.h5"
+if [ -n "${REFERENCE_COUNT:-}" ]; then
+  judged_train="$out/reference.h5"
+  [ -f "$judged_train" ] || launch synth --config "$config" --seed 3 --count "$REFERENCE_COUNT" --out "$judged_train" -q
+fi
 
 while IFS='|' read -r name fit_options sample_options || [ -n "$name" ]; do
   name=$(echo "$name" | xargs)
@@ -45,7 +54,7 @@ while IFS='|' read -r name fit_options sample_options || [ -n "$name" ]; do
   # shellcheck disable=SC2086
   launch sample --config "$config" --model "$model" --out "$dir/samples.h5" --report "$dir/sample.json" \
     --force $sample_options > "$dir/sample.log" 2>&1
-  launch stats --config "$config" --train "$out/train.h5" --test "$out/test.h5" --gen "$dir/samples.h5" \
+  launch stats --config "$config" --train "$judged_train" --test "$out/test.h5" --gen "$dir/samples.h5" \
     --model "$model" --out-dir "$dir/report" --force > "$dir/stats.log" 2>&1
 done < "$rows"
 /usr/bin/python3 "$root/jobs/lib/study_table.py" "$rows" "$out"
