@@ -1,5 +1,6 @@
 // Series statistics against the closed forms of the multifractal random walk: the autocorrelation
-// of |r| (volatility clustering) without leverage, the leverage correlation with it; the lag ladder.
+// of |r| (volatility clustering) without leverage, the leverage correlation with it; the lag
+// ladder.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -23,8 +24,8 @@ TEST(SeriesStatistics, RefuseDegenerateSeries) {
 }
 
 TEST(SeriesStatistics, LagLadder) {
-  EXPECT_EQ(lag_ladder(256), (std::vector<std::size_t>{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64,
-                                                       96, 128, 192, 256}));
+  EXPECT_EQ(lag_ladder(256), (std::vector<std::size_t>{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96,
+                                                       128, 192, 256}));
   EXPECT_EQ(lag_ladder(5), (std::vector<std::size_t>{1, 2, 3, 4}));
   EXPECT_TRUE(lag_ladder(0).empty());
 }
