@@ -1,8 +1,8 @@
 // ksi calibrate: model.h5 + training data -> model.h5 with output gains (sample/calibration.hpp).
 #include <filesystem>
 
-#include "app/calibrate_model.hpp"
 #include "app/commands.hpp"
+#include "app/stage_options.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -76,7 +76,7 @@ int run_calibrate(const Invocation& call) {
     ScopedPhase phase("calibrate.io");
     return Model::read(model_path, world);
   }();
-  CalibrationTarget target;
+  sample::CalibrationTarget target;
   {
     io::LocalItems data;
     {
@@ -89,10 +89,12 @@ int run_calibrate(const Invocation& call) {
           cat("model ", model_path, " was fitted on items of shape ", model.shape().describe(),
               " but ", data_path, " holds ", data.info.shape.describe()),
           0);
-    target = calibration_target(data.values, data.range.begin, data.info.shape, pdf, spread, world);
+    target = sample::calibration_target(data.values, data.range.begin, data.info.shape, pdf, spread,
+                                        world);
   }
   const Stopwatch clock;
-  const sample::Calibration calibration = calibrate_model(model, sampler, options, target, world);
+  const sample::Calibration calibration =
+      sample::calibrate_model(model, sampler, options, target, world);
   const double seconds = clock.seconds();
   {
     ScopedPhase phase("calibrate.io");

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <filesystem>
 
-#include "app/calibrate_model.hpp"
 #include "app/commands.hpp"
+#include "app/stage_options.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -248,10 +248,10 @@ int run_fit(const Invocation& call) {
   par::Log::info(cat("fit: read ", total, " items (", data.info.shape.describe(), ", ",
                      io::to_string(data.info.dtype), ") from ", data_path));
   // The calibration's target: the data's spectrum in data units, before they are standardised.
-  CalibrationTarget calibration_goal;
+  sample::CalibrationTarget calibration_goal;
   if (calibration.samples > 0)
-    calibration_goal = calibration_target(data.values, data.range.begin, data.info.shape,
-                                          calibrate_pdf, calibrate_spread, world);
+    calibration_goal = sample::calibration_target(data.values, data.range.begin, data.info.shape,
+                                                  calibrate_pdf, calibrate_spread, world);
 
   std::unique_ptr<features::FeatureMap> features;
   Standardization st;
@@ -326,7 +326,8 @@ int run_fit(const Invocation& call) {
   }
   if (calibration.samples > 0) {
     const Stopwatch calibration_clock;
-    calibrated = calibrate_model(model, calibration_sampler, calibration, calibration_goal, world);
+    calibrated =
+        sample::calibrate_model(model, calibration_sampler, calibration, calibration_goal, world);
     par::Log::info(sformat("calibrate: %.1f s", calibration_clock.seconds()));
   }
   model.fit_settings().set("data", data_path);

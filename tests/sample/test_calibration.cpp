@@ -17,6 +17,7 @@
 #include "ksi/model/model.hpp"
 #include "ksi/sample/calibration.hpp"
 #include "ksi/sample/sample.hpp"
+#include "ksi/sample/calibrate_model.hpp"
 #include "support/test_support.hpp"
 
 using namespace ksi;
@@ -440,6 +441,38 @@ TEST(Calibration, OutputGainsApplyToTheFinalStateAndTravelWithTheModel) {
   EXPECT_EQ(back.output_gain(), twos);
   EXPECT_TRUE(back.output_map().x.empty());
   EXPECT_EQ(back.identity(), doubled.identity());
+}
+
+// The calibration as one stage (what ksi fit --calibrate and ksi calibrate run): the target from data
+// fields, the result applied to the model and its settings recorded there.
+TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
+  const auto& world = test::World::comm();
+  Model model = zero_drift_model(kDims, spectrum_standardization(kDims));
+  // Data: fields of the standardisation's colouring times the bias, so that the target is known.
+  const std::size_t count = 8;
+  const auto range = par::block_range(count, world.rank(), world.size());
+  const Matrix data = test::isotropic_gaussian_fields(
+      kDims, 5, range.begin, range.size(), [&](std::size_t s) {
+        return std::sqrt(model.standardization().shell_power[s] * bias(s));
+      });
+  const ItemShape shape = ItemShape::grid(kDims);
+  const sample::CalibrationTarget target =
+      sample::calibration_target(data, range.begin, shape, false, false, world);
+  ASSERT_EQ(target.power.size(), Standardization::shell_count(kDims));
+  EXPECT_FALSE(target.pdf);
+  sample::CalibrationOptions options;
+  options.samples = 12;
+  const auto result = sample::calibrate_model(model, sampler(), options, target, world);
+  EXPECT_EQ(model.output_gain(), result.gain);
+  EXPECT_LT(result.final_error, 1e-10);
+  const auto& settings = model.fit_settings();
+  EXPECT_EQ(settings.integer("calibration_samples"), 12);
+  EXPECT_EQ(settings.text("calibration_integrator"), sample::to_string(sampler().integrator));
+  EXPECT_NE(settings.text("calibration_error_before"), settings.text("calibration_error_after"));
+  // Vectors have no shells: the stage refuses them before any work.
+  EXPECT_THROW(sample::calibration_target(Matrix(range.size(), 6, 1.0), range.begin,
+                                          ItemShape::vector(6), false, false, world),
+               UsageError);
 }
 
 TEST(Calibration, Errors) {

@@ -1,0 +1,76 @@
+#include "app/stage_options.hpp"
+
+#include <filesystem>
+
+#include "ksi/core/choice.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+
+namespace ksi::app {
+
+void add_sampler_options(po::options_description& desc, const std::string& prefix,
+                         const std::string& what) {
+  const sample::SampleOptions defaults;
+  desc.add_options()((prefix + "steps").c_str(),
+                     po::value<std::size_t>()->default_value(defaults.steps),
+                     ("integration steps of the " + what + " (use those of ksi sample)").c_str())(
+      (prefix + "integrator").c_str(), po::value<std::string>()->default_value("optimal"),
+      ("integrator of the " + what + ": optimal, ode, constant (use that of ksi sample)").c_str())(
+      (prefix + "diffusion").c_str(), po::value<double>()->default_value(defaults.diffusion),
+      "D for the constant integrator")(
+      (prefix + "diffusion-scale").c_str(),
+      po::value<double>()->default_value(defaults.diffusion_scale),
+      "lambda of the optimal integrator's diffusion D = lambda D* (at least 0.5; 1: D*)")(
+      (prefix + "batch").c_str(), po::value<std::size_t>()->default_value(defaults.batch),
+      ("fields of the " + what +
+       " integrated together, the unit dealt to ranks and of checkpoints (0: as ksi sample's "
+       "default; the result does not depend on it)")
+          .c_str());
+}
+
+sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix) {
+  sample::SampleOptions options;
+  options.steps = vm[prefix + "steps"].as<std::size_t>();
+  options.integrator = sample::parse_integrator(vm[prefix + "integrator"].as<std::string>());
+  options.diffusion = vm[prefix + "diffusion"].as<double>();
+  options.diffusion_scale = vm[prefix + "diffusion-scale"].as<double>();
+  options.batch = vm[prefix + "batch"].as<std::size_t>();
+  if (options.steps == 0) throw UsageError("--" + prefix + "steps must be at least 1");
+  if (!(options.diffusion >= 0.0))
+    throw UsageError("--" + prefix + "diffusion must be non-negative");
+  if (!(options.diffusion_scale >= 0.5))
+    throw UsageError("--" + prefix + "diffusion-scale must be at least 0.5");
+  return options;
+}
+
+bool parse_on_off(const std::string& option, const std::string& value) {
+  return parse_choice<bool>("--" + option, value, {{"on", true}, {"off", false}});
+}
+
+std::string resume_json(const std::string& name, bool resumed, const std::string& fields) {
+  return sformat("\"%s\": {\"resumed\": %s%s%s}", name.c_str(), resumed ? "true" : "false",
+                 fields.empty() ? "" : ", ", fields.c_str());
+}
+
+std::string calibration_resume_json(const sample::Calibration& c) {
+  return resume_json(
+      "calibrate", c.resumed,
+      sformat("\"batches\": %zu, \"batches_skipped\": %zu, \"batches_integrated\": %zu", c.batches,
+              c.batches_skipped, c.batches_integrated));
+}
+
+void refuse_stale_checkpoint(const std::string& path, bool resume, bool force,
+                             const par::Comm& comm) {
+  std::int64_t exists = 0;
+  if (comm.is_root()) exists = std::filesystem::exists(path) ? 1 : 0;
+  comm.bcast(exists, 0);
+  if (exists && !resume && !force)
+    throw par::CollectiveError(
+        ExitCode::io,
+        cat("checkpoint ", path,
+            " of an interrupted run exists: use --resume to continue it, or --force "
+            "to start over"),
+        0);
+}
+
+}  // namespace ksi::app

@@ -1,0 +1,33 @@
+#pragma once
+// The command-line side of the stages that integrate samples (calibration, guided passes): the
+// sampler's options, on/off switches, restart JSON, stale checkpoints. The calibration stage itself
+// is in ksi/sample/calibrate_model.hpp.
+
+#include "app/cli.hpp"
+#include "ksi/model/model.hpp"
+#include "ksi/sample/calibrate_model.hpp"
+#include "ksi/sample/calibration.hpp"
+
+namespace ksi::app {
+
+/// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion",
+/// "batch" (e.g. "calibrate-steps" and "guide-steps" in ksi fit, "steps" in ksi calibrate); `what`
+/// names the fields they integrate in the help text.
+void add_sampler_options(po::options_description& desc, const std::string& prefix,
+                         const std::string& what = "calibration samples");
+sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix);
+
+/// "on" / "off" of --calibrate-pdf, --pdf, --calibrate-spread and --spread.
+bool parse_on_off(const std::string& option, const std::string& value);
+
+/// The JSON object of a stage's restart for the --report files: `"name": {"resumed": ..., ...}`.
+std::string resume_json(const std::string& name, bool resumed, const std::string& fields);
+/// ... of a calibration's sampling.
+std::string calibration_resume_json(const sample::Calibration& calibration);
+
+/// A checkpoint left by an interrupted run is never dropped silently: exit code 4 unless the run
+/// resumes it or starts over with --force. Collective.
+void refuse_stale_checkpoint(const std::string& path, bool resume, bool force,
+                             const par::Comm& comm);
+
+}  // namespace ksi::app

@@ -1,0 +1,84 @@
+#include "ksi/sample/calibrate_model.hpp"
+
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/model/standardization.hpp"
+#include "ksi/par/log.hpp"
+
+namespace ksi::sample {
+
+CalibrationTarget calibration_target(const Matrix& local_data, std::size_t first,
+                                     const ItemShape& shape, bool pdf, bool spread,
+                                     const par::Comm& comm) {
+  if (!shape.is_grid())
+    throw UsageError(
+        "the spectral calibration needs fields on a periodic grid, but the items are " +
+        shape.describe());
+  ScopedPhase phase("calibrate.target");
+  CalibrationTarget target;
+  target.power =
+      Standardization::shell_powers(local_data, {shape.dims().begin(), shape.dims().end()}, 0.0,
+                                    comm, Standardization::ItemAverage::geometric);
+  target.pdf = pdf;
+  if (pdf) target.marginal = copula::fit_marginal(local_data, comm);
+  target.spread = spread;
+  if (spread)
+    target.log_spread = log_power_spread(local_data, first,
+                                                 {shape.dims().begin(), shape.dims().end()}, comm);
+  return target;
+}
+
+Calibration calibrate_model(Model& model, const SampleOptions& sampler,
+                            const CalibrationOptions& options, const CalibrationTarget& target,
+                            const par::Comm& comm) {
+  par::Log::info(cat("calibrate: ", options.samples, " samples, ", sampler.steps, " ",
+                     to_string(sampler.integrator), " steps"));
+  const auto result = calibrate_output(
+      model, sampler, target.power, target.pdf ? &target.marginal : nullptr,
+      target.spread ? &target.log_spread : nullptr, options, comm);
+  model.set_output_gain(result.gain);
+  model.set_output_spread(result.spread);
+  model.set_output_map(result.map);
+  auto& settings = model.fit_settings();
+  settings.set("calibration_samples", options.samples);
+  settings.set("calibration_steps", sampler.steps);
+  settings.set("calibration_integrator", to_string(sampler.integrator));
+  settings.set("calibration_seed", static_cast<std::int64_t>(sampler.seed));
+  settings.set("calibration_pdf", target.pdf);
+  settings.set("calibration_spread", target.spread);
+  settings.set("calibration_spread_components", result.spread.rows());
+  settings.set("calibration_error_before", sformat("%.4g", result.initial_error));
+  settings.set("calibration_error_after", sformat("%.4g", result.final_error));
+  const std::size_t worst = worst_shell(result.ratio);
+  par::Log::info(
+      sformat("calibrate: generated/data power per shell before: worst %.3g at |k| = %zu "
+              "(max |log ratio| %.3g); after %zu updates%s: max |log ratio| %.2e",
+              result.ratio[worst], worst, result.initial_error, result.iterations,
+              target.pdf ? sformat(" and %zu output maps", result.rounds).c_str() : "",
+              result.final_error));
+  const auto describe = [](const SpreadComponent& c) {
+    return sformat("data %.3g, generated %.3g", c.data_variance, c.generated_variance);
+  };
+  for (std::size_t k = 0; k < result.spread_components.size(); ++k) {
+    const auto& c = result.spread_components[k];
+    par::Log::info(
+        sformat("calibrate: spread %zu: variance of log P(k) along the data's direction %zu: %s, "
+                "with the spread %.3g",
+                k + 1, k + 1, describe(c).c_str(), c.fitted_variance));
+  }
+  for (const auto& c : result.spread_rejected)
+    par::Log::detail("calibrate: no spread along a direction where the variances agree (" +
+                     describe(c) + ")");
+  if (target.spread && result.spread_components.empty())
+    par::Log::info(
+        "calibrate: no output spread: the generated fields scatter from one another as the data "
+        "do");
+  const double tolerance = target.pdf ? options.round_tolerance : options.tolerance;
+  if (result.final_error > tolerance)
+    par::Log::warn(sformat("calibrate: not converged (max |log ratio| %.2e > %.1e)",
+                           result.final_error, tolerance));
+  return result;
+}
+
+}  // namespace ksi::sample
