@@ -24,8 +24,8 @@ CalibrationTarget calibration_target(const Matrix& local_data, std::size_t first
   if (pdf) target.marginal = copula::fit_marginal(local_data, comm);
   target.spread = spread;
   if (spread)
-    target.log_spread = log_power_spread(local_data, first,
-                                                 {shape.dims().begin(), shape.dims().end()}, comm);
+    target.log_spread =
+        log_power_spread(local_data, first, {shape.dims().begin(), shape.dims().end()}, comm);
   return target;
 }
 
@@ -34,9 +34,9 @@ Calibration calibrate_model(Model& model, const SampleOptions& sampler,
                             const par::Comm& comm) {
   par::Log::info(cat("calibrate: ", options.samples, " samples, ", sampler.steps, " ",
                      to_string(sampler.integrator), " steps"));
-  const auto result = calibrate_output(
-      model, sampler, target.power, target.pdf ? &target.marginal : nullptr,
-      target.spread ? &target.log_spread : nullptr, options, comm);
+  const auto result =
+      calibrate_output(model, sampler, target.power, target.pdf ? &target.marginal : nullptr,
+                       target.spread ? &target.log_spread : nullptr, options, comm);
   model.set_output_gain(result.gain);
   model.set_output_spread(result.spread);
   model.set_output_map(result.map);

@@ -15,9 +15,9 @@
 #include "ksi/features/random_fourier.hpp"
 #include "ksi/io/output.hpp"
 #include "ksi/model/model.hpp"
+#include "ksi/sample/calibrate_model.hpp"
 #include "ksi/sample/calibration.hpp"
 #include "ksi/sample/sample.hpp"
-#include "ksi/sample/calibrate_model.hpp"
 #include "support/test_support.hpp"
 
 using namespace ksi;
@@ -443,8 +443,8 @@ TEST(Calibration, OutputGainsApplyToTheFinalStateAndTravelWithTheModel) {
   EXPECT_EQ(back.identity(), doubled.identity());
 }
 
-// The calibration as one stage (what ksi fit --calibrate and ksi calibrate run): the target from data
-// fields, the result applied to the model and its settings recorded there.
+// The calibration as one stage (what ksi fit --calibrate and ksi calibrate run): the target from
+// data fields, the result applied to the model and its settings recorded there.
 TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
   const auto& world = test::World::comm();
   Model model = zero_drift_model(kDims, spectrum_standardization(kDims));
@@ -452,9 +452,8 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
   const std::size_t count = 8;
   const auto range = par::block_range(count, world.rank(), world.size());
   const Matrix data = test::isotropic_gaussian_fields(
-      kDims, 5, range.begin, range.size(), [&](std::size_t s) {
-        return std::sqrt(model.standardization().shell_power[s] * bias(s));
-      });
+      kDims, 5, range.begin, range.size(),
+      [&](std::size_t s) { return std::sqrt(model.standardization().shell_power[s] * bias(s)); });
   const ItemShape shape = ItemShape::grid(kDims);
   const sample::CalibrationTarget target =
       sample::calibration_target(data, range.begin, shape, false, false, world);

@@ -1,9 +1,10 @@
 #pragma once
 /// @file
-/// The spectral output calibration as one stage, as `ksi fit --calibrate` and `ksi calibrate` run it:
-/// the training data's shell powers (and optionally their one-point law and field-to-field spread)
-/// as the target, calibrate_output on the model's own samples, the result and its settings recorded
-/// in the model. A post-processing step: it forces the statistics it targets (docs/fidelity.md).
+/// The spectral output calibration as one stage, as `ksi fit --calibrate` and `ksi calibrate` run
+/// it: the training data's shell powers (and optionally their one-point law and field-to-field
+/// spread) as the target, calibrate_output on the model's own samples, the result and its settings
+/// recorded in the model. A post-processing step: it forces the statistics it targets
+/// (docs/fidelity.md).
 
 #include <cstddef>
 #include <vector>
