@@ -26,13 +26,17 @@ void print_judgements(const stats::StatsReport& report) {
       "indistinguishable)\n";
   text += sformat("  %-16s %12s %12s %9s", "statistic", "train-test", "gen-test", "Q(gen)");
   if (baseline) text += sformat(" %13s %12s", "baseline-test", "Q(baseline)");
-  text += "\n";
+  text += sformat(" %16s\n", "Q(spread, gen)");
   for (const auto& j : report.judgements) {
     text += sformat("  %-16s %12.4g %12.4g %9.3g", j.label.c_str(), j.train_test, j.gen_test,
                     j.q_gen());
     if (baseline) text += sformat(" %13.4g %12.3g", j.baseline_test, j.q_baseline());
-    text += "\n";
+    text += sformat(" %16.3g\n", j.q_spread_gen());
   }
+  text +=
+      "  Q(spread): the same ratio for ln(sd) of the items' statistics (a set much wider or "
+      "narrower "
+      "than the test set: Q small but Q(spread) large)\n";
   text.pop_back();
   par::Log::info(text);
 }

@@ -415,6 +415,10 @@ StatsReport Comparison::run() {
     j.train_test = welch_distance(s.sets.at(SetRole::train), test);
     j.gen_test = welch_distance(s.sets.at(SetRole::gen), test);
     if (options.baseline) j.baseline_test = welch_distance(s.sets.at(SetRole::baseline), test);
+    j.spread_train_test = spread_distance(s.sets.at(SetRole::train), test);
+    j.spread_gen_test = spread_distance(s.sets.at(SetRole::gen), test);
+    if (options.baseline)
+      j.spread_baseline_test = spread_distance(s.sets.at(SetRole::baseline), test);
     report.judgements.push_back(j);
   }
   if (!shape.is_grid()) {

@@ -146,6 +146,24 @@ double welch_distance(const SetSummary& a, const SetSummary& b) {
   return used ? std::sqrt(sum / static_cast<double>(used)) : 0.0;
 }
 
+double spread_distance(const SetSummary& a, const SetSummary& b) {
+  ensure(a.mean.size() == b.mean.size(), "distance between statistics of different sizes");
+  if (a.count < 2 || b.count < 2) return std::numeric_limits<double>::quiet_NaN();
+  const double se = std::sqrt(0.5 / (static_cast<double>(a.count) - 1.0) +
+                              0.5 / (static_cast<double>(b.count) - 1.0));
+  double sum = 0.0;
+  std::size_t used = 0;
+  for (std::size_t k = 0; k < a.mean.size(); ++k) {
+    const double sa = a.stddev[k], sb = b.stddev[k];
+    if (std::isnan(sa) || std::isnan(sb)) return std::numeric_limits<double>::quiet_NaN();
+    if (sa == 0.0 || sb == 0.0) continue;  // no log ratio (e.g. PDF bins one set never reaches)
+    const double z = std::log(sa / sb) / se;
+    sum += z * z;
+    ++used;
+  }
+  return used ? std::sqrt(sum / static_cast<double>(used)) : 0.0;
+}
+
 double quality_ratio(double gen_test, double train_test) {
   if (std::isnan(gen_test) || std::isnan(train_test) || train_test == 0.0)
     return std::numeric_limits<double>::quiet_NaN();

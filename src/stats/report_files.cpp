@@ -178,12 +178,15 @@ std::string table_csv(const StatsReport& report, const std::string& table) {
 std::string judgement_csv(const StatsReport& report) {
   std::ostringstream out;
   out << "statistic,label,components,dist_train_test,dist_gen_test,dist_baseline_test,q_gen,"
-         "q_baseline\n";
+         "q_baseline,spread_train_test,spread_gen_test,spread_baseline_test,q_spread_gen,"
+         "q_spread_baseline\n";
   for (const auto& j : report.judgements)
     out << j.name << ',' << csv_field(j.label) << ',' << j.components << ','
         << csv_number(j.train_test) << ',' << csv_number(j.gen_test) << ','
         << csv_number(j.baseline_test) << ',' << csv_number(j.q_gen()) << ','
-        << csv_number(j.q_baseline()) << '\n';
+        << csv_number(j.q_baseline()) << ',' << csv_number(j.spread_train_test) << ','
+        << csv_number(j.spread_gen_test) << ',' << csv_number(j.spread_baseline_test) << ','
+        << csv_number(j.q_spread_gen()) << ',' << csv_number(j.q_spread_baseline()) << '\n';
   return out.str();
 }
 
@@ -276,7 +279,12 @@ std::string summary_json(const StatsReport& report, const ReportFiles& files, in
         << ", \"dist_gen_test\": " << json_number(j.gen_test)
         << ", \"dist_baseline_test\": " << json_number(j.baseline_test)
         << ", \"q_gen\": " << json_number(j.q_gen())
-        << ", \"q_baseline\": " << json_number(j.q_baseline()) << "}";
+        << ", \"q_baseline\": " << json_number(j.q_baseline())
+        << ", \"spread_train_test\": " << json_number(j.spread_train_test)
+        << ", \"spread_gen_test\": " << json_number(j.spread_gen_test)
+        << ", \"spread_baseline_test\": " << json_number(j.spread_baseline_test)
+        << ", \"q_spread_gen\": " << json_number(j.q_spread_gen())
+        << ", \"q_spread_baseline\": " << json_number(j.q_spread_baseline()) << "}";
   }
   out << "\n  ],\n  \"tables\": {";
   first = true;

@@ -85,6 +85,9 @@ assert vol[-1] == 256 and len(vol) == 16, vol
 lev1 = [r for r in rows if r["statistic"] == "leverage" and r["lag"] == "1"][0]
 assert float(lev1["test_mean"]) < 0 and abs(float(lev1["gen_mean"])) < abs(float(lev1["test_mean"])) / 3, lev1
 assert q["leverage"]["q_gen"] > 3, q["leverage"]
+# The spread judgement beside Q: defined for every statistic, near 1 for the train set by construction.
+assert all(j["q_spread_gen"] == j["q_spread_gen"] and j["spread_train_test"] > 0 for j in report["judgements"]), \
+    [(j["statistic"], j["q_spread_gen"]) for j in report["judgements"]]
 PY
 $plot series/stats.json || fail "plot of series"
 [ -s series/stats.png ] || fail "series/stats.png missing"

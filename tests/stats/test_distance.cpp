@@ -117,6 +117,50 @@ TEST(WelchDistance, IsAboutOneBetweenSetsOfOneDistribution) {
   EXPECT_LT(mean_square, 1.2);
 }
 
+TEST(SpreadDistance, ClosedFormAndTheCaseWelchCannotSee) {
+  // ln(sd_a / sd_b) in standard errors sqrt(1/(2 (n_a - 1)) + 1/(2 (n_b - 1))).
+  const auto a = summary(5, {0.0, 1.0, 0.0}, {2.0, 0.0, 1.0});
+  const auto b = summary(9, {0.0, 1.0, 0.0}, {1.0, 3.0, 1.0});
+  const double se = std::sqrt(0.5 / 4.0 + 0.5 / 8.0);
+  // Component 1 has no log ratio (a constant in a): skipped; components 0 and 2 count.
+  EXPECT_NEAR(ksi::stats::spread_distance(a, b),
+              std::sqrt((std::log(2.0) * std::log(2.0) / (se * se)) / 2.0), 1e-14);
+  EXPECT_EQ(ksi::stats::spread_distance(b, b), 0.0);
+  EXPECT_TRUE(
+      std::isnan(ksi::stats::spread_distance(summary(1, {0.0}, {1.0}), summary(4, {0.0}, {1.0}))));
+  // A set ten times wider than the test set with the same mean: Welch's distance shrinks (its
+  // standard error grows with the spread), the spread distance does not.
+  const auto test = summary(64, {0.0, 0.0}, {1.0, 1.0});
+  const auto close = summary(64, {0.2, 0.2}, {1.0, 1.0});
+  const auto wide = summary(64, {0.2, 0.2}, {10.0, 10.0});
+  EXPECT_LT(ksi::stats::welch_distance(wide, test), ksi::stats::welch_distance(close, test));
+  EXPECT_NEAR(ksi::stats::spread_distance(wide, test), std::log(10.0) * std::sqrt(63.0), 1e-12);
+  EXPECT_LT(ksi::stats::spread_distance(close, test), 1e-12);
+}
+
+TEST(SpreadDistance, IsAboutOneBetweenSetsOfOneDistribution) {
+  const std::size_t K = 10, pairs = 200;
+  double sum = 0.0;
+  std::size_t item_id = 0;
+  const auto draw_set = [&](std::size_t n) {
+    RunningMoments m(K);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<double> v(K);
+      RandomStream stream(7, StreamPurpose::test, item_id++);
+      stream.fill_normal(v);
+      m.add(v);
+    }
+    return ksi::stats::summarize(m, ksi::par::Comm::self());
+  };
+  for (std::size_t p = 0; p < pairs; ++p) {
+    const double d = ksi::stats::spread_distance(draw_set(20), draw_set(30));
+    sum += d * d;
+  }
+  const double mean_square = sum / pairs;
+  EXPECT_GT(mean_square, 0.85);
+  EXPECT_LT(mean_square, 1.25);
+}
+
 TEST(QualityRatio, RatioOrNaN) {
   EXPECT_DOUBLE_EQ(ksi::stats::quality_ratio(3.0, 1.5), 2.0);
   EXPECT_TRUE(std::isnan(ksi::stats::quality_ratio(1.0, 0.0)));

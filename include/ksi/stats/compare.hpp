@@ -133,8 +133,17 @@ struct Judgement {
   double train_test = std::numeric_limits<double>::quiet_NaN();
   double gen_test = std::numeric_limits<double>::quiet_NaN();
   double baseline_test = std::numeric_limits<double>::quiet_NaN();  ///< NaN without a baseline
+  /// spread_distance of each set to the test set (NaN where it does not apply: energy distance).
+  double spread_train_test = std::numeric_limits<double>::quiet_NaN();
+  double spread_gen_test = std::numeric_limits<double>::quiet_NaN();
+  double spread_baseline_test = std::numeric_limits<double>::quiet_NaN();
   double q_gen() const { return quality_ratio(gen_test, train_test); }
   double q_baseline() const { return quality_ratio(baseline_test, train_test); }
+  /// Q of the spread: spread(gen, test) / spread(train, test).
+  double q_spread_gen() const { return quality_ratio(spread_gen_test, spread_train_test); }
+  double q_spread_baseline() const {
+    return quality_ratio(spread_baseline_test, spread_train_test);
+  }
 };
 
 struct StatsReport {

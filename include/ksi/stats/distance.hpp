@@ -87,6 +87,14 @@ SetSummary summarize(const RunningMoments& local, const par::Comm& comm);
 /// dist(A, B) above.
 double welch_distance(const SetSummary& a, const SetSummary& b);
 
+/// How far the item-to-item spread of A is from B's: RMS over components of ln(sd_A,k / sd_B,k) in
+/// standard errors of a log standard deviation, sqrt(1/(2(n_A - 1)) + 1/(2(n_B - 1))) (Gaussian
+/// items; about 1 for two sets of one law). Components where either set is constant are skipped
+/// (PDF bins one set never reaches have no log ratio). dist() alone cannot see a set much wider
+/// than the test set (its own standard error grows with it): a model with a few wild items reads as
+/// close.
+double spread_distance(const SetSummary& a, const SetSummary& b);
+
 /// dist(gen, test) / dist(train, test); NaN when the denominator is zero or either is NaN.
 double quality_ratio(double gen_test, double train_test);
 
