@@ -90,8 +90,11 @@ int run_fit(const Invocation& call) {
       "P from which a time is solved on a group of ranks (ScaLAPACK)")(
       "solve-group", po::value<int>()->default_value(0),
       "ranks per distributed solve (0: automatic)")(
-      "petsc", po::value<std::string>()->default_value(""),
-      "PETSc options, e.g. \"-fit_ksp_type cg -fit_pc_type jacobi\"")(
+      "time-groups", po::value<std::size_t>()->default_value(1),
+      "G: split the ranks into G groups that each assemble every G-th time over all items (more "
+      "ranks than item batches then still find work; G must divide the ranks; the same model "
+      "for every G)")("petsc", po::value<std::string>()->default_value(""),
+                      "PETSc options, e.g. \"-fit_ksp_type cg -fit_pc_type jacobi\"")(
       "checkpoint", po::value<std::string>(), "checkpoint file (default: OUT.checkpoint)")(
       "checkpoint-every", po::value<double>()->default_value(600.0),
       "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
@@ -160,8 +163,11 @@ int run_fit(const Invocation& call) {
   options.memory_mb = vm["memory-mb"].as<double>();
   options.distributed_threshold = vm["distributed-threshold"].as<std::size_t>();
   options.solve_group = vm["solve-group"].as<int>();
+  options.time_groups = vm["time-groups"].as<std::size_t>();
   // Validate cheap settings before any I/O.
-  fit::make_time_grid(options.times, options.time_grid);
+  const std::size_t time_count = fit::make_time_grid(options.times, options.time_grid).size();
+  const fit::TimeGroup time_group =
+      fit::time_group(options, time_count, world.rank(), world.size());
   make_schedule(options.schedule);
   if (options.draws == 0) throw UsageError("--draws must be at least 1");
   if (!(options.ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
@@ -280,8 +286,9 @@ int run_fit(const Invocation& call) {
 
   // The assembly deals whole batches to ranks: read that range (the model is then bitwise the same
   // for any number of ranks) unless this rank already holds it.
-  const auto range = fit::assembly_item_range(total, fit::items_per_batch(options, *features),
-                                              world.rank(), world.size());
+  // With time groups each group holds all items, dealt over its ranks.
+  const auto range =
+      fit::time_group_item_range(total, fit::items_per_batch(options, *features), time_group);
   // Reading is collective: every rank reads again if any rank's range moved (a rank whose range did
   // not move reads its own rows again).
   const bool moved = range.begin != data.range.begin || range.end != data.range.end;

@@ -114,6 +114,26 @@ std::size_t items_per_batch(const FitOptions& options, const features::FeatureMa
   return std::max<std::size_t>(1, rows / std::max<std::size_t>(1, options.draws));
 }
 
+TimeGroup time_group(const FitOptions& options, std::size_t times, int rank, int size) {
+  const std::size_t G = options.time_groups;
+  if (G == 0) throw UsageError("--time-groups must be at least 1");
+  if (G > times)
+    throw UsageError(cat("--time-groups ", G, " exceeds the ", times, " times of the grid"));
+  if (static_cast<std::size_t>(size) % G != 0)
+    throw UsageError(cat("--time-groups ", G, " does not divide the ", size,
+                         " ranks (every group needs the same number of ranks)"));
+  TimeGroup g;
+  g.size = size / static_cast<int>(G);
+  g.index = rank / g.size;
+  g.rank = rank % g.size;
+  return g;
+}
+
+par::Range time_group_item_range(std::size_t total_items, std::size_t items_per_batch,
+                                 const TimeGroup& group) {
+  return assembly_item_range(total_items, items_per_batch, group.rank, group.size);
+}
+
 par::Range assembly_item_range(std::size_t total_items, std::size_t items_per_batch, int rank,
                                int size) {
   const std::size_t batches = (total_items + items_per_batch - 1) / items_per_batch;
@@ -186,6 +206,16 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   const std::size_t T = times.size();
   auto schedule = make_schedule(options.schedule);
   const FitPlan plan = plan_fit(P, T, comm.size(), options);
+  // Time groups: this rank's group assembles the times k with k mod G = its index, over the items
+  // it holds (the group's share of all of them); the per-time sums are still reduced over the whole
+  // job (the other groups add zeros), so checkpoints and solves are as with one group.
+  const TimeGroup time_grp = time_group(options, T, comm.rank(), comm.size());
+  const std::size_t G = options.time_groups;
+  const auto my_time = [&](std::size_t k) {
+    return G == 1 || k % G == static_cast<std::size_t>(time_grp.index);
+  };
+  const par::Comm items_comm =
+      G == 1 ? comm.split(0, comm.rank()) : comm.split(time_grp.index, comm.rank());
   // Batches of whole items, aligned to the global item index (see assembly_item_range).
   const std::size_t group = items_per_batch(options, *features);
   const double total_pairs = static_cast<double>(total_items) * static_cast<double>(M);
@@ -311,7 +341,13 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
 
   Matrix X, V, batch_K(P, P);
   std::vector<double> noise(d), batch_h(P), batch_moments(2 * P), phi(P);
-  par::Progress progress("fit: assembly", local_batches * (T - start_chunk));  // batch x time units
+  const auto my_times = [&](std::size_t from, std::size_t to) {
+    std::size_t n = 0;
+    for (std::size_t k = from; k < to; ++k) n += my_time(k) ? 1 : 0;
+    return n;
+  };
+  // batch x time units
+  par::Progress progress("fit: assembly", local_batches * my_times(start_chunk, T));
   Stopwatch since_checkpoint;
 
   for (std::size_t k0 = start_chunk; k0 < T; k0 += plan.chunk_size) {
@@ -338,6 +374,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
       X.resize(nb, d);
       V.resize(nb, d);
       for (std::size_t k = k0; k < k1; ++k) {
+        if (!my_time(k)) continue;  // another group's time
         double vsq = 0.0;
         {
           ScopedPhase phase("fit.noise");
@@ -387,7 +424,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
           failure = std::current_exception();
         }
       }
-      if (b < local_batches && already_done(b)) progress.advance(k1 - k0);
+      if (b < local_batches && already_done(b)) progress.advance(my_times(k0, k1));
       const bool due = options.checkpoint.every_seconds > 0 &&
                        since_checkpoint.seconds() >= options.checkpoint.every_seconds;
       const par::Pause pause = par::agree_to_pause_or_raise(comm, failure, due);
@@ -483,7 +520,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     comm.raise_if_any(failure);
   }
   progress.finish();
-  start.batches_assembled = static_cast<std::size_t>(comm.allreduce_sum(assembled));
+  // Every group assembles each of its batches (for its own times): count a batch once.
+  start.batches_assembled = static_cast<std::size_t>(comm.allreduce_sum(assembled)) / G;
   if (start_out != nullptr) *start_out = start;
   if (checkpointing && start_chunk < T) {
     // The solution itself, until the caller has written the model: stages after the fit (guided
@@ -503,7 +541,12 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     comm.allreduce_sum(targets.rhs.values());
   }
 
-  Matrix training = training_features(local_items, first_item, total_items, *features, comm);
+  // Over this rank's time group (each group holds all items; the same rows in every group), errors
+  // agreed on by the whole job.
+  Matrix training;
+  par::collective(comm, [&] {
+    training = training_features(local_items, first_item, total_items, *features, items_comm);
+  });
   Model model(std::move(features), std::move(schedule), shape, standardization, times,
               std::move(eta));
   targets.pairs = total_pairs;
@@ -529,6 +572,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     std::vector<DoubleDouble> sums(T * 2 * S), data_power(S);
     std::vector<double> batch_sums(2 * S), batch_power(S);
     Matrix B;
+    // Over the items of this rank's time group (each group holds all of them): every group finds
+    // the same gains.
     par::Progress shell_progress("fit: shell gains", local_batches * T);
     par::collective(comm, [&] {
       for (std::size_t b = 0; b < local_batches; ++b) {
@@ -568,8 +613,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
       }
     });
     shell_progress.finish();
-    comm.allreduce_sum(std::span<DoubleDouble>(sums));
-    comm.allreduce_sum(std::span<DoubleDouble>(data_power));
+    items_comm.allreduce_sum(std::span<DoubleDouble>(sums));
+    items_comm.allreduce_sum(std::span<DoubleDouble>(data_power));
     double largest = 0.0;
     for (const auto& p : data_power) largest = std::max(largest, p.value());
     Matrix gain(T, S);
@@ -595,6 +640,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   s.set("times", T);
   s.set("time_grid", options.time_grid);
   s.set("ranks", comm.size());
+  s.set("time_groups", G);
   s.set("distributed_solve", plan.distributed);
   s.set("shell_correction", options.shell_correction);
   return model;

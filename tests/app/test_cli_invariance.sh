@@ -30,6 +30,14 @@ for name in gains guided calibrated; do
   done
 done
 
+# Time groups: G groups each assemble every G-th time over all items (3 batches per rank of a group
+# of 1 on 3 ranks, G = 3; 3 per rank with G = 2 on 2 ranks): the same bits as one rank.
+for g in 2 3; do
+  # shellcheck disable=SC2086
+  run $g "$ksi" fit --data f2.h5 --out gains_g$g.h5 "${common[@]}" ${model_args[gains]} --time-groups $g \
+    --report fit_gains_g$g.json || { echo "FAIL: fit with $g time groups"; failures=$((failures + 1)); }
+done
+
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, json, numpy as np, sys
 bad = 0
@@ -59,6 +67,13 @@ for name in ("gains", "guided", "calibrated"):
                   f"calibrated: every one of {n} ranks integrated calibration fields")
             for d in ("output_gain", "output_map_values", "output_map_targets", "shell_gain"):
                 check(same(one, other, d), f"calibrated: {d} on {n} ranks == on 1 rank, bitwise")
+    if name == "gains":
+        for g in (2, 3):
+            grouped = h5py.File(f"gains_g{g}.h5", "r")
+            check(busy(f"fit_gains_g{g}.json", "fit.noise"), f"{g} time groups: every rank assembled")
+            for d in ("eta", "shell_gain", "training_features", "targets/feature_mean", "targets/feature_variance", "targets/rhs"):
+                check(same(one, grouped, d), f"{g} time groups: {d} == on 1 rank, bitwise")
+            check(int(grouped["fit"].attrs.get("time_groups", "0")) == g, f"{g} time groups recorded")
     names = [x.decode() if isinstance(x, bytes) else x for x in one["features/names"][:]]
     if name == "gains":
         check(any(x.startswith("shell power") for x in names), "the models carry the shell family")

@@ -40,7 +40,25 @@ struct FitOptions {
   /// Fields only: after eta, fit per-shell gains of a linear drift correction (Model::shell_gain)
   /// on the same (item, draw, time) pairs; one more pass of vjp's.
   bool shell_correction = false;
+  /// G: the ranks form G groups of size / G consecutive ranks; every group walks all items (dealt
+  /// over its ranks, time_group_item_range) for the times t_k with k mod G = its index, so that
+  /// more ranks than item batches still find work. The model is the same bits for every G and rank
+  /// count.
+  std::size_t time_groups = 1;
 };
+
+/// Which group of `options.time_groups` a rank belongs to, its rank and the group's size, and the
+/// items it holds: UsageError when the ranks do not split evenly or there are more groups than
+/// times.
+struct TimeGroup {
+  int index = 0;  ///< the group's number, 0 .. G - 1
+  int rank = 0;   ///< the rank within the group
+  int size = 1;   ///< ranks per group
+};
+TimeGroup time_group(const FitOptions& options, std::size_t times, int rank, int size);
+/// This rank's items for the assembly with time groups: assembly_item_range within its group.
+par::Range time_group_item_range(std::size_t total_items, std::size_t items_per_batch,
+                                 const TimeGroup& group);
 
 /// Where one run's times go: chunks of consecutive times that fit the memory budget, and the owner
 /// of each time. Exposed for tests and the performance model.
@@ -87,7 +105,9 @@ struct FitStart {
 /// with ExitCode::interrupted; with options.checkpoint.resume the fit continues from that
 /// checkpoint. `first_item` is the global index of the first local row (noise streams are keyed by
 /// global item index); for results independent of the rank count the local rows must be
-/// assembly_item_range(...). `start`, if given, receives what the run did (FitStart). Collective.
+/// assembly_item_range(...); with options.time_groups = G > 1 they are time_group_item_range(...)
+/// (every group holds all items) and `comm` is the whole job. `start`, if given, receives what the
+/// run did (FitStart). Collective.
 Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
                 std::unique_ptr<features::FeatureMap> features, const ItemShape& shape,
                 const Standardization& standardization, const FitOptions& options,
