@@ -404,6 +404,29 @@ StatsReport Comparison::run() {
         "Gaussian baseline");
   }
 
+  // Shells the data hold no power in (a dealiased or filtered simulation: round-off only, far below
+  // the peak) make ln P(k) judge round-off: one generated field with a trace of power there is tens
+  // of nats off. Say so and name the --kmax that stops before them.
+  for (const auto& s : report.statistics) {
+    if (s.name != "log_power_spectrum" || !s.sets.count(SetRole::test)) continue;
+    const auto& test = s.sets.at(SetRole::test).mean;
+    if (test.empty()) break;
+    const double peak = *std::max_element(test.begin(), test.end());
+    std::size_t first_empty = 0;
+    for (std::size_t b = 0; b < test.size(); ++b)
+      if (test[b] < peak - 23.0) {  // below 1e-10 of the peak shell's power
+        first_empty = b + 1;        // shell b + 1 (the judged shells start at 1)
+        break;
+      }
+    if (first_empty > 0)
+      par::Log::warn(
+          cat("stats: the test fields hold no power from shell ", first_empty,
+              " on (below 1e-10 of the peak: round-off of a dealiased or filtered field); "
+              "P(k) judges those shells too, so one trace of power there dominates its "
+              "Q: use --kmax ",
+              first_empty - 1));
+  }
+
   // 4. Distances to the test set and Q ratios.
   for (const auto& s : report.statistics) {
     if (!s.judged) continue;

@@ -91,4 +91,20 @@ assert all(j["q_spread_gen"] == j["q_spread_gen"] and j["spread_train_test"] > 0
 PY
 $plot series/stats.json || fail "plot of series"
 [ -s series/stats.png ] || fail "series/stats.png missing"
+# Fields with no power beyond a cut-off (a dealiased simulation): the report names the --kmax that
+# stops before the empty shells; ordinary fields get no such warning.
+"$python" - <<'PY' || fail "write cut fields"
+import h5py, numpy as np
+rng = np.random.default_rng(4)
+n = 32
+k = np.sqrt(sum(np.meshgrid(*[np.fft.fftfreq(n) * n] * 2, indexing="ij")[a] ** 2 for a in range(2)))
+for name, seed in (("ctrain", 1), ("ctest", 2), ("cgen", 3)):
+    fields = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((8, n, n))) * (k < 9.5)))
+    with h5py.File(f"{name}.h5", "w") as f:
+        f.create_dataset("fields", data=fields).attrs["item_kind"] = "grid"
+PY
+"$ksi" stats --train ctrain.h5 --test ctest.h5 --gen cgen.h5 --out-dir cut >cut.log 2>&1 || fail "stats of cut fields"
+grep -q "hold no power from shell 10 on .*use --kmax 9" cut.log || fail "no --kmax advice for fields without power beyond shell 9: $(grep -i warn cut.log)"
+"$ksi" stats "${sets[@]}" --out-dir plain --force >plain.log 2>&1 || fail "stats of ordinary fields"
+grep -q "hold no power" plain.log && fail "a --kmax warning for fields with power on every shell"
 echo "ksi stats report checks passed"
