@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -91,9 +92,10 @@ TEST(WelchDistance, ClosedFormAndDegenerateComponents) {
   EXPECT_TRUE(std::isnan(ksi::stats::welch_distance(a, d)));
 }
 
-TEST(WelchDistance, IsAboutOneBetweenSetsOfOneDistribution) {
-  // Mean of dist^2 over many pairs of independent sets (sizes 20 and 30, 10 components): each z^2
-  // has expectation 1 + O(1/n) with estimated variances.
+// Mean of distance(A, B)^2 over 200 pairs of independent sets of 20 and 30 items of 10 standard
+// normal components, the items drawn from the streams (seed, test, item id).
+template <class Distance>
+double mean_square_between_sets(Distance distance, std::uint64_t seed) {
   const std::size_t K = 10, pairs = 200;
   double sum = 0.0;
   std::size_t item_id = 0;
@@ -101,17 +103,22 @@ TEST(WelchDistance, IsAboutOneBetweenSetsOfOneDistribution) {
     RunningMoments m(K);
     for (std::size_t i = 0; i < n; ++i) {
       std::vector<double> v(K);
-      RandomStream stream(5, StreamPurpose::test, item_id++);
+      RandomStream stream(seed, StreamPurpose::test, item_id++);
       stream.fill_normal(v);
       m.add(v);
     }
     return ksi::stats::summarize(m, ksi::par::Comm::self());
   };
   for (std::size_t p = 0; p < pairs; ++p) {
-    const double d = ksi::stats::welch_distance(draw_set(20), draw_set(30));
+    const double d = distance(draw_set(20), draw_set(30));
     sum += d * d;
   }
-  const double mean_square = sum / pairs;
+  return sum / pairs;
+}
+
+TEST(WelchDistance, IsAboutOneBetweenSetsOfOneDistribution) {
+  // Each z^2 has expectation 1 + O(1/n) with estimated variances.
+  const double mean_square = mean_square_between_sets(ksi::stats::welch_distance, 5);
   // 2000 z^2 values of variance about 2: standard error 0.03.
   EXPECT_GT(mean_square, 0.9);
   EXPECT_LT(mean_square, 1.2);
@@ -139,24 +146,7 @@ TEST(SpreadDistance, ClosedFormAndTheCaseWelchCannotSee) {
 }
 
 TEST(SpreadDistance, IsAboutOneBetweenSetsOfOneDistribution) {
-  const std::size_t K = 10, pairs = 200;
-  double sum = 0.0;
-  std::size_t item_id = 0;
-  const auto draw_set = [&](std::size_t n) {
-    RunningMoments m(K);
-    for (std::size_t i = 0; i < n; ++i) {
-      std::vector<double> v(K);
-      RandomStream stream(7, StreamPurpose::test, item_id++);
-      stream.fill_normal(v);
-      m.add(v);
-    }
-    return ksi::stats::summarize(m, ksi::par::Comm::self());
-  };
-  for (std::size_t p = 0; p < pairs; ++p) {
-    const double d = ksi::stats::spread_distance(draw_set(20), draw_set(30));
-    sum += d * d;
-  }
-  const double mean_square = sum / pairs;
+  const double mean_square = mean_square_between_sets(ksi::stats::spread_distance, 7);
   EXPECT_GT(mean_square, 0.85);
   EXPECT_LT(mean_square, 1.25);
 }
