@@ -445,14 +445,17 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       const auto variance = [&](std::size_t p) {
         return degenerate ? std::max(0.0, m2_q[p] - m_q[p] * m_q[p]) : targets.variance(k, p);
       };
+      // Standard error of m_q - m_rho: that of z and of the dead band.
+      const auto standard_error = [&](std::size_t p) {
+        return std::sqrt(std::max(0.0, variance(p)) * (inv + 1.0 / pairs));
+      };
       double var_scale = 0.0;
       for (std::size_t p = 0; p < P; ++p) var_scale = std::max(var_scale, variance(p));
       double z2 = 0.0, zmax = 0.0;
       std::size_t used = 0, worst = 0;
       for (std::size_t p = 0; p < P; ++p) {
-        const double var = variance(p);
-        if (!(var > 1e-12 * var_scale)) continue;
-        const double z = (m_q[p] - targets.mean(k, p)) / std::sqrt(var * (inv + 1.0 / pairs));
+        if (!(variance(p) > 1e-12 * var_scale)) continue;
+        const double z = (m_q[p] - targets.mean(k, p)) / standard_error(p);
         z2 += z * z;
         ++used;
         if (std::abs(z) > zmax) {
@@ -499,8 +502,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       for (std::size_t p = 0; p < P; ++p) {
         double error = targets.mean(k, p) - m_q[p];
         if (options.dead_band > 0.0) {
-          const double se = std::sqrt(std::max(0.0, variance(p)) * (inv + 1.0 / pairs));
-          const double excess = std::max(0.0, std::abs(error) - options.dead_band * se);
+          const double excess =
+              std::max(0.0, std::abs(error) - options.dead_band * standard_error(p));
           error = std::copysign(excess, error);
         }
         // residual: the increment eta_new - eta solves K^q d = c + e'/tau.
