@@ -212,10 +212,9 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   const TimeGroup time_grp = time_group(options, T, comm.rank(), comm.size());
   const std::size_t G = options.time_groups;
   const auto my_time = [&](std::size_t k) {
-    return G == 1 || k % G == static_cast<std::size_t>(time_grp.index);
+    return k % G == static_cast<std::size_t>(time_grp.index);
   };
-  const par::Comm items_comm =
-      G == 1 ? comm.split(0, comm.rank()) : comm.split(time_grp.index, comm.rank());
+  const par::Comm items_comm = comm.split(time_grp.index, comm.rank());
   // Batches of whole items, aligned to the global item index (see assembly_item_range).
   const std::size_t group = items_per_batch(options, *features);
   const double total_pairs = static_cast<double>(total_items) * static_cast<double>(M);
