@@ -35,8 +35,7 @@ void print_judgements(const stats::StatsReport& report) {
   }
   text +=
       "  Q(spread): the same ratio for ln(sd) of the items' statistics (a set much wider or "
-      "narrower "
-      "than the test set: Q small but Q(spread) large)\n";
+      "narrower than the test set: Q small but Q(spread) large)\n";
   text.pop_back();
   par::Log::info(text);
 }

@@ -66,8 +66,7 @@ struct Feature {
 /// {sigma, low / sigma, high / sigma} of the values of the fields of all ranks (ratios clipped to
 /// +-8): sigma the rms over every item's `size` values from this rank's per-item sums of squares
 /// (in item order, so the same bits on any rank count), low / high this rank's extremes.
-/// CollectiveError
-/// "<subject> are constant or not finite" where sigma is not positive and finite.
+/// CollectiveError "<subject> are constant or not finite" where sigma is not positive and finite.
 std::vector<double> value_scale(std::span<const double> local_squares, double low, double high,
                                 std::size_t size, const par::Comm& comm, const char* subject);
 

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "ksi/core/error.hpp"
-#include "ksi/core/format.hpp"
 
 namespace ksi::stats {
 
