@@ -13,6 +13,7 @@
 #include "ksi/fit/guide.hpp"
 #include "ksi/fit/solver.hpp"
 #include "ksi/io/items.hpp"
+#include "ksi/model/combination.hpp"
 #include "ksi/par/log.hpp"
 #include "ksi/par/signals.hpp"
 
@@ -52,7 +53,8 @@ int run_fit(const Invocation& call) {
   add_output_options(desc, "output model file (HDF5)");
   desc.add_options()("data", po::value<std::string>(), "training data set (HDF5 with /fields)")(
       "features", po::value<std::string>()->default_value("fourier"),
-      "feature map: polynomial, fourier, scattering")(
+      "feature map: polynomial, fourier, scattering; models (fitted models' drifts as features, "
+      "--feature-params paths=a.h5+b.h5[+gaussian]), or e.g. scattering+models")(
       "feature-params", po::value<std::string>()->default_value(""),
       "feature-map parameters, e.g. count=512,length_scale=1 (fourier) or J=4,L=4,isotropic=true "
       "(scattering)")("features-from", po::value<std::string>(),
@@ -232,6 +234,17 @@ int run_fit(const Invocation& call) {
 
   std::vector<std::string> inputs{data_path};
   if (vm.count("features-from")) inputs.push_back(vm["features-from"].as<std::string>());
+  // A combination's member models (--features models, paths=...): inputs the output must not
+  // overwrite, read once the data's shape is known.
+  const std::string feature_kind = vm["features"].as<std::string>();
+  const Params feature_params =
+      parse_key_values("feature-params", vm["feature-params"].as<std::string>());
+  const bool combination = !vm.count("features-from") && is_combination_kind(feature_kind);
+  MemberList member_list;
+  if (combination && feature_params.has("paths")) {
+    member_list = parse_member_list(feature_params.text("paths"));
+    inputs.insert(inputs.end(), member_list.paths.begin(), member_list.paths.end());
+  }
   io::check_output_path(out_path, force, inputs, world);
 
   io::LocalItems data;
@@ -273,14 +286,29 @@ int run_fit(const Invocation& call) {
     st = reference.standardization();
     st.to_model(data.values, data.info.shape);
     features = features::make_feature_map(reference.features().spec(), data.info.shape);
+  } else if (combination) {
+    // The members' drifts live in their model units: the combination takes them (and their
+    // schedule unless --schedule says otherwise, which the stage then refuses).
+    std::vector<Model> members = read_members(member_list.paths, data.info.shape, world);
+    if (!members.empty()) {
+      if (!vm["standardize"].defaulted())
+        throw UsageError("a combination of models works in its members' units: drop --standardize");
+      st = members.front().standardization();
+      st.to_model(data.values, data.info.shape);
+      if (vm["schedule"].defaulted()) options.schedule = members.front().schedule().name();
+    } else {
+      st = Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(),
+                                world);
+    }
+    ScopedPhase phase("fit.features.build");
+    features = build_combination(feature_kind, feature_params, std::move(members), data.values,
+                                 data.info.shape, st, *make_schedule(options.schedule), world);
   } else {
     st = Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(),
                               world);
-    const Params params =
-        parse_key_values("feature-params", vm["feature-params"].as<std::string>());
     ScopedPhase phase("fit.features.build");
     features = features::build_feature_map(
-        vm["features"].as<std::string>(), params, data.info.shape, data.values, world,
+        feature_kind, feature_params, data.info.shape, data.values, world,
         data.info.shape.is_grid() ? st.data_units() : features::FieldUnits{});
   }
 

@@ -384,7 +384,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
         // batches and ranks are combined then no longer shows in the result.
         batch_K.fill(0.0);
         std::fill(batch_h.begin(), batch_h.end(), 0.0);
-        features->accumulate(X, V, batch_K, batch_h);
+        features->accumulate_at(times[k], X, V, batch_K, batch_h);
         {
           ScopedPhase phase("fit.moments");
           std::fill(batch_moments.begin(), batch_moments.end(), 0.0);

@@ -295,6 +295,10 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         "guided passes need the feature targets of the one-shot fit, and this model has "
         "none (fit it again with this version of ksi)");
   const features::FeatureMap& features = model.features();
+  if (features.time_dependent())
+    throw UsageError(
+        "guided passes steer feature moments, and the drifts of a combination's member models "
+        "have none: fit the combination without --guide (guide its members instead)");
   const std::size_t P = features.size(), d = model.shape().size();
   const std::vector<double>& times = model.times();
   const std::size_t T = times.size();

@@ -7,6 +7,7 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/io/hdf5.hpp"
+#include "ksi/model/combination.hpp"
 
 namespace ksi {
 
@@ -58,7 +59,7 @@ void Model::eta_at(double t, std::span<double> out) const {
 void Model::drift(double t, const Matrix& X, Matrix& B) const {
   std::vector<double> eta(features_->size());
   eta_at(t, eta);
-  features_->vjp_batch(X, eta, B);
+  features_->vjp_batch_at(t, X, eta, B);
   if (shell_gain_.rows() == 0) return;
   Matrix linear;
   linear_drift(t, X, linear);
@@ -231,6 +232,10 @@ void Model::write(io::OutputFile& out, const std::string& created_by) const {
   const io::Group root = out.root();
   io::write_provenance(root, created_by);
   root.set_attribute("ksi_file_kind", "model");
+  write_into(root);
+}
+
+void Model::write_into(const io::Group& root) const {
   root.set_attribute("model_id", identity());
   root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());
   root.write("times", {times_.size()}, times_);
@@ -253,6 +258,15 @@ void Model::write(io::OutputFile& out, const std::string& created_by) const {
     const io::Group arrays = g.create_group("arrays");
     for (const auto& [k, v] : spec.arrays) arrays.write(k, {v.size()}, v);
     g.write_strings("names", features_->feature_names());
+    if (const auto* c = dynamic_cast<const DriftCombination*>(features_.get())) {
+      // The members whole, in order: the combination is a model file like any other.
+      const io::Group members = root.create_group("members");
+      for (std::size_t m = 0; m < c->members().size(); ++m) {
+        const io::Group member = members.create_group(cat("m", m));
+        member.set_attribute("source", c->member_names()[m]);
+        c->members()[m].write_into(member);
+      }
+    }
   }
   {
     const io::Group g = root.create_group("interpolant");
@@ -310,6 +324,149 @@ void Model::write(io::OutputFile& out, const std::string& created_by) const {
   }
 }
 
+std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& comm) {
+  std::unique_ptr<Model> model;
+  std::vector<std::size_t> dims;
+  const auto eta_values = root.read_reals("eta", &dims);
+  if (dims.size() != 2) throw InputError("eta must be two-dimensional");
+  Matrix eta(dims[0], dims[1]);
+  std::copy(eta_values.begin(), eta_values.end(), eta.data());
+  auto times = root.read_reals("times");
+
+  const io::Group data = root.open_group("data");
+  const auto item_dims = data.integers_attribute("dims");
+  std::vector<std::size_t> shape_dims(item_dims.begin(), item_dims.end());
+  const ItemShape shape = data.text_attribute("item_kind") == "grid"
+                              ? ItemShape::grid(shape_dims)
+                              : ItemShape::vector(shape_dims.at(0));
+  Standardization st;
+  st.mode = data.text_attribute("standardization");
+  st.mean = data.real_attribute("mean");
+  st.scale = data.real_attribute("scale");
+  const auto known = Standardization::modes();
+  if (std::find(known.begin(), known.end(), st.mode) == known.end())
+    throw InputError(
+        cat("the model uses standardization '", st.mode, "', which this ksi does not know"));
+  if (st.mode == "copula") {
+    st.marginal.x = data.read_reals("copula_values");
+    st.marginal.z = data.read_reals("copula_levels");
+    st.marginal.validate();
+  }
+  if (Standardization::spectral(st.mode)) {
+    st.shell_power = data.read_reals("shell_power");
+    const auto shells = Standardization::shell_of_modes(shape_dims);
+    if (!shape.is_grid() ||
+        st.shell_power.size() != *std::max_element(shells.begin(), shells.end()) + 1)
+      throw InputError(cat("the model's spectral standardisation has ", st.shell_power.size(),
+                           " shells, which does not fit items of shape ", shape.describe()));
+  }
+
+  features::FeatureSpec spec;
+  const io::Group g = root.open_group("features");
+  spec.kind = g.text_attribute("kind");
+  const io::Group params = g.open_group("params");
+  for (const auto& name : params.attribute_names())
+    spec.params.set(name, params.text_attribute(name));
+  const io::Group arrays = g.open_group("arrays");
+  for (const auto& name : arrays.children()) spec.arrays[name] = arrays.read_reals(name);
+  const io::Group interp = root.open_group("interpolant");
+  Params schedule_params;
+  for (const auto& name : interp.attribute_names())
+    if (name != "schedule") schedule_params.set(name, interp.text_attribute(name));
+  auto schedule = make_schedule(interp.text_attribute("schedule"), schedule_params);
+
+  std::unique_ptr<features::FeatureMap> features;
+  std::string base_kind;
+  if (is_combination_kind(spec.kind, &base_kind)) {
+    // The members' models from the file's groups, the Gaussian member's moments and the other
+    // map's spec from the arrays and parameters (those without the "models." prefix).
+    features::FeatureSpec base_spec;
+    base_spec.kind = base_kind;
+    const std::string prefix = "models.";
+    for (const auto& [k, v] : spec.params.entries())
+      if (k.rfind(prefix, 0) != 0) base_spec.params.set(k, v);
+    for (const auto& [k, v] : spec.arrays)
+      if (k.rfind(prefix, 0) != 0) base_spec.arrays[k] = v;
+    std::unique_ptr<features::FeatureMap> base;
+    if (!base_kind.empty()) base = features::make_feature_map(base_spec, shape);
+    std::vector<Model> members;
+    std::vector<std::string> names;
+    const auto count = static_cast<std::size_t>(spec.params.integer("models.count"));
+    if (count > 0) {
+      const io::Group group = root.open_group("members");
+      for (std::size_t m = 0; m < count; ++m) {
+        const io::Group member = group.open_group(cat("m", m));
+        names.push_back(member.text_attribute("source"));
+        members.push_back(std::move(*read_from(member, comm)));
+      }
+    }
+    std::optional<GaussianDrift> gaussian;
+    if (spec.params.flag("models.gaussian", false))
+      gaussian.emplace(shape, spec.arrays.at("models.gaussian_mean"),
+                       spec.arrays.at("models.gaussian_covariance"));
+    features = std::make_unique<DriftCombination>(
+        std::move(base), std::move(members), std::move(names), std::move(gaussian),
+        make_schedule(schedule->name(), schedule->params()), shape);
+  } else {
+    features = features::make_feature_map(spec, shape);
+  }
+
+  model = std::make_unique<Model>(std::move(features), std::move(schedule), shape, st,
+                                  std::move(times), std::move(eta));
+  if (data.has_attribute("box_size")) model->set_box_size(data.real_attribute("box_size"));
+  const auto read_matrix_in = [&](const io::Group& group, const std::string& name) {
+    std::vector<std::size_t> dims;
+    const auto values = group.read_reals(name, &dims);
+    if (dims.size() != 2) throw InputError(name + " must be two-dimensional");
+    Matrix matrix(dims[0], dims[1]);
+    std::copy(values.begin(), values.end(), matrix.data());
+    return matrix;
+  };
+  const auto read_matrix = [&](const std::string& name) { return read_matrix_in(root, name); };
+  if (root.has("targets")) {
+    const io::Group g = root.open_group("targets");
+    model->set_targets({read_matrix_in(g, "feature_mean"),
+                        read_matrix_in(g, "feature_variance"), read_matrix_in(g, "rhs"),
+                        g.real_attribute("pairs")});
+  }
+  if (root.has("training_features"))
+    model->set_training_features(read_matrix("training_features"));
+  if (root.has("guide")) {
+    const io::Group g = root.open_group("guide");
+    GuideRecord record{read_matrix_in(g, "rms_z"), read_matrix_in(g, "max_z"), {}};
+    for (const auto& name : g.attribute_names())
+      record.settings.set(name, g.attribute_as_text(name));
+    model->set_guide_record(std::move(record));
+  }
+  if (root.has("shell_gain")) model->set_shell_gain(read_matrix("shell_gain"));
+  if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
+  if (root.has("output_spread")) model->set_output_spread(read_matrix("output_spread"));
+  if (root.has("output_map_values") || root.has("output_map_targets")) {
+    copula::MarginalTable map;
+    if (root.has("output_map_values")) map.x = root.read_reals("output_map_values");
+    if (root.has("output_map_targets")) map.z = root.read_reals("output_map_targets");
+    model->set_output_map(std::move(map));
+  }
+  const io::Group diag = root.open_group("diagnostics");
+  const auto residual = diag.read_reals("residual");
+  const auto lmin = diag.read_reals("lambda_min");
+  const auto lmax = diag.read_reals("lambda_max");
+  const auto captured = diag.read_reals("captured");
+  const auto ridge = diag.read_reals("ridge");
+  const auto vsq = diag.read_reals("velocity_sq");
+  auto& d = model->diagnostics();
+  for (std::size_t k = 0; k < d.size() && k < residual.size(); ++k)
+    d[k] = {residual[k], lmin[k], lmax[k], captured[k], ridge[k], vsq[k]};
+  if (root.has("fit")) {
+    const io::Group fit = root.open_group("fit");
+    for (const auto& name : fit.attribute_names())
+      model->fit_settings().set(name, fit.attribute_as_text(name));
+  }
+  for (double v : model->eta().values())
+    if (!std::isfinite(v)) throw InputError("eta contains NaN or infinite values");
+  return model;
+}
+
 Model Model::read(const std::string& path, const par::Comm& comm) {
   io::File file = io::File::open(path, comm);
   std::unique_ptr<Model> model;
@@ -318,110 +475,7 @@ Model Model::read(const std::string& path, const par::Comm& comm) {
     if (!root.has_attribute("ksi_file_kind") || root.text_attribute("ksi_file_kind") != "model")
       throw InputError(cat(path, " is not a ksi model file (no ksi_file_kind = model)"));
     try {
-      std::vector<std::size_t> dims;
-      const auto eta_values = root.read_reals("eta", &dims);
-      if (dims.size() != 2) throw InputError("eta must be two-dimensional");
-      Matrix eta(dims[0], dims[1]);
-      std::copy(eta_values.begin(), eta_values.end(), eta.data());
-      auto times = root.read_reals("times");
-
-      const io::Group data = root.open_group("data");
-      const auto item_dims = data.integers_attribute("dims");
-      std::vector<std::size_t> shape_dims(item_dims.begin(), item_dims.end());
-      const ItemShape shape = data.text_attribute("item_kind") == "grid"
-                                  ? ItemShape::grid(shape_dims)
-                                  : ItemShape::vector(shape_dims.at(0));
-      Standardization st;
-      st.mode = data.text_attribute("standardization");
-      st.mean = data.real_attribute("mean");
-      st.scale = data.real_attribute("scale");
-      const auto known = Standardization::modes();
-      if (std::find(known.begin(), known.end(), st.mode) == known.end())
-        throw InputError(
-            cat("the model uses standardization '", st.mode, "', which this ksi does not know"));
-      if (st.mode == "copula") {
-        st.marginal.x = data.read_reals("copula_values");
-        st.marginal.z = data.read_reals("copula_levels");
-        st.marginal.validate();
-      }
-      if (Standardization::spectral(st.mode)) {
-        st.shell_power = data.read_reals("shell_power");
-        const auto shells = Standardization::shell_of_modes(shape_dims);
-        if (!shape.is_grid() ||
-            st.shell_power.size() != *std::max_element(shells.begin(), shells.end()) + 1)
-          throw InputError(cat("the model's spectral standardisation has ", st.shell_power.size(),
-                               " shells, which does not fit items of shape ", shape.describe()));
-      }
-
-      features::FeatureSpec spec;
-      const io::Group g = root.open_group("features");
-      spec.kind = g.text_attribute("kind");
-      const io::Group params = g.open_group("params");
-      for (const auto& name : params.attribute_names())
-        spec.params.set(name, params.text_attribute(name));
-      const io::Group arrays = g.open_group("arrays");
-      for (const auto& name : arrays.children()) spec.arrays[name] = arrays.read_reals(name);
-      auto features = features::make_feature_map(spec, shape);
-
-      const io::Group interp = root.open_group("interpolant");
-      Params schedule_params;
-      for (const auto& name : interp.attribute_names())
-        if (name != "schedule") schedule_params.set(name, interp.text_attribute(name));
-      auto schedule = make_schedule(interp.text_attribute("schedule"), schedule_params);
-
-      model = std::make_unique<Model>(std::move(features), std::move(schedule), shape, st,
-                                      std::move(times), std::move(eta));
-      if (data.has_attribute("box_size")) model->set_box_size(data.real_attribute("box_size"));
-      const auto read_matrix_in = [&](const io::Group& group, const std::string& name) {
-        std::vector<std::size_t> dims;
-        const auto values = group.read_reals(name, &dims);
-        if (dims.size() != 2) throw InputError(name + " must be two-dimensional");
-        Matrix matrix(dims[0], dims[1]);
-        std::copy(values.begin(), values.end(), matrix.data());
-        return matrix;
-      };
-      const auto read_matrix = [&](const std::string& name) { return read_matrix_in(root, name); };
-      if (root.has("targets")) {
-        const io::Group g = root.open_group("targets");
-        model->set_targets({read_matrix_in(g, "feature_mean"),
-                            read_matrix_in(g, "feature_variance"), read_matrix_in(g, "rhs"),
-                            g.real_attribute("pairs")});
-      }
-      if (root.has("training_features"))
-        model->set_training_features(read_matrix("training_features"));
-      if (root.has("guide")) {
-        const io::Group g = root.open_group("guide");
-        GuideRecord record{read_matrix_in(g, "rms_z"), read_matrix_in(g, "max_z"), {}};
-        for (const auto& name : g.attribute_names())
-          record.settings.set(name, g.attribute_as_text(name));
-        model->set_guide_record(std::move(record));
-      }
-      if (root.has("shell_gain")) model->set_shell_gain(read_matrix("shell_gain"));
-      if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
-      if (root.has("output_spread")) model->set_output_spread(read_matrix("output_spread"));
-      if (root.has("output_map_values") || root.has("output_map_targets")) {
-        copula::MarginalTable map;
-        if (root.has("output_map_values")) map.x = root.read_reals("output_map_values");
-        if (root.has("output_map_targets")) map.z = root.read_reals("output_map_targets");
-        model->set_output_map(std::move(map));
-      }
-      const io::Group diag = root.open_group("diagnostics");
-      const auto residual = diag.read_reals("residual");
-      const auto lmin = diag.read_reals("lambda_min");
-      const auto lmax = diag.read_reals("lambda_max");
-      const auto captured = diag.read_reals("captured");
-      const auto ridge = diag.read_reals("ridge");
-      const auto vsq = diag.read_reals("velocity_sq");
-      auto& d = model->diagnostics();
-      for (std::size_t k = 0; k < d.size() && k < residual.size(); ++k)
-        d[k] = {residual[k], lmin[k], lmax[k], captured[k], ridge[k], vsq[k]};
-      if (root.has("fit")) {
-        const io::Group fit = root.open_group("fit");
-        for (const auto& name : fit.attribute_names())
-          model->fit_settings().set(name, fit.attribute_as_text(name));
-      }
-      for (double v : model->eta().values())
-        if (!std::isfinite(v)) throw InputError("eta contains NaN or infinite values");
+      model = read_from(root, comm);
     } catch (const Error& e) {
       throw InputError(cat("model ", path, " is damaged: ", e.what()));
     }

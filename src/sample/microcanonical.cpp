@@ -188,6 +188,10 @@ TrainingFeatures TrainingFeatures::from_rows(Matrix items) {
 }
 
 TrainingFeatures TrainingFeatures::of(const Model& model) {
+  if (model.features().time_dependent())
+    throw UsageError(
+        "microcanonical synthesis matches features, and a combination of models is a set of "
+        "drifts with no features to match: sample it with --method sde or ode");
   if (model.training_features().rows() == 0)
     throw InputError(
         "the model has no training features (/training_features; files of older ksi versions): "

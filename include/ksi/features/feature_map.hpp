@@ -62,6 +62,20 @@ class FeatureMap {
   /// Items per accumulate call that amortise the map's per-call work.
   virtual std::size_t preferred_batch() const { return 64; }
 
+  /// Maps whose rows depend on the interpolant's time t (the drifts of fitted models combined in
+  /// one system, model/combination.hpp) say so and implement the forms with t below; their forms
+  /// without t throw. For every other map the forms with t are the ones without (the defaults), so
+  /// the fit and the sampler call these.
+  virtual bool time_dependent() const { return false; }
+  virtual void vjp_batch_at(double /*t*/, const Matrix& X, std::span<const double> eta,
+                            Matrix& G) const {
+    vjp_batch(X, eta, G);
+  }
+  virtual void accumulate_at(double /*t*/, const Matrix& X, const Matrix& V, Matrix& K_raw,
+                             std::span<double> h) const {
+    accumulate(X, V, K_raw, h);
+  }
+
   /// The parameters that rebuild this map through make_feature_map.
   virtual FeatureSpec spec() const = 0;
   /// One readable name per feature, e.g. "x0*x1" or "Phi2(j=1,l=0)". Default "phi[p]".

@@ -14,6 +14,7 @@
 #include "ksi/core/shape.hpp"
 #include "ksi/features/feature_map.hpp"
 #include "ksi/interpolant/schedule.hpp"
+#include "ksi/io/hdf5.hpp"
 #include "ksi/io/output.hpp"
 #include "ksi/model/standardization.hpp"
 #include "ksi/par/comm.hpp"
@@ -142,6 +143,10 @@ class Model {
   static Model read(const std::string& path, const par::Comm& comm);
 
  private:
+  /// Everything but the file's provenance, into / from `root` (a combination's members are models
+  /// in groups of its file).
+  void write_into(const io::Group& root) const;
+  static std::unique_ptr<Model> read_from(const io::Group& root, const par::Comm& comm);
   /// Shells of the model's grid (Standardization::shell_count of the item shape).
   std::size_t shell_count() const;
   std::unique_ptr<features::FeatureMap> features_;
