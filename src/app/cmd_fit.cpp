@@ -59,6 +59,9 @@ int run_fit(const Invocation& call) {
       "feature-map parameters, e.g. count=512,length_scale=1 (fourier) or J=4,L=4,isotropic=true "
       "(scattering)")("features-from", po::value<std::string>(),
                       "reuse the feature map (and standardisation) of this model file")(
+      "units-from", po::value<std::string>(),
+      "take the standardisation of this model file instead of estimating one (models that are "
+      "to be combined with --features models must share their units)")(
       "schedule", po::value<std::string>()->default_value(defaults.schedule),
       "interpolant schedule: linear, trig")("times",
                                             po::value<std::size_t>()->default_value(defaults.times),
@@ -234,6 +237,13 @@ int run_fit(const Invocation& call) {
 
   std::vector<std::string> inputs{data_path};
   if (vm.count("features-from")) inputs.push_back(vm["features-from"].as<std::string>());
+  if (vm.count("units-from")) {
+    if (vm.count("features-from"))
+      throw UsageError("--features-from already brings the units: drop --units-from");
+    if (!vm["standardize"].defaulted())
+      throw UsageError("--units-from takes the standardisation from the model: drop --standardize");
+    inputs.push_back(vm["units-from"].as<std::string>());
+  }
   // A combination's member models (--features models, paths=...): inputs the output must not
   // overwrite, read once the data's shape is known.
   const std::string feature_kind = vm["features"].as<std::string>();
@@ -272,6 +282,24 @@ int run_fit(const Invocation& call) {
     calibration_goal = sample::calibration_target(data.values, data.range.begin, data.info.shape,
                                                   calibrate_pdf, calibrate_spread, world);
 
+  // The units of a fit that brings its own feature map: --units-from's, or estimated on the data;
+  // the local items are transformed to them.
+  const auto own_units = [&] {
+    if (!vm.count("units-from"))
+      return Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(),
+                                  world);
+    const std::string source = vm["units-from"].as<std::string>();
+    const Model reference = Model::read(source, world);
+    if (!(reference.shape() == data.info.shape))
+      throw par::CollectiveError(
+          ExitCode::input,
+          cat("model ", source, " was fitted on items of shape ", reference.shape().describe(),
+              " but ", data_path, " holds ", data.info.shape.describe()),
+          0);
+    Standardization units = reference.standardization();
+    units.to_model(data.values, data.info.shape);
+    return units;
+  };
   std::unique_ptr<features::FeatureMap> features;
   Standardization st;
   if (vm.count("features-from")) {
@@ -296,21 +324,23 @@ int run_fit(const Invocation& call) {
       st = members.front().standardization();
       st.to_model(data.values, data.info.shape);
       if (vm["schedule"].defaulted()) options.schedule = members.front().schedule().name();
+      if (vm.count("units-from"))
+        throw UsageError("a combination of models works in its members' units: drop --units-from");
     } else {
-      st = Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(),
-                                world);
+      st = own_units();
     }
     ScopedPhase phase("fit.features.build");
     features = build_combination(feature_kind, feature_params, std::move(members), data.values,
                                  data.info.shape, st, *make_schedule(options.schedule), world);
   } else {
-    st = Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(),
-                              world);
+    st = own_units();
     ScopedPhase phase("fit.features.build");
     features = features::build_feature_map(
         feature_kind, feature_params, data.info.shape, data.values, world,
         data.info.shape.is_grid() ? st.data_units() : features::FieldUnits{});
   }
+
+  if (guide.passes > 0) fit::check_guidable(*features);
 
   // The assembly deals whole batches to ranks: read that range (the model is then bitwise the same
   // for any number of ranks) unless this rank already holds it.

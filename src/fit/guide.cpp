@@ -286,6 +286,13 @@ std::vector<double> guide_integration_grid(const std::vector<double>& times, std
   return grid;
 }
 
+void check_guidable(const features::FeatureMap& features) {
+  if (features.time_dependent())
+    throw UsageError(
+        "guided passes steer feature moments, and the drifts of a combination's member models "
+        "have none: fit the combination without --guide (guide its members instead)");
+}
+
 GuideStart guide_model(Model& model, const GuideOptions& options, const par::Comm& comm) {
   options.validate();
   if (options.passes == 0) return {};
@@ -295,10 +302,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         "guided passes need the feature targets of the one-shot fit, and this model has "
         "none (fit it again with this version of ksi)");
   const features::FeatureMap& features = model.features();
-  if (features.time_dependent())
-    throw UsageError(
-        "guided passes steer feature moments, and the drifts of a combination's member models "
-        "have none: fit the combination without --guide (guide its members instead)");
+  check_guidable(features);
   const std::size_t P = features.size(), d = model.shape().size();
   const std::vector<double>& times = model.times();
   const std::size_t T = times.size();

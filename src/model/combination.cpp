@@ -221,10 +221,16 @@ bool is_combination_kind(const std::string& kind, std::string* base_kind) {
 
 namespace {
 
-bool same_units(const Standardization& a, const Standardization& b) {
-  return a.mode == b.mode && a.mean == b.mean && a.scale == b.scale &&
-         a.shell_power == b.shell_power && a.marginal.x == b.marginal.x &&
-         a.marginal.z == b.marginal.z;
+// What differs between two standardisations (empty: they are the same bits).
+std::string units_difference(const Standardization& a, const Standardization& b) {
+  if (a.mode != b.mode) return a.mode + " vs " + b.mode;
+  if (a.mean != b.mean || a.scale != b.scale)
+    return sformat("%s with mean %.6g, scale %.6g vs mean %.6g, scale %.6g", a.mode.c_str(), a.mean,
+                   a.scale, b.mean, b.scale);
+  if (a.shell_power != b.shell_power) return a.mode + " with different shell powers";
+  if (a.marginal.x != b.marginal.x || a.marginal.z != b.marginal.z)
+    return a.mode + " with different one-point tables";
+  return {};
 }
 
 }  // namespace
@@ -248,11 +254,13 @@ std::vector<Model> read_members(const std::vector<std::string>& paths, const Ite
                            "members directly"));
     if (!members.empty()) {
       const Model& first = members.front();
-      if (!same_units(first.standardization(), m.standardization()))
+      const std::string difference =
+          units_difference(first.standardization(), m.standardization());
+      if (!difference.empty())
         throw InputError(cat("members ", paths.front(), " and ", path,
-                             " standardise the data differently (", first.standardization().mode,
-                             " vs ", m.standardization().mode,
-                             "); the members of a combination must share their units"));
+                             " standardise the data differently (", difference,
+                             "); the members of a combination must share their units (fit them "
+                             "with --units-from ", paths.front(), ")"));
       if (schedule_text(first.schedule()) != schedule_text(m.schedule()))
         throw InputError(cat("members ", paths.front(), " and ", path,
                              " use different interpolant schedules (",

@@ -102,4 +102,9 @@ struct GuideStart {
 /// `resume` continues from it (and the checkpoint is removed at the end). Collective.
 GuideStart guide_model(Model& model, const GuideOptions& options, const par::Comm& comm);
 
+/// UsageError unless guided passes can steer a model of this feature map (they steer feature
+/// moments; the member rows of a combination of models have none). Checked before a fit spends
+/// time on a model the passes would refuse.
+void check_guidable(const features::FeatureMap& features);
+
 }  // namespace ksi::fit
