@@ -240,8 +240,6 @@ int run_fit(const Invocation& call) {
   if (vm.count("units-from")) {
     if (vm.count("features-from"))
       throw UsageError("--features-from already brings the units: drop --units-from");
-    if (!vm["standardize"].defaulted())
-      throw UsageError("--units-from takes the standardisation from the model: drop --standardize");
     inputs.push_back(vm["units-from"].as<std::string>());
   }
   // A combination's member models (--features models, paths=...): inputs the output must not
@@ -282,6 +280,14 @@ int run_fit(const Invocation& call) {
     calibration_goal = sample::calibration_target(data.values, data.range.begin, data.info.shape,
                                                   calibrate_pdf, calibrate_spread, world);
 
+  // Units taken from a model (--units-from, a combination's members): a --standardize that names
+  // another mode (on the command line or in a config file) is a contradiction.
+  const auto check_standardize = [&](const Standardization& units, const std::string& source) {
+    const std::string asked = vm["standardize"].as<std::string>();
+    if (!vm["standardize"].defaulted() && asked != units.mode)
+      throw UsageError(cat("--standardize ", asked, ", but ", source, " works in ", units.mode,
+                           " units: drop --standardize"));
+  };
   // The units of a fit that brings its own feature map: --units-from's, or estimated on the data;
   // the local items are transformed to them.
   const auto own_units = [&] {
@@ -297,6 +303,7 @@ int run_fit(const Invocation& call) {
               " but ", data_path, " holds ", data.info.shape.describe()),
           0);
     Standardization units = reference.standardization();
+    check_standardize(units, source);
     units.to_model(data.values, data.info.shape);
     return units;
   };
@@ -319,9 +326,8 @@ int run_fit(const Invocation& call) {
     // schedule unless --schedule says otherwise, which the stage then refuses).
     std::vector<Model> members = read_members(member_list.paths, data.info.shape, world);
     if (!members.empty()) {
-      if (!vm["standardize"].defaulted())
-        throw UsageError("a combination of models works in its members' units: drop --standardize");
       st = members.front().standardization();
+      check_standardize(st, member_list.paths.front());
       st.to_model(data.values, data.info.shape);
       if (vm["schedule"].defaulted()) options.schedule = members.front().schedule().name();
       if (vm.count("units-from"))

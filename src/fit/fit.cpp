@@ -83,6 +83,24 @@ void unpack(const std::vector<DoubleDouble>& in, Matrix& K, std::vector<double>&
   for (std::size_t i = 0; i < 2 * P; ++i) moments[i] = in[q++].value();
 }
 
+// Rows whose energy E|j_p|^2 is below 1e-24 E|dI/dt|^2 carry nothing (a member's drift that
+// vanishes at this time: the Gaussian member at t = 0 and t = 1 of the trig schedule). Left in,
+// the relative ridge shrinks with them and their weight is round-off over round-off; their row,
+// column and right-hand side are set to 0, so the ridge gives them weight 0. Rows that are exactly
+// zero (and so already had weight 0) keep the same bits. Returns the number of such rows.
+std::size_t drop_empty_rows(Matrix& K, std::vector<double>& h, double vsq) {
+  constexpr double kNegligible = 1e-24;
+  const std::size_t P = K.rows();
+  std::size_t dropped = 0;
+  for (std::size_t p = 0; p < P; ++p) {
+    if (K(p, p) > kNegligible * vsq) continue;
+    ++dropped;
+    for (std::size_t q = 0; q < P; ++q) K(std::min(p, q), std::max(p, q)) = 0.0;
+    h[p] = 0.0;
+  }
+  return dropped;
+}
+
 }  // namespace
 
 Matrix training_features(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
@@ -477,14 +495,23 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
           double& vsq = velocity_sq[k - k0];
           std::vector<double> solution(P, 0.0);
           SolveResult result;
+          bool no_rows = false;
           if (mine) {
             features->finalize_gram(K);
             const double scale = 1.0 / total_pairs;
             for (auto& v : K.values()) v *= scale;
             for (auto& v : h) v *= scale;
             vsq *= scale;
+            no_rows = drop_empty_rows(K, h, vsq) == P && features->time_dependent();
           }
-          if (plan.distributed)
+          if (plan.distributed) {
+            std::int64_t flag = no_rows ? 1 : 0;
+            group_comm->bcast(flag, 0);
+            no_rows = flag != 0;
+          }
+          if (no_rows)
+            result = SolveResult{};  // every member's drift vanishes here: eta_k = 0
+          else if (plan.distributed)
             result = solve_normal_equations_distributed(K, h, options.ridge, solution, *group_comm);
           else
             result = solve_normal_equations(K, h, options.ridge, solution);

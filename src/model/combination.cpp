@@ -24,9 +24,7 @@ constexpr std::size_t kLargestDenseGaussian = 1024;
 double gaussian_gain(const Schedule& s, double t, double variance) {
   const double a = s.alpha(t), b = s.beta(t), ad = s.alpha_dot(t), bd = s.beta_dot(t);
   const double num = a * ad + b * bd * variance, den = a * a + b * b * variance;
-  if (den > 0.0) return num / den;
-  // No variance at alpha = 0 (t = 1): the limit beta'/beta of the gain along the data.
-  return b != 0.0 ? bd / b : ad / a;
+  return den > 0.0 ? num / den : 0.0;
 }
 
 std::vector<std::size_t> grid_dims(const ItemShape& shape) {
@@ -66,6 +64,20 @@ GaussianDrift::GaussianDrift(const ItemShape& shape, std::vector<double> mean,
     eigenvectors_ = std::move(e.vectors);
   }
   for (double& v : eigenvalues_) v = std::max(v, 0.0);  // round-off of a rank-deficient C
+}
+
+std::vector<double> GaussianDrift::gains(const Schedule& schedule, double t) const {
+  // Directions without variance (the mean of standardised fields, shells beyond a dealiasing
+  // cut-off) get no drift, as the shell correction gives them no gain: there x_t = alpha z alone
+  // and the exact gain alpha'/alpha diverges at t = 1, which would only feed round-off into the
+  // other members' nonlinear drifts.
+  double largest = 0.0;
+  for (double v : eigenvalues_) largest = std::max(largest, v);
+  std::vector<double> gain(eigenvalues_.size(), 0.0);
+  for (std::size_t j = 0; j < gain.size(); ++j)
+    if (eigenvalues_[j] > fft::SpectralShells::kEmpty * largest)
+      gain[j] = gaussian_gain(schedule, t, eigenvalues_[j]);
+  return gain;
 }
 
 GaussianDrift GaussianDrift::estimate(const Matrix& local, const ItemShape& shape,
@@ -146,9 +158,7 @@ void GaussianDrift::drift(const Schedule& schedule, double t, const Matrix& X, M
   ensure(X.cols() == d, "Gaussian drift: the items have the wrong size");
   B.resize(n, d);
   const double b = schedule.beta(t), bd = schedule.beta_dot(t);
-  std::vector<double> gain(eigenvalues_.size());
-  for (std::size_t j = 0; j < gain.size(); ++j)
-    gain[j] = gaussian_gain(schedule, t, eigenvalues_[j]);
+  const std::vector<double> gain = gains(schedule, t);
   if (shape_.is_grid()) {
     const fft::SpectralShells shells(grid_dims(shape_));
     const fft::RealTransform transform(grid_dims(shape_));

@@ -27,6 +27,7 @@ namespace ksi {
 /// b_t(x) = beta' mu + (alpha alpha' I + beta beta' C)(alpha^2 I + beta^2 C)^-1 (x - beta mu).
 /// Vectors: mu and C dense (C through its eigen-decomposition). Fields: C stationary and isotropic,
 /// diagonal in Fourier space with one variance per shell round(|k|); mu one value for all points.
+/// Directions without variance get no drift (gains()).
 class GaussianDrift {
  public:
   /// Moments of the items (rows of `local`, this rank's; collective over `comm`), summed in
@@ -40,6 +41,9 @@ class GaussianDrift {
   /// b_t for every row of X into the rows of B.
   void drift(const Schedule& schedule, double t, const Matrix& X, Matrix& B) const;
 
+  /// The gain of each eigen-direction (vectors) or shell (fields) at t: the closed form where the
+  /// data have variance, 0 where they have none (below SpectralShells::kEmpty of the largest).
+  std::vector<double> gains(const Schedule& schedule, double t) const;
   const std::vector<double>& mean() const { return mean_; }
   /// Vectors: the covariance (d x d row-major); fields: the variance of each shell.
   const std::vector<double>& covariance() const { return covariance_; }
