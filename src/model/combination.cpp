@@ -84,7 +84,8 @@ GaussianDrift GaussianDrift::estimate(const Matrix& local, const ItemShape& shap
                                       const par::Comm& comm) {
   ScopedPhase phase("fit.gaussian_member");
   const std::size_t d = shape.size();
-  const auto count = static_cast<double>(comm.allreduce_sum(static_cast<std::int64_t>(local.rows())));
+  const auto count =
+      static_cast<double>(comm.allreduce_sum(static_cast<std::int64_t>(local.rows())));
   if (count < 1) throw InputError("the Gaussian member needs at least one training item");
   std::vector<DoubleDouble> sums;
   if (shape.is_grid()) {
@@ -120,14 +121,13 @@ GaussianDrift GaussianDrift::estimate(const Matrix& local, const ItemShape& shap
     std::vector<double> variance(shells.count(), 0.0);
     for (std::size_t s = 0; s < variance.size(); ++s) {
       const double modes = shells.modes_per_shell()[s];
-      if (modes > 0)
-        variance[s] = shell_sums[s].value() / (count * modes * static_cast<double>(d));
+      if (modes > 0) variance[s] = shell_sums[s].value() / (count * modes * static_cast<double>(d));
     }
     return GaussianDrift(shape, {mu}, std::move(variance));
   }
   if (d > kLargestDenseGaussian)
-    throw UsageError(cat("the Gaussian member of vectors of ", d, " values needs a dense ", d, " x ",
-                         d, " covariance; at most ", kLargestDenseGaussian,
+    throw UsageError(cat("the Gaussian member of vectors of ", d, " values needs a dense ", d,
+                         " x ", d, " covariance; at most ", kLargestDenseGaussian,
                          " values are supported"));
   // Sums of x and of x x^T (upper triangle), item by item.
   sums.assign(d + d * (d + 1) / 2, DoubleDouble{});
@@ -200,8 +200,10 @@ MemberList parse_member_list(const std::string& text) {
     if (end == std::string::npos) end = text.size();
     const std::string name = text.substr(start, end - start);
     if (name.empty())
-      throw UsageError("--feature-params paths= needs model files joined with '+' (e.g. "
-                       "paths=a.h5+b.h5+gaussian), not '" + text + "'");
+      throw UsageError(
+          "--feature-params paths= needs model files joined with '+' (e.g. "
+          "paths=a.h5+b.h5+gaussian), not '" +
+          text + "'");
     if (name == "gaussian") {
       if (list.gaussian) throw UsageError("paths= names the gaussian member twice");
       list.gaussian = true;
@@ -260,22 +262,22 @@ std::vector<Model> read_members(const std::vector<std::string>& paths, const Ite
       throw InputError(cat("member ", path, " was fitted on items of shape ", m.shape().describe(),
                            " but the data hold ", shape.describe()));
     if (m.features().time_dependent())
-      throw InputError(cat("member ", path, " is itself a combination of models; combine its "
+      throw InputError(cat("member ", path,
+                           " is itself a combination of models; combine its "
                            "members directly"));
     if (!members.empty()) {
       const Model& first = members.front();
-      const std::string difference =
-          units_difference(first.standardization(), m.standardization());
+      const std::string difference = units_difference(first.standardization(), m.standardization());
       if (!difference.empty())
         throw InputError(cat("members ", paths.front(), " and ", path,
                              " standardise the data differently (", difference,
                              "); the members of a combination must share their units (fit them "
-                             "with --units-from ", paths.front(), ")"));
+                             "with --units-from ",
+                             paths.front(), ")"));
       if (schedule_text(first.schedule()) != schedule_text(m.schedule()))
-        throw InputError(cat("members ", paths.front(), " and ", path,
-                             " use different interpolant schedules (",
-                             schedule_text(first.schedule()), " vs ", schedule_text(m.schedule()),
-                             ")"));
+        throw InputError(
+            cat("members ", paths.front(), " and ", path, " use different interpolant schedules (",
+                schedule_text(first.schedule()), " vs ", schedule_text(m.schedule()), ")"));
     }
     members.push_back(std::move(m));
   }
@@ -307,18 +309,20 @@ std::unique_ptr<features::FeatureMap> build_combination(
     if (k != "paths") base_params.set(k, v);
   std::unique_ptr<features::FeatureMap> base;
   if (!base_kind.empty())
-    base = features::build_feature_map(base_kind, base_params, shape, local_items, comm,
-                                       shape.is_grid() ? units.data_units() : features::FieldUnits{});
+    base =
+        features::build_feature_map(base_kind, base_params, shape, local_items, comm,
+                                    shape.is_grid() ? units.data_units() : features::FieldUnits{});
   else if (!base_params.entries().empty())
     throw UsageError("--features models takes only paths= (found '" +
                      base_params.entries().begin()->first + "')");
   std::optional<GaussianDrift> gaussian;
   if (list.gaussian) gaussian = GaussianDrift::estimate(local_items, shape, comm);
   std::vector<std::string> names;
-  for (const auto& path : list.paths) names.push_back(std::filesystem::path(path).filename().string());
-  return std::make_unique<DriftCombination>(std::move(base), std::move(members), std::move(names),
-                                            std::move(gaussian),
-                                            make_schedule(schedule.name(), schedule.params()), shape);
+  for (const auto& path : list.paths)
+    names.push_back(std::filesystem::path(path).filename().string());
+  return std::make_unique<DriftCombination>(
+      std::move(base), std::move(members), std::move(names), std::move(gaussian),
+      make_schedule(schedule.name(), schedule.params()), shape);
 }
 
 DriftCombination::DriftCombination(std::unique_ptr<features::FeatureMap> base,

@@ -425,12 +425,10 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
   const auto read_matrix = [&](const std::string& name) { return read_matrix_in(root, name); };
   if (root.has("targets")) {
     const io::Group g = root.open_group("targets");
-    model->set_targets({read_matrix_in(g, "feature_mean"),
-                        read_matrix_in(g, "feature_variance"), read_matrix_in(g, "rhs"),
-                        g.real_attribute("pairs")});
+    model->set_targets({read_matrix_in(g, "feature_mean"), read_matrix_in(g, "feature_variance"),
+                        read_matrix_in(g, "rhs"), g.real_attribute("pairs")});
   }
-  if (root.has("training_features"))
-    model->set_training_features(read_matrix("training_features"));
+  if (root.has("training_features")) model->set_training_features(read_matrix("training_features"));
   if (root.has("guide")) {
     const io::Group g = root.open_group("guide");
     GuideRecord record{read_matrix_in(g, "rms_z"), read_matrix_in(g, "max_z"), {}};

@@ -34,8 +34,7 @@ Matrix interpolant_points(const synth::Gaussian& g, const Schedule& s, double t,
 // A polynomial model on `times` uniform times with the given eta (its drift is linear in eta).
 Model polynomial_model(std::size_t d, Matrix eta) {
   std::vector<double> grid(eta.rows());
-  for (std::size_t k = 0; k < grid.size(); ++k)
-    grid[k] = double(k) / double(grid.size() - 1);
+  for (std::size_t k = 0; k < grid.size(); ++k) grid[k] = double(k) / double(grid.size() - 1);
   return Model(std::make_unique<features::PolynomialFeatures>(ItemShape::vector(d)),
                make_schedule("linear"), ItemShape::vector(d), Standardization{}, std::move(grid),
                std::move(eta));
@@ -65,8 +64,7 @@ Model fit_combination(const synth::Gaussian& g, const std::vector<Matrix>& etas,
   const auto range = fit::assembly_item_range(items, per_batch, comm.rank(), comm.size());
   const Matrix local = synth::draw_gaussian(g, 11, range.begin, range.size());
   return fit::fit_model(local, range.begin, items, make(local, gaussian), shape, Standardization{},
-                        options,
-                        comm);
+                        options, comm);
 }
 
 }  // namespace
@@ -74,7 +72,7 @@ Model fit_combination(const synth::Gaussian& g, const std::vector<Matrix>& etas,
 TEST(GaussianMember, VectorDriftIsTheClosedForm) {
   const auto g = synth::random_gaussian(5, 41);
   const GaussianDrift drift(ItemShape::vector(5), g.mean,
-                           {g.covariance.values().begin(), g.covariance.values().end()});
+                            {g.covariance.values().begin(), g.covariance.values().end()});
   for (const char* name : {"linear", "trig"}) {
     const auto s = make_schedule(name);
     for (double t : {0.0, 0.1, 0.5, 0.93, 1.0}) {
@@ -144,7 +142,8 @@ TEST(GaussianMember, FieldShellVariancesAreTheDataSpectrum) {
   const auto amplitude = [](std::size_t s) { return 1.0 / (1.0 + 0.3 * double(s)); };
   const std::size_t n = 200;
   const auto range = par::block_range(n, world.rank(), world.size());
-  const Matrix local = test::isotropic_gaussian_fields(dims, 5, range.begin, range.size(), amplitude);
+  const Matrix local =
+      test::isotropic_gaussian_fields(dims, 5, range.begin, range.size(), amplitude);
   const auto g = GaussianDrift::estimate(local, ItemShape::grid(dims), world);
   const fft::SpectralShells shells(dims);
   // Shells 2..8 hold 12-50 modes each: 200 fields give each variance to a few percent.
@@ -204,8 +203,8 @@ TEST(Combination, FitIsBitwiseIndependentOfTheNumberOfRanks) {
   options.draws = 3;
   options.batch = 21;  // 7 items per batch: every rank holds batches
   const Model parallel = fit_combination(g, {half, exact.eta()}, true, 301, options, world);
-  const Model serial = fit_combination(g, {half, exact.eta()}, true, 301, options,
-                                       par::Comm::self());
+  const Model serial =
+      fit_combination(g, {half, exact.eta()}, true, 301, options, par::Comm::self());
   EXPECT_EQ(test::relative_difference(parallel.eta(), serial.eta()), 0.0);
   EXPECT_GT(test::relative_difference(parallel.eta(), Matrix(T, 3, 0.0)), 0.0);
 }
@@ -285,7 +284,8 @@ TEST(Combination, GramWithAnotherMapIsTheDenseSumOfItsRows) {
   double scale = 0.0;
   for (std::size_t p = 0; p < P; ++p) scale = std::max(scale, std::abs(Kd(p, p)));
   for (std::size_t p = 0; p < P; ++p) {
-    for (std::size_t q = p; q < P; ++q) EXPECT_NEAR(K(p, q), Kd(p, q), 1e-12 * scale) << p << "," << q;
+    for (std::size_t q = p; q < P; ++q)
+      EXPECT_NEAR(K(p, q), Kd(p, q), 1e-12 * scale) << p << "," << q;
     EXPECT_NEAR(h[p], hd[p], 1e-12 * scale) << p;
   }
   // A drift of the combination is the base's plus the members' weighted drifts.
@@ -300,4 +300,32 @@ TEST(Combination, GramWithAnotherMapIsTheDenseSumOfItsRows) {
   for (std::size_t r = 0; r < 30; ++r)
     for (std::size_t i = 0; i < 3; ++i)
       EXPECT_NEAR(G(r, i), Gb(r, i) + 2.0 * B0(r, i) - 0.5 * B1(r, i), 1e-12);
+}
+
+TEST(Combination, GaussianMemberAloneHasWeightOneAndNoneWhereItsDriftVanishes) {
+  // With the trig schedule the exact Gaussian drift is beta' mu + g (x - beta mu) with g = 0 and
+  // beta' = 0 at t = 1: the member has no energy there and its weight is 0 (not a failed solve or
+  // round-off over round-off); elsewhere it is the exact drift, so its weight is 1.
+  const auto& world = test::World::comm();
+  const auto g = synth::random_gaussian(3, 47);
+  const ItemShape shape = ItemShape::vector(3);
+  fit::FitOptions options;
+  options.times = 7;
+  options.draws = 4;
+  options.schedule = "trig";
+  const std::size_t items = 4000;
+  const auto range = par::block_range(items, world.rank(), world.size());
+  const Matrix local = synth::draw_gaussian(g, 13, range.begin, range.size());
+  auto map = std::make_unique<DriftCombination>(
+      nullptr, std::vector<Model>{}, std::vector<std::string>{},
+      GaussianDrift::estimate(local, shape, world), make_schedule("trig"), shape);
+  const std::size_t per_batch = fit::items_per_batch(options, *map);
+  const auto mine = fit::assembly_item_range(items, per_batch, world.rank(), world.size());
+  const Matrix dealt = synth::draw_gaussian(g, 13, mine.begin, mine.size());
+  const Model model = fit::fit_model(dealt, mine.begin, items, std::move(map), shape,
+                                     Standardization{}, options, world);
+  const std::size_t T = model.times().size();
+  EXPECT_EQ(model.eta()(T - 1, 0), 0.0);
+  for (std::size_t k = 0; k + 1 < T; ++k)
+    EXPECT_NEAR(model.eta()(k, 0), 1.0, 0.03) << "t = " << model.times()[k];
 }

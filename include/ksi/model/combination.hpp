@@ -32,8 +32,7 @@ class GaussianDrift {
  public:
   /// Moments of the items (rows of `local`, this rank's; collective over `comm`), summed in
   /// double-double per item so that they are the same bits on any number of ranks.
-  static GaussianDrift estimate(const Matrix& local, const ItemShape& shape,
-                                const par::Comm& comm);
+  static GaussianDrift estimate(const Matrix& local, const ItemShape& shape, const par::Comm& comm);
   /// From stored moments: vectors: mean (d) and covariance (d x d, row-major); fields: mean (1)
   /// and one variance per shell. InputError if they do not fit `shape`.
   GaussianDrift(const ItemShape& shape, std::vector<double> mean, std::vector<double> covariance);
