@@ -7,6 +7,7 @@
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/par/log.hpp"
 #include "ksi/par/signals.hpp"
+#include "ksi/sample/fft_plans.hpp"
 #include "ksi/sample/job.hpp"
 #include "ksi/sample/microcanonical.hpp"
 
@@ -93,7 +94,13 @@ int run_sample(const Invocation& call) {
       "flush-every", po::value<double>()->default_value(job_defaults.flush_every_seconds),
       "seconds between flushes of the partial output (0: never)")(
       "resume", "continue OUT.partial of an interrupted run")(
-      "report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+      "fft-effort", po::value<std::string>()->default_value("estimate"),
+      "FFTW planning: estimate, or measure / patient (rank 0 times the plans of the model's maps "
+      "and every rank uses them: faster transforms, the same bits on every rank)")(
+      "fft-wisdom", po::value<std::string>(),
+      "FFTW wisdom file: read if it exists, else written after measuring; the same file gives the "
+      "same plans, and so the same bits, in every run")("report", po::value<std::string>(),
+                                                        "write per-phase timings as JSON to FILE");
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm, "ksi sample --model FILE --out FILE [options]")) return 0;
   configure_logging(vm, call.world);
@@ -137,7 +144,11 @@ int run_sample(const Invocation& call) {
   if (job.count == 0) throw UsageError("--count must be positive");
   if (options.steps == 0) throw UsageError("--steps must be at least 1");
   if (job.flush_every_seconds < 0) throw UsageError("--flush-every must be >= 0");
-  io::check_output_path(job.out, job.force, {job.model_path}, world);
+  sample::FftPlanOptions plans;
+  plans.effort = sample::parse_fft_effort(vm["fft-effort"].as<std::string>());
+  if (vm.count("fft-wisdom")) plans.wisdom = vm["fft-wisdom"].as<std::string>();
+  io::check_output_path(job.out, job.force, {job.model_path, plans.wisdom}, world);
+  sample::prepare_fft_plans(job.model_path, plans, world);
 
   Model model = [&] {
     ScopedPhase phase("sample.io");

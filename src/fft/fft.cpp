@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -26,7 +27,15 @@ struct Settings {
   unsigned flags = FFTW_ESTIMATE;
   int threads = 1;
   bool threads_ready = false;
+  bool wisdom_only = false;
 };
+
+unsigned effort_flags(Effort effort) {
+  return effort == Effort::estimate  ? FFTW_ESTIMATE
+         : effort == Effort::measure ? FFTW_MEASURE
+                                     : FFTW_PATIENT;
+}
+
 Settings& settings() {
   static Settings s;
   return s;
@@ -79,6 +88,16 @@ void ensure_threads() {
   fftw_plan_with_nthreads(s.threads);
 }
 
+// One plan by `make(flags)` under the settings: from wisdom only (any rigor) with FFTW's estimate
+// where there is none, or with the configured effort.
+template <class Make>
+fftw_plan make_plan(const Make& make) {
+  const Settings& s = settings();
+  if (!s.wisdom_only) return make(s.flags);
+  fftw_plan p = make(FFTW_ESTIMATE | FFTW_WISDOM_ONLY);
+  return p != nullptr ? p : make(FFTW_ESTIMATE);
+}
+
 // Aligned scratch owned by FFTW's allocator.
 struct FftwBuffer {
   void* p = nullptr;
@@ -112,6 +131,15 @@ class PlanHandle {
   }
   PlanHandle(const PlanHandle&) = delete;
   PlanHandle& operator=(const PlanHandle&) = delete;
+
+  std::string text() const {
+    std::lock_guard<std::mutex> lock(planner_lock());
+    char* text = fftw_sprint_plan(plan_);
+    if (text == nullptr) return {};
+    std::string out(text);
+    free(text);  // NOLINT: fftw_sprint_plan's string comes from malloc
+    return out;
+  }
 
   void execute(const void* in, void* out) const {
     const auto start = std::chrono::steady_clock::now();
@@ -161,14 +189,43 @@ class PlanHandle {
 void configure(Effort effort, int threads) {
   std::lock_guard<std::mutex> lock(planner_lock());
   auto& s = settings();
-  s.flags = effort == Effort::estimate  ? FFTW_ESTIMATE
-            : effort == Effort::measure ? FFTW_MEASURE
-                                        : FFTW_PATIENT;
+  s.flags = effort_flags(effort);
   s.threads = threads > 0 ? threads : 1;
+}
+
+void set_effort(Effort effort) {
+  std::lock_guard<std::mutex> lock(planner_lock());
+  settings().flags = effort_flags(effort);
+}
+
+void forget_wisdom() {
+  std::lock_guard<std::mutex> lock(planner_lock());
+  fftw_forget_wisdom();
+}
+
+void plan_from_wisdom_only(bool on) {
+  std::lock_guard<std::mutex> lock(planner_lock());
+  settings().wisdom_only = on;
+}
+
+std::string wisdom_text() {
+  std::lock_guard<std::mutex> lock(planner_lock());
+  char* text = fftw_export_wisdom_to_string();
+  if (text == nullptr) throw InternalError("FFTW could not export its wisdom");
+  std::string out(text);
+  fftw_free(text);
+  return out;
+}
+
+bool import_wisdom_text(const std::string& text) {
+  std::lock_guard<std::mutex> lock(planner_lock());
+  ensure_threads();
+  return fftw_import_wisdom_from_string(text.c_str()) != 0;
 }
 
 bool import_wisdom(const std::string& path) {
   std::lock_guard<std::mutex> lock(planner_lock());
+  ensure_threads();  // wisdom names the threaded planner's solvers, registered by fftw_init_threads
   return fftw_import_wisdom_from_filename(path.c_str()) != 0;
 }
 
@@ -204,12 +261,16 @@ RealTransform::RealTransform(std::vector<std::size_t> dims, std::size_t howmany)
   const int rank = static_cast<int>(n.size());
   const int h = static_cast<int>(howmany_);
   const int rdist = static_cast<int>(real_size_), cdist = static_cast<int>(complex_size_);
-  fftw_plan f = fftw_plan_many_dft_r2c(rank, n.data(), h, static_cast<double*>(real.p), nullptr, 1,
-                                       rdist, static_cast<fftw_complex*>(spectral.p), nullptr, 1,
-                                       cdist, settings().flags);
-  fftw_plan b = fftw_plan_many_dft_c2r(rank, n.data(), h, static_cast<fftw_complex*>(spectral.p),
-                                       nullptr, 1, cdist, static_cast<double*>(real.p), nullptr, 1,
-                                       rdist, settings().flags);
+  fftw_plan f = make_plan([&](unsigned flags) {
+    return fftw_plan_many_dft_r2c(rank, n.data(), h, static_cast<double*>(real.p), nullptr, 1,
+                                  rdist, static_cast<fftw_complex*>(spectral.p), nullptr, 1, cdist,
+                                  flags);
+  });
+  fftw_plan b = make_plan([&](unsigned flags) {
+    return fftw_plan_many_dft_c2r(rank, n.data(), h, static_cast<fftw_complex*>(spectral.p),
+                                  nullptr, 1, cdist, static_cast<double*>(real.p), nullptr, 1,
+                                  rdist, flags);
+  });
   const int alignment = fftw_alignment_of(static_cast<double*>(real.p));
   forward_ =
       std::make_unique<PlanHandle>(f, PlanHandle::Kind::r2c, shape_text("r2c", dims_, howmany_),
@@ -244,6 +305,10 @@ void RealTransform::backward_destroying(complex* in, double* out) const {
   backward_->execute(in, out);
 }
 
+std::string RealTransform::plan_text() const {
+  return forward_->text();
+}
+
 ComplexTransform::ComplexTransform(std::vector<std::size_t> dims, std::size_t howmany)
     : dims_(std::move(dims)), howmany_(howmany) {
   const auto n = int_dims(dims_);
@@ -258,10 +323,11 @@ ComplexTransform::ComplexTransform(std::vector<std::size_t> dims, std::size_t ho
   const int rank = static_cast<int>(n.size());
   const int h = static_cast<int>(howmany_);
   const int dist = static_cast<int>(size_);
-  const unsigned flags = settings().flags;
   auto plan = [&](fftw_complex* in, fftw_complex* out, int sign) {
-    return fftw_plan_many_dft(rank, n.data(), h, in, nullptr, 1, dist, out, nullptr, 1, dist, sign,
-                              flags);
+    return make_plan([&](unsigned flags) {
+      return fftw_plan_many_dft(rank, n.data(), h, in, nullptr, 1, dist, out, nullptr, 1, dist,
+                                sign, flags);
+    });
   };
   const int alignment = fftw_alignment_of(reinterpret_cast<double*>(pa));
   using K = PlanHandle::Kind;

@@ -33,34 +33,9 @@
 namespace {
 
 using namespace ksi;
-
-// exp of a Gaussian field with spectrum ~ exp(-|k|^2 / 0.8), scaled to variance 0.64, minus 1.
-std::vector<double> lognormal_field(const std::vector<std::size_t>& dims, std::uint64_t id) {
-  std::size_t n = 1;
-  for (auto d : dims) n *= d;
-  std::vector<double> g(n);
-  RandomStream stream(3, StreamPurpose::test, id);
-  stream.fill_normal(g);
-  fft::RealTransform t(dims);
-  std::vector<fft::complex> spectrum(t.complex_size());
-  t.forward(g.data(), spectrum.data());
-  const std::size_t n_last = dims.back(), h_last = n_last / 2 + 1;
-  for (std::size_t q = 0; q < spectrum.size(); ++q) {
-    std::size_t rest = q / h_last;
-    double k2 = std::pow(2.0 * M_PI * fft::frequency(q % h_last, n_last) / n_last, 2);
-    for (std::size_t a = dims.size() - 1; a-- > 0;) {
-      k2 += std::pow(2.0 * M_PI * fft::frequency(rest % dims[a], dims[a]) / dims[a], 2);
-      rest /= dims[a];
-    }
-    spectrum[q] *= std::exp(-k2 / 0.8);
-  }
-  t.backward(spectrum.data(), g.data());
-  double var = 0.0;
-  for (double v : g) var += v * v;
-  const double scale = 0.8 / std::sqrt(var / n);
-  for (auto& v : g) v = std::exp(scale * v) - 1.0;
-  return g;
-}
+using bench::Counts;
+using bench::fft_counts;
+using bench::lognormal_field;
 
 double status_kb(const char* field) {
   std::ifstream in("/proc/self/status");
@@ -74,27 +49,6 @@ double status_kb(const char* field) {
 void reset_peak() {
   std::ofstream out("/proc/self/clear_refs");
   out << "5";
-}
-
-struct Counts {
-  std::map<std::string, std::size_t> count;
-  double seconds = 0.0;
-};
-
-// Transforms per kind and shape: a batched call of B arrays ("c2c 64x64 (batch 16)") counts B.
-Counts fft_counts() {
-  Counts c;
-  for (const auto& t : fft::transform_counts()) {
-    std::string shape = t.shape;
-    std::size_t batch = 1;
-    if (const auto open = shape.find(" (batch "); open != std::string::npos) {
-      batch = std::stoul(shape.substr(open + 8));
-      shape = shape.substr(0, open);
-    }
-    c.count[shape] += t.count * batch;
-    c.seconds += t.seconds;
-  }
-  return c;
 }
 
 std::string counts_json(const Counts& c, double per) {

@@ -1,6 +1,7 @@
 #pragma once
 // Shared pieces of the benchmark programs: command-line parsing of key=value arguments, peak
 // memory, and JSON output on rank 0.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -9,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "ksi/core/random.hpp"
 #include "ksi/core/version.hpp"  // KSI_GIT_HASH for the JSON records
+#include "ksi/fft/fft.hpp"
 
 namespace ksi::bench {
 
@@ -54,6 +57,55 @@ inline double peak_memory_mb() {
   while (std::getline(status, line))
     if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   return 0.0;
+}
+
+// exp of a Gaussian field with spectrum ~ exp(-|k|^2 / 0.8), scaled to variance 0.64, minus 1.
+inline std::vector<double> lognormal_field(const std::vector<std::size_t>& dims, std::uint64_t id) {
+  std::size_t n = 1;
+  for (auto d : dims) n *= d;
+  std::vector<double> g(n);
+  RandomStream stream(3, StreamPurpose::test, id);
+  stream.fill_normal(g);
+  fft::RealTransform t(dims);
+  std::vector<fft::complex> spectrum(t.complex_size());
+  t.forward(g.data(), spectrum.data());
+  const std::size_t n_last = dims.back(), h_last = n_last / 2 + 1;
+  for (std::size_t q = 0; q < spectrum.size(); ++q) {
+    std::size_t rest = q / h_last;
+    double k2 = std::pow(2.0 * M_PI * fft::frequency(q % h_last, n_last) / n_last, 2);
+    for (std::size_t a = dims.size() - 1; a-- > 0;) {
+      k2 += std::pow(2.0 * M_PI * fft::frequency(rest % dims[a], dims[a]) / dims[a], 2);
+      rest /= dims[a];
+    }
+    spectrum[q] *= std::exp(-k2 / 0.8);
+  }
+  t.backward(spectrum.data(), g.data());
+  double var = 0.0;
+  for (double v : g) var += v * v;
+  const double scale = 0.8 / std::sqrt(var / n);
+  for (auto& v : g) v = std::exp(scale * v) - 1.0;
+  return g;
+}
+
+struct Counts {
+  std::map<std::string, std::size_t> count;
+  double seconds = 0.0;
+};
+
+// Transforms per kind and shape: a batched call of B arrays ("c2c 64x64 (batch 16)") counts B.
+inline Counts fft_counts() {
+  Counts c;
+  for (const auto& t : fft::transform_counts()) {
+    std::string shape = t.shape;
+    std::size_t batch = 1;
+    if (const auto open = shape.find(" (batch "); open != std::string::npos) {
+      batch = std::stoul(shape.substr(open + 8));
+      shape = shape.substr(0, open);
+    }
+    c.count[shape] += t.count * batch;
+    c.seconds += t.seconds;
+  }
+  return c;
 }
 
 }  // namespace ksi::bench

@@ -104,3 +104,39 @@ TEST(Fft, Frequencies) {
   EXPECT_EQ(ksi::fft::frequency(5, 8), -3);
   EXPECT_EQ(ksi::fft::frequency(7, 8), -1);
 }
+
+TEST(FftWisdom, PlansFromWisdomOnlyAreTheMeasuredOnesOrElseTheEstimate) {
+  // How rank 0's measured plans reach the other ranks (sample/fft_plans.hpp): the text of its
+  // wisdom, imported by a process that has none, must give the measured plans, and a shape the
+  // wisdom does not hold must get the estimate (never a plan measured on the spot).
+  std::vector<std::vector<std::size_t>> differing;
+  std::vector<std::string> estimated, measured;
+  ksi::fft::forget_wisdom();
+  for (const auto& dims : std::vector<std::vector<std::size_t>>{
+           {48, 40}, {64, 64}, {36, 30, 20}, {96}, {32, 32, 32}, {120, 50}}) {
+    ksi::fft::set_effort(ksi::fft::Effort::estimate);
+    const std::string e = ksi::fft::RealTransform(dims).plan_text();
+    ksi::fft::set_effort(ksi::fft::Effort::measure);
+    const std::string m = ksi::fft::RealTransform(dims).plan_text();
+    if (e != m) {
+      differing.push_back(dims);
+      estimated.push_back(e);
+      measured.push_back(m);
+    }
+  }
+  ksi::fft::set_effort(ksi::fft::Effort::estimate);
+  // Measuring picks another algorithm than the estimate for some of these shapes (else the test
+  // below could not tell a shared plan from an estimated one).
+  ASSERT_FALSE(differing.empty());
+  const std::string wisdom = ksi::fft::wisdom_text();
+  ksi::fft::forget_wisdom();
+  ASSERT_TRUE(ksi::fft::import_wisdom_text(wisdom));
+  ksi::fft::plan_from_wisdom_only(true);
+  for (std::size_t i = 0; i < differing.size(); ++i)
+    EXPECT_EQ(ksi::fft::RealTransform(differing[i]).plan_text(), measured[i]) << i;
+  ksi::fft::forget_wisdom();
+  for (std::size_t i = 0; i < differing.size(); ++i)
+    EXPECT_EQ(ksi::fft::RealTransform(differing[i]).plan_text(), estimated[i]) << i;
+  ksi::fft::plan_from_wisdom_only(false);
+  EXPECT_FALSE(ksi::fft::import_wisdom_text("(not wisdom)"));
+}

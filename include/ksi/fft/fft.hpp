@@ -22,6 +22,18 @@ void configure(Effort effort, int threads);
 /// unreadable.
 bool import_wisdom(const std::string& path);
 void export_wisdom(const std::string& path);
+/// The wisdom gathered so far as text, and text to add to it (false if malformed): how one rank's
+/// measured plans reach the others.
+std::string wisdom_text();
+bool import_wisdom_text(const std::string& text);
+/// With `on`, plans come only from wisdom (of any rigor) and, where it has none, from FFTW's
+/// estimate: no plan is measured, so every process that imported the same wisdom makes the same
+/// plans and its transforms give the same bits. Off (the default): plans follow configure().
+void plan_from_wisdom_only(bool on);
+/// The planner effort of later plans (configure() without touching the thread count).
+void set_effort(Effort effort);
+/// Drops all wisdom of this process (tests).
+void forget_wisdom();
 
 /// Signed frequency of index i on an axis of n points: 0, 1, ..., n/2, -(n/2 - 1), ..., -1.
 inline long frequency(std::size_t i, std::size_t n) {
@@ -88,6 +100,8 @@ class RealTransform {
   void backward(const complex* in, double* out) const;
   /// Like backward but may overwrite `in` (saves a copy).
   void backward_destroying(complex* in, double* out) const;
+  /// FFTW's description of the forward plan (which algorithm it chose), for logs and tests.
+  std::string plan_text() const;
 
   const std::vector<std::size_t>& dims() const noexcept { return dims_; }
   std::vector<std::size_t> complex_dims() const;
