@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
         "{\"benchmark\": \"drift\", \"git_hash\": \"%s\", \"dims\": \"%s\", \"J\": %d, \"L\": %d, "
         "\"isotropic\": %s, \"features\": %zu, \"batch\": %zu, \"repeats\": %zu, "
         "\"estimate\": %s, \"%s\": %s, \"speedup_median\": %.4f, \"speedup_min\": %.4f, "
-        "\"speedup_max\": %.4f, \"planning_seconds\": %.3g, \"largest_relative_difference\": %.3g}\n",
+        "\"speedup_max\": %.4f, \"planning_seconds\": %.3g, \"largest_relative_difference\": "
+        "%.3g}\n",
         KSI_GIT_HASH, shape.describe().c_str(), resolved.scales, resolved.orientations,
         resolved.isotropic ? "true" : "false", P, batch, repeats, json(A).c_str(), effort.c_str(),
         json(B).c_str(), median(ratio), *std::min_element(ratio.begin(), ratio.end()),

@@ -4,8 +4,9 @@
 /// so two ranks that measured on their own could pick different algorithms and round differently.
 /// Here rank 0 alone measures the plans of a model's feature maps (it reads the model privately and
 /// evaluates one drift), its wisdom is broadcast, and from then on every rank makes plans only from
-/// that wisdom (FFTW's estimate where it has none): the same plans, so the same bits, on every rank.
-/// A wisdom file keeps the plans from run to run (and so the bits across runs and rank counts).
+/// that wisdom (FFTW's estimate where it has none): the same plans, so the same bits, on every
+/// rank. A wisdom file keeps the plans from run to run (and so the bits across runs and rank
+/// counts).
 
 #include <string>
 
