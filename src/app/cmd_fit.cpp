@@ -280,6 +280,18 @@ int run_fit(const Invocation& call) {
     calibration_goal = sample::calibration_target(data.values, data.range.begin, data.info.shape,
                                                   calibrate_pdf, calibrate_spread, world);
 
+  // A model whose map or units the fit takes (--features-from, --units-from), for items of the
+  // data's shape.
+  const auto read_reference = [&](const std::string& source) {
+    Model reference = Model::read(source, world);
+    if (!(reference.shape() == data.info.shape))
+      throw par::CollectiveError(
+          ExitCode::input,
+          cat("model ", source, " was fitted on items of shape ", reference.shape().describe(),
+              " but ", data_path, " holds ", data.info.shape.describe()),
+          0);
+    return reference;
+  };
   // Units taken from a model (--units-from, a combination's members): a --standardize that names
   // another mode (on the command line or in a config file) is a contradiction.
   const auto check_standardize = [&](const Standardization& units, const std::string& source) {
@@ -295,13 +307,7 @@ int run_fit(const Invocation& call) {
       return Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(),
                                   world);
     const std::string source = vm["units-from"].as<std::string>();
-    const Model reference = Model::read(source, world);
-    if (!(reference.shape() == data.info.shape))
-      throw par::CollectiveError(
-          ExitCode::input,
-          cat("model ", source, " was fitted on items of shape ", reference.shape().describe(),
-              " but ", data_path, " holds ", data.info.shape.describe()),
-          0);
+    const Model reference = read_reference(source);
     Standardization units = reference.standardization();
     check_standardize(units, source);
     units.to_model(data.values, data.info.shape);
@@ -310,14 +316,7 @@ int run_fit(const Invocation& call) {
   std::unique_ptr<features::FeatureMap> features;
   Standardization st;
   if (vm.count("features-from")) {
-    const std::string source = vm["features-from"].as<std::string>();
-    Model reference = Model::read(source, world);
-    if (!(reference.shape() == data.info.shape))
-      throw par::CollectiveError(
-          ExitCode::input,
-          cat("model ", source, " was fitted on items of shape ", reference.shape().describe(),
-              " but ", data_path, " holds ", data.info.shape.describe()),
-          0);
+    const Model reference = read_reference(vm["features-from"].as<std::string>());
     st = reference.standardization();
     st.to_model(data.values, data.info.shape);
     features = features::make_feature_map(reference.features().spec(), data.info.shape);

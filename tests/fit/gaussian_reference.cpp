@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "ksi/core/random.hpp"
 #include "ksi/features/polynomial.hpp"
 
 namespace ksi::test {
@@ -76,6 +77,17 @@ Matrix gaussian_drift_at(const synth::Gaussian& g, const Schedule& s, double t, 
       B(r, i) = v;
     }
   return B;
+}
+
+Matrix interpolant_points(const synth::Gaussian& g, const Schedule& s, double t, std::size_t n,
+                          std::uint64_t data_seed, std::uint64_t noise_id) {
+  const Matrix x1 = synth::draw_gaussian(g, data_seed, 0, n);
+  Matrix X(n, g.mean.size());
+  RandomStream z(5, StreamPurpose::test, noise_id);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t k = 0; k < X.cols(); ++k)
+      X(i, k) = s.alpha(t) * z.normal() + s.beta(t) * x1(i, k);
+  return X;
 }
 
 Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule,

@@ -16,6 +16,11 @@ void gaussian_drift(const synth::Gaussian& g, const Schedule& s, double t, Matri
 /// b_t(x) for every row of X.
 Matrix gaussian_drift_at(const synth::Gaussian& g, const Schedule& s, double t, const Matrix& X);
 
+/// n points distributed like I_t = alpha z + beta x1 (x1 ~ g from stream `data_seed`, z from the
+/// test stream `noise_id`), where the drift matters.
+Matrix interpolant_points(const synth::Gaussian& g, const Schedule& s, double t, std::size_t n,
+                          std::uint64_t data_seed = 999, std::uint64_t noise_id = 77);
+
 /// A polynomial-feature model whose eta(t_k) is the exact Gaussian drift on `times` uniform times.
 Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule,
                            std::size_t times);

@@ -20,17 +20,6 @@ using namespace ksi;
 
 namespace {
 
-// Points distributed like I_t.
-Matrix interpolant_points(const synth::Gaussian& g, const Schedule& s, double t, std::size_t n) {
-  const Matrix x1 = synth::draw_gaussian(g, 998, 0, n);
-  Matrix X(n, g.mean.size());
-  RandomStream z(6, StreamPurpose::test, 78);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t k = 0; k < X.cols(); ++k)
-      X(i, k) = s.alpha(t) * z.normal() + s.beta(t) * x1(i, k);
-  return X;
-}
-
 // A polynomial model on `times` uniform times with the given eta (its drift is linear in eta).
 Model polynomial_model(std::size_t d, Matrix eta) {
   std::vector<double> grid(eta.rows());
@@ -76,7 +65,7 @@ TEST(GaussianMember, VectorDriftIsTheClosedForm) {
   for (const char* name : {"linear", "trig"}) {
     const auto s = make_schedule(name);
     for (double t : {0.0, 0.1, 0.5, 0.93, 1.0}) {
-      const Matrix X = interpolant_points(g, *s, t, 50);
+      const Matrix X = test::interpolant_points(g, *s, t, 50);
       Matrix B;
       drift.drift(*s, t, X, B);
       EXPECT_LT(test::relative_difference(B, test::gaussian_drift_at(g, *s, t, X)), 1e-11)
@@ -184,7 +173,7 @@ TEST(Combination, RecoversTheWeightsOfMembersThatSumToTheExactDrift) {
     EXPECT_NEAR(with_gaussian.eta()(k, 1), 1.0, 0.03) << "t = " << with_gaussian.times()[k];
   }
   // The combined drift is the exact one.
-  const Matrix X = interpolant_points(g, model.schedule(), 0.5, 200);
+  const Matrix X = test::interpolant_points(g, model.schedule(), 0.5, 200);
   Matrix B;
   model.drift(0.5, X, B);
   EXPECT_LT(test::relative_difference(B, test::gaussian_drift_at(g, model.schedule(), 0.5, X)),
@@ -230,7 +219,7 @@ TEST(Combination, ModelFileHoldsItsMembers) {
   EXPECT_EQ(back.features().feature_names(),
             (std::vector<std::string>{"drift(m0)", "drift(gaussian)"}));
   for (double t : {0.0, 0.37, 1.0}) {
-    const Matrix X = interpolant_points(g, model.schedule(), t, 20);
+    const Matrix X = test::interpolant_points(g, model.schedule(), t, 20);
     Matrix a, b;
     model.drift(t, X, a);
     back.drift(t, X, b);
@@ -254,7 +243,7 @@ TEST(Combination, GramWithAnotherMapIsTheDenseSumOfItsRows) {
   const std::size_t P = map.size();
   ASSERT_EQ(P, 14u);
   const double t = 0.4;
-  const Matrix X = interpolant_points(g, *make_schedule("linear"), t, 30);
+  const Matrix X = test::interpolant_points(g, *make_schedule("linear"), t, 30);
   Matrix V(30, 3);
   RandomStream noise(9, StreamPurpose::test, 2);
   for (auto& v : V.values()) v = noise.normal();

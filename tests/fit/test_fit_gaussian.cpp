@@ -26,17 +26,6 @@ Model fit_gaussian(const synth::Gaussian& g, std::size_t items, std::size_t draw
                         ItemShape::vector(d), Standardization{}, options, comm);
 }
 
-// Points distributed like I_t, where the drift matters.
-Matrix interpolant_points(const synth::Gaussian& g, const Schedule& s, double t, std::size_t n) {
-  const Matrix x1 = synth::draw_gaussian(g, 999, 0, n);
-  Matrix X(n, g.mean.size());
-  RandomStream z(5, StreamPurpose::test, 77);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t k = 0; k < X.cols(); ++k)
-      X(i, k) = s.alpha(t) * z.normal() + s.beta(t) * x1(i, k);
-  return X;
-}
-
 double rms_relative(const Matrix& A, const Matrix& B) {
   return test::relative_difference(A, B);
 }
@@ -62,7 +51,7 @@ TEST_P(GaussianDrift, FittedDriftMatchesClosedFormWithinMonteCarloError) {
   const Model b = fit_gaussian(g, items, 2, 2, options, comm);
   for (std::size_t k = 0; k < a.times().size(); ++k) {
     const double t = a.times()[k];
-    const Matrix X = interpolant_points(g, a.schedule(), t, 500);
+    const Matrix X = test::interpolant_points(g, a.schedule(), t, 500);
     const Matrix exact = test::gaussian_drift_at(g, a.schedule(), t, X);
     Matrix fa, fb;
     a.drift(t, X, fa);
@@ -162,7 +151,7 @@ TEST(FitDiagnostics, ResidualsConditionAndCapturedFraction) {
     EXPECT_GE(dg.lambda_max, dg.lambda_min);
     // With the exact drift in the span, R^2 = E|b|^2 / E|dI/dt|^2 (< 1: dI/dt is noisy given I_t).
     const double t = model.times()[k];
-    const Matrix X = interpolant_points(g, model.schedule(), t, 4000);
+    const Matrix X = test::interpolant_points(g, model.schedule(), t, 4000);
     const Matrix b = test::gaussian_drift_at(g, model.schedule(), t, X);
     double b2 = 0;
     for (double v : b.values()) b2 += v * v;
