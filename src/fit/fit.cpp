@@ -83,6 +83,134 @@ void unpack(const std::vector<DoubleDouble>& in, Matrix& K, std::vector<double>&
   for (std::size_t i = 0; i < 2 * P; ++i) moments[i] = in[q++].value();
 }
 
+// What a checkpoint must match to be resumed: everything that determines the partial sums.
+Params checkpoint_config(const features::FeatureMap& features, const ItemShape& shape,
+                         const Standardization& standardization, const FitOptions& options,
+                         std::size_t total_items, std::size_t T, std::size_t items_per_batch,
+                         const FitPlan& plan) {
+  Params config;
+  config.set("items", total_items);
+  config.set("item_shape", shape.describe());
+  config.set("times", T);
+  config.set("time_grid", options.time_grid);
+  config.set("schedule", options.schedule);
+  config.set("draws", options.draws);
+  config.set("seed", static_cast<std::int64_t>(options.seed));
+  config.set("ridge", options.ridge);
+  config.set("items_per_batch", items_per_batch);
+  config.set("times_per_chunk", plan.chunk_size);
+  config.set("distributed_solve", plan.distributed);
+  config.set("standardization", standardization.mode);
+  config.set("standardization_mean", standardization.mean);
+  config.set("standardization_scale", standardization.scale);
+  if (!standardization.shell_power.empty()) {
+    double sum = 0.0;
+    for (double p : standardization.shell_power) sum += p;
+    config.set("standardization_shell_power_sum", sum);
+  }
+  config.set("inputs", options.checkpoint.inputs);
+  config.set("sums_layout", "K,h,v2,phi,phi2");  // checkpoints of older layouts are refused
+  {
+    const auto spec = features.spec();
+    config.set("features", spec.kind);
+    config.set("feature_count", features.size());
+    for (const auto& [k, v] : spec.params.entries()) config.set("feature_" + k, v);
+    std::vector<std::byte> bytes;
+    for (const auto& [k, v] : spec.arrays) {
+      const auto raw = std::as_bytes(std::span<const double>(v));
+      bytes.insert(bytes.end(), raw.begin(), raw.end());
+    }
+    config.set("feature_arrays", fingerprint(bytes));
+  }
+  return config;
+}
+
+// One backfitting sweep of the joint model [features, per-shell linear drift] on the fit's own
+// (item, draw, time) pairs: with eta fixed, the per-shell gain g_k(s) = E<P_s x, v - J^T eta> /
+// E|P_s x|^2 minimises the drift's error on each shell, so the drift's linear response per |k|
+// (which sets the generated spectrum) is the data's even where the features' gradients cover |k|
+// only through a few smooth bands. T x shells; `group` items per batch, summed over `items_comm`
+// (this rank's time group, which holds all items). Collective over `comm`.
+Matrix shell_gains(const Model& model, const Matrix& local_items, std::size_t first_item,
+                   std::size_t group, const FitOptions& options, const par::Comm& comm,
+                   const par::Comm& items_comm) {
+  ScopedPhase phase("fit.shell_gain");
+  const ItemShape& shape = model.shape();
+  const std::vector<std::size_t> dims(shape.dims().begin(), shape.dims().end());
+  const fft::SpectralShells shells(dims);
+  const auto& shell = shells.of_mode();
+  const auto& weight = shells.weights();
+  const std::size_t S = shells.count(), d = shape.size(), M = options.draws;
+  const std::vector<double>& times = model.times();
+  const std::size_t T = times.size();
+  const std::size_t local_batches = (local_items.rows() + group - 1) / group;
+  Matrix X, V;
+  std::vector<double> noise(d);
+  const fft::RealTransform transform(dims);
+  std::vector<fft::complex> xs(transform.complex_size()), rs(transform.complex_size());
+  std::vector<double> field(d);
+  // Per time: S numerators then S denominators, per batch in double, added in double-double; then
+  // the data's own power per shell. Shells where the data have no power (the mean after
+  // standardisation, beyond a dealiasing cut-off) get no gain: there x_t = alpha z alone and the
+  // regression would return alpha'/alpha, which diverges at t = 1.
+  std::vector<DoubleDouble> sums(T * 2 * S), data_power(S);
+  std::vector<double> batch_sums(2 * S), batch_power(S);
+  Matrix B;
+  // Over the items of this rank's time group (each group holds all of them): every group finds
+  // the same gains.
+  par::Progress shell_progress("fit: shell gains", local_batches * T);
+  par::collective(comm, [&] {
+    for (std::size_t b = 0; b < local_batches; ++b) {
+      const std::size_t item0 = b * group;
+      const std::size_t nb = std::min(group, local_items.rows() - item0) * M;
+      X.resize(nb, d);
+      V.resize(nb, d);
+      std::fill(batch_power.begin(), batch_power.end(), 0.0);
+      for (std::size_t item = item0; item < item0 + nb / M; ++item) {
+        const auto x1 = local_items.row(item);
+        std::copy(x1.begin(), x1.end(), field.begin());
+        transform.forward(field.data(), xs.data());
+        for (std::size_t m = 0; m < xs.size(); ++m)
+          batch_power[shell[m]] += weight[m] * std::norm(xs[m]);
+      }
+      for (std::size_t s = 0; s < S; ++s) data_power[s].add(batch_power[s]);
+      for (std::size_t k = 0; k < T; ++k) {
+        fill_interpolant(local_items, first_item, item0, nb, M, k, times[k], model.schedule(),
+                         options.seed, noise, X, V);
+        B.resize(nb, d);
+        model.drift(times[k], X, B);  // J^T eta_k exactly at a grid time
+        std::fill(batch_sums.begin(), batch_sums.end(), 0.0);
+        for (std::size_t r = 0; r < nb; ++r) {
+          const auto x = X.row(r), v = V.row(r), g = B.row(r);
+          std::copy(x.begin(), x.end(), field.begin());
+          transform.forward(field.data(), xs.data());
+          for (std::size_t i = 0; i < d; ++i) field[i] = v[i] - g[i];
+          transform.forward(field.data(), rs.data());
+          for (std::size_t m = 0; m < xs.size(); ++m) {
+            batch_sums[shell[m]] += weight[m] * (rs[m] * std::conj(xs[m])).real();
+            batch_sums[S + shell[m]] += weight[m] * std::norm(xs[m]);
+          }
+        }
+        for (std::size_t j = 0; j < 2 * S; ++j) sums[k * 2 * S + j].add(batch_sums[j]);
+        shell_progress.advance(1);
+      }
+    }
+  });
+  shell_progress.finish();
+  items_comm.allreduce_sum(std::span<DoubleDouble>(sums));
+  items_comm.allreduce_sum(std::span<DoubleDouble>(data_power));
+  double largest = 0.0;
+  for (const auto& p : data_power) largest = std::max(largest, p.value());
+  Matrix gain(T, S);
+  for (std::size_t k = 0; k < T; ++k)
+    for (std::size_t s = 0; s < S; ++s) {
+      const double num = sums[k * 2 * S + s].value(), den = sums[k * 2 * S + S + s].value();
+      const bool has_data = data_power[s].value() > Standardization::kEmptyShell * largest;
+      gain(k, s) = has_data && den > 0.0 ? num / den : 0.0;
+    }
+  return gain;
+}
+
 // Rows whose energy E|j_p|^2 is below 1e-24 E|dI/dt|^2 carry nothing (a member's drift that
 // vanishes at this time: the Gaussian member at t = 0 and t = 1 of the trig schedule). Left in,
 // the relative ridge shrinks with them and their weight is round-off over round-off; their row,
@@ -259,41 +387,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
     return static_cast<int>(((k - k0) % plan.groups) * plan.group_size);
   };
 
-  // What a checkpoint must match to be resumed: everything that determines the partial sums.
-  Params config;
-  config.set("items", total_items);
-  config.set("item_shape", shape.describe());
-  config.set("times", T);
-  config.set("time_grid", options.time_grid);
-  config.set("schedule", options.schedule);
-  config.set("draws", M);
-  config.set("seed", static_cast<std::int64_t>(options.seed));
-  config.set("ridge", options.ridge);
-  config.set("items_per_batch", group);
-  config.set("times_per_chunk", plan.chunk_size);
-  config.set("distributed_solve", plan.distributed);
-  config.set("standardization", standardization.mode);
-  config.set("standardization_mean", standardization.mean);
-  config.set("standardization_scale", standardization.scale);
-  if (!standardization.shell_power.empty()) {
-    double sum = 0.0;
-    for (double p : standardization.shell_power) sum += p;
-    config.set("standardization_shell_power_sum", sum);
-  }
-  config.set("inputs", options.checkpoint.inputs);
-  config.set("sums_layout", "K,h,v2,phi,phi2");  // checkpoints of older layouts are refused
-  {
-    const auto spec = features->spec();
-    config.set("features", spec.kind);
-    config.set("feature_count", P);
-    for (const auto& [k, v] : spec.params.entries()) config.set("feature_" + k, v);
-    std::vector<std::byte> bytes;
-    for (const auto& [k, v] : spec.arrays) {
-      const auto raw = std::as_bytes(std::span<const double>(v));
-      bytes.insert(bytes.end(), raw.begin(), raw.end());
-    }
-    config.set("feature_arrays", fingerprint(bytes));
-  }
+  const Params config =
+      checkpoint_config(*features, shape, standardization, options, total_items, T, group, plan);
 
   const bool checkpointing = !options.checkpoint.path.empty();
   const std::size_t local_batches = (local_items.rows() + group - 1) / group;
@@ -578,80 +673,9 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   targets.pairs = total_pairs;
   model.set_targets(std::move(targets));
   model.set_training_features(std::move(training));
-  if (options.shell_correction) {
-    // One backfitting sweep of the joint model [features, per-shell linear drift]: with eta fixed,
-    // the per-shell gain g_k(s) = E<P_s x, v - J^T eta> / E|P_s x|^2 minimises the drift's error on
-    // each shell, so the drift's linear response per |k| (which sets the generated spectrum) is the
-    // data's even where the features' gradients cover |k| only through a few smooth bands.
-    ScopedPhase phase("fit.shell_gain");
-    const std::vector<std::size_t> dims(shape.dims().begin(), shape.dims().end());
-    const auto shell = Standardization::shell_of_modes(dims);
-    const std::size_t S = Standardization::shell_count(dims);
-    const auto weight = Standardization::mode_weights(dims);
-    const fft::RealTransform transform(dims);
-    std::vector<fft::complex> xs(transform.complex_size()), rs(transform.complex_size());
-    std::vector<double> field(d);
-    // Per time: S numerators then S denominators, per batch in double, added in double-double; then
-    // the data's own power per shell. Shells where the data have no power (the mean after
-    // standardisation, beyond a dealiasing cut-off) get no gain: there x_t = alpha z alone and the
-    // regression would return alpha'/alpha, which diverges at t = 1.
-    std::vector<DoubleDouble> sums(T * 2 * S), data_power(S);
-    std::vector<double> batch_sums(2 * S), batch_power(S);
-    Matrix B;
-    // Over the items of this rank's time group (each group holds all of them): every group finds
-    // the same gains.
-    par::Progress shell_progress("fit: shell gains", local_batches * T);
-    par::collective(comm, [&] {
-      for (std::size_t b = 0; b < local_batches; ++b) {
-        const std::size_t item0 = b * group;
-        const std::size_t nb = std::min(group, local_items.rows() - item0) * M;
-        X.resize(nb, d);
-        V.resize(nb, d);
-        std::fill(batch_power.begin(), batch_power.end(), 0.0);
-        for (std::size_t item = item0; item < item0 + nb / M; ++item) {
-          const auto x1 = local_items.row(item);
-          std::copy(x1.begin(), x1.end(), field.begin());
-          transform.forward(field.data(), xs.data());
-          for (std::size_t m = 0; m < xs.size(); ++m)
-            batch_power[shell[m]] += weight[m] * std::norm(xs[m]);
-        }
-        for (std::size_t s = 0; s < S; ++s) data_power[s].add(batch_power[s]);
-        for (std::size_t k = 0; k < T; ++k) {
-          fill_interpolant(local_items, first_item, item0, nb, M, k, times[k], model.schedule(),
-                           options.seed, noise, X, V);
-          B.resize(nb, d);
-          model.drift(times[k], X, B);  // J^T eta_k exactly at a grid time
-          std::fill(batch_sums.begin(), batch_sums.end(), 0.0);
-          for (std::size_t r = 0; r < nb; ++r) {
-            const auto x = X.row(r), v = V.row(r), g = B.row(r);
-            std::copy(x.begin(), x.end(), field.begin());
-            transform.forward(field.data(), xs.data());
-            for (std::size_t i = 0; i < d; ++i) field[i] = v[i] - g[i];
-            transform.forward(field.data(), rs.data());
-            for (std::size_t m = 0; m < xs.size(); ++m) {
-              batch_sums[shell[m]] += weight[m] * (rs[m] * std::conj(xs[m])).real();
-              batch_sums[S + shell[m]] += weight[m] * std::norm(xs[m]);
-            }
-          }
-          for (std::size_t j = 0; j < 2 * S; ++j) sums[k * 2 * S + j].add(batch_sums[j]);
-          shell_progress.advance(1);
-        }
-      }
-    });
-    shell_progress.finish();
-    items_comm.allreduce_sum(std::span<DoubleDouble>(sums));
-    items_comm.allreduce_sum(std::span<DoubleDouble>(data_power));
-    double largest = 0.0;
-    for (const auto& p : data_power) largest = std::max(largest, p.value());
-    Matrix gain(T, S);
-    for (std::size_t k = 0; k < T; ++k)
-      for (std::size_t s = 0; s < S; ++s) {
-        const double num = sums[k * 2 * S + s].value(), den = sums[k * 2 * S + S + s].value();
-        const bool has_data = data_power[s].value() > Standardization::kEmptyShell * largest;
-        gain(k, s) = has_data && den > 0.0 ? num / den : 0.0;
-      }
-    model.set_shell_gain(std::move(gain));
-  }
+  if (options.shell_correction)
+    model.set_shell_gain(
+        shell_gains(model, local_items, first_item, group, options, comm, items_comm));
   for (std::size_t k = 0; k < T; ++k) {
     const double* dg = diagnostics.data() + 6 * k;
     model.diagnostics()[k] = {dg[0], dg[1], dg[2], dg[3], dg[4], dg[5]};
