@@ -1,6 +1,8 @@
 # Shared helpers of the CLI tests: expect_exit CODE PATTERN -- command..., run, lognormal_fields, ...
 set -u
 PY=/usr/bin/python3
+# The Python parts of the tests import cli_checks (check, busy, same, done) from this folder.
+export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 failures=0
 
 # run N command...: the command on N ranks (MPIEXEC from ctest).

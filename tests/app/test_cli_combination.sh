@@ -41,14 +41,7 @@ check "ksi info names the members" grep -q "models.count = 2" info.txt
 
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, json, numpy as np, sys
-bad = 0
-def check(ok, what):
-    global bad
-    print(("ok: " if ok else "FAIL: ") + what)
-    bad += 0 if ok else 1
-def busy(report, phase):
-    p = json.load(open(report))["phases"]
-    return phase in p and p[phase]["min"] > 0.0
+from cli_checks import check, busy, done
 one = h5py.File("c_np1.h5", "r")
 names = [x.decode() if isinstance(x, bytes) else x for x in one["features/names"][:]]
 check(names == ["drift(m1.h5)", "drift(m2.h5)", "drift(gaussian)"], f"three member rows: {names}")
@@ -73,7 +66,7 @@ q = {j["statistic"]: j["q_gen"] for j in json.load(open("stats/stats.json"))["ju
 check(all(np.isfinite(v) for k, v in q.items() if k != "features") and "log_power_spectrum" in q,
       f"stats judged: {sorted(q)}")
 check(q.get("features") is None, "no feature Q for drifts without features")
-sys.exit(1 if bad else 0)
+done()
 PY
 
 # Misuse: one message naming the problem, the exit code of its kind, no output written.

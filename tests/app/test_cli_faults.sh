@@ -105,11 +105,7 @@ check "the drift's inputs are untouched (sha256)" [ "$(sums drift_data.h5 test.h
 
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, json, sys
-bad = 0
-def check(ok, what):
-    global bad
-    print(("ok: " if ok else "FAIL: ") + what)
-    bad += 0 if ok else 1
+from cli_checks import check, done
 f = json.load(open("fit_killed.json"))["resume"]["fit"]
 check(f["resumed"] and f["batches_skipped"] >= 1 and f["batches_skipped"] + f["batches_assembled"] == f["batches"],
       f"the killed fit resumed from its checkpoint: {f['batches_skipped']} of {f['batches']} batches skipped")
@@ -120,7 +116,7 @@ check(r["resumed"] and r["batches_skipped"] >= 1 and r["batches_skipped"] + r["b
       f"the sampling killed twice resumed from its partial output: {r['batches_skipped']} of 1600 batches skipped")
 a, b = h5py.File("sample_reference.h5", "r"), h5py.File("sample_killed.h5", "r")
 check(a["fields"][...].tobytes() == b["fields"][...].tobytes(), "the killed and resumed samples == the uninterrupted ones, bitwise")
-sys.exit(1 if bad else 0)
+done()
 PY
 
 # ---------------------------------------------------------------------------------------------------

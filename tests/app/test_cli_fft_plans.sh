@@ -25,11 +25,7 @@ check "the wisdom file is not overwritten" test "$before" = "$(md5sum plans.wisd
 
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, json, numpy as np, sys
-bad = 0
-def check(ok, what):
-    global bad
-    print(("ok: " if ok else "FAIL: ") + what)
-    bad += 0 if ok else 1
+from cli_checks import check, done
 f = lambda n: h5py.File(n, "r")["fields"][...]
 one, est = f("w1.h5"), f("est.h5")
 for n in (2, 3):
@@ -38,7 +34,7 @@ for n in (2, 3):
     check(one.tobytes() == f(f"w{n}.h5").tobytes(), f"measured plans: {n} ranks == 1 rank, bytes")
 scale = np.abs(est).max()
 check(np.abs(one - est).max() <= 1e-6 * scale, f"measured vs estimated plans: {np.abs(one - est).max() / scale:.2e} of the largest value")
-sys.exit(1 if bad else 0)
+done()
 PY
 
 echo "not wisdom" >bad.wisdom

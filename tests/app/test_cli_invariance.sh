@@ -40,16 +40,7 @@ done
 
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, json, numpy as np, sys
-bad = 0
-def check(ok, what):
-    global bad
-    print(("ok: " if ok else "FAIL: ") + what)
-    bad += 0 if ok else 1
-def busy(report, phase):  # every rank spent time in `phase`: it had work
-    p = json.load(open(report))["phases"]
-    return phase in p and p[phase]["min"] > 0.0
-def same(a, b, name):
-    return name in a and name in b and a[name][...].tobytes() == b[name][...].tobytes()
+from cli_checks import check, busy, same, done
 for name in ("gains", "guided", "calibrated"):
     one = h5py.File(f"{name}_np1.h5", "r")
     for n in (2, 3):
@@ -85,6 +76,6 @@ for name in ("gains", "guided", "calibrated"):
               f"{name}: 6 sampling batches, every one of {n} ranks integrated some")
         sn = h5py.File(f"s_{name}_np{n}.h5", "r")["fields"][...]
         check(s1.tobytes() == sn.tobytes(), f"{name}: samples on {n} ranks byte-identical to 1 rank")
-sys.exit(1 if bad else 0)
+done()
 PY
 finish

@@ -60,11 +60,7 @@ expect_absent cal.h5.checkpoint
 
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, json, sys
-bad = 0
-def check(ok, what):
-    global bad
-    print(("ok: " if ok else "FAIL: ") + what)
-    bad += 0 if ok else 1
+from cli_checks import check, done
 def same(a, b):
     a, b = h5py.File(a, "r"), h5py.File(b, "r")
     keys = [k for k in ("eta", "shell_gain", "output_gain", "output_map_values", "output_map_targets") if k in a]
@@ -91,6 +87,6 @@ check(c["resumed"] and c["batches_skipped"] >= 1 and c["batches_skipped"] + c["b
       f"ksi calibrate: {c['batches_skipped']} of 8 batches from the checkpoint, {c['batches_integrated']} integrated")
 ok, keys = same("cal_reference.h5", "cal.h5")
 check(ok, f"ksi calibrate resumed on 1 rank == uninterrupted on 2 ranks, bitwise ({', '.join(keys)})")
-sys.exit(1 if bad else 0)
+done()
 PY
 finish

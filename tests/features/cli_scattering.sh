@@ -56,11 +56,7 @@ run 2 "$ksi" sample --model mc.h5 --out sc_np2.h5 --count 4 --steps 6 --batch 1 
 
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, numpy as np, os, sys
-bad = 0
-def check(ok, what):
-    global bad
-    print(("ok: " if ok else "FAIL: ") + what)
-    bad += 0 if ok else 1
+from cli_checks import check, done
 for name, shape in [("s1.h5", (5, 64)), ("s2.h5", (4, 32, 32)), ("s3.h5", (3, 16, 16, 16))]:
     f = h5py.File(name)["fields"]
     check(f.shape == shape and np.all(np.isfinite(f[:])), f"{name} holds {shape} finite fields ({f.shape})")
@@ -109,7 +105,7 @@ gc = h5py.File("sc.h5")["fields"][:]
 check(gc.shape == (4, 32, 32) and gc.tobytes() == h5py.File("sc_np2.h5")["fields"][:].tobytes()
       and gc.min() >= src.min() and gc.max() <= src.max(),
       "copula model: samples byte-identical on 1 and 2 ranks, within the data's range")
-sys.exit(bad)
+done()
 PY
 
 expect_exit 2 "J = 4 scales need at least 52 grid points per axis.*n = 32" -- \
