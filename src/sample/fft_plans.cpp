@@ -42,7 +42,9 @@ void prepare_fft_plans(const std::string& model_path, const FftPlanOptions& opti
       fft::set_effort(fft::Effort::estimate);
     }
     text = fft::wisdom_text();
-    if (!options.wisdom.empty() && !have_file) fft::export_wisdom(options.wisdom);
+    // Only measured plans are worth keeping: with the estimate effort a missing file stays missing.
+    if (!options.wisdom.empty() && !have_file && options.effort != fft::Effort::estimate)
+      fft::export_wisdom(options.wisdom);
   });
   comm.bcast(text, 0);
   if (!comm.is_root() && !fft::import_wisdom_text(text))

@@ -17,8 +17,8 @@ namespace ksi::sample {
 
 struct FftPlanOptions {
   fft::Effort effort = fft::Effort::estimate;  ///< estimate: nothing to prepare (the default)
-  /// FFTW wisdom file: read when it exists (no measuring of the plans it holds), written when it
-  /// does not (never overwritten); empty: none.
+  /// FFTW wisdom file: read when it exists (no measuring of the plans it holds), written after
+  /// measuring when it does not (never overwritten); empty: none.
   std::string wisdom;
 };
 
