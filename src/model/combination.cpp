@@ -31,6 +31,20 @@ std::vector<std::size_t> grid_dims(const ItemShape& shape) {
   return {shape.dims().begin(), shape.dims().end()};
 }
 
+void check_dense_size(std::size_t d) {
+  if (d > kLargestDenseGaussian)
+    throw UsageError(cat("the Gaussian member of vectors of ", d, " values needs a dense ", d,
+                         " x ", d, " covariance; at most ", kLargestDenseGaussian,
+                         " values are supported"));
+}
+
+// The spec's keys and arrays that describe the members (DriftCombination::spec); the rest are the
+// other map's.
+const std::string kMemberPrefix = "models.";
+bool member_key(const std::string& key) {
+  return key.rfind(kMemberPrefix, 0) == 0;
+}
+
 }  // namespace
 
 GaussianDrift::GaussianDrift(const ItemShape& shape, std::vector<double> mean,
@@ -49,10 +63,7 @@ GaussianDrift::GaussianDrift(const ItemShape& shape, std::vector<double> mean,
                            mean_.size(), " and ", covariance_.size()));
     eigenvalues_ = covariance_;
   } else {
-    if (d > kLargestDenseGaussian)
-      throw UsageError(cat("the Gaussian member of vectors of ", d, " values needs a dense ", d,
-                           " x ", d, " covariance; at most ", kLargestDenseGaussian,
-                           " values are supported"));
+    check_dense_size(d);
     if (mean_.size() != d || covariance_.size() != d * d)
       throw InputError(cat("the Gaussian member of vectors of ", d, " values needs a mean of ", d,
                            " and a covariance of ", d * d, " values, not ", mean_.size(), " and ",
@@ -100,35 +111,11 @@ GaussianDrift GaussianDrift::estimate(const Matrix& local, const ItemShape& shap
     });
     comm.allreduce_sum(std::span<DoubleDouble>(sums));
     const double mu = sums[0].value() / (count * static_cast<double>(d));
-    const fft::SpectralShells shells(grid_dims(shape));
-    const fft::RealTransform transform(grid_dims(shape));
-    std::vector<fft::complex> xs(transform.complex_size());
-    std::vector<double> field(d), power(shells.count());
-    std::vector<DoubleDouble> shell_sums(shells.count());
-    par::collective(comm, [&] {
-      for (std::size_t i = 0; i < local.rows(); ++i) {
-        const auto x = local.row(i);
-        for (std::size_t j = 0; j < d; ++j) field[j] = x[j] - mu;
-        transform.forward(field.data(), xs.data());
-        std::fill(power.begin(), power.end(), 0.0);
-        for (std::size_t m = 0; m < xs.size(); ++m)
-          power[shells.of_mode()[m]] += shells.weights()[m] * std::norm(xs[m]);
-        for (std::size_t s = 0; s < power.size(); ++s) shell_sums[s].add(power[s]);
-      }
-    });
-    comm.allreduce_sum(std::span<DoubleDouble>(shell_sums));
-    // E|x^_k|^2 = N lambda_k for the unnormalised transform.
-    std::vector<double> variance(shells.count(), 0.0);
-    for (std::size_t s = 0; s < variance.size(); ++s) {
-      const double modes = shells.modes_per_shell()[s];
-      if (modes > 0) variance[s] = shell_sums[s].value() / (count * modes * static_cast<double>(d));
-    }
+    // |FFT(x - mu)|^2 / N per shell = the variance of each Fourier mode of a stationary field.
+    std::vector<double> variance = Standardization::shell_powers(local, grid_dims(shape), mu, comm);
     return GaussianDrift(shape, {mu}, std::move(variance));
   }
-  if (d > kLargestDenseGaussian)
-    throw UsageError(cat("the Gaussian member of vectors of ", d, " values needs a dense ", d,
-                         " x ", d, " covariance; at most ", kLargestDenseGaussian,
-                         " values are supported"));
+  check_dense_size(d);
   // Sums of x and of x x^T (upper triangle), item by item.
   sums.assign(d + d * (d + 1) / 2, DoubleDouble{});
   par::collective(comm, [&] {
@@ -249,7 +236,8 @@ std::string units_difference(const Standardization& a, const Standardization& b)
 
 std::string schedule_text(const Schedule& s) {
   std::string text = s.name();
-  for (const auto& [k, v] : s.params().entries()) text += cat(",", k, "=", v);
+  const Params params = s.params();  // by value: iterating a temporary's entries would dangle
+  for (const auto& [k, v] : params.entries()) text += cat(",", k, "=", v);
   return text;
 }
 
@@ -274,10 +262,6 @@ std::vector<Model> read_members(const std::vector<std::string>& paths, const Ite
                              "); the members of a combination must share their units (fit them "
                              "with --units-from ",
                              paths.front(), ")"));
-      if (schedule_text(first.schedule()) != schedule_text(m.schedule()))
-        throw InputError(
-            cat("members ", paths.front(), " and ", path, " use different interpolant schedules (",
-                schedule_text(first.schedule()), " vs ", schedule_text(m.schedule()), ")"));
     }
     members.push_back(std::move(m));
   }
@@ -465,12 +449,12 @@ features::FeatureSpec DriftCombination::spec() const {
   // with theirs); the models themselves are stored beside the spec (Model::write).
   std::string ids;
   for (const auto& m : members_) ids += (ids.empty() ? "" : "+") + m.identity();
-  s.params.set("models.count", members_.size());
-  s.params.set("models.identities", ids);
-  s.params.set("models.gaussian", gaussian_.has_value());
+  s.params.set(kMemberPrefix + "count", members_.size());
+  s.params.set(kMemberPrefix + "identities", ids);
+  s.params.set(kMemberPrefix + "gaussian", gaussian_.has_value());
   if (gaussian_) {
-    s.arrays["models.gaussian_mean"] = gaussian_->mean();
-    s.arrays["models.gaussian_covariance"] = gaussian_->covariance();
+    s.arrays[kMemberPrefix + "gaussian_mean"] = gaussian_->mean();
+    s.arrays[kMemberPrefix + "gaussian_covariance"] = gaussian_->covariance();
   }
   return s;
 }
@@ -481,6 +465,33 @@ std::vector<std::string> DriftCombination::feature_names() const {
   for (const auto& n : member_names_) names.push_back("drift(" + n + ")");
   if (gaussian_) names.push_back("drift(gaussian)");
   return names;
+}
+
+std::size_t member_count_of(const features::FeatureSpec& spec) {
+  return static_cast<std::size_t>(spec.params.integer(kMemberPrefix + "count"));
+}
+
+std::unique_ptr<features::FeatureMap> combination_from_spec(const features::FeatureSpec& spec,
+                                                            const ItemShape& shape,
+                                                            const Schedule& schedule,
+                                                            std::vector<Model> members,
+                                                            std::vector<std::string> names) {
+  features::FeatureSpec base_spec;
+  if (!is_combination_kind(spec.kind, &base_spec.kind))
+    throw InternalError("combination_from_spec: '" + spec.kind + "' is not a combination");
+  for (const auto& [k, v] : spec.params.entries())
+    if (!member_key(k)) base_spec.params.set(k, v);
+  for (const auto& [k, v] : spec.arrays)
+    if (!member_key(k)) base_spec.arrays[k] = v;
+  std::unique_ptr<features::FeatureMap> base;
+  if (!base_spec.kind.empty()) base = features::make_feature_map(base_spec, shape);
+  std::optional<GaussianDrift> gaussian;
+  if (spec.params.flag(kMemberPrefix + "gaussian", false))
+    gaussian.emplace(shape, spec.arrays.at(kMemberPrefix + "gaussian_mean"),
+                     spec.arrays.at(kMemberPrefix + "gaussian_covariance"));
+  return std::make_unique<DriftCombination>(
+      std::move(base), std::move(members), std::move(names), std::move(gaussian),
+      make_schedule(schedule.name(), schedule.params()), shape);
 }
 
 }  // namespace ksi

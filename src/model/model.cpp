@@ -376,22 +376,11 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
   auto schedule = make_schedule(interp.text_attribute("schedule"), schedule_params);
 
   std::unique_ptr<features::FeatureMap> features;
-  std::string base_kind;
-  if (is_combination_kind(spec.kind, &base_kind)) {
-    // The members' models from the file's groups, the Gaussian member's moments and the other
-    // map's spec from the arrays and parameters (those without the "models." prefix).
-    features::FeatureSpec base_spec;
-    base_spec.kind = base_kind;
-    const std::string prefix = "models.";
-    for (const auto& [k, v] : spec.params.entries())
-      if (k.rfind(prefix, 0) != 0) base_spec.params.set(k, v);
-    for (const auto& [k, v] : spec.arrays)
-      if (k.rfind(prefix, 0) != 0) base_spec.arrays[k] = v;
-    std::unique_ptr<features::FeatureMap> base;
-    if (!base_kind.empty()) base = features::make_feature_map(base_spec, shape);
+  if (is_combination_kind(spec.kind)) {
+    // The members are models in the file's groups; the rest of the spec rebuilds the combination.
     std::vector<Model> members;
     std::vector<std::string> names;
-    const auto count = static_cast<std::size_t>(spec.params.integer("models.count"));
+    const std::size_t count = member_count_of(spec);
     if (count > 0) {
       const io::Group group = root.open_group("members");
       for (std::size_t m = 0; m < count; ++m) {
@@ -400,13 +389,7 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
         members.push_back(std::move(*read_from(member, comm)));
       }
     }
-    std::optional<GaussianDrift> gaussian;
-    if (spec.params.flag("models.gaussian", false))
-      gaussian.emplace(shape, spec.arrays.at("models.gaussian_mean"),
-                       spec.arrays.at("models.gaussian_covariance"));
-    features = std::make_unique<DriftCombination>(
-        std::move(base), std::move(members), std::move(names), std::move(gaussian),
-        make_schedule(schedule->name(), schedule->params()), shape);
+    features = combination_from_spec(spec, shape, *schedule, std::move(members), std::move(names));
   } else {
     features = features::make_feature_map(spec, shape);
   }

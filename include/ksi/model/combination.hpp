@@ -118,9 +118,9 @@ class DriftCombination final : public features::FeatureMap {
 bool is_combination_kind(const std::string& kind, std::string* base_kind = nullptr);
 
 /// Reads the member model files on every rank of `comm` and checks that they can be combined for
-/// items of `shape`: the same item shape, the same standardisation and the same schedule (by name
-/// and parameters) in every member, and no member that is itself a combination. InputError naming
-/// the file otherwise.
+/// items of `shape`: the same item shape and the same standardisation in every member, and no
+/// member that is itself a combination (InputError naming the file otherwise). Their schedules are
+/// checked against the fit's by build_combination.
 std::vector<Model> read_members(const std::vector<std::string>& paths, const ItemShape& shape,
                                 const par::Comm& comm);
 
@@ -133,6 +133,15 @@ std::unique_ptr<features::FeatureMap> build_combination(
     const std::string& kind, const Params& params, std::vector<Model> members,
     const Matrix& local_items, const ItemShape& shape, const Standardization& units,
     const Schedule& schedule, const par::Comm& comm);
+
+/// A stored combination (Model::read): the number of member models its spec names, and the map
+/// rebuilt from the spec with those members (read from the file's groups) and their names.
+std::size_t member_count_of(const features::FeatureSpec& spec);
+std::unique_ptr<features::FeatureMap> combination_from_spec(const features::FeatureSpec& spec,
+                                                            const ItemShape& shape,
+                                                            const Schedule& schedule,
+                                                            std::vector<Model> members,
+                                                            std::vector<std::string> names);
 
 /// The schedule as text ("name,key=value,..."), for comparisons and messages.
 std::string schedule_text(const Schedule& schedule);
