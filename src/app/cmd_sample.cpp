@@ -145,7 +145,7 @@ int run_sample(const Invocation& call) {
   if (options.steps == 0) throw UsageError("--steps must be at least 1");
   if (job.flush_every_seconds < 0) throw UsageError("--flush-every must be >= 0");
   sample::FftPlanOptions plans;
-  plans.effort = sample::parse_fft_effort(vm["fft-effort"].as<std::string>());
+  plans.effort = fft::parse_effort(vm["fft-effort"].as<std::string>());
   if (vm.count("fft-wisdom")) plans.wisdom = vm["fft-wisdom"].as<std::string>();
   io::check_output_path(job.out, job.force, {job.model_path, plans.wisdom}, world);
   sample::prepare_fft_plans(job.model_path, plans, world);

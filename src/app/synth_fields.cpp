@@ -38,13 +38,6 @@ std::size_t item_count(const po::variables_map& vm) {
   return n;
 }
 
-fft::Effort parse_effort(const std::string& text) {
-  return parse_choice<fft::Effort>("--fft-effort", text,
-                                   {{"estimate", fft::Effort::estimate},
-                                    {"measure", fft::Effort::measure},
-                                    {"patient", fft::Effort::patient}});
-}
-
 void add_fft_option(po::options_description& desc) {
   // clang-format off
   desc.add_options()("fft-effort", po::value<std::string>()->default_value("estimate"),
@@ -161,7 +154,7 @@ void run_cosmology(const po::variables_map& vm, const par::Comm& world) {
     o.geometry = parse_geometry(vm["geometry"].as<std::string>());
     synth::validate(o);
     io::parse_float_dtype(vm["dtype"].as<std::string>());
-    fft::configure(parse_effort(vm["fft-effort"].as<std::string>()), 1);
+    fft::configure(fft::parse_effort(vm["fft-effort"].as<std::string>()), 1);
   });
   const auto range = par::block_range(count, world.rank(), world.size());
   std::unique_ptr<synth::CosmologyGenerator> generator;
@@ -285,7 +278,7 @@ void run_turbulence(const po::variables_map& vm, const par::Comm& world) {
     if (vm.count("quantity")) o.quantity = parse_quantity(vm["quantity"].as<std::string>());
     synth::validate(o);
     io::parse_float_dtype(vm["dtype"].as<std::string>());
-    fft::configure(parse_effort(vm["fft-effort"].as<std::string>()), 1);
+    fft::configure(fft::parse_effort(vm["fft-effort"].as<std::string>()), 1);
   });
   const std::size_t per_chain = o.snapshots_per_chain;
   const std::size_t chains = (count + per_chain - 1) / per_chain;

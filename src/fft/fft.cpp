@@ -11,6 +11,7 @@
 #include <mutex>
 #include <new>
 
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 
@@ -185,6 +186,12 @@ class PlanHandle {
   std::size_t out_bytes_;
   int alignment_;
 };
+
+Effort parse_effort(const std::string& text) {
+  return parse_choice<Effort>(
+      "--fft-effort", text,
+      {{"estimate", Effort::estimate}, {"measure", Effort::measure}, {"patient", Effort::patient}});
+}
 
 void configure(Effort effort, int threads) {
   std::lock_guard<std::mutex> lock(planner_lock());

@@ -2,7 +2,6 @@
 
 #include <filesystem>
 
-#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -11,13 +10,6 @@
 #include "ksi/par/log.hpp"
 
 namespace ksi::sample {
-
-fft::Effort parse_fft_effort(const std::string& text) {
-  return parse_choice<fft::Effort>("--fft-effort", text,
-                                   {{"estimate", fft::Effort::estimate},
-                                    {"measure", fft::Effort::measure},
-                                    {"patient", fft::Effort::patient}});
-}
 
 void prepare_fft_plans(const std::string& model_path, const FftPlanOptions& options,
                        const par::Comm& comm) {

@@ -16,6 +16,9 @@ using complex = std::complex<double>;
 
 enum class Effort { estimate, measure, patient };
 
+/// "estimate", "measure" or "patient" (the value of --fft-effort); UsageError otherwise.
+Effort parse_effort(const std::string& text);
+
 /// Process-wide settings: planner effort and threads per plan. Call before making plans.
 void configure(Effort effort, int threads);
 /// Loads / saves FFTW wisdom (planning results) so repeated runs skip measuring; false if

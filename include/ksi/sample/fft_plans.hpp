@@ -22,9 +22,6 @@ struct FftPlanOptions {
   std::string wisdom;
 };
 
-/// "estimate", "measure" or "patient"; UsageError otherwise.
-fft::Effort parse_fft_effort(const std::string& text);
-
 /// Prepares the FFT plans of the model at `model_path` as above (collective). Nothing happens for
 /// the estimate effort without a wisdom file. InputError for a malformed wisdom file; the errors of
 /// rank 0's private read end the job on every rank.
