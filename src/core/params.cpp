@@ -71,21 +71,28 @@ bool Params::flag(const std::string& key, bool fallback) const {
   throw UsageError(cat(context_, ": parameter '", key, "' must be true or false, not '", s, "'"));
 }
 
+std::vector<std::string> split_list(const std::string& text, char separator) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(separator, start);
+    if (end == std::string::npos) end = text.size();
+    items.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
 std::vector<std::int64_t> Params::integers(const std::string& key) const {
   std::vector<std::int64_t> out;
   const std::string s = text(key);
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    std::size_t end = s.find(',', start);
-    if (end == std::string::npos) end = s.size();
-    const std::string item = s.substr(start, end - start);
+  for (const std::string& item : split_list(s, ',')) {
     std::int64_t value = 0;
     auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
     if (item.empty() || ec != std::errc() || p != item.data() + item.size())
       throw UsageError(
           cat(context_, ": parameter '", key, "' must be comma-separated integers, not '", s, "'"));
     out.push_back(value);
-    start = end + 1;
   }
   return out;
 }

@@ -89,12 +89,8 @@ ScatteringFamilies ScatteringFamilies::parse(const std::string& text) {
   ScatteringFamilies f{false, false, false, false, false};
   if (text == "all") return ScatteringFamilies{};
   if (text == "none") return f;  // other families only (shells, marginal)
-  std::size_t start = 0;
   bool any = false;
-  while (start <= text.size()) {
-    std::size_t end = text.find('+', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(start, end - start);
+  for (const std::string& item : split_list(text, '+')) {
     if (item == "mean")
       f.mean = true;
     else if (item == "phi1")
@@ -109,7 +105,6 @@ ScatteringFamilies ScatteringFamilies::parse(const std::string& text) {
       throw UsageError(cat("scattering features: unknown family '", item, "' in families=", text,
                            " (known: mean, phi1, phi2, phi3, phi4, all, none; join with '+')"));
     any = true;
-    start = end + 1;
   }
   if (!any) throw UsageError("scattering features: families must name at least one family");
   return f;

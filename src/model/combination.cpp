@@ -181,11 +181,7 @@ void GaussianDrift::drift(const Schedule& schedule, double t, const Matrix& X, M
 
 MemberList parse_member_list(const std::string& text) {
   MemberList list;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find('+', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string name = text.substr(start, end - start);
+  for (const std::string& name : split_list(text, '+')) {
     if (name.empty())
       throw UsageError(
           "--feature-params paths= needs model files joined with '+' (e.g. "
@@ -199,7 +195,6 @@ MemberList parse_member_list(const std::string& text) {
         throw UsageError("paths= names the model " + name + " twice");
       list.paths.push_back(name);
     }
-    start = end + 1;
   }
   return list;
 }

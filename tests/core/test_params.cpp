@@ -31,3 +31,12 @@ TEST(ItemShape, SizesAndValidation) {
   EXPECT_THROW(ksi::ItemShape::grid({8, 8, 8, 8}), ksi::InputError);
   EXPECT_THROW(ksi::ItemShape::vector(0), ksi::InputError);
 }
+
+TEST(SplitList, KeepsEveryItemEmptyOnesToo) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ksi::split_list("a+b+c", '+'), (V{"a", "b", "c"}));
+  EXPECT_EQ(ksi::split_list("a++b", '+'), (V{"a", "", "b"}));
+  EXPECT_EQ(ksi::split_list("a+", '+'), (V{"a", ""}));
+  EXPECT_EQ(ksi::split_list("", ','), (V{""}));
+  EXPECT_EQ(ksi::split_list("3,5", ','), (V{"3", "5"}));
+}

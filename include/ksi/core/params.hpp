@@ -48,4 +48,8 @@ class Params {
   std::string context_ = "parameters";
 };
 
+/// The items of `text` between `separator`s, empty ones included ("a++b" gives "a", "", "b"; ""
+/// gives one empty item), so that callers can name an empty item in their message.
+std::vector<std::string> split_list(const std::string& text, char separator);
+
 }  // namespace ksi
