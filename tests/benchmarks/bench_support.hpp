@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/smooth_fields.hpp"
 #include "ksi/core/random.hpp"
 #include "ksi/core/version.hpp"  // KSI_GIT_HASH for the JSON records
 #include "ksi/fft/fft.hpp"
@@ -61,30 +62,7 @@ inline double peak_memory_mb() {
 
 // exp of a Gaussian field with spectrum ~ exp(-|k|^2 / 0.8), scaled to variance 0.64, minus 1.
 inline std::vector<double> lognormal_field(const std::vector<std::size_t>& dims, std::uint64_t id) {
-  std::size_t n = 1;
-  for (auto d : dims) n *= d;
-  std::vector<double> g(n);
-  RandomStream stream(3, StreamPurpose::test, id);
-  stream.fill_normal(g);
-  fft::RealTransform t(dims);
-  std::vector<fft::complex> spectrum(t.complex_size());
-  t.forward(g.data(), spectrum.data());
-  const std::size_t n_last = dims.back(), h_last = n_last / 2 + 1;
-  for (std::size_t q = 0; q < spectrum.size(); ++q) {
-    std::size_t rest = q / h_last;
-    double k2 = std::pow(2.0 * M_PI * fft::frequency(q % h_last, n_last) / n_last, 2);
-    for (std::size_t a = dims.size() - 1; a-- > 0;) {
-      k2 += std::pow(2.0 * M_PI * fft::frequency(rest % dims[a], dims[a]) / dims[a], 2);
-      rest /= dims[a];
-    }
-    spectrum[q] *= std::exp(-k2 / 0.8);
-  }
-  t.backward(spectrum.data(), g.data());
-  double var = 0.0;
-  for (double v : g) var += v * v;
-  const double scale = 0.8 / std::sqrt(var / n);
-  for (auto& v : g) v = std::exp(scale * v) - 1.0;
-  return g;
+  return test::smooth_lognormal_field(dims, 3, id);
 }
 
 struct Counts {

@@ -14,6 +14,7 @@
 #include "ksi/features/builder.hpp"
 #include "ksi/features/scattering.hpp"
 #include "ksi/fft/fft.hpp"
+#include "support/smooth_fields.hpp"
 #include "support/test_support.hpp"
 
 namespace ksi::features {
@@ -32,26 +33,7 @@ std::vector<double> white_field(const std::vector<std::size_t>& dims, std::uint6
 
 // A non-Gaussian field: exp of a smoothed white field, so the coefficients are far from degenerate.
 std::vector<double> lognormal_field(const std::vector<std::size_t>& dims, std::uint64_t id) {
-  auto g = white_field(dims, id);
-  fft::RealTransform t(dims);
-  std::vector<fft::complex> spectrum(t.complex_size());
-  t.forward(g.data(), spectrum.data());
-  const std::size_t n_last = dims.back(), h_last = n_last / 2 + 1;
-  for (std::size_t q = 0; q < spectrum.size(); ++q) {
-    std::size_t rest = q / h_last;
-    double k2 = std::pow(2.0 * M_PI * fft::frequency(q % h_last, n_last) / n_last, 2);
-    for (std::size_t a = dims.size() - 1; a-- > 0;) {
-      k2 += std::pow(2.0 * M_PI * fft::frequency(rest % dims[a], dims[a]) / dims[a], 2);
-      rest /= dims[a];
-    }
-    spectrum[q] *= std::exp(-k2 / 0.8);
-  }
-  t.backward(spectrum.data(), g.data());
-  double var = 0.0;
-  for (double v : g) var += v * v;
-  const double scale = 0.8 / std::sqrt(var / g.size());
-  for (auto& v : g) v = std::exp(scale * v) - 1.0;
-  return g;
+  return test::smooth_lognormal_field(dims, 11, id);  // white_field's stream
 }
 
 ScatteringOptions options_for(int J, int L, const std::string& families = "all") {
