@@ -16,10 +16,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kind=${1:?usage: combination_study.sh mixture|cosmology32 OUTDIR [RANKS]}
 out=${2:?usage: combination_study.sh mixture|cosmology32 OUTDIR [RANKS]}
 ranks=${3:-2}
-ksi=${KSI:-${KSI_BUILD_DIR:-$root/build}/ksi}
+export KSI=${KSI:-${KSI_BUILD_DIR:-$root/build}/ksi}
 export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-launch() { mpirun -n "$ranks" --oversubscribe "$ksi" "$@" < /dev/null; }
+# The job scripts' launcher (mpirun or srun, one thread per rank, stop signals passed on).
+source "$root/jobs/lib/launch.sh"
+launch() { ksi_run "$ranks" "$@"; }
 mkdir -p "$out"
 cd "$out"
 

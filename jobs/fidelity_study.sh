@@ -15,10 +15,11 @@ config=${1:?usage: fidelity_study.sh CONFIG ROWS OUTDIR [RANKS]}
 rows=${2:?usage: fidelity_study.sh CONFIG ROWS OUTDIR [RANKS]}
 out=${3:?usage: fidelity_study.sh CONFIG ROWS OUTDIR [RANKS]}
 ranks=${4:-2}
-ksi=${KSI:-${KSI_BUILD_DIR:-$root/build}/ksi}
+export KSI=${KSI:-${KSI_BUILD_DIR:-$root/build}/ksi}
 export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-launch() { mpirun -n "$ranks" --oversubscribe "$ksi" "$@" < /dev/null; }
+# The job scripts' launcher (mpirun or srun, one thread per rank, stop signals passed on).
+source "$root/jobs/lib/launch.sh"
+launch() { ksi_run "$ranks" "$@"; }
 mkdir -p "$out"
 [ -f "$out/train.h5" ] || launch synth --config "$config" --seed 1 --out "$out/train.h5" -q
 # TEST_COUNT: held-out items (default: as many as the training set). REFERENCE_COUNT: judge against a
