@@ -252,6 +252,8 @@ int run_fit(const Invocation& call) {
   if (combination && feature_params.has("paths")) {
     member_list = parse_member_list(feature_params.text("paths"));
     inputs.insert(inputs.end(), member_list.paths.begin(), member_list.paths.end());
+    if (!member_list.paths.empty() && vm.count("units-from"))
+      throw UsageError("a combination of models works in its members' units: drop --units-from");
   }
   io::check_output_path(out_path, force, inputs, world);
 
@@ -317,6 +319,10 @@ int run_fit(const Invocation& call) {
   Standardization st;
   if (vm.count("features-from")) {
     const Model reference = read_reference(vm["features-from"].as<std::string>());
+    if (reference.features().time_dependent())
+      throw UsageError("--features-from " + vm["features-from"].as<std::string>() +
+                       ": a combination of models is not a feature map to reuse (fit a new "
+                       "combination with --features models --feature-params paths=...)");
     st = reference.standardization();
     st.to_model(data.values, data.info.shape);
     features = features::make_feature_map(reference.features().spec(), data.info.shape);
@@ -329,8 +335,6 @@ int run_fit(const Invocation& call) {
       check_standardize(st, member_list.paths.front());
       st.to_model(data.values, data.info.shape);
       if (vm["schedule"].defaulted()) options.schedule = members.front().schedule().name();
-      if (vm.count("units-from"))
-        throw UsageError("a combination of models works in its members' units: drop --units-from");
     } else {
       st = own_units();
     }

@@ -95,6 +95,7 @@ expect_exit 2 "drop --units-from" -- "$ksi" fit --data f2.h5 --out e1.h5 --featu
   --units-from m1.h5
 expect_exit 2 "drop --units-from" -- "$ksi" fit --data f2.h5 --out e1.h5 --features models \
   --feature-params paths=m1.h5 --units-from m2.h5
+expect_exit 2 "not a feature map to reuse" -- "$ksi" fit --data f2.h5 --out e1.h5 --features-from c_np1.h5
 expect_absent e1.h5 e2.h5
 expect_exit 2 "also an input" -- "$ksi" fit --data f2.h5 --out m1.h5 --features models --feature-params paths=m1.h5
 check "a member is not overwritten" "$ksi" info m1.h5
