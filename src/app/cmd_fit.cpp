@@ -127,8 +127,12 @@ int run_fit(const Invocation& call) {
       "largest change of the drift per update, relative to its size along the ensemble (a "
       "Levenberg-Marquardt step; 0: none until a pass diverges, then 1)")(
       "guide-divergence", po::value<double>()->default_value(guide_defaults.divergence),
-      "abandon a pass whose RMS z at a grid time exceeds this, keeping the model it started from "
-      "(0: never)")(
+      "abandon a pass whose RMS z at a grid time exceeds this and run it again one rung down: "
+      "updates limited to s = 1, then --guide-fallback; on the last rung keep the model the pass "
+      "started from (0: never)")(
+      "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
+      "last rung for a pass that diverged with limited updates: residual (residual updates, a "
+      "dead band of at least 2, K^q on every member, a ridge of at least 1e-2) or none")(
       "guide-update", po::value<std::string>()->default_value(to_string(guide_defaults.update)),
       "update of eta_k: full (re-solved on the ensemble) or residual (eta_k plus the correction "
       "of the moment error alone, none at t = 0; adds up over passes)")(
@@ -196,6 +200,7 @@ int run_fit(const Invocation& call) {
     guide.divergence = vm["guide-divergence"].as<double>();
     guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());
     guide.dead_band = vm["guide-dead-band"].as<double>();
+    guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());
     const sample::SampleOptions sampler = sampler_options(vm, "guide-");
     guide.steps = sampler.steps;
     guide.integrator = sampler.integrator;

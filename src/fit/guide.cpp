@@ -87,6 +87,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("gram_members", o.gram_members);
   config.set("max_step", o.max_step);
   config.set("divergence", o.divergence);
+  config.set("fallback", to_string(o.fallback));
   config.set("inputs", o.checkpoint.inputs);
   return config;
 }
@@ -97,7 +98,9 @@ struct Position {
   Matrix eta;
   Matrix pass_start_eta;    // eta when the pass in progress started (kept if it diverges)
   double step_limit = 0.0;  // s of the updates (GuideOptions::max_step; raised after a divergence)
-  Matrix correction;        // T x P: the integral of the moment errors over the passes so far
+  std::size_t fallback_pass = 0;  // the pass (1-based) that went on to the fallback rung; 0: none
+  Matrix correction;              // T x P: the integral of the moment errors over the passes so far
+  Matrix pass_start_correction;   // the correction when the pass in progress started
   std::vector<std::vector<double>> rms, largest;  // finished passes, then the pass in progress
 };
 
@@ -113,11 +116,15 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     root.set_attribute("pass", static_cast<std::int64_t>(at.pass));
     root.set_attribute("time_index", static_cast<std::int64_t>(at.time));
     root.set_attribute("step_limit", at.step_limit);
+    root.set_attribute("fallback_pass", static_cast<std::int64_t>(at.fallback_pass));
     io::write_params(root.create_group("config"), config);
     root.write("eta", {at.eta.rows(), at.eta.cols()}, at.eta.values());
     root.write("pass_start_eta", {at.pass_start_eta.rows(), at.pass_start_eta.cols()},
                at.pass_start_eta.values());
     root.write("correction", {at.correction.rows(), at.correction.cols()}, at.correction.values());
+    root.write("pass_start_correction",
+               {at.pass_start_correction.rows(), at.pass_start_correction.cols()},
+               at.pass_start_correction.values());
     const std::size_t T = at.eta.rows();
     const Matrix rms = rows_to_matrix(at.rms, T), largest = rows_to_matrix(at.largest, T);
     root.write("rms_z", {rms.rows(), T}, rms.values());
@@ -154,6 +161,7 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     at.pass = static_cast<std::size_t>(root.integer_attribute("pass"));
     at.time = static_cast<std::size_t>(root.integer_attribute("time_index"));
     at.step_limit = root.real_attribute("step_limit");
+    at.fallback_pass = static_cast<std::size_t>(root.integer_attribute("fallback_pass"));
     const auto read = [&](const char* name) {
       std::vector<std::size_t> dims;
       const auto values = root.read_reals(name, &dims);
@@ -164,6 +172,7 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     at.eta = read("eta");
     at.pass_start_eta = read("pass_start_eta");
     at.correction = read("correction");
+    at.pass_start_correction = read("pass_start_correction");
     at.rms = matrix_rows(read("rms_z"));
     at.largest = matrix_rows(read("max_z"));
   });
@@ -251,6 +260,16 @@ std::string to_string(GuideUpdate update) {
   return update == GuideUpdate::residual ? "residual" : "full";
 }
 
+GuideFallback parse_guide_fallback(const std::string& name) {
+  return parse_choice<GuideFallback>(
+      "--guide-fallback", name,
+      {{"residual", GuideFallback::residual}, {"none", GuideFallback::none}});
+}
+
+std::string to_string(GuideFallback fallback) {
+  return fallback == GuideFallback::residual ? "residual" : "none";
+}
+
 void GuideOptions::validate() const {
   if (ensemble < 2) throw UsageError("--guide-ensemble must be at least 2");
   if (!(tau > 0.0) || !std::isfinite(tau)) throw UsageError("--guide-tau must be positive");
@@ -325,7 +344,6 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   const std::size_t total_batches = (Ng + per_batch - 1) / per_batch;
   const std::size_t wanted = options.gram_members ? std::min(options.gram_members, Ng) : Ng;
   const std::size_t stride = std::max<std::size_t>(1, total_batches * per_batch / wanted);
-  const auto in_gram = [&](const Batch& b) { return (b.first / per_batch) % stride == 0; };
   std::size_t gram_members = 0;
   for (std::size_t g = 0; g < total_batches; g += stride)
     gram_members += std::min(per_batch, Ng - g * per_batch);
@@ -342,6 +360,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   Position at;
   at.eta = model.eta();
   at.correction = Matrix(T, P, 0.0);
+  at.pass_start_correction = at.correction;
   bool resumed = false;
   GuideStart start;
   if (checkpointing && options.checkpoint.resume) {
@@ -375,6 +394,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     if (!resumed) {
       at.time = 0;
       at.pass_start_eta = at.eta;
+      at.pass_start_correction = at.correction;
       at.rms.emplace_back(T, 0.0);
       at.largest.emplace_back(T, 0.0);
       for (auto& b : batches) {
@@ -384,6 +404,19 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       }
     }
     resumed = false;
+    // This pass's rung of the ladder (GuideOptions::divergence): the fallback rung takes residual
+    // updates, a dead band and a ridge of at least kFallbackDeadBand and kFallbackRidge, K^q from
+    // every member, and no integral action.
+    const bool fallen = at.fallback_pass > 0;
+    const GuideUpdate update_rule = fallen ? GuideUpdate::residual : options.update;
+    const double dead_band =
+        fallen ? std::max(options.dead_band, kFallbackDeadBand) : options.dead_band;
+    const double ridge = fallen ? std::max(options.ridge, kFallbackRidge) : options.ridge;
+    const double integral = fallen ? 0.0 : options.integral;
+    const std::size_t gram_count = fallen ? Ng : gram_members;
+    const auto in_gram = [&](const Batch& b) {
+      return fallen || (b.first / per_batch) % stride == 0;
+    };
     par::Progress progress(sformat("guide: pass %zu", pass + 1), T - at.time);
     for (; at.time < T; ++at.time) {
       const std::size_t k = at.time;
@@ -432,7 +465,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       });
       comm.allreduce_sum(std::span<DoubleDouble>(sums));
       const double inv = 1.0 / static_cast<double>(Ng),
-                   inv_gram = 1.0 / static_cast<double>(gram_members);
+                   inv_gram = 1.0 / static_cast<double>(gram_count);
       std::size_t q = 0;
       for (std::size_t i = 0; i < P; ++i)
         for (std::size_t j = i; j < P; ++j) K(i, j) = sums[q++].value() * inv_gram;
@@ -477,24 +510,38 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                                pass + 1, t, at.rms[pass][k], zmax, worst));
       if (options.divergence > 0.0 && !(at.rms[pass][k] <= options.divergence)) {
         at.eta = at.pass_start_eta;
+        at.correction = at.pass_start_correction;
         model.set_eta(at.eta);
-        if (!(at.step_limit > 0.0)) {
+        const std::string what = sformat(
+            "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature %zu)",
+            pass + 1, t, at.rms[pass][k], options.divergence, zmax, worst);
+        if (!fallen && !(at.step_limit > 0.0)) {
           // Unlimited updates overshot: the pass again, each update a Levenberg-Marquardt step.
-          par::Log::warn(sformat(
-              "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature "
-              "%zu); the pass again from its start with updates limited to s = %g",
-              pass + 1, t, at.rms[pass][k], options.divergence, zmax, worst, kFallbackStep));
+          par::Log::warn(sformat("%s; the pass again from its start with updates limited to s = %g",
+                                 what.c_str(), kFallbackStep));
           at.step_limit = kFallbackStep;
-          at.rms.pop_back();
-          at.largest.pop_back();
+          retry = true;
+        } else if (!fallen && options.fallback == GuideFallback::residual) {
+          // Limited full updates diverge too: the pass again with the fallback rung's updates.
+          par::Log::warn(sformat(
+              "%s with updates limited to s = %g; the pass again from its start with residual "
+              "updates (dead band %g, K^q on all %zu members, ridge %g)",
+              what.c_str(), at.step_limit, std::max(options.dead_band, kFallbackDeadBand), Ng,
+              std::max(options.ridge, kFallbackRidge)));
+          at.fallback_pass = pass + 1;
+          at.step_limit = options.max_step;
+          at.correction = Matrix(T, P, 0.0);  // the residual update has no integral action
           retry = true;
         } else {
-          par::Log::warn(sformat(
-              "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature "
-              "%zu) with updates limited to s = %g; the model keeps the eta it had before the "
-              "pass",
-              pass + 1, t, at.rms[pass][k], options.divergence, zmax, worst, at.step_limit));
+          par::Log::warn(
+              sformat("%s on the last rung (%s updates, s = %g); the model keeps the eta "
+                      "it had before the pass",
+                      what.c_str(), to_string(update_rule).c_str(), at.step_limit));
           diverged = pass + 1;
+        }
+        if (retry) {
+          at.rms.pop_back();
+          at.largest.pop_back();
         }
         break;
       }
@@ -506,18 +553,17 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       // for the D* SDE, whose drift is 2 b - (beta'/beta) X). At a fixed point the errors vanish
       // and c holds the correction the drift needs.
       const double g = options.dynamics().drift_weight();
-      const bool residual = options.update == GuideUpdate::residual;
+      const bool residual = update_rule == GuideUpdate::residual;
       for (std::size_t p = 0; p < P; ++p) {
         double error = targets.mean(k, p) - m_q[p];
-        if (options.dead_band > 0.0) {
-          const double excess =
-              std::max(0.0, std::abs(error) - options.dead_band * standard_error(p));
+        if (dead_band > 0.0) {
+          const double excess = std::max(0.0, std::abs(error) - dead_band * standard_error(p));
           error = std::copysign(excess, error);
         }
         // residual: the increment eta_new - eta solves K^q d = c + e'/tau.
         rhs[p] = (residual ? 0.0 : targets.rhs(k, p) - h_fixed[p]) + at.correction(k, p) +
                  error / options.tau;
-        if (k > 0) at.correction(k - 1, p) += options.integral * error / (g * (t - times[k - 1]));
+        if (k > 0) at.correction(k - 1, p) += integral * error / (g * (t - times[k - 1]));
       }
       // residual: no update at t = 0, where the members follow rho_0 exactly (errors are noise).
       // Nor where every error is inside the dead band: eta stays as it is, bit for bit.
@@ -527,10 +573,10 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       if (update && comm.is_root()) {
         try {
           ScopedPhase phase("guide.solve");
-          solve_normal_equations(K, rhs, options.ridge, eta_new);
+          solve_normal_equations(K, rhs, ridge, eta_new);
           if (residual)
             for (std::size_t p = 0; p < P; ++p) eta_new[p] += at.eta(k, p);
-          limit_step(K, rhs, residual, at.step_limit, options.ridge, at.eta.row(k), eta_new);
+          limit_step(K, rhs, residual, at.step_limit, ridge, at.eta.row(k), eta_new);
         } catch (const Error& e) {
           failure = std::make_exception_ptr(
               NumericalError(sformat("guided pass %zu: the ensemble system at t = %.4f failed: %s",
@@ -603,6 +649,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("dead_band", options.dead_band);
   s.set("diverged_pass", diverged);
   s.set("step_limit", at.step_limit);
+  s.set("fallback", to_string(options.fallback));
+  s.set("fallback_pass", at.fallback_pass);
   s.set("steps", options.steps);
   s.set("integrator", to_string(options.integrator));
   s.set("diffusion_scale", options.diffusion_scale);

@@ -441,6 +441,8 @@ TEST(GuidedPasses, RefuseBadOptionsAndModelsWithoutTargets) {
   EXPECT_THROW(g.validate(), UsageError) << "the residual update integrates already";
   g.integral = 0.0;
   EXPECT_THROW(fit::parse_guide_update("partial"), UsageError);
+  EXPECT_THROW(fit::parse_guide_fallback("limited"), UsageError);
+  EXPECT_EQ(fit::parse_guide_fallback("none"), fit::GuideFallback::none);
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);
   const Model oneshot = fit_on(lognormal_setup(24), comm);
@@ -448,4 +450,50 @@ TEST(GuidedPasses, RefuseBadOptionsAndModelsWithoutTargets) {
       with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
   bare.set_targets({});
   EXPECT_THROW(fit::guide_model(bare, g, comm), InputError);
+}
+
+TEST(GuidedPasses, APassThatDivergesWhenLimitedFallsBackToResidualUpdates) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  // Undamped updates on this case reach a largest per-time RMS z in pass 1 of 29.3 with full
+  // updates, 24.7 with full updates limited to s = 1, and 19.2 with the fallback rung's residual
+  // updates (measured): a divergence threshold of 22 makes the first two rungs diverge and not the
+  // third.
+  fit::GuideOptions g = small_guide(2);
+  g.damping = 1.0;
+  g.divergence = 22.0;
+
+  // Without the fallback rung the ladder ends at the limited rung: the one-shot model, bit for bit.
+  g.fallback = fit::GuideFallback::none;
+  Model stopped = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(stopped, g, comm);
+  EXPECT_EQ(stopped.guide_record().settings.integer("diverged_pass"), 1);
+  EXPECT_EQ(stopped.guide_record().settings.integer("fallback_pass"), 0);
+  EXPECT_EQ(stopped.guide_record().passes(), 1u) << "the diverged pass's z's are on record";
+  EXPECT_EQ(test::relative_difference(stopped.eta(), oneshot.eta()), 0.0);
+
+  // With it, pass 1 is run a third time with residual updates, and pass 2 stays on that rung.
+  g.fallback = fit::GuideFallback::residual;
+  Model ladder = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(ladder, g, comm);
+  const auto& r = ladder.guide_record();
+  EXPECT_EQ(r.settings.integer("diverged_pass"), 0);
+  EXPECT_EQ(r.settings.integer("fallback_pass"), 1);
+  ASSERT_EQ(r.passes(), 2u);
+  for (const double z : r.rms_z.values()) EXPECT_LE(z, 22.0);
+  EXPECT_GT(test::relative_difference(ladder.eta(), oneshot.eta()), 1e-6);
+
+  // The rung is the residual guide with a dead band of 2, K^q on every member and a ridge of 1e-2,
+  // run from the one-shot model: the same bits as asking for it from the start.
+  fit::GuideOptions direct = g;
+  direct.update = fit::GuideUpdate::residual;
+  direct.dead_band = fit::kFallbackDeadBand;
+  direct.gram_members = 0;
+  direct.ridge = fit::kFallbackRidge;
+  Model asked = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(asked, direct, comm);
+  EXPECT_EQ(asked.guide_record().settings.integer("fallback_pass"), 0);
+  EXPECT_EQ(test::relative_difference(ladder.eta(), asked.eta()), 0.0);
+  EXPECT_EQ(test::relative_difference(r.rms_z, asked.guide_record().rms_z), 0.0);
 }

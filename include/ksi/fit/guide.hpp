@@ -40,6 +40,15 @@ enum class GuideUpdate { full, residual };
 GuideUpdate parse_guide_update(const std::string& name);
 std::string to_string(GuideUpdate update);
 
+/// What a pass that diverged with limited updates does last (GuideOptions::fallback).
+enum class GuideFallback { none, residual };
+GuideFallback parse_guide_fallback(const std::string& name);
+std::string to_string(GuideFallback fallback);
+
+/// The fallback rung's settings: a dead band and a ridge at least these, K^q on every member.
+inline constexpr double kFallbackDeadBand = 2.0;
+inline constexpr double kFallbackRidge = 1e-2;
+
 struct GuideOptions {
   std::size_t passes = 0;     ///< guided passes at most (0: none)
   std::size_t ensemble = 64;  ///< N_g fields integrated per pass
@@ -58,10 +67,16 @@ struct GuideOptions {
   /// directions the ensemble's Gram matrix hardly sees shrink first; 0: no limit, until a pass
   /// diverges: that pass is run again with s = 1).
   double max_step = 0.0;
-  /// A pass whose RMS z at a grid time exceeds this is abandoned: it is run again from its start
-  /// with limited updates if they were not, else the model keeps the eta it had before the pass
-  /// and the guide stops (0: never).
+  /// A pass whose RMS z at a grid time exceeds this is abandoned and run again from its start one
+  /// rung further down a ladder: updates limited to s = 1 (unless they were from the start), then
+  /// the `fallback`; a pass that diverges on the last rung leaves the eta it started from, and the
+  /// guide stops. Later passes stay on the rung reached (0: never abandon).
   double divergence = 100.0;
+  /// The ladder's last rung. `residual`: residual updates with a dead band of at least
+  /// kFallbackDeadBand, K^q from every member and a ridge of at least kFallbackRidge (the setting
+  /// that runs on forced 2D turbulence, where full updates diverge even when limited; on data
+  /// where they do not diverge it is never reached). `none`: no such rung.
+  GuideFallback fallback = GuideFallback::residual;
   /// How eta_k is updated. `full`: re-solved from the ensemble's system above (METHOD section 9).
   /// `residual`: eta_k <- eta_k + w (K^q_k + ridge)^-1 (c_k + e'_k / tau), no update at t = 0 (the
   /// members follow rho_0 exactly there, so its error is noise): without a moment error eta is
