@@ -364,37 +364,68 @@ void ComplexTransform::backward(const complex* in, complex* out) const {
   (in == out ? backward_inplace_ : backward_)->execute(in, out);
 }
 
-std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims) {
+namespace {
+
+// |k|^2 (grid units) of each r2c coefficient of a grid of `dims`, in storage order.
+std::vector<double> squared_wavenumbers(const std::vector<std::size_t>& dims) {
   std::size_t size = 1;
   for (std::size_t a = 0; a + 1 < dims.size(); ++a) size *= dims[a];
   const std::size_t last = dims.back() / 2 + 1;
   size *= last;
-  std::vector<std::size_t> shells(size);
-  std::vector<std::size_t> index(dims.size(), 0);
+  std::vector<double> k2(size, 0.0);
   for (std::size_t m = 0; m < size; ++m) {
     std::size_t rest = m;
-    double k2 = 0.0;
     for (std::size_t a = dims.size(); a-- > 0;) {
       const std::size_t extent = a + 1 == dims.size() ? last : dims[a];
       const double f = static_cast<double>(frequency(rest % extent, dims[a]));
       rest /= extent;
-      k2 += f * f;
+      k2[m] += f * f;
     }
-    shells[m] = static_cast<std::size_t>(std::llround(std::sqrt(k2)));
   }
+  return k2;
+}
+
+// |k|^2 is an integer, so |k| never falls on a half-integer shell boundary.
+std::size_t shell_of(double k2) {
+  return static_cast<std::size_t>(std::llround(std::sqrt(k2)));
+}
+
+}  // namespace
+
+std::vector<std::size_t> shell_of_modes(const std::vector<std::size_t>& dims) {
+  const std::vector<double> k2 = squared_wavenumbers(dims);
+  std::vector<std::size_t> shells(k2.size());
+  for (std::size_t m = 0; m < k2.size(); ++m) shells[m] = shell_of(k2[m]);
   return shells;
 }
 
-SpectralShells::SpectralShells(std::vector<std::size_t> dims)
-    : dims_(std::move(dims)), shell_(shell_of_modes(dims_)) {
+SpectralShells::SpectralShells(std::vector<std::size_t> dims) : dims_(std::move(dims)) {
+  const std::vector<double> k2 = squared_wavenumbers(dims_);
   const std::size_t last = dims_.back(), half = last / 2 + 1;
-  weight_.resize(shell_.size());
-  for (std::size_t m = 0; m < shell_.size(); ++m) {
+  shell_.resize(k2.size());
+  weight_.resize(k2.size());
+  std::size_t count = 0;
+  for (std::size_t m = 0; m < k2.size(); ++m) {
+    shell_[m] = shell_of(k2[m]);
+    count = std::max(count, shell_[m] + 1);
     const std::size_t k_last = m % half;
     weight_[m] = k_last == 0 || 2 * k_last == last ? 1.0 : 2.0;
   }
-  modes_.assign(*std::max_element(shell_.begin(), shell_.end()) + 1, 0.0);
-  for (std::size_t m = 0; m < shell_.size(); ++m) modes_[shell_[m]] += weight_[m];
+  modes_.assign(count, 0.0);
+  wavenumber_.assign(count, 0.0);
+  wavenumber_squared_.assign(count, 0.0);
+  for (std::size_t m = 0; m < k2.size(); ++m) {
+    modes_[shell_[m]] += weight_[m];
+    wavenumber_[shell_[m]] += weight_[m] * std::sqrt(k2[m]);
+    wavenumber_squared_[shell_[m]] += weight_[m] * k2[m];
+  }
+  // Every shell up to the corner of the grid holds modes (|k| grows by less than 1 between
+  // neighbouring grid points), so none is empty.
+  for (std::size_t s = 0; s < count; ++s) {
+    ensure(modes_[s] > 0.0, "empty spectral shell");
+    wavenumber_[s] /= modes_[s];
+    wavenumber_squared_[s] /= modes_[s];
+  }
 }
 
 }  // namespace ksi::fft

@@ -105,6 +105,39 @@ TEST(Fft, Frequencies) {
   EXPECT_EQ(ksi::fft::frequency(7, 8), -1);
 }
 
+TEST(SpectralShells, CountsAndMeanWavenumbersOverTheFullSpectrum) {
+  // Against a walk over every mode of the full (not half) spectrum: m_s, mean |k| and mean |k|^2
+  // per shell, on even and odd axes in 1, 2 and 3 dimensions (odd axes have no Nyquist plane, so
+  // a wrong mirror weight shows).
+  for (const std::vector<std::size_t>& dims :
+       std::vector<std::vector<std::size_t>>{{10}, {9}, {8, 6}, {7, 5}, {6, 5, 4}}) {
+    const ksi::fft::SpectralShells shells(dims);
+    std::size_t total = 1;
+    for (const auto n : dims) total *= n;
+    std::vector<double> modes(shells.count(), 0.0), k1(shells.count(), 0.0),
+        k2(shells.count(), 0.0);
+    for (std::size_t flat = 0; flat < total; ++flat) {
+      std::size_t rest = flat;
+      double sq = 0.0;
+      for (std::size_t a = dims.size(); a-- > 0;) {
+        const double f = static_cast<double>(ksi::fft::frequency(rest % dims[a], dims[a]));
+        rest /= dims[a];
+        sq += f * f;
+      }
+      const auto s = static_cast<std::size_t>(std::llround(std::sqrt(sq)));
+      ASSERT_LT(s, shells.count());
+      modes[s] += 1.0;
+      k1[s] += std::sqrt(sq);
+      k2[s] += sq;
+    }
+    for (std::size_t s = 0; s < shells.count(); ++s) {
+      EXPECT_EQ(shells.modes_per_shell()[s], modes[s]) << "shell " << s;
+      EXPECT_NEAR(shells.mean_wavenumber()[s], k1[s] / modes[s], 1e-12) << "shell " << s;
+      EXPECT_NEAR(shells.mean_wavenumber_squared()[s], k2[s] / modes[s], 1e-11) << "shell " << s;
+    }
+  }
+}
+
 TEST(FftWisdom, PlansFromWisdomOnlyAreTheMeasuredOnesOrElseTheEstimate) {
   // How rank 0's measured plans reach the other ranks (sample/fft_plans.hpp): the text of its
   // wisdom, imported by a process that has none, must give the measured plans, and a shape the

@@ -67,12 +67,19 @@ class SpectralShells {
   const std::vector<double>& weights() const noexcept { return weight_; }
   /// m_s of each shell.
   const std::vector<double>& modes_per_shell() const noexcept { return modes_; }
+  /// Mean |k| of each shell's modes (grid units, weighted by w_k).
+  const std::vector<double>& mean_wavenumber() const noexcept { return wavenumber_; }
+  /// Mean |k|^2 of each shell's modes (for spectral moments such as <|grad f|^2>).
+  const std::vector<double>& mean_wavenumber_squared() const noexcept {
+    return wavenumber_squared_;
+  }
 
  private:
   std::vector<std::size_t> dims_;
   std::vector<std::size_t> shell_;
   std::vector<double> weight_;
   std::vector<double> modes_;
+  std::vector<double> wavenumber_, wavenumber_squared_;
 };
 
 /// Counters of executed transforms (per shape), for benchmark reports.

@@ -37,16 +37,16 @@ class PowerSpectrum {
   /// Values N of one field.
   std::size_t field_size() const noexcept { return transform_.real_size(); }
   /// Number of shells, including shell 0 (the mean) and the incomplete corner shells.
-  std::size_t shells() const noexcept { return shell_modes_.size(); }
+  std::size_t shells() const noexcept { return shells_.count(); }
   /// floor(min n_a / 2): shells 1 .. complete_shells() are whole spheres inside the grid.
   std::size_t complete_shells() const noexcept { return complete_shells_; }
   /// Fourier modes per shell (the full spectrum: m and -m both counted).
-  const std::vector<double>& shell_modes() const noexcept { return shell_modes_; }
+  const std::vector<double>& shell_modes() const noexcept { return shells_.modes_per_shell(); }
   /// Mean |m| of the modes of each shell, in units of the fundamental 2 pi / L.
-  const std::vector<double>& shell_wavenumber() const noexcept { return shell_wavenumber_; }
+  const std::vector<double>& shell_wavenumber() const noexcept { return shells_.mean_wavenumber(); }
   /// Mean |m|^2 of the modes of each shell (for spectral moments such as <|grad f|^2>).
   const std::vector<double>& shell_wavenumber_squared() const noexcept {
-    return shell_wavenumber_squared_;
+    return shells_.mean_wavenumber_squared();
   }
   /// 2 pi / L.
   double fundamental() const noexcept;
@@ -64,11 +64,7 @@ class PowerSpectrum {
   double box_size_;
   double volume_;
   fft::RealTransform transform_;
-  std::vector<std::uint32_t> mode_shell_;  // shell of each stored (half-spectrum) mode
-  std::vector<double> mode_weight_;        // 1 or 2: how many full-spectrum modes it stands for
-  std::vector<double> shell_modes_;
-  std::vector<double> shell_wavenumber_;
-  std::vector<double> shell_wavenumber_squared_;
+  fft::SpectralShells shells_;
   std::size_t complete_shells_ = 0;
   mutable std::vector<fft::complex> workspace_;
 };
