@@ -98,9 +98,10 @@ struct Position {
   Matrix eta;
   Matrix pass_start_eta;    // eta when the pass in progress started (kept if it diverges)
   double step_limit = 0.0;  // s of the updates (GuideOptions::max_step; raised after a divergence)
-  std::size_t fallback_pass = 0;  // the pass (1-based) that went on to the fallback rung; 0: none
-  Matrix correction;              // T x P: the integral of the moment errors over the passes so far
-  Matrix pass_start_correction;   // the correction when the pass in progress started
+  std::size_t fallback_pass = 0;   // the pass (1-based) that went on to the fallback rungs; 0: none
+  std::size_t fallback_level = 0;  // the fallback rung: 1, 2, ... (ridge times 10^(level - 1))
+  Matrix correction;             // T x P: the integral of the moment errors over the passes so far
+  Matrix pass_start_correction;  // the correction when the pass in progress started
   std::vector<std::vector<double>> rms, largest;  // finished passes, then the pass in progress
 };
 
@@ -117,6 +118,7 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     root.set_attribute("time_index", static_cast<std::int64_t>(at.time));
     root.set_attribute("step_limit", at.step_limit);
     root.set_attribute("fallback_pass", static_cast<std::int64_t>(at.fallback_pass));
+    root.set_attribute("fallback_level", static_cast<std::int64_t>(at.fallback_level));
     io::write_params(root.create_group("config"), config);
     root.write("eta", {at.eta.rows(), at.eta.cols()}, at.eta.values());
     root.write("pass_start_eta", {at.pass_start_eta.rows(), at.pass_start_eta.cols()},
@@ -162,6 +164,7 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     at.time = static_cast<std::size_t>(root.integer_attribute("time_index"));
     at.step_limit = root.real_attribute("step_limit");
     at.fallback_pass = static_cast<std::size_t>(root.integer_attribute("fallback_pass"));
+    at.fallback_level = static_cast<std::size_t>(root.integer_attribute("fallback_level"));
     const auto read = [&](const char* name) {
       std::vector<std::size_t> dims;
       const auto values = root.read_reals(name, &dims);
@@ -194,6 +197,11 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
 
 // s of the updates after a pass with unlimited updates diverged.
 constexpr double kFallbackStep = 1.0;
+
+// The ridge of fallback rung `level` (1, 2, ...): at least kFallbackRidge, times 10 per rung.
+double fallback_ridge(double ridge, std::size_t level) {
+  return std::max(ridge, kFallbackRidge) * std::pow(10.0, static_cast<double>(level) - 1.0);
+}
 
 // Energy of d along the ensemble, d^T K d, from the upper triangle of K.
 double energy(const Matrix& K, std::span<const double> d) {
@@ -404,14 +412,14 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       }
     }
     resumed = false;
-    // This pass's rung of the ladder (GuideOptions::divergence): the fallback rung takes residual
-    // updates, a dead band and a ridge of at least kFallbackDeadBand and kFallbackRidge, K^q from
-    // every member, and no integral action.
-    const bool fallen = at.fallback_pass > 0;
+    // This pass's rung of the ladder (GuideOptions::divergence): the fallback rungs take residual
+    // updates, a dead band of at least kFallbackDeadBand, K^q from every member, no integral
+    // action, and a ridge of at least kFallbackRidge, ten times larger on each further rung.
+    const bool fallen = at.fallback_level > 0;
     const GuideUpdate update_rule = fallen ? GuideUpdate::residual : options.update;
     const double dead_band =
         fallen ? std::max(options.dead_band, kFallbackDeadBand) : options.dead_band;
-    const double ridge = fallen ? std::max(options.ridge, kFallbackRidge) : options.ridge;
+    const double ridge = fallen ? fallback_ridge(options.ridge, at.fallback_level) : options.ridge;
     const double integral = fallen ? 0.0 : options.integral;
     const std::size_t gram_count = fallen ? Ng : gram_members;
     const auto in_gram = [&](const Batch& b) {
@@ -521,22 +529,26 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                                  what.c_str(), kFallbackStep));
           at.step_limit = kFallbackStep;
           retry = true;
-        } else if (!fallen && options.fallback == GuideFallback::residual) {
-          // Limited full updates diverge too: the pass again with the fallback rung's updates.
+        } else if (options.fallback == GuideFallback::residual &&
+                   at.fallback_level < kFallbackLevels) {
+          // Limited full updates (or the fallback rung's) diverge too: the pass again with the
+          // next fallback rung's updates.
           par::Log::warn(sformat(
-              "%s with updates limited to s = %g; the pass again from its start with residual "
+              "%s with %s updates (s = %g, ridge %g); the pass again from its start with residual "
               "updates (dead band %g, K^q on all %zu members, ridge %g)",
-              what.c_str(), at.step_limit, std::max(options.dead_band, kFallbackDeadBand), Ng,
-              std::max(options.ridge, kFallbackRidge)));
-          at.fallback_pass = pass + 1;
+              what.c_str(), to_string(update_rule).c_str(), at.step_limit, ridge,
+              std::max(options.dead_band, kFallbackDeadBand), Ng,
+              fallback_ridge(options.ridge, at.fallback_level + 1)));
+          if (!fallen) at.fallback_pass = pass + 1;
+          ++at.fallback_level;
           at.step_limit = options.max_step;
           at.correction = Matrix(T, P, 0.0);  // the residual update has no integral action
           retry = true;
         } else {
           par::Log::warn(
-              sformat("%s on the last rung (%s updates, s = %g); the model keeps the eta "
-                      "it had before the pass",
-                      what.c_str(), to_string(update_rule).c_str(), at.step_limit));
+              sformat("%s on the last rung (%s updates, s = %g, ridge %g); the model keeps the "
+                      "eta it had before the pass",
+                      what.c_str(), to_string(update_rule).c_str(), at.step_limit, ridge));
           diverged = pass + 1;
         }
         if (retry) {
@@ -651,6 +663,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("step_limit", at.step_limit);
   s.set("fallback", to_string(options.fallback));
   s.set("fallback_pass", at.fallback_pass);
+  s.set("fallback_ridge",
+        at.fallback_level ? fallback_ridge(options.ridge, at.fallback_level) : 0.0);
   s.set("steps", options.steps);
   s.set("integrator", to_string(options.integrator));
   s.set("diffusion_scale", options.diffusion_scale);

@@ -303,8 +303,10 @@ class StopAt final : public features::FeatureMap {
   const ItemShape& input_shape() const override { return inner_.input_shape(); }
   void evaluate(std::span<const double> x, std::span<double> phi) const override {
     inner_.evaluate(x, phi);
+    ++calls_;
     if (here_ && --remaining_ == 0) par::request_stop();
   }
+  int calls() const { return calls_; }
   void vjp(std::span<const double> x, std::span<const double> e,
            std::span<double> g) const override {
     inner_.vjp(x, e, g);
@@ -318,6 +320,7 @@ class StopAt final : public features::FeatureMap {
  private:
   const FeatureMap& inner_;
   mutable int remaining_;
+  mutable int calls_ = 0;
   bool here_;
 };
 
@@ -496,4 +499,78 @@ TEST(GuidedPasses, APassThatDivergesWhenLimitedFallsBackToResidualUpdates) {
   EXPECT_EQ(asked.guide_record().settings.integer("fallback_pass"), 0);
   EXPECT_EQ(test::relative_difference(ladder.eta(), asked.eta()), 0.0);
   EXPECT_EQ(test::relative_difference(r.rms_z, asked.guide_record().rms_z), 0.0);
+}
+
+TEST(GuidedPasses, FallbackRungsRaiseTheRidgeUntilTheLastKeepsTheModel) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  // tau = 0.01 with a divergence threshold of 22: pass 1 goes down to a fallback rung and runs;
+  // pass 2 diverges on every rung (measured: RMS z 2.75e3 at t = 1 on the last, ridge 1).
+  fit::GuideOptions g = small_guide(1);
+  g.damping = 1.0;
+  g.tau = 0.01;
+  g.divergence = 22.0;
+  Model one = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(one, g, comm);
+  const auto& first = one.guide_record();
+  EXPECT_EQ(first.settings.integer("diverged_pass"), 0);
+  EXPECT_EQ(first.settings.integer("fallback_pass"), 1);
+  EXPECT_GE(first.settings.real("fallback_ridge"), fit::kFallbackRidge);
+
+  g.passes = 2;
+  Model two = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(two, g, comm);
+  const auto& r = two.guide_record();
+  EXPECT_EQ(r.settings.integer("fallback_pass"), 1);
+  EXPECT_EQ(r.settings.integer("diverged_pass"), 2);
+  EXPECT_DOUBLE_EQ(r.settings.real("fallback_ridge"),
+                   fit::kFallbackRidge * std::pow(10.0, fit::kFallbackLevels - 1.0))
+      << "every rung was tried";
+  EXPECT_GT(r.settings.real("fallback_ridge"), first.settings.real("fallback_ridge"));
+  // Diverged on the last rung: the model is the one pass 2 started from, pass 1's, bit for bit.
+  EXPECT_EQ(test::relative_difference(two.eta(), one.eta()), 0.0);
+}
+
+TEST(GuidedPasses, ResumeOnAFallbackRung) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  test::ScratchDir dir("guide-fallback");
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
+  // The case of the test above: pass 2 runs on the fallback rungs only, and diverges on each.
+  fit::GuideOptions g = small_guide(2);
+  g.damping = 1.0;
+  g.tau = 0.01;
+  g.divergence = 22.0;
+  auto counting = std::make_unique<StopAt>(*inner, 0, false);
+  const StopAt& counter = *counting;
+  Model reference = with_map(oneshot, std::move(counting));
+  fit::guide_model(reference, g, comm);
+  ASSERT_EQ(reference.guide_record().settings.integer("diverged_pass"), 2);
+  const int total = counter.calls();  // this rank's evaluations of the whole ladder
+
+  // Stopped during the second-to-last grid time of the last rung of pass 2 (each grid time
+  // evaluates every member of the rank once); honoured at the last one.
+  const int members_here =
+      static_cast<int>(2 * par::block_range(6, comm.rank(), comm.size()).size());
+  g.checkpoint.path = dir.path("guide.checkpoint");
+  g.checkpoint.every_seconds = 0;
+  Model interrupted = with_map(
+      oneshot, std::make_unique<StopAt>(*inner, total - 2 * members_here + 1, comm.is_root()));
+  test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
+  ASSERT_TRUE(std::filesystem::exists(g.checkpoint.path));
+
+  g.checkpoint.resume = true;
+  Model resumed =
+      with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  const fit::GuideStart start = fit::guide_model(resumed, g, comm);
+  EXPECT_TRUE(start.resumed);
+  EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
+  EXPECT_EQ(start.time, oneshot.times().size() - 1);
+  // The checkpoint carries the rung: the resumed pass ends as the uninterrupted one did.
+  const auto &r = resumed.guide_record(), &want = reference.guide_record();
+  EXPECT_EQ(r.settings.integer("diverged_pass"), 2);
+  EXPECT_EQ(r.settings.real("fallback_ridge"), want.settings.real("fallback_ridge"));
+  EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
+  EXPECT_EQ(test::relative_difference(r.rms_z, want.rms_z), 0.0);
 }

@@ -45,9 +45,11 @@ enum class GuideFallback { none, residual };
 GuideFallback parse_guide_fallback(const std::string& name);
 std::string to_string(GuideFallback fallback);
 
-/// The fallback rung's settings: a dead band and a ridge at least these, K^q on every member.
+/// The fallback rungs' settings: a dead band and a ridge at least these, K^q on every member; each
+/// further rung (kFallbackLevels in all) multiplies the ridge by 10.
 inline constexpr double kFallbackDeadBand = 2.0;
 inline constexpr double kFallbackRidge = 1e-2;
+inline constexpr std::size_t kFallbackLevels = 3;
 
 struct GuideOptions {
   std::size_t passes = 0;     ///< guided passes at most (0: none)
@@ -72,10 +74,12 @@ struct GuideOptions {
   /// the `fallback`; a pass that diverges on the last rung leaves the eta it started from, and the
   /// guide stops. Later passes stay on the rung reached (0: never abandon).
   double divergence = 100.0;
-  /// The ladder's last rung. `residual`: residual updates with a dead band of at least
+  /// The ladder's last rungs. `residual`: residual updates with a dead band of at least
   /// kFallbackDeadBand, K^q from every member and a ridge of at least kFallbackRidge (the setting
-  /// that runs on forced 2D turbulence, where full updates diverge even when limited; on data
-  /// where they do not diverge it is never reached). `none`: no such rung.
+  /// that runs on forced 2D turbulence with 32 marginal bins, where full updates diverge even
+  /// when limited), then the same with the ridge ten and a hundred times larger: the larger the
+  /// ridge, the smaller the steps along what the ensemble sees badly. On data where passes do not
+  /// diverge the rungs are never reached. `none`: no such rungs.
   GuideFallback fallback = GuideFallback::residual;
   /// How eta_k is updated. `full`: re-solved from the ensemble's system above (METHOD section 9).
   /// `residual`: eta_k <- eta_k + w (K^q_k + ridge)^-1 (c_k + e'_k / tau), no update at t = 0 (the
