@@ -131,8 +131,9 @@ int run_fit(const Invocation& call) {
       "updates limited to s = 1, then --guide-fallback; on the last rung keep the model the pass "
       "started from (0: never)")(
       "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
-      "last rung for a pass that diverged with limited updates: residual (residual updates, a "
-      "dead band of at least 2, K^q on every member, a ridge of at least 1e-2) or none")(
+      "last rungs for a pass that diverged with limited updates: residual (residual updates, a "
+      "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "
+      "or none")(
       "guide-update", po::value<std::string>()->default_value(to_string(guide_defaults.update)),
       "update of eta_k: full (re-solved on the ensemble) or residual (eta_k plus the correction "
       "of the moment error alone, none at t = 0; adds up over passes)")(

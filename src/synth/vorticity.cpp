@@ -224,47 +224,41 @@ void Vorticity2D::update(double a, double b, double dt, double shift, double ste
   }
 }
 
-double Vorticity2D::take_step(double fixed_dt, double max_dt) {
-  double dt = fixed_dt;
-  for (int s = 0; s < detail::kRkStages; ++s) {
-    const double shift = detail::kRkC[s] * dt;
-    nonlinear(shift, s == 0);
-    if (s == 0 && fixed_dt <= 0.0) {
-      const double dx = 2.0 * kPi / static_cast<double>(n_);
-      dt = std::min(max_speed_ > 0.0 ? options_.cfl * dx / max_speed_ : max_dt, max_dt);
-    }
-    update(detail::kRkA[s], detail::kRkB[s], dt, shift, dt, s == detail::kRkStages - 1);
+// The shared stepping driver's view of the solver.
+struct Vorticity2D::Stepping {
+  Vorticity2D& f;
+  void nonlinear(double shift, bool measure_speed) { f.nonlinear(shift, measure_speed); }
+  void update(double a, double b, double dt, double shift, double step, bool last) {
+    f.update(a, b, dt, shift, step, last);
   }
-  time_ += dt;
-  ++steps_;
-  return dt;
-}
+  double max_speed() const { return f.max_speed_; }
+  double cfl() const { return f.options_.cfl; }
+  std::size_t grid() const { return f.n_; }
+  double turnover_time() const { return f.diagnostics().turnover_time; }
+  void count_step(double dt) {
+    f.time_ += dt;
+    ++f.steps_;
+  }
+};
 
 void Vorticity2D::step(double dt) {
-  if (!(dt > 0.0) || !std::isfinite(dt))
-    throw InternalError("Vorticity2D::step: dt must be positive");
-  take_step(dt, dt);
+  Stepping s{*this};
+  detail::fixed_step(s, dt, "Vorticity2D");
 }
 
 double Vorticity2D::stable_time_step() {
-  nonlinear(0.0, true);
-  const double dx = 2.0 * kPi / static_cast<double>(n_);
-  return max_speed_ > 0.0 ? options_.cfl * dx / max_speed_ : 1.0;
+  Stepping s{*this};
+  return detail::stable_time_step(s);
 }
 
 void Vorticity2D::advance(double duration) {
-  double remaining = duration;
-  while (remaining > 1e-12 * duration) remaining -= take_step(0.0, remaining);
+  Stepping s{*this};
+  detail::advance(s, duration);
 }
 
 void Vorticity2D::advance_turnovers(double turnovers) {
-  double done = 0.0;
-  while (done < turnovers) {
-    const double turnover = diagnostics().turnover_time;
-    if (!(turnover > 0.0))
-      throw NumericalError("the flow has no energy left: cannot measure turnover times");
-    done += take_step(0.0, 10.0 * turnover) / turnover;
-  }
+  Stepping s{*this};
+  detail::advance_turnovers(s, turnovers);
 }
 
 void Vorticity2D::tendency(std::span<complex> out) {

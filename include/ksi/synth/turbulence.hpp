@@ -135,8 +135,8 @@ class NavierStokes3D {
 
  private:
   struct Work;
-  // One step of fixed_dt, or (fixed_dt <= 0) of the CFL step capped at max_dt; returns its length.
-  double take_step(double fixed_dt, double max_dt);
+  struct Stepping;  // the shared stepping driver's view of the solver
+                    // (src/synth/low_storage_rk.hpp)
   void nonlinear(double stage_shift, bool measure_speed);
   void update(double a, double b, double dt, double stage_shift, double step_shift, bool last);
   double forcing_coefficient(double stage_shift) const;
@@ -187,7 +187,7 @@ class Vorticity2D {
 
  private:
   struct Work;
-  double take_step(double fixed_dt, double max_dt);
+  struct Stepping;
   void nonlinear(double stage_shift, bool measure_speed);
   void update(double a, double b, double dt, double stage_shift, double step_shift, bool last);
   double forcing_coefficient(double stage_shift) const;
