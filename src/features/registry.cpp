@@ -112,6 +112,13 @@ std::unique_ptr<FeatureMap> build_feature_map(const std::string& kind, const Par
     Matrix in_data_units;
     par::collective(comm, [&] { in_data_units = to_data_units(units, shape, local_items); });
     normalization = to_calibrate->calibrate(in_data_units, comm);
+    // Shells the standardisation found no data power in (colour 0: the data's spectrum ends
+    // there, e.g. at a solver's dealiasing cut) hold in data units only what the pointwise curve
+    // makes of the other shells: no shell feature there. Steering them steers nothing the data
+    // have (on forced 2D turbulence they made every guided pass diverge).
+    if (!units.colour.empty() && !normalization.shells.empty())
+      for (std::size_t s = 0; s < normalization.shells.size(); ++s)
+        if (!(units.colour[s] > 0.0)) normalization.shells[s] = 0.0;
   } else {
     normalization = to_calibrate->calibrate(local_items, comm);
   }

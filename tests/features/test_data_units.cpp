@@ -167,4 +167,35 @@ TEST(DataUnits, SpecRoundTripAndBuilder) {
                par::CollectiveError);
 }
 
+TEST(DataUnits, ShellsWithoutDataPowerGetNoShellFeature) {
+  // A standardisation that found no data power beyond shell 5 (colour 0 there, as beyond a
+  // solver's dealiasing cut): the curve still puts power there in data units, but no shell feature
+  // is made of it; the shells below keep theirs.
+  const std::vector<std::size_t> dims{16, 16};
+  const ItemShape shape = ItemShape::grid(dims);
+  FieldUnits units = copula_like_units(dims);
+  const Matrix items = white_fields(dims, 4, 40);
+  const auto& comm = par::Comm::self();
+  const auto full =
+      build_feature_map("scattering", {{"J", "2"}, {"units", "data"}}, shape, items, comm, units);
+  for (std::size_t s = 6; s < units.colour.size(); ++s) units.colour[s] = 0.0;
+  const auto cut =
+      build_feature_map("scattering", {{"J", "2"}, {"units", "data"}}, shape, items, comm, units);
+  const auto shell_names = [](const FeatureMap& map) {
+    std::vector<std::string> out;
+    for (const auto& n : map.feature_names())
+      if (n.rfind("shell power", 0) == 0) out.push_back(n);
+    return out;
+  };
+  const auto all = shell_names(*full), kept = shell_names(*cut);
+  EXPECT_EQ(all.size(), fft::SpectralShells(dims).count() - 1);
+  ASSERT_EQ(kept.size(), 5u);
+  EXPECT_EQ(kept.front(), "shell power |k| = 1");
+  EXPECT_EQ(kept.back(), "shell power |k| = 5");
+  EXPECT_EQ(full->size() - cut->size(), all.size() - kept.size());
+  // The cut map round-trips through its spec (the dropped shells are in the stored normalisation).
+  const auto rebuilt = make_feature_map(cut->spec(), shape);
+  EXPECT_EQ(rebuilt->size(), cut->size());
+}
+
 }  // namespace ksi::features
