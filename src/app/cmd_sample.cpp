@@ -87,6 +87,10 @@ int run_sample(const Invocation& call) {
       "tolerance", po::value<double>()->default_value(micro_defaults.tolerance),
       "microcanonical: stop at relative feature residual |phi - target| / s <= this, s the rms "
       "distance of the training features from their mean")(
+      "precondition",
+      po::value<std::string>()->default_value(sample::to_string(micro_defaults.precondition)),
+      "microcanonical: L-BFGS on z with x = C z, C the square root of the training spectrum "
+      "(spectrum; auto: where the model holds one) or on the field itself (none)")(
       "batch", po::value<std::size_t>()->default_value(defaults.batch),
       "samples per batch, the unit dealt to ranks and of restarts (0: 64, fewer for large fields: "
       "about 2 MB of states: one field of 64^3)")(
@@ -115,7 +119,8 @@ int run_sample(const Invocation& call) {
     throw UsageError(cat("unknown --method '", method, "' (known: sde, microcanonical)"));
   const bool micro = method == "microcanonical";
   if (!micro)
-    for (const char* name : {"target", "lbfgs-history", "max-iterations", "tolerance"})
+    for (const char* name :
+         {"target", "lbfgs-history", "max-iterations", "tolerance", "precondition"})
       if (!vm[name].defaulted())
         throw UsageError(cat("--", name, " applies to --method microcanonical only"));
   sample::SampleOptions options;
@@ -130,6 +135,8 @@ int run_sample(const Invocation& call) {
   micro_options.history = vm["lbfgs-history"].as<std::size_t>();
   micro_options.max_iterations = vm["max-iterations"].as<std::size_t>();
   micro_options.tolerance = vm["tolerance"].as<double>();
+  micro_options.precondition =
+      sample::parse_microcanonical_precondition(vm["precondition"].as<std::string>());
   micro_options.seed = options.seed;
   micro_options.batch = options.batch;
   if (micro) micro_options.validate();

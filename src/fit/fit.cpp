@@ -673,6 +673,11 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   targets.pairs = total_pairs;
   model.set_targets(std::move(targets));
   model.set_training_features(std::move(training));
+  if (shape.is_grid()) {
+    ScopedPhase phase("fit.training_features");
+    model.set_training_spectrum(Standardization::shell_powers(
+        local_items, {shape.dims().begin(), shape.dims().end()}, 0.0, items_comm));
+  }
   if (options.shell_correction)
     model.set_shell_gain(
         shell_gains(model, local_items, first_item, group, options, comm, items_comm));

@@ -6,6 +6,7 @@
 
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
+#include "ksi/fft/fft.hpp"
 #include "ksi/io/hdf5.hpp"
 #include "ksi/model/combination.hpp"
 
@@ -126,6 +127,23 @@ void Model::set_training_features(Matrix values) {
   if (values.rows() > 0)
     check_finite_matrix(values, values.rows(), features_->size(), "the training features");
   training_features_ = std::move(values);
+}
+
+void Model::set_training_spectrum(std::vector<double> powers) {
+  if (!powers.empty()) {
+    if (!shape_.is_grid())
+      throw InputError("a training spectrum belongs to a model of fields, not of " +
+                       shape_.describe());
+    const std::size_t shells =
+        fft::SpectralShells({shape_.dims().begin(), shape_.dims().end()}).count();
+    if (powers.size() != shells)
+      throw InputError(
+          cat("the training spectrum has ", powers.size(), " shells, the grid ", shells));
+    for (const double p : powers)
+      if (!(p >= 0.0) || !std::isfinite(p))
+        throw InputError("the training spectrum has a negative or non-finite power");
+  }
+  training_spectrum_ = std::move(powers);
 }
 
 void Model::set_eta(Matrix eta) {
@@ -301,6 +319,8 @@ void Model::write_into(const io::Group& root) const {
     g.set_attribute("pairs", targets_.pairs);
   }
   if (training_features_.rows() > 0) write_matrix(root, "training_features", training_features_);
+  if (!training_spectrum_.empty())
+    root.write("training_spectrum", {training_spectrum_.size()}, training_spectrum_);
   if (guide_record_.passes() > 0) {
     const io::Group g = root.create_group("guide");
     write_matrix(g, "rms_z", guide_record_.rms_z);
@@ -412,6 +432,8 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
                         read_matrix_in(g, "rhs"), g.real_attribute("pairs")});
   }
   if (root.has("training_features")) model->set_training_features(read_matrix("training_features"));
+  if (root.has("training_spectrum"))
+    model->set_training_spectrum(root.read_reals("training_spectrum"));
   if (root.has("guide")) {
     const io::Group g = root.open_group("guide");
     GuideRecord record{read_matrix_in(g, "rms_z"), read_matrix_in(g, "max_z"), {}};

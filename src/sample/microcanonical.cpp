@@ -28,6 +28,8 @@ class MicrocanonicalMethod final : public SampleMethod {
   MicrocanonicalMethod(const Model& model, const MicrocanonicalOptions& options)
       : model_(model), options_(validated(options)), features_(TrainingFeatures::of(model)) {
     if (options_.batch == 0) options_.batch = default_batch(model);
+    // Before any output: a preconditioner the model cannot give is an input error now.
+    preconditioned_ = microcanonical_preconditioner(model_, options_.precondition) != nullptr;
   }
 
   std::string name() const override { return "microcanonical"; }
@@ -41,6 +43,7 @@ class MicrocanonicalMethod final : public SampleMethod {
     config.set("lbfgs_history", options_.history);
     config.set("max_iterations", options_.max_iterations);
     config.set("tolerance", options_.tolerance);
+    config.set("precondition", to_string(options_.precondition));
     return config;
   }
 
@@ -102,6 +105,7 @@ class MicrocanonicalMethod final : public SampleMethod {
     group.set_attribute("lbfgs_history", static_cast<std::int64_t>(options_.history));
     group.set_attribute("max_iterations", static_cast<std::int64_t>(options_.max_iterations));
     group.set_attribute("tolerance", options_.tolerance);
+    group.set_attribute("precondition", preconditioned_ ? "spectrum" : "none");
     group.set_attribute("residual_scale", features_.scale);
     group.set_attribute(
         "residual_definition",
@@ -133,6 +137,7 @@ class MicrocanonicalMethod final : public SampleMethod {
   const Model& model_;
   MicrocanonicalOptions options_;
   TrainingFeatures features_;
+  bool preconditioned_ = false;  // the preconditioner the options give on this model
   std::vector<SynthesisResult> results_;
 };
 
@@ -146,6 +151,39 @@ MicrocanonicalTarget parse_microcanonical_target(const std::string& name) {
 
 std::string to_string(MicrocanonicalTarget target) {
   return target == MicrocanonicalTarget::item ? "item" : "mean";
+}
+
+MicrocanonicalPrecondition parse_microcanonical_precondition(const std::string& name) {
+  return parse_choice<MicrocanonicalPrecondition>(
+      "--precondition", name,
+      {{"auto", MicrocanonicalPrecondition::automatic},
+       {"spectrum", MicrocanonicalPrecondition::spectrum},
+       {"none", MicrocanonicalPrecondition::none}});
+}
+
+std::string to_string(MicrocanonicalPrecondition precondition) {
+  switch (precondition) {
+    case MicrocanonicalPrecondition::automatic:
+      return "auto";
+    case MicrocanonicalPrecondition::spectrum:
+      return "spectrum";
+    case MicrocanonicalPrecondition::none:
+      return "none";
+  }
+  return "auto";
+}
+
+std::unique_ptr<SpectralPreconditioner> microcanonical_preconditioner(
+    const Model& model, MicrocanonicalPrecondition precondition) {
+  if (precondition == MicrocanonicalPrecondition::none) return nullptr;
+  if (model.training_spectrum().empty()) {
+    if (precondition == MicrocanonicalPrecondition::automatic) return nullptr;
+    throw InputError(
+        "--precondition spectrum needs the model's training spectrum (/training_spectrum, written "
+        "by ksi fit for fields since this version): refit the model, or use --precondition none");
+  }
+  return std::make_unique<SpectralPreconditioner>(SpectralPreconditioner::from_powers(
+      {model.shape().dims().begin(), model.shape().dims().end()}, model.training_spectrum()));
 }
 
 void MicrocanonicalOptions::validate() const {
@@ -213,9 +251,63 @@ std::span<const double> TrainingFeatures::target(MicrocanonicalTarget target,
   return items.row(id % items.rows());
 }
 
+SpectralPreconditioner::SpectralPreconditioner(std::vector<std::size_t> dims,
+                                               std::vector<double> shell_gains)
+    : shells_(dims), transform_(dims), gains_(std::move(shell_gains)) {
+  if (gains_.size() != shells_.count())
+    throw InternalError(
+        cat("spectral preconditioner: ", gains_.size(), " gains for ", shells_.count(), " shells"));
+  for (const double g : gains_)
+    if (!(g > 0.0) || !std::isfinite(g))
+      throw InternalError("spectral preconditioner: a gain is not positive and finite");
+  work_.resize(transform_.complex_size());
+}
+
+SpectralPreconditioner SpectralPreconditioner::from_powers(std::vector<std::size_t> dims,
+                                                           const std::vector<double>& powers) {
+  const double largest = *std::max_element(powers.begin(), powers.end());
+  if (!(largest > 0.0) || !std::isfinite(largest))
+    throw InputError("the spectrum for the preconditioner has no power");
+  double mean = 0.0, smallest = largest;
+  std::size_t used = 0;
+  for (std::size_t s = 1; s < powers.size(); ++s)
+    if (powers[s] > fft::SpectralShells::kEmpty * largest) {
+      mean += powers[s];
+      smallest = std::min(smallest, powers[s]);
+      ++used;
+    }
+  mean /= static_cast<double>(std::max<std::size_t>(used, 1));
+  std::vector<double> gains(powers.size());
+  for (std::size_t s = 1; s < powers.size(); ++s)
+    gains[s] = std::sqrt(std::max(powers[s], smallest) / mean);
+  gains[0] = powers.size() > 1 ? gains[1] : 1.0;
+  return SpectralPreconditioner(std::move(dims), std::move(gains));
+}
+
+void SpectralPreconditioner::filter(std::span<const double> in, std::span<double> out,
+                                    bool inverse) const {
+  ensure(in.size() == transform_.real_size() && out.size() == in.size(),
+         "spectral preconditioner: field of the wrong size");
+  transform_.forward(in.data(), work_.data());
+  const double n = static_cast<double>(transform_.real_size());
+  const auto& shell = shells_.of_mode();
+  for (std::size_t q = 0; q < work_.size(); ++q)
+    work_[q] *= (inverse ? 1.0 / gains_[shell[q]] : gains_[shell[q]]) / n;
+  transform_.backward_destroying(work_.data(), out.data());
+}
+
+void SpectralPreconditioner::apply(std::span<const double> in, std::span<double> out) const {
+  filter(in, out, false);
+}
+
+void SpectralPreconditioner::invert(std::span<const double> x, std::span<double> z) const {
+  filter(x, z, true);
+}
+
 SynthesisResult synthesize(const features::FeatureMap& map, std::span<const double> target,
                            double scale, const MicrocanonicalOptions& options, std::span<double> x,
-                           const LbfgsObserver& observe) {
+                           const LbfgsObserver& observe,
+                           const SpectralPreconditioner* precondition) {
   options.validate();
   const std::size_t P = map.size();
   ensure(target.size() == P && x.size() == map.input_shape().size(),
@@ -232,12 +324,21 @@ SynthesisResult synthesize(const features::FeatureMap& map, std::span<const doub
       eta[p] = 2.0 * r;
     }
   };
+  AlignedVector<double> field(precondition ? x.size() : 0);
   const ValueAndGradient loss = [&](std::span<const double> y, std::span<double> gradient) {
-    map.evaluate_and_vjp(y, phi, eta_of, gradient);
+    if (!precondition) {
+      map.evaluate_and_vjp(y, phi, eta_of, gradient);
+      return value;
+    }
+    // L(C z): the field C z, and grad_z = C^T grad_x = C grad_x.
+    precondition->apply(y, field);
+    map.evaluate_and_vjp(field, phi, eta_of, gradient);
+    precondition->apply(gradient, gradient);
     return value;
   };
   const double threshold = options.tolerance * scale;
   const LbfgsResult r = minimize_lbfgs(loss, x, options.lbfgs(threshold * threshold), observe);
+  if (precondition) precondition->apply(x, x);
   for (double v : x)
     if (!std::isfinite(v))
       throw NumericalError("microcanonical synthesis produced a non-finite field");
@@ -252,11 +353,13 @@ Matrix generate_microcanonical(const Model& model, const TrainingFeatures& featu
   Matrix out(count, d);
   results.assign(count, SynthesisResult{});
   AlignedVector<double> x(d);
+  const auto precondition = microcanonical_preconditioner(model, options.precondition);
   for (std::size_t i = 0; i < count; ++i) {
-    // White noise in model units: the first d numbers of the sample's own stream.
+    // White noise in model units (coloured by the preconditioner, if any): the first d numbers of
+    // the sample's own stream.
     RandomStream(options.seed, StreamPurpose::microcanonical, first + i).fill_normal(x);
     results[i] = synthesize(model.features(), features.target(options.target, first + i),
-                            features.scale, options, x);
+                            features.scale, options, x, {}, precondition.get());
     std::copy(x.begin(), x.end(), out.row(i).begin());
   }
   model.standardization().to_data(out, model.shape());

@@ -13,7 +13,10 @@
 //   bench_microcanonical [cases=256x256,64x64x64] [train=4] [samples=2] [tolerance=1e-3]
 //       [history=10] [max_iterations=5000] [params2d=J=6:L=4] [params3d=J=4:L=3:isotropic=true]
 //       [beta2d=2] [beta3d=2.5] [sigma=0.8] [standardize=scalar] [effort=estimate] [trace=0]
+//       [precondition=none]
 //
+// precondition=spectrum: L-BFGS in the variable z of x = C z, C the square root of the training
+// fields' mean spectrum (sample::SpectralPreconditioner; the start z is the sample's white noise).
 // standardize: the model units (scalar: the fields' own features, as the peers compute them;
 // spectrum or copula: whitened units, as ksi's field models use). trace=K adds the residual every K
 // iterations of each synthesis (0: none). effort=measure plans FFTs by timing (ksi itself plans by
@@ -84,6 +87,20 @@ std::string run_case(const Case& c, const bench::Args& args, const par::Comm& wo
   Matrix phi(train, P);
   for (std::size_t i = 0; i < train; ++i) map->evaluate(fields.row(i), phi.row(i));
   const auto targets = sample::TrainingFeatures::from_rows(std::move(phi));
+  // precondition=spectrum: L-BFGS on z, x = C z, C the training fields' mean spectrum's square
+  // root.
+  const std::string precondition = args.get("precondition", "none");
+  std::unique_ptr<sample::SpectralPreconditioner> spectral;
+  if (precondition == "spectrum") {
+    double mean = 0.0;
+    for (const double v : fields.values()) mean += v;
+    mean /= static_cast<double>(fields.values().size());
+    spectral = std::make_unique<sample::SpectralPreconditioner>(
+        sample::SpectralPreconditioner::from_powers(
+            c.dims, Standardization::shell_powers(fields, c.dims, mean, self)));
+  } else if (precondition != "none") {
+    throw UsageError("precondition must be none or spectrum, not '" + precondition + "'");
+  }
 
   // Warm-up, then one evaluate and one vjp for the per-call costs.
   std::vector<double> values(P), eta(P, 1.0), grad(d);
@@ -120,7 +137,7 @@ std::string run_case(const Case& c, const bench::Args& args, const par::Comm& wo
       times.push_back(clock.seconds());
     };
     const auto r = sample::synthesize(*map, targets.target(options.target, i), targets.scale,
-                                      options, x, observe);
+                                      options, x, observe, spectral.get());
     const double s = world.allreduce_max(clock.seconds());
     cpu_seconds +=
         world.allreduce_max(static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
@@ -155,17 +172,18 @@ std::string run_case(const Case& c, const bench::Args& args, const par::Comm& wo
   for (std::size_t a = 0; a < c.dims.size(); ++a)
     dims += sformat("%s%zu", a ? ", " : "", c.dims[a]);
   return sformat(
-      "{\"dims\": [%s], \"feature_params\": \"%s\", \"standardize\": \"%s\", \"beta\": %g, "
+      "{\"dims\": [%s], \"feature_params\": \"%s\", \"standardize\": \"%s\", \"precondition\": "
+      "\"%s\", \"beta\": %g, "
       "\"P\": %zu, \"d\": %zu, \"train\": %zu, \"samples\": %zu, \"residual_scale\": %.4g, "
       "\"build_seconds\": %.4g, \"evaluate_seconds\": %.4g, \"vjp_seconds\": %.4g, "
       "\"evaluate_and_vjp_seconds\": %.4g, \"seconds_per_sample\": %.4g, "
       "\"cpu_seconds_per_sample\": %.4g, \"iterations_mean\": %.1f, \"evaluations_mean\": %.1f, "
       "\"seconds_per_evaluation\": %.4g, \"residual_max\": %.3g, \"converged\": %zu, "
       "\"ratio_to_pywph_256x256\": %.3f, \"ratio_to_spectra_1d\": %.3f, \"per_sample\": [%s]}",
-      dims.c_str(), c.params.c_str(), units.c_str(), c.beta, P, d, train, samples, targets.scale,
-      build_seconds, evaluate_seconds, vjp_seconds, fused_seconds, per_field, cpu_seconds / n,
-      iterations / n, evaluations / n, seconds / evaluations, worst, converged,
-      per_field / kPywph256, per_field / kSpectra1d, per_sample.c_str());
+      dims.c_str(), c.params.c_str(), units.c_str(), precondition.c_str(), c.beta, P, d, train,
+      samples, targets.scale, build_seconds, evaluate_seconds, vjp_seconds, fused_seconds,
+      per_field, cpu_seconds / n, iterations / n, evaluations / n, seconds / evaluations, worst,
+      converged, per_field / kPywph256, per_field / kSpectra1d, per_sample.c_str());
 }
 
 }  // namespace

@@ -12,11 +12,14 @@ lognormal_fields f2.h5 8 32 2 5 1.0 0.7 || exit 1
 "$ksi" fit --data f2.h5 --out model.h5 --features scattering --feature-params J=2,L=4 --standardize spectrum --schedule trig --times 3 --draws 1 -q || failures=$((failures + 1))
 # A model as older versions wrote it: no training features.
 cp model.h5 old.h5 && $PY -c 'import h5py; f = h5py.File("old.h5", "a"); del f["training_features"]' || exit 1
+# ... and no training spectrum: `auto` synthesises without the preconditioner, `spectrum` is refused.
+cp model.h5 nospec.h5 && $PY -c 'import h5py; f = h5py.File("nospec.h5", "a"); del f["training_spectrum"]' || exit 1
 
 micro=(--method microcanonical --count 5 --batch 2 --seed 3)
 "$ksi" sample --model model.h5 --out m1.h5 "${micro[@]}" -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model model.h5 --out m2.h5 "${micro[@]}" -q || failures=$((failures + 1))
 "$ksi" sample --model model.h5 --out mean.h5 --method microcanonical --count 2 --target mean --tolerance 1e-2 --lbfgs-history 5 -q || failures=$((failures + 1))
+"$ksi" sample --model nospec.h5 --out plain.h5 --method microcanonical --count 2 -q || failures=$((failures + 1))
 out=$("$ksi" sample --model model.h5 --out log.h5 --method microcanonical --count 2 2>&1) || failures=$((failures + 1))
 grep -q "microcanonical: sample 1: residual .* iterations (training item 1)" <<<"$out" || { echo "FAIL: no per-sample log line: $out"; failures=$((failures + 1)); }
 
@@ -39,6 +42,10 @@ check(list(g["target_item"][...]) == [0, 1, 2, 3, 4], "sample i matched to train
 check(a.attrs["method"] == "microcanonical" and a.attrs["seed"] == 3, "method and seed attributes")
 check(g.attrs["target"] == "item" and g.attrs["lbfgs_history"] == 10 and g.attrs["max_iterations"] == 500 and g.attrs["tolerance"] == 1e-3, "default settings recorded")
 check(g.attrs["residual_scale"] > 0 and g.attrs["above_tolerance"] == 0, "residual scale and no sample above the tolerance")
+check(g.attrs["precondition"] == "spectrum", "auto: preconditioned by the model's training spectrum")
+p = h5py.File("plain.h5", "r")["microcanonical"]
+check(p.attrs["precondition"] == "none" and np.all(p["residual"][...] <= 1e-3), "a model without a spectrum: unpreconditioned, within the tolerance")
+check(h5py.File("model.h5", "r")["training_spectrum"].shape == (24,), "ksi fit stores the training spectrum (24 shells of 32 x 32)")
 m = h5py.File("mean.h5", "r")["microcanonical"]
 check(list(m["target_item"][...]) == [-1, -1] and m.attrs["target"] == "mean" and m.attrs["lbfgs_history"] == 5, "--target mean: target item -1, settings recorded")
 check(np.all(m["residual"][...] <= 1e-2), "--tolerance 1e-2 met")
@@ -57,6 +64,9 @@ expect_exit 2 "tolerance must be a positive number" -- "$ksi" sample --model mod
 expect_exit 2 "applies to --method microcanonical only" -- "$ksi" sample --model model.h5 --out x6.h5 --target mean
 expect_exit 3 "no training features" -- "$ksi" sample --model old.h5 --out x7.h5 --method microcanonical
 expect_exit 3 "no training features" -- run 2 "$ksi" sample --model old.h5 --out x8.h5 --method microcanonical
+expect_exit 2 "unknown --precondition 'diagonal'" -- "$ksi" sample --model model.h5 --out x9.h5 --method microcanonical --precondition diagonal
+expect_exit 3 "needs the model's training spectrum" -- "$ksi" sample --model nospec.h5 --out x10.h5 --method microcanonical --precondition spectrum
+expect_exit 3 "needs the model's training spectrum" -- run 2 "$ksi" sample --model nospec.h5 --out x11.h5 --method microcanonical --precondition spectrum
 expect_exit 4 "exists" -- "$ksi" sample --model model.h5 --out m1.h5 --method microcanonical
-expect_absent x1.h5 x2.h5 x3.h5 x4.h5 x5.h5 x6.h5 x7.h5 x8.h5 x7.h5.partial x8.h5.partial
+expect_absent x1.h5 x2.h5 x3.h5 x4.h5 x5.h5 x6.h5 x7.h5 x8.h5 x9.h5 x10.h5 x11.h5 x7.h5.partial x8.h5.partial x10.h5.partial x11.h5.partial
 finish

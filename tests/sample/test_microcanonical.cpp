@@ -36,12 +36,14 @@ Matrix training_fields() {
 
 // The model: mean and Phi2 of J = 3 scales, L = 4 orientations, normalised on the training fields;
 // its training features are theirs. No drift (microcanonical synthesis does not use eta).
-Model power_model(bool with_training_features = true) {
+Model power_model(bool with_training_features = true, bool with_spectrum = true,
+                  bool shells = false) {
   const ItemShape shape = ItemShape::grid(kDims);
   features::ScatteringOptions o;
   o.scales = 3;
   o.orientations = 4;
   o.families = features::ScatteringFamilies::parse("mean+phi2");
+  o.shells = shells;
   const Matrix fields = training_fields();
   const par::Comm self = par::Comm::self();
   const features::ScatteringSpectra raw(shape, o);
@@ -56,6 +58,8 @@ Model power_model(bool with_training_features = true) {
   st.scale = kScale;
   Model model(std::move(map), make_schedule("trig"), shape, st, {0.0, 1.0}, Matrix(2, P, 0.0));
   if (with_training_features) model.set_training_features(std::move(phi));
+  if (with_spectrum)  // as ksi fit stores it: the preconditioner of `auto`
+    model.set_training_spectrum(Standardization::shell_powers(fields, kDims, 0.0, self));
   return model;
 }
 
@@ -161,6 +165,88 @@ TEST(Microcanonical, LossFallsAtEveryIteration) {
   }
 }
 
+TEST(SpectralPreconditioner, ColoursEachModeByItsShellsGainAndInverts) {
+  // from_powers: gains sqrt(P(s) / mean P) (shell 0 takes shell 1's; an empty shell the smallest).
+  const std::size_t shells = fft::SpectralShells(kDims).count();
+  std::vector<double> powers(shells);
+  for (std::size_t s = 0; s < shells; ++s) powers[s] = 1.0 / (1.0 + s * s);
+  powers[7] = 0.0;
+  const auto C = sample::SpectralPreconditioner::from_powers(kDims, powers);
+  double mean = 0.0, smallest = 1.0;
+  for (std::size_t s = 1; s < shells; ++s)
+    if (s != 7) {
+      mean += powers[s] / static_cast<double>(shells - 2);
+      smallest = std::min(smallest, powers[s]);
+    }
+  const auto& g = C.shell_gains();
+  EXPECT_NEAR(g[3], std::sqrt(powers[3] / mean), 1e-12);
+  EXPECT_EQ(g[0], g[1]);
+  EXPECT_NEAR(g[7], std::sqrt(smallest / mean), 1e-12);
+  // A plane wave of |k| = 5 (k = (3, 4)) comes out scaled by the gain of shell 5; a sum of waves
+  // of other shells, each by its own, and the inverse undoes it.
+  std::vector<double> wave(kDims[0] * kDims[1]), out(wave.size()), back(wave.size());
+  for (std::size_t i = 0; i < kDims[0]; ++i)
+    for (std::size_t j = 0; j < kDims[1]; ++j)
+      wave[i * kDims[1] + j] = std::cos(2.0 * M_PI * (3.0 * i + 4.0 * j) / 32.0);
+  C.apply(wave, out);
+  for (std::size_t q = 0; q < wave.size(); ++q) ASSERT_NEAR(out[q], g[5] * wave[q], 1e-12);
+  AlignedVector<double> noise(wave.size());
+  RandomStream(1, StreamPurpose::test, 9).fill_normal(noise);
+  C.apply(noise, out);
+  C.invert(out, back);
+  for (std::size_t q = 0; q < wave.size(); ++q) ASSERT_NEAR(back[q], noise[q], 1e-12);
+  EXPECT_THROW(sample::SpectralPreconditioner::from_powers(kDims, std::vector<double>(shells, 0.0)),
+               InputError);
+}
+
+TEST(Microcanonical, SpectralPreconditioningConvergesInFewerIterations) {
+  // With the shell family (one feature per shell, normalised by the data's power there) and a
+  // training spectrum that falls by a factor 289 over the grid's shells, the loss is far stiffer
+  // along the small scales than the large in the field's own variables. Both reach the tolerance
+  // (checked on the written field); the preconditioned one in far fewer iterations (measured: 698
+  // against 2471 over the three samples), with a loss that falls at every iteration. A wrong
+  // gradient (C missing on it) stalls the line search and fails the tolerance.
+  const Model model = power_model(true, true, true);
+  const auto t = sample::TrainingFeatures::of(model);
+  sample::MicrocanonicalOptions options;
+  options.max_iterations = 2000;
+  const auto C = sample::microcanonical_preconditioner(model, options.precondition);
+  ASSERT_NE(C, nullptr) << "auto takes the model's training spectrum";
+  std::size_t plain = 0, coloured = 0;
+  for (std::size_t id : {0u, 1u, 2u}) {
+    for (const bool precondition : {false, true}) {
+      AlignedVector<double> x(model.shape().size());
+      RandomStream(options.seed, StreamPurpose::microcanonical, id).fill_normal(x);
+      std::vector<double> losses;
+      const auto r = sample::synthesize(
+          model.features(), t.target(options.target, id), t.scale, options, x,
+          [&](const LbfgsIteration& it) { losses.push_back(it.value); },
+          precondition ? C.get() : nullptr);
+      EXPECT_EQ(r.status, LbfgsStatus::value_reached) << id << " " << precondition;
+      for (std::size_t k = 1; k < losses.size(); ++k)
+        EXPECT_LT(losses[k], losses[k - 1]) << "sample " << id << ", iteration " << k;
+      std::vector<double> data(x.begin(), x.end());
+      for (auto& v : data) v = kMean + kScale * v;
+      EXPECT_LE(residual_of(model, t, data, t.target(options.target, id)),
+                options.tolerance * (1.0 + 1e-6));
+      (precondition ? coloured : plain) += r.iterations;
+    }
+  }
+  EXPECT_LT(2 * coloured, plain) << "preconditioned " << coloured << ", plain " << plain;
+  // `spectrum` on a model without a training spectrum is refused; `auto` falls back to none.
+  const Model bare = power_model(true, false);
+  EXPECT_EQ(
+      sample::microcanonical_preconditioner(bare, sample::MicrocanonicalPrecondition::automatic),
+      nullptr);
+  EXPECT_THROW(
+      sample::microcanonical_preconditioner(bare, sample::MicrocanonicalPrecondition::spectrum),
+      InputError);
+  sample::MicrocanonicalOptions asked;
+  asked.precondition = sample::MicrocanonicalPrecondition::spectrum;
+  EXPECT_THROW(sample::microcanonical_method(bare, asked), InputError) << "before any output";
+  EXPECT_THROW(sample::parse_microcanonical_precondition("diagonal"), UsageError);
+}
+
 TEST(Microcanonical, SameSamplesOnAnyNumberOfRanks) {
   const auto& comm = test::World::comm();
   test::ScratchDir dir("micro_ranks");
@@ -190,6 +276,7 @@ TEST(Microcanonical, SameSamplesOnAnyNumberOfRanks) {
     EXPECT_EQ(group.integer_attribute("lbfgs_history"), 10);
     EXPECT_EQ(group.integer_attribute("max_iterations"), 500);
     EXPECT_EQ(group.real_attribute("tolerance"), 1e-3);
+    EXPECT_EQ(group.text_attribute("precondition"), "spectrum") << "auto: the model's spectrum";
     EXPECT_EQ(group.integer_attribute("above_tolerance"), 0);
     EXPECT_GT(group.real_attribute("residual_scale"), 0.0);
   }

@@ -80,6 +80,11 @@ class Model {
   /// phi of every training item (N x P, in item order; in model units), or empty.
   const Matrix& training_features() const { return training_features_; }
   void set_training_features(Matrix values);
+  /// Fields: the training items' mean shell powers in model units (fft::SpectralShells of the
+  /// grid), or empty (vectors; files of older versions). The microcanonical generator's
+  /// preconditioner.
+  const std::vector<double>& training_spectrum() const { return training_spectrum_; }
+  void set_training_spectrum(std::vector<double> powers);
   /// The guided passes that changed eta (none: 0 passes).
   const GuideRecord& guide_record() const { return guide_record_; }
   void set_guide_record(GuideRecord record) { guide_record_ = std::move(record); }
@@ -162,6 +167,7 @@ class Model {
   std::vector<TimeDiagnostics> diagnostics_;
   FeatureTargets targets_;
   Matrix training_features_;
+  std::vector<double> training_spectrum_;
   GuideRecord guide_record_;
   Params fit_settings_;
   double box_size_ = 1.0;

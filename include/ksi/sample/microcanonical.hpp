@@ -30,6 +30,7 @@
 #include "ksi/core/lbfgs.hpp"
 #include "ksi/core/matrix.hpp"
 #include "ksi/features/feature_map.hpp"
+#include "ksi/fft/fft.hpp"
 #include "ksi/model/model.hpp"
 #include "ksi/sample/job.hpp"
 
@@ -43,6 +44,15 @@ enum class MicrocanonicalTarget {
 MicrocanonicalTarget parse_microcanonical_target(const std::string& name);
 std::string to_string(MicrocanonicalTarget target);
 
+/// The minimiser's variables (SpectralPreconditioner below).
+enum class MicrocanonicalPrecondition {
+  automatic,  ///< spectrum where the model holds its training spectrum (fields), else none
+  spectrum,   ///< x = C z, C the square root of the training spectrum (InputError without one)
+  none,       ///< the field itself
+};
+MicrocanonicalPrecondition parse_microcanonical_precondition(const std::string& name);
+std::string to_string(MicrocanonicalPrecondition precondition);
+
 struct MicrocanonicalOptions {
   MicrocanonicalTarget target = MicrocanonicalTarget::item;  ///< what each sample is matched to
   std::size_t history = 10;          ///< L-BFGS correction pairs kept (--lbfgs-history)
@@ -50,6 +60,7 @@ struct MicrocanonicalOptions {
   double tolerance = 1e-3;           ///< stop at relative residual r <= tolerance (--tolerance)
   std::uint64_t seed = 1;            ///< sample i starts from the stream (seed, microcanonical, i)
   std::size_t batch = 0;             ///< samples per batch dealt to ranks (0: default_batch(model))
+  MicrocanonicalPrecondition precondition = MicrocanonicalPrecondition::automatic;
 
   /// UsageError naming the option unless history >= 1, max_iterations >= 1 and tolerance > 0.
   void validate() const;
@@ -84,11 +95,47 @@ struct SynthesisResult {
   LbfgsStatus status = LbfgsStatus::max_iterations;
 };
 
+/// A spectral change of variables x = C z for the minimiser: C multiplies each Fourier mode of a
+/// field by a gain of its shell (real and even, so C^T = C). With gains sqrt(P(s)) of the target
+/// spectrum the loss's curvature no longer spans the spectrum's range (a red spectrum makes the
+/// small scales' directions far stiffer than the large scales'), which L-BFGS with a short history
+/// cannot learn.
+class SpectralPreconditioner {
+ public:
+  /// Gains per shell of fft::SpectralShells(dims) (every gain positive and finite).
+  SpectralPreconditioner(std::vector<std::size_t> dims, std::vector<double> shell_gains);
+  /// From shell powers P(s): gains sqrt(P(s) / mean_s P(s)) (shell 0 takes shell 1's gain);
+  /// shells without power (below fft::SpectralShells::kEmpty of the largest) take the smallest
+  /// positive gain.
+  static SpectralPreconditioner from_powers(std::vector<std::size_t> dims,
+                                            const std::vector<double>& powers);
+  /// out = C in (in and out may be the same array).
+  void apply(std::span<const double> in, std::span<double> out) const;
+  /// z = C^-1 x.
+  void invert(std::span<const double> x, std::span<double> z) const;
+  const std::vector<double>& shell_gains() const noexcept { return gains_; }
+
+ private:
+  void filter(std::span<const double> in, std::span<double> out, bool inverse) const;
+  fft::SpectralShells shells_;
+  fft::RealTransform transform_;
+  std::vector<double> gains_;
+  mutable std::vector<fft::complex> work_;
+};
+
 /// Moves x (model units, in place) by L-BFGS until |phi(x) - target| <= tolerance * scale or the
-/// iteration limit. `observe` (optional) sees L at the start and after every iteration.
+/// iteration limit. `observe` (optional) sees L at the start and after every iteration. With a
+/// preconditioner C the minimiser works on z, x = C z, starting from z = x (so the white noise a
+/// sample starts from is coloured by C).
 SynthesisResult synthesize(const features::FeatureMap& map, std::span<const double> target,
                            double scale, const MicrocanonicalOptions& options, std::span<double> x,
-                           const LbfgsObserver& observe = {});
+                           const LbfgsObserver& observe = {},
+                           const SpectralPreconditioner* precondition = nullptr);
+
+/// The preconditioner `precondition` asks for on this model (null: none); InputError for
+/// `spectrum` on a model without a training spectrum.
+std::unique_ptr<SpectralPreconditioner> microcanonical_preconditioner(
+    const Model& model, MicrocanonicalPrecondition precondition);
 
 /// Samples with global ids [first, first + count) in data units (the standardisation undone), one
 /// result per sample in `results`. Rank-local; the same samples for any batching and rank count.
