@@ -46,7 +46,7 @@ std::string to_string(MicrocanonicalTarget target);
 
 /// The minimiser's variables (SpectralPreconditioner below).
 enum class MicrocanonicalPrecondition {
-  automatic,  ///< spectrum where the model holds its training spectrum (fields), else none
+  automatic,  ///< spectrum for a map with a shell family and a model with a training spectrum
   spectrum,   ///< x = C z, C the square root of the training spectrum (InputError without one)
   none,       ///< the field itself
 };
