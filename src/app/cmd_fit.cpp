@@ -130,6 +130,11 @@ int run_fit(const Invocation& call) {
       "abandon a pass whose RMS z at a grid time exceeds this and run it again one rung down: "
       "updates limited to s = 1, then --guide-fallback; on the last rung keep the model the pass "
       "started from (0: never)")(
+      "guide-divergence-growth",
+      po::value<double>()->default_value(guide_defaults.divergence_growth),
+      "a grid time counts as diverged only if its RMS z is also more than this many times the "
+      "previous grid time's (an exploding ensemble, not a growing model error; 0: the threshold "
+      "alone)")(
       "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
       "last rungs for a pass that diverged with limited updates: residual (residual updates, a "
       "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "
@@ -199,6 +204,7 @@ int run_fit(const Invocation& call) {
     guide.tolerance = vm["guide-tolerance"].as<double>();
     guide.max_step = vm["guide-max-step"].as<double>();
     guide.divergence = vm["guide-divergence"].as<double>();
+    guide.divergence_growth = vm["guide-divergence-growth"].as<double>();
     guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());
     guide.dead_band = vm["guide-dead-band"].as<double>();
     guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());

@@ -87,6 +87,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("gram_members", o.gram_members);
   config.set("max_step", o.max_step);
   config.set("divergence", o.divergence);
+  config.set("divergence_growth", o.divergence_growth);
   config.set("fallback", to_string(o.fallback));
   config.set("inputs", o.checkpoint.inputs);
   return config;
@@ -292,6 +293,8 @@ void GuideOptions::validate() const {
     throw UsageError("--guide-max-step must be non-negative (0: no limit)");
   if (!(divergence >= 0.0) || !std::isfinite(divergence))
     throw UsageError("--guide-divergence must be non-negative (0: never)");
+  if (!(divergence_growth >= 0.0) || !std::isfinite(divergence_growth))
+    throw UsageError("--guide-divergence-growth must be non-negative (0: the threshold alone)");
   if (!(dead_band >= 0.0) || !std::isfinite(dead_band))
     throw UsageError("--guide-dead-band must be non-negative (0: none)");
   if (update == GuideUpdate::residual && integral > 0.0)
@@ -516,13 +519,18 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       at.largest[pass][k] = zmax;
       par::Log::detail(sformat("  guide pass %zu, t = %.4f: RMS z %.3g, largest %.3g (feature %zu)",
                                pass + 1, t, at.rms[pass][k], zmax, worst));
-      if (options.divergence > 0.0 && !(at.rms[pass][k] <= options.divergence)) {
+      // Diverged: above the threshold and (with a growth factor) more than that factor above the
+      // previous grid time's RMS z: an ensemble that explodes, not a model whose error grows.
+      const double limit =
+          k > 0 ? std::max(options.divergence, options.divergence_growth * at.rms[pass][k - 1])
+                : options.divergence;
+      if (options.divergence > 0.0 && !(at.rms[pass][k] <= limit)) {
         at.eta = at.pass_start_eta;
         at.correction = at.pass_start_correction;
         model.set_eta(at.eta);
         const std::string what = sformat(
             "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature %zu)",
-            pass + 1, t, at.rms[pass][k], options.divergence, zmax, worst);
+            pass + 1, t, at.rms[pass][k], limit, zmax, worst);
         if (!fallen && !(at.step_limit > 0.0)) {
           // Unlimited updates overshot: the pass again, each update a Levenberg-Marquardt step.
           par::Log::warn(sformat("%s; the pass again from its start with updates limited to s = %g",
@@ -657,6 +665,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("tolerance", options.tolerance);
   s.set("max_step", options.max_step);
   s.set("divergence", options.divergence);
+  s.set("divergence_growth", options.divergence_growth);
   s.set("update", to_string(options.update));
   s.set("dead_band", options.dead_band);
   s.set("diverged_pass", diverged);

@@ -466,6 +466,7 @@ TEST(GuidedPasses, APassThatDivergesWhenLimitedFallsBackToResidualUpdates) {
   fit::GuideOptions g = small_guide(2);
   g.damping = 1.0;
   g.divergence = 22.0;
+  g.divergence_growth = 0.0;  // the threshold alone (the z's cited were measured against it)
 
   // Without the fallback rung the ladder ends at the limited rung: the one-shot model, bit for bit.
   g.fallback = fit::GuideFallback::none;
@@ -510,6 +511,7 @@ TEST(GuidedPasses, FallbackRungsRaiseTheRidgeUntilTheLastKeepsTheModel) {
   g.damping = 1.0;
   g.tau = 0.01;
   g.divergence = 22.0;
+  g.divergence_growth = 0.0;  // the threshold alone (the z's cited were measured against it)
   Model one = fit_on(lognormal_setup(24), comm);
   fit::guide_model(one, g, comm);
   const auto& first = one.guide_record();
@@ -542,6 +544,7 @@ TEST(GuidedPasses, ResumeOnAFallbackRung) {
   g.damping = 1.0;
   g.tau = 0.01;
   g.divergence = 22.0;
+  g.divergence_growth = 0.0;  // the threshold alone (the z's cited were measured against it)
   auto counting = std::make_unique<StopAt>(*inner, 0, false);
   const StopAt& counter = *counting;
   Model reference = with_map(oneshot, std::move(counting));
@@ -573,4 +576,36 @@ TEST(GuidedPasses, ResumeOnAFallbackRung) {
   EXPECT_EQ(r.settings.real("fallback_ridge"), want.settings.real("fallback_ridge"));
   EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
   EXPECT_EQ(test::relative_difference(r.rms_z, want.rms_z), 0.0);
+}
+
+TEST(GuidedPasses, AGrowingErrorIsNotADivergenceAnExplosionIs) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  // Undamped full updates on this case: per-time RMS z 1.23, 0.90, 1.56, 3.28, 29.3 in pass 1 and
+  // 0.84, 2.01, 4.55, 18.2, 169 in pass 2 (measured): above a threshold of 22 at t = 1, but each
+  // less than 10 times the z before it.
+  fit::GuideOptions g = small_guide(2);
+  g.damping = 1.0;
+  g.divergence = 22.0;
+  Model grown = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(grown, g, comm);  // growth factor 10, the default
+  const auto& r = grown.guide_record();
+  EXPECT_EQ(r.settings.integer("diverged_pass"), 0);
+  EXPECT_EQ(r.settings.real("step_limit"), 0.0) << "no pass was run again";
+  ASSERT_EQ(r.passes(), 2u);
+  EXPECT_GT(r.rms_z(0, r.rms_z.cols() - 1), 22.0) << "the case must cross the threshold";
+  // With the threshold alone the same pass is abandoned, run again with limited updates (24.7 at
+  // t = 1, abandoned too) and then on the fallback rung.
+  g.divergence_growth = 0.0;
+  Model strict = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(strict, g, comm);
+  EXPECT_EQ(strict.guide_record().settings.integer("fallback_pass"), 1);
+  // An exploding ensemble is caught with the growth factor too (tau = 1e-6: RMS z 1.2 -> 1e39).
+  fit::GuideOptions wild = small_guide(1);
+  wild.tau = 1e-6;
+  wild.damping = 1.0;
+  Model caught = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(caught, wild, comm);
+  EXPECT_EQ(caught.guide_record().settings.real("step_limit"), 1.0);
+  for (const double z : caught.guide_record().rms_z.values()) EXPECT_LE(z, 100.0);
 }
