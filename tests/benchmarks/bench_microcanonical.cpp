@@ -16,7 +16,9 @@
 //       [precondition=none]
 //
 // precondition=spectrum: L-BFGS in the variable z of x = C z, C the square root of the training
-// fields' mean spectrum (sample::SpectralPreconditioner; the start z is the sample's white noise).
+// fields' mean spectrum (sample::SpectralPreconditioner; the start z is the sample's white noise);
+// both: every sample without, then with it (one case object each; the second holds the ratio of
+// seconds sample by sample).
 // standardize: the model units (scalar: the fields' own features, as the peers compute them;
 // spectrum or copula: whitened units, as ksi's field models use). trace=K adds the residual every K
 // iterations of each synthesis (0: none). effort=measure plans FFTs by timing (ksi itself plans by
@@ -88,19 +90,19 @@ std::string run_case(const Case& c, const bench::Args& args, const par::Comm& wo
   for (std::size_t i = 0; i < train; ++i) map->evaluate(fields.row(i), phi.row(i));
   const auto targets = sample::TrainingFeatures::from_rows(std::move(phi));
   // precondition=spectrum: L-BFGS on z, x = C z, C the training fields' mean spectrum's square
-  // root.
+  // root; both: each sample without and with, in turn (the ratio pair by pair).
   const std::string precondition = args.get("precondition", "none");
-  std::unique_ptr<sample::SpectralPreconditioner> spectral;
-  if (precondition == "spectrum") {
-    double mean = 0.0;
-    for (const double v : fields.values()) mean += v;
-    mean /= static_cast<double>(fields.values().size());
-    spectral = std::make_unique<sample::SpectralPreconditioner>(
-        sample::SpectralPreconditioner::from_powers(
-            c.dims, Standardization::shell_powers(fields, c.dims, mean, self)));
-  } else if (precondition != "none") {
-    throw UsageError("precondition must be none or spectrum, not '" + precondition + "'");
-  }
+  if (precondition != "none" && precondition != "spectrum" && precondition != "both")
+    throw UsageError("precondition must be none, spectrum or both, not '" + precondition + "'");
+  std::vector<std::string> modes;
+  if (precondition != "spectrum") modes.push_back("none");
+  if (precondition != "none") modes.push_back("spectrum");
+  double mean = 0.0;
+  for (const double v : fields.values()) mean += v;
+  mean /= static_cast<double>(fields.values().size());
+  const auto spectral =
+      std::make_unique<sample::SpectralPreconditioner>(sample::SpectralPreconditioner::from_powers(
+          c.dims, Standardization::shell_powers(fields, c.dims, mean, self)));
 
   // Warm-up, then one evaluate and one vjp for the per-call costs.
   std::vector<double> values(P), eta(P, 1.0), grad(d);
@@ -121,69 +123,90 @@ std::string run_case(const Case& c, const bench::Args& args, const par::Comm& wo
   for (int r = 0; r < repeats; ++r) map->evaluate_and_vjp(fields.row(0), values, ones, grad);
   const double fused_seconds = world.allreduce_max(fused_clock.seconds() / repeats);
 
-  double seconds = 0.0, cpu_seconds = 0.0, iterations = 0.0, evaluations = 0.0, worst = 0.0;
-  std::size_t converged = 0;
-  std::string per_sample;
+  struct Totals {
+    double seconds = 0.0, cpu_seconds = 0.0, iterations = 0.0, evaluations = 0.0, worst = 0.0;
+    std::size_t converged = 0;
+    std::string per_sample;
+  };
+  std::vector<Totals> totals(modes.size());
+  std::string ratios;  // seconds without / with the preconditioner, sample by sample
   AlignedVector<double> x(d);
   for (std::size_t i = 0; i < samples; ++i) {
-    RandomStream(options.seed, StreamPurpose::microcanonical, i).fill_normal(x);
-    world.barrier();
-    const std::clock_t cpu_start = std::clock();
-    Stopwatch clock;
-    // Residual and time of every iterate: the seconds to each residual level.
-    std::vector<double> residuals, times;
-    const LbfgsObserver observe = [&](const LbfgsIteration& it) {
-      residuals.push_back(std::sqrt(it.value) / targets.scale);
-      times.push_back(clock.seconds());
-    };
-    const auto r = sample::synthesize(*map, targets.target(options.target, i), targets.scale,
-                                      options, x, observe, spectral.get());
-    const double s = world.allreduce_max(clock.seconds());
-    cpu_seconds +=
-        world.allreduce_max(static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
-    std::string trace, levels;
-    for (std::size_t k = 0; trace_every > 0 && k < residuals.size(); k += trace_every)
-      trace += sformat("%s%.3g", k ? ", " : "", residuals[k]);
-    for (double level : {1e-1, 1e-2, 1e-3}) {
-      const auto at =
-          std::find_if(residuals.begin(), residuals.end(), [&](double v) { return v <= level; });
-      const std::size_t k = static_cast<std::size_t>(at - residuals.begin());
-      levels +=
-          sformat("%s\"%g\": %s", levels.empty() ? "" : ", ", level,
-                  at == residuals.end()
-                      ? "null"
-                      : sformat("{\"iterations\": %zu, \"seconds\": %.4g}", k, times[k]).c_str());
+    std::vector<double> sample_seconds;
+    for (std::size_t m = 0; m < modes.size(); ++m) {
+      Totals& tot = totals[m];
+      RandomStream(options.seed, StreamPurpose::microcanonical, i).fill_normal(x);
+      world.barrier();
+      const std::clock_t cpu_start = std::clock();
+      Stopwatch clock;
+      // Residual and time of every iterate: the seconds to each residual level.
+      std::vector<double> residuals, times;
+      const LbfgsObserver observe = [&](const LbfgsIteration& it) {
+        residuals.push_back(std::sqrt(it.value) / targets.scale);
+        times.push_back(clock.seconds());
+      };
+      const auto r =
+          sample::synthesize(*map, targets.target(options.target, i), targets.scale, options, x,
+                             observe, modes[m] == "spectrum" ? spectral.get() : nullptr);
+      const double s = world.allreduce_max(clock.seconds());
+      sample_seconds.push_back(s);
+      tot.cpu_seconds +=
+          world.allreduce_max(static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
+      std::string trace, levels;
+      for (std::size_t k = 0; trace_every > 0 && k < residuals.size(); k += trace_every)
+        trace += sformat("%s%.3g", k ? ", " : "", residuals[k]);
+      for (double level : {1e-1, 1e-2, 1e-3}) {
+        const auto at =
+            std::find_if(residuals.begin(), residuals.end(), [&](double v) { return v <= level; });
+        const std::size_t k = static_cast<std::size_t>(at - residuals.begin());
+        levels +=
+            sformat("%s\"%g\": %s", levels.empty() ? "" : ", ", level,
+                    at == residuals.end()
+                        ? "null"
+                        : sformat("{\"iterations\": %zu, \"seconds\": %.4g}", k, times[k]).c_str());
+      }
+      tot.seconds += s;
+      tot.iterations += static_cast<double>(r.iterations);
+      tot.evaluations += static_cast<double>(r.evaluations);
+      tot.worst = std::max(tot.worst, r.residual);
+      tot.converged += r.residual <= options.tolerance ? 1 : 0;
+      tot.per_sample += sformat(
+          "%s{\"seconds\": %.4g, \"iterations\": %zu, \"evaluations\": %zu, "
+          "\"residual\": %.3g, \"status\": \"%s\", \"to_residual\": {%s}, "
+          "\"residual_trace\": [%s]}",
+          i ? ", " : "", s, r.iterations, r.evaluations, r.residual, to_string(r.status).c_str(),
+          levels.c_str(), trace.c_str());
     }
-    seconds += s;
-    iterations += static_cast<double>(r.iterations);
-    evaluations += static_cast<double>(r.evaluations);
-    worst = std::max(worst, r.residual);
-    converged += r.residual <= options.tolerance ? 1 : 0;
-    per_sample += sformat(
-        "%s{\"seconds\": %.4g, \"iterations\": %zu, \"evaluations\": %zu, "
-        "\"residual\": %.3g, \"status\": \"%s\", \"to_residual\": {%s}, "
-        "\"residual_trace\": [%s]}",
-        i ? ", " : "", s, r.iterations, r.evaluations, r.residual, to_string(r.status).c_str(),
-        levels.c_str(), trace.c_str());
+    if (modes.size() == 2)
+      ratios += sformat("%s%.4g", i ? ", " : "", sample_seconds[0] / sample_seconds[1]);
   }
   const double n = static_cast<double>(samples);
-  const double per_field = seconds / n;
   std::string dims;
   for (std::size_t a = 0; a < c.dims.size(); ++a)
     dims += sformat("%s%zu", a ? ", " : "", c.dims[a]);
-  return sformat(
-      "{\"dims\": [%s], \"feature_params\": \"%s\", \"standardize\": \"%s\", \"precondition\": "
-      "\"%s\", \"beta\": %g, "
-      "\"P\": %zu, \"d\": %zu, \"train\": %zu, \"samples\": %zu, \"residual_scale\": %.4g, "
-      "\"build_seconds\": %.4g, \"evaluate_seconds\": %.4g, \"vjp_seconds\": %.4g, "
-      "\"evaluate_and_vjp_seconds\": %.4g, \"seconds_per_sample\": %.4g, "
-      "\"cpu_seconds_per_sample\": %.4g, \"iterations_mean\": %.1f, \"evaluations_mean\": %.1f, "
-      "\"seconds_per_evaluation\": %.4g, \"residual_max\": %.3g, \"converged\": %zu, "
-      "\"ratio_to_pywph_256x256\": %.3f, \"ratio_to_spectra_1d\": %.3f, \"per_sample\": [%s]}",
-      dims.c_str(), c.params.c_str(), units.c_str(), precondition.c_str(), c.beta, P, d, train,
-      samples, targets.scale, build_seconds, evaluate_seconds, vjp_seconds, fused_seconds,
-      per_field, cpu_seconds / n, iterations / n, evaluations / n, seconds / evaluations, worst,
-      converged, per_field / kPywph256, per_field / kSpectra1d, per_sample.c_str());
+  std::string out;
+  for (std::size_t m = 0; m < modes.size(); ++m) {
+    const Totals& tot = totals[m];
+    const double per_field = tot.seconds / n;
+    out += sformat(
+        "%s{\"dims\": [%s], \"feature_params\": \"%s\", \"standardize\": \"%s\", "
+        "\"precondition\": \"%s\", \"beta\": %g, \"P\": %zu, \"d\": %zu, \"train\": %zu, "
+        "\"samples\": %zu, \"residual_scale\": %.4g, \"build_seconds\": %.4g, "
+        "\"evaluate_seconds\": %.4g, \"vjp_seconds\": %.4g, \"evaluate_and_vjp_seconds\": %.4g, "
+        "\"seconds_per_sample\": %.4g, \"cpu_seconds_per_sample\": %.4g, "
+        "\"iterations_mean\": %.1f, \"evaluations_mean\": %.1f, \"seconds_per_evaluation\": %.4g, "
+        "\"residual_max\": %.3g, \"converged\": %zu, \"ratio_to_pywph_256x256\": %.3f, "
+        "\"ratio_to_spectra_1d\": %.3f, %s\"per_sample\": [%s]}",
+        m ? ", " : "", dims.c_str(), c.params.c_str(), units.c_str(), modes[m].c_str(), c.beta, P,
+        d, train, samples, targets.scale, build_seconds, evaluate_seconds, vjp_seconds,
+        fused_seconds, per_field, tot.cpu_seconds / n, tot.iterations / n, tot.evaluations / n,
+        tot.seconds / tot.evaluations, tot.worst, tot.converged, per_field / kPywph256,
+        per_field / kSpectra1d,
+        m == 1 ? sformat("\"seconds_ratio_none_over_spectrum\": [%s], ", ratios.c_str()).c_str()
+               : "",
+        tot.per_sample.c_str());
+  }
+  return out;
 }
 
 }  // namespace
