@@ -20,14 +20,6 @@
 
 namespace ksi::features {
 
-using scattering::complex;
-using scattering::ComplexVector;
-using scattering::Family;
-using scattering::Grid;
-using scattering::read_half;
-using scattering::RealVector;
-using scattering::scatter_half;
-
 // ---------------------------------------------------------------------------------------------
 // Forward pass
 

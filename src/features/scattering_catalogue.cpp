@@ -14,14 +14,6 @@
 
 namespace ksi::features {
 
-using scattering::complex;
-using scattering::ComplexVector;
-using scattering::Family;
-using scattering::Grid;
-using scattering::read_half;
-using scattering::RealVector;
-using scattering::scatter_half;
-
 namespace {
 
 std::size_t product(const std::vector<std::size_t>& dims) {

@@ -17,12 +17,6 @@
 
 namespace ksi::features {
 
-using scattering::complex;
-using scattering::ComplexVector;
-using scattering::Grid;
-using scattering::read_half;
-using scattering::scatter_half;
-
 namespace {
 
 inline double bump(double d) {

@@ -20,14 +20,6 @@
 
 namespace ksi::features {
 
-using scattering::complex;
-using scattering::ComplexVector;
-using scattering::Grid;
-using scattering::read_half;
-using scattering::RealVector;
-using scattering::RowPlan;
-using scattering::scatter_half;
-
 namespace {
 
 // Consecutive rows of one panel whose pieces are held together.

@@ -201,6 +201,16 @@ struct ForwardNeeds {
 
 namespace ksi::features {
 
+// The scattering sources' shared names (this header is theirs alone).
+using scattering::complex;
+using scattering::ComplexVector;
+using scattering::Family;
+using scattering::Grid;
+using scattering::read_half;
+using scattering::RealVector;
+using scattering::RowPlan;
+using scattering::scatter_half;
+
 struct ScatteringSpectra::Impl {
   using Config = scattering::Config;
   using Feature = scattering::Feature;

@@ -9,9 +9,6 @@
 
 namespace ksi::features {
 
-using scattering::complex;
-using scattering::Grid;
-
 namespace {
 
 // h(z) = exp(-d^2 / 2) and h'(z) = -d h / w with d = (z - c) / w. Bins farther than kReach widths

@@ -30,14 +30,6 @@ std::vector<double> value_scale(std::span<const double> local_squares, double lo
 
 namespace ksi::features {
 
-using scattering::complex;
-using scattering::ComplexVector;
-using scattering::Family;
-using scattering::Grid;
-using scattering::read_half;
-using scattering::RealVector;
-using scattering::scatter_half;
-
 ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
                                                      const par::Comm& comm) const {
   ensure(normalization_.first_layer.empty() && normalization_.second_layer.empty() &&

@@ -10,9 +10,6 @@
 
 namespace ksi::features {
 
-using scattering::complex;
-using scattering::Grid;
-
 void ScatteringSpectra::Impl::setup_shells(const ScatteringOptions& options,
                                            const ScatteringNormalization& n) {
   auto& S = shells;
