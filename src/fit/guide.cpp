@@ -103,6 +103,9 @@ struct Position {
   std::size_t fallback_level = 0;  // the fallback rung: 1, 2, ... (ridge times 10^(level - 1))
   Matrix correction;             // T x P: the integral of the moment errors over the passes so far
   Matrix pass_start_correction;  // the correction when the pass in progress started
+  Matrix best_eta;               // eta after the finished pass of the lowest RMS z so far
+  double best_rms = 0.0;         // that pass's RMS z over all times
+  std::size_t best_pass = 0;     // that pass (1-based); 0: none finished yet
   std::vector<std::vector<double>> rms, largest;  // finished passes, then the pass in progress
 };
 
@@ -120,6 +123,10 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     root.set_attribute("step_limit", at.step_limit);
     root.set_attribute("fallback_pass", static_cast<std::int64_t>(at.fallback_pass));
     root.set_attribute("fallback_level", static_cast<std::int64_t>(at.fallback_level));
+    root.set_attribute("best_pass", static_cast<std::int64_t>(at.best_pass));
+    root.set_attribute("best_rms", at.best_rms);
+    if (at.best_pass > 0)
+      root.write("best_eta", {at.best_eta.rows(), at.best_eta.cols()}, at.best_eta.values());
     io::write_params(root.create_group("config"), config);
     root.write("eta", {at.eta.rows(), at.eta.cols()}, at.eta.values());
     root.write("pass_start_eta", {at.pass_start_eta.rows(), at.pass_start_eta.cols()},
@@ -166,6 +173,8 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     at.step_limit = root.real_attribute("step_limit");
     at.fallback_pass = static_cast<std::size_t>(root.integer_attribute("fallback_pass"));
     at.fallback_level = static_cast<std::size_t>(root.integer_attribute("fallback_level"));
+    at.best_pass = static_cast<std::size_t>(root.integer_attribute("best_pass"));
+    at.best_rms = root.real_attribute("best_rms");
     const auto read = [&](const char* name) {
       std::vector<std::size_t> dims;
       const auto values = root.read_reals(name, &dims);
@@ -177,6 +186,7 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     at.pass_start_eta = read("pass_start_eta");
     at.correction = read("correction");
     at.pass_start_correction = read("pass_start_correction");
+    if (at.best_pass > 0) at.best_eta = read("best_eta");
     at.rms = matrix_rows(read("rms_z"));
     at.largest = matrix_rows(read("max_z"));
   });
@@ -645,10 +655,30 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     const double rms = std::sqrt(total / static_cast<double>(T));
     par::Log::info(sformat("guide: pass %zu: RMS z %.3g over all times (largest %.3g at t = %.4f)",
                            pass + 1, rms, largest, times[at_time]));
+    // A pass's z's measure the eta its own updates made (each time's ensemble ran with the updates
+    // of the times before): the eta after the pass of the lowest RMS z is the best one measured.
+    if (at.best_pass == 0 || rms < at.best_rms) {
+      at.best_pass = pass + 1;
+      at.best_rms = rms;
+      at.best_eta = at.eta;
+    }
     if (rms <= options.tolerance) {
       ++at.pass;
       break;
     }
+  }
+
+  // Passes that made the moments worse are not kept: the model is the best pass's.
+  const std::size_t finished = at.rms.size() - (diverged ? 1 : 0);
+  std::size_t kept = finished;
+  if (at.best_pass > 0 && at.best_pass < finished) {
+    par::Log::info(
+        sformat("guide: keeps the model of pass %zu (RMS z %.3g), the lowest of the %zu "
+                "passes",
+                at.best_pass, at.best_rms, finished));
+    at.eta = at.best_eta;
+    model.set_eta(at.eta);
+    kept = at.best_pass;
   }
 
   GuideRecord record;
@@ -672,6 +702,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("step_limit", at.step_limit);
   s.set("fallback", to_string(options.fallback));
   s.set("fallback_pass", at.fallback_pass);
+  s.set("kept_pass", kept);
   s.set("fallback_ridge",
         at.fallback_level ? fallback_ridge(options.ridge, at.fallback_level) : 0.0);
   s.set("steps", options.steps);

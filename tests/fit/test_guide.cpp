@@ -594,6 +594,17 @@ TEST(GuidedPasses, AGrowingErrorIsNotADivergenceAnExplosionIs) {
   EXPECT_EQ(r.settings.real("step_limit"), 0.0) << "no pass was run again";
   ASSERT_EQ(r.passes(), 2u);
   EXPECT_GT(r.rms_z(0, r.rms_z.cols() - 1), 22.0) << "the case must cross the threshold";
+  // Pass 2 made the moments worse (RMS z over the times 76 against 13): the model is pass 1's, the
+  // same bits as a guide of one pass.
+  const auto rms = pass_rms(r);
+  ASSERT_GT(rms[1], rms[0]);
+  EXPECT_EQ(r.settings.integer("kept_pass"), 1);
+  fit::GuideOptions one = g;
+  one.passes = 1;
+  Model single = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(single, one, comm);
+  EXPECT_EQ(single.guide_record().settings.integer("kept_pass"), 1);
+  EXPECT_EQ(test::relative_difference(grown.eta(), single.eta()), 0.0);
   // With the threshold alone the same pass is abandoned, run again with limited updates (24.7 at
   // t = 1, abandoned too) and then on the fallback rung.
   g.divergence_growth = 0.0;
