@@ -657,7 +657,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                            pass + 1, rms, largest, times[at_time]));
     // A pass's z's measure the eta its own updates made (each time's ensemble ran with the updates
     // of the times before): the eta after the pass of the lowest RMS z is the best one measured.
-    if (at.best_pass == 0 || rms < at.best_rms) {
+    if (std::isfinite(rms) && (at.best_pass == 0 || rms < at.best_rms)) {
       at.best_pass = pass + 1;
       at.best_rms = rms;
       at.best_eta = at.eta;

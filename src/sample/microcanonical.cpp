@@ -112,7 +112,10 @@ class MicrocanonicalMethod final : public SampleMethod {
         "|phi(x) - phi_target|_2 / residual_scale, residual_scale = root-mean-square "
         "distance of the training items' features from their mean (model units)");
     group.set_attribute("initial_state",
-                        "white noise N(0, I) in model units, stream (seed, 10, id)");
+                        preconditioned_
+                            ? "C z, z white noise N(0, I) (stream (seed, 10, id)), C the "
+                              "square root of the training spectrum, in model units"
+                            : "white noise N(0, I) in model units, stream (seed, 10, id)");
     group.set_attribute("line_search", "strong Wolfe (Nocedal-Wright zoom), c1 = 1e-4, c2 = 0.9");
     group.set_attribute("above_tolerance", static_cast<std::int64_t>(above));
     if (residual.empty()) return;
@@ -181,10 +184,14 @@ std::unique_ptr<SpectralPreconditioner> microcanonical_preconditioner(
     const features::FeatureSpec spec = model.features().spec();
     if (!spec.params.has("shells") || !spec.params.flag("shells", false)) return nullptr;
   }
-  if (model.training_spectrum().empty()) {
+  const auto& powers = model.training_spectrum();
+  const bool usable = std::any_of(powers.begin() + (powers.empty() ? 0 : 1), powers.end(),
+                                  [](double p) { return p > 0.0; });
+  if (!usable) {
     if (precondition == MicrocanonicalPrecondition::automatic) return nullptr;
     throw InputError(
-        "--precondition spectrum needs the model's training spectrum (/training_spectrum, written "
+        "--precondition spectrum needs the model's training spectrum, with power beyond the mean "
+        "(/training_spectrum, written "
         "by ksi fit for fields since this version): refit the model, or use --precondition none");
   }
   return std::make_unique<SpectralPreconditioner>(SpectralPreconditioner::from_powers(
@@ -270,9 +277,11 @@ SpectralPreconditioner::SpectralPreconditioner(std::vector<std::size_t> dims,
 
 SpectralPreconditioner SpectralPreconditioner::from_powers(std::vector<std::size_t> dims,
                                                            const std::vector<double>& powers) {
-  const double largest = *std::max_element(powers.begin(), powers.end());
+  // Shell 0 is the mean: the gains come from the shells of |k| >= 1.
+  const double largest =
+      powers.size() > 1 ? *std::max_element(powers.begin() + 1, powers.end()) : 0.0;
   if (!(largest > 0.0) || !std::isfinite(largest))
-    throw InputError("the spectrum for the preconditioner has no power");
+    throw InputError("the spectrum for the preconditioner has no power beyond the mean");
   double mean = 0.0, smallest = largest;
   std::size_t used = 0;
   for (std::size_t s = 1; s < powers.size(); ++s)
