@@ -135,6 +135,8 @@ int run_fit(const Invocation& call) {
       "a grid time counts as diverged only if its RMS z is also more than this many times the "
       "previous grid time's (an exploding ensemble, not a growing model error; 0: the threshold "
       "alone)")(
+      "guide-keep", po::value<std::string>()->default_value("best"),
+      "the model of the finished pass of the lowest RMS z (best) or of the last pass (last)")(
       "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
       "last rungs for a pass that diverged with limited updates: residual (residual updates, a "
       "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "
@@ -205,6 +207,12 @@ int run_fit(const Invocation& call) {
     guide.max_step = vm["guide-max-step"].as<double>();
     guide.divergence = vm["guide-divergence"].as<double>();
     guide.divergence_growth = vm["guide-divergence-growth"].as<double>();
+    {
+      const std::string keep = vm["guide-keep"].as<std::string>();
+      if (keep != "best" && keep != "last")
+        throw UsageError("unknown --guide-keep '" + keep + "' (known: best, last)");
+      guide.keep_best = keep == "best";
+    }
     guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());
     guide.dead_band = vm["guide-dead-band"].as<double>();
     guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());

@@ -671,7 +671,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   // Passes that made the moments worse are not kept: the model is the best pass's.
   const std::size_t finished = at.rms.size() - (diverged ? 1 : 0);
   std::size_t kept = finished;
-  if (at.best_pass > 0 && at.best_pass < finished) {
+  if (options.keep_best && at.best_pass > 0 && at.best_pass < finished) {
     par::Log::info(
         sformat("guide: keeps the model of pass %zu (RMS z %.3g), the lowest of the %zu "
                 "passes",

@@ -605,6 +605,13 @@ TEST(GuidedPasses, AGrowingErrorIsNotADivergenceAnExplosionIs) {
   fit::guide_model(single, one, comm);
   EXPECT_EQ(single.guide_record().settings.integer("kept_pass"), 1);
   EXPECT_EQ(test::relative_difference(grown.eta(), single.eta()), 0.0);
+  // keep_best off (--guide-keep last): the second pass's model.
+  fit::GuideOptions last = g;
+  last.keep_best = false;
+  Model latest = fit_on(lognormal_setup(24), comm);
+  fit::guide_model(latest, last, comm);
+  EXPECT_EQ(latest.guide_record().settings.integer("kept_pass"), 2);
+  EXPECT_GT(test::relative_difference(latest.eta(), single.eta()), 1e-6);
   // With the threshold alone the same pass is abandoned, run again with limited updates (24.7 at
   // t = 1, abandoned too) and then on the fallback rung.
   g.divergence_growth = 0.0;

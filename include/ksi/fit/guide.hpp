@@ -79,6 +79,8 @@ struct GuideOptions {
   /// not a model error that grows over the interval (30 -> 116 there, the same with any ridge).
   /// 0: the threshold alone.
   double divergence_growth = 10.0;
+  /// End with the eta of the finished pass of the lowest RMS z (true) or of the last pass (false).
+  bool keep_best = true;
   /// The ladder's last rungs. `residual`: residual updates with a dead band of at least
   /// kFallbackDeadBand, K^q from every member and a ridge of at least kFallbackRidge (the setting
   /// that runs on forced 2D turbulence with 32 marginal bins, where full updates diverge even
