@@ -5,6 +5,7 @@
 
 #include "app/commands.hpp"
 #include "app/stage_options.hpp"
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -207,12 +208,8 @@ int run_fit(const Invocation& call) {
     guide.max_step = vm["guide-max-step"].as<double>();
     guide.divergence = vm["guide-divergence"].as<double>();
     guide.divergence_growth = vm["guide-divergence-growth"].as<double>();
-    {
-      const std::string keep = vm["guide-keep"].as<std::string>();
-      if (keep != "best" && keep != "last")
-        throw UsageError("unknown --guide-keep '" + keep + "' (known: best, last)");
-      guide.keep_best = keep == "best";
-    }
+    guide.keep_best = parse_choice<bool>("--guide-keep", vm["guide-keep"].as<std::string>(),
+                                         {{"best", true}, {"last", false}});
     guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());
     guide.dead_band = vm["guide-dead-band"].as<double>();
     guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());
