@@ -14,7 +14,7 @@ lognormal_fields f2.h5 16 32 2 5 1.1 0.7 || exit 1
 
 fit_args=(--data f2.h5 --features scattering --feature-params J=3,L=4 --times 5 --draws 1 --batch 2
           --standardize copula --schedule trig --checkpoint-every 0
-          --guide 2 --guide-ensemble 8 --guide-batch 2 --guide-steps 12 --guide-tolerance 0 --guide-keep last
+          --guide 2 --guide-ensemble 8 --guide-batch 2 --guide-steps 12 --guide-tolerance 0
           --calibrate 16 --calibrate-batch 2 --calibrate-steps 30 --calibrate-spread off)
 run 2 "$ksi" fit "${fit_args[@]}" --out reference.h5 -q || exit 1
 
