@@ -23,6 +23,10 @@ namespace {
 // variance ratio scatters by more than 0.5 and a direction picked on a few fields means little.
 constexpr std::size_t kSpreadHalf = 8;
 
+// The largest change of a shell's log gain in one update of the spectral calibration (a factor
+// e^2 = 7.4 in amplitude, 55 in power).
+constexpr double kMaxLogGainStep = 2.0;
+
 // The calibration fields' sampling: whole batches of `batch` fields, this rank's batches `mine`
 // (contiguous, so its fields are the rows [range) of `states`).
 struct CalibrationSampling {
@@ -347,13 +351,30 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
     for (std::size_t s = 0; s < S; ++s) {
       ratio[s] = 1.0;
       if (!fitted[s]) continue;
-      if (!(power[s] > 0.0))
+      if (!(power[s] > 0.0)) {
+        // Every rank is here (the powers are the same everywhere): say what the fields are.
+        const Matrix items = Standardization::item_shell_powers(fields, grid, 0.0);
+        std::int64_t counts[3] = {static_cast<std::int64_t>(fields.rows()), 0, 0};
+        for (std::size_t i = 0; i < fields.rows(); ++i) {
+          const auto row = fields.row(i);
+          if (!std::all_of(row.begin(), row.end(), [](double v) { return std::isfinite(v); }))
+            ++counts[1];
+          else if (!(items(i, s) > 0.0))
+            ++counts[2];
+        }
+        comm.allreduce_sum(std::span<std::int64_t>(counts, 3));
         throw par::CollectiveError(
             ExitCode::numerical,
-            cat("the spectral calibration: the generated fields have no power "
-                "on shell |k| = ",
-                s, ", where the data have"),
+            cat("the spectral calibration: the generated fields have no power on shell |k| = ", s,
+                ", where the data have (of the ", counts[0], " calibration fields ", counts[1],
+                " have values that are not finite and ", counts[2], " none on that shell",
+                result.iterations == 0
+                    ? "): the model's own samples are broken; sample it without the calibration "
+                      "and judge it with ksi stats"
+                    : cat(", after ", result.iterations,
+                          " updates of the gains): the calibration diverged on this model")),
             0);
+      }
       ratio[s] = power[s] / target[s];
       error = std::max(error, std::abs(std::log(ratio[s])));
     }
@@ -384,7 +405,11 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
         }
         previous_log_gain[s] = log_gain;
         previous_log_ratio[s] = log_ratio;
-        result.gain[s] = std::exp(log_gain - log_ratio / slope[s]);
+        // At most kMaxLogGainStep per update: where the model's fields saturate the data's range,
+        // the power hardly follows the gain, the slope sits at its floor and an unbounded step ran
+        // the gains to 1e6 and the fields to constants in a few updates.
+        result.gain[s] = std::exp(
+            log_gain - std::clamp(log_ratio / slope[s], -kMaxLogGainStep, kMaxLogGainStep));
       }
       ++result.iterations;
       error = measure(ratio);
