@@ -75,16 +75,7 @@ int run_drift(const Invocation& call) {
   options.tile = vm["tile"].as<std::size_t>();
   const io::DType dtype = io::parse_float_dtype(vm["dtype"].as<std::string>());
   // Cheap settings are checked before any file is touched.
-  if (options.tile < 8 || options.tile % 8 != 0)
-    throw UsageError(cat("--tile must be a positive multiple of 8, not ", options.tile));
-  if (!(options.step > 0.0) || !std::isfinite(options.step))
-    throw UsageError("--step must be positive and finite");
-  if (!(options.bandwidth >= 0.0) || !std::isfinite(options.bandwidth))
-    throw UsageError("--bandwidth must be positive (or 0 for the rule)");
-  if (!(options.bandwidth_constant > 0.0) || !std::isfinite(options.bandwidth_constant))
-    throw UsageError("--bandwidth-constant must be positive");
-  if (!(options.tolerance >= 0.0) || !std::isfinite(options.tolerance))
-    throw UsageError("--tolerance must be non-negative");
+  options.validate();
 
   std::vector<std::string> inputs{data_path};
   if (vm.count("test")) inputs.push_back(vm["test"].as<std::string>());

@@ -183,12 +183,11 @@ int run_fit(const Invocation& call) {
   options.solve_group = vm["solve-group"].as<int>();
   options.time_groups = vm["time-groups"].as<std::size_t>();
   // Validate cheap settings before any I/O.
+  options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
+  options.validate();
   const std::size_t time_count = fit::make_time_grid(options.times, options.time_grid).size();
   const fit::TimeGroup time_group =
       fit::time_group(options, time_count, world.rank(), world.size());
-  make_schedule(options.schedule);
-  if (options.draws == 0) throw UsageError("--draws must be at least 1");
-  if (!(options.ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
   sample::CalibrationOptions calibration;
   calibration.samples = vm["calibrate"].as<std::size_t>();
   sample::SampleOptions calibration_sampler = sampler_options(vm, "calibrate-");
@@ -226,9 +225,7 @@ int run_fit(const Invocation& call) {
 
   options.checkpoint.path =
       vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
-  options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
   options.checkpoint.resume = vm.count("resume") > 0;
-  if (options.checkpoint.every_seconds < 0) throw UsageError("--checkpoint-every must be >= 0");
   options.checkpoint.inputs = describe_input_file(data_path);
   guide.checkpoint = options.checkpoint;
   guide.checkpoint.path = options.checkpoint.path + ".guide";

@@ -376,16 +376,22 @@ double EnergyDistance::operator()(const Matrix& local_rows, std::size_t total) c
   return 2.0 * cross - own - reference_spread_;
 }
 
+void DriftOptions::validate() const {
+  check_tile(tile);
+  if (!(step > 0.0) || !std::isfinite(step))
+    throw UsageError(cat("--step must be positive and finite, not ", step));
+  if (!(tolerance >= 0.0) || !std::isfinite(tolerance))
+    throw UsageError("--tolerance must be non-negative and finite");
+  if (!(bandwidth >= 0.0) || !std::isfinite(bandwidth))
+    throw UsageError(
+        "--bandwidth must be positive and finite (or 0 for the rule c sigma N^(-1/(d+4)))");
+  if (!(bandwidth_constant > 0.0) || !std::isfinite(bandwidth_constant))
+    throw UsageError("--bandwidth-constant must be positive and finite");
+}
+
 DriftResult drift(const Matrix& local_data, std::size_t total_data, const DriftOptions& options,
                   const EnergyDistance* reference, const par::Comm& comm) {
-  check_tile(options.tile);
-  if (!(options.step > 0.0) || !std::isfinite(options.step))
-    throw UsageError(cat("--step must be positive, not ", options.step));
-  if (!(options.tolerance >= 0.0)) throw UsageError("--tolerance must be non-negative");
-  if (options.bandwidth < 0.0 || !std::isfinite(options.bandwidth))
-    throw UsageError("--bandwidth must be positive (or 0 for the rule c sigma N^(-1/(d+4)))");
-  if (options.bandwidth == 0.0 && !(options.bandwidth_constant > 0.0))
-    throw UsageError("--bandwidth-constant must be positive");
+  options.validate();
   if (total_data == 0) throw InputError("the data set is empty");
 
   const std::size_t d = agreed_dimension(local_data, comm);

@@ -305,6 +305,17 @@ std::vector<double> make_time_grid(std::size_t times, const std::string& grid) {
   return t;
 }
 
+void FitOptions::validate() const {
+  make_schedule(schedule);
+  make_time_grid(times, time_grid);
+  if (draws == 0) throw UsageError("--draws must be at least 1");
+  if (!(ridge >= 0.0) || !std::isfinite(ridge))
+    throw UsageError("--ridge must be non-negative and finite");
+  if (!(memory_mb > 0.0) || !std::isfinite(memory_mb))
+    throw UsageError("--memory-mb must be positive");
+  if (!(checkpoint.every_seconds >= 0.0)) throw UsageError("--checkpoint-every must be >= 0");
+}
+
 FitPlan plan_fit(std::size_t P, std::size_t T, int ranks, const FitOptions& options) {
   FitPlan plan;
   // Per time: the packed double-double sums. Fixed: one batch's K and the owner's unpacked K.
@@ -342,9 +353,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
                 const par::Comm& comm, FitStart* start_out) {
   const std::size_t P = features->size();
   const std::size_t d = shape.size();
+  options.validate();
   const std::size_t M = options.draws;
-  if (M == 0) throw UsageError("--draws must be at least 1");
-  if (!(options.ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
   if (options.shell_correction && !shape.is_grid())
     throw UsageError("shell gains need fields on a periodic grid, but the items are " +
                      shape.describe());

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "ksi/core/error.hpp"
@@ -389,6 +390,35 @@ TEST(DriftingGenerator, RejectsBadSettings) {
   options.iterations = 2;
   EXPECT_NO_THROW(run(constant, options, comm));
   EXPECT_THROW(parse_kernel("cauchy"), UsageError);
+}
+
+TEST(DriftingGenerator, EachSettingIsCheckedOnceNamingItsOption) {
+  // DriftOptions::validate is what drift() and `ksi drift` both call: one check, one message.
+  const auto message = [](const std::function<void(DriftOptions&)>& change) {
+    DriftOptions o;
+    change(o);
+    try {
+      o.validate();
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(message([](DriftOptions&) {}), "");
+  EXPECT_NE(message([](DriftOptions& o) { o.tile = 12; }).find("--tile"), std::string::npos);
+  EXPECT_NE(message([](DriftOptions& o) { o.step = 0.0; }).find("--step"), std::string::npos);
+  EXPECT_NE(message([](DriftOptions& o) { o.step = std::nan(""); }).find("--step"),
+            std::string::npos);
+  EXPECT_NE(message([](DriftOptions& o) { o.tolerance = -1.0; }).find("--tolerance"),
+            std::string::npos);
+  EXPECT_NE(message([](DriftOptions& o) { o.bandwidth = -0.5; }).find("--bandwidth must"),
+            std::string::npos);
+  // With a fixed bandwidth the rule's constant is unused, but a nonsensical one is still an error.
+  EXPECT_NE(message([](DriftOptions& o) {
+              o.bandwidth = 0.5;
+              o.bandwidth_constant = 0.0;
+            }).find("--bandwidth-constant"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "gaussian_reference.hpp"
+#include "ksi/core/error.hpp"
 #include "ksi/core/random.hpp"
 #include "ksi/features/polynomial.hpp"
 #include "ksi/features/random_fourier.hpp"
@@ -159,4 +161,32 @@ TEST(FitDiagnostics, ResidualsConditionAndCapturedFraction) {
     EXPECT_NEAR(dg.captured, b2 / dg.velocity_sq, 0.05) << "t = " << t;
     EXPECT_LT(dg.captured, 1.0);
   }
+}
+
+TEST(FitOptions, EachSettingIsCheckedOnceNamingItsOption) {
+  // FitOptions::validate is what fit_model and `ksi fit` both call before any file is touched.
+  const auto message = [](const std::function<void(fit::FitOptions&)>& change) {
+    fit::FitOptions o;
+    change(o);
+    try {
+      o.validate();
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(message([](fit::FitOptions&) {}), "");
+  EXPECT_NE(message([](fit::FitOptions& o) { o.draws = 0; }).find("--draws"), std::string::npos);
+  EXPECT_NE(message([](fit::FitOptions& o) { o.ridge = -1.0; }).find("--ridge"), std::string::npos);
+  EXPECT_NE(message([](fit::FitOptions& o) { o.ridge = std::nan(""); }).find("--ridge"),
+            std::string::npos);
+  EXPECT_NE(message([](fit::FitOptions& o) { o.times = 1; }).find("--times"), std::string::npos);
+  EXPECT_NE(message([](fit::FitOptions& o) { o.time_grid = "log"; }).find("time grid"),
+            std::string::npos);
+  EXPECT_NE(message([](fit::FitOptions& o) { o.schedule = "cubic"; }), "");
+  EXPECT_NE(message([](fit::FitOptions& o) { o.memory_mb = 0.0; }).find("--memory-mb"),
+            std::string::npos);
+  EXPECT_NE(
+      message([](fit::FitOptions& o) { o.checkpoint.every_seconds = -1.0; }).find("--checkpoint"),
+      std::string::npos);
 }

@@ -49,6 +49,10 @@ struct DriftOptions {
   double tolerance = 0.0;        ///< stop once the residual velocity is <= tolerance (0: never)
   std::size_t energy_every = 10;  ///< energy distance every k updates (0: first and last only)
   std::size_t tile = 256;         ///< rows per tile: the unit of blocking and of summation order
+
+  /// UsageError naming the first invalid setting: checked by drift() and by `ksi drift` before
+  /// any file is touched.
+  void validate() const;
 };
 
 /// The rows [begin, end) owned by `rank` when `count` rows are cut into tiles of `tile` rows and

@@ -45,6 +45,11 @@ struct FitOptions {
   /// more ranks than item batches still find work. The model is the same bits for every G and rank
   /// count.
   std::size_t time_groups = 1;
+
+  /// UsageError naming the first invalid setting that needs neither data nor ranks (the schedule,
+  /// the time grid, draws, ridge, memory budget, checkpoint interval; the time groups need the
+  /// rank count: time_group): checked by fit_model and by `ksi fit` before any file is touched.
+  void validate() const;
 };
 
 /// Which group of `options.time_groups` a rank belongs to, its rank and the group's size, and the
