@@ -137,7 +137,11 @@ int run_fit(const Invocation& call) {
       "previous grid time's (an exploding ensemble, not a growing model error; 0: the threshold "
       "alone)")(
       "guide-keep", po::value<std::string>()->default_value("best"),
-      "the model of the finished pass of the lowest RMS z (best) or of the last pass (last)")(
+      "the model of the finished pass of the lowest RMS z (best; where that is not the last "
+      "pass, both models are integrated whole and the better kept) or of the last pass (last)")(
+      "guide-interpolation", po::value<std::string>()->default_value("linear"),
+      "eta of the guided model between grid times: linear, or step (eta_k on (t_k, t_k+1], so "
+      "that a pass integrates exactly the model it leaves)")(
       "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
       "last rungs for a pass that diverged with limited updates: residual (residual updates, a "
       "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "
@@ -210,6 +214,7 @@ int run_fit(const Invocation& call) {
     guide.keep_best = parse_choice<bool>("--guide-keep", vm["guide-keep"].as<std::string>(),
                                          {{"best", true}, {"last", false}});
     guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());
+    guide.interpolation = parse_eta_interpolation(vm["guide-interpolation"].as<std::string>());
     guide.dead_band = vm["guide-dead-band"].as<double>();
     guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());
     const sample::SampleOptions sampler = sampler_options(vm, "guide-");

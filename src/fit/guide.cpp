@@ -89,6 +89,8 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("divergence", o.divergence);
   config.set("divergence_growth", o.divergence_growth);
   config.set("fallback", to_string(o.fallback));
+  if (o.interpolation != EtaInterpolation::linear)
+    config.set("interpolation", to_string(o.interpolation));
   config.set("inputs", o.checkpoint.inputs);
   return config;
 }
@@ -435,6 +437,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       options.passes, Ng, gram_members, grid.size() - 1, to_string(options.integrator).c_str(),
       options.tau, options.damping, options.tolerance, comm.size()));
 
+  model.set_eta_interpolation(options.interpolation);
   const Params config = checkpoint_config(model, options, per_batch);
   const bool checkpointing = !options.checkpoint.path.empty();
   Position at;
@@ -711,7 +714,17 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   const std::size_t finished = at.rms.size() - (at.diverged ? 1 : 0);
   std::size_t kept = finished;
   double verified_kept = 0.0, verified_other = 0.0;
-  if (options.keep_best && at.best_pass > 0 && at.best_pass < finished) {
+  if (options.keep_best && at.best_pass > 0 && at.best_pass < finished &&
+      options.interpolation == EtaInterpolation::step) {
+    // Each pass integrated exactly the model it left: its z's decide.
+    par::Log::info(
+        sformat("guide: keeps the model of pass %zu (RMS z %.3g), the lowest of the %zu "
+                "passes",
+                at.best_pass, at.best_rms, finished));
+    at.eta = at.best_eta;
+    model.set_eta(at.eta);
+    kept = at.best_pass;
+  } else if (options.keep_best && at.best_pass > 0 && at.best_pass < finished) {
     const auto sweep = [&](const Matrix& eta, const char* which) {
       model.set_eta(eta);
       par::Progress progress(sformat("guide: verifying the %s pass", which), T);
@@ -818,6 +831,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("fallback", to_string(options.fallback));
   s.set("fallback_pass", at.fallback_pass);
   s.set("kept_pass", kept);
+  s.set("interpolation", to_string(options.interpolation));
   s.set("verified_kept_rms", verified_kept);
   s.set("verified_other_rms", verified_other);
   s.set("fallback_ridge",

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/fft/fft.hpp"
@@ -37,10 +38,20 @@ Model::~Model() = default;
 
 namespace {
 
-// Row t of `rows` (one row per time of `times`), linear in t between grid times, clamped to [0, 1].
+// Row t of `rows` (one row per time of `times`) between grid times as `mode` says (linear, or
+// row k on (t_k, t_{k+1}]), clamped to [0, 1].
 void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, double t,
-                         std::span<double> out) {
+                         std::span<double> out, EtaInterpolation mode) {
   t = std::clamp(t, 0.0, 1.0);
+  if (mode == EtaInterpolation::step) {
+    // The first grid time >= t, less one: k with t in (t_k, t_{k+1}]; t = t_0 takes row 0.
+    const auto at_or_after = std::lower_bound(times.begin(), times.end(), t);
+    const std::size_t k1 = static_cast<std::size_t>(at_or_after - times.begin());
+    const std::size_t k = k1 == 0 ? 0 : std::min(k1, times.size() - 1) - 1;
+    const auto r = rows.row(k);
+    std::copy(r.begin(), r.end(), out.begin());
+    return;
+  }
   const auto upper = std::upper_bound(times.begin(), times.end(), t);
   std::size_t k1 = static_cast<std::size_t>(upper - times.begin());
   if (k1 >= times.size()) k1 = times.size() - 1;
@@ -53,8 +64,18 @@ void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, d
 
 }  // namespace
 
+EtaInterpolation parse_eta_interpolation(const std::string& name) {
+  return parse_choice<EtaInterpolation>(
+      "--guide-interpolation", name,
+      {{"linear", EtaInterpolation::linear}, {"step", EtaInterpolation::step}});
+}
+
+std::string to_string(EtaInterpolation interpolation) {
+  return interpolation == EtaInterpolation::step ? "step" : "linear";
+}
+
 void Model::eta_at(double t, std::span<double> out) const {
-  interpolate_in_time(times_, eta_, t, out);
+  interpolate_in_time(times_, eta_, t, out, eta_interpolation_);
 }
 
 void Model::drift(double t, const Matrix& X, Matrix& B) const {
@@ -76,7 +97,7 @@ void Model::linear_drift(double t, const Matrix& X, Matrix& B) const {
     return;
   }
   std::vector<double> gain(shell_gain_.cols());
-  interpolate_in_time(times_, shell_gain_, t, gain);  // the same interpolation as eta
+  interpolate_in_time(times_, shell_gain_, t, gain, eta_interpolation_);  // as eta
   filter_shells(B, {shape_.dims().begin(), shape_.dims().end()}, gain);
 }
 
@@ -256,6 +277,8 @@ void Model::write(io::OutputFile& out, const std::string& created_by) const {
 void Model::write_into(const io::Group& root) const {
   root.set_attribute("model_id", identity());
   root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());
+  if (eta_interpolation_ != EtaInterpolation::linear)
+    root.set_attribute("eta_interpolation", to_string(eta_interpolation_));
   root.write("times", {times_.size()}, times_);
   if (shell_gain_.rows() > 0)
     root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());
@@ -440,6 +463,14 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
     for (const auto& name : g.attribute_names())
       record.settings.set(name, g.attribute_as_text(name));
     model->set_guide_record(std::move(record));
+  }
+  if (root.has_attribute("eta_interpolation")) {
+    const std::string mode = root.text_attribute("eta_interpolation");
+    if (mode != "linear" && mode != "step")
+      throw InputError("the model's eta_interpolation '" + mode +
+                       "' is unknown (known: linear, step)");
+    model->set_eta_interpolation(mode == "step" ? EtaInterpolation::step
+                                                : EtaInterpolation::linear);
   }
   if (root.has("shell_gain")) model->set_shell_gain(read_matrix("shell_gain"));
   if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));

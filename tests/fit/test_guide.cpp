@@ -17,6 +17,7 @@
 #include "ksi/fit/fit.hpp"
 #include "ksi/fit/guide.hpp"
 #include "ksi/fit/solver.hpp"
+#include "ksi/io/output.hpp"
 #include "ksi/par/signals.hpp"
 #include "ksi/sample/sample.hpp"
 #include "support/test_support.hpp"
@@ -717,4 +718,63 @@ TEST(GuidedPasses, ResumeWhileComparingPasses) {
   EXPECT_EQ(r.settings.real("verified_kept_rms"), want.settings.real("verified_kept_rms"));
   EXPECT_EQ(r.settings.real("verified_other_rms"), want.settings.real("verified_other_rms"));
   EXPECT_FALSE(std::filesystem::exists(g.checkpoint.path));
+}
+
+TEST(GuidedPasses, WithStepEtaAPassMeasuresTheModelItLeaves) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  // One pass, then a pass without updates (residual, dead band 1e9) on the model it left: pass 0's
+  // member noise in both. With eta constant on (t_k, t_k+1] the pass integrated over each interval
+  // the eta it leaves there, so the two measure the same ensemble: the same z's, bit for bit. With
+  // linear eta the pass integrated a blend and the z's differ.
+  const auto measured_again = [&](EtaInterpolation interpolation, double& difference) {
+    fit::GuideOptions g = small_guide(1);
+    g.interpolation = interpolation;
+    Model model = fit_on(lognormal_setup(24), comm);
+    fit::guide_model(model, g, comm);
+    EXPECT_EQ(model.eta_interpolation(), interpolation);
+    const Matrix first = model.guide_record().rms_z;
+    fit::GuideOptions still = small_guide(1);
+    still.interpolation = interpolation;
+    still.update = fit::GuideUpdate::residual;
+    still.dead_band = 1e9;
+    const Matrix eta = model.eta();
+    fit::guide_model(model, still, comm);
+    EXPECT_EQ(test::relative_difference(model.eta(), eta), 0.0) << "no update";
+    difference = test::relative_difference(model.guide_record().rms_z, first);
+  };
+  double step = -1.0, linear = -1.0;
+  measured_again(EtaInterpolation::step, step);
+  measured_again(EtaInterpolation::linear, linear);
+  EXPECT_EQ(step, 0.0);
+  EXPECT_GT(linear, 1e-3);
+}
+
+TEST(StepEta, ConstantOnEachIntervalOpenOnTheLeftAndKeptInTheModelFile) {
+  const auto& comm = test::World::comm();
+  test::ScratchDir dir("step-eta");
+  Model model = fit_on(lognormal_setup(8), comm);
+  model.set_eta_interpolation(EtaInterpolation::step);
+  const std::vector<double>& t = model.times();
+  const std::size_t P = model.eta().cols();
+  std::vector<double> eta(P);
+  const auto row_is = [&](double at, std::size_t k) {
+    model.eta_at(at, eta);
+    const auto want = model.eta().row(k);
+    return std::equal(eta.begin(), eta.end(), want.begin());
+  };
+  EXPECT_TRUE(row_is(0.0, 0));
+  for (std::size_t k = 0; k + 1 < t.size(); ++k) {
+    EXPECT_TRUE(row_is(0.5 * (t[k] + t[k + 1]), k)) << k;
+    EXPECT_TRUE(row_is(t[k + 1], k)) << "t_k+1 belongs to (t_k, t_k+1]: " << k;
+  }
+  EXPECT_TRUE(row_is(1.0, t.size() - 2));
+  {
+    io::OutputFile out(dir.path("m.h5"), false, {}, comm);
+    model.write(out);
+    out.commit();
+  }
+  const Model back = Model::read(dir.path("m.h5"), comm);
+  EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::step);
+  EXPECT_THROW(parse_eta_interpolation("cubic"), UsageError);
 }

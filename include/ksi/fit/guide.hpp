@@ -81,6 +81,10 @@ struct GuideOptions {
   double divergence_growth = 10.0;
   /// End with the eta of the finished pass of the lowest RMS z (true) or of the last pass (false).
   bool keep_best = true;
+  /// How the guided model's eta runs between grid times (Model::eta_interpolation). With `step`
+  /// a pass integrates exactly the model it leaves, so its z's measure that model and the best
+  /// pass needs no sweep of its own; with `linear` (the one-shot fit's) they measure a blend.
+  EtaInterpolation interpolation = EtaInterpolation::linear;
   /// The ladder's last rungs. `residual`: residual updates with a dead band of at least
   /// kFallbackDeadBand, K^q from every member and a ridge of at least kFallbackRidge (the setting
   /// that runs on forced 2D turbulence with 32 marginal bins, where full updates diverge even

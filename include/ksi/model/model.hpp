@@ -52,6 +52,14 @@ struct GuideRecord {
   std::size_t passes() const noexcept { return rms_z.rows(); }
 };
 
+/// How eta (and the shell gains) run between grid times t_0 = 0 < ... < t_{T-1} = 1. `linear`:
+/// linear in t between grid times. `step`: eta_k on (t_k, t_{k+1}] (eta_0 also at t = 0), so that
+/// a guided pass, which changes eta_k once its ensemble has reached t_k, integrates exactly the
+/// model it leaves.
+enum class EtaInterpolation { linear, step };
+EtaInterpolation parse_eta_interpolation(const std::string& name);
+std::string to_string(EtaInterpolation interpolation);
+
 class Model {
  public:
   Model(std::unique_ptr<features::FeatureMap> features, std::unique_ptr<Schedule> schedule,
@@ -95,8 +103,10 @@ class Model {
   double box_size() const noexcept { return box_size_; }
   void set_box_size(double box_size) { box_size_ = box_size; }
 
-  /// eta(t), linear in t between grid times; out.size() == P.
+  /// eta(t) between grid times as eta_interpolation() says; out.size() == P.
   void eta_at(double t, std::span<double> out) const;
+  EtaInterpolation eta_interpolation() const noexcept { return eta_interpolation_; }
+  void set_eta_interpolation(EtaInterpolation interpolation) { eta_interpolation_ = interpolation; }
   /// b_t(x) = J(x)^T eta(t) + G_t x for every row of X (standardised units); G_t is the shell-gain
   /// filter (none unless set_shell_gain was called).
   void drift(double t, const Matrix& X, Matrix& B) const;
@@ -160,6 +170,7 @@ class Model {
   Standardization standardization_;
   std::vector<double> times_;
   Matrix eta_;
+  EtaInterpolation eta_interpolation_ = EtaInterpolation::linear;
   Matrix shell_gain_;
   std::vector<double> output_gain_;
   Matrix output_spread_;
