@@ -51,7 +51,7 @@ void describe_model(const std::string& path, const par::Comm& self) {
   const auto spec = model.features().spec();
   for (const auto& [k, v] : spec.params.entries()) std::cout << "    " << k << " = " << v << "\n";
   std::cout << "  schedule: " << model.schedule().name() << ", T = " << model.times().size()
-            << " times\n";
+            << " times, eta " << to_string(model.eta_interpolation()) << " between them\n";
   std::cout << "  fit:";
   for (const auto& [k, v] : model.fit_settings().entries()) std::cout << " " << k << "=" << v;
   std::cout << "\n  per-time diagnostics (t, R^2, residual, condition estimate):\n";
