@@ -33,7 +33,7 @@ if [ -n "${REFERENCE_COUNT:-}" ]; then
   [ -f "$judged_train" ] || launch synth --config "$config" --seed 3 --count "$REFERENCE_COUNT" --out "$judged_train" -q
 fi
 
-while IFS='|' read -r name fit_options sample_options || [ -n "$name" ]; do
+while IFS='|' read -r -u 3 name fit_options sample_options || [ -n "$name" ]; do
   name=$(echo "$name" | xargs)
   case "$name" in ''|'#'*) continue ;; esac
   fit_options=$(echo "$fit_options" | xargs)
@@ -57,5 +57,5 @@ while IFS='|' read -r name fit_options sample_options || [ -n "$name" ]; do
     --force $sample_options > "$dir/sample.log" 2>&1
   launch stats --config "$config" --train "$judged_train" --test "$out/test.h5" --gen "$dir/samples.h5" \
     --model "$model" --out-dir "$dir/report" --force > "$dir/stats.log" 2>&1
-done < "$rows"
+done 3< "$rows"
 /usr/bin/python3 "$root/jobs/lib/study_table.py" "$rows" "$out"

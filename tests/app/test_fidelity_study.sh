@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# jobs/fidelity_study.sh runs every row of its rows file (the launcher once read the rest of the
+# file from the loop's standard input, so only the first row ran), a row reusing another row's
+# model, skips rows already done on a rerun, and writes the study table with one line per row.
+ksi=$1 src=$2 work=$3
+source "$src/tests/app/cli_lib.sh"
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+
+cat >small.cfg <<'CFG'
+[synth]
+generator = mixture
+count = 600
+dim = 2
+
+[fit]
+features = fourier
+feature-params = count=32,length_scale=1
+times = 5
+draws = 1
+
+[sample]
+count = 200
+steps = 8
+CFG
+cat >rows <<'ROWS'
+# a comment line
+coarse | --times 5 |
+fine | --times 9 | --steps 12
+again | - | reuse=fine --seed 7
+ROWS
+KSI=$ksi bash "$src/jobs/fidelity_study.sh" small.cfg rows out 2 >study.log 2>&1
+check "the study ran (exit 0)" [ $? -eq 0 ]
+for row in coarse fine again; do
+  check "row $row judged" test -f "out/$row/report/stats_q.csv"
+done
+check "the reusing row sampled the model of the row it names" grep -q "out/fine/model.h5" out/again/sample.log
+check "one table line per row" [ "$(grep -c '^| \(coarse\|fine\|again\) |' out/study.md)" -eq 3 ]
+KSI=$ksi bash "$src/jobs/fidelity_study.sh" small.cfg rows out 2 >rerun.log 2>&1
+check "a rerun skips the rows already done" [ "$(grep -c 'done$' rerun.log)" -eq 3 ]
+finish
