@@ -139,6 +139,9 @@ int run_fit(const Invocation& call) {
       "guide-keep", po::value<std::string>()->default_value("best"),
       "the model of the finished pass of the lowest RMS z (best; where that is not the last "
       "pass, both models are integrated whole and the better kept) or of the last pass (last)")(
+      "guide-gram", po::value<std::string>()->default_value("every"),
+      "when a pass assembles the ensemble's Gram matrix: every (each pass), or first (the first "
+      "pass on a rung, kept for the later passes: they cost an integration and the feature means)")(
       "guide-interpolation", po::value<std::string>()->default_value("linear"),
       "eta of the guided model between grid times: linear, or step (eta_k on (t_k, t_k+1], so "
       "that a pass integrates exactly the model it leaves)")(
@@ -214,6 +217,7 @@ int run_fit(const Invocation& call) {
     guide.keep_best = parse_choice<bool>("--guide-keep", vm["guide-keep"].as<std::string>(),
                                          {{"best", true}, {"last", false}});
     guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());
+    guide.gram = fit::parse_guide_gram(vm["guide-gram"].as<std::string>());
     guide.interpolation = parse_eta_interpolation(vm["guide-interpolation"].as<std::string>());
     guide.dead_band = vm["guide-dead-band"].as<double>();
     guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());

@@ -89,6 +89,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("divergence", o.divergence);
   config.set("divergence_growth", o.divergence_growth);
   config.set("fallback", to_string(o.fallback));
+  if (o.gram != GuideGram::every) config.set("gram", to_string(o.gram));
   if (o.interpolation != EtaInterpolation::linear)
     config.set("interpolation", to_string(o.interpolation));
   config.set("inputs", o.checkpoint.inputs);
@@ -109,6 +110,11 @@ struct Position {
   double best_rms = 0.0;         // that pass's RMS z over all times
   std::size_t best_pass = 0;     // that pass (1-based); 0: none finished yet
   std::vector<std::vector<double>> rms, largest;  // finished passes, then the pass in progress
+  // GuideGram::first: per grid time, K^q (packed upper triangle) and the fixed drift's
+  // projection from the first pass on this rung, and whether they are there yet.
+  Matrix gram;    // T x P(P+1)/2
+  Matrix gram_h;  // T x P
+  std::vector<std::int64_t> gram_ready;
   std::size_t diverged = 0;  // the pass that diverged on the last rung (1-based; 0: none)
   bool verifying = false;    // the passes are done and their models are being measured whole
 };
@@ -131,6 +137,11 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     root.set_attribute("best_rms", at.best_rms);
     root.set_attribute("diverged_pass", static_cast<std::int64_t>(at.diverged));
     root.set_attribute("verifying", static_cast<std::int64_t>(at.verifying ? 1 : 0));
+    if (!at.gram_ready.empty()) {
+      root.write("gram", {at.gram.rows(), at.gram.cols()}, at.gram.values());
+      root.write("gram_h", {at.gram_h.rows(), at.gram_h.cols()}, at.gram_h.values());
+      root.set_attribute("gram_ready", std::span<const std::int64_t>(at.gram_ready));
+    }
     if (at.best_pass > 0)
       root.write("best_eta", {at.best_eta.rows(), at.best_eta.cols()}, at.best_eta.values());
     io::write_params(root.create_group("config"), config);
@@ -198,6 +209,11 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     at.correction = read("correction");
     at.pass_start_correction = read("pass_start_correction");
     if (at.best_pass > 0) at.best_eta = read("best_eta");
+    if (root.has("gram")) {
+      at.gram = read("gram");
+      at.gram_h = read("gram_h");
+      at.gram_ready = root.integers_attribute("gram_ready");
+    }
     at.rms = matrix_rows(read("rms_z"));
     at.largest = matrix_rows(read("max_z"));
   });
@@ -340,6 +356,15 @@ std::string to_string(GuideUpdate update) {
   return update == GuideUpdate::residual ? "residual" : "full";
 }
 
+GuideGram parse_guide_gram(const std::string& name) {
+  return parse_choice<GuideGram>("--guide-gram", name,
+                                 {{"every", GuideGram::every}, {"first", GuideGram::first}});
+}
+
+std::string to_string(GuideGram gram) {
+  return gram == GuideGram::first ? "first" : "every";
+}
+
 GuideFallback parse_guide_fallback(const std::string& name) {
   return parse_choice<GuideFallback>(
       "--guide-fallback", name,
@@ -444,6 +469,11 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   at.eta = model.eta();
   at.correction = Matrix(T, P, 0.0);
   at.pass_start_correction = at.correction;
+  if (options.gram == GuideGram::first) {
+    at.gram = Matrix(T, P * (P + 1) / 2, 0.0);
+    at.gram_h = Matrix(T, P, 0.0);
+    at.gram_ready.assign(T, 0);
+  }
   bool resumed = false;
   GuideStart start;
   if (checkpointing && options.checkpoint.resume) {
@@ -519,6 +549,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
           par::Log::info("guide: checkpoint written to " + options.checkpoint.path);
         }
       }
+      // K^q_k kept from the first pass on this rung (GuideGram::first): not assembled again.
+      const bool reuse = options.gram == GuideGram::first && at.gram_ready[k] != 0;
       // The ensemble's sums at t_k, per batch in double-double (rank-count independent).
       std::fill(sums.begin(), sums.end(), DoubleDouble{});
       par::collective(comm, [&] {
@@ -527,7 +559,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
           const Matrix& X = b.state.X;
           batch_K.fill(0.0);
           std::fill(batch_h.begin(), batch_h.end(), 0.0);
-          if (in_gram(b)) {
+          if (in_gram(b) && !reuse) {
             model.linear_drift(t, X, fixed);
             features.accumulate(X, fixed, batch_K, batch_h);
           }
@@ -554,6 +586,18 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         for (std::size_t j = i; j < P; ++j) K(i, j) = sums[q++].value() * inv_gram;
       std::vector<double> h_fixed(P), m_q(P), m2_q(P);
       for (std::size_t i = 0; i < P; ++i) h_fixed[i] = sums[q++].value() * inv_gram;
+      if (reuse) {
+        std::size_t g = 0;
+        for (std::size_t i = 0; i < P; ++i)
+          for (std::size_t j = i; j < P; ++j) K(i, j) = at.gram(k, g++);
+        for (std::size_t i = 0; i < P; ++i) h_fixed[i] = at.gram_h(k, i);
+      } else if (options.gram == GuideGram::first) {
+        std::size_t g = 0;
+        for (std::size_t i = 0; i < P; ++i)
+          for (std::size_t j = i; j < P; ++j) at.gram(k, g++) = K(i, j);
+        for (std::size_t i = 0; i < P; ++i) at.gram_h(k, i) = h_fixed[i];
+        at.gram_ready[k] = 1;
+      }
       for (std::size_t i = 0; i < P; ++i) m_q[i] = sums[q++].value() * inv;
       for (std::size_t i = 0; i < P; ++i) m2_q[i] = sums[q++].value() * inv;
 
@@ -608,6 +652,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         if (retry) {
           at.rms.pop_back();
           at.largest.pop_back();
+          // A new rung assembles K^q again (its members and ensemble differ).
+          std::fill(at.gram_ready.begin(), at.gram_ready.end(), 0);
         }
         break;
       }
@@ -832,6 +878,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("fallback_pass", at.fallback_pass);
   s.set("kept_pass", kept);
   s.set("interpolation", to_string(options.interpolation));
+  s.set("gram", to_string(options.gram));
   s.set("verified_kept_rms", verified_kept);
   s.set("verified_other_rms", verified_other);
   s.set("fallback_ridge",

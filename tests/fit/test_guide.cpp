@@ -314,7 +314,9 @@ class StopAt final : public features::FeatureMap {
   }
   void accumulate(const Matrix& X, const Matrix& V, Matrix& K, std::span<double> h) const override {
     inner_.accumulate(X, V, K, h);
+    ++accumulations_;
   }
+  int accumulations() const { return accumulations_; }
   std::size_t preferred_batch() const override { return inner_.preferred_batch(); }
   features::FeatureSpec spec() const override { return inner_.spec(); }
 
@@ -322,6 +324,7 @@ class StopAt final : public features::FeatureMap {
   const FeatureMap& inner_;
   mutable int remaining_;
   mutable int calls_ = 0;
+  mutable int accumulations_ = 0;
   bool here_;
 };
 
@@ -777,4 +780,53 @@ TEST(StepEta, ConstantOnEachIntervalOpenOnTheLeftAndKeptInTheModelFile) {
   const Model back = Model::read(dir.path("m.h5"), comm);
   EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::step);
   EXPECT_THROW(parse_eta_interpolation("cubic"), UsageError);
+}
+
+TEST(GuidedPasses, AGramMatrixFromTheFirstPassServesTheLaterOnes) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  test::ScratchDir dir("guide-gram");
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
+  const auto counted = [&](const fit::GuideOptions& g, int& accumulations) {
+    auto counter = std::make_unique<StopAt>(*inner, -1, false);
+    const StopAt& c = *counter;
+    Model model = with_map(oneshot, std::move(counter));
+    fit::guide_model(model, g, comm);
+    accumulations =
+        static_cast<int>(comm.allreduce_sum(static_cast<std::int64_t>(c.accumulations())));
+    return model;
+  };
+  fit::GuideOptions every = small_guide(3);
+  fit::GuideOptions first = every;
+  first.gram = fit::GuideGram::first;
+  int n_every = 0, n_first = 0;
+  const Model a = counted(every, n_every);
+  const Model b = counted(first, n_first);
+  // K^q from batches 0 and 3 (2 of the 6 batches) at each of the 5 times: 10 per pass.
+  const int per_pass = 2 * static_cast<int>(oneshot.times().size());
+  EXPECT_EQ(n_every, 3 * per_pass);
+  EXPECT_EQ(n_first, per_pass) << "passes 2 and 3 assembled no Gram matrix";
+  // Pass 1 is the same; the later passes differ (another K^q) but still bring the moments back.
+  const auto ra = pass_rms(a.guide_record()), rb = pass_rms(b.guide_record());
+  EXPECT_EQ(ra[0], rb[0]);
+  EXPECT_NE(ra[2], rb[2]);
+  EXPECT_LT(rb[2], 0.5 * rb[0]) << rb[0] << " -> " << rb[2];
+  EXPECT_EQ(b.guide_record().settings.text("gram"), "first");
+
+  // Stopped in pass 2 and resumed: the kept K^q comes from the checkpoint (no assembly at all) and
+  // the model is the same bits.
+  fit::GuideOptions g = first;
+  g.checkpoint.path = dir.path("guide.checkpoint");
+  g.checkpoint.every_seconds = 0;
+  const std::size_t members_here = 2 * par::block_range(6, 0, comm.size()).size();
+  const int evaluations = static_cast<int>(members_here * oneshot.times().size());
+  Model interrupted =
+      with_map(oneshot, std::make_unique<StopAt>(*inner, evaluations + 3, comm.is_root()));
+  test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
+  g.checkpoint.resume = true;
+  int n_resumed = -1;
+  const Model resumed = counted(g, n_resumed);
+  EXPECT_EQ(n_resumed, 0);
+  EXPECT_EQ(test::relative_difference(resumed.eta(), b.eta()), 0.0);
 }

@@ -45,6 +45,13 @@ enum class GuideFallback { none, residual };
 GuideFallback parse_guide_fallback(const std::string& name);
 std::string to_string(GuideFallback fallback);
 
+/// When a pass assembles the ensemble's Gram matrix K^q_k (and the fixed drift's projection).
+/// `every`: at every grid time of every pass (METHOD section 9). `first`: in the first pass on a
+/// rung, kept for the later passes (which then cost an integration and the feature means).
+enum class GuideGram { every, first };
+GuideGram parse_guide_gram(const std::string& name);
+std::string to_string(GuideGram gram);
+
 /// The fallback rungs' settings: a dead band and a ridge at least these, K^q on every member; each
 /// further rung (kFallbackLevels in all) multiplies the ridge by 10.
 inline constexpr double kFallbackDeadBand = 2.0;
@@ -58,8 +65,9 @@ struct GuideOptions {
   /// member; the Gram matrix, an average over whole fields, needs fewer, and its assembly is the
   /// dearer half of a pass.
   std::size_t gram_members = 16;
-  double tau = 0.1;      ///< relaxation time of the moment correction (units of t)
-  double damping = 0.5;  ///< w: weight of the new eta_k in each update, in (0, 1]
+  GuideGram gram = GuideGram::every;  ///< when K^q is assembled (above)
+  double tau = 0.1;                   ///< relaxation time of the moment correction (units of t)
+  double damping = 0.5;               ///< w: weight of the new eta_k in each update, in (0, 1]
   /// kappa: gain of the learnt correction c (see above; 0: the proportional update of METHOD
   /// section 9 alone).
   double integral = 0.0;
