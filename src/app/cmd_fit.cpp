@@ -141,7 +141,8 @@ int run_fit(const Invocation& call) {
       "pass, both models are integrated whole and the better kept) or of the last pass (last)")(
       "guide-gram", po::value<std::string>()->default_value("every"),
       "when a pass assembles the ensemble's Gram matrix: every (each pass), or first (the first "
-      "pass on a rung, kept for the later passes: they cost an integration and the feature means)")(
+      "pass on a rung, kept for the later passes: they cost an integration and the feature means; "
+      "T x P(P+1)/2 doubles on every rank)")(
       "guide-interpolation", po::value<std::string>()->default_value("linear"),
       "eta of the guided model between grid times: linear, or step (eta_k on (t_k, t_k+1], so "
       "that a pass integrates exactly the model it leaves)")(

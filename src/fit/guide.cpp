@@ -89,9 +89,8 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("divergence", o.divergence);
   config.set("divergence_growth", o.divergence_growth);
   config.set("fallback", to_string(o.fallback));
-  if (o.gram != GuideGram::every) config.set("gram", to_string(o.gram));
-  if (o.interpolation != EtaInterpolation::linear)
-    config.set("interpolation", to_string(o.interpolation));
+  config.set("gram", to_string(o.gram));
+  config.set("interpolation", to_string(o.interpolation));
   config.set("inputs", o.checkpoint.inputs);
   return config;
 }
@@ -384,7 +383,8 @@ void GuideOptions::validate() const {
   if (!(tolerance >= 0.0)) throw UsageError("--guide-tolerance must be non-negative");
   if (steps == 0) throw UsageError("--guide-steps must be at least 1");
   dynamics().validate();
-  if (!(ridge >= 0.0)) throw UsageError("--ridge must be non-negative");
+  if (!(ridge >= 0.0) || !std::isfinite(ridge))
+    throw UsageError("--guide-ridge must be non-negative and finite");
   if (!(max_step >= 0.0) || !std::isfinite(max_step))
     throw UsageError("--guide-max-step must be non-negative (0: no limit)");
   if (!(divergence >= 0.0) || !std::isfinite(divergence))
@@ -484,8 +484,13 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       read_guide_checkpoint(options.checkpoint.path, config, at, batches, comm);
       resumed = true;
       start = {true, at.pass, at.time};
-      par::Log::info(sformat("guide: resuming from %s at pass %zu, t = %.4f",
-                             options.checkpoint.path.c_str(), at.pass + 1, times[at.time]));
+      model.set_eta(at.eta);  // the ensemble's drift from here on is the checkpoint's
+      if (at.verifying)
+        par::Log::info(sformat("guide: resuming from %s: the passes are done, comparing them",
+                               options.checkpoint.path.c_str()));
+      else
+        par::Log::info(sformat("guide: resuming from %s at pass %zu, t = %.4f",
+                               options.checkpoint.path.c_str(), at.pass + 1, times[at.time]));
     }
   }
   if (checkpointing) par::install_stop_handlers();
@@ -560,7 +565,11 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
           batch_K.fill(0.0);
           std::fill(batch_h.begin(), batch_h.end(), 0.0);
           if (in_gram(b) && !reuse) {
-            model.linear_drift(t, X, fixed);
+            // The fixed drift where eta_k acts: with step eta, (t_k, t_k+1] (its row k).
+            model.linear_drift(options.interpolation == EtaInterpolation::step && k + 1 < T
+                                   ? std::nextafter(t, 2.0)
+                                   : t,
+                               X, fixed);
             features.accumulate(X, fixed, batch_K, batch_h);
           }
           std::fill(moments.begin(), moments.end(), 0.0);
@@ -833,9 +842,20 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       progress.finish();
       return std::sqrt(total / static_cast<double>(T));
     };
+    // An ensemble that stops being finite ends its sweep (on every rank: the integration is
+    // collective) and counts as infinitely far off.
+    const auto measured = [&](const Matrix& eta, const char* which) {
+      try {
+        return sweep(eta, which);
+      } catch (const Error& e) {
+        if (e.code() != ExitCode::numerical) throw;
+        par::Log::warn(sformat("guide: the %s pass's model measured whole: %s", which, e.what()));
+        return std::numeric_limits<double>::infinity();
+      }
+    };
     const Matrix last_eta = at.eta;
-    const double last = sweep(last_eta, "last");
-    const double best = sweep(at.best_eta, "best");
+    const double last = measured(last_eta, "last");
+    const double best = measured(at.best_eta, "best");
     // Not finite (an ensemble that exploded): never the kept one.
     const bool keep_earlier = std::isfinite(best) && !(last <= best);
     if (keep_earlier) {

@@ -251,6 +251,9 @@ std::string Model::identity() const {
   std::string text = features_->kind() + "|" + schedule_->name() + "|" + shape_.describe();
   const auto spec = features_->spec();
   for (const auto& [k, v] : spec.params.entries()) text += "|" + k + "=" + v;
+  // Linear models keep the identities they always had.
+  if (eta_interpolation_ != EtaInterpolation::linear)
+    text += "|eta=" + to_string(eta_interpolation_);
   std::vector<std::byte> bytes(text.size() * sizeof(char));
   std::memcpy(bytes.data(), text.data(), text.size());
   const auto add = [&](std::span<const double> values) {
