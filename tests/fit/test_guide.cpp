@@ -830,3 +830,44 @@ TEST(GuidedPasses, AGramMatrixFromTheFirstPassServesTheLaterOnes) {
   EXPECT_EQ(n_resumed, 0);
   EXPECT_EQ(test::relative_difference(resumed.eta(), b.eta()), 0.0);
 }
+
+TEST(GuidedPasses, ResumedResidualPassesDriveTheEnsembleWithTheCheckpointsEta) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  test::ScratchDir dir("guide-resume-residual");
+  // Residual updates with a dead band: some grid times make no update, and a pass resumed at such a
+  // time integrates on with the eta the checkpoint holds (not the one-shot eta the model was read
+  // with). Stopped at every grid time of pass 2 in turn, each resumed run ends the same bits.
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  const auto fresh = [&] {
+    return with_map(oneshot,
+                    features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  };
+  fit::GuideOptions g = small_guide(2);
+  g.update = fit::GuideUpdate::residual;
+  g.dead_band = 2.0;
+  Model reference = fresh();
+  fit::guide_model(reference, g, comm);
+  ASSERT_GT(test::relative_difference(reference.eta(), oneshot.eta()), 1e-6)
+      << "pass 1 must update";
+  g.checkpoint.path = dir.path("guide.checkpoint");
+  g.checkpoint.every_seconds = 0;
+  const std::size_t members_here = 2 * par::block_range(6, 0, comm.size()).size();
+  const std::size_t T = oneshot.times().size();
+  const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
+  for (std::size_t k = 0; k + 1 < T; ++k) {
+    std::filesystem::remove(g.checkpoint.path);
+    g.checkpoint.resume = false;
+    const int stop_at = static_cast<int>(members_here * (T + k) + 1);
+    Model interrupted =
+        with_map(oneshot, std::make_unique<StopAt>(*inner, stop_at, comm.is_root()));
+    test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
+    g.checkpoint.resume = true;
+    Model resumed = fresh();
+    const fit::GuideStart start = fit::guide_model(resumed, g, comm);
+    EXPECT_TRUE(start.resumed);
+    EXPECT_EQ(start.pass, 1u);
+    EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0)
+        << "stopped at t_" << k + 1;
+  }
+}
