@@ -503,6 +503,45 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     ScopedPhase phase("guide.drift");
     model.drift(t, X, B);
   };
+  // The members' paths, on the streams of `stream` (a pass, or kVerificationPass): started, and
+  // advanced from grid time k to k + 1 (collective).
+  const auto start_members = [&](std::size_t stream) {
+    for (auto& b : batches) {
+      Matrix X0(b.count, d);
+      fill_member_noise(options.seed, b.first, stream, 0, X0);
+      b.state = PathState::start(std::move(X0));
+    }
+  };
+  const auto advance_members = [&](std::size_t k, std::size_t stream) {
+    par::collective(comm, [&] {
+      ScopedPhase phase("guide.integrate");
+      for (auto& b : batches)
+        for (std::size_t g = grid_index[k]; g < grid_index[k + 1]; ++g) {
+          const NoiseFunction noise = [&](Matrix& xi) {
+            fill_member_noise(options.seed, b.first, stream, g + 1, xi);
+          };
+          integrator_step(options.dynamics(), model.schedule(), grid[g], grid[g + 1], drift, noise,
+                          b.state);
+        }
+    });
+  };
+  // moments = (sum phi, sum phi^2) over the rows of X.
+  const auto member_moments = [&](const Matrix& X) {
+    std::fill(moments.begin(), moments.end(), 0.0);
+    for (std::size_t r = 0; r < X.rows(); ++r) {
+      features.evaluate(X.row(r), phi);
+      for (std::size_t p = 0; p < P; ++p) {
+        moments[p] += phi[p];
+        moments[P + p] += phi[p] * phi[p];
+      }
+    }
+  };
+  const auto stopped = [&] {
+    return par::CollectiveError(ExitCode::interrupted,
+                                "stopped by a signal; checkpoint written to " +
+                                    options.checkpoint.path + " (rerun with --resume)",
+                                0);
+  };
 
   if (!resumed) at.step_limit = options.max_step;
   // A run stopped while verifying (below) has finished its passes.
@@ -515,11 +554,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       at.pass_start_correction = at.correction;
       at.rms.emplace_back(T, 0.0);
       at.largest.emplace_back(T, 0.0);
-      for (auto& b : batches) {
-        Matrix X0(b.count, d);
-        fill_member_noise(options.seed, b.first, pass, 0, X0);
-        b.state = PathState::start(std::move(X0));
-      }
+      start_members(pass);
     }
     resumed = false;
     // This pass's rung of the ladder (GuideOptions::divergence): the fallback rungs take residual
@@ -546,11 +581,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         if (pause != par::Pause::none) {
           write_guide_checkpoint(options.checkpoint.path, config, at, batches, Ng, d, comm);
           since_checkpoint.restart();
-          if (pause == par::Pause::stop)
-            throw par::CollectiveError(ExitCode::interrupted,
-                                       "stopped by a signal; checkpoint written to " +
-                                           options.checkpoint.path + " (rerun with --resume)",
-                                       0);
+          if (pause == par::Pause::stop) throw stopped();
           par::Log::info("guide: checkpoint written to " + options.checkpoint.path);
         }
       }
@@ -572,14 +603,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                                X, fixed);
             features.accumulate(X, fixed, batch_K, batch_h);
           }
-          std::fill(moments.begin(), moments.end(), 0.0);
-          for (std::size_t r = 0; r < X.rows(); ++r) {
-            features.evaluate(X.row(r), phi);
-            for (std::size_t p = 0; p < P; ++p) {
-              moments[p] += phi[p];
-              moments[P + p] += phi[p] * phi[p];
-            }
-          }
+          member_moments(X);
           std::size_t q = 0;
           for (std::size_t i = 0; i < P; ++i)
             for (std::size_t j = i; j < P; ++j) sums[q++].add(batch_K(i, j));
@@ -712,20 +736,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         model.set_eta(at.eta);
       }
 
-      // On to t_{k+1}.
-      if (k + 1 < T) {
-        par::collective(comm, [&] {
-          ScopedPhase phase("guide.integrate");
-          for (auto& b : batches)
-            for (std::size_t g = grid_index[k]; g < grid_index[k + 1]; ++g) {
-              const NoiseFunction noise = [&](Matrix& xi) {
-                fill_member_noise(options.seed, b.first, pass, g + 1, xi);
-              };
-              integrator_step(options.dynamics(), model.schedule(), grid[g], grid[g + 1], drift,
-                              noise, b.state);
-            }
-        });
-      }
+      if (k + 1 < T) advance_members(k, pass);  // on to t_{k+1}
       progress.advance();
     }
     if (retry) {
@@ -784,34 +795,20 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       model.set_eta(eta);
       par::Progress progress(sformat("guide: verifying the %s pass", which), T);
       std::vector<DoubleDouble> moment_sums(2 * P);
-      std::vector<double> m_q(P), m2_q(P), moments(2 * P);
+      std::vector<double> m_q(P), m2_q(P);
       double total = 0.0;
-      for (auto& b : batches) {
-        Matrix X0(b.count, d);
-        fill_member_noise(options.seed, b.first, kVerificationPass, 0, X0);
-        b.state = PathState::start(std::move(X0));
-      }
+      start_members(kVerificationPass);
       for (std::size_t k = 0; k < T; ++k) {
         if (checkpointing && par::agree_to_pause(comm) == par::Pause::stop) {
           at.verifying = true;
           write_guide_checkpoint(options.checkpoint.path, config, at, batches, Ng, d, comm);
-          throw par::CollectiveError(ExitCode::interrupted,
-                                     "stopped by a signal; checkpoint written to " +
-                                         options.checkpoint.path + " (rerun with --resume)",
-                                     0);
+          throw stopped();
         }
         std::fill(moment_sums.begin(), moment_sums.end(), DoubleDouble{});
         par::collective(comm, [&] {
           ScopedPhase phase("guide.verify");
           for (auto& b : batches) {
-            std::fill(moments.begin(), moments.end(), 0.0);
-            for (std::size_t r = 0; r < b.state.X.rows(); ++r) {
-              features.evaluate(b.state.X.row(r), phi);
-              for (std::size_t p = 0; p < P; ++p) {
-                moments[p] += phi[p];
-                moments[P + p] += phi[p] * phi[p];
-              }
-            }
+            member_moments(b.state.X);
             for (std::size_t i = 0; i < 2 * P; ++i) moment_sums[i].add(moments[i]);
           }
         });
@@ -825,18 +822,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         par::Log::detail(
             sformat("  guide: %s pass verified at t = %.4f: RMS z %.3g", which, times[k], rms));
         total += rms * rms;
-        if (k + 1 < T)
-          par::collective(comm, [&] {
-            ScopedPhase phase("guide.integrate");
-            for (auto& b : batches)
-              for (std::size_t g = grid_index[k]; g < grid_index[k + 1]; ++g) {
-                const NoiseFunction noise = [&](Matrix& xi) {
-                  fill_member_noise(options.seed, b.first, kVerificationPass, g + 1, xi);
-                };
-                integrator_step(options.dynamics(), model.schedule(), grid[g], grid[g + 1], drift,
-                                noise, b.state);
-              }
-          });
+        if (k + 1 < T) advance_members(k, kVerificationPass);
         progress.advance();
       }
       progress.finish();

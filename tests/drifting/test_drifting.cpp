@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <vector>
 
 #include "ksi/core/error.hpp"
@@ -394,16 +393,7 @@ TEST(DriftingGenerator, RejectsBadSettings) {
 
 TEST(DriftingGenerator, EachSettingIsCheckedOnceNamingItsOption) {
   // DriftOptions::validate is what drift() and `ksi drift` both call: one check, one message.
-  const auto message = [](const std::function<void(DriftOptions&)>& change) {
-    DriftOptions o;
-    change(o);
-    try {
-      o.validate();
-    } catch (const UsageError& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  const auto message = test::validation_message<DriftOptions>;
   EXPECT_EQ(message([](DriftOptions&) {}), "");
   EXPECT_NE(message([](DriftOptions& o) { o.tile = 12; }).find("--tile"), std::string::npos);
   EXPECT_NE(message([](DriftOptions& o) { o.step = 0.0; }).find("--step"), std::string::npos);

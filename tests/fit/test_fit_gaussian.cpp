@@ -3,10 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <functional>
 
 #include "gaussian_reference.hpp"
-#include "ksi/core/error.hpp"
 #include "ksi/core/random.hpp"
 #include "ksi/features/polynomial.hpp"
 #include "ksi/features/random_fourier.hpp"
@@ -165,16 +163,7 @@ TEST(FitDiagnostics, ResidualsConditionAndCapturedFraction) {
 
 TEST(FitOptions, EachSettingIsCheckedOnceNamingItsOption) {
   // FitOptions::validate is what fit_model and `ksi fit` both call before any file is touched.
-  const auto message = [](const std::function<void(fit::FitOptions&)>& change) {
-    fit::FitOptions o;
-    change(o);
-    try {
-      o.validate();
-    } catch (const UsageError& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  const auto message = test::validation_message<fit::FitOptions>;
   EXPECT_EQ(message([](fit::FitOptions&) {}), "");
   EXPECT_NE(message([](fit::FitOptions& o) { o.draws = 0; }).find("--draws"), std::string::npos);
   EXPECT_NE(message([](fit::FitOptions& o) { o.ridge = -1.0; }).find("--ridge"), std::string::npos);

@@ -336,6 +336,19 @@ Model with_map(const Model& model, std::unique_ptr<features::FeatureMap> map) {
   return copy;
 }
 
+// A new feature map of `model`'s spec, and `model` with it.
+std::unique_ptr<features::FeatureMap> own_map(const Model& model) {
+  return features::make_feature_map(model.features().spec(), model.shape());
+}
+Model with_own_map(const Model& model) {
+  return with_map(model, own_map(model));
+}
+
+// Members rank 0 integrates under small_guide: its block of the 6 batches of 2.
+std::size_t members_on_root(const par::Comm& comm) {
+  return 2 * par::block_range(6, 0, comm.size()).size();
+}
+
 }  // namespace
 
 TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
@@ -344,8 +357,7 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   test::ScratchDir dir("guide");
   const FitSetup s = lognormal_setup(24);
   const Model oneshot = fit_on(s, comm);
-  Model reference =
-      with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  Model reference = with_own_map(oneshot);
   fit::guide_model(reference, small_guide(3), comm);
 
   fit::GuideOptions g = small_guide(3);
@@ -353,17 +365,16 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   g.checkpoint.every_seconds = 0;
   // Stopped in the second pass: every grid time evaluates each member once, and rank 0 holds its
   // block of the 6 batches of 2 members.
-  const std::size_t members_here = 2 * par::block_range(6, 0, comm.size()).size();
+  const std::size_t members_here = members_on_root(comm);
   const int per_pass = static_cast<int>(members_here * oneshot.times().size());
-  const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
+  const auto inner = own_map(oneshot);
   Model interrupted =
       with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 5, comm.is_root()));
   test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
   ASSERT_TRUE(std::filesystem::exists(g.checkpoint.path));
 
   g.checkpoint.resume = true;
-  Model resumed =
-      with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  Model resumed = with_own_map(oneshot);
   const fit::GuideStart start = fit::guide_model(resumed, g, comm);
   EXPECT_TRUE(start.resumed);
   EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
@@ -382,8 +393,7 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   g.checkpoint.resume = true;
   g.tau = 0.3;
   try {
-    Model other =
-        with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+    Model other = with_own_map(oneshot);
     fit::guide_model(other, g, comm);
     FAIL() << "a foreign guide checkpoint was accepted";
   } catch (const Error& e) {
@@ -453,8 +463,7 @@ TEST(GuidedPasses, RefuseBadOptionsAndModelsWithoutTargets) {
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);
   const Model oneshot = fit_on(lognormal_setup(24), comm);
-  Model bare =
-      with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  Model bare = with_own_map(oneshot);
   bare.set_targets({});
   EXPECT_THROW(fit::guide_model(bare, g, comm), InputError);
 }
@@ -542,7 +551,7 @@ TEST(GuidedPasses, ResumeOnAFallbackRung) {
   fit::PetscSession petsc(comm);
   test::ScratchDir dir("guide-fallback");
   const Model oneshot = fit_on(lognormal_setup(24), comm);
-  const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
+  const auto inner = own_map(oneshot);
   // The case of the test above: pass 2 runs on the fallback rungs only, and diverges on each.
   fit::GuideOptions g = small_guide(2);
   g.damping = 1.0;
@@ -568,8 +577,7 @@ TEST(GuidedPasses, ResumeOnAFallbackRung) {
   ASSERT_TRUE(std::filesystem::exists(g.checkpoint.path));
 
   g.checkpoint.resume = true;
-  Model resumed =
-      with_map(oneshot, features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
+  Model resumed = with_own_map(oneshot);
   const fit::GuideStart start = fit::guide_model(resumed, g, comm);
   EXPECT_TRUE(start.resumed);
   EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
@@ -683,11 +691,7 @@ TEST(GuidedPasses, ResumeWhileComparingPasses) {
   // Damped, 5 times, 3 passes: pass 2 has the lowest RMS z (2.04 against 3.37, measured), so the
   // models of passes 2 and 3 are measured whole after the passes.
   const Model oneshot = fit_on(lognormal_setup(24), comm);
-  const auto fresh = [&] {
-    return with_map(oneshot,
-                    features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
-  };
-  Model reference = fresh();
+  Model reference = with_own_map(oneshot);
   fit::guide_model(reference, small_guide(3), comm);
   const auto& want = reference.guide_record();
   ASSERT_GT(want.settings.real("verified_kept_rms"), 0.0) << "the case must compare passes";
@@ -697,9 +701,9 @@ TEST(GuidedPasses, ResumeWhileComparingPasses) {
   g.checkpoint.every_seconds = 0;
   // Every grid time of a pass or of a sweep evaluates each member once: stopped in the second
   // sweep, after 3 passes and 1 sweep.
-  const std::size_t members_here = 2 * par::block_range(6, 0, comm.size()).size();
+  const std::size_t members_here = members_on_root(comm);
   const int per_pass = static_cast<int>(members_here * oneshot.times().size());
-  const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
+  const auto inner = own_map(oneshot);
   Model interrupted =
       with_map(oneshot, std::make_unique<StopAt>(*inner, 4 * per_pass + 3, comm.is_root()));
   test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
@@ -787,7 +791,7 @@ TEST(GuidedPasses, AGramMatrixFromTheFirstPassServesTheLaterOnes) {
   fit::PetscSession petsc(comm);
   test::ScratchDir dir("guide-gram");
   const Model oneshot = fit_on(lognormal_setup(24), comm);
-  const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
+  const auto inner = own_map(oneshot);
   const auto counted = [&](const fit::GuideOptions& g, int& accumulations) {
     auto counter = std::make_unique<StopAt>(*inner, -1, false);
     const StopAt& c = *counter;
@@ -819,7 +823,7 @@ TEST(GuidedPasses, AGramMatrixFromTheFirstPassServesTheLaterOnes) {
   fit::GuideOptions g = first;
   g.checkpoint.path = dir.path("guide.checkpoint");
   g.checkpoint.every_seconds = 0;
-  const std::size_t members_here = 2 * par::block_range(6, 0, comm.size()).size();
+  const std::size_t members_here = members_on_root(comm);
   const int evaluations = static_cast<int>(members_here * oneshot.times().size());
   Model interrupted =
       with_map(oneshot, std::make_unique<StopAt>(*inner, evaluations + 3, comm.is_root()));
@@ -839,22 +843,18 @@ TEST(GuidedPasses, ResumedResidualPassesDriveTheEnsembleWithTheCheckpointsEta) {
   // time integrates on with the eta the checkpoint holds (not the one-shot eta the model was read
   // with). Stopped at every grid time of pass 2 in turn, each resumed run ends the same bits.
   const Model oneshot = fit_on(lognormal_setup(24), comm);
-  const auto fresh = [&] {
-    return with_map(oneshot,
-                    features::make_feature_map(oneshot.features().spec(), oneshot.shape()));
-  };
   fit::GuideOptions g = small_guide(2);
   g.update = fit::GuideUpdate::residual;
   g.dead_band = 2.0;
-  Model reference = fresh();
+  Model reference = with_own_map(oneshot);
   fit::guide_model(reference, g, comm);
   ASSERT_GT(test::relative_difference(reference.eta(), oneshot.eta()), 1e-6)
       << "pass 1 must update";
   g.checkpoint.path = dir.path("guide.checkpoint");
   g.checkpoint.every_seconds = 0;
-  const std::size_t members_here = 2 * par::block_range(6, 0, comm.size()).size();
+  const std::size_t members_here = members_on_root(comm);
   const std::size_t T = oneshot.times().size();
-  const auto inner = features::make_feature_map(oneshot.features().spec(), oneshot.shape());
+  const auto inner = own_map(oneshot);
   for (std::size_t k = 0; k + 1 < T; ++k) {
     std::filesystem::remove(g.checkpoint.path);
     g.checkpoint.resume = false;
@@ -863,7 +863,7 @@ TEST(GuidedPasses, ResumedResidualPassesDriveTheEnsembleWithTheCheckpointsEta) {
         with_map(oneshot, std::make_unique<StopAt>(*inner, stop_at, comm.is_root()));
     test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
     g.checkpoint.resume = true;
-    Model resumed = fresh();
+    Model resumed = with_own_map(oneshot);
     const fit::GuideStart start = fit::guide_model(resumed, g, comm);
     EXPECT_TRUE(start.resumed);
     EXPECT_EQ(start.pass, 1u);

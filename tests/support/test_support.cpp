@@ -101,6 +101,15 @@ void expect_interrupted(const std::function<void()>& body) {
   par::clear_stop_request();
 }
 
+std::string usage_error_of(const std::function<void()>& validate) {
+  try {
+    validate();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 Matrix gather_rows(const Matrix& local, const par::Comm& comm) {
   const auto all = comm.allgatherv(local.values());
   Matrix out(all.size() / local.cols(), local.cols());

@@ -49,6 +49,16 @@ double energy_distance(const Matrix& X, const Matrix& Y);
 /// and clears the stop request.
 void expect_interrupted(const std::function<void()>& body);
 
+/// The message of the UsageError that `Options{}` changed by `change` raises in validate(), or ""
+/// when it validates.
+std::string usage_error_of(const std::function<void()>& validate);
+template <class Options>
+std::string validation_message(const std::function<void(Options&)>& change) {
+  Options options;
+  change(options);
+  return usage_error_of([&] { options.validate(); });
+}
+
 /// Gathers the rows every rank holds into one matrix on every rank (rank order).
 Matrix gather_rows(const Matrix& local, const par::Comm& comm);
 
