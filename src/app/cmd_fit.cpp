@@ -136,14 +136,16 @@ int run_fit(const Invocation& call) {
       "a grid time counts as diverged only if its RMS z is also more than this many times the "
       "previous grid time's (an exploding ensemble, not a growing model error; 0: the threshold "
       "alone)")(
-      "guide-keep", po::value<std::string>()->default_value("best"),
+      "guide-keep",
+      po::value<std::string>()->default_value(guide_defaults.keep_best ? "best" : "last"),
       "the model of the finished pass of the lowest RMS z (best; where that is not the last "
       "pass, both models are integrated whole and the better kept) or of the last pass (last)")(
-      "guide-gram", po::value<std::string>()->default_value("every"),
+      "guide-gram", po::value<std::string>()->default_value(to_string(guide_defaults.gram)),
       "when a pass assembles the ensemble's Gram matrix: every (each pass), or first (the first "
       "pass on a rung, kept for the later passes: they cost an integration and the feature means; "
       "T x P(P+1)/2 doubles on every rank)")(
-      "guide-interpolation", po::value<std::string>()->default_value("linear"),
+      "guide-interpolation",
+      po::value<std::string>()->default_value(to_string(guide_defaults.interpolation)),
       "eta of the guided model between grid times: linear, or step (eta_k on (t_k, t_k+1], so "
       "that a pass integrates exactly the model it leaves)")(
       "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
@@ -219,7 +221,8 @@ int run_fit(const Invocation& call) {
                                          {{"best", true}, {"last", false}});
     guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());
     guide.gram = fit::parse_guide_gram(vm["guide-gram"].as<std::string>());
-    guide.interpolation = parse_eta_interpolation(vm["guide-interpolation"].as<std::string>());
+    guide.interpolation = parse_eta_interpolation(vm["guide-interpolation"].as<std::string>(),
+                                                  "--guide-interpolation");
     guide.dead_band = vm["guide-dead-band"].as<double>();
     guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());
     const sample::SampleOptions sampler = sampler_options(vm, "guide-");

@@ -64,10 +64,9 @@ void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, d
 
 }  // namespace
 
-EtaInterpolation parse_eta_interpolation(const std::string& name) {
+EtaInterpolation parse_eta_interpolation(const std::string& name, std::string_view what) {
   return parse_choice<EtaInterpolation>(
-      "--guide-interpolation", name,
-      {{"linear", EtaInterpolation::linear}, {"step", EtaInterpolation::step}});
+      what, name, {{"linear", EtaInterpolation::linear}, {"step", EtaInterpolation::step}});
 }
 
 std::string to_string(EtaInterpolation interpolation) {
@@ -468,12 +467,12 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
     model->set_guide_record(std::move(record));
   }
   if (root.has_attribute("eta_interpolation")) {
-    const std::string mode = root.text_attribute("eta_interpolation");
-    if (mode != "linear" && mode != "step")
-      throw InputError("the model's eta_interpolation '" + mode +
-                       "' is unknown (known: linear, step)");
-    model->set_eta_interpolation(mode == "step" ? EtaInterpolation::step
-                                                : EtaInterpolation::linear);
+    try {
+      model->set_eta_interpolation(parse_eta_interpolation(root.text_attribute("eta_interpolation"),
+                                                           "eta_interpolation of the model"));
+    } catch (const UsageError& e) {
+      throw InputError(e.what());  // a damaged or foreign file, not a usage error
+    }
   }
   if (root.has("shell_gain")) model->set_shell_gain(read_matrix("shell_gain"));
   if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));

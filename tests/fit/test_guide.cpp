@@ -783,7 +783,7 @@ TEST(StepEta, ConstantOnEachIntervalOpenOnTheLeftAndKeptInTheModelFile) {
   }
   const Model back = Model::read(dir.path("m.h5"), comm);
   EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::step);
-  EXPECT_THROW(parse_eta_interpolation("cubic"), UsageError);
+  EXPECT_THROW(parse_eta_interpolation("cubic", "--guide-interpolation"), UsageError);
 }
 
 TEST(GuidedPasses, AGramMatrixFromTheFirstPassServesTheLaterOnes) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ksi/core/matrix.hpp"
@@ -57,7 +58,8 @@ struct GuideRecord {
 /// a guided pass, which changes eta_k once its ensemble has reached t_k, integrates exactly the
 /// model it leaves.
 enum class EtaInterpolation { linear, step };
-EtaInterpolation parse_eta_interpolation(const std::string& name);
+/// "linear" or "step"; UsageError naming `what` (the option or attribute) otherwise.
+EtaInterpolation parse_eta_interpolation(const std::string& name, std::string_view what);
 std::string to_string(EtaInterpolation interpolation);
 
 class Model {
