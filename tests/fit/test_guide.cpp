@@ -289,6 +289,23 @@ TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
     EXPECT_EQ(test::relative_difference(alone.eta(), many.eta()), 0.0);
     EXPECT_GT(test::relative_difference(alone.eta(), fit_on(s, self).eta()), 1e-6);
   }
+  // Three passes (pass 2 the best by its z's: the models of passes 2 and 3 are measured whole), the
+  // Gram matrix kept from pass 1, and eta constant between grid times, likewise.
+  fit::GuideOptions compared = small_guide(3), kept = small_guide(3), step = small_guide(3);
+  kept.gram = fit::GuideGram::first;
+  step.interpolation = EtaInterpolation::step;
+  for (const fit::GuideOptions& g : {compared, kept, step}) {
+    Model guided = fit_on(s, comm);
+    fit::guide_model(guided, g, comm);
+    if (comm.is_root()) {
+      const auto self = par::Comm::self();
+      Model alone = fit_on(s, self);
+      fit::guide_model(alone, g, self);
+      EXPECT_EQ(test::relative_difference(alone.eta(), guided.eta()), 0.0);
+      EXPECT_EQ(alone.guide_record().settings.real("verified_kept_rms"),
+                guided.guide_record().settings.real("verified_kept_rms"));
+    }
+  }
   comm.barrier();
 }
 
