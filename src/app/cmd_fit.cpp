@@ -146,8 +146,9 @@ int run_fit(const Invocation& call) {
       "T x P(P+1)/2 doubles on every rank)")(
       "guide-interpolation",
       po::value<std::string>()->default_value(to_string(guide_defaults.interpolation)),
-      "eta of the guided model between grid times: linear, or step (eta_k on (t_k, t_k+1], so "
-      "that a pass integrates exactly the model it leaves)")(
+      "eta of the guided model between grid times: linear; step (eta_k on (t_k, t_k+1], so "
+      "that a pass integrates exactly the model it leaves); or hybrid (the one-shot eta linear, "
+      "the passes' corrections constant on (t_k, t_k+1])")(
       "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
       "last rungs for a pass that diverged with limited updates: residual (residual updates, a "
       "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "

@@ -462,6 +462,13 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       options.passes, Ng, gram_members, grid.size() - 1, to_string(options.integrator).c_str(),
       options.tau, options.damping, options.tolerance, comm.size()));
 
+  // Hybrid eta: the model's eta as it enters (the one-shot fit's; a resumed run enters with the
+  // same) is the base the corrections are measured from, unless the model is hybrid already (a
+  // guided model guided further keeps its base).
+  if (options.interpolation != EtaInterpolation::hybrid)
+    model.set_eta_base(Matrix());
+  else if (model.eta_interpolation() != EtaInterpolation::hybrid || model.eta_base().rows() == 0)
+    model.set_eta_base(model.eta());
   model.set_eta_interpolation(options.interpolation);
   const Params config = checkpoint_config(model, options, per_batch);
   const bool checkpointing = !options.checkpoint.path.empty();
@@ -596,7 +603,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
           batch_K.fill(0.0);
           std::fill(batch_h.begin(), batch_h.end(), 0.0);
           if (in_gram(b) && !reuse) {
-            // The fixed drift where eta_k acts: with step eta, (t_k, t_k+1] (its row k).
+            // The fixed drift where eta_k acts: with step eta, (t_k, t_k+1] (its row k); with
+            // hybrid eta the gains stay linear in t, and eta(t_k+) is eta_k.
             model.linear_drift(options.interpolation == EtaInterpolation::step && k + 1 < T
                                    ? std::nextafter(t, 2.0)
                                    : t,
@@ -781,7 +789,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   std::size_t kept = finished;
   double verified_kept = 0.0, verified_other = 0.0;
   if (options.keep_best && at.best_pass > 0 && at.best_pass < finished &&
-      options.interpolation == EtaInterpolation::step) {
+      options.interpolation != EtaInterpolation::linear) {
     // Each pass integrated exactly the model it left: its z's decide.
     par::Log::info(
         sformat("guide: keeps the model of pass %zu (RMS z %.3g), the lowest of the %zu "

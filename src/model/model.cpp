@@ -38,20 +38,24 @@ Model::~Model() = default;
 
 namespace {
 
+// k with t in (t_k, t_{k+1}] (t = t_0 takes 0), t clamped to [0, 1].
+std::size_t step_index(const std::vector<double>& times, double t) {
+  t = std::clamp(t, 0.0, 1.0);
+  const auto at_or_after = std::lower_bound(times.begin(), times.end(), t);
+  const std::size_t k1 = static_cast<std::size_t>(at_or_after - times.begin());
+  return k1 == 0 ? 0 : std::min(k1, times.size() - 1) - 1;
+}
+
 // Row t of `rows` (one row per time of `times`) between grid times as `mode` says (linear, or
 // row k on (t_k, t_{k+1}]), clamped to [0, 1].
 void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, double t,
                          std::span<double> out, EtaInterpolation mode) {
-  t = std::clamp(t, 0.0, 1.0);
   if (mode == EtaInterpolation::step) {
-    // The first grid time >= t, less one: k with t in (t_k, t_{k+1}]; t = t_0 takes row 0.
-    const auto at_or_after = std::lower_bound(times.begin(), times.end(), t);
-    const std::size_t k1 = static_cast<std::size_t>(at_or_after - times.begin());
-    const std::size_t k = k1 == 0 ? 0 : std::min(k1, times.size() - 1) - 1;
-    const auto r = rows.row(k);
+    const auto r = rows.row(step_index(times, t));
     std::copy(r.begin(), r.end(), out.begin());
     return;
   }
+  t = std::clamp(t, 0.0, 1.0);
   const auto upper = std::upper_bound(times.begin(), times.end(), t);
   std::size_t k1 = static_cast<std::size_t>(upper - times.begin());
   if (k1 >= times.size()) k1 = times.size() - 1;
@@ -66,15 +70,33 @@ void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, d
 
 EtaInterpolation parse_eta_interpolation(const std::string& name, std::string_view what) {
   return parse_choice<EtaInterpolation>(
-      what, name, {{"linear", EtaInterpolation::linear}, {"step", EtaInterpolation::step}});
+      what, name,
+      {{"linear", EtaInterpolation::linear},
+       {"step", EtaInterpolation::step},
+       {"hybrid", EtaInterpolation::hybrid}});
 }
 
 std::string to_string(EtaInterpolation interpolation) {
-  return interpolation == EtaInterpolation::step ? "step" : "linear";
+  switch (interpolation) {
+    case EtaInterpolation::step: return "step";
+    case EtaInterpolation::hybrid: return "hybrid";
+    case EtaInterpolation::linear: break;
+  }
+  return "linear";
 }
 
 void Model::eta_at(double t, std::span<double> out) const {
-  interpolate_in_time(times_, eta_, t, out, eta_interpolation_);
+  if (eta_interpolation_ != EtaInterpolation::hybrid) {
+    interpolate_in_time(times_, eta_, t, out, eta_interpolation_);
+    return;
+  }
+  if (eta_base_.rows() != eta_.rows())
+    throw InputError("the model's eta is hybrid in time but it has no eta_base");
+  // base(t), linear, plus the correction eta_k - base_k of the interval (t_k, t_{k+1}].
+  interpolate_in_time(times_, eta_base_, t, out, EtaInterpolation::linear);
+  const std::size_t k = step_index(times_, t);
+  const auto e = eta_.row(k), b = eta_base_.row(k);
+  for (std::size_t p = 0; p < out.size(); ++p) out[p] += e[p] - b[p];
 }
 
 void Model::drift(double t, const Matrix& X, Matrix& B) const {
@@ -96,7 +118,10 @@ void Model::linear_drift(double t, const Matrix& X, Matrix& B) const {
     return;
   }
   std::vector<double> gain(shell_gain_.cols());
-  interpolate_in_time(times_, shell_gain_, t, gain, eta_interpolation_);  // as eta
+  // As eta; with hybrid eta, as its base (the guided passes do not change the gains).
+  interpolate_in_time(times_, shell_gain_, t, gain,
+                      eta_interpolation_ == EtaInterpolation::step ? EtaInterpolation::step
+                                                                   : EtaInterpolation::linear);
   filter_shells(B, {shape_.dims().begin(), shape_.dims().end()}, gain);
 }
 
@@ -169,6 +194,15 @@ void Model::set_training_spectrum(std::vector<double> powers) {
 void Model::set_eta(Matrix eta) {
   check_finite_matrix(eta, times_.size(), features_->size(), "eta");
   eta_ = std::move(eta);
+}
+
+void Model::set_eta_base(Matrix base) {
+  if (base.rows() == 0) {
+    eta_base_ = Matrix();
+    return;
+  }
+  check_finite_matrix(base, times_.size(), features_->size(), "eta_base");
+  eta_base_ = std::move(base);
 }
 
 void Model::set_output_gain(std::vector<double> gain) {
@@ -260,6 +294,7 @@ std::string Model::identity() const {
     bytes.insert(bytes.end(), raw.begin(), raw.end());
   };
   add(eta_.values());
+  if (eta_interpolation_ == EtaInterpolation::hybrid) add(eta_base_.values());
   add(times_);
   add(shell_gain_.values());
   add(output_gain_);
@@ -281,6 +316,8 @@ void Model::write_into(const io::Group& root) const {
   root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());
   if (eta_interpolation_ != EtaInterpolation::linear)
     root.set_attribute("eta_interpolation", to_string(eta_interpolation_));
+  if (eta_interpolation_ == EtaInterpolation::hybrid && eta_base_.rows() > 0)
+    root.write("eta_base", {eta_base_.rows(), eta_base_.cols()}, eta_base_.values());
   root.write("times", {times_.size()}, times_);
   if (shell_gain_.rows() > 0)
     root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());
@@ -474,6 +511,9 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
       throw InputError(e.what());  // a damaged or foreign file, not a usage error
     }
   }
+  if (root.has("eta_base")) model->set_eta_base(read_matrix("eta_base"));
+  if (model->eta_interpolation() == EtaInterpolation::hybrid && model->eta_base().rows() == 0)
+    throw InputError("the model's eta is hybrid in time (eta_interpolation) but it has no eta_base");
   if (root.has("shell_gain")) model->set_shell_gain(read_matrix("shell_gain"));
   if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
   if (root.has("output_spread")) model->set_output_spread(read_matrix("output_spread"));

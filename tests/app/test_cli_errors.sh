@@ -21,10 +21,10 @@ expect_exit 2 "unknown interpolant schedule" -- "$ksi" fit --data data3.h5 --out
 expect_exit 2 "unknown --guide-fallback 'limited' (known: residual, none)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-fallback limited
 expect_exit 2 "unknown --guide-keep 'first' (known: best, last)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-keep first
 expect_exit 2 "unknown --guide-gram 'once' (known: every, first)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-gram once
-expect_exit 2 "unknown --guide-interpolation 'cubic' (known: linear, step)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-interpolation cubic
+expect_exit 2 "unknown --guide-interpolation 'cubic' (known: linear, step, hybrid)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-interpolation cubic
 expect_exit 2 "unknown integrator" -- "$ksi" sample --model model3.h5 --out s.h5 --integrator rk4
 cp model3.h5 model3_badeta.h5 && $PY -c "import h5py; h5py.File('model3_badeta.h5', 'a').attrs['eta_interpolation'] = 'cubic'"
-expect_exit 3 "unknown eta_interpolation of the model 'cubic' (known: linear, step)" -- "$ksi" sample --model model3_badeta.h5 --out s_badeta.h5 --count 2
+expect_exit 3 "unknown eta_interpolation of the model 'cubic' (known: linear, step, hybrid)" -- "$ksi" sample --model model3_badeta.h5 --out s_badeta.h5 --count 2
 expect_absent s_badeta.h5
 expect_exit 2 "is not a finite number" -- "$ksi" synth gaussian --mean 0,x --covariance 1,0,0,1 --out g.h5
 expect_exit 2 "positive definite" -- "$ksi" synth gaussian --mean 0,0 --covariance 1,2,2,1 --out g.h5

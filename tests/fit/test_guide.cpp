@@ -767,11 +767,81 @@ TEST(GuidedPasses, WithStepEtaAPassMeasuresTheModelItLeaves) {
     EXPECT_EQ(test::relative_difference(model.eta(), eta), 0.0) << "no update";
     difference = test::relative_difference(model.guide_record().rms_z, first);
   };
-  double step = -1.0, linear = -1.0;
+  double step = -1.0, hybrid = -1.0, linear = -1.0;
   measured_again(EtaInterpolation::step, step);
+  measured_again(EtaInterpolation::hybrid, hybrid);
   measured_again(EtaInterpolation::linear, linear);
   EXPECT_EQ(step, 0.0);
+  EXPECT_EQ(hybrid, 0.0);
   EXPECT_GT(linear, 1e-3);
+}
+
+TEST(HybridEta, BaseLinearCorrectionsConstantAndKeptInTheModelFile) {
+  const auto& comm = test::World::comm();
+  test::ScratchDir dir("hybrid-eta");
+  Model model = fit_on(lognormal_setup(8), comm);
+  const std::vector<double>& t = model.times();
+  const std::size_t T = t.size(), P = model.eta().cols();
+  ASSERT_GE(T, 3u);
+  // A base with rows far from eta's, so that every mix-up of the two shows.
+  Matrix base = model.eta();
+  for (std::size_t k = 0; k < T; ++k)
+    for (std::size_t p = 0; p < P; ++p) base(k, p) = 3.0 * base(k, p) + static_cast<double>(k + 1);
+  model.set_eta_interpolation(EtaInterpolation::hybrid);
+  std::vector<double> got(P);
+  EXPECT_THROW(model.eta_at(0.5, got), InputError) << "hybrid without a base";
+  model.set_eta_base(base);
+  double worst = 0.0;
+  const auto check = [&](double at, std::size_t k, double w) {
+    model.eta_at(at, got);
+    for (std::size_t p = 0; p < P; ++p) {
+      const double want = (1.0 - w) * base(k, p) + w * base(k + 1, p) + model.eta()(k, p) - base(k, p);
+      worst = std::max(worst, std::abs(got[p] - want) / (1.0 + std::abs(want)));
+    }
+  };
+  for (std::size_t k = 0; k + 1 < T; ++k) {
+    check(std::nextafter(t[k], 2.0), k, 0.0);
+    check(0.25 * t[k] + 0.75 * t[k + 1], k, 0.75);
+    check(t[k + 1], k, 1.0);  // t_k+1 belongs to (t_k, t_k+1]
+  }
+  check(0.0, 0, 0.0);
+  EXPECT_LT(worst, 1e-12);
+  // With the base equal to eta, hybrid eta is linear eta.
+  Model same = fit_on(lognormal_setup(8), comm);
+  std::vector<double> linear(P);
+  const double mid = 0.5 * (t[1] + t[2]);
+  same.eta_at(mid, linear);
+  same.set_eta_base(same.eta());
+  same.set_eta_interpolation(EtaInterpolation::hybrid);
+  same.eta_at(mid, got);
+  for (std::size_t p = 0; p < P; ++p) EXPECT_NEAR(got[p], linear[p], 1e-13 * (1.0 + std::abs(linear[p])));
+
+  {
+    io::OutputFile out(dir.path("m.h5"), false, {}, comm);
+    model.write(out);
+    out.commit();
+  }
+  const Model back = Model::read(dir.path("m.h5"), comm);
+  EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::hybrid);
+  EXPECT_EQ(test::relative_difference(back.eta_base(), base), 0.0);
+  EXPECT_EQ(back.identity(), model.identity());
+  Model other = Model::read(dir.path("m.h5"), comm);
+  other.set_eta_base(model.eta());
+  EXPECT_NE(other.identity(), model.identity()) << "the base is part of the identity";
+  // A hybrid model file without its base is refused.
+  other.set_eta_base(Matrix());
+  {
+    io::OutputFile out(dir.path("nobase.h5"), false, {}, comm);
+    other.write(out);
+    out.commit();
+  }
+  try {
+    Model::read(dir.path("nobase.h5"), comm);
+    ADD_FAILURE() << "a hybrid model without eta_base was read";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::input);
+    EXPECT_NE(std::string(e.what()).find("no eta_base"), std::string::npos) << e.what();
+  }
 }
 
 TEST(StepEta, ConstantOnEachIntervalOpenOnTheLeftAndKeptInTheModelFile) {

@@ -56,9 +56,12 @@ struct GuideRecord {
 /// How eta (and the shell gains) run between grid times t_0 = 0 < ... < t_{T-1} = 1. `linear`:
 /// linear in t between grid times. `step`: eta_k on (t_k, t_{k+1}] (eta_0 also at t = 0), so that
 /// a guided pass, which changes eta_k once its ensemble has reached t_k, integrates exactly the
-/// model it leaves.
-enum class EtaInterpolation { linear, step };
-/// "linear" or "step"; UsageError naming `what` (the option or attribute) otherwise.
+/// model it leaves. `hybrid`: a base eta (the one-shot fit's) linear in t plus the correction
+/// eta_k - base_k constant on (t_k, t_{k+1}]: a guided pass again integrates exactly the model it
+/// leaves, while the part of the drift that is not a correction keeps its linear time dependence
+/// (the shell gains, part of the base, stay linear).
+enum class EtaInterpolation { linear, step, hybrid };
+/// "linear", "step" or "hybrid"; UsageError naming `what` (the option or attribute) otherwise.
 EtaInterpolation parse_eta_interpolation(const std::string& name, std::string_view what);
 std::string to_string(EtaInterpolation interpolation);
 
@@ -100,12 +103,17 @@ class Model {
   void set_guide_record(GuideRecord record) { guide_record_ = std::move(record); }
   /// Replaces eta (same shape); used by the guided passes.
   void set_eta(Matrix eta);
+  /// The base of `hybrid` eta (T x P; the one-shot fit's eta), or empty.
+  const Matrix& eta_base() const { return eta_base_; }
+  /// Sets the base; InputError unless it is T x P and finite (empty clears it).
+  void set_eta_base(Matrix base);
 
   /// Physical side of the periodic box of the data (1 for vectors); copied to generated fields.
   double box_size() const noexcept { return box_size_; }
   void set_box_size(double box_size) { box_size_ = box_size; }
 
-  /// eta(t) between grid times as eta_interpolation() says; out.size() == P.
+  /// eta(t) between grid times as eta_interpolation() says; out.size() == P. `hybrid` needs the
+  /// base (set_eta_base; InputError otherwise).
   void eta_at(double t, std::span<double> out) const;
   EtaInterpolation eta_interpolation() const noexcept { return eta_interpolation_; }
   void set_eta_interpolation(EtaInterpolation interpolation) { eta_interpolation_ = interpolation; }
@@ -173,6 +181,7 @@ class Model {
   std::vector<double> times_;
   Matrix eta_;
   EtaInterpolation eta_interpolation_ = EtaInterpolation::linear;
+  Matrix eta_base_;
   Matrix shell_gain_;
   std::vector<double> output_gain_;
   Matrix output_spread_;
