@@ -69,18 +69,20 @@ void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, d
 }  // namespace
 
 EtaInterpolation parse_eta_interpolation(const std::string& name, std::string_view what) {
-  return parse_choice<EtaInterpolation>(
-      what, name,
-      {{"linear", EtaInterpolation::linear},
-       {"step", EtaInterpolation::step},
-       {"hybrid", EtaInterpolation::hybrid}});
+  return parse_choice<EtaInterpolation>(what, name,
+                                        {{"linear", EtaInterpolation::linear},
+                                         {"step", EtaInterpolation::step},
+                                         {"hybrid", EtaInterpolation::hybrid}});
 }
 
 std::string to_string(EtaInterpolation interpolation) {
   switch (interpolation) {
-    case EtaInterpolation::step: return "step";
-    case EtaInterpolation::hybrid: return "hybrid";
-    case EtaInterpolation::linear: break;
+    case EtaInterpolation::step:
+      return "step";
+    case EtaInterpolation::hybrid:
+      return "hybrid";
+    case EtaInterpolation::linear:
+      break;
   }
   return "linear";
 }
@@ -513,7 +515,8 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
   }
   if (root.has("eta_base")) model->set_eta_base(read_matrix("eta_base"));
   if (model->eta_interpolation() == EtaInterpolation::hybrid && model->eta_base().rows() == 0)
-    throw InputError("the model's eta is hybrid in time (eta_interpolation) but it has no eta_base");
+    throw InputError(
+        "the model's eta is hybrid in time (eta_interpolation) but it has no eta_base");
   if (root.has("shell_gain")) model->set_shell_gain(read_matrix("shell_gain"));
   if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
   if (root.has("output_spread")) model->set_output_spread(read_matrix("output_spread"));

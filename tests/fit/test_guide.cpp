@@ -795,7 +795,8 @@ TEST(HybridEta, BaseLinearCorrectionsConstantAndKeptInTheModelFile) {
   const auto check = [&](double at, std::size_t k, double w) {
     model.eta_at(at, got);
     for (std::size_t p = 0; p < P; ++p) {
-      const double want = (1.0 - w) * base(k, p) + w * base(k + 1, p) + model.eta()(k, p) - base(k, p);
+      const double want =
+          (1.0 - w) * base(k, p) + w * base(k + 1, p) + model.eta()(k, p) - base(k, p);
       worst = std::max(worst, std::abs(got[p] - want) / (1.0 + std::abs(want)));
     }
   };
@@ -814,7 +815,8 @@ TEST(HybridEta, BaseLinearCorrectionsConstantAndKeptInTheModelFile) {
   same.set_eta_base(same.eta());
   same.set_eta_interpolation(EtaInterpolation::hybrid);
   same.eta_at(mid, got);
-  for (std::size_t p = 0; p < P; ++p) EXPECT_NEAR(got[p], linear[p], 1e-13 * (1.0 + std::abs(linear[p])));
+  for (std::size_t p = 0; p < P; ++p)
+    EXPECT_NEAR(got[p], linear[p], 1e-13 * (1.0 + std::abs(linear[p])));
 
   {
     io::OutputFile out(dir.path("m.h5"), false, {}, comm);
