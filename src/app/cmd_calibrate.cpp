@@ -20,24 +20,15 @@ int run_calibrate(const Invocation& call) {
   desc.add_options()("model", po::value<std::string>(), "fitted model of fields (from ksi fit)")(
       "data", po::value<std::string>(),
       "the training data set the model was fitted on (its spectrum is the target)")(
-      "samples", po::value<std::size_t>()->default_value(defaults.samples),
-      "calibration samples (noise streams of their own: never those of ksi sample)")(
       "seed", po::value<std::uint64_t>()->default_value(1),
       "seed of the calibration samples' streams")(
-      "pdf", po::value<std::string>()->default_value("on"),
-      "also fit an output map so that generated fields have the data's one-point PDF (on, off)")(
-      "spread", po::value<std::string>()->default_value("on"),
-      "also fit an output spread where the data's spectra scatter more from field to field than "
-      "the generated ones (on, off)")(
-      "tolerance", po::value<double>()->default_value(defaults.tolerance),
-      "stop the updates when max |log(P_gen / P_data)| over shells is below")(
       "checkpoint", po::value<std::string>(),
       "checkpoint file of the calibration fields (default: OUT.checkpoint)")(
       "checkpoint-every", po::value<double>()->default_value(defaults.checkpoint.every_seconds),
       "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
       "resume", "continue from the checkpoint if there is one")(
       "report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
-  add_sampler_options(desc, "");
+  add_calibration_options(desc, defaults.samples);
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm,
                      "ksi calibrate --model FILE --data FILE --out FILE [options]"))
@@ -52,14 +43,12 @@ int run_calibrate(const Invocation& call) {
   const std::string model_path = vm["model"].as<std::string>();
   const std::string data_path = vm["data"].as<std::string>();
   const std::string out_path = vm["out"].as<std::string>();
-  sample::CalibrationOptions options;
-  options.samples = vm["samples"].as<std::size_t>();
-  options.tolerance = vm["tolerance"].as<double>();
-  if (options.samples == 0) throw UsageError("--samples must be positive");
-  if (!(options.tolerance > 0.0)) throw UsageError("--tolerance must be positive");
-  const bool pdf = parse_on_off("pdf", vm["pdf"].as<std::string>());
-  const bool spread = parse_on_off("spread", vm["spread"].as<std::string>());
-  sample::SampleOptions sampler = sampler_options(vm, "");
+  const CalibrationSettings settings = calibration_settings(vm);
+  sample::CalibrationOptions options = settings.options;
+  if (options.samples == 0)
+    throw UsageError("--calibrate (the calibration samples) must be positive");
+  const bool pdf = settings.pdf, spread = settings.spread;
+  sample::SampleOptions sampler = settings.sampler;
   sampler.seed = vm["seed"].as<std::uint64_t>();
   const bool force = vm.count("force") > 0;
   options.checkpoint.path =

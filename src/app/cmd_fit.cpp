@@ -82,11 +82,7 @@ int run_fit(const Invocation& call) {
       "shell-correction", po::value<std::string>()->default_value("off"),
       "fields: fit a per-shell linear drift correction after eta (one more pass of vjp's): on, "
       "off, or auto (on with --standardize spectrum or copula)")(
-      "calibrate", po::value<std::size_t>()->default_value(0),
-      "fields: after the fit, integrate N samples and fit one output gain per shell so that "
-      "generated fields have the data's mean power spectrum (0: no calibration; see ksi "
-      "calibrate)")("max-items", po::value<std::size_t>(),
-                    "use only the first N items of the data set")(
+      "max-items", po::value<std::size_t>(), "use only the first N items of the data set")(
       "batch", po::value<std::size_t>()->default_value(0),
       "items x draws per Gram update (0: the feature map's choice)")(
       "memory-mb", po::value<double>()->default_value(defaults.memory_mb),
@@ -162,13 +158,7 @@ int run_fit(const Invocation& call) {
       "relative ridge of the ensembles' systems (default: --ridge); their Gram matrices come from "
       "a few generated fields and see fewer directions than the data's");
   add_sampler_options(desc, "guide-", "guided ensembles");
-  add_sampler_options(desc, "calibrate-");
-  desc.add_options()("calibrate-pdf", po::value<std::string>()->default_value("on"),
-                     "with --calibrate: also fit an output map so that generated fields have the "
-                     "data's one-point PDF (on, off)")(
-      "calibrate-spread", po::value<std::string>()->default_value("on"),
-      "with --calibrate: also fit an output spread where the data's spectra scatter more from "
-      "field to field than the generated ones (on, off)");
+  add_calibration_options(desc, 0);
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm, "ksi fit --data FILE --out FILE [options]")) return 0;
   configure_logging(vm, call.world);
@@ -199,13 +189,10 @@ int run_fit(const Invocation& call) {
   const std::size_t time_count = fit::make_time_grid(options.times, options.time_grid).size();
   const fit::TimeGroup time_group =
       fit::time_group(options, time_count, world.rank(), world.size());
-  sample::CalibrationOptions calibration;
-  calibration.samples = vm["calibrate"].as<std::size_t>();
-  sample::SampleOptions calibration_sampler = sampler_options(vm, "calibrate-");
+  const CalibrationSettings calibrate = calibration_settings(vm);
+  sample::CalibrationOptions calibration = calibrate.options;
+  sample::SampleOptions calibration_sampler = calibrate.sampler;
   calibration_sampler.seed = options.seed;
-  const bool calibrate_pdf = parse_on_off("calibrate-pdf", vm["calibrate-pdf"].as<std::string>());
-  const bool calibrate_spread =
-      parse_on_off("calibrate-spread", vm["calibrate-spread"].as<std::string>());
   fit::GuideOptions guide;
   {
     guide.passes = vm["guide"].as<std::size_t>();
@@ -308,7 +295,7 @@ int run_fit(const Invocation& call) {
   sample::CalibrationTarget calibration_goal;
   if (calibration.samples > 0)
     calibration_goal = sample::calibration_target(data.values, data.range.begin, data.info.shape,
-                                                  calibrate_pdf, calibrate_spread, world);
+                                                  calibrate.pdf, calibrate.spread, world);
 
   // A model whose map or units the fit takes (--features-from, --units-from), for items of the
   // data's shape.

@@ -38,13 +38,14 @@ void describe_model(const std::string& path, const par::Comm& self) {
               << " shells";
   if (model.shell_gain().rows() > 0)
     std::cout << "; per-shell drift gains for " << model.shell_gain().cols() << " shells";
-  if (!model.output_gain().empty()) {
-    const auto [low, high] =
-        std::minmax_element(model.output_gain().begin() + 1, model.output_gain().end());
+  const OutputTransform& output = model.output();
+  if (!output.gain.empty()) {
+    const auto [low, high] = std::minmax_element(output.gain.begin() + 1, output.gain.end());
     std::cout << sformat("; calibrated output gains in [%.3g, %.3g]", *low, *high);
   }
-  if (model.output_spread().rows() > 0)
-    std::cout << "; output spread of " << model.output_spread().rows() << " components";
+  if (output.spread_components() > 0)
+    std::cout << "; output spread of " << output.spread_components() << " components";
+  if (!output.map.x.empty()) std::cout << "; output map of " << output.map.x.size() << " entries";
   std::cout << ")\n";
   std::cout << "  features: " << model.features().kind() << ", P = " << model.features().size()
             << "\n";
@@ -54,6 +55,12 @@ void describe_model(const std::string& path, const par::Comm& self) {
             << " times, eta " << to_string(model.eta_interpolation()) << " between them\n";
   std::cout << "  fit:";
   for (const auto& [k, v] : model.fit_settings().entries()) std::cout << " " << k << "=" << v;
+  if (const auto& c = model.calibration())
+    std::cout << sformat(
+        "\n  output calibration (post-processing): %zu samples of %zu %s steps, seed %llu, pdf %s, "
+        "spread %s; max |log(P_gen / P_data)| %.3g before, %.3g after",
+        c->samples, c->steps, c->integrator.c_str(), static_cast<unsigned long long>(c->seed),
+        c->pdf ? "on" : "off", c->spread ? "on" : "off", c->error_before, c->error_after);
   std::cout << "\n  per-time diagnostics (t, R^2, residual, condition estimate):\n";
   const auto& times = model.times();
   const std::size_t T = times.size();

@@ -30,8 +30,7 @@ int run_microcanonical(const po::variables_map& vm, const Model& model,
   // message.
   std::unique_ptr<sample::SampleMethod> method;
   par::collective(world, [&] { method = sample::microcanonical_method(model, options); });
-  if (!model.output_gain().empty() || !model.output_map().x.empty() ||
-      model.output_spread().rows() > 0)
+  if (!model.output().empty())
     par::Log::info(
         "sample: the model's output calibration (gains, map, spread) is not applied: "
         "the microcanonical baseline is judged on its own");
@@ -163,17 +162,23 @@ int run_sample(const Invocation& call) {
   }();
   if (micro) return run_microcanonical(vm, model, micro_options, job, world);
   if (options.batch == 0) options.batch = sample::default_batch(model);
-  if (!model.output_gain().empty()) {
-    // The output gains correct the spectrum of this sampler's output: other settings change it.
-    const std::string steps = cat(options.steps),
-                      integrator = sample::to_string(options.integrator);
-    const auto& fit = model.fit_settings();
-    if (fit.text("calibration_steps", steps) != steps ||
-        fit.text("calibration_integrator", integrator) != integrator)
-      par::Log::warn(cat("the model's output gains were calibrated for ",
-                         fit.text("calibration_steps", "?"), " ",
-                         fit.text("calibration_integrator", "?"), " steps, not ", steps, " ",
-                         integrator, ": recalibrate (ksi calibrate) for these settings"));
+  if (const auto& c = model.calibration(); c && !model.output().empty()) {
+    // The output transform corrects the spectrum of one sampler's output: by default, sample with
+    // the settings it was fitted for; other settings change that spectrum.
+    const bool steps_given = !vm["steps"].defaulted(),
+               integrator_given = !vm["integrator"].defaulted();
+    if (!steps_given && c->steps > 0) options.steps = c->steps;
+    if (!integrator_given && !c->integrator.empty())
+      options.integrator = sample::parse_integrator(c->integrator);
+    if ((steps_given || integrator_given) &&
+        (options.steps != c->steps || sample::to_string(options.integrator) != c->integrator))
+      par::Log::warn(cat("the model's output calibration was fitted for ", c->steps, " ",
+                         c->integrator, " steps, not ", options.steps, " ",
+                         sample::to_string(options.integrator),
+                         ": recalibrate (ksi calibrate) for these settings"));
+    else if (!steps_given || !integrator_given)
+      par::Log::info(cat("sample: ", options.steps, " ", sample::to_string(options.integrator),
+                         " steps, the settings the model's output calibration was fitted for"));
   }
   par::Log::info(cat("sample: ", job.count, " samples of ", model.shape().describe(), ", ",
                      options.steps, " ", sample::to_string(options.integrator), " steps, ",

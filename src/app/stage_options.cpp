@@ -47,6 +47,35 @@ bool parse_on_off(const std::string& option, const std::string& value) {
   return parse_choice<bool>("--" + option, value, {{"on", true}, {"off", false}});
 }
 
+void add_calibration_options(po::options_description& desc, std::size_t samples_default) {
+  const sample::CalibrationOptions defaults;
+  desc.add_options()(
+      "calibrate", po::value<std::size_t>()->default_value(samples_default),
+      samples_default == 0
+          ? "fields: after the fit, integrate N calibration samples and fit the output "
+            "calibration (gains per shell, map, spread) on them, as ksi calibrate does (0: none)"
+          : "calibration samples (noise streams of their own: never those of ksi sample)")(
+      "calibrate-pdf", po::value<std::string>()->default_value("on"),
+      "also fit an output map so that generated fields have the data's one-point PDF (on, off)")(
+      "calibrate-spread", po::value<std::string>()->default_value("on"),
+      "also fit an output spread where the data's spectra scatter more from field to field than "
+      "the generated ones (on, off)")(
+      "calibrate-tolerance", po::value<double>()->default_value(defaults.tolerance),
+      "stop the gains' updates when max |log(P_gen / P_data)| over shells is below");
+  add_sampler_options(desc, "calibrate-");
+}
+
+CalibrationSettings calibration_settings(const po::variables_map& vm) {
+  CalibrationSettings s;
+  s.options.samples = vm["calibrate"].as<std::size_t>();
+  s.options.tolerance = vm["calibrate-tolerance"].as<double>();
+  if (!(s.options.tolerance > 0.0)) throw UsageError("--calibrate-tolerance must be positive");
+  s.pdf = parse_on_off("calibrate-pdf", vm["calibrate-pdf"].as<std::string>());
+  s.spread = parse_on_off("calibrate-spread", vm["calibrate-spread"].as<std::string>());
+  s.sampler = sampler_options(vm, "calibrate-");
+  return s;
+}
+
 std::string resume_json(const std::string& name, bool resumed, const std::string& fields) {
   return sformat("\"%s\": {\"resumed\": %s%s%s}", name.c_str(), resumed ? "true" : "false",
                  fields.empty() ? "" : ", ", fields.c_str());

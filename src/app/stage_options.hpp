@@ -11,14 +11,28 @@
 namespace ksi::app {
 
 /// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion",
-/// "batch" (e.g. "calibrate-steps" and "guide-steps" in ksi fit, "steps" in ksi calibrate); `what`
+/// "batch" (e.g. "calibrate-steps" in ksi fit and ksi calibrate, "guide-steps" in ksi fit); `what`
 /// names the fields they integrate in the help text.
 void add_sampler_options(po::options_description& desc, const std::string& prefix,
                          const std::string& what = "calibration samples");
 sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix);
 
-/// "on" / "off" of --calibrate-pdf, --pdf, --calibrate-spread and --spread.
+/// "on" / "off" of --calibrate-pdf and --calibrate-spread.
 bool parse_on_off(const std::string& option, const std::string& value);
+
+/// The output calibration's options, one set for `ksi fit` and `ksi calibrate`: --calibrate N (the
+/// calibration fields; `samples_default` is 0 in ksi fit, where 0 means no calibration),
+/// --calibrate-pdf, --calibrate-spread, --calibrate-tolerance, and the calibration sampler's
+/// --calibrate-steps, --calibrate-integrator, ... (add_sampler_options).
+void add_calibration_options(po::options_description& desc, std::size_t samples_default);
+struct CalibrationSettings {
+  sample::CalibrationOptions options;  ///< samples, tolerance (no checkpoint: the command's)
+  sample::SampleOptions sampler;       ///< the calibration fields' sampler (seed: the command's)
+  bool pdf = true;                     ///< fit an output map
+  bool spread = true;                  ///< fit an output spread where the data need one
+};
+/// From the options of add_calibration_options; UsageError for a tolerance that is not positive.
+CalibrationSettings calibration_settings(const po::variables_map& vm);
 
 /// The JSON object of a stage's restart for the --report files: `"name": {"resumed": ..., ...}`.
 std::string resume_json(const std::string& name, bool resumed, const std::string& fields);

@@ -207,70 +207,13 @@ void Model::set_eta_base(Matrix base) {
   eta_base_ = std::move(base);
 }
 
-void Model::set_output_gain(std::vector<double> gain) {
-  if (gain.empty()) {
-    output_gain_.clear();
-    return;
-  }
-  if (!shape_.is_grid())
-    throw InputError("output gains need fields on a periodic grid, but the items are " +
-                     shape_.describe());
-  const std::size_t S = shell_count();
-  if (gain.size() != S)
-    throw InputError(
-        cat("there are ", gain.size(), " output gains but the model has ", S, " shells"));
-  for (double v : gain)
-    if (!std::isfinite(v) || v < 0.0)
-      throw InputError("output gains must be finite and non-negative");
-  output_gain_ = std::move(gain);
-}
-
-void Model::set_output_map(copula::MarginalTable map) {
-  if (map.x.empty() && map.z.empty()) {
-    output_map_ = {};
-    return;
-  }
-  if (!shape_.is_grid())
-    throw InputError("an output map needs fields on a periodic grid, but the items are " +
-                     shape_.describe());
-  try {
-    map.validate();
-  } catch (const Error& e) {
-    throw InputError(cat("output map: ", e.what()));
-  }
-  output_map_ = std::move(map);
-}
-
-void Model::set_output_spread(Matrix spread) {
-  if (spread.rows() == 0) {
-    output_spread_ = Matrix();
-    return;
-  }
-  if (!shape_.is_grid())
-    throw InputError("an output spread needs fields on a periodic grid, but the items are " +
-                     shape_.describe());
-  const std::size_t S = shell_count();
-  if (spread.cols() != S)
-    throw InputError(cat("the output spread has ", spread.cols(), " shells but the model has ", S));
-  for (double v : spread.values())
-    if (!std::isfinite(v)) throw InputError("the output spread contains NaN or infinite values");
-  output_spread_ = std::move(spread);
+void Model::set_output(OutputTransform output) {
+  output.validate(shape_);
+  output_ = std::move(output);
 }
 
 void Model::to_data(Matrix& X, const Matrix* spread_normals) const {
-  const std::vector<std::size_t> dims(shape_.dims().begin(), shape_.dims().end());
-  if (output_spread_.rows() > 0) {
-    if (spread_normals == nullptr || spread_normals->rows() != X.rows() ||
-        spread_normals->cols() != output_spread_.rows())
-      throw UsageError(cat("a model with an output spread of ", output_spread_.rows(),
-                           " components needs that many normals per field"));
-    filter_shells(X, dims, spread_gains(output_gain_, output_spread_, *spread_normals));
-  } else if (!output_gain_.empty()) {
-    filter_shells(X, dims, output_gain_);
-  }
-  standardization_.to_data(X, shape_);
-  if (!output_map_.x.empty())
-    for (double& v : X.values()) v = output_map_.forward(v);
+  output_.apply(X, shape_, standardization_, spread_normals);
 }
 
 std::string fingerprint(std::span<const std::byte> bytes, std::uint64_t seed) {
@@ -299,10 +242,10 @@ std::string Model::identity() const {
   if (eta_interpolation_ == EtaInterpolation::hybrid) add(eta_base_.values());
   add(times_);
   add(shell_gain_.values());
-  add(output_gain_);
-  add(output_spread_.values());
-  add(output_map_.x);
-  add(output_map_.z);
+  add(output_.gain);
+  add(output_.spread.values());
+  add(output_.map.x);
+  add(output_.map.z);
   return fingerprint(bytes);
 }
 
@@ -323,13 +266,13 @@ void Model::write_into(const io::Group& root) const {
   root.write("times", {times_.size()}, times_);
   if (shell_gain_.rows() > 0)
     root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());
-  if (!output_gain_.empty()) root.write("output_gain", {output_gain_.size()}, output_gain_);
-  if (output_spread_.rows() > 0)
-    root.write("output_spread", {output_spread_.rows(), output_spread_.cols()},
-               output_spread_.values());
-  if (!output_map_.x.empty()) {
-    root.write("output_map_values", {output_map_.x.size()}, output_map_.x);
-    root.write("output_map_targets", {output_map_.z.size()}, output_map_.z);
+  if (!output_.gain.empty()) root.write("output_gain", {output_.gain.size()}, output_.gain);
+  if (output_.spread.rows() > 0)
+    root.write("output_spread", {output_.spread.rows(), output_.spread.cols()},
+               output_.spread.values());
+  if (!output_.map.x.empty()) {
+    root.write("output_map_values", {output_.map.x.size()}, output_.map.x);
+    root.write("output_map_targets", {output_.map.z.size()}, output_.map.z);
   }
   {
     const io::Group g = root.create_group("features");
@@ -372,6 +315,19 @@ void Model::write_into(const io::Group& root) const {
     g.set_attribute("box_size", box_size_);
   }
   { io::write_params(root.create_group("fit"), fit_settings_); }
+  if (calibration_) {
+    const io::Group g = root.create_group("calibration");
+    const CalibrationRecord& c = *calibration_;
+    g.set_attribute("samples", static_cast<std::int64_t>(c.samples));
+    g.set_attribute("steps", static_cast<std::int64_t>(c.steps));
+    g.set_attribute("integrator", c.integrator);
+    g.set_attribute("seed", static_cast<std::int64_t>(c.seed));
+    g.set_attribute("pdf", static_cast<std::int64_t>(c.pdf));
+    g.set_attribute("spread", static_cast<std::int64_t>(c.spread));
+    g.set_attribute("spread_components", static_cast<std::int64_t>(output_.spread_components()));
+    g.set_attribute("error_before", c.error_before);
+    g.set_attribute("error_after", c.error_after);
+  }
   const auto write_matrix = [](const io::Group& g, const char* name, const Matrix& m) {
     g.write(name, {m.rows(), m.cols()}, m.values());
   };
@@ -518,13 +474,13 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
     throw InputError(
         "the model's eta is hybrid in time (eta_interpolation) but it has no eta_base");
   if (root.has("shell_gain")) model->set_shell_gain(read_matrix("shell_gain"));
-  if (root.has("output_gain")) model->set_output_gain(root.read_reals("output_gain"));
-  if (root.has("output_spread")) model->set_output_spread(read_matrix("output_spread"));
-  if (root.has("output_map_values") || root.has("output_map_targets")) {
-    copula::MarginalTable map;
-    if (root.has("output_map_values")) map.x = root.read_reals("output_map_values");
-    if (root.has("output_map_targets")) map.z = root.read_reals("output_map_targets");
-    model->set_output_map(std::move(map));
+  {
+    OutputTransform output;
+    if (root.has("output_gain")) output.gain = root.read_reals("output_gain");
+    if (root.has("output_spread")) output.spread = read_matrix("output_spread");
+    if (root.has("output_map_values")) output.map.x = root.read_reals("output_map_values");
+    if (root.has("output_map_targets")) output.map.z = root.read_reals("output_map_targets");
+    model->set_output(std::move(output));
   }
   const io::Group diag = root.open_group("diagnostics");
   const auto residual = diag.read_reals("residual");
@@ -540,6 +496,37 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
     const io::Group fit = root.open_group("fit");
     for (const auto& name : fit.attribute_names())
       model->fit_settings().set(name, fit.attribute_as_text(name));
+  }
+  if (root.has("calibration")) {
+    const io::Group g = root.open_group("calibration");
+    CalibrationRecord c;
+    const auto count = [&](const char* name) {
+      const std::int64_t v = g.integer_attribute(name);
+      if (v < 0) throw InputError(cat("calibration ", name, " is negative"));
+      return static_cast<std::size_t>(v);
+    };
+    c.samples = count("samples");
+    c.steps = count("steps");
+    c.integrator = g.text_attribute("integrator");
+    c.seed = static_cast<std::uint64_t>(g.integer_attribute("seed"));
+    c.pdf = g.integer_attribute("pdf") != 0;
+    c.spread = g.integer_attribute("spread") != 0;
+    c.error_before = g.real_attribute("error_before");
+    c.error_after = g.real_attribute("error_after");
+    model->set_calibration(c);
+  } else if (model->fit_settings().has("calibration_samples")) {
+    // Files of earlier versions kept the calibration's settings among the fit's, as text.
+    const Params& f = model->fit_settings();
+    CalibrationRecord c;
+    c.samples = static_cast<std::size_t>(f.integer("calibration_samples"));
+    c.steps = static_cast<std::size_t>(f.integer("calibration_steps", 0));
+    c.integrator = f.text("calibration_integrator", "");
+    c.seed = static_cast<std::uint64_t>(f.integer("calibration_seed", 0));
+    c.pdf = f.flag("calibration_pdf", false);
+    c.spread = f.flag("calibration_spread", false);
+    c.error_before = f.real("calibration_error_before", 0.0);
+    c.error_after = f.real("calibration_error_after", 0.0);
+    model->set_calibration(c);
   }
   for (double v : model->eta().values())
     if (!std::isfinite(v)) throw InputError("eta contains NaN or infinite values");

@@ -37,19 +37,17 @@ Calibration calibrate_model(Model& model, const SampleOptions& sampler,
   const auto result =
       calibrate_output(model, sampler, target.power, target.pdf ? &target.marginal : nullptr,
                        target.spread ? &target.log_spread : nullptr, options, comm);
-  model.set_output_gain(result.gain);
-  model.set_output_spread(result.spread);
-  model.set_output_map(result.map);
-  auto& settings = model.fit_settings();
-  settings.set("calibration_samples", options.samples);
-  settings.set("calibration_steps", sampler.steps);
-  settings.set("calibration_integrator", to_string(sampler.integrator));
-  settings.set("calibration_seed", static_cast<std::int64_t>(sampler.seed));
-  settings.set("calibration_pdf", target.pdf);
-  settings.set("calibration_spread", target.spread);
-  settings.set("calibration_spread_components", result.spread.rows());
-  settings.set("calibration_error_before", sformat("%.4g", result.initial_error));
-  settings.set("calibration_error_after", sformat("%.4g", result.final_error));
+  model.set_output(result.output);
+  CalibrationRecord record;
+  record.samples = options.samples;
+  record.steps = sampler.steps;
+  record.integrator = to_string(sampler.integrator);
+  record.seed = sampler.seed;
+  record.pdf = target.pdf;
+  record.spread = target.spread;
+  record.error_before = result.initial_error;
+  record.error_after = result.final_error;
+  model.set_calibration(record);
   const std::size_t worst = worst_shell(result.ratio);
   par::Log::info(
       sformat("calibrate: generated/data power per shell before: worst %.3g at |k| = %zu "

@@ -315,7 +315,7 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   Calibration result;
   const Matrix states = calibration_states(model, settings, options, sampling, result, comm);
 
-  result.gain.assign(S, 1.0);
+  result.output.gain.assign(S, 1.0);
   result.ratio.assign(S, 1.0);
   const Standardization& st = model.standardization();
   Matrix fields,
@@ -324,13 +324,12 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   // `mapped`).
   const auto render = [&](bool mapped) {
     fields = states;
-    if (result.spread.rows() > 0)
-      filter_shells(fields, grid, spread_gains(result.gain, result.spread, normals));
-    else
-      filter_shells(fields, grid, result.gain);
-    st.to_data(fields, shape);
-    if (mapped && !result.map.x.empty())
-      for (double& v : fields.values()) v = result.map.forward(v);
+    if (mapped) {
+      result.output.apply(fields, shape, st, &normals);
+    } else {
+      const OutputTransform unmapped{result.output.gain, result.output.spread, {}};
+      unmapped.apply(fields, shape, st, &normals);
+    }
   };
   // The fit below works on the final states, which the checkpoint now holds: a stop request is
   // answered at the next update (the rerun with --resume samples nothing and fits again).
@@ -397,7 +396,7 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
          ++update) {
       for (std::size_t s = 0; s < S; ++s) {
         if (!fitted[s]) continue;
-        const double log_gain = std::log(result.gain[s]), log_ratio = std::log(ratio[s]);
+        const double log_gain = std::log(result.output.gain[s]), log_ratio = std::log(ratio[s]);
         if (update > 0) {
           const double step = log_gain - previous_log_gain[s];
           if (std::abs(step) > 1e-12)
@@ -408,7 +407,7 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
         // At most kMaxLogGainStep per update: where the model's fields saturate the data's range,
         // the power hardly follows the gain, the slope sits at its floor and an unbounded step ran
         // the gains to 1e6 and the fields to constants in a few updates.
-        result.gain[s] = std::exp(
+        result.output.gain[s] = std::exp(
             log_gain - std::clamp(log_ratio / slope[s], -kMaxLogGainStep, kMaxLogGainStep));
       }
       ++result.iterations;
@@ -434,10 +433,10 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
         ScopedPhase phase("calibrate.marginal");
         render(false);
         copula::MarginalTable generated = copula::fit_marginal(fields, comm);
-        result.map.x = std::move(generated.x);
-        result.map.z.resize(generated.z.size());
+        result.output.map.x = std::move(generated.x);
+        result.output.map.z.resize(generated.z.size());
         for (std::size_t i = 0; i < generated.z.size(); ++i)
-          result.map.z[i] = data_marginal->inverse(generated.z[i]);
+          result.output.map.z[i] = data_marginal->inverse(generated.z[i]);
       }
       ++result.rounds;
       error = measure(ratio);
@@ -445,16 +444,16 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
                                result.rounds, error, worst_shell(ratio)));
       stalled = round > 0 && error > 0.95 * best.final_error ? stalled + 1 : 0;
       if (round == 0 || error < best.final_error) {
-        best.gain = result.gain;
-        best.map = result.map;
+        best.output.gain = result.output.gain;
+        best.output.map = result.output.map;
         best.final_error = error;
       }
       if (error <= options.round_tolerance || round + 1 == options.max_rounds || stalled == 2)
         break;
       fit_gains();
     }
-    result.gain = std::move(best.gain);
-    result.map = std::move(best.map);
+    result.output.gain = std::move(best.output.gain);
+    result.output.map = std::move(best.output.map);
     error = best.final_error;
     measure(ratio);
   };
@@ -462,10 +461,10 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
   const bool enough = data_spread != nullptr && data_spread->half_items[0] >= kSpreadHalf &&
                       data_spread->half_items[1] >= kSpreadHalf &&
                       options.samples >= 2 * kSpreadHalf;
-  if (data_spread != nullptr && options.spread && !enough)
+  if (data_spread != nullptr && !enough)
     par::Log::info(cat("calibrate: no output spread: it needs at least ", 2 * kSpreadHalf,
                        " data fields and calibration samples"));
-  if (options.spread && enough) {
+  if (enough) {
     // The output spread. Directions: the data's leading principal components of log P_i(s) over the
     // fitted shells of at least kGeometricModes modes (log_power_spread's shells).
     ScopedPhase phase("calibrate.spread");
@@ -535,10 +534,10 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
       }
       for (std::size_t iteration = 0;; ++iteration) {
         // Extra log power a_k v_k(s) in data units -> model-unit log gain a_k v_k(s) / slope(s).
-        result.spread = Matrix(kept.size(), S, 0.0);
+        result.output.spread = Matrix(kept.size(), S, 0.0);
         for (std::size_t k = 0; k < kept.size(); ++k)
           for (std::size_t r = 0; r < used.size(); ++r)
-            result.spread(k, used[r]) =
+            result.output.spread(k, used[r]) =
                 amplitude[k] * directions.vectors(r, kept[k]) / slope[used[r]];
         fit_mean();
         const LogPowerSpread after = generated_spread();

@@ -45,7 +45,7 @@ expect_absent calibrated.h5.checkpoint calibrated.h5.checkpoint.calibrate calibr
 #    resumed on 1 rank.
 "$ksi" fit --data f2.h5 --features scattering --feature-params J=3,L=4 --times 5 --draws 1 \
   --standardize copula --schedule trig --out plain.h5 -q || exit 1
-cal_args=(--model plain.h5 --data f2.h5 --samples 16 --batch 2 --steps 30 --spread off --checkpoint-every 0)
+cal_args=(--model plain.h5 --data f2.h5 --calibrate 16 --calibrate-batch 2 --calibrate-steps 30 --calibrate-spread off --checkpoint-every 0)
 run 2 "$ksi" calibrate "${cal_args[@]}" --out cal_reference.h5 -q || exit 1
 stop_when "calibrate: 16 samples" cal_stop.log USR1 -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" calibrate "${cal_args[@]}" --out cal.h5
 check "ksi calibrate stopped: exit 75" [ $? -eq 75 ]

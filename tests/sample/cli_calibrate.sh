@@ -37,15 +37,20 @@ fitargs=(--features scattering --feature-params J=2,L=3,isotropic=true,shells=fa
 "$ksi" fit --data f3.h5 --out plain.h5 "${fitargs[@]}" || failures=$((failures + 1))
 "$ksi" fit --data f3.h5 --out fitcal.h5 "${fitargs[@]}" --calibrate 6 --calibrate-steps 5 || failures=$((failures + 1))
 run 2 "$ksi" fit --data f3.h5 --out fitcal_np2.h5 "${fitargs[@]}" --calibrate 6 --calibrate-steps 5 --calibrate-batch 1 || failures=$((failures + 1))
-"$ksi" calibrate --model plain.h5 --data f3.h5 --out cal.h5 --samples 6 --steps 5 -q || failures=$((failures + 1))
-"$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_nopdf.h5 --samples 6 --steps 5 --pdf off -q || failures=$((failures + 1))
-run 2 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_np2.h5 --samples 6 --steps 5 --batch 2 -q || failures=$((failures + 1))
+"$ksi" calibrate --model plain.h5 --data f3.h5 --out cal.h5 --calibrate 6 --calibrate-steps 5 -q || failures=$((failures + 1))
+"$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_nopdf.h5 --calibrate 6 --calibrate-steps 5 --calibrate-pdf off -q || failures=$((failures + 1))
+run 2 "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal_np2.h5 --calibrate 6 --calibrate-steps 5 --calibrate-batch 2 -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model cal.h5 --out s.h5 --count 4 --steps 5 -q || failures=$((failures + 1))
+# Without --steps, ksi sample integrates with the settings the calibration was fitted for (5 steps).
+"$ksi" sample --model cal.h5 --out s_default.h5 --count 4 --report s_default.json >s_default.log 2>&1 || failures=$((failures + 1))
+check "ksi sample says it takes the calibration's settings" grep -q "5 optimal steps, the settings the model's output calibration was fitted for" s_default.log
+"$ksi" sample --model cal.h5 --out s_other.h5 --count 4 --steps 6 >s_other.log 2>&1 || failures=$((failures + 1))
+check "other settings than the calibration's: a warning" grep -q "fitted for 5 optimal steps, not 6 optimal" s_other.log
 # The output spread: data whose energy level varies; samples the same on 1 and 2 ranks.
 "$ksi" fit --data levels.h5 --out lplain.h5 --features scattering --feature-params J=2,L=3,isotropic=true --standardize spectrum --schedule trig --times 4 --draws 1 --batch 4 -q || failures=$((failures + 1))
-"$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal.h5 --samples 32 --steps 5 -q || failures=$((failures + 1))
-run 2 "$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal_np2.h5 --samples 32 --steps 5 --batch 4 -q || failures=$((failures + 1))
-"$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal_off.h5 --samples 32 --steps 5 --spread off -q || failures=$((failures + 1))
+"$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal.h5 --calibrate 32 --calibrate-steps 5 -q || failures=$((failures + 1))
+run 2 "$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal_np2.h5 --calibrate 32 --calibrate-steps 5 --calibrate-batch 4 -q || failures=$((failures + 1))
+"$ksi" calibrate --model lplain.h5 --data levels.h5 --out lcal_off.h5 --calibrate 32 --calibrate-steps 5 --calibrate-spread off -q || failures=$((failures + 1))
 "$ksi" sample --model lcal.h5 --out ls1.h5 --count 24 --steps 5 --batch 4 -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model lcal.h5 --out ls2.h5 --count 24 --steps 5 --batch 4 -q || failures=$((failures + 1))
 "$ksi" sample --model lcal_off.h5 --out ls_off.h5 --count 24 --steps 5 -q || failures=$((failures + 1))
@@ -63,15 +68,18 @@ check("output_gain" not in h5py.File("plain.h5", "r"), "an uncalibrated model ha
 maps = {n: h5py.File(n + ".h5", "r")["output_map_targets"][...] for n in ("fitcal", "fitcal_np2", "cal", "cal_np2")}
 check(all(np.array_equal(maps["cal"], m) for m in maps.values()), "the same output map from fit --calibrate and ksi calibrate, 1 and 2 ranks")
 nopdf = h5py.File("cal_nopdf.h5", "r")
-check("output_map_values" not in nopdf and "output_gain" in nopdf, "--pdf off: gains without an output map")
+check("output_map_values" not in nopdf and "output_gain" in nopdf, "--calibrate-pdf off: gains without an output map")
 data = h5py.File("f3.h5", "r")["fields"][...]
 check(all(np.array_equal(gains["cal"], g) for g in gains.values()), "the same gains from fit --calibrate and ksi calibrate, 1 and 2 ranks")
 check([h5py.File(n + ".h5", "r").attrs["created_by"] for n in ("fitcal", "cal")] == ["ksi fit", "ksi calibrate"], "provenance names the command that wrote the model")
 check(len(set(ids[n] for n in ("fitcal", "fitcal_np2", "cal", "cal_np2"))) == 1 and ids["cal"] != ids["plain"], "one model identity, not the uncalibrated one")
 g = gains["cal"]
 check(g.shape == (15,) and g[0] == 1.0 and np.all(np.isfinite(g)) and np.all(g > 0), "one positive gain per shell, 1 on the mean")
-fit = h5py.File("cal.h5", "r")["fit"].attrs
-check(fit["calibration_samples"] == "6" and fit["calibration_steps"] == "5" and float(fit["calibration_error_after"]) <= 0.1 and fit["calibration_pdf"] == "true", "settings and the converged error recorded")
+rec = h5py.File("cal.h5", "r")["calibration"].attrs
+check(rec["samples"] == 6 and rec["steps"] == 5 and rec["integrator"] == "optimal" and rec["error_after"] <= 0.1 and rec["pdf"] == 1, "settings and the converged error recorded in /calibration")
+check(not any(k.startswith("calibration_") for k in h5py.File("cal.h5", "r")["fit"].attrs), "no calibration settings among the fit's")
+check("calibration" not in h5py.File("plain.h5", "r"), "an uncalibrated model has no /calibration")
+check(np.array_equal(h5py.File("s_default.h5", "r")["fields"][...], h5py.File("s.h5", "r")["fields"][...]), "ksi sample without --steps = with the calibration's --steps 5, bitwise")
 s = h5py.File("s.h5", "r")
 check(s.attrs["model_id"] == ids["cal"] and s["fields"].shape == (4, 16, 16, 16), "samples of the calibrated model")
 v = s["fields"][...]
@@ -82,7 +90,7 @@ def level_sd(name):  # sd over fields of the log of each field's power at 2 <= |
     band = (k >= 2) & (k <= 7)
     return np.std([np.log(np.mean(np.abs(np.fft.fftn(f - f.mean()))[band] ** 2)) for f in x], ddof=1)
 lcal, loff = h5py.File("lcal.h5", "r"), h5py.File("lcal_off.h5", "r")
-check("output_spread" in lcal and "output_spread" not in loff and lcal["fit"].attrs["calibration_spread"] == "true", "--spread on: an output spread; off: none")
+check("output_spread" in lcal and "output_spread" not in loff and lcal["calibration"].attrs["spread"] == 1 and loff["calibration"].attrs["spread"] == 0, "--calibrate-spread on: an output spread; off: none")
 check(np.array_equal(lcal["output_spread"][...], h5py.File("lcal_np2.h5", "r")["output_spread"][...]), "the same spread on 1 and 2 ranks")
 check(np.array_equal(h5py.File("ls1.h5", "r")["fields"][...], h5py.File("ls2.h5", "r")["fields"][...]), "samples with a spread are the same on 1 and 2 ranks")
 sd_data, sd_spread, sd_off = level_sd("levels.h5"), level_sd("ls1.h5"), level_sd("ls_off.h5")
@@ -106,13 +114,15 @@ check "... and says it did not converge" grep -q "not converged" sat.log
 # Bad input: no partial output in any case.
 expect_exit 2 "unrecognised\|unknown" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --bogus 3
 expect_exit 2 "required" -- "$ksi" calibrate --model plain.h5 --out x1.h5
-expect_exit 2 "unknown --pdf 'maybe' (known: on, off)" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --pdf maybe
-expect_exit 2 "unknown --spread '1'" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --spread 1
+expect_exit 2 "unknown --calibrate-pdf 'maybe' (known: on, off)" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --calibrate-pdf maybe
+expect_exit 2 "unknown --calibrate-spread '1'" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --calibrate-spread 1
+expect_exit 2 "unrecognised\|unknown" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --samples 6
+expect_exit 2 "calibrate-tolerance must be positive" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --calibrate-tolerance 0
 expect_exit 2 "unknown --calibrate-spread 'yes'" -- "$ksi" fit --data f3.h5 --out x1.h5 "${fitargs[@]}" --calibrate 4 --calibrate-spread yes
-expect_exit 2 "samples must be positive" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --samples 0
+expect_exit 2 "calibration samples) must be positive" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out x1.h5 --calibrate 0
 expect_exit 3 "shape" -- "$ksi" calibrate --model plain.h5 --data f2.h5 --out x2.h5
 expect_exit 3 "file not found" -- "$ksi" calibrate --model missing.h5 --data f3.h5 --out x3.h5
-expect_exit 4 "exists" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal.h5 --samples 6 --steps 5
+expect_exit 4 "exists" -- "$ksi" calibrate --model plain.h5 --data f3.h5 --out cal.h5 --calibrate 6 --calibrate-steps 5
 "$ksi" fit --data vectors.h5 --out vec.h5 --features polynomial --times 3 -q || failures=$((failures + 1))
 expect_exit 2 "periodic grid" -- "$ksi" calibrate --model vec.h5 --data vectors.h5 --out x4.h5
 expect_exit 2 "periodic grid" -- "$ksi" fit --data vectors.h5 --out x5.h5 --features polynomial --times 3 --calibrate 4

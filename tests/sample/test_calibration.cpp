@@ -119,12 +119,12 @@ TEST(Calibration, LinearStandardisationIsFittedInOneUpdate) {
   options.samples = 24;
   const auto result =
       sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options, world);
-  ASSERT_EQ(result.gain.size(), target.size());
+  ASSERT_EQ(result.output.gain.size(), target.size());
   // One update makes the calibration samples' spectrum the target exactly (a linear filter).
   EXPECT_EQ(result.iterations, 1u);
   EXPECT_LT(result.final_error, 1e-10);
-  EXPECT_GT(result.initial_error, 0.5);  // the factor 2 of shells 6, 7 was there to be found
-  EXPECT_EQ(result.gain[0], 1.0);        // the field mean is left alone
+  EXPECT_GT(result.initial_error, 0.5);   // the factor 2 of shells 6, 7 was there to be found
+  EXPECT_EQ(result.output.gain[0], 1.0);  // the field mean is left alone
   const auto modes = modes_per_shell(kDims);
   for (std::size_t s = 1; s < target.size(); ++s) {
     // The gain squared is r(s) over the samples' average power relative to the colouring (below 1
@@ -132,7 +132,8 @@ TEST(Calibration, LinearStandardisationIsFittedInOneUpdate) {
     // arithmetic).
     const double expected = white_log_average(modes[s]);
     const double sigma = white_log_scatter(modes[s], options.samples);
-    EXPECT_NEAR(std::log(result.gain[s] * result.gain[s] / bias(s)), -expected, 5.0 * sigma)
+    EXPECT_NEAR(std::log(result.output.gain[s] * result.output.gain[s] / bias(s)), -expected,
+                5.0 * sigma)
         << "shell " << s;
     EXPECT_NEAR(std::log(result.ratio[s] * bias(s)), expected, 5.0 * sigma) << "shell " << s;
   }
@@ -140,7 +141,8 @@ TEST(Calibration, LinearStandardisationIsFittedInOneUpdate) {
   const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, nullptr, options,
                                               par::Comm::self());
   for (std::size_t s = 0; s < target.size(); ++s)
-    EXPECT_NEAR(alone.gain[s], result.gain[s], 1e-13 * result.gain[s]) << "shell " << s;
+    EXPECT_NEAR(alone.output.gain[s], result.output.gain[s], 1e-13 * result.output.gain[s])
+        << "shell " << s;
 }
 
 TEST(Calibration, TheGeometricMeanIsMetWhenTheDataEnergyLevelVaries) {
@@ -175,7 +177,7 @@ TEST(Calibration, TheGeometricMeanIsMetWhenTheDataEnergyLevelVaries) {
         std::sqrt(2.0 / (options.samples * modes[s]) + 2.0 / (reference_count * modes[s]));
     EXPECT_NEAR(arithmetic[s] / target[s], std::cosh(1.0), 5.0 * sigma * std::cosh(1.0))
         << "shell " << s;
-    EXPECT_NEAR(result.gain[s] * result.gain[s], 1.0, 5.0 * sigma) << "shell " << s;
+    EXPECT_NEAR(result.output.gain[s] * result.output.gain[s], 1.0, 5.0 * sigma) << "shell " << s;
   }
 }
 
@@ -242,9 +244,9 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
       sample::calibrate_output(model, sampler(), target, nullptr, &data_spread, options, world);
   // One component along the energy level; a second one may take up what the first direction, picked
   // on half the data, leaves of the level's variance in the directions next to it.
-  ASSERT_GE(result.spread.rows(), 1u);
-  ASSERT_LE(result.spread.rows(), 2u);
-  ASSERT_EQ(result.spread_components.size(), result.spread.rows());
+  ASSERT_GE(result.output.spread.rows(), 1u);
+  ASSERT_LE(result.output.spread.rows(), 2u);
+  ASSERT_EQ(result.spread_components.size(), result.output.spread.rows());
   EXPECT_EQ(result.spread_components.size() + result.spread_rejected.size(),
             options.spread_components);
   const auto& c = result.spread_components[0];
@@ -254,16 +256,17 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
   // Linear standardisation: the log-gain direction is flat (the energy level), a_k v(s) / 2.
   const auto modes = modes_per_shell(kDims);
   for (std::size_t s = 2; s < modes.size(); ++s)
-    if (modes[s] >= 200) EXPECT_NEAR(std::abs(result.spread(0, s)), 0.3, 0.06) << "shell " << s;
+    if (modes[s] >= 200)
+      EXPECT_NEAR(std::abs(result.output.spread(0, s)), 0.3, 0.06) << "shell " << s;
   const auto alone = sample::calibrate_output(model, sampler(), target, nullptr, &data_spread,
                                               options, par::Comm::self());
-  ASSERT_EQ(alone.spread.rows(), result.spread.rows());
-  for (std::size_t i = 0; i < result.spread.size(); ++i)
-    EXPECT_NEAR(alone.spread.data()[i], result.spread.data()[i], 1e-12) << "entry " << i;
+  ASSERT_EQ(alone.output.spread.rows(), result.output.spread.rows());
+  for (std::size_t i = 0; i < result.output.spread.size(); ++i)
+    EXPECT_NEAR(alone.output.spread.data()[i], result.output.spread.data()[i], 1e-12)
+        << "entry " << i;
 
   Model calibrated = zero_drift_model(kDims, spectrum_standardization(kDims));
-  calibrated.set_output_gain(result.gain);
-  calibrated.set_output_spread(result.spread);
+  calibrated.set_output(result.output);
   const Matrix fresh = world_samples(calibrated, 2000, 96, world);
   const Matrix raw = world_samples(model, 2000, 96, world);
   const double data_level = energy_level_variance(reference, world);
@@ -281,7 +284,7 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
       plain, par::block_range(reference_count, world.rank(), world.size()).begin, kDims, world);
   const auto none = sample::calibrate_output(model, sampler(), geometric_shell_powers(plain, world),
                                              nullptr, &plain_spread, options, world);
-  EXPECT_EQ(none.spread.rows(), 0u);
+  EXPECT_EQ(none.output.spread.rows(), 0u);
   EXPECT_TRUE(none.spread_components.empty());
   // The spread travels with the model and changes its identity; to_data needs the normals.
   test::ScratchDir dir("spread");
@@ -292,13 +295,13 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
   }
   const Model back = Model::read(dir.path("model.h5"), world);
   EXPECT_EQ(back.identity(), calibrated.identity());
-  EXPECT_EQ(back.output_spread().values().size(), result.spread.size());
+  EXPECT_EQ(back.output().spread.values().size(), result.output.spread.size());
   Model without = zero_drift_model(kDims, spectrum_standardization(kDims));
-  without.set_output_gain(result.gain);
+  without.set_output({result.output.gain, Matrix(), {}});
   EXPECT_NE(without.identity(), calibrated.identity());
   Matrix states(1, fresh.cols(), 0.0);
   EXPECT_THROW(calibrated.to_data(states), UsageError);
-  EXPECT_THROW(calibrated.set_output_spread(Matrix(1, 3, 0.0)), InputError);
+  EXPECT_THROW(calibrated.set_output({{}, Matrix(1, 3, 0.0), {}}), InputError);
 }
 
 TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
@@ -340,12 +343,13 @@ TEST(Calibration, CopulaGainsMeetTheTargetOnFreshSamples) {
   EXPECT_GT(result.initial_error, 0.3);
   for (std::size_t s = 1; s < modes.size(); ++s)
     if (modes[s] >= 200)
-      EXPECT_NEAR(result.gain[s] * result.gain[s] / bias(s), 1.0, 0.25) << "shell " << s;
+      EXPECT_NEAR(result.output.gain[s] * result.output.gain[s] / bias(s), 1.0, 0.25)
+          << "shell " << s;
 
   // Fresh samples (the sampler's own streams, other ids) of the calibrated model have the target's
   // spectrum within the scatter of two means over items; uncalibrated, shells 6 and 7 miss by 2x.
   Model calibrated = zero_drift_model(kDims, st);
-  calibrated.set_output_gain(result.gain);
+  calibrated.set_output({result.output.gain, Matrix(), {}});
   const std::size_t fresh_count = 96;
   const Matrix fresh = world_samples(calibrated, 1000, fresh_count, world);
   const Matrix raw = world_samples(model, 1000, fresh_count, world);
@@ -382,14 +386,15 @@ TEST(Calibration, GaussianSamplesBecomeLogNormalWithTheOutputMap) {
       sample::calibrate_output(model, sampler(), target, &marginal, nullptr, options, world);
   EXPECT_GE(result.rounds, 1u);
   EXPECT_LE(result.final_error, options.round_tolerance);
-  ASSERT_FALSE(result.map.x.empty());
+  ASSERT_FALSE(result.output.map.x.empty());
   const auto alone = sample::calibrate_output(model, sampler(), target, &marginal, nullptr, options,
                                               par::Comm::self());
-  EXPECT_EQ(alone.map.z, result.map.z);  // integer histograms: the same map for any number of ranks
+  EXPECT_EQ(alone.output.map.z,
+            result.output.map.z);  // integer histograms: the same map for any number of ranks
 
   Model calibrated = zero_drift_model(kDims, spectrum_standardization(kDims));
-  calibrated.set_output_gain(result.gain);
-  calibrated.set_output_map(result.map);
+  ASSERT_EQ(result.output.spread_components(), 0u);
+  calibrated.set_output(result.output);
   const std::size_t fresh_count = 96;
   const Matrix fresh = world_samples(calibrated, 500, fresh_count, world);
   // One-point distribution: quantiles of all values of both sets (gathered) within 3 % of the
@@ -421,7 +426,7 @@ TEST(Calibration, OutputGainsApplyToTheFinalStateAndTravelWithTheModel) {
   const Model plain = zero_drift_model(kDims, spectrum_standardization(kDims));
   Model doubled = zero_drift_model(kDims, spectrum_standardization(kDims));
   std::vector<double> twos(Standardization::shell_count(kDims), 2.0);
-  doubled.set_output_gain(twos);
+  doubled.set_output({twos, Matrix(), {}});
   EXPECT_NE(plain.identity(), doubled.identity());
   // Gains act in model units, before the mean is added back: x = mean + 2 (x_plain - mean).
   const Matrix a = sample::generate(plain, sampler(), 3, 2);
@@ -438,8 +443,8 @@ TEST(Calibration, OutputGainsApplyToTheFinalStateAndTravelWithTheModel) {
     out.commit();
   }
   const Model back = Model::read(path, world);
-  EXPECT_EQ(back.output_gain(), twos);
-  EXPECT_TRUE(back.output_map().x.empty());
+  EXPECT_EQ(back.output().gain, twos);
+  EXPECT_TRUE(back.output().map.x.empty());
   EXPECT_EQ(back.identity(), doubled.identity());
 }
 
@@ -462,12 +467,33 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
   sample::CalibrationOptions options;
   options.samples = 12;
   const auto result = sample::calibrate_model(model, sampler(), options, target, world);
-  EXPECT_EQ(model.output_gain(), result.gain);
+  EXPECT_EQ(model.output().gain, result.output.gain);
   EXPECT_LT(result.final_error, 1e-10);
-  const auto& settings = model.fit_settings();
-  EXPECT_EQ(settings.integer("calibration_samples"), 12);
-  EXPECT_EQ(settings.text("calibration_integrator"), sample::to_string(sampler().integrator));
-  EXPECT_NE(settings.text("calibration_error_before"), settings.text("calibration_error_after"));
+  ASSERT_TRUE(model.calibration().has_value());
+  const CalibrationRecord& record = *model.calibration();
+  EXPECT_EQ(record.samples, 12u);
+  EXPECT_EQ(record.steps, sampler().steps);
+  EXPECT_EQ(record.integrator, sample::to_string(sampler().integrator));
+  EXPECT_FALSE(record.pdf);
+  EXPECT_EQ(record.error_before, result.initial_error);
+  EXPECT_EQ(record.error_after, result.final_error);
+  EXPECT_GT(record.error_before, 10.0 * record.error_after);
+  // The record travels with the model, typed (ksi sample takes its sampler settings from it).
+  test::ScratchDir dir("calibration-record");
+  {
+    io::OutputFile out(dir.path("model.h5"), true, {}, world);
+    model.write(out);
+    out.commit();
+  }
+  const Model back = Model::read(dir.path("model.h5"), world);
+  ASSERT_TRUE(back.calibration().has_value());
+  EXPECT_EQ(back.calibration()->samples, record.samples);
+  EXPECT_EQ(back.calibration()->steps, record.steps);
+  EXPECT_EQ(back.calibration()->integrator, record.integrator);
+  EXPECT_EQ(back.calibration()->seed, record.seed);
+  EXPECT_EQ(back.calibration()->error_after, record.error_after);
+  EXPECT_EQ(back.output().gain, model.output().gain);
+  EXPECT_FALSE(zero_drift_model(kDims, spectrum_standardization(kDims)).calibration().has_value());
   // Vectors have no shells: the stage refuses them before any work.
   EXPECT_THROW(sample::calibration_target(Matrix(range.size(), 6, 1.0), range.begin,
                                           ItemShape::vector(6), false, false, world),
@@ -478,14 +504,16 @@ TEST(Calibration, Errors) {
   const auto& world = test::World::comm();
   Model model = zero_drift_model(kDims, spectrum_standardization(kDims));
   const std::size_t S = Standardization::shell_count(kDims);
-  EXPECT_THROW(model.set_output_gain(std::vector<double>(S - 1, 1.0)), InputError);
+  EXPECT_THROW(model.set_output({std::vector<double>(S - 1, 1.0), Matrix(), {}}), InputError);
   std::vector<double> bad(S, 1.0);
   bad[3] = -1.0;
-  EXPECT_THROW(model.set_output_gain(bad), InputError);
+  EXPECT_THROW(model.set_output({bad, Matrix(), {}}), InputError);
   bad[3] = std::nan("");
-  EXPECT_THROW(model.set_output_gain(bad), InputError);
-  model.set_output_gain({});
-  EXPECT_TRUE(model.output_gain().empty());
+  EXPECT_THROW(model.set_output({bad, Matrix(), {}}), InputError);
+  EXPECT_TRUE(model.output().empty()) << "a refused transform leaves the model's as it was";
+  model.set_output({std::vector<double>(S, 2.0), Matrix(), {}});
+  model.set_output({});
+  EXPECT_TRUE(model.output().empty());
 
   sample::CalibrationOptions options;
   options.samples = 2;
@@ -510,11 +538,11 @@ TEST(Calibration, Errors) {
                       Standardization{}, {0.0, 1.0}, Matrix(2, 4, 0.0));
   options.samples = 2;
   expect_usage(vectors, std::vector<double>(2, 1.0));
-  EXPECT_NO_THROW(model.set_output_gain(std::vector<double>(S, 1.0)));
+  EXPECT_NO_THROW(model.set_output({std::vector<double>(S, 1.0), Matrix(), {}}));
   copula::MarginalTable broken;
   broken.x = {0.0, 1.0, 0.5};
   broken.z = {0.0, 1.0, 2.0};
-  EXPECT_THROW(model.set_output_map(broken), InputError);
+  EXPECT_THROW(model.set_output({{}, Matrix(), broken}), InputError);
   broken.x = {0.0, 1.0};
-  EXPECT_THROW(model.set_output_map(broken), InputError);
+  EXPECT_THROW(model.set_output({{}, Matrix(), broken}), InputError);
 }

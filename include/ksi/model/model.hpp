@@ -5,6 +5,7 @@
 /// (model.h5). A Model is everything `ksi sample` needs.
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 #include "ksi/interpolant/schedule.hpp"
 #include "ksi/io/hdf5.hpp"
 #include "ksi/io/output.hpp"
+#include "ksi/model/output_transform.hpp"
 #include "ksi/model/standardization.hpp"
 #include "ksi/par/comm.hpp"
 
@@ -129,33 +131,19 @@ class Model {
   /// Sets the shell gains; InputError unless the model is of fields and gain is T x shell_count.
   void set_shell_gain(Matrix gain);
 
-  /// Output gains (fields only): one gain c(s) per shell s = round(|k|) applied to the sampler's
-  /// final state in model units, before the standardisation is undone: X -> F^-1[c F X]. Set by the
-  /// spectral calibration (`ksi fit --calibrate`, `ksi calibrate`), which measures the spectrum of
-  /// the sampler's own output; empty: none.
-  const std::vector<double>& output_gain() const { return output_gain_; }
-  /// Sets the output gains; InputError unless the model is of fields and there is one finite,
-  /// non-negative gain per shell (empty clears them).
-  void set_output_gain(std::vector<double> gain);
-  /// Output map (fields only): a monotone map of values in data units, applied last (table `x` ->
-  /// `z`, linear between entries, clamped outside), fitted by the calibration so that generated
-  /// fields have the data's one-point distribution. Empty table: none.
-  const copula::MarginalTable& output_map() const { return output_map_; }
-  /// Sets the output map; InputError unless the model is of fields and the table is well formed
-  /// (an empty table clears it).
-  void set_output_map(copula::MarginalTable map);
-  /// Output spread (fields only): K x S log-gains a_k(s) that give each generated field its own
-  /// energy level: field i's output gain on shell s is c(s) exp(sum_k xi_ik a_k(s)), xi_ik standard
-  /// normals of the field's own stream (sample::spread_normals). Fitted by the calibration where
-  /// the data's fields scatter more from one another in log shell power than the sampler's (the
-  /// energy level of turbulence snapshots varies in time); empty (K = 0): none.
-  const Matrix& output_spread() const { return output_spread_; }
-  /// Sets the output spread; InputError unless the model is of fields and the matrix has one finite
-  /// column per shell (0 rows clears it).
-  void set_output_spread(Matrix spread);
-  /// The sampler's final states (model units, rows of X) -> data units: the output gains (with the
-  /// spread, row i of `spread_normals`: X.rows() x output_spread().rows(), needed when there is a
-  /// spread), the standardisation undone, then the output map.
+  /// The output calibration's transform of the sampler's final states (fields only; empty: none):
+  /// gains per shell, spread, map (model/output_transform.hpp). Set by `ksi fit --calibrate` and
+  /// `ksi calibrate`, which fit it on the sampler's own output.
+  const OutputTransform& output() const { return output_; }
+  /// Sets the transform; InputError unless it fits the model's items (OutputTransform::validate).
+  void set_output(OutputTransform output);
+  /// The settings the output transform was fitted for (none without a calibration).
+  const std::optional<CalibrationRecord>& calibration() const { return calibration_; }
+  void set_calibration(std::optional<CalibrationRecord> record) {
+    calibration_ = std::move(record);
+  }
+  /// The sampler's final states (model units, rows of X) -> data units: output().apply with the
+  /// model's standardisation (`spread_normals` as OutputTransform::apply needs them).
   void to_data(Matrix& X, const Matrix* spread_normals = nullptr) const;
 
   /// A short fingerprint of eta, the time grid, the feature map and the schedule (hex).
@@ -183,9 +171,8 @@ class Model {
   EtaInterpolation eta_interpolation_ = EtaInterpolation::linear;
   Matrix eta_base_;
   Matrix shell_gain_;
-  std::vector<double> output_gain_;
-  Matrix output_spread_;
-  copula::MarginalTable output_map_;
+  OutputTransform output_;
+  std::optional<CalibrationRecord> calibration_;
   std::vector<TimeDiagnostics> diagnostics_;
   FeatureTargets targets_;
   Matrix training_features_;

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "ksi/model/model.hpp"
+#include "ksi/model/output_transform.hpp"
 #include "ksi/par/comm.hpp"
 #include "ksi/sample/sample.hpp"
 
@@ -68,7 +69,6 @@ struct CalibrationOptions {
   double tolerance = 1e-3;          ///< stop when max_s |log(P_gen(s) / P_data(s))| is below
   std::size_t max_rounds = 8;       ///< gains-then-map rounds with an output map
   double round_tolerance = 1e-2;  ///< stop the rounds when the spectral error after a map is below
-  bool spread = true;             ///< fit an output spread (with the data's LogPowerSpread)
   std::size_t spread_components = 4;  ///< leading principal directions of the data considered
   double spread_significance = 3.0;   ///< standard errors of the variance ratio for a component
   std::size_t spread_iterations = 3;  ///< fits of the spread (each corrects the amplitude)
@@ -97,12 +97,12 @@ struct SpreadComponent {
 };
 
 struct Calibration {
-  std::vector<double> gain;                        ///< c(s), one per shell
-  Matrix spread;                                   ///< the output spread, K x S (K = 0: none)
+  /// The fitted transform: gains c(s), one per shell; the spread, K x S (K = 0: none); the map
+  /// (empty without the data's distribution).
+  OutputTransform output;
   std::vector<SpreadComponent> spread_components;  ///< the K components fitted
   std::vector<SpreadComponent> spread_rejected;    ///< directions considered and not significant
-  copula::MarginalTable map;   ///< the output map (empty without the data's distribution)
-  std::size_t rounds = 0;      ///< output maps fitted
+  std::size_t rounds = 0;                          ///< output maps fitted
   std::vector<double> ratio;   ///< P_gen(s) / P_data(s) before calibration (1 where not fitted)
   std::size_t iterations = 0;  ///< updates made
   double initial_error = 0.0;  ///< max_s |log ratio| before
@@ -127,8 +127,8 @@ LogPowerSpread log_power_spread(const Matrix& local, std::size_t first,
 /// settings `sampler` against `target`, the training data's shell powers in data units
 /// (Standardization::shell_powers of the data, any mean, geometric average over items), and, if
 /// `data_marginal` is given (the data's one-point map x -> Phi^-1(F_data(x)), copula::fit_marginal
-/// of the data), the output map, and if `data_spread` is given (log_power_spread of the data) and
-/// options.spread, the output spread. Collective; the result is the same on every rank and for any
+/// of the data), the output map, and if `data_spread` is given (log_power_spread of the data), the
+/// output spread. Collective; the result is the same on every rank and for any
 /// number of ranks. UsageError for items that are not fields or samples == 0; InputError for a
 /// target of another number of shells; NumericalError if a calibration sample diverges; with
 /// options.checkpoint.path set, CollectiveError(ExitCode::interrupted) on a stop request (the
