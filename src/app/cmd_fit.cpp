@@ -134,8 +134,9 @@ int run_fit(const Invocation& call) {
       "alone)")(
       "guide-keep",
       po::value<std::string>()->default_value(guide_defaults.keep_best ? "best" : "last"),
-      "the model of the finished pass of the lowest RMS z (best; where that is not the last "
-      "pass, both models are integrated whole and the better kept) or of the last pass (last)")(
+      "the model of the finished pass of the lowest RMS z (best; with linear eta, where that is "
+      "not the last pass, both models are integrated whole and the better kept) or of the last "
+      "pass (last)")(
       "guide-gram", po::value<std::string>()->default_value(to_string(guide_defaults.gram)),
       "when a pass assembles the ensemble's Gram matrix: every (each pass), or first (the first "
       "pass on a rung, kept for the later passes: they cost an integration and the feature means; "

@@ -100,6 +100,7 @@ struct Position {
   std::size_t time = 0;  // the ensemble is at times[time] and has not been assembled there
   Matrix eta;
   Matrix pass_start_eta;    // eta when the pass in progress started (kept if it diverges)
+  Matrix eta_base;          // hybrid eta: the base the corrections are measured from (else empty)
   double step_limit = 0.0;  // s of the updates (GuideOptions::max_step; raised after a divergence)
   std::size_t fallback_pass = 0;   // the pass (1-based) that went on to the fallback rungs; 0: none
   std::size_t fallback_level = 0;  // the fallback rung: 1, 2, ... (ridge times 10^(level - 1))
@@ -143,6 +144,8 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     }
     if (at.best_pass > 0)
       root.write("best_eta", {at.best_eta.rows(), at.best_eta.cols()}, at.best_eta.values());
+    if (at.eta_base.rows() > 0)
+      root.write("eta_base", {at.eta_base.rows(), at.eta_base.cols()}, at.eta_base.values());
     io::write_params(root.create_group("config"), config);
     root.write("eta", {at.eta.rows(), at.eta.cols()}, at.eta.values());
     root.write("pass_start_eta", {at.pass_start_eta.rows(), at.pass_start_eta.cols()},
@@ -208,6 +211,7 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     at.correction = read("correction");
     at.pass_start_correction = read("pass_start_correction");
     if (at.best_pass > 0) at.best_eta = read("best_eta");
+    if (root.has("eta_base")) at.eta_base = read("eta_base");
     if (root.has("gram")) {
       at.gram = read("gram");
       at.gram_h = read("gram_h");
@@ -474,6 +478,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   const bool checkpointing = !options.checkpoint.path.empty();
   Position at;
   at.eta = model.eta();
+  at.eta_base = model.eta_base();
   at.correction = Matrix(T, P, 0.0);
   at.pass_start_correction = at.correction;
   if (options.gram == GuideGram::first) {
@@ -492,6 +497,14 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       resumed = true;
       start = {true, at.pass, at.time};
       model.set_eta(at.eta);  // the ensemble's drift from here on is the checkpoint's
+      // ... and so is the base of hybrid eta (a one-shot fit run again, on other ranks or with
+      // other solver settings, need not give its bits).
+      if (options.interpolation == EtaInterpolation::hybrid) {
+        if (at.eta_base.rows() != T)
+          throw InputError("guide checkpoint " + options.checkpoint.path +
+                           " of hybrid eta holds no eta_base");
+        model.set_eta_base(at.eta_base);
+      }
       if (at.verifying)
         par::Log::info(sformat("guide: resuming from %s: the passes are done, comparing them",
                                options.checkpoint.path.c_str()));

@@ -419,6 +419,42 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   }
 }
 
+// Hybrid eta resumes with the checkpoint's base: the model entering the resumed run carries another
+// one-shot eta (as a fit run again on other ranks or with other solver settings could), and the
+// result is still the uninterrupted run's, bit for bit.
+TEST(GuidedPasses, HybridEtaResumesWithTheCheckpointsBase) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  test::ScratchDir dir("guide-hybrid");
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  fit::GuideOptions g = small_guide(2);
+  g.interpolation = EtaInterpolation::hybrid;
+  Model reference = with_own_map(oneshot);
+  fit::guide_model(reference, g, comm);
+  EXPECT_EQ(test::relative_difference(reference.eta_base(), oneshot.eta()), 0.0);
+
+  g.checkpoint.path = dir.path("guide.checkpoint");
+  g.checkpoint.every_seconds = 0;
+  const std::size_t members_here = members_on_root(comm);
+  const int per_pass = static_cast<int>(members_here * oneshot.times().size());
+  const auto inner = own_map(oneshot);
+  Model interrupted =
+      with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 5, comm.is_root()));
+  test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
+  g.checkpoint.resume = true;
+  Model resumed = with_own_map(oneshot);
+  Matrix other = oneshot.eta();
+  for (double& v : other.values()) v *= 1.5;
+  resumed.set_eta(other);
+  const fit::GuideStart start = fit::guide_model(resumed, g, comm);
+  EXPECT_TRUE(start.resumed);
+  EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
+  EXPECT_EQ(test::relative_difference(resumed.eta_base(), oneshot.eta()), 0.0);
+  EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
+  EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z),
+            0.0);
+}
+
 TEST(GuidedPasses, AnOvershootingPassIsRunAgainWithLimitedSteps) {
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);
