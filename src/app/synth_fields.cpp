@@ -45,55 +45,22 @@ void add_fft_option(po::options_description& desc) {
   // clang-format on
 }
 
-// Writes `/fields` item by item: this rank produces items [local.begin, local.end) with
-// produce(global index, values); in each round every rank writes at most one item collectively, so
-// one item at a time is held in memory. describe(root) adds the generator's attributes
-// (collective).
+// The data set of `vm`'s --out, --force, --dtype and --seed (io::write_generated_items).
 void write_fields(const po::variables_map& vm, const par::Comm& world, const std::string& generator,
                   const ItemShape& shape, std::size_t total, par::Range local, double box_size,
                   const std::function<void(std::size_t, std::span<double>)>& produce,
                   const std::function<void(const io::Group&)>& describe) {
-  const auto dtype = io::parse_float_dtype(vm["dtype"].as<std::string>());
-  const std::string path = vm["out"].as<std::string>();
-  const Stopwatch clock;
-  io::OutputFile out(path, vm.count("force") > 0, {}, world);
-  {
-    const io::Group root = out.root();
-    const io::RowDataset fields = root.create_rows(io::kFieldsDataset, dtype, total, shape.dims());
-    const auto rounds =
-        static_cast<std::size_t>(world.allreduce_max(static_cast<std::int64_t>(local.size())));
-    std::vector<double> item(shape.size());
-    par::Progress progress(cat("synth ", generator), rounds);
-    for (std::size_t r = 0; r < rounds; ++r) {
-      const bool mine = r < local.size();
-      par::collective(world, [&] {
-        if (!mine) return;
-        ScopedPhase phase("synth.generate");
-        produce(local.begin + r, item);
-        for (double v : item)
-          if (!std::isfinite(v))
-            throw NumericalError(
-                cat(generator, ": item ", local.begin + r, " has non-finite values"));
-      });
-      ScopedPhase phase("synth.io");
-      fields.write_rows(mine ? local.begin + r : 0, mine ? 1 : 0,
-                        mine ? std::span<const double>(item) : std::span<const double>());
-      progress.advance();
-    }
-    progress.finish();
-    const io::Group attrs = fields.attributes();
-    attrs.set_attribute("item_kind", "grid");
-    attrs.set_attribute("box_size", box_size);
-    io::write_provenance(root, "ksi synth " + generator);
-    root.set_attribute("ksi_file_kind", "dataset");
-    root.set_attribute("generator", generator);
-    root.set_attribute("seed", static_cast<std::int64_t>(vm["seed"].as<std::uint64_t>()));
-    describe(root);
-  }
-  io::add_xdmf_sidecar(out, shape, total, dtype, box_size);
-  out.commit();
-  par::Log::info(sformat("synth %s: wrote %zu items (%s) to %s in %.1f s", generator.c_str(), total,
-                         shape.describe().c_str(), path.c_str(), clock.seconds()));
+  io::GeneratedItems set;
+  set.path = vm["out"].as<std::string>();
+  set.force = vm.count("force") > 0;
+  set.dtype = io::parse_float_dtype(vm["dtype"].as<std::string>());
+  set.generator = generator;
+  set.seed = vm["seed"].as<std::uint64_t>();
+  set.shape = shape;
+  set.total = total;
+  set.local = local;
+  set.box_size = box_size;
+  io::write_generated_items(set, produce, describe, world);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
+#include "ksi/core/phase_timer.hpp"
+#include "ksi/par/log.hpp"
 
 namespace ksi::io {
 
@@ -106,6 +108,53 @@ void add_xdmf_sidecar(OutputFile& out, const ItemShape& shape, std::size_t total
   out.add_sidecar(xdmf_path_for(out.path()),
                   xdmf_for_fields(name, kFieldsDataset, total, shape.dims(),
                                   dtype == DType::float32, box_size));
+}
+
+void write_generated_items(const GeneratedItems& set,
+                           const std::function<void(std::size_t, std::span<double>)>& produce,
+                           const std::function<void(const Group&)>& describe,
+                           const par::Comm& comm) {
+  const Stopwatch clock;
+  OutputFile out(set.path, set.force, {}, comm);
+  {
+    const Group root = out.root();
+    const RowDataset fields =
+        root.create_rows(kFieldsDataset, set.dtype, set.total, set.shape.dims());
+    const auto rounds =
+        static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(set.local.size())));
+    std::vector<double> item(set.shape.size());
+    par::Progress progress(cat("synth ", set.generator), rounds);
+    for (std::size_t r = 0; r < rounds; ++r) {
+      const bool mine = r < set.local.size();
+      par::collective(comm, [&] {
+        if (!mine) return;
+        ScopedPhase phase("synth.generate");
+        produce(set.local.begin + r, item);
+        for (double v : item)
+          if (!std::isfinite(v))
+            throw NumericalError(
+                cat(set.generator, ": item ", set.local.begin + r, " has non-finite values"));
+      });
+      ScopedPhase phase("synth.io");
+      fields.write_rows(mine ? set.local.begin + r : 0, mine ? 1 : 0,
+                        mine ? std::span<const double>(item) : std::span<const double>());
+      progress.advance();
+    }
+    progress.finish();
+    const Group attrs = fields.attributes();
+    attrs.set_attribute("item_kind", "grid");
+    attrs.set_attribute("box_size", set.box_size);
+    write_provenance(root, "ksi synth " + set.generator);
+    root.set_attribute("ksi_file_kind", "dataset");
+    root.set_attribute("generator", set.generator);
+    root.set_attribute("seed", static_cast<std::int64_t>(set.seed));
+    describe(root);
+  }
+  add_xdmf_sidecar(out, set.shape, set.total, set.dtype, set.box_size);
+  out.commit();
+  par::Log::info(sformat("synth %s: wrote %zu items (%s) to %s in %.1f s", set.generator.c_str(),
+                         set.total, set.shape.describe().c_str(), set.path.c_str(),
+                         clock.seconds()));
 }
 
 }  // namespace ksi::io
