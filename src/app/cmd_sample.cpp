@@ -163,22 +163,46 @@ int run_sample(const Invocation& call) {
   if (micro) return run_microcanonical(vm, model, micro_options, job, world);
   if (options.batch == 0) options.batch = sample::default_batch(model);
   if (const auto& c = model.calibration(); c && !model.output().empty()) {
-    // The output transform corrects the spectrum of one sampler's output: by default, sample with
-    // the settings it was fitted for; other settings change that spectrum.
-    const bool steps_given = !vm["steps"].defaulted(),
-               integrator_given = !vm["integrator"].defaulted();
-    if (!steps_given && c->steps > 0) options.steps = c->steps;
-    if (!integrator_given && !c->integrator.empty())
-      options.integrator = sample::parse_integrator(c->integrator);
-    if ((steps_given || integrator_given) &&
-        (options.steps != c->steps || sample::to_string(options.integrator) != c->integrator))
-      par::Log::warn(cat("the model's output calibration was fitted for ", c->steps, " ",
-                         c->integrator, " steps, not ", options.steps, " ",
-                         sample::to_string(options.integrator),
-                         ": recalibrate (ksi calibrate) for these settings"));
-    else if (!steps_given || !integrator_given)
+    // The output transform corrects the spectrum of one sampler's output: each sampler setting the
+    // calibration recorded is taken from it unless given; a given one that differs is reported.
+    sample::Integrator integrator = options.integrator;
+    if (!c->integrator.empty()) {
+      try {
+        integrator = sample::parse_integrator(c->integrator);
+      } catch (const UsageError& e) {
+        throw InputError(cat("model ", job.model_path, ": its calibration record: ", e.what()));
+      }
+    }
+    std::vector<std::string> differ;
+    bool took = false;
+    const auto follow = [&](const char* option, bool recorded, auto& value, auto calibrated,
+                            const auto& show) {
+      if (!recorded) return;
+      if (vm[option].defaulted()) {
+        value = calibrated;
+        took = true;
+      } else if (value != calibrated) {
+        differ.push_back(
+            cat("--", option, " ", show(value), " (calibrated with ", show(calibrated), ")"));
+      }
+    };
+    const auto number = [](auto v) { return cat(v); };
+    const auto name = [](sample::Integrator v) { return sample::to_string(v); };
+    follow("steps", c->steps > 0, options.steps, c->steps, number);
+    follow("integrator", !c->integrator.empty(), options.integrator, integrator, name);
+    follow("diffusion", c->diffusion.has_value(), options.diffusion, c->diffusion.value_or(0.0),
+           number);
+    follow("diffusion-scale", c->diffusion_scale.has_value(), options.diffusion_scale,
+           c->diffusion_scale.value_or(0.0), number);
+    if (!differ.empty()) {
+      std::string list;
+      for (const auto& d : differ) list += (list.empty() ? "" : ", ") + d;
+      par::Log::warn("the model's output calibration was fitted for other sampler settings: " +
+                     list + ": recalibrate (ksi calibrate) for these settings");
+    } else if (took) {
       par::Log::info(cat("sample: ", options.steps, " ", sample::to_string(options.integrator),
                          " steps, the settings the model's output calibration was fitted for"));
+    }
   }
   par::Log::info(cat("sample: ", job.count, " samples of ", model.shape().describe(), ", ",
                      options.steps, " ", sample::to_string(options.integrator), " steps, ",

@@ -13,9 +13,9 @@ void add_sampler_options(po::options_description& desc, const std::string& prefi
   const sample::SampleOptions defaults;
   desc.add_options()((prefix + "steps").c_str(),
                      po::value<std::size_t>()->default_value(defaults.steps),
-                     ("integration steps of the " + what + " (use those of ksi sample)").c_str())(
+                     ("integration steps of the " + what).c_str())(
       (prefix + "integrator").c_str(), po::value<std::string>()->default_value("optimal"),
-      ("integrator of the " + what + ": optimal, ode, constant (use that of ksi sample)").c_str())(
+      ("integrator of the " + what + ": optimal, ode, constant").c_str())(
       (prefix + "diffusion").c_str(), po::value<double>()->default_value(defaults.diffusion),
       "D for the constant integrator")(
       (prefix + "diffusion-scale").c_str(),

@@ -321,6 +321,8 @@ void Model::write_into(const io::Group& root) const {
     g.set_attribute("samples", static_cast<std::int64_t>(c.samples));
     g.set_attribute("steps", static_cast<std::int64_t>(c.steps));
     g.set_attribute("integrator", c.integrator);
+    if (c.diffusion) g.set_attribute("diffusion", *c.diffusion);
+    if (c.diffusion_scale) g.set_attribute("diffusion_scale", *c.diffusion_scale);
     g.set_attribute("seed", static_cast<std::int64_t>(c.seed));
     g.set_attribute("pdf", static_cast<std::int64_t>(c.pdf));
     g.set_attribute("spread", static_cast<std::int64_t>(c.spread));
@@ -508,6 +510,8 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
     c.samples = count("samples");
     c.steps = count("steps");
     c.integrator = g.text_attribute("integrator");
+    if (g.has_attribute("diffusion")) c.diffusion = g.real_attribute("diffusion");
+    if (g.has_attribute("diffusion_scale")) c.diffusion_scale = g.real_attribute("diffusion_scale");
     c.seed = static_cast<std::uint64_t>(g.integer_attribute("seed"));
     c.pdf = g.integer_attribute("pdf") != 0;
     c.spread = g.integer_attribute("spread") != 0;
@@ -515,17 +519,28 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
     c.error_after = g.real_attribute("error_after");
     model->set_calibration(c);
   } else if (model->fit_settings().has("calibration_samples")) {
-    // Files of earlier versions kept the calibration's settings among the fit's, as text.
-    const Params& f = model->fit_settings();
+    // Files of earlier versions kept the calibration's settings among the fit's, as text: they
+    // move to the record (a damaged value is the file's fault, not a usage error).
+    Params kept;
     CalibrationRecord c;
-    c.samples = static_cast<std::size_t>(f.integer("calibration_samples"));
-    c.steps = static_cast<std::size_t>(f.integer("calibration_steps", 0));
-    c.integrator = f.text("calibration_integrator", "");
-    c.seed = static_cast<std::uint64_t>(f.integer("calibration_seed", 0));
-    c.pdf = f.flag("calibration_pdf", false);
-    c.spread = f.flag("calibration_spread", false);
-    c.error_before = f.real("calibration_error_before", 0.0);
-    c.error_after = f.real("calibration_error_after", 0.0);
+    try {
+      const Params& f = model->fit_settings();
+      c.samples =
+          static_cast<std::size_t>(std::max<std::int64_t>(0, f.integer("calibration_samples")));
+      c.steps =
+          static_cast<std::size_t>(std::max<std::int64_t>(0, f.integer("calibration_steps", 0)));
+      c.integrator = f.text("calibration_integrator", "");
+      c.seed = static_cast<std::uint64_t>(f.integer("calibration_seed", 0));
+      c.pdf = f.flag("calibration_pdf", false);
+      c.spread = f.flag("calibration_spread", false);
+      c.error_before = f.real("calibration_error_before", 0.0);
+      c.error_after = f.real("calibration_error_after", 0.0);
+    } catch (const UsageError& e) {
+      throw InputError(cat("the calibration settings among the fit's: ", e.what()));
+    }
+    for (const auto& [key, value] : model->fit_settings().entries())
+      if (key.rfind("calibration_", 0) != 0) kept.set(key, value);
+    model->fit_settings() = kept;
     model->set_calibration(c);
   }
   for (double v : model->eta().values())

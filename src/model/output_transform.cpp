@@ -30,7 +30,7 @@ void OutputTransform::validate(const ItemShape& shape) const {
     for (double v : spread.values())
       if (!std::isfinite(v)) throw InputError("the output spread contains NaN or infinite values");
   }
-  if (!map.x.empty() || !map.z.empty()) {
+  if (!map.x.empty() || !map.z.empty()) {  // a table with values or targets only is refused
     try {
       map.validate();
     } catch (const Error& e) {

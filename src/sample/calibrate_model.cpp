@@ -42,6 +42,8 @@ Calibration calibrate_model(Model& model, const SampleOptions& sampler,
   record.samples = options.samples;
   record.steps = sampler.steps;
   record.integrator = to_string(sampler.integrator);
+  record.diffusion = sampler.diffusion;
+  record.diffusion_scale = sampler.diffusion_scale;
   record.seed = sampler.seed;
   record.pdf = target.pdf;
   record.spread = target.spread;

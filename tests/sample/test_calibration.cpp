@@ -474,6 +474,7 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
   EXPECT_EQ(record.samples, 12u);
   EXPECT_EQ(record.steps, sampler().steps);
   EXPECT_EQ(record.integrator, sample::to_string(sampler().integrator));
+  EXPECT_EQ(record.diffusion_scale, sampler().diffusion_scale);
   EXPECT_FALSE(record.pdf);
   EXPECT_EQ(record.error_before, result.initial_error);
   EXPECT_EQ(record.error_after, result.final_error);
@@ -490,6 +491,8 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
   EXPECT_EQ(back.calibration()->samples, record.samples);
   EXPECT_EQ(back.calibration()->steps, record.steps);
   EXPECT_EQ(back.calibration()->integrator, record.integrator);
+  EXPECT_EQ(back.calibration()->diffusion, record.diffusion);
+  EXPECT_EQ(back.calibration()->diffusion_scale, record.diffusion_scale);
   EXPECT_EQ(back.calibration()->seed, record.seed);
   EXPECT_EQ(back.calibration()->error_after, record.error_after);
   EXPECT_EQ(back.output().gain, model.output().gain);

@@ -29,7 +29,9 @@ struct OutputTransform {
   Matrix spread;              ///< K x S log-gains a_k(s); 0 rows: none
   copula::MarginalTable map;  ///< empty table: none
 
-  bool empty() const noexcept { return gain.empty() && spread.rows() == 0 && map.x.empty(); }
+  bool empty() const noexcept {
+    return gain.empty() && spread.rows() == 0 && map.x.empty() && map.z.empty();
+  }
   std::size_t spread_components() const noexcept { return spread.rows(); }
   /// InputError naming the part unless every non-empty part fits fields of `shape` (a periodic
   /// grid; one finite, non-negative gain and one finite spread column per shell; a well formed
@@ -42,17 +44,20 @@ struct OutputTransform {
 };
 
 /// The settings an OutputTransform was fitted for and what it achieved (the model's `/calibration`
-/// group). The gains correct the spectrum of one sampler's output: `ksi sample` takes `steps` and
-/// `integrator` from here unless told otherwise, and warns when told otherwise.
+/// group). The gains correct the spectrum of one sampler's output: `ksi sample` takes `steps`,
+/// `integrator`, `diffusion` and `diffusion_scale` from here unless told otherwise, and warns when
+/// told otherwise.
 struct CalibrationRecord {
-  std::size_t samples = 0;    ///< calibration fields
-  std::size_t steps = 0;      ///< the sampler's integration steps
-  std::string integrator;     ///< the sampler's integrator (sample::to_string)
-  std::uint64_t seed = 0;     ///< the calibration fields' streams
-  bool pdf = false;           ///< an output map was fitted
-  bool spread = false;        ///< an output spread was looked for
-  double error_before = 0.0;  ///< max_s |log(P_gen(s) / P_data(s))| before
-  double error_after = 0.0;   ///< ... after
+  std::size_t samples = 0;          ///< calibration fields
+  std::size_t steps = 0;            ///< the sampler's integration steps (0: not recorded)
+  std::string integrator;           ///< the sampler's integrator (sample::to_string; empty: idem)
+  std::optional<double> diffusion;  ///< D of the constant integrator (none: not recorded)
+  std::optional<double> diffusion_scale;  ///< lambda of the optimal integrator's D = lambda D*
+  std::uint64_t seed = 0;                 ///< the calibration fields' streams
+  bool pdf = false;                       ///< an output map was fitted
+  bool spread = false;                    ///< an output spread was looked for
+  double error_before = 0.0;              ///< max_s |log(P_gen(s) / P_data(s))| before
+  double error_after = 0.0;               ///< ... after
 };
 
 }  // namespace ksi
