@@ -366,6 +366,16 @@ std::size_t members_on_root(const par::Comm& comm) {
   return 2 * par::block_range(6, 0, comm.size()).size();
 }
 
+// A guide of `g` (with a checkpoint path) stopped in the fifth evaluation of its second pass: every
+// grid time evaluates each member once, and rank 0 holds its block of the 6 batches of 2 members.
+void stop_in_second_pass(const Model& oneshot, const fit::GuideOptions& g, const par::Comm& comm) {
+  const int per_pass = static_cast<int>(members_on_root(comm) * oneshot.times().size());
+  const auto inner = own_map(oneshot);
+  Model interrupted =
+      with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 5, comm.is_root()));
+  test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
+}
+
 }  // namespace
 
 TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
@@ -380,14 +390,9 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   fit::GuideOptions g = small_guide(3);
   g.checkpoint.path = dir.path("guide.checkpoint");
   g.checkpoint.every_seconds = 0;
-  // Stopped in the second pass: every grid time evaluates each member once, and rank 0 holds its
-  // block of the 6 batches of 2 members.
+  stop_in_second_pass(oneshot, g, comm);
   const std::size_t members_here = members_on_root(comm);
-  const int per_pass = static_cast<int>(members_here * oneshot.times().size());
   const auto inner = own_map(oneshot);
-  Model interrupted =
-      with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 5, comm.is_root()));
-  test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
   ASSERT_TRUE(std::filesystem::exists(g.checkpoint.path));
 
   g.checkpoint.resume = true;
@@ -435,12 +440,7 @@ TEST(GuidedPasses, HybridEtaResumesWithTheCheckpointsBase) {
 
   g.checkpoint.path = dir.path("guide.checkpoint");
   g.checkpoint.every_seconds = 0;
-  const std::size_t members_here = members_on_root(comm);
-  const int per_pass = static_cast<int>(members_here * oneshot.times().size());
-  const auto inner = own_map(oneshot);
-  Model interrupted =
-      with_map(oneshot, std::make_unique<StopAt>(*inner, per_pass + 5, comm.is_root()));
-  test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
+  stop_in_second_pass(oneshot, g, comm);
   g.checkpoint.resume = true;
   Model resumed = with_own_map(oneshot);
   Matrix other = oneshot.eta();
