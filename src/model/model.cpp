@@ -261,8 +261,11 @@ void Model::write_into(const io::Group& root) const {
   root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());
   if (eta_interpolation_ != EtaInterpolation::linear)
     root.set_attribute("eta_interpolation", to_string(eta_interpolation_));
-  if (eta_interpolation_ == EtaInterpolation::hybrid && eta_base_.rows() > 0)
+  if (eta_interpolation_ == EtaInterpolation::hybrid) {
+    if (eta_base_.rows() != eta_.rows())
+      throw InternalError("a model of hybrid eta without its eta_base cannot be written");
     root.write("eta_base", {eta_base_.rows(), eta_base_.cols()}, eta_base_.values());
+  }
   root.write("times", {times_.size()}, times_);
   if (shell_gain_.rows() > 0)
     root.write("shell_gain", {shell_gain_.rows(), shell_gain_.cols()}, shell_gain_.values());

@@ -26,6 +26,9 @@ expect_exit 2 "unknown integrator" -- "$ksi" sample --model model3.h5 --out s.h5
 cp model3.h5 model3_badeta.h5 && $PY -c "import h5py; h5py.File('model3_badeta.h5', 'a').attrs['eta_interpolation'] = 'cubic'"
 expect_exit 3 "unknown eta_interpolation of the model 'cubic' (known: linear, step, hybrid)" -- "$ksi" sample --model model3_badeta.h5 --out s_badeta.h5 --count 2
 expect_absent s_badeta.h5
+cp model3.h5 model3_nobase.h5 && $PY -c "import h5py; h5py.File('model3_nobase.h5', 'a').attrs['eta_interpolation'] = 'hybrid'"
+expect_exit 3 "hybrid in time (eta_interpolation) but it has no eta_base" -- "$ksi" sample --model model3_nobase.h5 --out s_nobase.h5 --count 2
+expect_absent s_nobase.h5
 expect_exit 2 "is not a finite number" -- "$ksi" synth gaussian --mean 0,x --covariance 1,0,0,1 --out g.h5
 expect_exit 2 "positive definite" -- "$ksi" synth gaussian --mean 0,0 --covariance 1,2,2,1 --out g.h5
 printf 'times = 5\nfeatures = polynomial\ncolour = blue\n' > bad.cfg
