@@ -347,368 +347,455 @@ FitPlan plan_fit(std::size_t P, std::size_t T, int ranks, const FitOptions& opti
   return plan;
 }
 
+namespace {
+
+// What the stages of one fit share: its inputs, sizes, time grid, the plan of chunks and owners,
+// the batches and the communicators. Built once by fit_model.
+struct FitJob {
+  const Matrix& items;  // this rank's items, standardised
+  std::size_t first_item = 0, total_items = 0;
+  const features::FeatureMap& features;
+  const FitOptions& options;
+  const par::Comm& comm;
+  std::size_t P = 0, d = 0, M = 0, T = 0, G = 0;
+  std::vector<double> times;
+  std::unique_ptr<Schedule> schedule;
+  FitPlan plan;
+  // Time groups: this rank's group assembles the times k with k mod G = its index, over the items
+  // it holds (the group's share of all of them); the per-time sums are still reduced over the whole
+  // job (the other groups add zeros), so checkpoints and solves are as with one group.
+  TimeGroup time_grp;
+  par::Comm items_comm;
+  std::size_t group = 0;  // items per batch: whole items, aligned to the global item index
+  double total_pairs = 0.0;
+  // Solve groups (distributed solves only): consecutive ranks.
+  int my_group = 0;
+  bool in_a_group = true;
+  std::unique_ptr<par::Comm> group_comm;
+  Params config;  // the checkpoint's identity
+  bool checkpointing = false;
+  std::size_t local_batches = 0, total_batches = 0, first_batch = 0;
+  std::int64_t iterations = 0;  // batches of the rank with the most
+
+  bool my_time(std::size_t k) const { return k % G == static_cast<std::size_t>(time_grp.index); }
+  std::size_t my_times(std::size_t from, std::size_t to) const {
+    std::size_t n = 0;
+    for (std::size_t k = from; k < to; ++k) n += my_time(k) ? 1 : 0;
+    return n;
+  }
+  int owner_of(std::size_t k, std::size_t k0) const {
+    if (!plan.distributed) return static_cast<int>(k % static_cast<std::size_t>(comm.size()));
+    return static_cast<int>(((k - k0) % plan.groups) * plan.group_size);
+  }
+};
+
+// The solution: each time's row on the rank that solved it (rank 0's after a resume), summed over
+// ranks at the end.
+struct FitSolution {
+  Matrix eta;
+  std::vector<double> diagnostics;  // T x 6
+  FeatureTargets targets;
+};
+
+// Where the assembly starts: the chunk, and within it the batches and partial sums of a checkpoint.
+struct FitResume {
+  std::size_t start_chunk = 0;
+  std::vector<std::int64_t> done;  // global batches already in the resumed sums
+  std::vector<std::vector<DoubleDouble>> sums;
+};
+
+FitJob make_job(const Matrix& items, std::size_t first_item, std::size_t total_items,
+                const features::FeatureMap& features, const ItemShape& shape,
+                const Standardization& standardization, const FitOptions& options,
+                const par::Comm& comm) {
+  const int ranks = comm.size();
+  const TimeGroup grp = time_group(options, make_time_grid(options.times, options.time_grid).size(),
+                                   comm.rank(), ranks);
+  FitJob job{items,   first_item, total_items, features,
+             options, comm,       0,           0,
+             0,       0,          0,           {},
+             {},      {},         grp,         comm.split(grp.index, comm.rank())};
+  job.P = features.size();
+  job.d = shape.size();
+  job.M = options.draws;
+  job.times = make_time_grid(options.times, options.time_grid);
+  job.T = job.times.size();
+  job.G = options.time_groups;
+  job.schedule = make_schedule(options.schedule);
+  job.plan = plan_fit(job.P, job.T, ranks, options);
+  job.group = items_per_batch(options, features);
+  job.total_pairs = static_cast<double>(total_items) * static_cast<double>(job.M);
+  const FitPlan& plan = job.plan;
+  job.my_group = plan.distributed ? comm.rank() / static_cast<int>(plan.group_size) : comm.rank();
+  job.in_a_group = !plan.distributed || static_cast<std::size_t>(job.my_group) < plan.groups;
+  if (plan.distributed)
+    job.group_comm = std::make_unique<par::Comm>(
+        comm.split(job.in_a_group ? job.my_group : 1 << 20, comm.rank()));
+  job.config = checkpoint_config(features, shape, standardization, options, total_items, job.T,
+                                 job.group, plan);
+  job.checkpointing = !options.checkpoint.path.empty();
+  job.local_batches = (items.rows() + job.group - 1) / job.group;
+  job.total_batches = (total_items + job.group - 1) / job.group;
+  job.first_batch = first_item / job.group;
+  if (job.checkpointing && items.rows() > 0 && first_item % job.group != 0)
+    throw InternalError(
+        "checkpointed fits need items dealt in whole batches (assembly_item_range)");
+  job.iterations = comm.allreduce_max(static_cast<std::int64_t>(job.local_batches));
+  return job;
+}
+
+// Reads the checkpoint, if asked to and there is one: the solution so far (rank 0), the chunk to
+// start with and its partial sums; counts what it skips in `start`.
+FitResume resume_fit(const FitJob& job, FitSolution& solution, FitStart& start) {
+  FitResume at;
+  const FitOptions& options = job.options;
+  const par::Comm& comm = job.comm;
+  if (!job.checkpointing || !options.checkpoint.resume) return at;
+  std::int64_t exists = 0;
+  if (comm.is_root()) exists = std::filesystem::exists(options.checkpoint.path) ? 1 : 0;
+  comm.bcast(exists, 0);
+  if (!exists) {
+    par::Log::info("fit: no checkpoint " + options.checkpoint.path +
+                   " yet; starting from the beginning");
+    return at;
+  }
+  auto content =
+      detail::read_checkpoint(options.checkpoint.path, job.config, packed_size(job.P), comm);
+  at.start_chunk = content.chunk_begin;
+  at.done = std::move(content.batch_done);
+  at.sums = std::move(content.sums);
+  // The finished rows and the partial sums live on rank 0 only: every later sum over ranks then
+  // counts them once.
+  if (comm.is_root()) {
+    solution.eta = std::move(content.eta);
+    solution.diagnostics = std::move(content.diagnostics);
+    solution.targets = std::move(content.targets);
+  }
+  std::size_t done = 0;
+  for (auto v : at.done) done += v != 0 ? 1 : 0;
+  const std::size_t chunks = (job.T + job.plan.chunk_size - 1) / job.plan.chunk_size;
+  start.resumed = true;
+  start.finished = at.start_chunk >= job.T;
+  start.time = at.start_chunk;
+  start.batches_skipped =
+      (start.finished ? chunks : at.start_chunk / job.plan.chunk_size) * job.total_batches +
+      (start.finished ? 0 : done);
+  if (start.finished)
+    par::Log::info(
+        sformat("fit: resuming from %s: the fit is finished there (its solution is in the "
+                "checkpoint), skipping all %zu batches",
+                options.checkpoint.path.c_str(), start.batches));
+  else
+    par::Log::info(
+        sformat("fit: resuming from %s at time %zu of %zu (%zu of %zu batches of that "
+                "chunk done): skipping %zu of %zu batches",
+                options.checkpoint.path.c_str(), at.start_chunk, job.T, done, job.total_batches,
+                start.batches_skipped, start.batches));
+  return at;
+}
+
+// The assembly of the chunk [k0, k1): this rank's partial sums per time (with the resumed ones on
+// rank 0 in the resumed chunk). With checkpoints every rank takes the same number of steps, so
+// that errors and stop requests are agreed on after each batch; a checkpoint holds `solution` and
+// the chunk's sums. `assembled` counts the (batch, chunk) units this rank assembled.
+std::vector<std::vector<DoubleDouble>> assemble_chunk(const FitJob& job, std::size_t k0,
+                                                      std::size_t k1, FitResume& resume,
+                                                      const FitSolution& solution,
+                                                      par::Progress& progress,
+                                                      Stopwatch& since_checkpoint,
+                                                      std::int64_t& assembled) {
+  const FitOptions& options = job.options;
+  const par::Comm& comm = job.comm;
+  const std::size_t P = job.P, M = job.M;
+  std::vector<std::vector<DoubleDouble>> sums(k1 - k0);
+  for (auto& s : sums) s.assign(packed_size(P), DoubleDouble{});
+  const bool resumed_chunk = k0 == resume.start_chunk && !resume.done.empty();
+  std::vector<std::int64_t> done(job.checkpointing ? job.total_batches : 0, 0);
+  if (resumed_chunk && comm.is_root()) {
+    for (std::size_t k = k0; k < k1; ++k) sums[k - k0] = std::move(resume.sums[k - k0]);
+    done = resume.done;  // counted once in the next checkpoint's sum over ranks
+  }
+  const auto already_done = [&](std::size_t b) {
+    return resumed_chunk && resume.done[job.first_batch + b] != 0;
+  };
+
+  Matrix X, V, batch_K(P, P);
+  std::vector<double> noise(job.d), batch_h(P), batch_moments(2 * P), phi(P);
+  // One batch of whole items, all times of the chunk.
+  const auto assemble = [&](std::size_t b) {
+    ++assembled;
+    const std::size_t item0 = b * job.group;
+    const std::size_t items_here = std::min(job.group, job.items.rows() - item0);
+    const std::size_t nb = items_here * M;
+    X.resize(nb, job.d);
+    V.resize(nb, job.d);
+    for (std::size_t k = k0; k < k1; ++k) {
+      if (!job.my_time(k)) continue;  // another group's time
+      double vsq = 0.0;
+      {
+        ScopedPhase phase("fit.noise");
+        vsq = fill_interpolant(job.items, job.first_item, item0, nb, M, k, job.times[k],
+                               *job.schedule, options.seed, noise, X, V);
+      }
+      // Each batch is summed on its own, then added in double-double: the order in which
+      // batches and ranks are combined then no longer shows in the result.
+      batch_K.fill(0.0);
+      std::fill(batch_h.begin(), batch_h.end(), 0.0);
+      job.features.accumulate_at(job.times[k], X, V, batch_K, batch_h);
+      {
+        ScopedPhase phase("fit.moments");
+        std::fill(batch_moments.begin(), batch_moments.end(), 0.0);
+        for (std::size_t r = 0; r < nb; ++r) {
+          job.features.evaluate(X.row(r), phi);
+          for (std::size_t p = 0; p < P; ++p) {
+            batch_moments[p] += phi[p];
+            batch_moments[P + p] += phi[p] * phi[p];
+          }
+        }
+      }
+      {
+        ScopedPhase phase("fit.sum");
+        add_batch(batch_K, batch_h, vsq, batch_moments, sums[k - k0]);
+      }
+      progress.advance(1);  // per (batch, time): a batch of large fields can take minutes
+    }
+  };
+
+  if (!job.checkpointing) {
+    // Rank-local work: one agreement on errors at the end of the chunk.
+    par::collective(comm, [&] {
+      for (std::size_t b = 0; b < job.local_batches; ++b) assemble(b);
+    });
+    return sums;
+  }
+  for (std::int64_t it = 0; it < job.iterations; ++it) {
+    const auto b = static_cast<std::size_t>(it);
+    std::exception_ptr failure;
+    if (b < job.local_batches && !already_done(b)) {
+      try {
+        assemble(b);
+        done[job.first_batch + b] = 1;
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
+    if (b < job.local_batches && already_done(b)) progress.advance(job.my_times(k0, k1));
+    const bool due = options.checkpoint.every_seconds > 0 &&
+                     since_checkpoint.seconds() >= options.checkpoint.every_seconds;
+    const par::Pause pause = par::agree_to_pause_or_raise(comm, failure, due);
+    if (pause == par::Pause::none) continue;
+    {
+      ScopedPhase phase("fit.checkpoint");
+      detail::write_checkpoint(options.checkpoint.path, job.config, k0, k1, done, solution.eta,
+                               solution.diagnostics, solution.targets, packed_size(P), sums, comm);
+    }
+    since_checkpoint.restart();
+    if (pause == par::Pause::stop)
+      throw par::CollectiveError(ExitCode::interrupted,
+                                 "stopped by a signal; checkpoint written to " +
+                                     options.checkpoint.path + " (rerun with --resume)",
+                                 0);
+    par::Log::info("fit: checkpoint written to " + options.checkpoint.path);
+  }
+  return sums;
+}
+
+// Reduces each time's sums of the chunk [k0, k1) to the rank that solves it (upper triangle only:
+// half the volume) and solves the times this rank (or its group) owns into `solution`.
+void solve_chunk(const FitJob& job, std::size_t k0, std::size_t k1,
+                 std::vector<std::vector<DoubleDouble>>& sums, FitSolution& solution) {
+  const par::Comm& comm = job.comm;
+  const FitPlan& plan = job.plan;
+  const std::size_t P = job.P;
+  std::vector<Matrix> systems(k1 - k0);
+  std::vector<std::vector<double>> rhs(k1 - k0);
+  std::vector<double> velocity_sq(k1 - k0, 0.0);
+  std::vector<std::vector<double>> moments(k1 - k0);
+  {
+    ScopedPhase phase("fit.reduce");
+    for (std::size_t k = k0; k < k1; ++k) {
+      auto& s = sums[k - k0];
+      const int owner = job.owner_of(k, k0);
+      comm.reduce_sum(std::span<DoubleDouble>(s), owner);
+      if (comm.rank() == owner) {
+        systems[k - k0] = Matrix(P, P);
+        unpack(s, systems[k - k0], rhs[k - k0], velocity_sq[k - k0], moments[k - k0]);
+      }
+      s = std::vector<DoubleDouble>();  // release memory as soon as possible
+    }
+  }
+
+  std::exception_ptr failure;
+  ScopedPhase phase("fit.solve");
+  for (std::size_t k = k0; k < k1; ++k) {
+    const int owner = job.owner_of(k, k0);
+    const bool mine = comm.rank() == owner;
+    const bool my_groups_time = plan.distributed && job.in_a_group &&
+                                owner == job.my_group * static_cast<int>(plan.group_size);
+    if (!mine && !my_groups_time) continue;
+    try {
+      Matrix& K = systems[k - k0];
+      std::vector<double>& h = rhs[k - k0];
+      double& vsq = velocity_sq[k - k0];
+      std::vector<double> x(P, 0.0);
+      SolveResult result;
+      bool no_rows = false;
+      if (mine) {
+        job.features.finalize_gram(K);
+        const double scale = 1.0 / job.total_pairs;
+        for (auto& v : K.values()) v *= scale;
+        for (auto& v : h) v *= scale;
+        vsq *= scale;
+        no_rows = drop_empty_rows(K, h, vsq) == P && job.features.time_dependent();
+      }
+      if (plan.distributed) {
+        std::int64_t flag = no_rows ? 1 : 0;
+        job.group_comm->bcast(flag, 0);
+        no_rows = flag != 0;
+      }
+      if (no_rows)
+        result = SolveResult{};  // every member's drift vanishes here: eta_k = 0
+      else if (plan.distributed)
+        result = solve_normal_equations_distributed(K, h, job.options.ridge, x, *job.group_comm);
+      else
+        result = solve_normal_equations(K, h, job.options.ridge, x);
+      if (!mine) continue;
+      std::copy(x.begin(), x.end(), solution.eta.row(k).begin());
+      // The targets of the guided passes: h_k and the feature moments of the pairs.
+      const std::vector<double>& sum = moments[k - k0];
+      for (std::size_t p = 0; p < P; ++p) {
+        const double mean = sum[p] / job.total_pairs;
+        solution.targets.mean(k, p) = mean;
+        solution.targets.variance(k, p) = std::max(0.0, sum[P + p] / job.total_pairs - mean * mean);
+        solution.targets.rhs(k, p) = h[p];
+      }
+      double captured = 0.0;
+      for (std::size_t p = 0; p < P; ++p) captured += x[p] * h[p];
+      double* dg = solution.diagnostics.data() + 6 * k;
+      dg[0] = result.residual;
+      dg[1] = result.lambda_min;
+      dg[2] = result.lambda_max;
+      dg[3] = vsq > 0 ? captured / vsq : 0.0;
+      dg[4] = result.ridge;
+      dg[5] = vsq;
+    } catch (const Error& e) {
+      failure = std::make_exception_ptr(
+          NumericalError(sformat("solve at t = %.4f failed: %s", job.times[k], e.what())));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  comm.raise_if_any(failure);
+}
+
+// The model of a finished solution (summed over ranks here): eta, the targets, the training
+// features and spectrum, the shell gains if asked for, the diagnostics and the fit's settings.
+Model make_model(FitJob& job, FitSolution solution, std::unique_ptr<features::FeatureMap> features,
+                 const ItemShape& shape, const Standardization& standardization) {
+  const par::Comm& comm = job.comm;
+  {
+    ScopedPhase phase("fit.gather");
+    comm.allreduce_sum(solution.eta.values());
+    comm.allreduce_sum(solution.diagnostics);
+    comm.allreduce_sum(solution.targets.mean.values());
+    comm.allreduce_sum(solution.targets.variance.values());
+    comm.allreduce_sum(solution.targets.rhs.values());
+  }
+  // Over this rank's time group (each group holds all items; the same rows in every group), errors
+  // agreed on by the whole job.
+  Matrix training;
+  par::collective(comm, [&] {
+    training =
+        training_features(job.items, job.first_item, job.total_items, *features, job.items_comm);
+  });
+  Model model(std::move(features), std::move(job.schedule), shape, standardization, job.times,
+              std::move(solution.eta));
+  solution.targets.pairs = job.total_pairs;
+  model.set_targets(std::move(solution.targets));
+  model.set_training_features(std::move(training));
+  if (shape.is_grid()) {
+    ScopedPhase phase("fit.training_features");
+    model.set_training_spectrum(Standardization::shell_powers(
+        job.items, {shape.dims().begin(), shape.dims().end()}, 0.0, job.items_comm));
+  }
+  const FitOptions& options = job.options;
+  if (options.shell_correction)
+    model.set_shell_gain(
+        shell_gains(model, job.items, job.first_item, job.group, options, comm, job.items_comm));
+  for (std::size_t k = 0; k < job.T; ++k) {
+    const double* dg = solution.diagnostics.data() + 6 * k;
+    model.diagnostics()[k] = {dg[0], dg[1], dg[2], dg[3], dg[4], dg[5]};
+    par::Log::detail(sformat("  t = %.4f  R^2 = %.6f  residual = %.2e  condition ~ %.3g",
+                             job.times[k], dg[3], dg[0], dg[1] > 0 ? dg[2] / dg[1] : INFINITY));
+  }
+  auto& s = model.fit_settings();
+  s.set("items", job.total_items);
+  s.set("draws", job.M);
+  s.set("seed", static_cast<std::int64_t>(options.seed));
+  s.set("ridge", options.ridge);
+  s.set("times", job.T);
+  s.set("time_grid", options.time_grid);
+  s.set("ranks", comm.size());
+  s.set("time_groups", job.G);
+  s.set("distributed_solve", job.plan.distributed);
+  s.set("shell_correction", options.shell_correction);
+  return model;
+}
+
+}  // namespace
+
 Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
                 std::unique_ptr<features::FeatureMap> features, const ItemShape& shape,
                 const Standardization& standardization, const FitOptions& options,
                 const par::Comm& comm, FitStart* start_out) {
-  const std::size_t P = features->size();
-  const std::size_t d = shape.size();
   options.validate();
-  const std::size_t M = options.draws;
   if (options.shell_correction && !shape.is_grid())
     throw UsageError("shell gains need fields on a periodic grid, but the items are " +
                      shape.describe());
-  const auto times = make_time_grid(options.times, options.time_grid);
-  const std::size_t T = times.size();
-  auto schedule = make_schedule(options.schedule);
-  const FitPlan plan = plan_fit(P, T, comm.size(), options);
-  // Time groups: this rank's group assembles the times k with k mod G = its index, over the items
-  // it holds (the group's share of all of them); the per-time sums are still reduced over the whole
-  // job (the other groups add zeros), so checkpoints and solves are as with one group.
-  const TimeGroup time_grp = time_group(options, T, comm.rank(), comm.size());
-  const std::size_t G = options.time_groups;
-  const auto my_time = [&](std::size_t k) {
-    return k % G == static_cast<std::size_t>(time_grp.index);
-  };
-  const par::Comm items_comm = comm.split(time_grp.index, comm.rank());
-  // Batches of whole items, aligned to the global item index (see assembly_item_range).
-  const std::size_t group = items_per_batch(options, *features);
-  const double total_pairs = static_cast<double>(total_items) * static_cast<double>(M);
-
+  FitJob job = make_job(local_items, first_item, total_items, *features, shape, standardization,
+                        options, comm);
+  const std::size_t T = job.T, P = job.P;
+  const FitPlan& plan = job.plan;
   par::Log::info(sformat(
       "fit: %zu items x %zu draws x %zu times, P = %zu features, %d ranks, "
       "%zu time(s) per chunk%s",
-      total_items, M, T, P, comm.size(), plan.chunk_size,
+      total_items, job.M, T, P, comm.size(), plan.chunk_size,
       plan.distributed
           ? sformat(", ScaLAPACK solves on %zu groups of %zu ranks", plan.groups, plan.group_size)
                 .c_str()
           : ""));
 
-  // Solve groups (distributed solves only): consecutive ranks.
-  const int my_group =
-      plan.distributed ? comm.rank() / static_cast<int>(plan.group_size) : comm.rank();
-  const bool in_a_group = !plan.distributed || static_cast<std::size_t>(my_group) < plan.groups;
-  std::unique_ptr<par::Comm> group_comm;
-  if (plan.distributed)
-    group_comm =
-        std::make_unique<par::Comm>(comm.split(in_a_group ? my_group : 1 << 20, comm.rank()));
-  const auto owner_of = [&](std::size_t k, std::size_t k0) -> int {
-    if (!plan.distributed) return static_cast<int>(k % static_cast<std::size_t>(comm.size()));
-    return static_cast<int>(((k - k0) % plan.groups) * plan.group_size);
-  };
-
-  const Params config =
-      checkpoint_config(*features, shape, standardization, options, total_items, T, group, plan);
-
-  const bool checkpointing = !options.checkpoint.path.empty();
-  const std::size_t local_batches = (local_items.rows() + group - 1) / group;
-  const std::size_t total_batches = (total_items + group - 1) / group;
-  const std::size_t first_batch = first_item / group;
-  if (checkpointing && local_items.rows() > 0 && first_item % group != 0)
-    throw InternalError(
-        "checkpointed fits need items dealt in whole batches (assembly_item_range)");
-  const std::int64_t iterations = comm.allreduce_max(static_cast<std::int64_t>(local_batches));
-
-  Matrix eta(T, P);
-  std::vector<double> diagnostics(T * 6, 0.0);
-  FeatureTargets targets{Matrix(T, P, 0.0), Matrix(T, P, 0.0), Matrix(T, P, 0.0)};
-  std::size_t start_chunk = 0;
+  FitSolution solution{Matrix(T, P), std::vector<double>(T * 6, 0.0),
+                       FeatureTargets{Matrix(T, P, 0.0), Matrix(T, P, 0.0), Matrix(T, P, 0.0)}};
   FitStart start;
   const std::size_t chunks = (T + plan.chunk_size - 1) / plan.chunk_size;
-  start.batches = chunks * total_batches;
-  std::int64_t assembled = 0;              // batches assembled here, counted where the work is done
-  std::vector<std::int64_t> resumed_done;  // global batches already in the resumed sums
-  std::vector<std::vector<DoubleDouble>> resumed_sums;
-  if (checkpointing && options.checkpoint.resume) {
-    std::int64_t exists = 0;
-    if (comm.is_root()) exists = std::filesystem::exists(options.checkpoint.path) ? 1 : 0;
-    comm.bcast(exists, 0);
-    if (exists) {
-      auto content = detail::read_checkpoint(options.checkpoint.path, config, packed_size(P), comm);
-      start_chunk = content.chunk_begin;
-      resumed_done = std::move(content.batch_done);
-      resumed_sums = std::move(content.sums);
-      // The finished rows and the partial sums live on rank 0 only: every later sum over ranks then
-      // counts them once.
-      if (comm.is_root()) {
-        eta = std::move(content.eta);
-        diagnostics = std::move(content.diagnostics);
-        targets = std::move(content.targets);
-      }
-      std::size_t done = 0;
-      for (auto v : resumed_done) done += v != 0 ? 1 : 0;
-      start.resumed = true;
-      start.finished = start_chunk >= T;
-      start.time = start_chunk;
-      start.batches_skipped =
-          (start.finished ? chunks : start_chunk / plan.chunk_size) * total_batches +
-          (start.finished ? 0 : done);
-      if (start.finished)
-        par::Log::info(
-            sformat("fit: resuming from %s: the fit is finished there (its solution is in the "
-                    "checkpoint), skipping all %zu batches",
-                    options.checkpoint.path.c_str(), start.batches));
-      else
-        par::Log::info(
-            sformat("fit: resuming from %s at time %zu of %zu (%zu of %zu batches of that "
-                    "chunk done): skipping %zu of %zu batches",
-                    options.checkpoint.path.c_str(), start_chunk, T, done, total_batches,
-                    start.batches_skipped, start.batches));
-    } else {
-      par::Log::info("fit: no checkpoint " + options.checkpoint.path +
-                     " yet; starting from the beginning");
-    }
-  }
-  if (checkpointing) par::install_stop_handlers();
+  start.batches = chunks * job.total_batches;
+  FitResume resume = resume_fit(job, solution, start);
+  if (job.checkpointing) par::install_stop_handlers();
 
-  Matrix X, V, batch_K(P, P);
-  std::vector<double> noise(d), batch_h(P), batch_moments(2 * P), phi(P);
-  const auto my_times = [&](std::size_t from, std::size_t to) {
-    std::size_t n = 0;
-    for (std::size_t k = from; k < to; ++k) n += my_time(k) ? 1 : 0;
-    return n;
-  };
+  std::int64_t assembled = 0;  // batches assembled here, counted where the work is done
   // batch x time units
-  par::Progress progress("fit: assembly", local_batches * my_times(start_chunk, T));
+  par::Progress progress("fit: assembly", job.local_batches * job.my_times(resume.start_chunk, T));
   Stopwatch since_checkpoint;
-
-  for (std::size_t k0 = start_chunk; k0 < T; k0 += plan.chunk_size) {
+  for (std::size_t k0 = resume.start_chunk; k0 < T; k0 += plan.chunk_size) {
     const std::size_t k1 = std::min(T, k0 + plan.chunk_size);
-    std::vector<std::vector<DoubleDouble>> sums(k1 - k0);
-    for (auto& s : sums) s.assign(packed_size(P), DoubleDouble{});
-    std::vector<std::int64_t> done(checkpointing ? total_batches : 0, 0);
-    if (k0 == start_chunk && !resumed_done.empty()) {
-      if (comm.is_root())
-        for (std::size_t k = k0; k < k1; ++k) sums[k - k0] = std::move(resumed_sums[k - k0]);
-      if (comm.is_root())
-        done = resumed_done;  // counted once in the next checkpoint's sum over ranks
-    }
-    const auto already_done = [&](std::size_t b) {
-      return k0 == start_chunk && !resumed_done.empty() && resumed_done[first_batch + b] != 0;
-    };
-
-    // One batch of whole items, all times of the chunk.
-    const auto assemble = [&](std::size_t b) {
-      ++assembled;
-      const std::size_t item0 = b * group;
-      const std::size_t items_here = std::min(group, local_items.rows() - item0);
-      const std::size_t nb = items_here * M;
-      X.resize(nb, d);
-      V.resize(nb, d);
-      for (std::size_t k = k0; k < k1; ++k) {
-        if (!my_time(k)) continue;  // another group's time
-        double vsq = 0.0;
-        {
-          ScopedPhase phase("fit.noise");
-          vsq = fill_interpolant(local_items, first_item, item0, nb, M, k, times[k], *schedule,
-                                 options.seed, noise, X, V);
-        }
-        // Each batch is summed on its own, then added in double-double: the order in which
-        // batches and ranks are combined then no longer shows in the result.
-        batch_K.fill(0.0);
-        std::fill(batch_h.begin(), batch_h.end(), 0.0);
-        features->accumulate_at(times[k], X, V, batch_K, batch_h);
-        {
-          ScopedPhase phase("fit.moments");
-          std::fill(batch_moments.begin(), batch_moments.end(), 0.0);
-          for (std::size_t r = 0; r < nb; ++r) {
-            features->evaluate(X.row(r), phi);
-            for (std::size_t p = 0; p < P; ++p) {
-              batch_moments[p] += phi[p];
-              batch_moments[P + p] += phi[p] * phi[p];
-            }
-          }
-        }
-        {
-          ScopedPhase phase("fit.sum");
-          add_batch(batch_K, batch_h, vsq, batch_moments, sums[k - k0]);
-        }
-        progress.advance(1);  // per (batch, time): a batch of large fields can take minutes
-      }
-    };
-
-    if (!checkpointing) {
-      // Rank-local work: one agreement on errors at the end of the chunk.
-      par::collective(comm, [&] {
-        for (std::size_t b = 0; b < local_batches; ++b) assemble(b);
-      });
-    }
-    // With checkpoints every rank takes the same number of steps, so that errors and stop requests
-    // are agreed on after each batch (one allreduce; ranks with fewer batches idle at the end).
-    for (std::int64_t it = 0; checkpointing && it < iterations; ++it) {
-      const auto b = static_cast<std::size_t>(it);
-      std::exception_ptr failure;
-      if (b < local_batches && !already_done(b)) {
-        try {
-          assemble(b);
-          done[first_batch + b] = 1;
-        } catch (...) {
-          failure = std::current_exception();
-        }
-      }
-      if (b < local_batches && already_done(b)) progress.advance(my_times(k0, k1));
-      const bool due = options.checkpoint.every_seconds > 0 &&
-                       since_checkpoint.seconds() >= options.checkpoint.every_seconds;
-      const par::Pause pause = par::agree_to_pause_or_raise(comm, failure, due);
-      if (pause == par::Pause::none) continue;
-      {
-        ScopedPhase phase("fit.checkpoint");
-        detail::write_checkpoint(options.checkpoint.path, config, k0, k1, done, eta, diagnostics,
-                                 targets, packed_size(P), sums, comm);
-      }
-      since_checkpoint.restart();
-      if (pause == par::Pause::stop)
-        throw par::CollectiveError(ExitCode::interrupted,
-                                   "stopped by a signal; checkpoint written to " +
-                                       options.checkpoint.path + " (rerun with --resume)",
-                                   0);
-      par::Log::info("fit: checkpoint written to " + options.checkpoint.path);
-    }
-
-    // Reduce each time's sums to the rank that solves it (upper triangle only: half the volume).
-    std::vector<Matrix> systems(k1 - k0);
-    std::vector<std::vector<double>> rhs(k1 - k0);
-    std::vector<double> velocity_sq(k1 - k0, 0.0);
-    std::vector<std::vector<double>> moments(k1 - k0);
-    {
-      ScopedPhase phase("fit.reduce");
-      for (std::size_t k = k0; k < k1; ++k) {
-        auto& s = sums[k - k0];
-        const int owner = owner_of(k, k0);
-        comm.reduce_sum(std::span<DoubleDouble>(s), owner);
-        if (comm.rank() == owner) {
-          systems[k - k0] = Matrix(P, P);
-          unpack(s, systems[k - k0], rhs[k - k0], velocity_sq[k - k0], moments[k - k0]);
-        }
-        s = std::vector<DoubleDouble>();  // release memory as soon as possible
-      }
-    }
-
-    // Solve the times of this chunk that this rank (or its group) owns.
-    std::exception_ptr failure;
-    {
-      ScopedPhase phase("fit.solve");
-      for (std::size_t k = k0; k < k1; ++k) {
-        const int owner = owner_of(k, k0);
-        const bool mine = comm.rank() == owner;
-        const bool my_groups_time =
-            plan.distributed && in_a_group && owner == my_group * static_cast<int>(plan.group_size);
-        if (!mine && !my_groups_time) continue;
-        try {
-          Matrix& K = systems[k - k0];
-          std::vector<double>& h = rhs[k - k0];
-          double& vsq = velocity_sq[k - k0];
-          std::vector<double> solution(P, 0.0);
-          SolveResult result;
-          bool no_rows = false;
-          if (mine) {
-            features->finalize_gram(K);
-            const double scale = 1.0 / total_pairs;
-            for (auto& v : K.values()) v *= scale;
-            for (auto& v : h) v *= scale;
-            vsq *= scale;
-            no_rows = drop_empty_rows(K, h, vsq) == P && features->time_dependent();
-          }
-          if (plan.distributed) {
-            std::int64_t flag = no_rows ? 1 : 0;
-            group_comm->bcast(flag, 0);
-            no_rows = flag != 0;
-          }
-          if (no_rows)
-            result = SolveResult{};  // every member's drift vanishes here: eta_k = 0
-          else if (plan.distributed)
-            result = solve_normal_equations_distributed(K, h, options.ridge, solution, *group_comm);
-          else
-            result = solve_normal_equations(K, h, options.ridge, solution);
-          if (mine) {
-            std::copy(solution.begin(), solution.end(), eta.row(k).begin());
-            // The targets of the guided passes: h_k and the feature moments of the pairs.
-            const std::vector<double>& sum = moments[k - k0];
-            for (std::size_t p = 0; p < P; ++p) {
-              const double mean = sum[p] / total_pairs;
-              targets.mean(k, p) = mean;
-              targets.variance(k, p) = std::max(0.0, sum[P + p] / total_pairs - mean * mean);
-              targets.rhs(k, p) = h[p];
-            }
-            double captured = 0.0;
-            for (std::size_t p = 0; p < P; ++p) captured += solution[p] * h[p];
-            double* dg = diagnostics.data() + 6 * k;
-            dg[0] = result.residual;
-            dg[1] = result.lambda_min;
-            dg[2] = result.lambda_max;
-            dg[3] = vsq > 0 ? captured / vsq : 0.0;
-            dg[4] = result.ridge;
-            dg[5] = vsq;
-          }
-        } catch (const Error& e) {
-          failure = std::make_exception_ptr(
-              NumericalError(sformat("solve at t = %.4f failed: %s", times[k], e.what())));
-        } catch (...) {
-          failure = std::current_exception();
-        }
-      }
-    }
-    comm.raise_if_any(failure);
+    auto sums =
+        assemble_chunk(job, k0, k1, resume, solution, progress, since_checkpoint, assembled);
+    solve_chunk(job, k0, k1, sums, solution);
   }
   progress.finish();
   // Every group assembles each of its batches (for its own times): count a batch once.
-  start.batches_assembled = static_cast<std::size_t>(comm.allreduce_sum(assembled)) / G;
+  start.batches_assembled = static_cast<std::size_t>(comm.allreduce_sum(assembled)) / job.G;
   if (start_out != nullptr) *start_out = start;
-  if (checkpointing && start_chunk < T) {
+  if (job.checkpointing && resume.start_chunk < T) {
     // The solution itself, until the caller has written the model: stages after the fit (guided
     // passes, calibration) can be interrupted and resumed without assembling again.
     ScopedPhase phase("fit.checkpoint");
-    const std::vector<std::int64_t> all_done(total_batches, comm.is_root() ? 1 : 0);
-    detail::write_checkpoint(options.checkpoint.path, config, T, T, all_done, eta, diagnostics,
-                             targets, packed_size(P), {}, comm);
+    const std::vector<std::int64_t> all_done(job.total_batches, comm.is_root() ? 1 : 0);
+    detail::write_checkpoint(options.checkpoint.path, job.config, T, T, all_done, solution.eta,
+                             solution.diagnostics, solution.targets, packed_size(P), {}, comm);
   }
-
-  {
-    ScopedPhase phase("fit.gather");
-    comm.allreduce_sum(eta.values());
-    comm.allreduce_sum(diagnostics);
-    comm.allreduce_sum(targets.mean.values());
-    comm.allreduce_sum(targets.variance.values());
-    comm.allreduce_sum(targets.rhs.values());
-  }
-
-  // Over this rank's time group (each group holds all items; the same rows in every group), errors
-  // agreed on by the whole job.
-  Matrix training;
-  par::collective(comm, [&] {
-    training = training_features(local_items, first_item, total_items, *features, items_comm);
-  });
-  Model model(std::move(features), std::move(schedule), shape, standardization, times,
-              std::move(eta));
-  targets.pairs = total_pairs;
-  model.set_targets(std::move(targets));
-  model.set_training_features(std::move(training));
-  if (shape.is_grid()) {
-    ScopedPhase phase("fit.training_features");
-    model.set_training_spectrum(Standardization::shell_powers(
-        local_items, {shape.dims().begin(), shape.dims().end()}, 0.0, items_comm));
-  }
-  if (options.shell_correction)
-    model.set_shell_gain(
-        shell_gains(model, local_items, first_item, group, options, comm, items_comm));
-  for (std::size_t k = 0; k < T; ++k) {
-    const double* dg = diagnostics.data() + 6 * k;
-    model.diagnostics()[k] = {dg[0], dg[1], dg[2], dg[3], dg[4], dg[5]};
-    par::Log::detail(sformat("  t = %.4f  R^2 = %.6f  residual = %.2e  condition ~ %.3g", times[k],
-                             dg[3], dg[0], dg[1] > 0 ? dg[2] / dg[1] : INFINITY));
-  }
-  auto& s = model.fit_settings();
-  s.set("items", total_items);
-  s.set("draws", M);
-  s.set("seed", static_cast<std::int64_t>(options.seed));
-  s.set("ridge", options.ridge);
-  s.set("times", T);
-  s.set("time_grid", options.time_grid);
-  s.set("ranks", comm.size());
-  s.set("time_groups", G);
-  s.set("distributed_solve", plan.distributed);
-  s.set("shell_correction", options.shell_correction);
-  return model;
+  return make_model(job, std::move(solution), std::move(features), shape, standardization);
 }
 
 }  // namespace ksi::fit
