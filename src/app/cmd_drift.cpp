@@ -7,6 +7,7 @@
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/drifting/drifting.hpp"
+#include "ksi/drifting/particles_file.hpp"
 #include "ksi/io/items.hpp"
 #include "ksi/par/log.hpp"
 
@@ -117,45 +118,18 @@ int run_drift(const Invocation& call) {
   const double drift_seconds = clock.seconds();
   const auto& diagnostics = result.diagnostics;
 
-  {
-    ScopedPhase phase("drift.io");
-    io::OutputFile out(out_path, force, inputs, world);
-    io::write_items(out, data.info.shape, result.total, result.range.begin, result.particles, dtype,
-                    data.info.box_size);
-    {
-      const io::Group root = out.root();
-      io::write_provenance(root, "ksi drift");
-      root.set_attribute("ksi_file_kind", "particles");
-      root.set_attribute("data", data_path);
-      if (energy) root.set_attribute("test", inputs[1]);
-      root.set_attribute("kernel", drifting::to_string(options.kernel));
-      root.set_attribute("init", drifting::to_string(options.init));
-      root.set_attribute("seed", static_cast<std::int64_t>(options.seed));
-      root.set_attribute("bandwidth", result.bandwidth);
-      root.set_attribute("bandwidth_rule",
-                         options.bandwidth > 0.0 ? "fixed" : "c sigma N^(-1/(d+4))");
-      root.set_attribute("bandwidth_constant", options.bandwidth_constant);
-      root.set_attribute("self_interaction", options.self_interaction ? "true" : "false");
-      root.set_attribute("step", options.step);
-      root.set_attribute("iterations", static_cast<std::int64_t>(options.iterations));
-      root.set_attribute("tolerance", options.tolerance);
-      root.set_attribute("updates", static_cast<std::int64_t>(result.updates));
-      root.set_attribute("converged", result.converged ? "true" : "false");
-      root.set_attribute("tile", static_cast<std::int64_t>(options.tile));
-      root.set_attribute("data_items", static_cast<std::int64_t>(total));
-      const io::Group group = root.create_group("diagnostics");
-      group.write("residual_velocity", {diagnostics.residual_velocity.size()},
-                  diagnostics.residual_velocity);
-      if (energy) {
-        group.write("energy_iterations", {diagnostics.energy_iterations.size()},
-                    diagnostics.energy_iterations);
-        group.write("energy_distance", {diagnostics.energy_distance.size()},
-                    diagnostics.energy_distance);
-        group.set_attribute("data_to_test_energy_distance", data_energy);
-      }
-    }
-    out.commit();
-  }
+  drifting::ParticlesFile file;
+  file.path = out_path;
+  file.force = force;
+  file.inputs = inputs;
+  file.shape = data.info.shape;
+  file.dtype = dtype;
+  file.box_size = data.info.box_size;
+  file.data_path = data_path;
+  if (energy) file.test_path = inputs[1];
+  file.data_items = total;
+  file.data_energy = data_energy;
+  drifting::write_particles(file, options, result, world);
 
   std::string summary = sformat(
       "drift: wrote %zu particles to %s: %s kernel, h = %.4g, %zu updates%s, "

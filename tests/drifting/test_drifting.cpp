@@ -10,6 +10,8 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/random.hpp"
 #include "ksi/drifting/drifting.hpp"
+#include "ksi/drifting/particles_file.hpp"
+#include "ksi/io/items.hpp"
 #include "ksi/synth/vectors.hpp"
 #include "support/test_support.hpp"
 
@@ -412,4 +414,49 @@ TEST(DriftingGenerator, EachSettingIsCheckedOnceNamingItsOption) {
 }
 
 }  // namespace
+// The particles file: the particles as items, in place on any number of ranks, with the run's
+// settings and diagnostics; an existing file is kept without --force.
+TEST(ParticlesFile, HoldsTheParticlesAndTheRunAndNeverOverwritesWithoutForce) {
+  const auto& comm = World::comm();
+  test::ScratchDir dir("particles");
+  const auto g = synth::make_gaussian({0.5, -1.0}, {1.0, 0.2, 0.2, 0.5});
+  const Matrix data = synth::draw_gaussian(g, 3, 0, 40),
+               test_set = synth::draw_gaussian(g, 4, 0, 30);
+  DriftOptions options;
+  options.iterations = 5;
+  options.tile = 8;  // 5 tiles of particles: work on every rank of up to 3
+  double data_energy = 0.0;
+  const DriftResult result = run(data, options, comm, &test_set, &data_energy);
+  ParticlesFile file;
+  file.path = dir.path("p.h5");
+  file.shape = ItemShape::vector(2);
+  file.data_path = "data.h5";
+  file.test_path = "test.h5";
+  file.data_items = 40;
+  file.data_energy = data_energy;
+  write_particles(file, options, result, comm);
+  const auto back = io::read_items(file.path, comm, result.range);
+  EXPECT_EQ(test::relative_difference(back.values, result.particles), 0.0);
+  {
+    io::File f = io::File::open(file.path, comm);
+    const io::Group root = f.root();
+    EXPECT_EQ(root.text_attribute("ksi_file_kind"), "particles");
+    EXPECT_EQ(root.text_attribute("test"), "test.h5");
+    EXPECT_EQ(root.integer_attribute("updates"), static_cast<std::int64_t>(result.updates));
+    EXPECT_EQ(root.real_attribute("bandwidth"), result.bandwidth);
+    const io::Group diag = root.open_group("diagnostics");
+    EXPECT_EQ(diag.read_reals("residual_velocity"), result.diagnostics.residual_velocity);
+    EXPECT_EQ(diag.real_attribute("data_to_test_energy_distance"), data_energy);
+  }
+  Matrix other = result.particles;
+  for (double& v : other.values()) v += 1.0;
+  DriftResult changed = result;
+  changed.particles = other;
+  EXPECT_THROW(write_particles(file, options, changed, comm), Error);
+  EXPECT_EQ(test::relative_difference(io::read_items(file.path, comm, result.range).values,
+                                      result.particles),
+            0.0)
+      << "the existing file is kept";
+}
+
 }  // namespace ksi::drifting
