@@ -138,9 +138,9 @@ int run_fit(const Invocation& call) {
       "not the last pass, both models are integrated whole and the better kept) or of the last "
       "pass (last)")(
       "guide-gram", po::value<std::string>()->default_value(to_string(guide_defaults.gram)),
-      "when a pass assembles the ensemble's Gram matrix: every (each pass), or first (the first "
-      "pass on a rung, kept for the later passes: they cost an integration and the feature means; "
-      "T x P(P+1)/2 doubles on every rank)")(
+      "when a pass assembles the ensemble's Gram matrix: first (the first pass on a rung, kept "
+      "for the later passes: they cost an integration and the feature means; T x P(P+1)/2 "
+      "doubles on every rank), or every (each pass; use it with --guide-divergence 0)")(
       "guide-interpolation",
       po::value<std::string>()->default_value(to_string(guide_defaults.interpolation)),
       "eta of the guided model between grid times: linear; step (eta_k on (t_k, t_k+1], so "

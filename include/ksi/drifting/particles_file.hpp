@@ -22,10 +22,10 @@ struct ParticlesFile {
   ItemShape shape;
   io::DType dtype = io::DType::float64;
   double box_size = 1.0;
-  std::string data_path;        ///< attribute `data`
-  std::string test_path;        ///< attribute `test` (empty: no held-out set)
-  std::size_t data_items = 0;   ///< attribute `data_items`
-  double data_energy = 0.0;     ///< energy distance of the data to the test set (with a test set)
+  std::string data_path;       ///< attribute `data`
+  std::string test_path;       ///< attribute `test` (empty: no held-out set)
+  std::size_t data_items = 0;  ///< attribute `data_items`
+  double data_energy = 0.0;    ///< energy distance of the data to the test set (with a test set)
 };
 
 /// Writes the result of drift() with `options` (collective; atomic: nothing is left on an error).
