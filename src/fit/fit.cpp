@@ -288,6 +288,20 @@ par::Range assembly_item_range(std::size_t total_items, std::size_t items_per_ba
           std::min(total_items, mine.end * items_per_batch)};
 }
 
+void feature_moment_sums(const features::FeatureMap& features, const Matrix& X,
+                         std::span<double> sums) {
+  const std::size_t P = features.size();
+  std::vector<double> phi(P);
+  std::fill(sums.begin(), sums.end(), 0.0);
+  for (std::size_t r = 0; r < X.rows(); ++r) {
+    features.evaluate(X.row(r), phi);
+    for (std::size_t p = 0; p < P; ++p) {
+      sums[p] += phi[p];
+      sums[P + p] += phi[p] * phi[p];
+    }
+  }
+}
+
 std::vector<double> make_time_grid(std::size_t times, const std::string& grid) {
   if (times < 2) throw UsageError("--times must be at least 2 (t = 0 and t = 1)");
   std::vector<double> t(times);
@@ -350,15 +364,19 @@ FitPlan plan_fit(std::size_t P, std::size_t T, int ranks, const FitOptions& opti
 namespace {
 
 // What the stages of one fit share: its inputs, sizes, time grid, the plan of chunks and owners,
-// the batches and the communicators. Built once by fit_model.
+// the batches and the communicators. Built once by fit_model (collective: it splits `comm`).
 struct FitJob {
+  FitJob(const Matrix& items, std::size_t first_item, std::size_t total_items,
+         const features::FeatureMap& features, const ItemShape& shape,
+         const Standardization& standardization, const FitOptions& options, const par::Comm& comm);
+
   const Matrix& items;  // this rank's items, standardised
-  std::size_t first_item = 0, total_items = 0;
+  std::size_t first_item, total_items;
   const features::FeatureMap& features;
   const FitOptions& options;
   const par::Comm& comm;
-  std::size_t P = 0, d = 0, M = 0, T = 0, G = 0;
   std::vector<double> times;
+  std::size_t P, d, M, T, G;
   std::unique_ptr<Schedule> schedule;
   FitPlan plan;
   // Time groups: this rank's group assembles the times k with k mod G = its index, over the items
@@ -366,15 +384,15 @@ struct FitJob {
   // job (the other groups add zeros), so checkpoints and solves are as with one group.
   TimeGroup time_grp;
   par::Comm items_comm;
-  std::size_t group = 0;  // items per batch: whole items, aligned to the global item index
-  double total_pairs = 0.0;
+  std::size_t group;  // items per batch: whole items, aligned to the global item index
+  double total_pairs;
   // Solve groups (distributed solves only): consecutive ranks.
-  int my_group = 0;
-  bool in_a_group = true;
+  int my_group;
+  bool in_a_group;
   std::unique_ptr<par::Comm> group_comm;
   Params config;  // the checkpoint's identity
-  bool checkpointing = false;
-  std::size_t local_batches = 0, total_batches = 0, first_batch = 0;
+  bool checkpointing;
+  std::size_t local_batches, total_batches, first_batch;
   std::int64_t iterations = 0;  // batches of the rank with the most
 
   bool my_time(std::size_t k) const { return k % G == static_cast<std::size_t>(time_grp.index); }
@@ -388,6 +406,45 @@ struct FitJob {
     return static_cast<int>(((k - k0) % plan.groups) * plan.group_size);
   }
 };
+
+FitJob::FitJob(const Matrix& items, std::size_t first_item, std::size_t total_items,
+               const features::FeatureMap& features, const ItemShape& shape,
+               const Standardization& standardization, const FitOptions& options,
+               const par::Comm& comm)
+    : items(items),
+      first_item(first_item),
+      total_items(total_items),
+      features(features),
+      options(options),
+      comm(comm),
+      times(make_time_grid(options.times, options.time_grid)),
+      P(features.size()),
+      d(shape.size()),
+      M(options.draws),
+      T(times.size()),
+      G(options.time_groups),
+      schedule(make_schedule(options.schedule)),
+      plan(plan_fit(P, T, comm.size(), options)),
+      time_grp(time_group(options, T, comm.rank(), comm.size())),
+      items_comm(comm.split(time_grp.index, comm.rank())),
+      group(items_per_batch(options, features)),
+      total_pairs(static_cast<double>(total_items) * static_cast<double>(M)),
+      my_group(plan.distributed ? comm.rank() / static_cast<int>(plan.group_size) : comm.rank()),
+      in_a_group(!plan.distributed || static_cast<std::size_t>(my_group) < plan.groups),
+      config(checkpoint_config(features, shape, standardization, options, total_items, T, group,
+                               plan)),
+      checkpointing(!options.checkpoint.path.empty()),
+      local_batches((items.rows() + group - 1) / group),
+      total_batches((total_items + group - 1) / group),
+      first_batch(first_item / group) {
+  if (plan.distributed)
+    group_comm =
+        std::make_unique<par::Comm>(comm.split(in_a_group ? my_group : 1 << 20, comm.rank()));
+  if (checkpointing && items.rows() > 0 && first_item % group != 0)
+    throw InternalError(
+        "checkpointed fits need items dealt in whole batches (assembly_item_range)");
+  iterations = comm.allreduce_max(static_cast<std::int64_t>(local_batches));
+}
 
 // The solution: each time's row on the rank that solved it (rank 0's after a resume), summed over
 // ranks at the end.
@@ -403,46 +460,6 @@ struct FitResume {
   std::vector<std::int64_t> done;  // global batches already in the resumed sums
   std::vector<std::vector<DoubleDouble>> sums;
 };
-
-FitJob make_job(const Matrix& items, std::size_t first_item, std::size_t total_items,
-                const features::FeatureMap& features, const ItemShape& shape,
-                const Standardization& standardization, const FitOptions& options,
-                const par::Comm& comm) {
-  const int ranks = comm.size();
-  const TimeGroup grp = time_group(options, make_time_grid(options.times, options.time_grid).size(),
-                                   comm.rank(), ranks);
-  FitJob job{items,   first_item, total_items, features,
-             options, comm,       0,           0,
-             0,       0,          0,           {},
-             {},      {},         grp,         comm.split(grp.index, comm.rank())};
-  job.P = features.size();
-  job.d = shape.size();
-  job.M = options.draws;
-  job.times = make_time_grid(options.times, options.time_grid);
-  job.T = job.times.size();
-  job.G = options.time_groups;
-  job.schedule = make_schedule(options.schedule);
-  job.plan = plan_fit(job.P, job.T, ranks, options);
-  job.group = items_per_batch(options, features);
-  job.total_pairs = static_cast<double>(total_items) * static_cast<double>(job.M);
-  const FitPlan& plan = job.plan;
-  job.my_group = plan.distributed ? comm.rank() / static_cast<int>(plan.group_size) : comm.rank();
-  job.in_a_group = !plan.distributed || static_cast<std::size_t>(job.my_group) < plan.groups;
-  if (plan.distributed)
-    job.group_comm = std::make_unique<par::Comm>(
-        comm.split(job.in_a_group ? job.my_group : 1 << 20, comm.rank()));
-  job.config = checkpoint_config(features, shape, standardization, options, total_items, job.T,
-                                 job.group, plan);
-  job.checkpointing = !options.checkpoint.path.empty();
-  job.local_batches = (items.rows() + job.group - 1) / job.group;
-  job.total_batches = (total_items + job.group - 1) / job.group;
-  job.first_batch = first_item / job.group;
-  if (job.checkpointing && items.rows() > 0 && first_item % job.group != 0)
-    throw InternalError(
-        "checkpointed fits need items dealt in whole batches (assembly_item_range)");
-  job.iterations = comm.allreduce_max(static_cast<std::int64_t>(job.local_batches));
-  return job;
-}
 
 // Reads the checkpoint, if asked to and there is one: the solution so far (rank 0), the chunk to
 // start with and its partial sums; counts what it skips in `start`.
@@ -520,7 +537,7 @@ std::vector<std::vector<DoubleDouble>> assemble_chunk(const FitJob& job, std::si
   };
 
   Matrix X, V, batch_K(P, P);
-  std::vector<double> noise(job.d), batch_h(P), batch_moments(2 * P), phi(P);
+  std::vector<double> noise(job.d), batch_h(P), batch_moments(2 * P);
   // One batch of whole items, all times of the chunk.
   const auto assemble = [&](std::size_t b) {
     ++assembled;
@@ -544,14 +561,7 @@ std::vector<std::vector<DoubleDouble>> assemble_chunk(const FitJob& job, std::si
       job.features.accumulate_at(job.times[k], X, V, batch_K, batch_h);
       {
         ScopedPhase phase("fit.moments");
-        std::fill(batch_moments.begin(), batch_moments.end(), 0.0);
-        for (std::size_t r = 0; r < nb; ++r) {
-          job.features.evaluate(X.row(r), phi);
-          for (std::size_t p = 0; p < P; ++p) {
-            batch_moments[p] += phi[p];
-            batch_moments[P + p] += phi[p] * phi[p];
-          }
-        }
+        feature_moment_sums(job.features, X, batch_moments);
       }
       {
         ScopedPhase phase("fit.sum");
@@ -752,8 +762,8 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   if (options.shell_correction && !shape.is_grid())
     throw UsageError("shell gains need fields on a periodic grid, but the items are " +
                      shape.describe());
-  FitJob job = make_job(local_items, first_item, total_items, *features, shape, standardization,
-                        options, comm);
+  FitJob job(local_items, first_item, total_items, *features, shape, standardization, options,
+             comm);
   const std::size_t T = job.T, P = job.P;
   const FitPlan& plan = job.plan;
   par::Log::info(sformat(

@@ -11,6 +11,7 @@
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/core/random.hpp"
+#include "ksi/fit/fit.hpp"
 #include "ksi/fit/solver.hpp"
 #include "ksi/io/hdf5.hpp"
 #include "ksi/io/output.hpp"
@@ -517,7 +518,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   Stopwatch since_checkpoint;
 
   std::vector<DoubleDouble> sums(packed_size(P));
-  std::vector<double> phi(P), batch_h(P), moments(2 * P), eta_new(P), rhs(P);
+  std::vector<double> batch_h(P), moments(2 * P), eta_new(P), rhs(P);
   Matrix batch_K(P, P), K(P, P), fixed;
   const DriftFunction drift = [&model](double t, const Matrix& X, Matrix& B) {
     ScopedPhase phase("guide.drift");
@@ -544,17 +545,6 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                           b.state);
         }
     });
-  };
-  // moments = (sum phi, sum phi^2) over the rows of X.
-  const auto member_moments = [&](const Matrix& X) {
-    std::fill(moments.begin(), moments.end(), 0.0);
-    for (std::size_t r = 0; r < X.rows(); ++r) {
-      features.evaluate(X.row(r), phi);
-      for (std::size_t p = 0; p < P; ++p) {
-        moments[p] += phi[p];
-        moments[P + p] += phi[p] * phi[p];
-      }
-    }
   };
   const auto stopped = [&] {
     return par::CollectiveError(ExitCode::interrupted,
@@ -624,7 +614,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                                X, fixed);
             features.accumulate(X, fixed, batch_K, batch_h);
           }
-          member_moments(X);
+          feature_moment_sums(features, X, moments);
           std::size_t q = 0;
           for (std::size_t i = 0; i < P; ++i)
             for (std::size_t j = i; j < P; ++j) sums[q++].add(batch_K(i, j));
@@ -829,7 +819,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         par::collective(comm, [&] {
           ScopedPhase phase("guide.verify");
           for (auto& b : batches) {
-            member_moments(b.state.X);
+            feature_moment_sums(features, b.state.X, moments);
             for (std::size_t i = 0; i < 2 * P; ++i) moment_sums[i].add(moments[i]);
           }
         });

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,11 @@ par::Range assembly_item_range(std::size_t total_items, std::size_t items_per_ba
 /// rank; the targets of microcanonical synthesis. Collective.
 Matrix training_features(const Matrix& local_items, std::size_t first_item, std::size_t total_items,
                          const features::FeatureMap& features, const par::Comm& comm);
+
+/// The feature moments of a batch: sums[p] = sum of phi_p(x), sums[P + p] = sum of phi_p(x)^2 over
+/// the rows x of X (sums.size() == 2P), as the fit records them and the guided passes measure them.
+void feature_moment_sums(const features::FeatureMap& features, const Matrix& X,
+                         std::span<double> sums);
 
 /// t_0 = 0 < ... < t_{T-1} = 1 for the named grid.
 std::vector<double> make_time_grid(std::size_t times, const std::string& grid);
