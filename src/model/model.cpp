@@ -329,7 +329,6 @@ void Model::write_into(const io::Group& root) const {
     g.set_attribute("seed", static_cast<std::int64_t>(c.seed));
     g.set_attribute("pdf", static_cast<std::int64_t>(c.pdf));
     g.set_attribute("spread", static_cast<std::int64_t>(c.spread));
-    g.set_attribute("spread_components", static_cast<std::int64_t>(output_.spread_components()));
     g.set_attribute("error_before", c.error_before);
     g.set_attribute("error_after", c.error_after);
   }
