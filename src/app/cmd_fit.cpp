@@ -9,12 +9,11 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
-#include "ksi/features/builder.hpp"
 #include "ksi/fit/fit.hpp"
 #include "ksi/fit/guide.hpp"
 #include "ksi/fit/solver.hpp"
+#include "ksi/fit/training.hpp"
 #include "ksi/io/items.hpp"
-#include "ksi/model/combination.hpp"
 #include "ksi/par/log.hpp"
 #include "ksi/par/signals.hpp"
 
@@ -225,6 +224,20 @@ int run_fit(const Invocation& call) {
     guide.validate();
   }
 
+  fit::TrainingInputs training;
+  training.data = data_path;
+  if (vm.count("max-items")) training.max_items = vm["max-items"].as<std::size_t>();
+  training.feature_kind = vm["features"].as<std::string>();
+  training.feature_params =
+      parse_key_values("feature-params", vm["feature-params"].as<std::string>());
+  if (vm.count("features-from")) training.features_from = vm["features-from"].as<std::string>();
+  if (vm.count("units-from")) training.units_from = vm["units-from"].as<std::string>();
+  training.standardize = vm["standardize"].as<std::string>();
+  training.standardize_given = !vm["standardize"].defaulted();
+  training.schedule_given = !vm["schedule"].defaulted();
+  training.shell_correction = vm["shell-correction"].as<std::string>();
+  training.validate();
+
   options.checkpoint.path =
       vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
   options.checkpoint.resume = vm.count("resume") > 0;
@@ -233,176 +246,30 @@ int run_fit(const Invocation& call) {
   guide.checkpoint.path = options.checkpoint.path + ".guide";
   calibration.checkpoint = {options.checkpoint.path + ".calibrate",
                             options.checkpoint.every_seconds, options.checkpoint.resume};
-  for (const auto& path :
-       {options.checkpoint.path, guide.checkpoint.path, calibration.checkpoint.path}) {
-    // A checkpoint holds hours of work: never drop it silently.
-    std::int64_t exists = 0;
-    if (world.is_root()) exists = std::filesystem::exists(path) ? 1 : 0;
-    world.bcast(exists, 0);
-    if (exists && !options.checkpoint.resume && !force)
-      throw par::CollectiveError(ExitCode::io,
-                                 cat("checkpoint ", path,
-                                     " of an interrupted fit exists: use --resume to continue it, "
-                                     "or --force to start over"),
-                                 0);
-  }
-  if (force && !options.checkpoint.resume && world.is_root()) {
-    std::filesystem::remove(guide.checkpoint.path);  // a new fit: an old guide state cannot apply
-    std::filesystem::remove(calibration.checkpoint.path);
-  }
+  // A new fit (--force without --resume): an old guide or calibration state cannot apply.
+  fit::check_checkpoints(
+      {options.checkpoint.path, guide.checkpoint.path, calibration.checkpoint.path},
+      options.checkpoint.resume, force, {guide.checkpoint.path, calibration.checkpoint.path},
+      world);
+  io::check_output_path(out_path, force, training.input_paths(), world);
 
-  std::vector<std::string> inputs{data_path};
-  if (vm.count("features-from")) inputs.push_back(vm["features-from"].as<std::string>());
-  if (vm.count("units-from")) {
-    if (vm.count("features-from"))
-      throw UsageError("--features-from already brings the units: drop --units-from");
-    inputs.push_back(vm["units-from"].as<std::string>());
-  }
-  // A combination's member models (--features models, paths=...): inputs the output must not
-  // overwrite, read once the data's shape is known.
-  const std::string feature_kind = vm["features"].as<std::string>();
-  const Params feature_params =
-      parse_key_values("feature-params", vm["feature-params"].as<std::string>());
-  const bool combination = !vm.count("features-from") && is_combination_kind(feature_kind);
-  MemberList member_list;
-  if (combination && feature_params.has("paths")) {
-    member_list = parse_member_list(feature_params.text("paths"));
-    inputs.insert(inputs.end(), member_list.paths.begin(), member_list.paths.end());
-    if (!member_list.paths.empty() && vm.count("units-from"))
-      throw UsageError("a combination of models works in its members' units: drop --units-from");
-  }
-  io::check_output_path(out_path, force, inputs, world);
-
-  io::LocalItems data;
-  {
-    ScopedPhase phase("fit.io");
-    if (vm.count("max-items")) {
-      const auto limit = vm["max-items"].as<std::size_t>();
-      if (limit == 0) throw UsageError("--max-items must be positive");
-      io::File file = io::File::open(data_path, world);
-      io::ItemsInfo info;
-      par::collective(world, [&] { info = io::inspect_items(file); });
-      const std::size_t n = std::min(limit, info.count);
-      data = io::read_items(data_path, world, par::block_range(n, world.rank(), world.size()));
-      data.info.count = n;
-    } else {
-      data = io::read_items(data_path, world);
-    }
-  }
-  const std::size_t total = data.info.count;
-  par::Log::info(cat("fit: read ", total, " items (", data.info.shape.describe(), ", ",
-                     io::to_string(data.info.dtype), ") from ", data_path));
   // The calibration's target: the data's spectrum in data units, before they are standardised.
   sample::CalibrationTarget calibration_goal;
-  if (calibration.samples > 0)
-    calibration_goal = sample::calibration_target(data.values, data.range.begin, data.info.shape,
-                                                  calibrate.pdf, calibrate.spread, world);
-
-  // A model whose map or units the fit takes (--features-from, --units-from), for items of the
-  // data's shape.
-  const auto read_reference = [&](const std::string& source) {
-    Model reference = Model::read(source, world);
-    if (!(reference.shape() == data.info.shape))
-      throw par::CollectiveError(
-          ExitCode::input,
-          cat("model ", source, " was fitted on items of shape ", reference.shape().describe(),
-              " but ", data_path, " holds ", data.info.shape.describe()),
-          0);
-    return reference;
-  };
-  // Units taken from a model (--units-from, a combination's members): a --standardize that names
-  // another mode (on the command line or in a config file) is a contradiction.
-  const auto check_standardize = [&](const Standardization& units, const std::string& source) {
-    const std::string asked = vm["standardize"].as<std::string>();
-    if (!vm["standardize"].defaulted() && asked != units.mode)
-      throw UsageError(cat("--standardize ", asked, ", but ", source, " works in ", units.mode,
-                           " units: drop --standardize"));
-  };
-  // The units of a fit that brings its own feature map: --units-from's, or estimated on the data;
-  // the local items are transformed to them.
-  const auto own_units = [&] {
-    if (!vm.count("units-from"))
-      return Standardization::fit(data.values, data.info.shape, vm["standardize"].as<std::string>(),
-                                  world);
-    const std::string source = vm["units-from"].as<std::string>();
-    const Model reference = read_reference(source);
-    Standardization units = reference.standardization();
-    check_standardize(units, source);
-    units.to_model(data.values, data.info.shape);
-    return units;
-  };
-  std::unique_ptr<features::FeatureMap> features;
-  Standardization st;
-  if (vm.count("features-from")) {
-    const Model reference = read_reference(vm["features-from"].as<std::string>());
-    if (reference.features().time_dependent())
-      throw UsageError("--features-from " + vm["features-from"].as<std::string>() +
-                       ": a combination of models is not a feature map to reuse (fit a new "
-                       "combination with --features models --feature-params paths=...)");
-    st = reference.standardization();
-    st.to_model(data.values, data.info.shape);
-    features = features::make_feature_map(reference.features().spec(), data.info.shape);
-  } else if (combination) {
-    // The members' drifts live in their model units: the combination takes them (and their
-    // schedule unless --schedule says otherwise, which the stage then refuses).
-    std::vector<Model> members = read_members(member_list.paths, data.info.shape, world);
-    if (!members.empty()) {
-      st = members.front().standardization();
-      check_standardize(st, member_list.paths.front());
-      st.to_model(data.values, data.info.shape);
-      if (vm["schedule"].defaulted()) options.schedule = members.front().schedule().name();
-    } else {
-      st = own_units();
-    }
-    ScopedPhase phase("fit.features.build");
-    features = build_combination(feature_kind, feature_params, std::move(members), data.values,
-                                 data.info.shape, st, *make_schedule(options.schedule), world);
-  } else {
-    st = own_units();
-    ScopedPhase phase("fit.features.build");
-    features = features::build_feature_map(
-        feature_kind, feature_params, data.info.shape, data.values, world,
-        data.info.shape.is_grid() ? st.data_units() : features::FieldUnits{});
-  }
-
-  if (guide.passes > 0) fit::check_guidable(*features);
-
-  // The assembly deals whole batches to ranks: read that range (the model is then bitwise the same
-  // for any number of ranks) unless this rank already holds it.
-  // With time groups each group holds all items, dealt over its ranks.
-  const auto range =
-      fit::time_group_item_range(total, fit::items_per_batch(options, *features), time_group);
-  // Reading is collective: every rank reads again if any rank's range moved (a rank whose range did
-  // not move reads its own rows again).
-  const bool moved = range.begin != data.range.begin || range.end != data.range.end;
-  if (world.allreduce_max(std::int64_t{moved ? 1 : 0}) != 0) {
-    ScopedPhase phase("fit.io");
-    data.values = Matrix();
-    data = io::read_items(data_path, world, range);
-    data.info.count = total;
-    st.to_model(data.values, data.info.shape);
-  }
-
-  {
-    const std::string choice = vm["shell-correction"].as<std::string>();
-    if (choice == "on")
-      options.shell_correction = true;
-    else if (choice == "off")
-      options.shell_correction = false;
-    else if (choice == "auto")
-      options.shell_correction = Standardization::spectral(st.mode);
-    else
-      throw UsageError("--shell-correction must be on, off or auto, not '" + choice + "'");
-    if (options.shell_correction && !data.info.shape.is_grid())
-      throw UsageError("--shell-correction on needs fields on a periodic grid, but the items are " +
-                       data.info.shape.describe());
-  }
+  fit::TrainingSet set =
+      fit::prepare_training(training, options, time_group, world, [&](const io::LocalItems& raw) {
+        if (calibration.samples > 0)
+          calibration_goal = sample::calibration_target(raw.values, raw.range.begin, raw.info.shape,
+                                                        calibrate.pdf, calibrate.spread, world);
+      });
+  if (guide.passes > 0) fit::check_guidable(*set.features);
 
   fit::PetscSession petsc(world, vm["petsc"].as<std::string>());
   const Stopwatch clock;
   fit::FitStart fit_start;
-  Model model = fit::fit_model(data.values, data.range.begin, total, std::move(features),
-                               data.info.shape, st, options, world, &fit_start);
+  const std::size_t total = set.total;
+  Model model =
+      fit::fit_model(set.data.values, set.data.range.begin, total, std::move(set.features),
+                     set.data.info.shape, set.units, options, world, &fit_start);
   const double fit_seconds = clock.seconds();
   double guide_seconds = 0.0;
   fit::GuideStart guide_start;
@@ -421,12 +288,12 @@ int run_fit(const Invocation& call) {
     par::Log::info(sformat("calibrate: %.1f s", calibration_clock.seconds()));
   }
   model.fit_settings().set("data", data_path);
-  model.set_box_size(data.info.box_size);
+  model.set_box_size(set.data.info.box_size);
   model.fit_settings().set("schedule", options.schedule);
 
   {
     ScopedPhase phase("fit.io");
-    io::OutputFile out(out_path, force, inputs, world);
+    io::OutputFile out(out_path, force, training.input_paths(), world);
     model.write(out);
     out.commit();
   }
@@ -454,9 +321,9 @@ int run_fit(const Invocation& call) {
       sformat("\"items\": %zu, \"draws\": %zu, \"times\": %zu, \"features\": %zu, "
               "\"dimension\": %zu, \"fit_seconds\": %.6g, \"item_draw_times_per_second\": %.6g, "
               "\"guide_passes\": %zu, \"guide_seconds\": %.6g, \"resume\": {%s}",
-              total, options.draws, options.times, model.features().size(), data.info.shape.size(),
-              fit_seconds, rate, model.guide_record().passes(), guide_seconds,
-              fit_resume_json(fit_start, guide_start, calibrated).c_str()));
+              total, options.draws, options.times, model.features().size(),
+              set.data.info.shape.size(), fit_seconds, rate, model.guide_record().passes(),
+              guide_seconds, fit_resume_json(fit_start, guide_start, calibrated).c_str()));
   return 0;
 }
 
