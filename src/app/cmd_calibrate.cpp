@@ -55,9 +55,10 @@ int run_calibrate(const Invocation& call) {
       vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
   options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
   options.checkpoint.resume = vm.count("resume") > 0;
-  if (options.checkpoint.every_seconds < 0) throw UsageError("--checkpoint-every must be >= 0");
+  options.validate();
   io::check_output_path(out_path, force, {model_path, data_path}, world);
-  refuse_stale_checkpoint(options.checkpoint.path, options.checkpoint.resume, force, world);
+  io::check_interrupted(options.checkpoint.path, "checkpoint", options.checkpoint.resume, force,
+                        world);
   if (force && !options.checkpoint.resume && world.is_root())
     std::filesystem::remove(options.checkpoint.path);
 

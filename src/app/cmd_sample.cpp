@@ -147,9 +147,8 @@ int run_sample(const Invocation& call) {
   job.force = vm.count("force") > 0;
   job.resume = vm.count("resume") > 0;
   job.flush_every_seconds = vm["flush-every"].as<double>();
-  if (job.count == 0) throw UsageError("--count must be positive");
-  if (options.steps == 0) throw UsageError("--steps must be at least 1");
-  if (job.flush_every_seconds < 0) throw UsageError("--flush-every must be >= 0");
+  job.validate();
+  options.validate();
   sample::FftPlanOptions plans;
   plans.effort = fft::parse_effort(vm["fft-effort"].as<std::string>());
   if (vm.count("fft-wisdom")) plans.wisdom = vm["fft-wisdom"].as<std::string>();

@@ -35,11 +35,7 @@ sample::SampleOptions sampler_options(const po::variables_map& vm, const std::st
   options.diffusion = vm[prefix + "diffusion"].as<double>();
   options.diffusion_scale = vm[prefix + "diffusion-scale"].as<double>();
   options.batch = vm[prefix + "batch"].as<std::size_t>();
-  if (options.steps == 0) throw UsageError("--" + prefix + "steps must be at least 1");
-  if (!(options.diffusion >= 0.0))
-    throw UsageError("--" + prefix + "diffusion must be non-negative");
-  if (!(options.diffusion_scale >= 0.5))
-    throw UsageError("--" + prefix + "diffusion-scale must be at least 0.5");
+  options.validate(prefix);
   return options;
 }
 
@@ -69,7 +65,7 @@ CalibrationSettings calibration_settings(const po::variables_map& vm) {
   CalibrationSettings s;
   s.options.samples = vm["calibrate"].as<std::size_t>();
   s.options.tolerance = vm["calibrate-tolerance"].as<double>();
-  if (!(s.options.tolerance > 0.0)) throw UsageError("--calibrate-tolerance must be positive");
+  s.options.validate();
   s.pdf = parse_on_off("calibrate-pdf", vm["calibrate-pdf"].as<std::string>());
   s.spread = parse_on_off("calibrate-spread", vm["calibrate-spread"].as<std::string>());
   s.sampler = sampler_options(vm, "calibrate-");
@@ -86,20 +82,6 @@ std::string calibration_resume_json(const sample::Calibration& c) {
       "calibrate", c.resumed,
       sformat("\"batches\": %zu, \"batches_skipped\": %zu, \"batches_integrated\": %zu", c.batches,
               c.batches_skipped, c.batches_integrated));
-}
-
-void refuse_stale_checkpoint(const std::string& path, bool resume, bool force,
-                             const par::Comm& comm) {
-  std::int64_t exists = 0;
-  if (comm.is_root()) exists = std::filesystem::exists(path) ? 1 : 0;
-  comm.bcast(exists, 0);
-  if (exists && !resume && !force)
-    throw par::CollectiveError(
-        ExitCode::io,
-        cat("checkpoint ", path,
-            " of an interrupted run exists: use --resume to continue it, or --force "
-            "to start over"),
-        0);
 }
 
 }  // namespace ksi::app

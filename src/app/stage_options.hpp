@@ -39,9 +39,4 @@ std::string resume_json(const std::string& name, bool resumed, const std::string
 /// ... of a calibration's sampling.
 std::string calibration_resume_json(const sample::Calibration& calibration);
 
-/// A checkpoint left by an interrupted run is never dropped silently: exit code 4 unless the run
-/// resumes it or starts over with --force. Collective.
-void refuse_stale_checkpoint(const std::string& path, bool resume, bool force,
-                             const par::Comm& comm);
-
 }  // namespace ksi::app

@@ -387,7 +387,7 @@ void GuideOptions::validate() const {
     throw UsageError("--guide-integral must be non-negative");
   if (!(tolerance >= 0.0)) throw UsageError("--guide-tolerance must be non-negative");
   if (steps == 0) throw UsageError("--guide-steps must be at least 1");
-  dynamics().validate();
+  dynamics().validate("guide-");
   if (!(ridge >= 0.0) || !std::isfinite(ridge))
     throw UsageError("--guide-ridge must be non-negative and finite");
   if (!(max_step >= 0.0) || !std::isfinite(max_step))

@@ -9,6 +9,7 @@
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/features/builder.hpp"
 #include "ksi/interpolant/schedule.hpp"
+#include "ksi/io/output.hpp"
 #include "ksi/model/combination.hpp"
 #include "ksi/model/model.hpp"
 #include "ksi/par/log.hpp"
@@ -160,18 +161,8 @@ TrainingSet prepare_training(const TrainingInputs& inputs, FitOptions& options,
 
 void check_checkpoints(const std::vector<std::string>& paths, bool resume, bool force,
                        const std::vector<std::string>& stale, const par::Comm& comm) {
-  for (const auto& path : paths) {
-    // A checkpoint holds hours of work: never drop it silently.
-    std::int64_t exists = 0;
-    if (comm.is_root()) exists = std::filesystem::exists(path) ? 1 : 0;
-    comm.bcast(exists, 0);
-    if (exists && !resume && !force)
-      throw par::CollectiveError(ExitCode::io,
-                                 cat("checkpoint ", path,
-                                     " of an interrupted fit exists: use --resume to continue it, "
-                                     "or --force to start over"),
-                                 0);
-  }
+  // A checkpoint holds hours of work: never drop it silently.
+  for (const auto& path : paths) io::check_interrupted(path, "checkpoint", resume, force, comm);
   if (force && !resume && comm.is_root())
     for (const auto& path : stale) std::filesystem::remove(path);
 }

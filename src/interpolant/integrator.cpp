@@ -98,11 +98,12 @@ PathState PathState::start(Matrix X0) {
   return state;
 }
 
-void Dynamics::validate() const {
+void Dynamics::validate(const std::string& prefix) const {
   if (!(diffusion >= 0.0) || !std::isfinite(diffusion))
-    throw UsageError("--diffusion must be non-negative");
+    throw UsageError(cat("--", prefix, "diffusion must be non-negative"));
   if (!(diffusion_scale >= 0.5) || !std::isfinite(diffusion_scale))
-    throw UsageError(cat("--diffusion-scale must be at least 0.5, not ", diffusion_scale));
+    throw UsageError(
+        cat("--", prefix, "diffusion-scale must be at least 0.5, not ", diffusion_scale));
 }
 
 double Dynamics::drift_weight() const {

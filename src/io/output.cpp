@@ -40,6 +40,19 @@ std::string utc_now() {
 
 }  // namespace
 
+void check_interrupted(const std::string& path, const std::string& what, bool resume, bool force,
+                       const par::Comm& comm) {
+  std::int64_t exists = 0;
+  if (comm.is_root()) exists = std::filesystem::exists(path) ? 1 : 0;
+  comm.bcast(exists, 0);
+  if (exists && !resume && !force)
+    throw par::CollectiveError(ExitCode::io,
+                               cat(what, " ", path,
+                                   " of an interrupted run exists: use --resume to continue it, or "
+                                   "--force to start over"),
+                               0);
+}
+
 void check_output_path(const std::string& path, bool force, const std::vector<std::string>& inputs,
                        const par::Comm& comm) {
   std::string problem;

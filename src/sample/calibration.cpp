@@ -269,6 +269,14 @@ LogPowerSpread log_power_spread(const Matrix& local, std::size_t first,
   return out;
 }
 
+void CalibrationOptions::validate() const {
+  if (!(tolerance > 0.0) || !std::isfinite(tolerance))
+    throw UsageError("--calibrate-tolerance must be positive");
+  if (max_iterations == 0 || !(round_tolerance > 0.0))
+    throw UsageError("the spectral calibration needs max_iterations > 0 and tolerances > 0");
+  if (!(checkpoint.every_seconds >= 0.0)) throw UsageError("--checkpoint-every must be >= 0");
+}
+
 Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
                              std::span<const double> target,
                              const copula::MarginalTable* data_marginal,
@@ -282,9 +290,7 @@ Calibration calibrate_output(const Model& model, const SampleOptions& sampler,
           shape.describe());
     if (options.samples == 0)
       throw UsageError("the spectral calibration needs at least one sample");
-    if (options.max_iterations == 0 || !(options.tolerance > 0.0) ||
-        !(options.round_tolerance > 0.0))
-      throw UsageError("the spectral calibration needs max_iterations > 0 and tolerances > 0");
+    options.validate();
     if (data_marginal != nullptr) data_marginal->validate();
   });
   const std::vector<std::size_t> grid(shape.dims().begin(), shape.dims().end());

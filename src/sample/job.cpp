@@ -69,6 +69,11 @@ void check_resumable(const io::Group& root, const Params& config, const std::str
 
 }  // namespace
 
+void SampleJob::validate() const {
+  if (count == 0) throw UsageError("--count must be positive");
+  if (!(flush_every_seconds >= 0.0)) throw UsageError("--flush-every must be >= 0");
+}
+
 SamplingResult run_sampling(const Model& model, const SampleOptions& options, const SampleJob& job,
                             const par::Comm& comm) {
   SdeMethod method(model, options);
@@ -80,17 +85,8 @@ SamplingResult run_sampling(const Model& model, SampleMethod& method, const Samp
   const std::size_t batch = method.batch();
   ensure(batch > 0, "a sampling method with an empty batch");
   const std::string partial = job.out + ".partial";
-  {
-    std::int64_t exists = 0;
-    if (comm.is_root()) exists = std::filesystem::exists(partial) ? 1 : 0;
-    comm.bcast(exists, 0);
-    if (exists && !job.resume && !job.force)
-      throw par::CollectiveError(ExitCode::io,
-                                 cat("partial output ", partial,
-                                     " of an interrupted run exists: use "
-                                     "--resume to continue it, or --force to start over"),
-                                 0);
-  }
+  job.validate();
+  io::check_interrupted(partial, "partial output", job.resume, job.force, comm);
   const Params config = job_config(model, method, job);
   const std::size_t batches = (job.count + batch - 1) / batch;
 

@@ -51,11 +51,15 @@ Matrix spread_normals(std::size_t components, std::uint64_t seed, StreamPurpose 
   return xi;
 }
 
+void SampleOptions::validate(const std::string& prefix) const {
+  if (steps < 1) throw UsageError(cat("--", prefix, "steps must be at least 1"));
+  dynamics().validate(prefix);
+}
+
 Matrix generate_states(const Model& model, const SampleOptions& options, std::size_t first,
                        std::size_t count) {
-  if (options.steps < 1) throw UsageError("--steps must be at least 1");
+  options.validate();
   const Dynamics dynamics = options.dynamics();
-  dynamics.validate();
   const std::size_t d = model.shape().size();
   std::vector<double> grid(options.steps + 1);
   for (std::size_t i = 0; i <= options.steps; ++i)

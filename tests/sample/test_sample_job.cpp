@@ -4,13 +4,17 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include "gaussian_reference.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/io/items.hpp"
+#include "ksi/io/output.hpp"
 #include "ksi/par/signals.hpp"
+#include "ksi/sample/calibration.hpp"
 #include "ksi/sample/job.hpp"
+#include "ksi/sample/sample.hpp"
 #include "support/test_support.hpp"
 
 using namespace ksi;
@@ -119,4 +123,55 @@ TEST(SamplingRun, DefaultBatchDependsOnTheModelOnly) {
   const Matrix a = read_all(automatic.job.out, comm), b = read_all(explicit_batch.job.out, comm);
   ASSERT_EQ(a.size(), b.size());
   EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(double)));
+}
+
+TEST(SampleOptionsCheck, EachSettingIsCheckedOnceAndNamesItsOption) {
+  // One check per options struct, its message naming the option of the command that sets it.
+  EXPECT_EQ(test::validation_message<sample::SampleOptions>([](auto&) {}), "");
+  EXPECT_EQ(test::usage_error_of([] {
+              sample::SampleOptions o;
+              o.steps = 0;
+              o.validate("guide-");
+            }),
+            "--guide-steps must be at least 1");
+  EXPECT_NE(test::usage_error_of([] {
+              sample::SampleOptions o;
+              o.diffusion_scale = 0.25;
+              o.validate("calibrate-");
+            }).find("--calibrate-diffusion-scale must be at least 0.5"),
+            std::string::npos);
+  EXPECT_EQ(test::validation_message<sample::SampleOptions>([](auto& o) { o.diffusion = -1.0; }),
+            "--diffusion must be non-negative");
+  EXPECT_EQ(test::validation_message<sample::SampleJob>([](auto&) {}), "");
+  EXPECT_EQ(test::validation_message<sample::SampleJob>([](auto& j) { j.count = 0; }),
+            "--count must be positive");
+  EXPECT_EQ(
+      test::validation_message<sample::SampleJob>([](auto& j) { j.flush_every_seconds = -1.0; }),
+      "--flush-every must be >= 0");
+  EXPECT_EQ(test::validation_message<sample::CalibrationOptions>([](auto&) {}), "");
+  EXPECT_EQ(test::validation_message<sample::CalibrationOptions>([](auto& c) { c.tolerance = 0; }),
+            "--calibrate-tolerance must be positive");
+  EXPECT_EQ(test::validation_message<sample::CalibrationOptions>(
+                [](auto& c) { c.checkpoint.every_seconds = -5; }),
+            "--checkpoint-every must be >= 0");
+}
+
+TEST(SampleOptionsCheck, AnInterruptedRunsStateIsRefusedWithoutResumeOrForce) {
+  const auto& comm = test::World::comm();
+  const test::ScratchDir dir("interrupted");
+  const std::string partial = dir.path("s.h5.partial");
+  io::check_interrupted(partial, "partial output", false, false, comm);  // none there: fine
+  if (comm.is_root()) std::ofstream(partial) << "x";
+  comm.barrier();
+  try {
+    io::check_interrupted(partial, "partial output", false, false, comm);
+    ADD_FAILURE() << "an interrupted run's state was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::io);
+    EXPECT_EQ(std::string(e.what()), "partial output " + partial +
+                                         " of an interrupted run exists: use --resume to "
+                                         "continue it, or --force to start over");
+  }
+  EXPECT_NO_THROW(io::check_interrupted(partial, "partial output", true, false, comm));
+  EXPECT_NO_THROW(io::check_interrupted(partial, "partial output", false, true, comm));
 }

@@ -47,8 +47,9 @@ struct Dynamics {
   Integrator integrator = Integrator::optimal_sde;
   double diffusion = 1.0;        ///< D of Integrator::constant_sde
   double diffusion_scale = 1.0;  ///< lambda of Integrator::optimal_sde
-  /// UsageError for a negative D or lambda below 1/2.
-  void validate() const;
+  /// UsageError for a negative D or lambda below 1/2, naming `--<prefix>diffusion` or
+  /// `--<prefix>diffusion-scale`.
+  void validate(const std::string& prefix = "") const;
   /// The weight of b in dX: 1 + lambda (optimal), 1 (ode), 1 + D beta / (alpha gamma) ~ 1
   /// (constant).
   double drift_weight() const;

@@ -21,6 +21,13 @@ namespace ksi::io {
 void check_output_path(const std::string& path, bool force, const std::vector<std::string>& inputs,
                        const par::Comm& comm);
 
+/// Refuses to start over the saved state of an interrupted run (a checkpoint, a partial output):
+/// CollectiveError (ExitCode::io) "<what> <path> of an interrupted run exists: use --resume to
+/// continue it, or --force to start over" when `path` exists on rank 0 and neither `resume` nor
+/// `force` is set. Collective.
+void check_interrupted(const std::string& path, const std::string& what, bool resume, bool force,
+                       const par::Comm& comm);
+
 class OutputFile {
  public:
   /// Checks the path (see check_output_path) and creates the temporary file. Collective.

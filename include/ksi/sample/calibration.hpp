@@ -73,6 +73,9 @@ struct CalibrationOptions {
   double spread_significance = 3.0;   ///< standard errors of the variance ratio for a component
   std::size_t spread_iterations = 3;  ///< fits of the spread (each corrects the amplitude)
   CalibrationCheckpoint checkpoint;   ///< checkpoint and restart of the sampling
+  /// UsageError for a tolerance that is not positive (--calibrate-tolerance) or a negative
+  /// checkpoint interval (--checkpoint-every).
+  void validate() const;
 };
 
 /// The field-to-field scatter of log shell powers log P_i(s) of a set of fields: mean and

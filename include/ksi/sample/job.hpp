@@ -25,6 +25,8 @@ struct SampleJob {
   bool force = false;                  ///< replace an existing output (or partial output)
   bool resume = false;                 ///< continue `<out>.partial` if it exists
   double flush_every_seconds = 300.0;  ///< flush the partial file at this interval (0: never)
+  /// UsageError for no samples (--count) or a negative --flush-every.
+  void validate() const;
 };
 
 /// One way of generating samples, plugged into run_sampling's batch loop: the SDE sampler (the

@@ -30,6 +30,10 @@ struct SampleOptions {
   std::size_t batch = 0;         ///< samples integrated together; 0: default_batch
   StreamPurpose streams = StreamPurpose::sample_noise;  ///< family of the per-sample noise streams
   Dynamics dynamics() const { return {integrator, diffusion, diffusion_scale}; }
+  /// UsageError naming the option (`--<prefix>steps`, `--<prefix>diffusion`,
+  /// `--<prefix>diffusion-scale`) of the first invalid setting: the sampler's own options have
+  /// the empty prefix, the guided ensembles' "guide-", the calibration's "calibrate-".
+  void validate(const std::string& prefix = "") const;
 };
 
 /// The batch used when SampleOptions::batch is 0: 64 samples, fewer for large items so that a batch
