@@ -98,9 +98,7 @@ int run_drift(const Invocation& call) {
   }
   const std::size_t total = data.info.count;
   const std::size_t d = data.info.shape.size();
-  if (options.init == drifting::Initialization::gaussian && d > 1024)
-    throw UsageError(cat("--init gaussian factors the d x d data covariance; with d = ", d,
-                         " use --init standard on standardised data"));
+  options.validate_dimension(d);
   par::Log::info(
       cat("drift: read ", total, " items (", data.info.shape.describe(), ") from ", data_path,
           held_out.info.count ? cat(", ", held_out.info.count, " held out from ", inputs[1]) : ""));

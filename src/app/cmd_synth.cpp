@@ -27,12 +27,6 @@ void common_synth_options(po::options_description& desc) {
       "dtype", po::value<std::string>()->default_value("float64"), "float32 or float64");
 }
 
-std::size_t positive_count(const po::variables_map& vm) {
-  const auto n = vm["count"].as<std::size_t>();
-  if (n == 0) throw UsageError("--count must be positive");
-  return n;
-}
-
 void write_vectors(const po::variables_map& vm, const par::Comm& world,
                    const std::string& generator, std::size_t count, std::size_t d,
                    const std::function<Matrix(std::size_t, std::size_t)>& draw,
@@ -85,7 +79,7 @@ std::vector<Generator> generators() {
          const auto seed = vm["seed"].as<std::uint64_t>();
          const std::size_t d = g.mean.size();
          write_vectors(
-             vm, world, "gaussian", positive_count(vm), d,
+             vm, world, "gaussian", item_count(vm), d,
              [&](std::size_t first, std::size_t n) {
                return synth::draw_gaussian(g, seed, first, n);
              },
@@ -114,7 +108,7 @@ std::vector<Generator> generators() {
          const auto seed = vm["seed"].as<std::uint64_t>();
          const std::size_t d = vm["dim"].as<std::size_t>();
          write_vectors(
-             vm, world, "mixture", positive_count(vm), d,
+             vm, world, "mixture", item_count(vm), d,
              [&](std::size_t first, std::size_t n) {
                return synth::draw_mixture(m, seed, first, n);
              },

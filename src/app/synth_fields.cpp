@@ -32,12 +32,6 @@ po::typed_value<double>* real_option(double fallback) {
   return po::value<double>()->default_value(fallback, sformat("%g", fallback));
 }
 
-std::size_t item_count(const po::variables_map& vm) {
-  const auto n = vm["count"].as<std::size_t>();
-  if (n == 0) throw UsageError("--count must be positive");
-  return n;
-}
-
 void add_fft_option(po::options_description& desc) {
   // clang-format off
   desc.add_options()("fft-effort", po::value<std::string>()->default_value("estimate"),
@@ -401,6 +395,12 @@ void run_mrw(const po::variables_map& vm, const par::Comm& world) {
 }
 
 }  // namespace
+
+std::size_t item_count(const po::variables_map& vm) {
+  const auto n = vm["count"].as<std::size_t>();
+  if (n == 0) throw UsageError("--count must be positive");
+  return n;
+}
 
 std::vector<FieldGenerator> field_generators() {
   return {

@@ -18,4 +18,7 @@ struct FieldGenerator {
 
 std::vector<FieldGenerator> field_generators();
 
+/// --count of every generator: UsageError "--count must be positive" for 0.
+std::size_t item_count(const po::variables_map& vm);
+
 }  // namespace ksi::app

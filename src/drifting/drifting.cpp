@@ -389,12 +389,19 @@ void DriftOptions::validate() const {
     throw UsageError("--bandwidth-constant must be positive and finite");
 }
 
+void DriftOptions::validate_dimension(std::size_t d) const {
+  if (init == Initialization::gaussian && d > 1024)
+    throw UsageError(cat("--init gaussian factors the d x d data covariance; with d = ", d,
+                         " use --init standard on standardised data"));
+}
+
 DriftResult drift(const Matrix& local_data, std::size_t total_data, const DriftOptions& options,
                   const EnergyDistance* reference, const par::Comm& comm) {
   options.validate();
   if (total_data == 0) throw InputError("the data set is empty");
 
   const std::size_t d = agreed_dimension(local_data, comm);
+  options.validate_dimension(d);
   const std::size_t count = options.particles > 0 ? options.particles : total_data;
   const bool gaussian_init = options.init == Initialization::gaussian;
   const Moments moments =

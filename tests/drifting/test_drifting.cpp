@@ -411,6 +411,13 @@ TEST(DriftingGenerator, EachSettingIsCheckedOnceNamingItsOption) {
               o.bandwidth_constant = 0.0;
             }).find("--bandwidth-constant"),
             std::string::npos);
+  // What depends on the data's dimension: once, for drift() and `ksi drift` alike.
+  DriftOptions o;
+  EXPECT_NO_THROW(o.validate_dimension(1024));
+  EXPECT_NE(test::usage_error_of([&] { o.validate_dimension(1025); }).find("--init standard"),
+            std::string::npos);
+  o.init = Initialization::standard;
+  EXPECT_NO_THROW(o.validate_dimension(1 << 20));
 }
 
 }  // namespace

@@ -53,6 +53,10 @@ struct DriftOptions {
   /// UsageError naming the first invalid setting: checked by drift() and by `ksi drift` before
   /// any file is touched.
   void validate() const;
+  /// UsageError when the settings do not suit items of dimension d (--init gaussian factors the
+  /// d x d data covariance: at most 1024): checked by drift() and by `ksi drift` once the data's
+  /// shape is known, before any pair sum.
+  void validate_dimension(std::size_t d) const;
 };
 
 /// The rows [begin, end) owned by `rank` when `count` rows are cut into tiles of `tile` rows and
