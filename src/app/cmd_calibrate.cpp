@@ -66,22 +66,8 @@ int run_calibrate(const Invocation& call) {
     ScopedPhase phase("calibrate.io");
     return Model::read(model_path, world);
   }();
-  sample::CalibrationTarget target;
-  {
-    io::LocalItems data;
-    {
-      ScopedPhase phase("calibrate.io");
-      data = io::read_items(data_path, world);
-    }
-    if (!(data.info.shape == model.shape()))
-      throw par::CollectiveError(
-          ExitCode::input,
-          cat("model ", model_path, " was fitted on items of shape ", model.shape().describe(),
-              " but ", data_path, " holds ", data.info.shape.describe()),
-          0);
-    target = sample::calibration_target(data.values, data.range.begin, data.info.shape, pdf, spread,
-                                        world);
-  }
+  const sample::CalibrationTarget target =
+      sample::calibration_target(data_path, model, model_path, pdf, spread, world);
   const Stopwatch clock;
   const sample::Calibration calibration =
       sample::calibrate_model(model, sampler, options, target, world);

@@ -7,6 +7,7 @@
 #include "ksi/core/phase_timer.hpp"
 #include "ksi/par/log.hpp"
 #include "ksi/par/signals.hpp"
+#include "ksi/sample/calibrate_model.hpp"
 #include "ksi/sample/fft_plans.hpp"
 #include "ksi/sample/job.hpp"
 #include "ksi/sample/microcanonical.hpp"
@@ -161,47 +162,19 @@ int run_sample(const Invocation& call) {
   }();
   if (micro) return run_microcanonical(vm, model, micro_options, job, world);
   if (options.batch == 0) options.batch = sample::default_batch(model);
-  if (const auto& c = model.calibration(); c && !model.output().empty()) {
-    // The output transform corrects the spectrum of one sampler's output: each sampler setting the
-    // calibration recorded is taken from it unless given; a given one that differs is reported.
-    sample::Integrator integrator = options.integrator;
-    if (!c->integrator.empty()) {
-      try {
-        integrator = sample::parse_integrator(c->integrator);
-      } catch (const UsageError& e) {
-        throw InputError(cat("model ", job.model_path, ": its calibration record: ", e.what()));
-      }
-    }
-    std::vector<std::string> differ;
-    bool took = false;
-    const auto follow = [&](const char* option, bool recorded, auto& value, auto calibrated,
-                            const auto& show) {
-      if (!recorded) return;
-      if (vm[option].defaulted()) {
-        value = calibrated;
-        took = true;
-      } else if (value != calibrated) {
-        differ.push_back(
-            cat("--", option, " ", show(value), " (calibrated with ", show(calibrated), ")"));
-      }
-    };
-    const auto number = [](auto v) { return cat(v); };
-    const auto name = [](sample::Integrator v) { return sample::to_string(v); };
-    follow("steps", c->steps > 0, options.steps, c->steps, number);
-    follow("integrator", !c->integrator.empty(), options.integrator, integrator, name);
-    follow("diffusion", c->diffusion.has_value(), options.diffusion, c->diffusion.value_or(0.0),
-           number);
-    follow("diffusion-scale", c->diffusion_scale.has_value(), options.diffusion_scale,
-           c->diffusion_scale.value_or(0.0), number);
-    if (!differ.empty()) {
-      std::string list;
-      for (const auto& d : differ) list += (list.empty() ? "" : ", ") + d;
-      par::Log::warn("the model's output calibration was fitted for other sampler settings: " +
-                     list + ": recalibrate (ksi calibrate) for these settings");
-    } else if (took) {
-      par::Log::info(cat("sample: ", options.steps, " ", sample::to_string(options.integrator),
-                         " steps, the settings the model's output calibration was fitted for"));
-    }
+  // The output transform corrects the spectrum of one sampler's output: the settings the
+  // calibration recorded are taken unless given; a given one that differs is reported.
+  const sample::CalibratedSampler followed = sample::follow_calibration(
+      model, job.model_path, [&](const std::string& option) { return !vm[option].defaulted(); },
+      options);
+  if (!followed.differences.empty()) {
+    std::string list;
+    for (const auto& d : followed.differences) list += (list.empty() ? "" : ", ") + d;
+    par::Log::warn("the model's output calibration was fitted for other sampler settings: " + list +
+                   ": recalibrate (ksi calibrate) for these settings");
+  } else if (followed.took) {
+    par::Log::info(cat("sample: ", options.steps, " ", sample::to_string(options.integrator),
+                       " steps, the settings the model's output calibration was fitted for"));
   }
   par::Log::info(cat("sample: ", job.count, " samples of ", model.shape().describe(), ", ",
                      options.steps, " ", sample::to_string(options.integrator), " steps, ",

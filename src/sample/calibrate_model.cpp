@@ -3,6 +3,7 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
+#include "ksi/io/items.hpp"
 #include "ksi/model/standardization.hpp"
 #include "ksi/par/log.hpp"
 
@@ -27,6 +28,59 @@ CalibrationTarget calibration_target(const Matrix& local_data, std::size_t first
     target.log_spread =
         log_power_spread(local_data, first, {shape.dims().begin(), shape.dims().end()}, comm);
   return target;
+}
+
+CalibrationTarget calibration_target(const std::string& data_path, const Model& model,
+                                     const std::string& model_path, bool pdf, bool spread,
+                                     const par::Comm& comm) {
+  io::LocalItems data;
+  {
+    ScopedPhase phase("calibrate.io");
+    data = io::read_items(data_path, comm);
+  }
+  if (!(data.info.shape == model.shape()))
+    throw par::CollectiveError(
+        ExitCode::input,
+        cat("model ", model_path, " was fitted on items of shape ", model.shape().describe(),
+            " but ", data_path, " holds ", data.info.shape.describe()),
+        0);
+  return calibration_target(data.values, data.range.begin, data.info.shape, pdf, spread, comm);
+}
+
+CalibratedSampler follow_calibration(const Model& model, const std::string& model_path,
+                                     const std::function<bool(const std::string&)>& given,
+                                     SampleOptions& options) {
+  CalibratedSampler out;
+  const auto& c = model.calibration();
+  if (!c || model.output().empty()) return out;
+  Integrator integrator = options.integrator;
+  if (!c->integrator.empty()) {
+    try {
+      integrator = parse_integrator(c->integrator);
+    } catch (const UsageError& e) {
+      throw InputError(cat("model ", model_path, ": its calibration record: ", e.what()));
+    }
+  }
+  const auto follow = [&](const char* option, bool recorded, auto& value, auto calibrated,
+                          const auto& show) {
+    if (!recorded) return;
+    if (!given(option)) {
+      value = calibrated;
+      out.took = true;
+    } else if (value != calibrated) {
+      out.differences.push_back(
+          cat("--", option, " ", show(value), " (calibrated with ", show(calibrated), ")"));
+    }
+  };
+  const auto number = [](auto v) { return cat(v); };
+  const auto name = [](Integrator v) { return to_string(v); };
+  follow("steps", c->steps > 0, options.steps, c->steps, number);
+  follow("integrator", !c->integrator.empty(), options.integrator, integrator, name);
+  follow("diffusion", c->diffusion.has_value(), options.diffusion, c->diffusion.value_or(0.0),
+         number);
+  follow("diffusion-scale", c->diffusion_scale.has_value(), options.diffusion_scale,
+         c->diffusion_scale.value_or(0.0), number);
+  return out;
 }
 
 Calibration calibrate_model(Model& model, const SampleOptions& sampler,

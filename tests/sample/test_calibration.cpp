@@ -497,6 +497,28 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
   EXPECT_EQ(back.calibration()->error_after, record.error_after);
   EXPECT_EQ(back.output().gain, model.output().gain);
   EXPECT_FALSE(zero_drift_model(kDims, spectrum_standardization(kDims)).calibration().has_value());
+  // ksi sample follows the recorded sampler unless told otherwise, and names what differs.
+  {
+    sample::SampleOptions asked;  // 40 steps by default
+    const auto none_given = sample::follow_calibration(
+        back, "model.h5", [](const std::string&) { return false; }, asked);
+    EXPECT_TRUE(none_given.took);
+    EXPECT_TRUE(none_given.differences.empty());
+    EXPECT_EQ(asked.steps, sampler().steps);
+    sample::SampleOptions given;
+    given.steps = 40;
+    const auto steps_given = sample::follow_calibration(
+        back, "model.h5", [](const std::string& o) { return o == "steps"; }, given);
+    EXPECT_EQ(given.steps, 40u);
+    ASSERT_EQ(steps_given.differences.size(), 1u);
+    EXPECT_EQ(steps_given.differences[0], "--steps 40 (calibrated with 4)");
+    sample::SampleOptions plain;
+    const auto uncalibrated = sample::follow_calibration(
+        zero_drift_model(kDims, spectrum_standardization(kDims)), "m.h5",
+        [](const std::string&) { return false; }, plain);
+    EXPECT_FALSE(uncalibrated.took);
+    EXPECT_EQ(plain.steps, sample::SampleOptions{}.steps);
+  }
   // Vectors have no shells: the stage refuses them before any work.
   EXPECT_THROW(sample::calibration_target(Matrix(range.size(), 6, 1.0), range.begin,
                                           ItemShape::vector(6), false, false, world),

@@ -7,6 +7,8 @@
 /// (docs/fidelity.md).
 
 #include <cstddef>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "ksi/core/matrix.hpp"
@@ -35,6 +37,26 @@ struct CalibrationTarget {
 CalibrationTarget calibration_target(const Matrix& local_data, std::size_t first,
                                      const ItemShape& shape, bool pdf, bool spread,
                                      const par::Comm& comm);
+
+/// The same from a data file (`ksi calibrate --data`), read collectively: InputError when its items
+/// are not of the shape `model_path`'s model was fitted on.
+CalibrationTarget calibration_target(const std::string& data_path, const Model& model,
+                                     const std::string& model_path, bool pdf, bool spread,
+                                     const par::Comm& comm);
+
+/// `ksi sample` under an output calibration, which corrects one sampler's output: each sampler
+/// setting the calibration recorded (steps, integrator, diffusion, diffusion scale) is taken into
+/// `options` unless the user gave it (`given(option)`, the option's name without --); a given one
+/// that differs is listed ("--steps 40 (calibrated with 30)"). `took` is whether any was taken.
+/// Nothing changes for a model without a calibration. InputError for a record that names no known
+/// integrator.
+struct CalibratedSampler {
+  std::vector<std::string> differences;
+  bool took = false;
+};
+CalibratedSampler follow_calibration(const Model& model, const std::string& model_path,
+                                     const std::function<bool(const std::string&)>& given,
+                                     SampleOptions& options);
 
 /// Calibrates `model`'s output gains (and output map and spread), records the settings and the
 /// spectral errors before and after in its fit settings, and logs them; returns the calibration
