@@ -27,6 +27,15 @@ void write_vectors(const std::string& path, std::size_t n, const par::Comm& comm
   out.commit();
 }
 
+// Inputs of a fit of the vectors in `path` on the quadratic polynomial map.
+fit::TrainingInputs polynomial_inputs(const std::string& path) {
+  fit::TrainingInputs inputs;
+  inputs.data = path;
+  inputs.feature_kind = "polynomial";
+  inputs.feature_params = Params{{"degree", "2"}};
+  return inputs;
+}
+
 TEST(Training, InputsValidateThemselves) {
   const auto message = [](const std::function<void(fit::TrainingInputs&)>& change) {
     return test::validation_message<fit::TrainingInputs>(change);
@@ -66,10 +75,7 @@ TEST(Training, RanksHoldTheAssemblysBatchesInModelUnits) {
   const auto& world = test::World::comm();
   const test::ScratchDir dir("training");
   write_vectors(dir.path("d.h5"), 10, world);
-  fit::TrainingInputs inputs;
-  inputs.data = dir.path("d.h5");
-  inputs.feature_kind = "polynomial";
-  inputs.feature_params = Params{{"degree", "2"}};
+  fit::TrainingInputs inputs = polynomial_inputs(dir.path("d.h5"));
   fit::FitOptions options;
   options.draws = 1;
   options.batch = 4;
@@ -110,10 +116,7 @@ TEST(Training, MaxItemsKeepsTheFirstItems) {
   const auto& world = test::World::comm();
   const test::ScratchDir dir("training-max");
   write_vectors(dir.path("d.h5"), 12, world);
-  fit::TrainingInputs inputs;
-  inputs.data = dir.path("d.h5");
-  inputs.feature_kind = "polynomial";
-  inputs.feature_params = Params{{"degree", "2"}};
+  fit::TrainingInputs inputs = polynomial_inputs(dir.path("d.h5"));
   inputs.max_items = 5;
   fit::FitOptions options;
   const fit::TimeGroup group = fit::time_group(options, options.times, world.rank(), world.size());
@@ -126,10 +129,7 @@ TEST(Training, ShellCorrectionOnNeedsFields) {
   const auto& world = test::World::comm();
   const test::ScratchDir dir("training-shells");
   write_vectors(dir.path("d.h5"), 6, world);
-  fit::TrainingInputs inputs;
-  inputs.data = dir.path("d.h5");
-  inputs.feature_kind = "polynomial";
-  inputs.feature_params = Params{{"degree", "2"}};
+  fit::TrainingInputs inputs = polynomial_inputs(dir.path("d.h5"));
   inputs.shell_correction = "on";
   fit::FitOptions options;
   const fit::TimeGroup group = fit::time_group(options, options.times, world.rank(), world.size());
@@ -159,6 +159,7 @@ TEST(Training, AnInterruptedRunIsNeverDroppedSilently) {
   fit::check_checkpoints({fit_state, guide_state}, true, true, {guide_state}, world);
   world.barrier();
   EXPECT_TRUE(std::filesystem::exists(guide_state));
+  world.barrier();  // every rank has looked before rank 0 removes it
   fit::check_checkpoints({fit_state, guide_state}, false, true, {guide_state}, world);
   world.barrier();
   EXPECT_TRUE(std::filesystem::exists(fit_state));
