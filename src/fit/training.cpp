@@ -75,12 +75,7 @@ TrainingSet prepare_training(const TrainingInputs& inputs, FitOptions& options,
   // A model whose map or units the fit takes, for items of the data's shape.
   const auto read_reference = [&](const std::string& source) {
     Model reference = Model::read(source, comm);
-    if (!(reference.shape() == data.info.shape))
-      throw par::CollectiveError(
-          ExitCode::input,
-          cat("model ", source, " was fitted on items of shape ", reference.shape().describe(),
-              " but ", inputs.data, " holds ", data.info.shape.describe()),
-          0);
+    reference.check_items(data.info.shape, source, inputs.data);
     return reference;
   };
   // Units taken from a model: a --standardize that names another mode is a contradiction.

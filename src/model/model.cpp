@@ -550,6 +550,16 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
   return model;
 }
 
+void Model::check_items(const ItemShape& items, const std::string& model_path,
+                        const std::string& items_path) const {
+  if (!(items == shape_))
+    throw par::CollectiveError(
+        ExitCode::input,
+        cat("model ", model_path, " was fitted on items of shape ", shape_.describe(), " but ",
+            items_path, " holds ", items.describe()),
+        0);
+}
+
 Model Model::read(const std::string& path, const par::Comm& comm) {
   io::File file = io::File::open(path, comm);
   std::unique_ptr<Model> model;

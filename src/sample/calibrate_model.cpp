@@ -38,12 +38,7 @@ CalibrationTarget calibration_target(const std::string& data_path, const Model& 
     ScopedPhase phase("calibrate.io");
     data = io::read_items(data_path, comm);
   }
-  if (!(data.info.shape == model.shape()))
-    throw par::CollectiveError(
-        ExitCode::input,
-        cat("model ", model_path, " was fitted on items of shape ", model.shape().describe(),
-            " but ", data_path, " holds ", data.info.shape.describe()),
-        0);
+  model.check_items(data.info.shape, model_path, data_path);
   return calibration_target(data.values, data.range.begin, data.info.shape, pdf, spread, comm);
 }
 

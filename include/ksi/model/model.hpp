@@ -154,6 +154,11 @@ class Model {
   void write(io::OutputFile& out, const std::string& created_by = "ksi fit") const;
   /// Reads model.h5 on every rank of `comm`; InputError naming the file if it is not a ksi model.
   static Model read(const std::string& path, const par::Comm& comm);
+  /// CollectiveError (ExitCode::input, raised alike on every rank) "model <model_path> was fitted
+  /// on items of shape ... but <items_path> holds ..." unless `items` is the shape it was fitted
+  /// on.
+  void check_items(const ItemShape& items, const std::string& model_path,
+                   const std::string& items_path) const;
 
  private:
   /// Everything but the file's provenance, into / from `root` (a combination's members are models
