@@ -1,5 +1,6 @@
 #include "ksi/sample/job.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
@@ -33,7 +34,26 @@ class SdeMethod final : public SampleMethod {
     return config;
   }
   Matrix generate(std::size_t first, std::size_t count) override {
-    return sample::generate(model_, options_, first, count);
+    Matrix out = generate_states(model_, options_, first, count);
+    escaped_ = escaped_fractions(model_, out);
+    const Matrix normals = spread_normals(model_.output().spread_components(), options_.seed,
+                                          options_.streams, first, count);
+    model_.to_data(out, &normals);
+    return out;
+  }
+  // Where the model has a data range in its units (copula): each sample's escaped fraction.
+  void create_records(const io::Group& root, std::size_t count) const override {
+    if (!has_range()) return;
+    root.create_group(kGroup).create_rows("escaped_fraction", io::DType::float64, count, {});
+  }
+  void write_records(const io::Group& root, std::size_t first, std::size_t count,
+                     const par::Comm&) override {
+    if (!has_range() || !root.has(kGroup)) return;  // (a partial output of an older ksi)
+    ensure(count == 0 || count == escaped_.size(), "sde records of another batch");
+    root.open_group(kGroup)
+        .open_rows("escaped_fraction")
+        .write_rows(first, count, std::span<const double>(escaped_.data(), count));
+    escaped_.clear();
   }
   void finish(const io::Group& root, const par::Comm&) const override {
     root.set_attribute("seed", static_cast<std::int64_t>(options_.seed));
@@ -41,11 +61,34 @@ class SdeMethod final : public SampleMethod {
     root.set_attribute("steps", static_cast<std::int64_t>(options_.steps));
     root.set_attribute("diffusion", options_.diffusion);
     root.set_attribute("diffusion_scale", options_.diffusion_scale);
+    if (!has_range() || !root.has(kGroup)) return;
+    const io::Group group = root.open_group(kGroup);
+    const std::vector<double> escaped = group.read_reals("escaped_fraction");
+    const std::size_t away = static_cast<std::size_t>(std::count_if(
+        escaped.begin(), escaped.end(), [](double f) { return !(f <= kEscapedWarning); }));
+    const auto& z = model_.standardization().marginal.z;
+    group.set_attribute("escaped_definition",
+                        sformat("fraction of a sample's final state in model units beyond the "
+                                "copula table's ends [%.4g, %.4g] (the training data's range)",
+                                z.front(), z.back()));
+    group.set_attribute("escaped_warning", kEscapedWarning);
+    group.set_attribute("run_away", static_cast<std::int64_t>(away));
+    if (away == 0) return;
+    const double largest = *std::max_element(escaped.begin(), escaped.end());
+    par::Log::warn(sformat(
+        "sample: %zu of %zu samples ran away: more than %g of their values (up to %.3g) ended "
+        "beyond the training data's range in model units (z outside [%.3g, %.3g]), where the "
+        "map to data units is flat; the fitted drift is unstable and these samples are not the "
+        "data's law (docs/fidelity.md)",
+        away, escaped.size(), kEscapedWarning, largest, z.front(), z.back()));
   }
 
  private:
+  static constexpr const char* kGroup = "sde";
+  bool has_range() const { return model_.standardization().mode == "copula"; }
   const Model& model_;
   SampleOptions options_;
+  std::vector<double> escaped_;
 };
 
 Params job_config(const Model& model, const SampleMethod& method, const SampleJob& job) {

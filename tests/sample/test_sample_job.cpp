@@ -9,6 +9,10 @@
 
 #include "gaussian_reference.hpp"
 #include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+#include "ksi/features/random_fourier.hpp"
+#include "ksi/fft/fft.hpp"
+#include "ksi/io/hdf5.hpp"
 #include "ksi/io/items.hpp"
 #include "ksi/io/output.hpp"
 #include "ksi/par/signals.hpp"
@@ -123,6 +127,56 @@ TEST(SamplingRun, DefaultBatchDependsOnTheModelOnly) {
   const Matrix a = read_all(automatic.job.out, comm), b = read_all(explicit_batch.job.out, comm);
   ASSERT_EQ(a.size(), b.size());
   EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(double)));
+}
+
+TEST(SamplingRun, SamplesBeyondTheCopulaTablesEndsAreRecordedAndCounted) {
+  // A drift of zero in copula units: the D* sampler ends at white N(0, 1) states (trig schedule:
+  // the noise's variance integrates to 1), unit shell powers, so each value's Gaussian level is
+  // the state plus the mean 0.5. A table over z in [-1, 1] leaves P(z < -1.5) + P(z > 0.5) =
+  // 0.375 of the values beyond its ends (0.317 if the mean were forgotten); one over [-6, 6]
+  // none.
+  const auto& comm = test::World::comm();
+  test::ScratchDir dir("samplejob-escaped");
+  const std::vector<std::size_t> dims{16, 16};
+  const auto model_with_table = [&](double half_width) {
+    Standardization st;
+    st.mode = "copula";
+    st.mean = 0.5;
+    st.shell_power.assign(fft::SpectralShells(dims).count(), 1.0);
+    for (int i = -100; i <= 100; ++i) {
+      st.marginal.z.push_back(half_width * i / 100.0);
+      st.marginal.x.push_back(half_width * i / 100.0);
+    }
+    const ItemShape shape = ItemShape::grid(dims);
+    auto features = std::make_unique<features::RandomFourierFeatures>(shape, 4, 1.0, 7);
+    Matrix eta(2, features->size(), 0.0);
+    return Model(std::move(features), make_schedule("trig"), shape, std::move(st), {0.0, 1.0},
+                 std::move(eta));
+  };
+  sample::SampleOptions options;
+  options.steps = 8;
+  options.batch = 3;  // several batches on every rank count
+  sample::SampleJob job;
+  job.count = 16;
+  job.flush_every_seconds = 0;
+  for (const double half_width : {1.0, 6.0}) {
+    job.out = dir.path(sformat("escaped-%g.h5", half_width));
+    sample::run_sampling(model_with_table(half_width), options, job, comm);
+    io::File file = io::File::open(job.out, comm);
+    const io::Group group = file.root().open_group("sde");
+    const auto fraction = group.read_reals("escaped_fraction");
+    ASSERT_EQ(fraction.size(), job.count);
+    double mean = 0.0;
+    for (const double f : fraction) mean += f / static_cast<double>(fraction.size());
+    if (half_width == 1.0) {
+      for (const double f : fraction) EXPECT_GT(f, sample::kEscapedWarning);
+      EXPECT_NEAR(mean, 0.375, 0.025);  // sd of the mean 0.0076
+      EXPECT_EQ(group.integer_attribute("run_away"), 16);
+    } else {
+      EXPECT_EQ(mean, 0.0);
+      EXPECT_EQ(group.integer_attribute("run_away"), 0);
+    }
+  }
 }
 
 TEST(SampleOptionsCheck, EachSettingIsCheckedOnceAndNamesItsOption) {

@@ -59,6 +59,11 @@ struct Standardization {
   void to_model(Matrix& items, const ItemShape& shape) const;
   /// Model units -> data units, every row of `items` in place.
   void to_data(Matrix& items, const ItemShape& shape) const;
+  /// Copula only: per row of `states` (model units), the fraction of its values whose Gaussian
+  /// level (the coloured state plus the mean: what the table maps to data units) lies beyond the
+  /// table's ends, where no training value is and the map to data units is flat (a sample that
+  /// reached them has run away). Empty for other modes.
+  std::vector<double> beyond_table(const Matrix& states, const ItemShape& shape) const;
 
   /// spectrum: the per-shell gains sqrt(P(s)) of model units -> data units (0 on shells without
   /// power); empty for the other modes.
