@@ -212,8 +212,8 @@ void Model::set_output(OutputTransform output) {
   output_ = std::move(output);
 }
 
-void Model::to_data(Matrix& X, const Matrix* spread_normals) const {
-  output_.apply(X, shape_, standardization_, spread_normals);
+void Model::to_data(Matrix& X, const Matrix* spread_normals, std::vector<double>* beyond) const {
+  output_.apply(X, shape_, standardization_, spread_normals, beyond);
 }
 
 std::string fingerprint(std::span<const std::byte> bytes, std::uint64_t seed) {

@@ -40,8 +40,8 @@ void OutputTransform::validate(const ItemShape& shape) const {
 }
 
 void OutputTransform::apply(Matrix& X, const ItemShape& shape,
-                            const Standardization& standardization,
-                            const Matrix* spread_normals) const {
+                            const Standardization& standardization, const Matrix* spread_normals,
+                            std::vector<double>* beyond) const {
   const std::vector<std::size_t> dims(shape.dims().begin(), shape.dims().end());
   if (spread.rows() > 0) {
     if (spread_normals == nullptr || spread_normals->rows() != X.rows() ||
@@ -52,6 +52,7 @@ void OutputTransform::apply(Matrix& X, const ItemShape& shape,
   } else if (!gain.empty()) {
     filter_shells(X, dims, gain);
   }
+  if (beyond != nullptr) *beyond = standardization.beyond_table(X, shape);
   standardization.to_data(X, shape);
   if (!map.x.empty())
     for (double& v : X.values()) v = map.forward(v);

@@ -35,10 +35,9 @@ class SdeMethod final : public SampleMethod {
   }
   Matrix generate(std::size_t first, std::size_t count) override {
     Matrix out = generate_states(model_, options_, first, count);
-    escaped_ = escaped_fractions(model_, out);
     const Matrix normals = spread_normals(model_.output().spread_components(), options_.seed,
                                           options_.streams, first, count);
-    model_.to_data(out, &normals);
+    model_.to_data(out, &normals, &escaped_);  // the levels the table maps (after output gains)
     return out;
   }
   // Where the model has a data range in its units (copula): each sample's escaped fraction.
@@ -61,15 +60,21 @@ class SdeMethod final : public SampleMethod {
     root.set_attribute("steps", static_cast<std::int64_t>(options_.steps));
     root.set_attribute("diffusion", options_.diffusion);
     root.set_attribute("diffusion_scale", options_.diffusion_scale);
-    if (!has_range() || !root.has(kGroup)) return;
+    if (!has_range()) return;
+    if (!root.has(kGroup)) {
+      par::Log::info("sample: no escaped fractions recorded (a partial output of an older ksi)");
+      return;
+    }
     const io::Group group = root.open_group(kGroup);
     const std::vector<double> escaped = group.read_reals("escaped_fraction");
     const std::size_t away = static_cast<std::size_t>(std::count_if(
         escaped.begin(), escaped.end(), [](double f) { return !(f <= kEscapedWarning); }));
     const auto& z = model_.standardization().marginal.z;
     group.set_attribute("escaped_definition",
-                        sformat("fraction of a sample's final state in model units beyond the "
-                                "copula table's ends [%.4g, %.4g] (the training data's range)",
+                        sformat("fraction of a sample's values whose Gaussian level (final state "
+                                "after any output gains, coloured, plus the mean: what the copula "
+                                "table maps to data units) lies beyond the table's ends [%.4g, "
+                                "%.4g] (the training data's range)",
                                 z.front(), z.back()));
     group.set_attribute("escaped_warning", kEscapedWarning);
     group.set_attribute("run_away", static_cast<std::int64_t>(away));
@@ -85,7 +90,10 @@ class SdeMethod final : public SampleMethod {
 
  private:
   static constexpr const char* kGroup = "sde";
-  bool has_range() const { return model_.standardization().mode == "copula"; }
+  bool has_range() const {  // the condition under which beyond_table measures anything
+    return model_.standardization().mode == "copula" &&
+           model_.standardization().marginal.z.size() >= 2;
+  }
   const Model& model_;
   SampleOptions options_;
   std::vector<double> escaped_;

@@ -43,10 +43,6 @@ Matrix generate(const Model& model, const SampleOptions& options, std::size_t fi
   return out;
 }
 
-std::vector<double> escaped_fractions(const Model& model, const Matrix& states) {
-  return model.standardization().beyond_table(states, model.shape());
-}
-
 Matrix spread_normals(std::size_t components, std::uint64_t seed, StreamPurpose streams,
                       std::size_t first, std::size_t count) {
   Matrix xi(count, components);

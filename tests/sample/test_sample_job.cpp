@@ -2,6 +2,7 @@
 // interrupted run are resumed (on any number of ranks), never silently dropped.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -131,10 +132,11 @@ TEST(SamplingRun, DefaultBatchDependsOnTheModelOnly) {
 
 TEST(SamplingRun, SamplesBeyondTheCopulaTablesEndsAreRecordedAndCounted) {
   // A drift of zero in copula units: the D* sampler ends at white N(0, 1) states (trig schedule:
-  // the noise's variance integrates to 1), unit shell powers, so each value's Gaussian level is
-  // the state plus the mean 0.5. A table over z in [-1, 1] leaves P(z < -1.5) + P(z > 0.5) =
-  // 0.375 of the values beyond its ends (0.317 if the mean were forgotten); one over [-6, 6]
-  // none.
+  // the noise's variance integrates to 1); shell powers 1/4 colour them by 1/2 and the mean 0.5 is
+  // added: each value's Gaussian level is z / 2 + 0.5. A table over [-1, 1] leaves P(z < -3) +
+  // P(z > 1) = 0.160 of the values beyond its ends (0.375 without the colouring, 0.046 without the
+  // mean); one over [-6, 6] none. The table is the identity, clamped at its ends: a sample's
+  // recorded fraction is exactly its share of data values at +-1 (rows placed by sample id).
   const auto& comm = test::World::comm();
   test::ScratchDir dir("samplejob-escaped");
   const std::vector<std::size_t> dims{16, 16};
@@ -142,7 +144,7 @@ TEST(SamplingRun, SamplesBeyondTheCopulaTablesEndsAreRecordedAndCounted) {
     Standardization st;
     st.mode = "copula";
     st.mean = 0.5;
-    st.shell_power.assign(fft::SpectralShells(dims).count(), 1.0);
+    st.shell_power.assign(fft::SpectralShells(dims).count(), 0.25);
     for (int i = -100; i <= 100; ++i) {
       st.marginal.z.push_back(half_width * i / 100.0);
       st.marginal.x.push_back(half_width * i / 100.0);
@@ -155,7 +157,7 @@ TEST(SamplingRun, SamplesBeyondTheCopulaTablesEndsAreRecordedAndCounted) {
   };
   sample::SampleOptions options;
   options.steps = 8;
-  options.batch = 3;  // several batches on every rank count
+  options.batch = 5;  // 4 batches: rounds where some ranks have none, a short last batch
   sample::SampleJob job;
   job.count = 16;
   job.flush_every_seconds = 0;
@@ -166,11 +168,18 @@ TEST(SamplingRun, SamplesBeyondTheCopulaTablesEndsAreRecordedAndCounted) {
     const io::Group group = file.root().open_group("sde");
     const auto fraction = group.read_reals("escaped_fraction");
     ASSERT_EQ(fraction.size(), job.count);
+    const Matrix fields = io::read_items(job.out, comm, par::Range{0, job.count}).values;
     double mean = 0.0;
-    for (const double f : fraction) mean += f / static_cast<double>(fraction.size());
+    for (std::size_t i = 0; i < job.count; ++i) {
+      std::size_t clamped = 0;
+      for (const double v : fields.row(i)) clamped += std::abs(v) == half_width ? 1 : 0;
+      EXPECT_EQ(fraction[i], static_cast<double>(clamped) / static_cast<double>(fields.cols()))
+          << "sample " << i;
+      mean += fraction[i] / static_cast<double>(job.count);
+    }
     if (half_width == 1.0) {
       for (const double f : fraction) EXPECT_GT(f, sample::kEscapedWarning);
-      EXPECT_NEAR(mean, 0.375, 0.025);  // sd of the mean 0.0076
+      EXPECT_NEAR(mean, 0.160, 0.025);  // sd of the mean 0.006
       EXPECT_EQ(group.integer_attribute("run_away"), 16);
     } else {
       EXPECT_EQ(mean, 0.0);

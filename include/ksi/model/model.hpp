@@ -143,8 +143,10 @@ class Model {
     calibration_ = std::move(record);
   }
   /// The sampler's final states (model units, rows of X) -> data units: output().apply with the
-  /// model's standardisation (`spread_normals` as OutputTransform::apply needs them).
-  void to_data(Matrix& X, const Matrix* spread_normals = nullptr) const;
+  /// model's standardisation (`spread_normals` as OutputTransform::apply needs them; `beyond` as
+  /// its `beyond`).
+  void to_data(Matrix& X, const Matrix* spread_normals = nullptr,
+               std::vector<double>* beyond = nullptr) const;
 
   /// A short fingerprint of eta, the time grid, the feature map and the schedule (hex).
   std::string identity() const;

@@ -38,9 +38,11 @@ struct OutputTransform {
   /// map).
   void validate(const ItemShape& shape) const;
   /// Rows of X (final states in model units) -> data units. `spread_normals`: X.rows() x
-  /// spread_components() (needed when there is a spread; UsageError otherwise).
+  /// spread_components() (needed when there is a spread; UsageError otherwise). `beyond`, if
+  /// given, receives Standardization::beyond_table of the states the standardisation maps (after
+  /// the output gains).
   void apply(Matrix& X, const ItemShape& shape, const Standardization& standardization,
-             const Matrix* spread_normals = nullptr) const;
+             const Matrix* spread_normals = nullptr, std::vector<double>* beyond = nullptr) const;
 };
 
 /// The settings an OutputTransform was fitted for and what it achieved (the model's `/calibration`

@@ -56,12 +56,8 @@ Matrix spread_normals(std::size_t components, std::uint64_t seed, StreamPurpose 
 Matrix generate_states(const Model& model, const SampleOptions& options, std::size_t first,
                        std::size_t count);
 
-/// Per row of `states` (final states in model units), the fraction of its values beyond the range
-/// the training data span: Standardization::beyond_table (copula: the table's ends; no training
-/// value lies there, a Gaussian field of 64^3 values has about 1e-7 of its values there). Empty
-/// for standardisations without such a range.
-std::vector<double> escaped_fractions(const Model& model, const Matrix& states);
-/// A sample whose escaped fraction exceeds this is reported as run away (ksi sample's warning).
+/// A sample whose fraction of values beyond the copula table's ends (Standardization::beyond_table,
+/// the output's /sde/escaped_fraction) exceeds this is reported as run away by ksi sample.
 inline constexpr double kEscapedWarning = 1e-3;
 
 }  // namespace ksi::sample
