@@ -52,8 +52,7 @@ void OutputTransform::apply(Matrix& X, const ItemShape& shape,
   } else if (!gain.empty()) {
     filter_shells(X, dims, gain);
   }
-  if (beyond != nullptr) *beyond = standardization.beyond_table(X, shape);
-  standardization.to_data(X, shape);
+  standardization.to_data(X, shape, beyond);
   if (!map.x.empty())
     for (double& v : X.values()) v = map.forward(v);
 }

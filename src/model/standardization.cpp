@@ -268,31 +268,28 @@ features::FieldUnits Standardization::data_units(std::size_t knots) const {
   return units;
 }
 
-std::vector<double> Standardization::beyond_table(const Matrix& states,
-                                                  const ItemShape& shape) const {
-  if (mode != "copula" || marginal.z.size() < 2) return {};
-  Matrix levels = states;
-  filter_rows(levels, {shape.dims().begin(), shape.dims().end()}, colouring_gains(), 0.0, mean);
-  const double low = marginal.z.front(), high = marginal.z.back();
-  std::vector<double> fraction(levels.rows(), 0.0);
-  for (std::size_t i = 0; i < levels.rows(); ++i) {
-    std::size_t out = 0;
-    for (const double v : levels.row(i)) out += (v >= low && v <= high) ? 0 : 1;  // NaN: out
-    fraction[i] =
-        static_cast<double>(out) / static_cast<double>(std::max<std::size_t>(1, levels.cols()));
-  }
-  return fraction;
-}
-
-void Standardization::to_data(Matrix& items, const ItemShape& shape) const {
+void Standardization::to_data(Matrix& items, const ItemShape& shape,
+                              std::vector<double>* beyond) const {
+  if (beyond != nullptr) beyond->clear();
   if (mode == "none") return;
   if (mode == "scalar") {
     for (double& v : items.values()) v = mean + scale * v;
     return;
   }
   filter_rows(items, {shape.dims().begin(), shape.dims().end()}, colouring_gains(), 0.0, mean);
-  if (mode == "copula")
-    for (double& v : items.values()) v = marginal.inverse(v);
+  if (!has_table()) return;
+  if (beyond != nullptr) {
+    // MarginalTable::inverse clamps every level not strictly inside the table (NaN too).
+    const double low = marginal.z.front(), high = marginal.z.back();
+    beyond->assign(items.rows(), 0.0);
+    for (std::size_t i = 0; i < items.rows(); ++i) {
+      std::size_t out = 0;
+      for (const double v : items.row(i)) out += (v > low && v < high) ? 0 : 1;
+      (*beyond)[i] =
+          static_cast<double>(out) / static_cast<double>(std::max<std::size_t>(1, items.cols()));
+    }
+  }
+  for (double& v : items.values()) v = marginal.inverse(v);
 }
 
 }  // namespace ksi

@@ -34,13 +34,9 @@ class SdeMethod final : public SampleMethod {
     return config;
   }
   Matrix generate(std::size_t first, std::size_t count) override {
-    Matrix out = generate_states(model_, options_, first, count);
-    const Matrix normals = spread_normals(model_.output().spread_components(), options_.seed,
-                                          options_.streams, first, count);
-    model_.to_data(out, &normals, &escaped_);  // the levels the table maps (after output gains)
-    return out;
+    return sample::generate(model_, options_, first, count, &escaped_);
   }
-  // Where the model has a data range in its units (copula): each sample's escaped fraction.
+  // Where the model maps to data units through a table (copula): each sample's escaped fraction.
   void create_records(const io::Group& root, std::size_t count) const override {
     if (!has_range()) return;
     root.create_group(kGroup).create_rows("escaped_fraction", io::DType::float64, count, {});
@@ -70,12 +66,13 @@ class SdeMethod final : public SampleMethod {
     const std::size_t away = static_cast<std::size_t>(std::count_if(
         escaped.begin(), escaped.end(), [](double f) { return !(f <= kEscapedWarning); }));
     const auto& z = model_.standardization().marginal.z;
-    group.set_attribute("escaped_definition",
-                        sformat("fraction of a sample's values whose Gaussian level (final state "
-                                "after any output gains, coloured, plus the mean: what the copula "
-                                "table maps to data units) lies beyond the table's ends [%.4g, "
-                                "%.4g] (the training data's range)",
-                                z.front(), z.back()));
+    group.set_attribute(
+        "escaped_definition",
+        sformat("fraction of a sample's values whose Gaussian level (final state "
+                "after any output gains, coloured, plus the mean: what the copula "
+                "table maps to data units) lies at or beyond the table's ends [%.4g, "
+                "%.4g] (the training data's range)",
+                z.front(), z.back()));
     group.set_attribute("escaped_warning", kEscapedWarning);
     group.set_attribute("run_away", static_cast<std::int64_t>(away));
     if (away == 0) return;
@@ -90,10 +87,7 @@ class SdeMethod final : public SampleMethod {
 
  private:
   static constexpr const char* kGroup = "sde";
-  bool has_range() const {  // the condition under which beyond_table measures anything
-    return model_.standardization().mode == "copula" &&
-           model_.standardization().marginal.z.size() >= 2;
-  }
+  bool has_range() const { return model_.standardization().has_table(); }
   const Model& model_;
   SampleOptions options_;
   std::vector<double> escaped_;

@@ -35,11 +35,11 @@ std::size_t default_batch(const Model& model) {
 }
 
 Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,
-                std::size_t count) {
+                std::size_t count, std::vector<double>* beyond) {
   Matrix out = generate_states(model, options, first, count);
   const Matrix normals = spread_normals(model.output().spread_components(), options.seed,
                                         options.streams, first, count);
-  model.to_data(out, &normals);
+  model.to_data(out, &normals, beyond);
   return out;
 }
 

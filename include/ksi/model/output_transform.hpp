@@ -39,8 +39,7 @@ struct OutputTransform {
   void validate(const ItemShape& shape) const;
   /// Rows of X (final states in model units) -> data units. `spread_normals`: X.rows() x
   /// spread_components() (needed when there is a spread; UsageError otherwise). `beyond`, if
-  /// given, receives Standardization::beyond_table of the states the standardisation maps (after
-  /// the output gains).
+  /// given, is Standardization::to_data's (the states it maps come after the output gains).
   void apply(Matrix& X, const ItemShape& shape, const Standardization& standardization,
              const Matrix* spread_normals = nullptr, std::vector<double>* beyond = nullptr) const;
 };

@@ -57,13 +57,14 @@ struct Standardization {
 
   /// Data units -> model units, every row of `items` in place.
   void to_model(Matrix& items, const ItemShape& shape) const;
-  /// Model units -> data units, every row of `items` in place.
-  void to_data(Matrix& items, const ItemShape& shape) const;
-  /// Copula only: per row of `states` (model units), the fraction of its values whose Gaussian
-  /// level (the coloured state plus the mean: what the table maps to data units) lies beyond the
-  /// table's ends, where no training value is and the map to data units is flat (a sample that
-  /// reached them has run away). Empty for other modes.
-  std::vector<double> beyond_table(const Matrix& states, const ItemShape& shape) const;
+  /// Model units -> data units, every row of `items` in place. `beyond`, if given and the mode has
+  /// a table (has_table), receives per row the fraction of its values whose Gaussian level (the
+  /// coloured state plus the mean: what the table maps) lies at or beyond the table's ends, where
+  /// no training value is and the map is clamped (a sample that reached them has run away);
+  /// otherwise it is left empty.
+  void to_data(Matrix& items, const ItemShape& shape, std::vector<double>* beyond = nullptr) const;
+  /// The copula mode: data units are reached through a table of the training values.
+  bool has_table() const { return mode == "copula"; }
 
   /// spectrum: the per-shell gains sqrt(P(s)) of model units -> data units (0 on shells without
   /// power); empty for the other modes.

@@ -43,9 +43,10 @@ struct SampleOptions {
 std::size_t default_batch(const Model& model);
 
 /// Integrates samples with global ids [first, first + count) and returns them (count x d) in data
-/// units (Model::to_data: output gains, then the standardisation undone). Rank-local.
+/// units (Model::to_data: output gains, then the standardisation undone; `beyond` as its).
+/// Rank-local.
 Matrix generate(const Model& model, const SampleOptions& options, std::size_t first,
-                std::size_t count);
+                std::size_t count, std::vector<double>* beyond = nullptr);
 /// The standard normals xi (count x components) that set the energy level of the samples with
 /// global ids [first, first + count) under a model's output spread (Model::output_spread): each
 /// sample's own stream (seed, `streams`, id, 1), apart from its integration noise (seed, `streams`,
@@ -56,8 +57,9 @@ Matrix spread_normals(std::size_t components, std::uint64_t seed, StreamPurpose 
 Matrix generate_states(const Model& model, const SampleOptions& options, std::size_t first,
                        std::size_t count);
 
-/// A sample whose fraction of values beyond the copula table's ends (Standardization::beyond_table,
-/// the output's /sde/escaped_fraction) exceeds this is reported as run away by ksi sample.
+/// A sample whose fraction of values beyond the copula table's ends (Standardization::to_data's
+/// `beyond`, the output's /sde/escaped_fraction) exceeds this is reported as run away by ksi
+/// sample.
 inline constexpr double kEscapedWarning = 1e-3;
 
 }  // namespace ksi::sample
