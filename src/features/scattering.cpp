@@ -530,6 +530,16 @@ std::vector<std::string> ScatteringSpectra::feature_names() const {
   return names;
 }
 
+std::vector<std::size_t> ScatteringSpectra::bin_features() const {
+  // The bins follow the scattering features, in the order of feature_names.
+  const std::size_t first = impl_->features.size();
+  const std::size_t count =
+      static_cast<std::size_t>(impl_->marginal.bins) + impl_->conditional.count();
+  std::vector<std::size_t> bins(count);
+  for (std::size_t i = 0; i < count; ++i) bins[i] = first + i;
+  return bins;
+}
+
 std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpec& spec,
                                                                 const ItemShape& shape) {
   Params params = spec.params;

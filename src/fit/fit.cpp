@@ -97,6 +97,7 @@ Params checkpoint_config(const features::FeatureMap& features, const ItemShape& 
   config.set("draws", options.draws);
   config.set("seed", static_cast<std::int64_t>(options.seed));
   config.set("ridge", options.ridge);
+  if (options.bin_ridge > 0.0) config.set("bin_ridge", options.bin_ridge);
   config.set("items_per_batch", items_per_batch);
   config.set("times_per_chunk", plan.chunk_size);
   config.set("distributed_solve", plan.distributed);
@@ -319,12 +320,27 @@ std::vector<double> make_time_grid(std::size_t times, const std::string& grid) {
   return t;
 }
 
+std::vector<double> bin_penalty(const features::FeatureMap& features, double bin_ridge) {
+  if (bin_ridge == 0.0) return {};
+  const std::vector<std::size_t> bins = features.bin_features();
+  if (bins.empty())
+    throw UsageError(
+        "--bin-ridge penalises the bins of a one-point law, and this feature map has none (add "
+        "marginal=B or conditional=B to the scattering map's --feature-params, or drop "
+        "--bin-ridge)");
+  std::vector<double> penalty(features.size(), 0.0);
+  for (const std::size_t p : bins) penalty[p] = bin_ridge;
+  return penalty;
+}
+
 void FitOptions::validate() const {
   make_schedule(schedule);
   make_time_grid(times, time_grid);
   if (draws == 0) throw UsageError("--draws must be at least 1");
   if (!(ridge >= 0.0) || !std::isfinite(ridge))
     throw UsageError("--ridge must be non-negative and finite");
+  if (!(bin_ridge >= 0.0) || !std::isfinite(bin_ridge))
+    throw UsageError("--bin-ridge must be non-negative and finite");
   if (!(memory_mb > 0.0) || !std::isfinite(memory_mb))
     throw UsageError("--memory-mb must be positive");
   if (!(checkpoint.every_seconds >= 0.0)) throw UsageError("--checkpoint-every must be >= 0");
@@ -635,6 +651,7 @@ void solve_chunk(const FitJob& job, std::size_t k0, std::size_t k1,
     }
   }
 
+  const std::vector<double> penalty = bin_penalty(job.features, job.options.bin_ridge);
   std::exception_ptr failure;
   ScopedPhase phase("fit.solve");
   for (std::size_t k = k0; k < k1; ++k) {
@@ -666,9 +683,10 @@ void solve_chunk(const FitJob& job, std::size_t k0, std::size_t k1,
       if (no_rows)
         result = SolveResult{};  // every member's drift vanishes here: eta_k = 0
       else if (plan.distributed)
-        result = solve_normal_equations_distributed(K, h, job.options.ridge, x, *job.group_comm);
+        result = solve_normal_equations_distributed(K, h, job.options.ridge, x, *job.group_comm,
+                                                    penalty);
       else
-        result = solve_normal_equations(K, h, job.options.ridge, x);
+        result = solve_normal_equations(K, h, job.options.ridge, x, penalty);
       if (!mine) continue;
       std::copy(x.begin(), x.end(), solution.eta.row(k).begin());
       // The targets of the guided passes: h_k and the feature moments of the pairs.
@@ -743,6 +761,7 @@ Model make_model(FitJob& job, FitSolution solution, std::unique_ptr<features::Fe
   s.set("draws", job.M);
   s.set("seed", static_cast<std::int64_t>(options.seed));
   s.set("ridge", options.ridge);
+  if (options.bin_ridge > 0.0) s.set("bin_ridge", options.bin_ridge);
   s.set("times", job.T);
   s.set("time_grid", options.time_grid);
   s.set("ranks", comm.size());
@@ -762,6 +781,7 @@ Model fit_model(const Matrix& local_items, std::size_t first_item, std::size_t t
   if (options.shell_correction && !shape.is_grid())
     throw UsageError("shell gains need fields on a periodic grid, but the items are " +
                      shape.describe());
+  bin_penalty(*features, options.bin_ridge);  // the same map on every rank: refused on all
   FitJob job(local_items, first_item, total_items, *features, shape, standardization, options,
              comm);
   const std::size_t T = job.T, P = job.P;

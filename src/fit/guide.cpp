@@ -82,6 +82,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("diffusion_scale", o.diffusion_scale);
   config.set("seed", static_cast<std::int64_t>(o.seed));
   config.set("ridge", o.ridge);
+  if (o.bin_ridge > 0.0) config.set("bin_ridge", o.bin_ridge);
   if (o.update != GuideUpdate::full) config.set("update", to_string(o.update));
   if (o.dead_band > 0.0) config.set("dead_band", o.dead_band);
   config.set("members_per_batch", per_batch);
@@ -314,7 +315,8 @@ double energy(const Matrix& K, std::span<const double> d) {
 // for a full update (K eta_new = rhs), rhs itself for a residual one (`increment`). A last resort
 // scales d. On the root rank only (its result is broadcast).
 void limit_step(const Matrix& K, std::span<const double> rhs, bool increment, double limit,
-                double ridge, std::span<const double> eta, std::vector<double>& eta_new) {
+                double ridge, std::span<const double> penalty, std::span<const double> eta,
+                std::vector<double>& eta_new) {
   if (!(limit > 0.0)) return;
   const std::size_t P = eta.size();
   const double bound = limit * limit * energy(K, eta);
@@ -334,7 +336,7 @@ void limit_step(const Matrix& K, std::span<const double> rhs, bool increment, do
       damped(p, p) = K(p, p) + dp;
       shifted[p] = increment ? rhs[p] : rhs[p] + dp * eta[p];
     }
-    solve_normal_equations(damped, shifted, ridge, candidate);
+    solve_normal_equations(damped, shifted, ridge, candidate, penalty);
     if (increment)
       for (std::size_t p = 0; p < P; ++p) candidate[p] += eta[p];
     if (fits(candidate)) {
@@ -434,6 +436,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         "none (fit it again with this version of ksi)");
   const features::FeatureMap& features = model.features();
   check_guidable(features);
+  const std::vector<double> penalty = bin_penalty(features, options.bin_ridge);
   const std::size_t P = features.size(), d = model.shape().size();
   const std::vector<double>& times = model.times();
   const std::size_t T = times.size();
@@ -729,10 +732,10 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       if (update && comm.is_root()) {
         try {
           ScopedPhase phase("guide.solve");
-          solve_normal_equations(K, rhs, ridge, eta_new);
+          solve_normal_equations(K, rhs, ridge, eta_new, penalty);
           if (residual)
             for (std::size_t p = 0; p < P; ++p) eta_new[p] += at.eta(k, p);
-          limit_step(K, rhs, residual, at.step_limit, ridge, at.eta.row(k), eta_new);
+          limit_step(K, rhs, residual, at.step_limit, ridge, penalty, at.eta.row(k), eta_new);
         } catch (const Error& e) {
           failure = std::make_exception_ptr(
               NumericalError(sformat("guided pass %zu: the ensemble system at t = %.4f failed: %s",

@@ -60,6 +60,15 @@ double absolute_ridge(const Matrix& K, double relative_ridge) {
   return relative_ridge * trace / static_cast<double>(K.rows());
 }
 
+// tr(K)/P penalty[i] for each feature i (all 0 when penalty is empty).
+std::vector<double> absolute_penalty(const Matrix& K, std::span<const double> penalty) {
+  std::vector<double> extra(K.rows(), 0.0);
+  if (penalty.empty()) return extra;
+  const double unit = absolute_ridge(K, 1.0);
+  for (std::size_t i = 0; i < extra.size(); ++i) extra[i] = penalty[i] * unit;
+  return extra;
+}
+
 void make_ksp(MPI_Comm comm, Mat A, KSP* ksp) {
   KSI_PETSC(KSPCreate(comm, ksp));
   KSI_PETSC(KSPSetOperators(*ksp, A, A));
@@ -196,10 +205,13 @@ PetscSession::~PetscSession() {
 }
 
 SolveResult solve_normal_equations(const Matrix& K, std::span<const double> h,
-                                   double relative_ridge, std::span<double> eta) {
+                                   double relative_ridge, std::span<double> eta,
+                                   std::span<const double> penalty) {
   const std::size_t P = K.rows();
   ensure(K.cols() == P && h.size() == P && eta.size() == P, "solve: shapes do not match");
+  ensure(penalty.empty() || penalty.size() == P, "solve: penalty of the wrong size");
   double ridge = absolute_ridge(K, relative_ridge);
+  const std::vector<double> extra = absolute_penalty(K, penalty);
   // A Cholesky breakdown (K numerically indefinite beyond the ridge) is retried with a larger
   // ridge.
   for (int attempt = 0;; ++attempt) {
@@ -211,7 +223,7 @@ SolveResult solve_normal_equations(const Matrix& K, std::span<const double> h,
       KSI_PETSC(MatDenseGetArrayWrite(A.get(), &a));
       for (std::size_t j = 0; j < P; ++j)
         for (std::size_t i = 0; i < P; ++i)
-          a[i + j * P] = (i <= j ? K(i, j) : K(j, i)) + (i == j ? ridge : 0.0);
+          a[i + j * P] = (i <= j ? K(i, j) : K(j, i)) + (i == j ? ridge + extra[i] : 0.0);
       KSI_PETSC(MatDenseRestoreArrayWrite(A.get(), &a));
       KSI_PETSC(MatAssemblyBegin(A.get(), MAT_FINAL_ASSEMBLY));
       KSI_PETSC(MatAssemblyEnd(A.get(), MAT_FINAL_ASSEMBLY));
@@ -242,15 +254,19 @@ SolveResult solve_normal_equations(const Matrix& K, std::span<const double> h,
 
 SolveResult solve_normal_equations_distributed(const Matrix& K, std::span<const double> h,
                                                double relative_ridge, std::span<double> eta,
-                                               const par::Comm& group) {
+                                               const par::Comm& group,
+                                               std::span<const double> penalty) {
   const MPI_Comm comm = par::native(group);
   std::int64_t P = group.is_root() ? static_cast<std::int64_t>(K.rows()) : 0;
   group.bcast(P, 0);
   double ridge = 0.0;
+  std::vector<double> extra;  // read on the root, which inserts the rows
   std::exception_ptr failure;
   if (group.is_root()) {
     try {
+      ensure(penalty.empty() || penalty.size() == K.rows(), "solve: penalty of the wrong size");
       ridge = absolute_ridge(K, relative_ridge);
+      extra = absolute_penalty(K, penalty);
     } catch (...) {
       failure = std::current_exception();
     }
@@ -269,7 +285,7 @@ SolveResult solve_normal_equations_distributed(const Matrix& K, std::span<const 
     for (PetscInt j = 0; j < P; ++j) columns[static_cast<std::size_t>(j)] = j;
     for (std::size_t i = 0; i < static_cast<std::size_t>(P); ++i) {
       for (std::size_t j = 0; j < static_cast<std::size_t>(P); ++j)
-        row[j] = (i <= j ? K(i, j) : K(j, i)) + (i == j ? ridge : 0.0);
+        row[j] = (i <= j ? K(i, j) : K(j, i)) + (i == j ? ridge + extra[i] : 0.0);
       const PetscInt r = static_cast<PetscInt>(i);
       KSI_PETSC(MatSetValues(A.get(), 1, &r, static_cast<PetscInt>(P), columns.data(), row.data(),
                              INSERT_VALUES));

@@ -134,6 +134,10 @@ expect_exit 2 "^ksi: error: scattering features: J = 4" -- \
 out=$("$MPIEXEC" -n 2 --oversubscribe "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=4 2>&1)
 [ "$(grep -c 'ksi: error' <<<"$out")" -eq 1 ] && ! grep -q "MPI_ABORT" <<<"$out" && echo "ok: one message on 2 ranks" ||
   { echo "FAIL: expected one error line and no abort on 2 ranks: $out"; failures=$((failures + 1)); }
+expect_exit 2 "^ksi: error: --bin-ridge penalises the bins of a one-point law, and this feature map has none" -- \
+  "$MPIEXEC" -n 2 --oversubscribe "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=3 --bin-ridge 0.01
+expect_exit 2 "--bin-ridge must be non-negative" -- \
+  "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=3,marginal=4 --bin-ridge -1
 expect_exit 2 "standardization 'spectrum' needs fields on a periodic grid" -- \
   "$ksi" fit --data vectors.h5 --out e.h5 --features polynomial --standardize spectrum
 expect_absent e.h5 e.xmf

@@ -997,3 +997,79 @@ TEST(GuidedPasses, ResumedResidualPassesDriveTheEnsembleWithTheCheckpointsEta) {
         << "stopped at t_" << k + 1;
   }
 }
+
+// --bin-ridge: a ridge on the one-point bins alone. Very large, it leaves the fit of the map
+// without them (the sub-block's solution); 0 it is the plain fit, which differs; and the guided
+// passes solve with it too.
+TEST(BinRidge, ALargeOneLeavesTheFitOfTheMapWithoutTheBins) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  FitSetup plain = lognormal_setup(24);
+  plain.options.ridge = 0.0;
+  FitSetup binned = plain;
+  binned.map.set("marginal", 5);
+  binned.map.set("conditional", 3);
+  const Model without = fit_on(plain, comm);
+  const Model with = fit_on(binned, comm);
+  binned.options.bin_ridge = 1e12;
+  Model damped = fit_on(binned, comm);
+
+  const std::vector<std::size_t> bins = damped.features().bin_features();
+  const std::size_t P = damped.features().size(), p0 = without.features().size();
+  ASSERT_EQ(bins.size(), 5u + 2u * 3u);  // J = 2: the conditional family per scale
+  ASSERT_EQ(P, p0 + bins.size());
+  const auto names = damped.features().feature_names();
+  for (const std::size_t p : bins)
+    EXPECT_TRUE(names[p].rfind("marginal", 0) == 0 || names[p].rfind("conditional", 0) == 0)
+        << names[p];
+  std::vector<bool> is_bin(P, false);
+  for (const std::size_t p : bins) is_bin[p] = true;
+  // The rows of the map without the bins, in order, against the others' rows.
+  const auto gap = [&](const Model& m) {
+    double num = 0.0, den = 0.0, bin_size = 0.0, size = 0.0;
+    for (std::size_t k = 0; k < m.times().size(); ++k) {
+      std::size_t q = 0;
+      for (std::size_t p = 0; p < P; ++p) {
+        const double e = m.eta()(k, p);
+        size = std::max(size, std::abs(e));
+        if (is_bin[p]) {
+          bin_size = std::max(bin_size, std::abs(e));
+          continue;
+        }
+        const double r = without.eta()(k, q++);
+        num += (e - r) * (e - r);
+        den += r * r;
+      }
+    }
+    return std::pair{std::sqrt(num / den), bin_size / size};
+  };
+  const auto [damped_gap, damped_bins] = gap(damped);
+  const auto [plain_gap, plain_bins] = gap(with);
+  EXPECT_LT(damped_gap, 1e-6);
+  EXPECT_LT(damped_bins, 1e-8);
+  EXPECT_GT(plain_gap, 1e-2);  // the bins matter: a penalty that missed them would show
+  EXPECT_GT(plain_bins, 1e-3);
+  EXPECT_DOUBLE_EQ(damped.fit_settings().real("bin_ridge"), 1e12);
+
+  // The guided passes keep the bins' weights down with the same penalty.
+  fit::GuideOptions g = small_guide(1);
+  g.bin_ridge = 1e12;
+  fit::guide_model(damped, g, comm);
+  EXPECT_LT(gap(damped).second, 1e-8);
+}
+
+TEST(BinRidge, RefusedForAMapWithoutBinsAndWhenNegative) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  FitSetup s = lognormal_setup(8);
+  s.options.bin_ridge = 1e-2;
+  try {
+    fit_on(s, comm);
+    ADD_FAILURE() << "a bin ridge without bins was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("this feature map has none"), std::string::npos)
+        << e.what();
+  }
+  s.options.bin_ridge = -1.0;
+  EXPECT_THROW(s.options.validate(), UsageError);
+}

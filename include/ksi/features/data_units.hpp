@@ -56,6 +56,7 @@ class DataUnitsMap final : public FeatureMap {
   /// The inner map's spec with the units added (params units = data).
   FeatureSpec spec() const override;
   std::vector<std::string> feature_names() const override { return inner_->feature_names(); }
+  std::vector<std::size_t> bin_features() const override { return inner_->bin_features(); }
 
   const FeatureMap& inner() const { return *inner_; }
   const FieldUnits& units() const { return units_; }

@@ -145,6 +145,7 @@ class ScatteringSpectra final : public FeatureMap {
   std::size_t preferred_batch() const override;
   FeatureSpec spec() const override;
   std::vector<std::string> feature_names() const override;
+  std::vector<std::size_t> bin_features() const override;
 
   const WaveletBank& bank() const;
   const ScatteringOptions& options() const { return options_; }

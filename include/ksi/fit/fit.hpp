@@ -33,6 +33,10 @@ struct FitOptions {
   std::size_t draws = 4;              ///< M, noise draws z per data item and time
   std::uint64_t seed = 1;             ///< key of the noise streams (seed, item, draw, time)
   double ridge = 1e-8;                ///< relative ridge lambda: K + lambda tr(K)/P I
+  /// Further relative ridge on the weights of the map's one-point bins (FeatureMap::bin_features):
+  /// + bin_ridge tr(K)/P on their diagonal. At 64^3 the bins' tail force made every sample run
+  /// away with 0; 1e-2 kept them stable (docs/fidelity.md).
+  double bin_ridge = 0.0;
   std::size_t batch = 0;      ///< items x draws per accumulate call (0: the map's preference)
   double memory_mb = 4096.0;  ///< per-rank budget for partial sums; times are chunked to fit
   std::size_t distributed_threshold = 4096;  ///< P from which a time is solved on a rank group
@@ -52,6 +56,11 @@ struct FitOptions {
   /// rank count: time_group): checked by fit_model and by `ksi fit` before any file is touched.
   void validate() const;
 };
+
+/// The per-feature relative penalty of the solves (solve_normal_equations): bin_ridge on the map's
+/// bin features, 0 elsewhere; empty when bin_ridge is 0. UsageError when bin_ridge > 0 and the map
+/// has no bins.
+std::vector<double> bin_penalty(const features::FeatureMap& features, double bin_ridge);
 
 /// Which group of `options.time_groups` a rank belongs to, its rank and the group's size, and the
 /// items it holds: UsageError when the ranks do not split evenly or there are more groups than

@@ -119,6 +119,7 @@ struct GuideOptions {
   double diffusion_scale = 1.0;  ///< lambda of D = lambda D* for Integrator::optimal_sde
   std::uint64_t seed = 1;        ///< key of the ensemble streams
   double ridge = 1e-8;           ///< relative ridge of the ensemble systems
+  double bin_ridge = 0.0;        ///< further ridge on the map's bins (FitOptions::bin_ridge)
   std::size_t batch = 0;         ///< members per assembly batch (0: the map's preference)
   CheckpointOptions checkpoint;  ///< checkpoint and restart, as the fit's (file `path`)
 

@@ -94,6 +94,10 @@ class DriftCombination final : public features::FeatureMap {
   std::size_t preferred_batch() const override;
   features::FeatureSpec spec() const override;
   std::vector<std::string> feature_names() const override;
+  /// The base map's bins (its rows come first).
+  std::vector<std::size_t> bin_features() const override {
+    return base_ ? base_->bin_features() : std::vector<std::size_t>{};
+  }
 
   /// The drift of member m (0 .. member_count() - 1) at t for every row of X.
   void member_drift(std::size_t m, double t, const Matrix& X, Matrix& B) const;
