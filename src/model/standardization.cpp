@@ -225,7 +225,7 @@ void Standardization::to_model(Matrix& items, const ItemShape& shape) const {
     for (double& v : items.values()) v = (v - mean) / scale;
     return;
   }
-  if (mode == "copula")
+  if (has_table())
     for (double& v : items.values()) v = marginal.forward(v);
   to_model_whiten(items, shape);
 }
@@ -256,7 +256,7 @@ features::FieldUnits Standardization::data_units(std::size_t knots) const {
     return units;
   }
   units.colour = colouring_gains();
-  if (mode == "copula") {
+  if (has_table()) {
     const double low = marginal.z.front(), high = marginal.z.back();
     std::vector<double> z(knots), x(knots);
     for (std::size_t i = 0; i < knots; ++i) {
