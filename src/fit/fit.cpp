@@ -97,7 +97,9 @@ Params checkpoint_config(const features::FeatureMap& features, const ItemShape& 
   config.set("draws", options.draws);
   config.set("seed", static_cast<std::int64_t>(options.seed));
   config.set("ridge", options.ridge);
-  if (options.bin_ridge > 0.0) config.set("bin_ridge", options.bin_ridge);
+  // Always: a checkpoint of one bin ridge must not be resumed with another (a missing key would
+  // pass).
+  config.set("bin_ridge", options.bin_ridge);
   config.set("items_per_batch", items_per_batch);
   config.set("times_per_chunk", plan.chunk_size);
   config.set("distributed_solve", plan.distributed);

@@ -82,7 +82,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("diffusion_scale", o.diffusion_scale);
   config.set("seed", static_cast<std::int64_t>(o.seed));
   config.set("ridge", o.ridge);
-  if (o.bin_ridge > 0.0) config.set("bin_ridge", o.bin_ridge);
+  config.set("bin_ridge", o.bin_ridge);  // always, as the fit's
   if (o.update != GuideUpdate::full) config.set("update", to_string(o.update));
   if (o.dead_band > 0.0) config.set("dead_band", o.dead_band);
   config.set("members_per_batch", per_batch);
@@ -392,6 +392,8 @@ void GuideOptions::validate() const {
   dynamics().validate("guide-");
   if (!(ridge >= 0.0) || !std::isfinite(ridge))
     throw UsageError("--guide-ridge must be non-negative and finite");
+  if (!(bin_ridge >= 0.0) || !std::isfinite(bin_ridge))
+    throw UsageError("--bin-ridge must be non-negative and finite");
   if (!(max_step >= 0.0) || !std::isfinite(max_step))
     throw UsageError("--guide-max-step must be non-negative (0: no limit)");
   if (!(divergence >= 0.0) || !std::isfinite(divergence))

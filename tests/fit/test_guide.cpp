@@ -1051,11 +1051,25 @@ TEST(BinRidge, ALargeOneLeavesTheFitOfTheMapWithoutTheBins) {
   EXPECT_GT(plain_bins, 1e-3);
   EXPECT_DOUBLE_EQ(damped.fit_settings().real("bin_ridge"), 1e12);
 
-  // The guided passes keep the bins' weights down with the same penalty.
+  // The same solves on a ScaLAPACK group (on 2 and 3 ranks) put the penalty on the same rows.
+  FitSetup grouped = binned;
+  grouped.options.distributed_threshold = 1;
+  binned.options.bin_ridge = grouped.options.bin_ridge = 1e-2;
+  binned.options.ridge = grouped.options.ridge = 1e-8;
+  EXPECT_LT(test::relative_difference(fit_on(grouped, comm).eta(), fit_on(binned, comm).eta()),
+            1e-6);
+
+  // A guided pass (full updates) keeps the bins' weights down with the same penalty while it moves
+  // the rest of eta.
+  const Matrix before = damped.eta();
   fit::GuideOptions g = small_guide(1);
   g.bin_ridge = 1e12;
   fit::guide_model(damped, g, comm);
+  EXPECT_EQ(damped.guide_record().settings.integer("diverged_pass"), 0);
+  EXPECT_GT(test::relative_difference(damped.eta(), before), 1e-6);
   EXPECT_LT(gap(damped).second, 1e-8);
+  g.bin_ridge = -1.0;
+  EXPECT_THROW(g.validate(), UsageError);
 }
 
 TEST(BinRidge, RefusedForAMapWithoutBinsAndWhenNegative) {
