@@ -1,13 +1,10 @@
 // The ksi executable: git-style subcommands over libksi. Errors are caught here, once, and mapped
 // to one message and the exit code of their class (README, "Exit codes").
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <new>
-#include <string>
 
 #include "app/commands.hpp"
 #include "ksi/core/error.hpp"
@@ -106,19 +103,15 @@ int main(int argc, char** argv) {
       // An agreed error is printed once; any other one by the rank that saw it, which then ends
       // the job (the other ranks may be waiting in a collective).
       if (agreed && !world.is_root()) return;
-      // Progress lines go out first, and the message leaves in one write: mpirun forwards a
-      // rank's stdout and stderr apart, and a message written piece by piece could arrive with
-      // a progress line inside it.
+      // Progress lines go out first (cout is synchronised with stdio: this flushes stdout), and
+      // the message leaves in one fprintf on the unbuffered stderr, one write as Log::warning's:
+      // mpirun forwards a rank's stdout and stderr apart, and a message written piece by piece
+      // could arrive with a progress line inside it.
       std::cout.flush();
-      const std::string line =
-          parallel && !agreed ? ksi::cat("ksi: error (rank ", world.rank(), "): ", message, "\n")
-                              : ksi::cat("ksi: error: ", message, "\n");
-      std::fflush(stdout);
-      for (std::size_t done = 0; done < line.size();) {
-        const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
-        if (n <= 0) break;
-        done += static_cast<std::size_t>(n);
-      }
+      if (parallel && !agreed)
+        std::fprintf(stderr, "ksi: error (rank %d): %s\n", world.rank(), message);
+      else
+        std::fprintf(stderr, "ksi: error: %s\n", message);
       if (parallel && !agreed) ksi::par::Environment::abort(exit_code);
     };
     try {
