@@ -5,7 +5,9 @@
 # held-out (seed 2) sets, its [fit], [sample] and [stats] sections are every row's base settings.
 # ROWS has one line per model: NAME | ksi fit options | ksi sample options (the last two added to
 # the config's; '#' starts a comment). A row whose fit options are '-' reuses the model of the row
-# named after 'reuse=' in its sample options (e.g. a microcanonical sampler on the same map).
+# named after 'reuse=' in its sample options (e.g. a microcanonical sampler on the same map); one whose
+# fit options start with 'guide=ROW' adds guided passes to ROW's model with ksi guide (the rest of
+# them are ksi guide's options: --guide 3 --guide-steps 30 ...), without fitting it again.
 # Writes OUTDIR/<name>/{model,samples}.h5, reports, and OUTDIR/study.csv and OUTDIR/study.md with the
 # Q of every judged statistic (the Gaussian baseline's in brackets) and the fit, guide and sample
 # seconds of each row. Rows already done (their stats_q.csv exists) are skipped: rerun to resume.
@@ -47,6 +49,11 @@ while IFS='|' read -r -u 3 name fit_options sample_options || [ -n "$name" ]; do
     reuse=$(sed -n 's/.*reuse=\([^ ]*\).*/\1/p' <<<"$sample_options")
     model="$out/$reuse/model.h5"
     sample_options=$(sed 's/reuse=[^ ]*//' <<<"$sample_options")
+  elif [[ "$fit_options" == guide=* ]]; then
+    base=$(sed 's/^guide=\([^ ]*\).*/\1/' <<<"$fit_options")
+    # shellcheck disable=SC2086
+    launch guide --config "$config" --model "$out/$base/model.h5" --out "$model" \
+      --report "$dir/guide.json" --force ${fit_options#guide="$base"} > "$dir/guide.log" 2>&1
   else
     # shellcheck disable=SC2086
     launch fit --config "$config" --data "$out/train.h5" --out "$model" --report "$dir/fit.json" --force \

@@ -38,6 +38,11 @@ def main():
         if not os.path.exists(q_path):
             continue
         fit = read_json(os.path.join(out, name, "fit.json"))
+        guided = read_json(os.path.join(out, name, "guide.json"))  # a row of `guide=ROW`
+        if guided:
+            fit = {"features": "", "fit_seconds": "",
+                   "guide_seconds": guided.get("guide_seconds", ""),
+                   "guide_passes": guided.get("guide_passes", "")}
         sample = read_json(os.path.join(out, name, "sample.json"))
         row = {"row": name, "options": line.split("|", 1)[1].strip() if "|" in line else "",
                "P": fit.get("features", ""),

@@ -34,8 +34,8 @@ std::string config_section(const std::string& path, const std::string& subcomman
   if (!in) throw UsageError(cat("cannot read config file ", path));
   // "synth gaussian" reads the [synth] section.
   const std::string own = subcommand.substr(0, subcommand.find(' '));
-  static const std::set<std::string> known = {"synth", "fit",   "calibrate", "sample",
-                                              "stats", "drift", "info"};
+  static const std::set<std::string> known = {"synth",  "fit",   "calibrate", "guide",
+                                              "sample", "stats", "drift",     "info"};
   std::string kept, line, section;
   int number = 0;
   while (std::getline(in, line)) {
@@ -50,7 +50,7 @@ std::string config_section(const std::string& path, const std::string& subcomman
       if (!known.count(section))
         throw UsageError(cat(path, ":", number, ": unknown section [", section,
                              "] (sections are named after subcommands: synth, fit, calibrate, "
-                             "sample, stats, drift)"));
+                             "guide, sample, stats, drift)"));
       kept += '\n';
       continue;
     }

@@ -20,15 +20,6 @@
 namespace ksi::app {
 namespace {
 
-// What identifies an input file for checkpoints: its absolute path, size and modification time.
-std::string describe_input_file(const std::string& path) {
-  std::error_code ec;
-  const auto absolute = std::filesystem::absolute(path, ec).string();
-  const auto size = std::filesystem::file_size(path, ec);
-  const auto mtime = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
-  return cat(absolute, " (", ec ? 0 : size, " bytes, mtime ", ec ? 0 : mtime, ")");
-}
-
 // Where each stage of the run started (from its checkpoint or not), for the --report JSON.
 std::string fit_resume_json(const fit::FitStart& fit, const fit::GuideStart& guide,
                             const sample::Calibration& calibration) {
@@ -105,63 +96,11 @@ int run_fit(const Invocation& call) {
       "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
       "resume", "continue from the checkpoint if there is one")(
       "report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
-  const fit::GuideOptions guide_defaults;
-  desc.add_options()("guide", po::value<std::size_t>()->default_value(guide_defaults.passes),
-                     "moment-guided passes after the one-shot fit (METHOD section 9): integrate an "
-                     "ensemble with the model and steer its feature moments to the data's at every "
-                     "grid time; at most N passes (0: none)")(
-      "guide-ensemble", po::value<std::size_t>()->default_value(guide_defaults.ensemble),
-      "fields integrated per guided pass")(
-      "guide-gram-members", po::value<std::size_t>()->default_value(guide_defaults.gram_members),
-      "fields of each ensemble whose Jacobians form the ensemble's Gram matrix (0: all)")(
-      "guide-tau", po::value<double>()->default_value(guide_defaults.tau),
-      "relaxation time of the moment correction (units of t)")(
-      "guide-damping", po::value<double>()->default_value(guide_defaults.damping),
-      "weight w of each new eta_k, in (0, 1]")(
-      "guide-integral", po::value<double>()->default_value(guide_defaults.integral),
-      "weight of the integral action: the moment errors of earlier passes, summed, stay in the "
-      "update (0: proportional only)")(
-      "guide-tolerance", po::value<double>()->default_value(guide_defaults.tolerance),
-      "stop after a pass whose RMS z of the feature means is at most this")(
-      "guide-max-step", po::value<double>()->default_value(guide_defaults.max_step),
-      "largest change of the drift per update, relative to its size along the ensemble (a "
-      "Levenberg-Marquardt step; 0: none until a pass diverges, then 1)")(
-      "guide-divergence", po::value<double>()->default_value(guide_defaults.divergence),
-      "abandon a pass whose RMS z at a grid time exceeds this and run it again one rung down: "
-      "updates limited to s = 1, then --guide-fallback; on the last rung keep the model the pass "
-      "started from (0: never)")(
-      "guide-divergence-growth",
-      po::value<double>()->default_value(guide_defaults.divergence_growth),
-      "a grid time counts as diverged only if its RMS z is also more than this many times the "
-      "previous grid time's (an exploding ensemble, not a growing model error; 0: the threshold "
-      "alone)")(
-      "guide-keep",
-      po::value<std::string>()->default_value(guide_defaults.keep_best ? "best" : "last"),
-      "the model of the finished pass of the lowest RMS z (best; with linear eta, where that is "
-      "not the last pass, both models are integrated whole and the better kept) or of the last "
-      "pass (last)")(
-      "guide-gram", po::value<std::string>()->default_value(to_string(guide_defaults.gram)),
-      "when a pass assembles the ensemble's Gram matrix: first (the first pass on a rung, kept "
-      "for the later passes: they cost an integration and the feature means; T x P(P+1)/2 "
-      "doubles on every rank), or every (each pass; use it with --guide-divergence 0)")(
-      "guide-interpolation",
-      po::value<std::string>()->default_value(to_string(guide_defaults.interpolation)),
-      "eta of the guided model between grid times: linear; step (eta_k on (t_k, t_k+1], so "
-      "that a pass integrates exactly the model it leaves); or hybrid (the one-shot eta linear, "
-      "the passes' corrections constant on (t_k, t_k+1])")(
-      "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
-      "last rungs for a pass that diverged with limited updates: residual (residual updates, a "
-      "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "
-      "or none")(
-      "guide-update", po::value<std::string>()->default_value(to_string(guide_defaults.update)),
-      "update of eta_k: full (re-solved on the ensemble) or residual (eta_k plus the correction "
-      "of the moment error alone, none at t = 0; adds up over passes)")(
-      "guide-dead-band", po::value<double>()->default_value(guide_defaults.dead_band),
-      "moment errors act only beyond this many standard errors (0: all)")(
-      "guide-ridge", po::value<double>(),
-      "relative ridge of the ensembles' systems (default: --ridge); their Gram matrices come from "
-      "a few generated fields and see fewer directions than the data's");
-  add_sampler_options(desc, "guide-", "guided ensembles");
+  add_guide_options(desc, 0,
+                    "moment-guided passes after the one-shot fit (METHOD section 9): integrate an "
+                    "ensemble with the model and steer its feature moments to the data's at every "
+                    "grid time; at most N passes (0: none; ksi guide adds passes to a fitted "
+                    "model)");
   add_calibration_options(desc, 0);
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm, "ksi fit --data FILE --out FILE [options]")) return 0;
@@ -198,37 +137,11 @@ int run_fit(const Invocation& call) {
   sample::CalibrationOptions calibration = calibrate.options;
   sample::SampleOptions calibration_sampler = calibrate.sampler;
   calibration_sampler.seed = options.seed;
-  fit::GuideOptions guide;
-  {
-    guide.passes = vm["guide"].as<std::size_t>();
-    guide.ensemble = vm["guide-ensemble"].as<std::size_t>();
-    guide.gram_members = vm["guide-gram-members"].as<std::size_t>();
-    guide.tau = vm["guide-tau"].as<double>();
-    guide.damping = vm["guide-damping"].as<double>();
-    guide.integral = vm["guide-integral"].as<double>();
-    guide.tolerance = vm["guide-tolerance"].as<double>();
-    guide.max_step = vm["guide-max-step"].as<double>();
-    guide.divergence = vm["guide-divergence"].as<double>();
-    guide.divergence_growth = vm["guide-divergence-growth"].as<double>();
-    guide.keep_best = parse_choice<bool>("--guide-keep", vm["guide-keep"].as<std::string>(),
-                                         {{"best", true}, {"last", false}});
-    guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());
-    guide.gram = fit::parse_guide_gram(vm["guide-gram"].as<std::string>());
-    guide.interpolation = parse_eta_interpolation(vm["guide-interpolation"].as<std::string>(),
-                                                  "--guide-interpolation");
-    guide.dead_band = vm["guide-dead-band"].as<double>();
-    guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());
-    const sample::SampleOptions sampler = sampler_options(vm, "guide-");
-    guide.steps = sampler.steps;
-    guide.integrator = sampler.integrator;
-    guide.diffusion = sampler.diffusion;
-    guide.diffusion_scale = sampler.diffusion_scale;
-    guide.batch = sampler.batch;
-    guide.seed = options.seed;
-    guide.ridge = vm.count("guide-ridge") ? vm["guide-ridge"].as<double>() : options.ridge;
-    guide.bin_ridge = options.bin_ridge;
-    guide.validate();
-  }
+  fit::GuideOptions guide = guide_options(vm);
+  guide.seed = options.seed;
+  guide.ridge = vm.count("guide-ridge") ? vm["guide-ridge"].as<double>() : options.ridge;
+  guide.bin_ridge = options.bin_ridge;
+  guide.validate();
 
   fit::TrainingInputs training;
   training.data = data_path;

@@ -31,6 +31,8 @@ const std::map<std::string, Subcommand>& subcommands() {
       {"fit", {ksi::app::run_fit, "fit a kernelized interpolant model to a data set"}},
       {"calibrate",
        {ksi::app::run_calibrate, "fit a model's output gains on its own samples' spectrum"}},
+      {"guide",
+       {ksi::app::run_guide, "add moment-guided passes to a fitted model (no data needed)"}},
       {"sample", {ksi::app::run_sample, "generate samples from a fitted model"}},
       {"info", {ksi::app::run_info, "describe a data, model or samples file"}},
       {"drift", {ksi::app::run_drift, "generate particles with the drifting method (no fit)"}},

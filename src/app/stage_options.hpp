@@ -4,11 +4,15 @@
 // is in ksi/sample/calibrate_model.hpp.
 
 #include "app/cli.hpp"
+#include "ksi/fit/guide.hpp"
 #include "ksi/model/model.hpp"
 #include "ksi/sample/calibrate_model.hpp"
 #include "ksi/sample/calibration.hpp"
 
 namespace ksi::app {
+
+/// What identifies an input file for checkpoints: its absolute path, size and modification time.
+std::string describe_input_file(const std::string& path);
 
 /// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion",
 /// "batch" (e.g. "calibrate-steps" in ksi fit and ksi calibrate, "guide-steps" in ksi fit); `what`
@@ -16,6 +20,15 @@ namespace ksi::app {
 void add_sampler_options(po::options_description& desc, const std::string& prefix,
                          const std::string& what = "calibration samples");
 sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix);
+
+/// The moment-guided passes' options, one set for `ksi fit` and `ksi guide`: --guide N (at most N
+/// passes; `passes_help` says what they follow), --guide-ensemble, --guide-tau, ..., --guide-ridge
+/// (no default: the caller's is the fit's ridge) and the ensembles' sampler, --guide-steps, ...
+void add_guide_options(po::options_description& desc, std::size_t passes_default,
+                       const char* passes_help);
+/// From the options of add_guide_options, except the seed, ridge and bin ridge, which the caller
+/// sets (from its fit's settings) before GuideOptions::validate.
+fit::GuideOptions guide_options(const po::variables_map& vm);
 
 /// "on" / "off" of --calibrate-pdf and --calibrate-spread.
 bool parse_on_off(const std::string& option, const std::string& value);

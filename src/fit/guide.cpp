@@ -909,6 +909,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("integrator", to_string(options.integrator));
   s.set("diffusion_scale", options.diffusion_scale);
   s.set("seed", static_cast<std::int64_t>(options.seed));
+  s.set("ridge", options.ridge);
+  if (options.bin_ridge > 0.0) s.set("bin_ridge", options.bin_ridge);
   model.set_guide_record(std::move(record));
   if (checkpointing && comm.is_root()) std::filesystem::remove(options.checkpoint.path);
   comm.barrier();

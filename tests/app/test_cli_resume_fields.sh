@@ -58,6 +58,26 @@ expect_exit 3 "belongs to another model or other settings; steps = 30 there, 31 
   { echo "FAIL: resume of ksi calibrate"; failures=$((failures + 1)); }
 expect_absent cal.h5.checkpoint
 
+# 4. ksi guide on a one-shot model: the passes of ksi fit --guide, without fitting again. Stopped in
+#    the first pass, refused without --resume, resumed on 3 ranks: the eta of the fit's own guided
+#    passes (2 ranks), bitwise. A calibrated model and zero passes are refused.
+oneshot_args=("${fit_args[@]:0:18}")
+guide_args=(--guide 2 --guide-ensemble 8 --guide-batch 2 --guide-steps 12 --guide-tolerance 0 --checkpoint-every 0)
+run 2 "$ksi" fit "${oneshot_args[@]}" "${guide_args[@]:0:10}" --out fit_guided.h5 -q || exit 1
+run 2 "$ksi" fit "${oneshot_args[@]}" --out oneshot.h5 -q || exit 1
+stop_when "guide pass 1, t = 0.25" kg_stop.log USR1 -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" guide --model oneshot.h5 "${guide_args[@]}" --out kg.h5 -v
+check "ksi guide stopped: exit 75" [ $? -eq 75 ]
+check "its checkpoint is kept" test -f kg.h5.checkpoint
+expect_absent kg.h5
+expect_exit 4 "use --resume to continue it" -- "$ksi" guide --model oneshot.h5 "${guide_args[@]}" --out kg.h5
+run 3 "$ksi" guide --model oneshot.h5 "${guide_args[@]}" --out kg.h5 --resume --report kg.json >kg_resume.log 2>&1 ||
+  { echo "FAIL: resume of ksi guide"; failures=$((failures + 1)); }
+check "the log says where ksi guide resumed" grep -q "guide: resuming from kg.h5.checkpoint at pass" kg_resume.log
+expect_absent kg.h5.checkpoint
+expect_exit 3 "carries an output calibration" -- "$ksi" guide --model cal_reference.h5 --out kg2.h5
+expect_exit 2 "--guide (the passes) must be at least 1" -- "$ksi" guide --model oneshot.h5 --guide 0 --out kg2.h5
+expect_absent kg2.h5
+
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, json, sys
 from cli_checks import check, done
@@ -87,6 +107,14 @@ check(c["resumed"] and c["batches_skipped"] >= 1 and c["batches_skipped"] + c["b
       f"ksi calibrate: {c['batches_skipped']} of 8 batches from the checkpoint, {c['batches_integrated']} integrated")
 ok, keys = same("cal_reference.h5", "cal.h5")
 check(ok, f"ksi calibrate resumed on 1 rank == uninterrupted on 2 ranks, bitwise ({', '.join(keys)})")
+g = json.load(open("kg.json"))["resume"]["guide"]
+print("ksi guide resume:", g)
+check(g["resumed"] and (g["pass"], g["time"]) >= (0, 2), "ksi guide resumed at pass 1 from grid time 2 or later")
+a, b = h5py.File("fit_guided.h5", "r"), h5py.File("kg.h5", "r")
+check(a["eta"][...].tobytes() == b["eta"][...].tobytes(),
+      "ksi fit --guide 0 then ksi guide (stopped, resumed on 3 ranks) == ksi fit --guide 2 on 2 ranks: eta bitwise")
+o = h5py.File("oneshot.h5", "r")
+check(o["eta"][...].tobytes() != b["eta"][...].tobytes(), "the passes changed the one-shot eta")
 done()
 PY
 finish
