@@ -28,9 +28,8 @@ int run_guide(const Invocation& call) {
                             "ksi fit --guide 0 then ksi guide --guide N is ksi fit --guide N)")(
       "bin-ridge", po::value<double>(),
       "relative ridge on the weights of the map's one-point bins in the passes' solves (default: "
-      "the fit's --bin-ridge)")(
-      "checkpoint", po::value<std::string>(),
-      "checkpoint file of the passes (default: OUT.checkpoint)")(
+      "the fit's --bin-ridge)")("checkpoint", po::value<std::string>(),
+                                "checkpoint file of the passes (default: OUT.checkpoint)")(
       "checkpoint-every", po::value<double>()->default_value(600.0),
       "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
       "resume", "continue from the checkpoint if there is one")(
@@ -54,6 +53,9 @@ int run_guide(const Invocation& call) {
   const bool force = vm.count("force") > 0;
   fit::GuideOptions options = guide_options(vm);
   if (options.passes == 0) throw UsageError("--guide (the passes) must be at least 1");
+  if (vm.count("guide-ridge")) options.ridge = vm["guide-ridge"].as<double>();
+  if (vm.count("bin-ridge")) options.bin_ridge = vm["bin-ridge"].as<double>();
+  options.validate();  // before any I/O; again below with the model's settings
   options.checkpoint.path =
       vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
   options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();

@@ -76,6 +76,8 @@ check "the log says where ksi guide resumed" grep -q "guide: resuming from kg.h5
 expect_absent kg.h5.checkpoint
 expect_exit 3 "carries an output calibration" -- "$ksi" guide --model cal_reference.h5 --out kg2.h5
 expect_exit 2 "--guide (the passes) must be at least 1" -- "$ksi" guide --model oneshot.h5 --guide 0 --out kg2.h5
+expect_exit 2 "--guide-tau must be positive" -- "$ksi" guide --model missing.h5 --guide-tau -1 --out kg2.h5
+expect_exit 3 "missing.h5" -- "$ksi" guide --model missing.h5 --out kg2.h5
 expect_absent kg2.h5
 
 $PY - <<'PY' || failures=$((failures + 1))
