@@ -51,6 +51,7 @@ while IFS='|' read -r -u 3 name fit_options sample_options || [ -n "$name" ]; do
     sample_options=$(sed 's/reuse=[^ ]*//' <<<"$sample_options")
   elif [[ "$fit_options" == guide=* ]]; then
     base=$(sed 's/^guide=\([^ ]*\).*/\1/' <<<"$fit_options")
+    [ -f "$out/$base/model.h5" ] || { echo "study: row $name adds passes to $base, which has no model (list $base, a fitted row, before it)" >&2; exit 1; }
     # shellcheck disable=SC2086
     launch guide --config "$config" --model "$out/$base/model.h5" --out "$model" \
       --report "$dir/guide.json" --force ${fit_options#guide="$base"} > "$dir/guide.log" 2>&1

@@ -38,8 +38,9 @@ def main():
         if not os.path.exists(q_path):
             continue
         fit = read_json(os.path.join(out, name, "fit.json"))
-        guided = read_json(os.path.join(out, name, "guide.json"))  # a row of `guide=ROW`
-        if guided:
+        fit_options = line.split("|")[1].strip() if line.count("|") >= 1 else ""
+        if fit_options.startswith("guide="):  # passes added to another row's model by ksi guide
+            guided = read_json(os.path.join(out, name, "guide.json"))
             fit = {"features": "", "fit_seconds": "",
                    "guide_seconds": guided.get("guide_seconds", ""),
                    "guide_passes": guided.get("guide_passes", "")}

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
@@ -29,6 +30,28 @@ void add_output_options(po::options_description& desc, const char* what) {
                                                               "overwrite an existing output");
 }
 
+namespace {
+
+std::string trimmed_line(const std::string& line) {
+  std::string t = line;
+  t.erase(0, t.find_first_not_of(" \t\r"));
+  t.erase(t.find_last_not_of(" \t\r") + 1);
+  return t;
+}
+
+// The key of a `key = value` line ("" for blank lines and comments).
+std::string line_key(const std::string& trimmed) {
+  if (trimmed.empty() || trimmed.front() == '#') return {};
+  return trimmed_line(trimmed.substr(0, trimmed.find('=')));
+}
+
+// ksi guide's keys in [fit] (`guide`, `guide-*`): the settings of ksi fit's own guided passes.
+bool guide_key(const std::string& key) {
+  return key == "guide" || key.rfind("guide-", 0) == 0;
+}
+
+}  // namespace
+
 std::string config_section(const std::string& path, const std::string& subcommand) {
   std::ifstream in(path);
   if (!in) throw UsageError(cat("cannot read config file ", path));
@@ -36,13 +59,27 @@ std::string config_section(const std::string& path, const std::string& subcomman
   const std::string own = subcommand.substr(0, subcommand.find(' '));
   static const std::set<std::string> known = {"synth",  "fit",   "calibrate", "guide",
                                               "sample", "stats", "drift",     "info"};
-  std::string kept, line, section;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  // ksi guide also takes the guide keys of [fit], where a pipeline's config keeps the settings of
+  // the fit's own passes (so `ksi fit --guide 0` then `ksi guide` with one config is `ksi fit`);
+  // a key of its own [guide] section wins.
+  std::set<std::string> own_keys;
+  {
+    std::string section;
+    for (const auto& line : lines) {
+      const std::string t = trimmed_line(line);
+      if (!t.empty() && t.front() == '[' && t.back() == ']')
+        section = t.substr(1, t.size() - 2);
+      else if (section == own)
+        own_keys.insert(line_key(t));
+    }
+  }
+  std::string kept, section;
   int number = 0;
-  while (std::getline(in, line)) {
+  for (const auto& line : lines) {
     ++number;
-    std::string trimmed = line;
-    trimmed.erase(0, trimmed.find_first_not_of(" \t\r"));
-    trimmed.erase(trimmed.find_last_not_of(" \t\r") + 1);
+    const std::string trimmed = trimmed_line(line);
     if (!trimmed.empty() && trimmed.front() == '[') {
       if (trimmed.back() != ']')
         throw UsageError(cat(path, ":", number, ": malformed section '", trimmed, "'"));
@@ -50,13 +87,17 @@ std::string config_section(const std::string& path, const std::string& subcomman
       if (!known.count(section))
         throw UsageError(cat(path, ":", number, ": unknown section [", section,
                              "] (sections are named after subcommands: synth, fit, calibrate, "
-                             "guide, sample, stats, drift)"));
+                             "guide, sample, stats, drift, info)"));
       kept += '\n';
       continue;
     }
     // Lines outside any section, and those of this subcommand's section, are this command's
     // options; other subcommands' sections are theirs.
-    const bool mine = section.empty() || section == own;
+    bool mine = section.empty() || section == own;
+    if (own == "guide" && section == "fit") {
+      const std::string key = line_key(trimmed);
+      mine = guide_key(key) && !own_keys.count(key);
+    }
     if (mine && own == "synth" && trimmed.rfind("generator", 0) == 0) {
       kept += '\n';  // read by ksi synth itself (config_generator)
       continue;

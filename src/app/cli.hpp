@@ -30,8 +30,9 @@ bool parse_options(const Invocation& call, const po::options_description& desc,
                    const std::string& usage);
 
 /// The lines of a config file that belong to `subcommand`: lines before any section and those of
-/// its own section ([synth], [fit], [sample], [stats], [drift]); one file can describe a whole
-/// pipeline.
+/// its own section ([synth], [fit], [calibrate], [guide], [sample], [stats], [drift], [info]); one
+/// file can describe a whole pipeline. `guide` also takes the guide keys (guide, guide-*) of [fit]
+/// that its own section does not set.
 std::string config_section(const std::string& path, const std::string& subcommand);
 /// The `generator = NAME` entry of a config file ([synth] section or no section); "" if none.
 std::string config_generator(const std::string& path);

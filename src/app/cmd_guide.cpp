@@ -2,6 +2,7 @@
 // The passes need no data: the one-shot fit stored its feature targets in the model. Guiding a
 // fitted model here gives the bytes `ksi fit --guide N` would have written with the same settings,
 // without fitting it again (the one-shot fit costs about as much as a pass on 64^3 fields).
+#include <cmath>
 #include <filesystem>
 
 #include "app/commands.hpp"
@@ -59,6 +60,14 @@ int run_guide(const Invocation& call) {
   options.checkpoint.path =
       vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
   options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
+  if (!(options.checkpoint.every_seconds >= 0.0) ||
+      !std::isfinite(options.checkpoint.every_seconds))
+    throw UsageError("--checkpoint-every must be >= 0");
+  for (const std::string& other : {model_path, out_path})
+    if (std::filesystem::absolute(options.checkpoint.path).lexically_normal() ==
+        std::filesystem::absolute(other).lexically_normal())
+      throw UsageError(
+          cat("--checkpoint ", options.checkpoint.path, " is also the model or the output file"));
   options.checkpoint.resume = vm.count("resume") > 0;
   options.checkpoint.inputs = describe_input_file(model_path);
   io::check_output_path(out_path, force, {model_path}, world);
@@ -77,21 +86,35 @@ int run_guide(const Invocation& call) {
                          "passes would change: guide the model it was calibrated from, then "
                          "calibrate again (ksi calibrate)"));
   fit::check_guidable(model.features());
-  // The fit's settings, unless given: the passes then solve the systems the fit's would have.
+  // The fit's settings, unless given: the passes then solve the systems the fit's would have. A
+  // guided model goes on with its last guide's ridge and its eta's interpolation.
   const Params& fitted = model.fit_settings();
+  const Params& guided = model.guide_record().settings;
   const fit::FitOptions fit_defaults;
-  options.seed = vm.count("seed") ? vm["seed"].as<std::uint64_t>()
-                                  : static_cast<std::uint64_t>(fitted.integer(
-                                        "seed", static_cast<std::int64_t>(fit_defaults.seed)));
-  options.ridge = vm.count("guide-ridge") ? vm["guide-ridge"].as<double>()
-                                          : fitted.real("ridge", fit_defaults.ridge);
-  options.bin_ridge =
-      vm.count("bin-ridge") ? vm["bin-ridge"].as<double>() : fitted.real("bin_ridge", 0.0);
+  try {
+    options.seed = vm.count("seed") ? vm["seed"].as<std::uint64_t>()
+                                    : static_cast<std::uint64_t>(fitted.integer(
+                                          "seed", static_cast<std::int64_t>(fit_defaults.seed)));
+    if (!vm.count("guide-ridge"))
+      options.ridge = guided.real("ridge", fitted.real("ridge", fit_defaults.ridge));
+    if (!vm.count("bin-ridge"))
+      options.bin_ridge = guided.real("bin_ridge", fitted.real("bin_ridge", 0.0));
+  } catch (const UsageError& e) {
+    throw InputError(cat(model_path, ": its fit settings: ", e.what()));
+  }
+  if (vm["guide-interpolation"].defaulted() && model.guide_record().passes() > 0)
+    options.interpolation = model.eta_interpolation();
   options.validate();
-  const std::size_t prior_passes = model.guide_record().passes();
+  // Passes before these: the input's own and those before it.
+  const std::size_t prior_passes =
+      model.guide_record().passes() +
+      static_cast<std::size_t>(model.guide_record().settings.integer("prior_passes", 0));
   if (prior_passes > 0)
-    par::Log::info(sformat("guide: %s had %zu guided pass(es) already; these go on from its eta",
-                           model_path.c_str(), prior_passes));
+    par::Log::info(
+        sformat("guide: %s had %zu guided pass(es) already; these go on from its eta "
+                "(their ensembles draw the same streams as the first ones: give another "
+                "--seed for fresh ones)",
+                model_path.c_str(), prior_passes));
 
   fit::PetscSession petsc(world, vm["petsc"].as<std::string>());
   const Stopwatch clock;

@@ -58,10 +58,15 @@ expect_exit 3 "belongs to another model or other settings; steps = 30 there, 31 
   { echo "FAIL: resume of ksi calibrate"; failures=$((failures + 1)); }
 expect_absent cal.h5.checkpoint
 
-# 4. ksi guide on a one-shot model: the passes of ksi fit --guide, without fitting again. Stopped in
-#    the first pass, refused without --resume, resumed on 3 ranks: the eta of the fit's own guided
-#    passes (2 ranks), bitwise. A calibrated model and zero passes are refused.
-oneshot_args=("${fit_args[@]:0:18}")
+# 4. ksi guide on a one-shot model: the passes of ksi fit --guide, without fitting again. The fit's
+#    seed, ridge and bin ridge are none of the defaults (ksi guide must take them from the model), on a
+#    map with bins in data units. Stopped in the first pass, refused without --resume, resumed on 3
+#    ranks: the eta of the fit's own guided passes (2 ranks), bitwise; the same from the guide keys of a
+#    config's [fit] section; another seed gives another eta. A calibrated model, zero passes, bad
+#    options and a missing model are refused.
+oneshot_args=(--data f2.h5 --features scattering --feature-params J=3,L=4,marginal=4,units=data --times 5
+              --draws 1 --batch 2 --standardize copula --schedule trig --checkpoint-every 0
+              --seed 7 --ridge 1e-6 --bin-ridge 1e-2)
 guide_args=(--guide 2 --guide-ensemble 8 --guide-batch 2 --guide-steps 12 --guide-tolerance 0 --checkpoint-every 0)
 run 2 "$ksi" fit "${oneshot_args[@]}" "${guide_args[@]:0:10}" --out fit_guided.h5 -q || exit 1
 run 2 "$ksi" fit "${oneshot_args[@]}" --out oneshot.h5 -q || exit 1
@@ -74,10 +79,17 @@ run 3 "$ksi" guide --model oneshot.h5 "${guide_args[@]}" --out kg.h5 --resume --
   { echo "FAIL: resume of ksi guide"; failures=$((failures + 1)); }
 check "the log says where ksi guide resumed" grep -q "guide: resuming from kg.h5.checkpoint at pass" kg_resume.log
 expect_absent kg.h5.checkpoint
+printf '[fit]\nfeatures = scattering\nguide = 2\nguide-ensemble = 8\nguide-batch = 2\nguide-steps = 12\nguide-tolerance = 0\n[sample]\nsteps = 5\n' >guide.cfg
+run 2 "$ksi" guide --config guide.cfg --model oneshot.h5 --out kg_config.h5 -q ||
+  { echo "FAIL: ksi guide --config"; failures=$((failures + 1)); }
+run 2 "$ksi" guide --model oneshot.h5 "${guide_args[@]}" --seed 1 --out kg_seed1.h5 -q ||
+  { echo "FAIL: ksi guide --seed 1"; failures=$((failures + 1)); }
 expect_exit 3 "carries an output calibration" -- "$ksi" guide --model cal_reference.h5 --out kg2.h5
 expect_exit 2 "--guide (the passes) must be at least 1" -- "$ksi" guide --model oneshot.h5 --guide 0 --out kg2.h5
 expect_exit 2 "--guide-tau must be positive" -- "$ksi" guide --model missing.h5 --guide-tau -1 --out kg2.h5
 expect_exit 3 "missing.h5" -- "$ksi" guide --model missing.h5 --out kg2.h5
+expect_exit 2 "is also the model or the output file" -- "$ksi" guide --model oneshot.h5 --checkpoint oneshot.h5 --out kg2.h5
+expect_exit 4 "exists; use --force to overwrite it" -- "$ksi" guide --model oneshot.h5 --out kg.h5
 expect_absent kg2.h5
 
 $PY - <<'PY' || failures=$((failures + 1))
@@ -117,6 +129,12 @@ check(a["eta"][...].tobytes() == b["eta"][...].tobytes(),
       "ksi fit --guide 0 then ksi guide (stopped, resumed on 3 ranks) == ksi fit --guide 2 on 2 ranks: eta bitwise")
 o = h5py.File("oneshot.h5", "r")
 check(o["eta"][...].tobytes() != b["eta"][...].tobytes(), "the passes changed the one-shot eta")
+c = h5py.File("kg_config.h5", "r")
+check(a["eta"][...].tobytes() == c["eta"][...].tobytes(),
+      "ksi guide --config (the guide keys of [fit]) == ksi fit --guide 2: eta bitwise")
+s1 = h5py.File("kg_seed1.h5", "r")
+check(a["eta"][...].tobytes() != s1["eta"][...].tobytes(),
+      "ksi guide --seed 1 differs from the fit's seed 7 (the default is the model's seed)")
 done()
 PY
 finish
