@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # jobs/fidelity_study.sh runs every row of its rows file (the launcher once read the rest of the
 # file from the loop's standard input, so only the first row ran), a row reusing another row's
-# model, skips rows already done on a rerun, and writes the study table with one line per row.
+# model, a row adding guided passes to another row's model (ksi guide), skips rows already done on a
+# rerun, and writes the study table with one line per row; a row guiding a row without a model stops
+# the study with one message naming both.
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
@@ -27,14 +29,21 @@ cat >rows <<'ROWS'
 coarse | --times 5 |
 fine | --times 9 | --steps 12
 again | - | reuse=fine --seed 7
+guided | guide=fine --guide 1 --guide-ensemble 16 --guide-steps 8 |
 ROWS
 KSI=$ksi bash "$src/jobs/fidelity_study.sh" small.cfg rows out 2 >study.log 2>&1
 check "the study ran (exit 0)" [ $? -eq 0 ]
-for row in coarse fine again; do
+for row in coarse fine again guided; do
   check "row $row judged" test -f "out/$row/report/stats_q.csv"
 done
 check "the reusing row sampled the model of the row it names" grep -q "out/fine/model.h5" out/again/sample.log
-check "one table line per row" [ "$(grep -c '^| \(coarse\|fine\|again\) |' out/study.md)" -eq 3 ]
+check "the guided row ran ksi guide on the model of the row it names" grep -q "guide --config small.cfg --model out/fine/model.h5" out/guided/guide.log
+check "its table line has the guide's seconds and passes, no fit" grep -q '^| guided |  | - | [0-9.]* (1) |' out/study.md
+check "one table line per row" [ "$(grep -c '^| \(coarse\|fine\|again\|guided\) |' out/study.md)" -eq 4 ]
 KSI=$ksi bash "$src/jobs/fidelity_study.sh" small.cfg rows out 2 >rerun.log 2>&1
-check "a rerun skips the rows already done" [ "$(grep -c 'done$' rerun.log)" -eq 3 ]
+check "a rerun skips the rows already done" [ "$(grep -c 'done$' rerun.log)" -eq 4 ]
+printf 'early | guide=later --guide 1 |\nlater | --times 5 |\n' >bad_rows
+KSI=$ksi bash "$src/jobs/fidelity_study.sh" small.cfg bad_rows out_bad 2 >bad.log 2>&1
+check "a row guiding a row not yet fitted stops the study (exit != 0)" [ $? -ne 0 ]
+check "... with a message naming both rows" grep -q "row early adds passes to later, which has no model" bad.log
 finish
