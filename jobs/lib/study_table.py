@@ -37,13 +37,13 @@ def main():
         q_path = os.path.join(out, name, "report", "stats_q.csv")
         if not os.path.exists(q_path):
             continue
-        fit = read_json(os.path.join(out, name, "fit.json"))
-        fit_options = line.split("|")[1].strip() if line.count("|") >= 1 else ""
+        fit_options = line.split("|")[1].strip() if "|" in line else ""
         if fit_options.startswith("guide="):  # passes added to another row's model by ksi guide
             guided = read_json(os.path.join(out, name, "guide.json"))
-            fit = {"features": "", "fit_seconds": "",
-                   "guide_seconds": guided.get("guide_seconds", ""),
+            fit = {"guide_seconds": guided.get("guide_seconds", ""),
                    "guide_passes": guided.get("guide_passes", "")}
+        else:
+            fit = read_json(os.path.join(out, name, "fit.json"))
         sample = read_json(os.path.join(out, name, "sample.json"))
         row = {"row": name, "options": line.split("|", 1)[1].strip() if "|" in line else "",
                "P": fit.get("features", ""),

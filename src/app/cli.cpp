@@ -64,15 +64,15 @@ std::string config_section(const std::string& path, const std::string& subcomman
   // ksi guide also takes the guide keys of [fit], where a pipeline's config keeps the settings of
   // the fit's own passes (so `ksi fit --guide 0` then `ksi guide` with one config is `ksi fit`);
   // a key of its own [guide] section wins.
-  std::set<std::string> own_keys;
-  {
+  std::set<std::string> guide_section_keys;
+  if (own == "guide") {
     std::string section;
     for (const auto& line : lines) {
       const std::string t = trimmed_line(line);
       if (!t.empty() && t.front() == '[' && t.back() == ']')
         section = t.substr(1, t.size() - 2);
-      else if (section == own)
-        own_keys.insert(line_key(t));
+      else if (section == "guide")
+        guide_section_keys.insert(line_key(t));
     }
   }
   std::string kept, section;
@@ -96,7 +96,7 @@ std::string config_section(const std::string& path, const std::string& subcomman
     bool mine = section.empty() || section == own;
     if (own == "guide" && section == "fit") {
       const std::string key = line_key(trimmed);
-      mine = guide_key(key) && !own_keys.count(key);
+      mine = guide_key(key) && !guide_section_keys.count(key);
     }
     if (mine && own == "synth" && trimmed.rfind("generator", 0) == 0) {
       kept += '\n';  // read by ksi synth itself (config_generator)
