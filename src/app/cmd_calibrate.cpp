@@ -21,13 +21,11 @@ int run_calibrate(const Invocation& call) {
       "data", po::value<std::string>(),
       "the training data set the model was fitted on (its spectrum is the target)")(
       "seed", po::value<std::uint64_t>()->default_value(1),
-      "seed of the calibration samples' streams")(
-      "checkpoint", po::value<std::string>(),
-      "checkpoint file of the calibration fields (default: OUT.checkpoint)")(
-      "checkpoint-every", po::value<double>()->default_value(defaults.checkpoint.every_seconds),
-      "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
-      "resume", "continue from the checkpoint if there is one")(
-      "report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+      "seed of the calibration samples' streams")("report", po::value<std::string>(),
+                                                  "write per-phase timings as JSON to FILE");
+  add_checkpoint_options(desc,
+                         "checkpoint file of the calibration fields (default: OUT.checkpoint)",
+                         defaults.checkpoint.every_seconds);
   add_calibration_options(desc, defaults.samples);
   po::variables_map vm;
   if (!parse_options(call, desc, {}, vm,
@@ -51,10 +49,11 @@ int run_calibrate(const Invocation& call) {
   sample::SampleOptions sampler = settings.sampler;
   sampler.seed = vm["seed"].as<std::uint64_t>();
   const bool force = vm.count("force") > 0;
-  options.checkpoint.path =
-      vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
-  options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
-  options.checkpoint.resume = vm.count("resume") > 0;
+  const CheckpointArgs checkpoint =
+      checkpoint_args(vm, out_path, {model_path, data_path, out_path});
+  options.checkpoint.path = checkpoint.path;
+  options.checkpoint.every_seconds = checkpoint.every_seconds;
+  options.checkpoint.resume = checkpoint.resume;
   options.validate();
   io::check_output_path(out_path, force, {model_path, data_path}, world);
   io::check_interrupted(options.checkpoint.path, "checkpoint", options.checkpoint.resume, force,

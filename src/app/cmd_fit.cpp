@@ -91,11 +91,11 @@ int run_fit(const Invocation& call) {
       "ranks than item batches then still find work; G must divide the ranks; the same model "
       "for every G)")("petsc", po::value<std::string>()->default_value(""),
                       "PETSc options, e.g. \"-fit_ksp_type cg -fit_pc_type jacobi\"")(
-      "checkpoint", po::value<std::string>(), "checkpoint file (default: OUT.checkpoint)")(
-      "checkpoint-every", po::value<double>()->default_value(600.0),
-      "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
-      "resume", "continue from the checkpoint if there is one")(
       "report", po::value<std::string>(), "write per-phase timings as JSON to FILE");
+  add_checkpoint_options(desc,
+                         "checkpoint file (default: OUT.checkpoint; the guided passes' and "
+                         "the calibration's beside it, with .guide and .calibrate added)",
+                         fit::CheckpointOptions{}.every_seconds);
   add_guide_options(desc, 0,
                     "moment-guided passes after the one-shot fit (METHOD section 9): integrate an "
                     "ensemble with the model and steer its feature moments to the data's at every "
@@ -128,7 +128,10 @@ int run_fit(const Invocation& call) {
   options.solve_group = vm["solve-group"].as<int>();
   options.time_groups = vm["time-groups"].as<std::size_t>();
   // Validate cheap settings before any I/O.
-  options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
+  const CheckpointArgs checkpoint = checkpoint_args(vm, out_path, {data_path, out_path});
+  options.checkpoint.path = checkpoint.path;
+  options.checkpoint.every_seconds = checkpoint.every_seconds;
+  options.checkpoint.resume = checkpoint.resume;
   options.validate();
   const std::size_t time_count = fit::make_time_grid(options.times, options.time_grid).size();
   const fit::TimeGroup time_group =
@@ -157,14 +160,13 @@ int run_fit(const Invocation& call) {
   training.shell_correction = vm["shell-correction"].as<std::string>();
   training.validate();
 
-  options.checkpoint.path =
-      vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
-  options.checkpoint.resume = vm.count("resume") > 0;
   options.checkpoint.inputs = describe_input_file(data_path);
   guide.checkpoint = options.checkpoint;
   guide.checkpoint.path = options.checkpoint.path + ".guide";
   calibration.checkpoint = {options.checkpoint.path + ".calibrate",
                             options.checkpoint.every_seconds, options.checkpoint.resume};
+  for (const std::string& path : {guide.checkpoint.path, calibration.checkpoint.path})
+    check_checkpoint_path(path, {data_path, out_path});
   // A new fit (--force without --resume): an old guide or calibration state cannot apply.
   fit::check_checkpoints(
       {options.checkpoint.path, guide.checkpoint.path, calibration.checkpoint.path},

@@ -29,14 +29,12 @@ int run_guide(const Invocation& call) {
                             "ksi fit --guide 0 then ksi guide --guide N is ksi fit --guide N)")(
       "bin-ridge", po::value<double>(),
       "relative ridge on the weights of the map's one-point bins in the passes' solves (default: "
-      "the fit's --bin-ridge)")("checkpoint", po::value<std::string>(),
-                                "checkpoint file of the passes (default: OUT.checkpoint)")(
-      "checkpoint-every", po::value<double>()->default_value(600.0),
-      "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
-      "resume", "continue from the checkpoint if there is one")(
-      "report", po::value<std::string>(), "write per-phase timings as JSON to FILE")(
+      "the fit's --bin-ridge)")("report", po::value<std::string>(),
+                                "write per-phase timings as JSON to FILE")(
       "petsc", po::value<std::string>()->default_value(""),
       "PETSc options of the passes' solves, as ksi fit's");
+  add_checkpoint_options(desc, "checkpoint file of the passes (default: OUT.checkpoint)",
+                         fit::CheckpointOptions{}.every_seconds);
   add_guide_options(desc, 3,
                     "moment-guided passes (METHOD section 9): integrate an ensemble with the "
                     "model and steer its feature moments to the data's at every grid time; at "
@@ -57,18 +55,10 @@ int run_guide(const Invocation& call) {
   if (vm.count("guide-ridge")) options.ridge = vm["guide-ridge"].as<double>();
   if (vm.count("bin-ridge")) options.bin_ridge = vm["bin-ridge"].as<double>();
   options.validate();  // before any I/O; again below with the model's settings
-  options.checkpoint.path =
-      vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
-  options.checkpoint.every_seconds = vm["checkpoint-every"].as<double>();
-  if (!(options.checkpoint.every_seconds >= 0.0) ||
-      !std::isfinite(options.checkpoint.every_seconds))
-    throw UsageError("--checkpoint-every must be >= 0");
-  for (const std::string& other : {model_path, out_path})
-    if (std::filesystem::absolute(options.checkpoint.path).lexically_normal() ==
-        std::filesystem::absolute(other).lexically_normal())
-      throw UsageError(
-          cat("--checkpoint ", options.checkpoint.path, " is also the model or the output file"));
-  options.checkpoint.resume = vm.count("resume") > 0;
+  const CheckpointArgs checkpoint = checkpoint_args(vm, out_path, {model_path, out_path});
+  options.checkpoint.path = checkpoint.path;
+  options.checkpoint.every_seconds = checkpoint.every_seconds;
+  options.checkpoint.resume = checkpoint.resume;
   options.checkpoint.inputs = describe_input_file(model_path);
   io::check_output_path(out_path, force, {model_path}, world);
   io::check_interrupted(options.checkpoint.path, "checkpoint", options.checkpoint.resume, force,

@@ -1,5 +1,6 @@
 #include "app/stage_options.hpp"
 
+#include <cmath>
 #include <filesystem>
 
 #include "ksi/core/choice.hpp"
@@ -14,6 +15,41 @@ std::string describe_input_file(const std::string& path) {
   const auto size = std::filesystem::file_size(path, ec);
   const auto mtime = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
   return cat(absolute, " (", ec ? 0 : size, " bytes, mtime ", ec ? 0 : mtime, ")");
+}
+
+void add_checkpoint_options(po::options_description& desc, const char* file_help,
+                            double every_default) {
+  desc.add_options()("checkpoint", po::value<std::string>(), file_help)(
+      "checkpoint-every", po::value<double>()->default_value(every_default),
+      "seconds between checkpoints (0: only on SIGUSR1/SIGTERM)")(
+      "resume", "continue from the checkpoint if there is one");
+}
+
+void check_checkpoint_path(const std::string& path, const std::vector<std::string>& in_use) {
+  const auto same = [](const std::string& a, const std::string& b) {
+    return std::filesystem::absolute(a).lexically_normal() ==
+           std::filesystem::absolute(b).lexically_normal();
+  };
+  for (const std::string& file : in_use)
+    if (same(path, file))
+      throw UsageError(cat("the checkpoint file ", path, " is also an input or the output (", file,
+                           "): give another --checkpoint"));
+}
+
+CheckpointArgs checkpoint_args(const po::variables_map& vm, const std::string& out_path,
+                               const std::vector<std::string>& in_use) {
+  CheckpointArgs args;
+  args.path =
+      vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : out_path + ".checkpoint";
+  args.every_seconds = vm["checkpoint-every"].as<double>();
+  if (!(args.every_seconds >= 0.0) || !std::isfinite(args.every_seconds))
+    throw UsageError(
+        cat("--checkpoint-every must be a finite number of seconds >= 0 (0: only on a "
+            "stop request), not ",
+            args.every_seconds));
+  args.resume = vm.count("resume") > 0;
+  check_checkpoint_path(args.path, in_use);
+  return args;
 }
 
 void add_sampler_options(po::options_description& desc, const std::string& prefix,

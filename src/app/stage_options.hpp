@@ -14,6 +14,23 @@ namespace ksi::app {
 /// What identifies an input file for checkpoints: its absolute path, size and modification time.
 std::string describe_input_file(const std::string& path);
 
+/// --checkpoint FILE (`file_help`, default OUT.checkpoint), --checkpoint-every S and --resume: one
+/// set for ksi fit, ksi guide and ksi calibrate.
+void add_checkpoint_options(po::options_description& desc, const char* file_help,
+                            double every_default);
+struct CheckpointArgs {
+  std::string path;          ///< the checkpoint file
+  double every_seconds = 0;  ///< interval of periodic checkpoints (0: only on a stop request)
+  bool resume = false;       ///< --resume
+};
+/// From add_checkpoint_options, before any I/O: UsageError for an interval that is not a finite
+/// number >= 0, or a checkpoint path that is one of `in_use` (check_checkpoint_path).
+CheckpointArgs checkpoint_args(const po::variables_map& vm, const std::string& out_path,
+                               const std::vector<std::string>& in_use);
+/// UsageError if the checkpoint file `path` is one of the command's files `in_use` (its inputs and
+/// output): a checkpoint written there, or removed after the run, would destroy that file.
+void check_checkpoint_path(const std::string& path, const std::vector<std::string>& in_use);
+
 /// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion",
 /// "batch" (e.g. "calibrate-steps" in ksi fit and ksi calibrate, "guide-steps" in ksi fit); `what`
 /// names the fields they integrate in the help text.

@@ -34,6 +34,22 @@ expect_exit 2 "positive definite" -- "$ksi" synth gaussian --mean 0,0 --covarian
 printf 'times = 5\nfeatures = polynomial\ncolour = blue\n' > bad.cfg
 expect_exit 2 "unknown key 'colour' in config file bad.cfg" -- "$ksi" fit --config bad.cfg --data data3.h5 --out m.h5
 expect_exit 2 "is also an input" -- "$ksi" fit --data data3.h5 --out data3.h5 --force
+# A checkpoint file that is an input or the output: refused before anything is read or written, in
+# every command that checkpoints (with --force, ksi fit used to remove the data file as a stale
+# checkpoint and run on without it).
+before=$(sha256sum data3.h5 model3.h5)
+expect_exit 2 "the checkpoint file data3.h5 is also an input or the output" -- "$ksi" fit --data data3.h5 --out m.h5 --checkpoint data3.h5 --force
+expect_exit 2 "the checkpoint file ./m.h5 is also an input or the output" -- "$ksi" fit --data data3.h5 --out m.h5 --checkpoint ./m.h5
+expect_exit 2 "the checkpoint file m.h5.guide is also an input or the output" -- "$ksi" fit --data data3.h5 --out m.h5.guide --checkpoint m.h5 --force
+expect_exit 2 "the checkpoint file model3.h5 is also an input or the output" -- "$ksi" calibrate --model model3.h5 --data data3.h5 --out c.h5 --checkpoint model3.h5 --force
+expect_exit 2 "the checkpoint file model3.h5 is also an input or the output" -- "$ksi" guide --model model3.h5 --out g.h5 --checkpoint model3.h5 --force
+for every in -1 nan inf; do
+  for cmd in "fit --data data3.h5" "calibrate --model model3.h5 --data data3.h5" "guide --model model3.h5"; do
+    expect_exit 2 "--checkpoint-every must be a finite number of seconds >= 0" -- "$ksi" $cmd --out m.h5 --checkpoint-every $every
+  done
+done
+check "the inputs named as checkpoints are intact" [ "$(sha256sum data3.h5 model3.h5)" = "$before" ]
+expect_absent m.h5 m.h5.guide c.h5 g.h5
 expect_absent m.h5 x.h5 g.h5 s.h5
 
 printf '[fit]\ntimes = 5\n[fitt]\ndraws = 2\n' > section.cfg

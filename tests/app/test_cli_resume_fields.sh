@@ -88,7 +88,7 @@ expect_exit 3 "carries an output calibration" -- "$ksi" guide --model cal_refere
 expect_exit 2 "--guide (the passes) must be at least 1" -- "$ksi" guide --model oneshot.h5 --guide 0 --out kg2.h5
 expect_exit 2 "--guide-tau must be positive" -- "$ksi" guide --model missing.h5 --guide-tau -1 --out kg2.h5
 expect_exit 3 "missing.h5" -- "$ksi" guide --model missing.h5 --out kg2.h5
-expect_exit 2 "is also the model or the output file" -- "$ksi" guide --model oneshot.h5 --checkpoint oneshot.h5 --out kg2.h5
+expect_exit 2 "the checkpoint file oneshot.h5 is also an input or the output" -- "$ksi" guide --model oneshot.h5 --checkpoint oneshot.h5 --out kg2.h5
 expect_exit 4 "exists; use --force to overwrite it" -- "$ksi" guide --model oneshot.h5 --out kg.h5
 expect_absent kg2.h5
 
