@@ -64,8 +64,9 @@ int run_fit(const Invocation& call) {
       "seed of the noise streams")("ridge", po::value<double>()->default_value(defaults.ridge),
                                    "relative ridge lambda")(
       "bin-ridge", po::value<double>()->default_value(defaults.bin_ridge),
-      "further relative ridge on the weights of the map's one-point bins (scattering marginal= "
-      "and conditional=): + bin-ridge tr(K)/P on their diagonal; 1e-2 kept the 64^3 cosmology "
+      "further relative ridge on the weights of the map's one-point bins (scattering marginal=, "
+      "conditional= and contrast=): + bin-ridge tr(K)/P on their diagonal; 1e-2 kept the 64^3 "
+      "cosmology "
       "drift from running away")(
       "standardize", po::value<std::string>()->default_value("scalar"),
       "none; scalar (one mean and scale for all values); spectrum (fields: whitened by the data's "

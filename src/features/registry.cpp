@@ -51,9 +51,10 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
         static_cast<std::uint64_t>(params.integer("seed", 1)));
   }
   if (kind == "scattering") {
-    reject_unknown(kind, params,
-                   {"J", "L", "slant", "families", "isotropic", "phi4_diagonal", "subsample",
-                    "normalize", "workspace_mb", "marginal", "shells", "units", "conditional"});
+    reject_unknown(
+        kind, params,
+        {"J", "L", "slant", "families", "isotropic", "phi4_diagonal", "subsample", "normalize",
+         "workspace_mb", "marginal", "shells", "units", "conditional", "contrast"});
     ScatteringOptions options;
     options.scales = static_cast<int>(params.integer("J", 0));
     options.orientations = static_cast<int>(params.integer("L", 0));
@@ -66,6 +67,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.marginal = static_cast<int>(params.integer("marginal", 0));  // checked by the map
     options.shells = params.flag("shells", true);
     options.conditional = static_cast<int>(params.integer("conditional", 0));  // checked by the map
+    options.contrast = static_cast<int>(params.integer("contrast", 0));        // checked by the map
     const std::string in_units = params.text("units", "model");
     if (in_units != "model" && in_units != "data")
       throw UsageError(

@@ -366,6 +366,8 @@ void ScatteringSpectra::Impl::feature_values(scattering::Workspace& ws, std::spa
     conditional_values(ws, x, conditional,
                        phi.subspan(features.size() + static_cast<std::size_t>(marginal.bins),
                                    conditional.count()));
+  if (contrast.bins > 0)
+    contrast_values(ws, x, contrast, phi.subspan(contrast_first(), contrast.count()));
   if (shells.count() > 0) shell_values(state, phi.subspan(shells.first, shells.count()));
 }
 
@@ -377,14 +379,18 @@ void ScatteringSpectra::Impl::gradient(scattering::Workspace& ws, std::span<cons
       w[t.config] += t.imag ? complex(0.0, t.coef * eta[p]) : complex(t.coef * eta[p], 0.0);
   backward(ws, w, eta.subspan(shells.first, shells.count()), grad);
   if (marginal.bins > 0) marginal_gradient(ws, eta.subspan(features.size()), grad);
-  if (conditional.bins > 0) {
+  if (conditional.bins > 0 || contrast.bins > 0) {
     const Grid& full = *grids[0];
     ComplexVector G(full.half_size, complex(0.0));
     std::vector<double> pointwise(full.size, 0.0), through_wavelets(full.size);
-    conditional_gradient(
-        ws, x,
-        eta.subspan(features.size() + static_cast<std::size_t>(marginal.bins), conditional.count()),
-        G.data(), pointwise);
+    if (conditional.bins > 0)
+      conditional_gradient(ws, x,
+                           eta.subspan(features.size() + static_cast<std::size_t>(marginal.bins),
+                                       conditional.count()),
+                           G.data(), pointwise);
+    if (contrast.bins > 0)
+      contrast_gradient(ws, x, eta.subspan(contrast_first(), contrast.count()), G.data(),
+                        pointwise);
     full.real_single->backward_destroying(G.data(), through_wavelets.data());
     const double inv_n = 1.0 / static_cast<double>(full.size);
     for (std::size_t y = 0; y < full.size; ++y)
@@ -506,6 +512,11 @@ FeatureSpec ScatteringSpectra::spec() const {
     if (!normalization_.conditional.empty())
       s.arrays["conditional_calibration"] = normalization_.conditional;
   }
+  if (options_.contrast > 0) {
+    s.params.set("contrast", options_.contrast);
+    if (!normalization_.contrast.empty())
+      s.arrays["contrast_calibration"] = normalization_.contrast;
+  }
   if (options_.marginal > 0) {
     s.params.set("marginal", options_.marginal);
     if (!options_.colour.empty()) s.arrays["marginal_colour"] = options_.colour;
@@ -525,6 +536,9 @@ std::vector<std::string> ScatteringSpectra::feature_names() const {
     for (int m = 0; m < impl_->conditional.bins; ++m)
       names.push_back(
           sformat("conditional energy j=%d bin %d (z = %.3g)", j, m, impl_->conditional.centre(m)));
+  for (int j = 0; j < impl_->contrast.scales; ++j)
+    for (int m = 0; m < impl_->contrast.bins; ++m)
+      names.push_back(sformat("contrast j=%d bin %d (z = %.3g)", j, m, impl_->contrast.centre(m)));
   for (const int shell : impl_->shells.shell)
     names.push_back(sformat("shell power |k| = %d", shell));
   return names;
@@ -533,8 +547,7 @@ std::vector<std::string> ScatteringSpectra::feature_names() const {
 std::vector<std::size_t> ScatteringSpectra::bin_features() const {
   // The bins follow the scattering features, in the order of feature_names.
   const std::size_t first = impl_->features.size();
-  const std::size_t count =
-      static_cast<std::size_t>(impl_->marginal.bins) + impl_->conditional.count();
+  const std::size_t count = impl_->dense_count();
   std::vector<std::size_t> bins(count);
   for (std::size_t i = 0; i < count; ++i) bins[i] = first + i;
   return bins;
@@ -556,6 +569,7 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
     o.marginal = static_cast<int>(params.integer("marginal", 0));
     o.shells = params.flag("shells", false);  // models older than the family have none
     o.conditional = static_cast<int>(params.integer("conditional", 0));
+    o.contrast = static_cast<int>(params.integer("contrast", 0));
   } catch (const UsageError& e) {
     throw InputError(e.what());
   }
@@ -570,6 +584,8 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
   if (auto it = spec.arrays.find("shell_power"); it != spec.arrays.end()) n.shells = it->second;
   if (auto it = spec.arrays.find("conditional_calibration"); it != spec.arrays.end())
     n.conditional = it->second;
+  if (auto it = spec.arrays.find("contrast_calibration"); it != spec.arrays.end())
+    n.contrast = it->second;
   try {
     return std::make_unique<ScatteringSpectra>(shape, o, std::move(n));
   } catch (const UsageError& e) {

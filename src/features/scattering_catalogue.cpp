@@ -119,9 +119,11 @@ ScatteringOptions resolved(const ItemShape& shape, ScatteringOptions o) {
   if (!(o.workspace_mb > 0.0))
     throw UsageError("scattering features: workspace_mb must be positive");
   if (o.slant < 0.0) throw UsageError("scattering features: slant must be positive (0: default)");
-  if (o.families.text() == "none" && !o.shells && o.marginal == 0 && o.conditional == 0)
+  if (o.families.text() == "none" && !o.shells && o.marginal == 0 && o.conditional == 0 &&
+      o.contrast == 0)
     throw UsageError(
-        "scattering features: families=none needs shells=true, marginal or conditional bins");
+        "scattering features: families=none needs shells=true, marginal, conditional or contrast "
+        "bins");
   return o;
 }
 
@@ -165,6 +167,7 @@ ScatteringSpectra::Impl::Impl(const ItemShape& shape, const ScatteringOptions& o
   setup_marginal(options, normalization);
   build_rows();
   setup_conditional(options, normalization);
+  setup_contrast(options, normalization);
   setup_shells(options, normalization);
   workspace_bytes = static_cast<std::size_t>(options.workspace_mb * 1048576.0);
 }

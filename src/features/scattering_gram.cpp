@@ -237,7 +237,8 @@ void ScatteringSpectra::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
   // they meet every scattering row once (in the first window pass) and each other and the mean on
   // every coefficient, including those outside the Gram columns.
   const std::size_t F = I.features.size();
-  const int B = static_cast<int>(I.dense_count());  // marginal bins, then conditional features
+  // marginal bins, then conditional and contrast features
+  const int B = static_cast<int>(I.dense_count());
   const std::size_t all_columns = I.prefix.empty() ? 0 : I.prefix[0];
   const auto multiply_marginal = [&](const Block& x) {
     ScopedPhase phase("fit.syrk");
@@ -466,6 +467,12 @@ void ScatteringSpectra::jacobian(std::span<const double> x, Matrix& J) const {
     const std::size_t first = F + static_cast<std::size_t>(I.marginal.bins);
     for (std::size_t f = 0; f < I.conditional.count(); ++f)
       std::copy_n(ws.conditional_rows.data() + f * full.size, full.size, J.row(first + f).data());
+  }
+  if (I.contrast.bins > 0) {
+    I.contrast_jacobian(ws, x);
+    const std::size_t first = I.contrast_first();
+    for (std::size_t f = 0; f < I.contrast.count(); ++f)
+      std::copy_n(ws.contrast_rows.data() + f * full.size, full.size, J.row(first + f).data());
   }
   if (I.marginal.bins > 0) {
     I.marginal_rows(ws, x, false);

@@ -157,6 +157,9 @@ struct Workspace {
   RealVector weights;               // conditional family: W_j of a gradient, per scale
   ComplexVector wavelet_fields;     // conditional family: U_{j,l} on the full grid, per wavelet
   RealVector conditional_rows;      // conditional family: its Jacobian rows on the grid
+  RealVector contrast_fields;       // contrast family: g_j = D_j x on the full grid, per scale
+  RealVector contrast_rows;         // contrast family: its Jacobian rows on the grid
+  ComplexVector contrast_spectrum;  // contrast family: r2c of one field
   ComplexVector shell_rows;  // accumulate: the shell rows on the Gram columns (one value each)
   ComplexVector shell_rest;  // accumulate: the same on the coefficients outside them
   ComplexVector window;      // accumulate: pieces of the units held in a window
@@ -275,12 +278,13 @@ struct ScatteringSpectra::Impl {
   void marginal_gradient(scattering::Workspace& ws, std::span<const double> eta,
                          std::span<double> grad) const;
   /// The dense rows of J (after forward), the marginal bins then (with_conditional) the conditional
+  /// and contrast
   /// features: sqrt(w_k / N) R(k) on the Gram columns into ws.marginal_rows (dense_count() x
   /// prefix[0]) and on the uncovered coefficients into ws.marginal_rest.
   void marginal_rows(scattering::Workspace& ws, std::span<const double> x,
                      bool with_conditional = true) const;
   std::size_t dense_count() const {
-    return static_cast<std::size_t>(marginal.bins) + conditional.count();
+    return static_cast<std::size_t>(marginal.bins) + conditional.count() + contrast.count();
   }
 
   // Conditional family (scattering_conditional.cpp): features [features.size() + marginal.bins,
@@ -310,6 +314,29 @@ struct ScatteringSpectra::Impl {
                             std::span<double> pointwise) const;
   /// Every conditional row of J on the grid into ws.conditional_rows (count x N; after forward).
   void conditional_jacobian(scattering::Workspace& ws, std::span<const double> x) const;
+
+  // Contrast family (scattering_contrast.cpp): features [features.size() + marginal.bins +
+  // conditional.count(), + contrast.count()), feature j * bins + m the contrast g_j = D_j x of
+  // scale j within value bin m. Its bins and constants have the conditional family's layout.
+  Conditional contrast;
+  std::vector<double> contrast_filter;  // d_j(k) = 1 - exp(-|omega_k|^2 R_j^2 / 2), j * half + k
+  void setup_contrast(const ScatteringOptions& options, const ScatteringNormalization& n);
+  std::size_t contrast_first() const {
+    return features.size() + static_cast<std::size_t>(marginal.bins) + conditional.count();
+  }
+  /// g_j = D_j x on the full grid into ws.contrast_fields, from c_x (after forward).
+  void contrast_contrasts(scattering::Workspace& ws) const;
+  /// The contrast features of the field x (after forward), with the constants of `C`; with
+  /// `absolute`, of |g_j| (the calibration's scale).
+  void contrast_values(scattering::Workspace& ws, std::span<const double> x, const Conditional& C,
+                       std::span<double> out, bool absolute = false) const;
+  /// G += the r2c spectrum of the part of the gradient of sum_f eta_f contrast_f through the
+  /// filters (times N, as conditional_gradient's), and pointwise += the part through the bins.
+  void contrast_gradient(scattering::Workspace& ws, std::span<const double> x,
+                         std::span<const double> eta, scattering::complex* G,
+                         std::span<double> pointwise) const;
+  /// Every contrast row of J on the grid into ws.contrast_rows (count x N; after forward).
+  void contrast_jacobian(scattering::Workspace& ws, std::span<const double> x) const;
 
   // Shell family (scattering.hpp): features [shells.first, shells.first + shells.count()). Every
   // r2c coefficient belongs to at most one shell feature, so the family's rows are disjoint.

@@ -192,6 +192,12 @@ void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws, std::span
       place(static_cast<std::size_t>(M.bins) + f, ws.conditional_rows.data() + f * full.size,
             false);
   }
+  if (with_conditional && contrast.bins > 0) {
+    contrast_jacobian(ws, x);
+    const std::size_t first = static_cast<std::size_t>(M.bins) + conditional.count();
+    for (std::size_t f = 0; f < contrast.count(); ++f)
+      place(first + f, ws.contrast_rows.data() + f * full.size, false);
+  }
 }
 
 }  // namespace ksi::features

@@ -34,7 +34,7 @@ ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
                                                      const par::Comm& comm) const {
   ensure(normalization_.first_layer.empty() && normalization_.second_layer.empty() &&
              normalization_.marginal.empty() && normalization_.shells.empty() &&
-             normalization_.conditional.empty(),
+             normalization_.conditional.empty() && normalization_.contrast.empty(),
          "scattering calibration needs an unnormalised map");
   // Per-item powers are gathered in item order and summed in that order, so every rank count gives
   // the same bits.
@@ -111,6 +111,7 @@ ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
   if (raw_map.impl_->marginal.bins > 0) n.marginal = calibrate_marginal(local_items, comm);
   if (options.shells) n.shells = calibrate_shells(local_items, comm);
   if (options.conditional > 0) n.conditional = calibrate_conditional(local_items, comm);
+  if (options.contrast > 0) n.contrast = calibrate_contrast(local_items, comm);
   return n;
 }
 

@@ -10,6 +10,7 @@
 
 #include "features/scattering_reference.hpp"
 #include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
 #include "ksi/core/random.hpp"
 #include "ksi/features/builder.hpp"
 #include "ksi/features/scattering.hpp"
@@ -123,6 +124,7 @@ struct GradientCase {
   int marginal = 0;  // bins of the marginal family (coloured)
   bool shells = false;
   int conditional = 0;  // bins of the conditional family
+  int contrast = 0;     // bins of the contrast family
 };
 
 class ScatteringGradient : public testing::TestWithParam<GradientCase> {};
@@ -133,6 +135,7 @@ TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
   o.isotropic = c.isotropic;
   o.shells = c.shells;
   o.conditional = c.conditional;
+  o.contrast = c.contrast;
   add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
@@ -175,6 +178,7 @@ TEST_P(ScatteringGradient, EvaluateAndVjpEqualsSeparateCalls) {
   o.isotropic = c.isotropic;
   o.shells = c.shells;
   o.conditional = c.conditional;
+  o.contrast = c.contrast;
   add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
@@ -218,7 +222,11 @@ INSTANTIATE_TEST_SUITE_P(
         // the conditional family alone, and with every family, marginal bins and shells
         GradientCase{{32, 32}, 3, 4, "none", false, 0, false, 5},
         GradientCase{{64}, 4, 1, "mean", false, 0, false, 4},
-        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4}));
+        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4},
+        // the contrast family alone, with the mean, and with every other family
+        GradientCase{{32, 32}, 3, 4, "none", false, 0, false, 0, 5},
+        GradientCase{{64}, 4, 1, "mean", false, 0, false, 0, 4},
+        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4, 3}));
 
 // ------------------------------------------------------------------------------------------------
 // accumulate equals the Gram matrix and right-hand side built from P separate vjp's.
@@ -232,6 +240,7 @@ struct GramCase {
   int marginal = 0;  // bins of the marginal family (coloured)
   bool shells = false;
   int conditional = 0;
+  int contrast = 0;
 };
 
 class ScatteringGram : public testing::TestWithParam<GramCase> {};
@@ -244,6 +253,7 @@ TEST_P(ScatteringGram, EqualsDenseJacobianRoute) {
   o.workspace_mb = c.workspace_mb;
   o.shells = c.shells;
   o.conditional = c.conditional;
+  o.contrast = c.contrast;
   add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
   const std::size_t P = map->size(), d = map->input_shape().size();
@@ -286,26 +296,29 @@ TEST_P(ScatteringGram, EqualsDenseJacobianRoute) {
   EXPECT_LT(std::sqrt(hnum / hden), 1e-10);
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, ScatteringGram,
-                         testing::Values(GramCase{{64}, 4, 1, false, false, 1536.0},
-                                         GramCase{{32, 32}, 3, 4, false, false, 1536.0},
-                                         GramCase{{64, 64}, 4, 4, true, false, 1536.0},
-                                         // a workspace of a few rows: many windows, streamed units
-                                         GramCase{{32, 32}, 3, 4, false, true, 0.05},
-                                         GramCase{{16, 16, 16}, 2, 3, false, false, 1536.0},
-                                         GramCase{{16, 16, 16}, 2, 7, true, false, 0.2},
-                                         // marginal rows: held whole, met once by every unit
-                                         GramCase{{64}, 4, 1, false, false, 1536.0, 8},
-                                         GramCase{{32, 32}, 3, 4, false, true, 0.05, 12},
-                                         GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 6},
-                                         // shell rows: one per shell, met by every unit once
-                                         GramCase{{64}, 4, 1, false, false, 1536.0, 0, true},
-                                         GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true},
-                                         GramCase{{16, 16, 16}, 2, 7, true, false, 0.2, 6, true},
-                                         // conditional rows: dense rows after the marginal bins
-                                         GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4},
-                                         GramCase{
-                                             {16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3}));
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, ScatteringGram,
+    testing::Values(GramCase{{64}, 4, 1, false, false, 1536.0},
+                    GramCase{{32, 32}, 3, 4, false, false, 1536.0},
+                    GramCase{{64, 64}, 4, 4, true, false, 1536.0},
+                    // a workspace of a few rows: many windows, streamed units
+                    GramCase{{32, 32}, 3, 4, false, true, 0.05},
+                    GramCase{{16, 16, 16}, 2, 3, false, false, 1536.0},
+                    GramCase{{16, 16, 16}, 2, 7, true, false, 0.2},
+                    // marginal rows: held whole, met once by every unit
+                    GramCase{{64}, 4, 1, false, false, 1536.0, 8},
+                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12},
+                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 6},
+                    // shell rows: one per shell, met by every unit once
+                    GramCase{{64}, 4, 1, false, false, 1536.0, 0, true},
+                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true},
+                    GramCase{{16, 16, 16}, 2, 7, true, false, 0.2, 6, true},
+                    // conditional rows: dense rows after the marginal bins
+                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4},
+                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3},
+                    // contrast rows: dense rows after the conditional ones
+                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4, 5},
+                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 0, 3}));
 
 TEST(ScatteringShells, AreTheFieldsShellPowersOverTheDataMean) {
   // Against an independent count: round(|k|) from integer wavevectors over the full spectrum.
@@ -694,6 +707,66 @@ TEST(ScatteringConditional, IsTheWaveletEnergyWithinValueBins) {
       EXPECT_NEAR(phi[1 + j * 5 + m], expected, 1e-10 * std::max(1.0, expected))
           << "j " << j << " bin " << m;
     }
+}
+
+TEST(ScatteringContrast, IsTheContrastWithTheGaussianSurroundingsWithinValueBins) {
+  // Against a direct computation: the kernel of exp(-|omega|^2 R^2 / 2), R = 2^j cells, by an
+  // explicit inverse DFT over signed integer frequencies (omega = 2 pi m / n), a real-space
+  // periodic convolution, g_j = x - G x, and Gaussian bins of x / sigma; a_jm from the calibration
+  // data.
+  const std::vector<std::size_t> dims{32, 32};
+  const long n = 32;
+  const std::size_t N = 32 * 32;
+  auto o = options_for(3, 4, "mean");
+  o.contrast = 5;
+  auto map = calibrated(dims, o);
+  const auto spec = map->spec();
+  const auto& cal = spec.arrays.at("contrast_calibration");
+  ASSERT_EQ(cal.size(), 3u + 3u * 5u);
+  const double sigma = cal[0], low = cal[1], high = cal[2], w = (high - low) / 5;
+  const auto x = lognormal_field(dims, 93);
+  std::vector<double> phi(map->size());
+  map->evaluate(x, phi);
+  const auto names = map->feature_names();
+  ASSERT_EQ(names.size(), phi.size());
+  const auto omega = [&](long m) {
+    return 2.0 * std::acos(-1.0) * static_cast<double>(m > n / 2 ? m - n : m) / n;
+  };
+  for (int j = 0; j < 3; ++j) {
+    const double R = std::ldexp(1.0, j);
+    std::vector<double> kernel(N, 0.0);
+    for (long r0 = 0; r0 < n; ++r0)
+      for (long r1 = 0; r1 < n; ++r1) {
+        double v = 0.0;
+        for (long m0 = 0; m0 < n; ++m0)
+          for (long m1 = 0; m1 < n; ++m1) {
+            const double w0 = omega(m0), w1 = omega(m1);
+            v += std::exp(-0.5 * (w0 * w0 + w1 * w1) * R * R) *
+                 std::cos(2.0 * std::acos(-1.0) * static_cast<double>(m0 * r0 + m1 * r1) / n);
+          }
+        kernel[static_cast<std::size_t>(r0 * n + r1)] = v / static_cast<double>(N);
+      }
+    std::vector<double> g(N);
+    for (long a = 0; a < n; ++a)
+      for (long b = 0; b < n; ++b) {
+        double smooth = 0.0;
+        for (long r0 = 0; r0 < n; ++r0)
+          for (long r1 = 0; r1 < n; ++r1)
+            smooth += kernel[static_cast<std::size_t>(r0 * n + r1)] *
+                      x[static_cast<std::size_t>(((a - r0 + n) % n) * n + (b - r1 + n) % n)];
+        g[static_cast<std::size_t>(a * n + b)] = x[static_cast<std::size_t>(a * n + b)] - smooth;
+      }
+    for (int m = 0; m < 5; ++m) {
+      const double c = low + (m + 0.5) * w;
+      double sum = 0.0;
+      for (std::size_t y = 0; y < N; ++y)
+        sum += g[y] * std::exp(-0.5 * std::pow((x[y] / sigma - c) / w, 2));
+      const double expected = sum / N / cal[3 + j * 5 + m];
+      EXPECT_NEAR(phi[1 + j * 5 + m], expected, 1e-10 * std::max(1.0, std::abs(expected)))
+          << "j " << j << " bin " << m;
+      EXPECT_EQ(names[1 + j * 5 + m], sformat("contrast j=%d bin %d (z = %.3g)", j, m, c));
+    }
+  }
 }
 
 TEST(ScatteringNames, DescribeEveryCoefficient) {

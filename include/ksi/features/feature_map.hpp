@@ -80,8 +80,9 @@ class FeatureMap {
   virtual FeatureSpec spec() const = 0;
   /// One readable name per feature, e.g. "x0*x1" or "Phi2(j=1,l=0)". Default "phi[p]".
   virtual std::vector<std::string> feature_names() const;
-  /// Indices of the features that are bins of a one-point law (the scattering map's marginal and
-  /// conditional families), in increasing order; `ksi fit --bin-ridge` penalises their weights.
+  /// Indices of the features that are bins of a one-point law (the scattering map's marginal,
+  /// conditional and contrast families), in increasing order; `ksi fit --bin-ridge` penalises their
+  /// weights.
   virtual std::vector<std::size_t> bin_features() const { return {}; }
 };
 

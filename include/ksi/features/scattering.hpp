@@ -33,6 +33,18 @@
 /// not monotone, such as the shot noise in the voids of a density field. Its rows are full-grid
 /// fields.
 ///
+/// The contrast family (options.contrast = B bins) adds, for every scale j, the field's contrast
+/// with its surroundings averaged within the same kind of soft bins of its values,
+///
+///     contrast_{j,m}   < g_j h_m(u / sigma) > / a_{j,m},   g_j = u - G_{R_j} * u,   R_j = 2^j
+///     cells,
+///
+/// (G_R the Gaussian low-pass of radius R; a_{j,m} the data means of <|g_j| h_m>): whether the
+/// field at a given level lies below or above its neighbourhood, so whether its low values are
+/// the bottoms of wide basins or shallow dips in denser surroundings. The spectrum, the one-point
+/// law and the level-resolved energies (the conditional family) leave that sign free. Its rows are
+/// full-grid fields.
+///
 /// The shell family (options.shells) adds one feature per spectral shell s = round(|k|) >= 1 where
 /// the data have power: the shell's mean power in the units the map sees,
 ///
@@ -100,6 +112,7 @@ struct ScatteringOptions {
   int marginal = 0;              ///< bins of the marginal family (0: none)
   bool shells = false;           ///< the shell-power family (one feature per shell)
   int conditional = 0;           ///< bins of the conditional family (0: none)
+  int contrast = 0;              ///< bins of the contrast family (0: none)
   std::vector<double> colour;    ///< marginal: gain per shell round(|k|) of C (empty: C = 1)
 };
 
@@ -117,6 +130,9 @@ struct ScatteringNormalization {
   std::vector<double> shells;
   /// Conditional family: sigma, z_low, z_high, then a_jm (j * bins + m) (empty: 1, range [-4, 4]).
   std::vector<double> conditional;
+  /// Contrast family: sigma, z_low, z_high, then a_jm (j * bins + m), the data means of
+  /// <|g_j| h_m> (empty: 1, range [-4, 4]).
+  std::vector<double> contrast;
 };
 
 class ScatteringSpectra final : public FeatureMap {
@@ -173,6 +189,7 @@ class ScatteringSpectra final : public FeatureMap {
   std::vector<double> calibrate_marginal(const Matrix& local_items, const par::Comm& comm) const;
   std::vector<double> calibrate_shells(const Matrix& local_items, const par::Comm& comm) const;
   std::vector<double> calibrate_conditional(const Matrix& local_items, const par::Comm& comm) const;
+  std::vector<double> calibrate_contrast(const Matrix& local_items, const par::Comm& comm) const;
 
   struct Impl;
   ItemShape shape_;

@@ -1,0 +1,250 @@
+// The contrast family of ScatteringSpectra (scattering.hpp): the field's contrast with its
+// surroundings at each scale, averaged within soft bins of the field's own values,
+//
+//     contrast_{j,m} = < g_j(y) h_m(z(y)) > / a_{j,m},   g_j = D_j u = u - G_{R_j} * u,   z = u / sigma,
+//
+// G_R the Gaussian low-pass exp(-|omega|^2 R^2 / 2) of radius R_j = 2^j cells. A density field's
+// voids bottom out at a common level (their low values lie below their surroundings, g_j < 0, at
+// every scale), where a field with the same spectrum, one-point law and level-resolved energies can
+// hold its low values as shallow dips in denser surroundings: the sign of g_j by level tells the two
+// apart. Every value is a linear filter of the field weighted pointwise, so the gradient and the
+// rows need r2c / c2r pairs only (no wavelet transforms).
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "features/scattering_impl.hpp"
+#include "ksi/core/error.hpp"
+#include "ksi/core/format.hpp"
+
+namespace ksi::features {
+
+namespace {
+
+inline double bump(double d) {
+  return std::exp(-0.5 * d * d);
+}
+
+// |omega_k|^2 (radians per cell, squared) of every r2c coefficient of a row-major grid.
+std::vector<double> frequency_squared(const std::vector<std::size_t>& dims, std::size_t half) {
+  const std::size_t D = dims.size();
+  std::vector<std::size_t> extent(dims);
+  extent[D - 1] = dims[D - 1] / 2 + 1;
+  std::vector<double> out(half);
+  std::vector<std::size_t> at(D, 0);
+  for (std::size_t k = 0; k < half; ++k) {
+    double sum = 0.0;
+    for (std::size_t a = 0; a < D; ++a) {
+      const long n = static_cast<long>(dims[a]);
+      long m = static_cast<long>(at[a]);
+      if (m > n / 2) m -= n;
+      const double omega = 2.0 * std::numbers::pi * static_cast<double>(m) / static_cast<double>(n);
+      sum += omega * omega;
+    }
+    out[k] = sum;
+    for (std::size_t a = D; a-- > 0;) {  // next index, last axis fastest
+      if (++at[a] < extent[a]) break;
+      at[a] = 0;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void ScatteringSpectra::Impl::setup_contrast(const ScatteringOptions& options,
+                                             const ScatteringNormalization& n) {
+  auto& C = contrast;
+  C.bins = options.contrast;
+  C.scales = J;
+  if (C.bins < 0 || C.bins > 64)
+    throw UsageError(
+        cat("scattering features: contrast must be between 0 and 64 bins, not ", C.bins));
+  if (C.bins == 0) {
+    if (!n.contrast.empty())
+      throw InputError("scattering normalisation has contrast constants but no contrast bins");
+    return;
+  }
+  const Grid& full = *grids[0];
+  const std::vector<double> w2 = frequency_squared(full.dims, full.half_size);
+  contrast_filter.resize(static_cast<std::size_t>(C.scales) * full.half_size);
+  for (int j = 0; j < C.scales; ++j) {
+    const double radius = std::ldexp(1.0, j);
+    double* d = contrast_filter.data() + static_cast<std::size_t>(j) * full.half_size;
+    for (std::size_t k = 0; k < full.half_size; ++k)
+      d[k] = -std::expm1(-0.5 * w2[k] * radius * radius);
+  }
+  C.inv_mass.assign(C.count(), 1.0);
+  if (n.contrast.empty()) return;
+  if (n.contrast.size() != 3 + C.count())
+    throw InputError(cat("scattering normalisation has ", n.contrast.size(),
+                         " contrast constants; expected ", 3 + C.count()));
+  C.sigma = n.contrast[0];
+  C.low = n.contrast[1];
+  C.high = n.contrast[2];
+  if (!(C.sigma > 0.0) || !std::isfinite(C.sigma) || !(C.high > C.low))
+    throw InputError(
+        "scattering normalisation: the contrast family's sigma and range are not valid");
+  for (std::size_t f = 0; f < C.count(); ++f) {
+    const double a = n.contrast[3 + f];
+    if (!(a > 0.0) || !std::isfinite(a))
+      throw InputError(cat("scattering normalisation: contrast constant ", a, " is not positive"));
+    C.inv_mass[f] = 1.0 / a;
+  }
+}
+
+void ScatteringSpectra::Impl::contrast_contrasts(scattering::Workspace& ws) const {
+  // c_x = r2c(x) / N, so the unnormalised c2r of d_j c_x is D_j x.
+  const Grid& full = *grids[0];
+  const auto& C = contrast;
+  ws.contrast_fields.resize(static_cast<std::size_t>(C.scales) * full.size);
+  ws.contrast_spectrum.resize(full.half_size);
+  for (int j = 0; j < C.scales; ++j) {
+    const double* d = contrast_filter.data() + static_cast<std::size_t>(j) * full.half_size;
+    for (std::size_t k = 0; k < full.half_size; ++k)
+      ws.contrast_spectrum[k] = ws.state.cx[k] * d[k];
+    full.real_single->backward_destroying(
+        ws.contrast_spectrum.data(),
+        ws.contrast_fields.data() + static_cast<std::size_t>(j) * full.size);
+  }
+}
+
+void ScatteringSpectra::Impl::contrast_values(scattering::Workspace& ws, std::span<const double> x,
+                                              const Conditional& C, std::span<double> out,
+                                              bool absolute) const {
+  const Grid& full = *grids[0];
+  contrast_contrasts(ws);
+  std::fill(out.begin(), out.end(), 0.0);
+  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
+  std::vector<double> h(C.bins);
+  for (std::size_t y = 0; y < full.size; ++y) {
+    const double z = x[y] * inv_sigma;
+    for (int m = 0; m < C.bins; ++m) h[m] = bump((z - C.centre(m)) * inv_w);
+    for (int j = 0; j < C.scales; ++j) {
+      double g = ws.contrast_fields[static_cast<std::size_t>(j) * full.size + y];
+      if (absolute) g = std::abs(g);
+      for (int m = 0; m < C.bins; ++m) out[static_cast<std::size_t>(j) * C.bins + m] += g * h[m];
+    }
+  }
+  const double inv_n = 1.0 / static_cast<double>(full.size);
+  for (std::size_t f = 0; f < out.size(); ++f) out[f] *= inv_n * C.inv_mass[f];
+}
+
+void ScatteringSpectra::Impl::contrast_gradient(scattering::Workspace& ws,
+                                                std::span<const double> x,
+                                                std::span<const double> eta, complex* G,
+                                                std::span<double> pointwise) const {
+  // d/du of sum_{j,m} c_jm sum_y g_j(y) h_m(z(y)), c_jm = eta_jm / (N a_jm): through the bins the
+  // pointwise sum_{j,m} c_jm g_j h_m'; through the filters D_j W_j with W_j = sum_m c_jm h_m (D_j
+  // is symmetric), whose r2c spectrum d_j r2c(W_j) goes into G (the caller's c2r / N).
+  const auto& C = contrast;
+  const Grid& full = *grids[0];
+  contrast_contrasts(ws);
+  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
+  const double inv_n = 1.0 / static_cast<double>(full.size);
+  ws.weights.assign(static_cast<std::size_t>(C.scales) * full.size, 0.0);
+  for (std::size_t y = 0; y < full.size; ++y) {
+    const double z = x[y] * inv_sigma;
+    double through_bins = 0.0;
+    for (int m = 0; m < C.bins; ++m) {
+      const double d = (z - C.centre(m)) * inv_w;
+      const double b = bump(d), db = -d * b * inv_w * inv_sigma;  // dh/du
+      for (int j = 0; j < C.scales; ++j) {
+        const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
+        const double c = eta[f] * C.inv_mass[f] * inv_n;
+        if (c == 0.0) continue;
+        ws.weights[static_cast<std::size_t>(j) * full.size + y] += c * b;
+        through_bins += c * db * ws.contrast_fields[static_cast<std::size_t>(j) * full.size + y];
+      }
+    }
+    pointwise[y] += through_bins;
+  }
+  ws.contrast_spectrum.resize(full.half_size);
+  for (int j = 0; j < C.scales; ++j) {
+    full.real_single->forward(ws.weights.data() + static_cast<std::size_t>(j) * full.size,
+                              ws.contrast_spectrum.data());
+    const double* d = contrast_filter.data() + static_cast<std::size_t>(j) * full.half_size;
+    for (std::size_t k = 0; k < full.half_size; ++k) G[k] += ws.contrast_spectrum[k] * d[k];
+  }
+}
+
+void ScatteringSpectra::Impl::contrast_jacobian(scattering::Workspace& ws,
+                                                std::span<const double> x) const {
+  // Row (j, m) = (D_j h_m + g_j h_m') / (N a_jm): one r2c per bin, one c2r per row.
+  const auto& C = contrast;
+  const Grid& full = *grids[0];
+  contrast_contrasts(ws);
+  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
+  const double inv_n = 1.0 / static_cast<double>(full.size);
+  ws.contrast_rows.assign(C.count() * full.size, 0.0);
+  std::vector<double> h(full.size), dh(full.size);
+  ComplexVector H(full.half_size), filtered(full.half_size);
+  for (int m = 0; m < C.bins; ++m) {
+    for (std::size_t y = 0; y < full.size; ++y) {
+      const double d = (x[y] * inv_sigma - C.centre(m)) * inv_w;
+      h[y] = bump(d);
+      dh[y] = -d * h[y] * inv_w * inv_sigma;
+    }
+    full.real_single->forward(h.data(), H.data());
+    for (int j = 0; j < C.scales; ++j) {
+      const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
+      const double c = C.inv_mass[f] * inv_n;
+      const double* d = contrast_filter.data() + static_cast<std::size_t>(j) * full.half_size;
+      for (std::size_t k = 0; k < full.half_size; ++k) filtered[k] = H[k] * (d[k] * inv_n);
+      double* row = ws.contrast_rows.data() + f * full.size;
+      full.real_single->backward_destroying(filtered.data(), row);  // D_j h_m
+      const double* g = ws.contrast_fields.data() + static_cast<std::size_t>(j) * full.size;
+      for (std::size_t y = 0; y < full.size; ++y) row[y] = c * (row[y] + g[y] * dh[y]);
+    }
+  }
+}
+
+std::vector<double> ScatteringSpectra::calibrate_contrast(const Matrix& local_items,
+                                                          const par::Comm& comm) const {
+  // sigma and the range of z as the conditional family's, then a_jm, the data means of
+  // <|g_j| h_m>; per-item values in item order, so every rank count gives the same bits.
+  const Impl& I = *impl_;
+  const auto& C = I.contrast;
+  const std::size_t N = I.grids[0]->size;
+  std::vector<double> local_squares(local_items.rows());
+  double low = std::numeric_limits<double>::infinity(), high = -low;
+  for (std::size_t i = 0; i < local_items.rows(); ++i) {
+    double sum = 0.0;
+    for (const double u : local_items.row(i)) {
+      sum += u * u;
+      low = std::min(low, u);
+      high = std::max(high, u);
+    }
+    local_squares[i] = sum;
+  }
+  std::vector<double> constants =
+      scattering::value_scale(local_squares, low, high, N, comm, "contrast features: the data");
+  Impl::Conditional fixed = C;
+  fixed.sigma = constants[0];
+  fixed.low = constants[1];
+  fixed.high = constants[2];
+  fixed.inv_mass.assign(C.count(), 1.0);
+  std::vector<double> local(local_items.rows() * C.count());
+  scattering::ForwardNeeds cx_only;
+  cx_only.modulus = cx_only.phase = cx_only.values = false;
+  par::collective(comm, [&] {
+    std::lock_guard<std::mutex> lock(I.workspace_lock);
+    for (std::size_t i = 0; i < local_items.rows(); ++i) {
+      I.forward(local_items.row(i), cx_only, I.workspace);
+      I.contrast_values(I.workspace, local_items.row(i), fixed,
+                        std::span<double>(local.data() + i * C.count(), C.count()), true);
+    }
+  });
+  const auto all = comm.allgatherv(local);
+  const std::size_t items = all.size() / C.count();
+  std::vector<double> mean(C.count(), 0.0);
+  for (std::size_t i = 0; i < items; ++i)
+    for (std::size_t f = 0; f < C.count(); ++f) mean[f] += all[i * C.count() + f];
+  double largest = 0.0;
+  for (auto& v : mean) largest = std::max(largest, v /= static_cast<double>(items));
+  for (auto& v : mean) v = std::max(v, 1e-3 * largest);
+  constants.insert(constants.end(), mean.begin(), mean.end());
+  return constants;
+}
+
+}  // namespace ksi::features
