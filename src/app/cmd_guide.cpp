@@ -99,12 +99,11 @@ int run_guide(const Invocation& call) {
   const std::size_t prior_passes =
       model.guide_record().passes() +
       static_cast<std::size_t>(model.guide_record().settings.integer("prior_passes", 0));
+  // Their ensembles draw the streams of the passes after those (fresh ones, for the same seed).
+  options.first_stream = prior_passes;
   if (prior_passes > 0)
-    par::Log::info(
-        sformat("guide: %s had %zu guided pass(es) already; these go on from its eta "
-                "(their ensembles draw the same streams as the first ones: give another "
-                "--seed for fresh ones)",
-                model_path.c_str(), prior_passes));
+    par::Log::info(sformat("guide: %s had %zu guided pass(es) already; these go on from its eta",
+                           model_path.c_str(), prior_passes));
 
   fit::PetscSession petsc(world, vm["petsc"].as<std::string>());
   const Stopwatch clock;

@@ -1,14 +1,15 @@
 // The contrast family of ScatteringSpectra (scattering.hpp): the field's contrast with its
 // surroundings at each scale, averaged within soft bins of the field's own values,
 //
-//     contrast_{j,m} = < g_j(y) h_m(z(y)) > / a_{j,m},   g_j = D_j u = u - G_{R_j} * u,   z = u / sigma,
+//     contrast_{j,m} = < g_j(y) h_m(z(y)) > / a_{j,m},   g_j = D_j u = u - G_{R_j} * u,   z = u /
+//     sigma,
 //
 // G_R the Gaussian low-pass exp(-|omega|^2 R^2 / 2) of radius R_j = 2^j cells. A density field's
 // voids bottom out at a common level (their low values lie below their surroundings, g_j < 0, at
 // every scale), where a field with the same spectrum, one-point law and level-resolved energies can
-// hold its low values as shallow dips in denser surroundings: the sign of g_j by level tells the two
-// apart. Every value is a linear filter of the field weighted pointwise, so the gradient and the
-// rows need r2c / c2r pairs only (no wavelet transforms).
+// hold its low values as shallow dips in denser surroundings: the sign of g_j by level tells the
+// two apart. Every value is a linear filter of the field weighted pointwise, so the gradient and
+// the rows need r2c / c2r pairs only (no wavelet transforms).
 #include <algorithm>
 #include <cmath>
 #include <numbers>

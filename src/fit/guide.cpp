@@ -83,6 +83,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("seed", static_cast<std::int64_t>(o.seed));
   config.set("ridge", o.ridge);
   config.set("bin_ridge", o.bin_ridge);  // always, as the fit's
+  if (o.first_stream > 0) config.set("first_stream", o.first_stream);
   if (o.update != GuideUpdate::full) config.set("update", to_string(o.update));
   if (o.dead_band > 0.0) config.set("dead_band", o.dead_band);
   config.set("members_per_batch", per_batch);
@@ -569,7 +570,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       at.pass_start_correction = at.correction;
       at.rms.emplace_back(T, 0.0);
       at.largest.emplace_back(T, 0.0);
-      start_members(pass);
+      start_members(options.first_stream + pass);
     }
     resumed = false;
     // This pass's rung of the ladder (GuideOptions::divergence): the fallback rungs take residual
@@ -752,7 +753,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         model.set_eta(at.eta);
       }
 
-      if (k + 1 < T) advance_members(k, pass);  // on to t_{k+1}
+      if (k + 1 < T) advance_members(k, options.first_stream + pass);  // on to t_{k+1}
       progress.advance();
     }
     if (retry) {

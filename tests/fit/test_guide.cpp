@@ -260,6 +260,31 @@ TEST(GuidedPasses, OneTrainingItemHasNoSpreadAtTheEnd) {
   EXPECT_LT(last, 100.0);
 }
 
+TEST(GuidedPasses, PassesAddedToAGuidedModelDrawTheNextStreams) {
+  // One pass, then one more with first_stream 1 (what ksi guide sets on a model with one pass):
+  // the eta of two passes in one run (K^q assembled in every pass and the last pass kept, so that
+  // no state but eta carries over). With first_stream 0 the added pass would integrate the first
+  // pass's members again: another eta.
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const FitSetup s = lognormal_setup(24);
+  fit::GuideOptions g = small_guide(2);
+  g.gram = fit::GuideGram::every;
+  g.keep_best = false;
+  Model both = fit_on(s, comm);
+  fit::guide_model(both, g, comm);
+  g.passes = 1;
+  Model added = fit_on(s, comm), repeated = fit_on(s, comm);
+  fit::guide_model(added, g, comm);
+  fit::guide_model(repeated, g, comm);
+  g.first_stream = 1;
+  fit::guide_model(added, g, comm);
+  EXPECT_EQ(test::relative_difference(added.eta(), both.eta()), 0.0);
+  g.first_stream = 0;
+  fit::guide_model(repeated, g, comm);
+  EXPECT_GT(test::relative_difference(repeated.eta(), both.eta()), 1e-6);
+}
+
 TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);

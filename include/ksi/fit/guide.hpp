@@ -20,10 +20,10 @@
 /// every time and feature is below a tolerance, z in standard errors of the difference of an
 /// ensemble mean and the targets' mean.
 ///
-/// Member i of pass p draws its initial state from the stream (seed, guide, i, p, 0) and the noise
-/// of integration step s from (seed, guide, i, p, s + 1); members are dealt to ranks in whole
-/// batches and the ensemble sums are added per batch in double-double, so the guided model is
-/// bitwise the same on any number of ranks.
+/// Member i of pass p (counted from GuideOptions::first_stream) draws its initial state from the
+/// stream (seed, guide, i, p, 0) and the noise of integration step s from (seed, guide, i, p, s +
+/// 1); members are dealt to ranks in whole batches and the ensemble sums are added per batch in
+/// double-double, so the guided model is bitwise the same on any number of ranks.
 
 #include <cstdint>
 #include <string>
@@ -59,7 +59,10 @@ inline constexpr double kFallbackRidge = 1e-2;
 inline constexpr std::size_t kFallbackLevels = 3;
 
 struct GuideOptions {
-  std::size_t passes = 0;     ///< guided passes at most (0: none)
+  std::size_t passes = 0;  ///< guided passes at most (0: none)
+  /// The stream index p of the first of these passes: 0, or, for passes added to a guided model
+  /// (ksi guide), the passes it had, so that their ensembles draw fresh streams.
+  std::size_t first_stream = 0;
   std::size_t ensemble = 64;  ///< N_g fields integrated per pass
   /// Members whose J J^T enter K^q (every stride-th batch; 0: all). The feature means take every
   /// member; the Gram matrix, an average over whole fields, needs fewer, and its assembly is the
