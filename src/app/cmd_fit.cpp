@@ -129,6 +129,7 @@ int run_fit(const Invocation& call) {
   options.solve_group = vm["solve-group"].as<int>();
   options.time_groups = vm["time-groups"].as<std::size_t>();
   // Validate cheap settings before any I/O.
+  // Against the data and output here; against every input of the map below (training.input_paths).
   const CheckpointArgs checkpoint = checkpoint_args(vm, out_path, {data_path, out_path});
   options.checkpoint.path = checkpoint.path;
   options.checkpoint.every_seconds = checkpoint.every_seconds;
@@ -166,8 +167,11 @@ int run_fit(const Invocation& call) {
   guide.checkpoint.path = options.checkpoint.path + ".guide";
   calibration.checkpoint = {options.checkpoint.path + ".calibrate",
                             options.checkpoint.every_seconds, options.checkpoint.resume};
-  for (const std::string& path : {guide.checkpoint.path, calibration.checkpoint.path})
-    check_checkpoint_path(path, {data_path, out_path});
+  std::vector<std::string> in_use = training.input_paths();
+  in_use.push_back(out_path);
+  for (const std::string& path :
+       {options.checkpoint.path, guide.checkpoint.path, calibration.checkpoint.path})
+    check_checkpoint_path(path, in_use);
   // A new fit (--force without --resume): an old guide or calibration state cannot apply.
   fit::check_checkpoints(
       {options.checkpoint.path, guide.checkpoint.path, calibration.checkpoint.path},

@@ -26,12 +26,19 @@ void add_checkpoint_options(po::options_description& desc, const char* file_help
 }
 
 void check_checkpoint_path(const std::string& path, const std::vector<std::string>& in_use) {
+  if (path.empty()) throw UsageError("--checkpoint: the checkpoint file name is empty");
   const auto same = [](const std::string& a, const std::string& b) {
-    return std::filesystem::absolute(a).lexically_normal() ==
-           std::filesystem::absolute(b).lexically_normal();
+    std::error_code ec;
+    const auto x = std::filesystem::absolute(a, ec).lexically_normal();
+    if (ec) return false;
+    const auto y = std::filesystem::absolute(b, ec).lexically_normal();
+    if (ec) return false;
+    if (x == y) return true;
+    return std::filesystem::exists(x, ec) && std::filesystem::exists(y, ec) &&
+           std::filesystem::equivalent(x, y, ec);  // a link to the file, or a hard link
   };
   for (const std::string& file : in_use)
-    if (same(path, file))
+    if (!file.empty() && same(path, file))
       throw UsageError(cat("the checkpoint file ", path, " is also an input or the output (", file,
                            "): give another --checkpoint"));
 }

@@ -27,8 +27,10 @@ struct CheckpointArgs {
 /// number >= 0, or a checkpoint path that is one of `in_use` (check_checkpoint_path).
 CheckpointArgs checkpoint_args(const po::variables_map& vm, const std::string& out_path,
                                const std::vector<std::string>& in_use);
-/// UsageError if the checkpoint file `path` is one of the command's files `in_use` (its inputs and
-/// output): a checkpoint written there, or removed after the run, would destroy that file.
+/// UsageError if the checkpoint file `path` is empty or one of the command's files `in_use` (its
+/// inputs and output; the same path, or a link to the same file): a checkpoint written there, or
+/// removed after the run, would destroy that file. Empty names in `in_use` are skipped (the
+/// command's own checks name them).
 void check_checkpoint_path(const std::string& path, const std::vector<std::string>& in_use);
 
 /// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion",

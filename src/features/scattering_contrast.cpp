@@ -1,17 +1,19 @@
 // The contrast family of ScatteringSpectra (scattering.hpp): the field's contrast with its
 // surroundings at each scale, averaged within soft bins of the field's own values,
 //
-//     contrast_{j,m} = < g_j(y) h_m(z(y)) > / a_{j,m},   g_j = D_j u = u - G_{R_j} * u,   z = u /
-//     sigma,
+//     contrast_{j,m} = < g_j h_m(u / sigma) > / a_{j,m},   g_j = D_j u = u - G_{R_j} * u,
 //
-// G_R the Gaussian low-pass exp(-|omega|^2 R^2 / 2) of radius R_j = 2^j cells. A density field's
-// voids bottom out at a common level (their low values lie below their surroundings, g_j < 0, at
-// every scale), where a field with the same spectrum, one-point law and level-resolved energies can
-// hold its low values as shallow dips in denser surroundings: the sign of g_j by level tells the
-// two apart. Every value is a linear filter of the field weighted pointwise, so the gradient and
-// the rows need r2c / c2r pairs only (no wavelet transforms).
+// G_R the Gaussian low-pass exp(-|omega|^2 R^2 / 2) of radius R_j = 2^j cells. Low values lie below
+// almost any neighbourhood (g_j < 0), and for a Gaussian field E[g_j | u] is proportional to u at
+// every scale, fixed by the spectrum; what tells a flat basin bottom (g_j near 0 at small j, far
+// below 0 at large j) from an isolated dip (far below 0 already at small j) is how the contrast at
+// a level grows with the scale, which this family holds and the spectrum, the one-point law and
+// the level-resolved energies do not. Every value is a linear filter of the field weighted
+// pointwise, so the gradient and the rows need r2c / c2r pairs only (no wavelet transforms).
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <mutex>
 #include <numbers>
 
 #include "features/scattering_impl.hpp"
@@ -170,14 +172,16 @@ void ScatteringSpectra::Impl::contrast_gradient(scattering::Workspace& ws,
 }
 
 void ScatteringSpectra::Impl::contrast_jacobian(scattering::Workspace& ws,
-                                                std::span<const double> x) const {
-  // Row (j, m) = (D_j h_m + g_j h_m') / (N a_jm): one r2c per bin, one c2r per row.
+                                                std::span<const double> x,
+                                                const ContrastRow& take) const {
+  // Row (j, m) = (D_j h_m + g_j h_m') / (N a_jm): one r2c per bin, one c2r per row, each row handed
+  // on as soon as it is made (one row held, not J B of them).
   const auto& C = contrast;
   const Grid& full = *grids[0];
   contrast_contrasts(ws);
   const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
   const double inv_n = 1.0 / static_cast<double>(full.size);
-  ws.contrast_rows.assign(C.count() * full.size, 0.0);
+  ws.contrast_rows.resize(full.size);
   std::vector<double> h(full.size), dh(full.size);
   ComplexVector H(full.half_size), filtered(full.half_size);
   for (int m = 0; m < C.bins; ++m) {
@@ -192,10 +196,11 @@ void ScatteringSpectra::Impl::contrast_jacobian(scattering::Workspace& ws,
       const double c = C.inv_mass[f] * inv_n;
       const double* d = contrast_filter.data() + static_cast<std::size_t>(j) * full.half_size;
       for (std::size_t k = 0; k < full.half_size; ++k) filtered[k] = H[k] * (d[k] * inv_n);
-      double* row = ws.contrast_rows.data() + f * full.size;
+      double* row = ws.contrast_rows.data();
       full.real_single->backward_destroying(filtered.data(), row);  // D_j h_m
       const double* g = ws.contrast_fields.data() + static_cast<std::size_t>(j) * full.size;
       for (std::size_t y = 0; y < full.size; ++y) row[y] = c * (row[y] + g[y] * dh[y]);
+      take(f, row);
     }
   }
 }

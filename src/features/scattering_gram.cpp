@@ -469,10 +469,10 @@ void ScatteringSpectra::jacobian(std::span<const double> x, Matrix& J) const {
       std::copy_n(ws.conditional_rows.data() + f * full.size, full.size, J.row(first + f).data());
   }
   if (I.contrast.bins > 0) {
-    I.contrast_jacobian(ws, x);
     const std::size_t first = I.contrast_first();
-    for (std::size_t f = 0; f < I.contrast.count(); ++f)
-      std::copy_n(ws.contrast_rows.data() + f * full.size, full.size, J.row(first + f).data());
+    I.contrast_jacobian(ws, x, [&](std::size_t f, const double* row) {
+      std::copy_n(row, full.size, J.row(first + f).data());
+    });
   }
   if (I.marginal.bins > 0) {
     I.marginal_rows(ws, x, false);

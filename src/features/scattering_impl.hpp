@@ -16,6 +16,7 @@
 
 #include <complex>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -150,15 +151,15 @@ struct Workspace {
   RealVector marginal_field;        // marginal family: u = C x, then gradient fields
   RealVector marginal_row_field;    // accumulate: the marginal rows before their transforms
   ComplexVector marginal_spectrum;  // marginal family: r2c of one field
-  ComplexVector marginal_rows;      // accumulate: the dense rows (marginal, then conditional) on
-                                    // the Gram columns
-  ComplexVector marginal_rest;      // accumulate: the same on the coefficients outside them
-  RealVector energy;                // conditional family: E_j on the full grid, per scale
-  RealVector weights;               // conditional family: W_j of a gradient, per scale
-  ComplexVector wavelet_fields;     // conditional family: U_{j,l} on the full grid, per wavelet
-  RealVector conditional_rows;      // conditional family: its Jacobian rows on the grid
-  RealVector contrast_fields;       // contrast family: g_j = D_j x on the full grid, per scale
-  RealVector contrast_rows;         // contrast family: its Jacobian rows on the grid
+  ComplexVector marginal_rows;   // accumulate: the dense rows (marginal, conditional, contrast) on
+                                 // the Gram columns
+  ComplexVector marginal_rest;   // accumulate: the same on the coefficients outside them
+  RealVector energy;             // conditional family: E_j on the full grid, per scale
+  RealVector weights;            // conditional, contrast families: W_j of a gradient, per scale
+  ComplexVector wavelet_fields;  // conditional family: U_{j,l} on the full grid, per wavelet
+  RealVector conditional_rows;   // conditional family: its Jacobian rows on the grid
+  RealVector contrast_fields;    // contrast family: g_j = D_j x on the full grid, per scale
+  RealVector contrast_rows;      // contrast family: one Jacobian row on the grid
   ComplexVector contrast_spectrum;  // contrast family: r2c of one field
   ComplexVector shell_rows;  // accumulate: the shell rows on the Gram columns (one value each)
   ComplexVector shell_rest;  // accumulate: the same on the coefficients outside them
@@ -335,8 +336,11 @@ struct ScatteringSpectra::Impl {
   void contrast_gradient(scattering::Workspace& ws, std::span<const double> x,
                          std::span<const double> eta, scattering::complex* G,
                          std::span<double> pointwise) const;
-  /// Every contrast row of J on the grid into ws.contrast_rows (count x N; after forward).
-  void contrast_jacobian(scattering::Workspace& ws, std::span<const double> x) const;
+  /// Every contrast row of J on the grid (after forward), handed to `take` (feature f within the
+  /// family, the row's N values) one at a time.
+  using ContrastRow = std::function<void(std::size_t f, const double* row)>;
+  void contrast_jacobian(scattering::Workspace& ws, std::span<const double> x,
+                         const ContrastRow& take) const;
 
   // Shell family (scattering.hpp): features [shells.first, shells.first + shells.count()). Every
   // r2c coefficient belongs to at most one shell feature, so the family's rows are disjoint.

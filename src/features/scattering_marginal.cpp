@@ -193,10 +193,9 @@ void ScatteringSpectra::Impl::marginal_rows(scattering::Workspace& ws, std::span
             false);
   }
   if (with_conditional && contrast.bins > 0) {
-    contrast_jacobian(ws, x);
     const std::size_t first = static_cast<std::size_t>(M.bins) + conditional.count();
-    for (std::size_t f = 0; f < contrast.count(); ++f)
-      place(first + f, ws.contrast_rows.data() + f * full.size, false);
+    contrast_jacobian(ws, x,
+                      [&](std::size_t f, const double* row) { place(first + f, row, false); });
   }
 }
 

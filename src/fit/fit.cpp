@@ -328,7 +328,7 @@ std::vector<double> bin_penalty(const features::FeatureMap& features, double bin
   if (bins.empty())
     throw UsageError(
         "--bin-ridge penalises the bins of a one-point law, and this feature map has none (add "
-        "marginal=B or conditional=B to the scattering map's --feature-params, or drop "
+        "marginal=B, conditional=B or contrast=B to the scattering map's --feature-params, or drop "
         "--bin-ridge)");
   std::vector<double> penalty(features.size(), 0.0);
   for (const std::size_t p : bins) penalty[p] = bin_ridge;
@@ -345,7 +345,8 @@ void FitOptions::validate() const {
     throw UsageError("--bin-ridge must be non-negative and finite");
   if (!(memory_mb > 0.0) || !std::isfinite(memory_mb))
     throw UsageError("--memory-mb must be positive");
-  if (!(checkpoint.every_seconds >= 0.0)) throw UsageError("--checkpoint-every must be >= 0");
+  if (!(checkpoint.every_seconds >= 0.0) || !std::isfinite(checkpoint.every_seconds))
+    throw UsageError("--checkpoint-every must be a finite number of seconds >= 0");
 }
 
 FitPlan plan_fit(std::size_t P, std::size_t T, int ranks, const FitOptions& options) {

@@ -274,7 +274,8 @@ void CalibrationOptions::validate() const {
     throw UsageError("--calibrate-tolerance must be positive");
   if (max_iterations == 0 || !(round_tolerance > 0.0))
     throw UsageError("the spectral calibration needs max_iterations > 0 and tolerances > 0");
-  if (!(checkpoint.every_seconds >= 0.0)) throw UsageError("--checkpoint-every must be >= 0");
+  if (!(checkpoint.every_seconds >= 0.0) || !std::isfinite(checkpoint.every_seconds))
+    throw UsageError("--checkpoint-every must be a finite number of seconds >= 0");
 }
 
 Calibration calibrate_output(const Model& model, const SampleOptions& sampler,

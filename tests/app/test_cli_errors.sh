@@ -48,6 +48,9 @@ for every in -1 nan inf; do
     expect_exit 2 "--checkpoint-every must be a finite number of seconds >= 0" -- "$ksi" $cmd --out m.h5 --checkpoint-every $every
   done
 done
+expect_exit 2 "the checkpoint file model3.h5 is also an input or the output" -- "$ksi" fit --data data3.h5 --features-from model3.h5 --out m.h5 --checkpoint model3.h5 --force
+expect_exit 2 "the checkpoint file name is empty" -- "$ksi" fit --data data3.h5 --out m.h5 --checkpoint ""
+expect_exit 2 "no output file given" -- "$ksi" fit --data data3.h5 --out ""
 check "the inputs named as checkpoints are intact" [ "$(sha256sum data3.h5 model3.h5)" = "$before" ]
 expect_absent m.h5 m.h5.guide c.h5 g.h5
 expect_absent m.h5 x.h5 g.h5 s.h5

@@ -636,6 +636,26 @@ TEST(ScatteringSpec, RebuildsTheSameMap) {
   auto broken = marginal_spec;
   broken.arrays["marginal_calibration"].pop_back();
   EXPECT_THROW(make_feature_map(broken, with_marginal->input_shape()), InputError);
+
+  // With the conditional and contrast families too: their bins and constants travel in the spec.
+  o.conditional = 4;
+  o.contrast = 5;
+  auto with_bins = calibrated(dims, o);
+  ASSERT_EQ(with_bins->size(), with_marginal->size() + 3u * 4u + 3u * 5u);
+  const auto bins_spec = with_bins->spec();
+  EXPECT_EQ(bins_spec.arrays.at("conditional_calibration").size(), 3u + 3u * 4u);
+  EXPECT_EQ(bins_spec.arrays.at("contrast_calibration").size(), 3u + 3u * 5u);
+  const auto bins_copy = make_feature_map(bins_spec, with_bins->input_shape());
+  EXPECT_EQ(bins_copy->feature_names(), with_bins->feature_names());
+  std::vector<double> f(with_bins->size()), g(with_bins->size());
+  with_bins->evaluate(x, f);
+  bins_copy->evaluate(x, g);
+  EXPECT_EQ(f, g);
+  for (const char* key : {"conditional_calibration", "contrast_calibration"}) {
+    auto damaged = bins_spec;
+    damaged.arrays[key].pop_back();
+    EXPECT_THROW(make_feature_map(damaged, with_bins->input_shape()), InputError) << key;
+  }
 }
 
 // The marginal family is a soft histogram of the coloured field: against a direct evaluation.
@@ -710,61 +730,87 @@ TEST(ScatteringConditional, IsTheWaveletEnergyWithinValueBins) {
 }
 
 TEST(ScatteringContrast, IsTheContrastWithTheGaussianSurroundingsWithinValueBins) {
-  // Against a direct computation: the kernel of exp(-|omega|^2 R^2 / 2), R = 2^j cells, by an
-  // explicit inverse DFT over signed integer frequencies (omega = 2 pi m / n), a real-space
-  // periodic convolution, g_j = x - G x, and Gaussian bins of x / sigma; a_jm from the calibration
-  // data.
-  const std::vector<std::size_t> dims{32, 32};
-  const long n = 32;
-  const std::size_t N = 32 * 32;
-  auto o = options_for(3, 4, "mean");
+  // Against a direct computation on a grid of unequal sides: the kernel of exp(-|omega|^2 R^2 / 2),
+  // R = 2^j cells, by an explicit inverse DFT over signed integer frequencies (omega = 2 pi m / n
+  // per axis), a real-space periodic convolution, g_j = x - G x, and Gaussian bins of x / sigma;
+  // a_jm, the calibration data's means of <|g_j| h_m>, from the same direct route.
+  const std::vector<std::size_t> dims{32, 16};
+  const long n0 = 32, n1 = 16;
+  const std::size_t N = 32 * 16;
+  auto o = options_for(2, 4, "mean");
   o.contrast = 5;
   auto map = calibrated(dims, o);
   const auto spec = map->spec();
   const auto& cal = spec.arrays.at("contrast_calibration");
-  ASSERT_EQ(cal.size(), 3u + 3u * 5u);
+  ASSERT_EQ(cal.size(), 3u + 2u * 5u);
   const double sigma = cal[0], low = cal[1], high = cal[2], w = (high - low) / 5;
+  const auto names = map->feature_names();
+  const double pi = std::acos(-1.0);
+  const auto omega = [&](long m, long n) {
+    return 2.0 * pi * static_cast<double>(m > n / 2 ? m - n : m) / static_cast<double>(n);
+  };
+  // g_j of a field by the direct route.
+  const auto contrast = [&](const std::vector<double>& x, int j) {
+    const double R = std::ldexp(1.0, j);
+    std::vector<double> kernel(N, 0.0);
+    for (long r0 = 0; r0 < n0; ++r0)
+      for (long r1 = 0; r1 < n1; ++r1) {
+        double v = 0.0;
+        for (long m0 = 0; m0 < n0; ++m0)
+          for (long m1 = 0; m1 < n1; ++m1) {
+            const double w0 = omega(m0, n0), w1 = omega(m1, n1);
+            v += std::exp(-0.5 * (w0 * w0 + w1 * w1) * R * R) *
+                 std::cos(2.0 * pi *
+                          (static_cast<double>(m0 * r0) / n0 + static_cast<double>(m1 * r1) / n1));
+          }
+        kernel[static_cast<std::size_t>(r0 * n1 + r1)] = v / static_cast<double>(N);
+      }
+    std::vector<double> g(N);
+    for (long a = 0; a < n0; ++a)
+      for (long b = 0; b < n1; ++b) {
+        double smooth = 0.0;
+        for (long r0 = 0; r0 < n0; ++r0)
+          for (long r1 = 0; r1 < n1; ++r1)
+            smooth += kernel[static_cast<std::size_t>(r0 * n1 + r1)] *
+                      x[static_cast<std::size_t>(((a - r0 + n0) % n0) * n1 + (b - r1 + n1) % n1)];
+        g[static_cast<std::size_t>(a * n1 + b)] = x[static_cast<std::size_t>(a * n1 + b)] - smooth;
+      }
+    return g;
+  };
+  const auto bin = [&](double u, int m) {
+    return std::exp(-0.5 * std::pow((u / sigma - (low + (m + 0.5) * w)) / w, 2));
+  };
+  // a_jm: calibrated() normalises on lognormal_field(dims, 100 + i), i = 0, 1, 2.
+  std::vector<double> a(2 * 5, 0.0);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::vector<double> xi = lognormal_field(dims, 100 + i);
+    for (int j = 0; j < 2; ++j) {
+      const auto g = contrast(xi, j);
+      for (int m = 0; m < 5; ++m) {
+        double sum = 0.0;
+        for (std::size_t y = 0; y < N; ++y) sum += std::abs(g[y]) * bin(xi[y], m);
+        a[j * 5 + m] += sum / N / 3.0;
+      }
+    }
+  }
+  double largest = 0.0;
+  for (const double v : a) largest = std::max(largest, v);
+  for (int f = 0; f < 10; ++f)
+    EXPECT_NEAR(cal[3 + f], std::max(a[f], 1e-3 * largest), 1e-10 * largest) << "a " << f;
   const auto x = lognormal_field(dims, 93);
   std::vector<double> phi(map->size());
   map->evaluate(x, phi);
-  const auto names = map->feature_names();
   ASSERT_EQ(names.size(), phi.size());
-  const auto omega = [&](long m) {
-    return 2.0 * std::acos(-1.0) * static_cast<double>(m > n / 2 ? m - n : m) / n;
-  };
-  for (int j = 0; j < 3; ++j) {
-    const double R = std::ldexp(1.0, j);
-    std::vector<double> kernel(N, 0.0);
-    for (long r0 = 0; r0 < n; ++r0)
-      for (long r1 = 0; r1 < n; ++r1) {
-        double v = 0.0;
-        for (long m0 = 0; m0 < n; ++m0)
-          for (long m1 = 0; m1 < n; ++m1) {
-            const double w0 = omega(m0), w1 = omega(m1);
-            v += std::exp(-0.5 * (w0 * w0 + w1 * w1) * R * R) *
-                 std::cos(2.0 * std::acos(-1.0) * static_cast<double>(m0 * r0 + m1 * r1) / n);
-          }
-        kernel[static_cast<std::size_t>(r0 * n + r1)] = v / static_cast<double>(N);
-      }
-    std::vector<double> g(N);
-    for (long a = 0; a < n; ++a)
-      for (long b = 0; b < n; ++b) {
-        double smooth = 0.0;
-        for (long r0 = 0; r0 < n; ++r0)
-          for (long r1 = 0; r1 < n; ++r1)
-            smooth += kernel[static_cast<std::size_t>(r0 * n + r1)] *
-                      x[static_cast<std::size_t>(((a - r0 + n) % n) * n + (b - r1 + n) % n)];
-        g[static_cast<std::size_t>(a * n + b)] = x[static_cast<std::size_t>(a * n + b)] - smooth;
-      }
+  for (int j = 0; j < 2; ++j) {
+    const auto g = contrast(x, j);
     for (int m = 0; m < 5; ++m) {
-      const double c = low + (m + 0.5) * w;
       double sum = 0.0;
-      for (std::size_t y = 0; y < N; ++y)
-        sum += g[y] * std::exp(-0.5 * std::pow((x[y] / sigma - c) / w, 2));
+      for (std::size_t y = 0; y < N; ++y) sum += g[y] * bin(x[y], m);
       const double expected = sum / N / cal[3 + j * 5 + m];
       EXPECT_NEAR(phi[1 + j * 5 + m], expected, 1e-10 * std::max(1.0, std::abs(expected)))
           << "j " << j << " bin " << m;
-      EXPECT_EQ(names[1 + j * 5 + m], sformat("contrast j=%d bin %d (z = %.3g)", j, m, c));
+      EXPECT_EQ(names[1 + j * 5 + m],
+                sformat("contrast j=%d bin %d (z = %.3g)", j, m, low + (m + 0.5) * w));
     }
   }
 }

@@ -1034,6 +1034,7 @@ TEST(BinRidge, ALargeOneLeavesTheFitOfTheMapWithoutTheBins) {
   FitSetup binned = plain;
   binned.map.set("marginal", 5);
   binned.map.set("conditional", 3);
+  binned.map.set("contrast", 2);
   const Model without = fit_on(plain, comm);
   const Model with = fit_on(binned, comm);
   binned.options.bin_ridge = 1e12;
@@ -1041,11 +1042,12 @@ TEST(BinRidge, ALargeOneLeavesTheFitOfTheMapWithoutTheBins) {
 
   const std::vector<std::size_t> bins = damped.features().bin_features();
   const std::size_t P = damped.features().size(), p0 = without.features().size();
-  ASSERT_EQ(bins.size(), 5u + 2u * 3u);  // J = 2: the conditional family per scale
+  ASSERT_EQ(bins.size(), 5u + 2u * 3u + 2u * 2u);  // J = 2: conditional and contrast per scale
   ASSERT_EQ(P, p0 + bins.size());
   const auto names = damped.features().feature_names();
   for (const std::size_t p : bins)
-    EXPECT_TRUE(names[p].rfind("marginal", 0) == 0 || names[p].rfind("conditional", 0) == 0)
+    EXPECT_TRUE(names[p].rfind("marginal", 0) == 0 || names[p].rfind("conditional", 0) == 0 ||
+                names[p].rfind("contrast", 0) == 0)
         << names[p];
   std::vector<bool> is_bin(P, false);
   for (const std::size_t p : bins) is_bin[p] = true;

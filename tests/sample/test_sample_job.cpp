@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 
 #include "gaussian_reference.hpp"
 #include "ksi/core/error.hpp"
@@ -216,7 +217,11 @@ TEST(SampleOptionsCheck, EachSettingIsCheckedOnceAndNamesItsOption) {
             "--calibrate-tolerance must be positive");
   EXPECT_EQ(test::validation_message<sample::CalibrationOptions>(
                 [](auto& c) { c.checkpoint.every_seconds = -5; }),
-            "--checkpoint-every must be >= 0");
+            "--checkpoint-every must be a finite number of seconds >= 0");
+  EXPECT_EQ(test::validation_message<sample::CalibrationOptions>([](auto& c) {
+              c.checkpoint.every_seconds = std::numeric_limits<double>::infinity();
+            }),
+            "--checkpoint-every must be a finite number of seconds >= 0");
 }
 
 TEST(SampleOptionsCheck, AnInterruptedRunsStateIsRefusedWithoutResumeOrForce) {

@@ -39,11 +39,12 @@
 ///     contrast_{j,m}   < g_j h_m(u / sigma) > / a_{j,m},   g_j = u - G_{R_j} * u,   R_j = 2^j
 ///     cells,
 ///
-/// (G_R the Gaussian low-pass of radius R; a_{j,m} the data means of <|g_j| h_m>): whether the
-/// field at a given level lies below or above its neighbourhood, so whether its low values are
-/// the bottoms of wide basins or shallow dips in denser surroundings. The spectrum, the one-point
-/// law and the level-resolved energies (the conditional family) leave that sign free. Its rows are
-/// full-grid fields.
+/// (G_R the Gaussian low-pass of radius R; a_{j,m} the data means of <|g_j| h_m>): how far the
+/// field at a given level lies below or above its neighbourhood of each size, so whether its low
+/// values are flat basin bottoms (contrast near 0 at small scales, large at large ones) or isolated
+/// dips (large already at small scales). For a Gaussian field the contrast at a level is fixed by
+/// the spectrum; the one-point law and the level-resolved energies (the conditional family) leave
+/// it free. Its rows are full-grid fields.
 ///
 /// The shell family (options.shells) adds one feature per spectral shell s = round(|k|) >= 1 where
 /// the data have power: the shell's mean power in the units the map sees,
