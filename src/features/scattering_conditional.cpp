@@ -119,6 +119,32 @@ void ScatteringSpectra::Impl::conditional_values(scattering::Workspace& ws,
   for (std::size_t f = 0; f < out.size(); ++f) out[f] *= inv_n * C.inv_mass[f];
 }
 
+void ScatteringSpectra::Impl::binned_gradient(scattering::Workspace& ws, const Conditional& C,
+                                              std::span<const double> x,
+                                              std::span<const double> eta, const double* fields,
+                                              std::span<double> pointwise) const {
+  const std::size_t N = grids[0]->size;
+  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
+  const double inv_n = 1.0 / static_cast<double>(N);
+  ws.weights.assign(static_cast<std::size_t>(C.scales) * N, 0.0);
+  for (std::size_t y = 0; y < N; ++y) {
+    const double z = x[y] * inv_sigma;
+    double through_bins = 0.0;
+    for (int m = 0; m < C.bins; ++m) {
+      const double d = (z - C.centre(m)) * inv_w;
+      const double b = bump(d), db = -d * b * inv_w * inv_sigma;  // dh/du
+      for (int j = 0; j < C.scales; ++j) {
+        const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
+        const double c = eta[f] * C.inv_mass[f] * inv_n;
+        if (c == 0.0) continue;
+        ws.weights[static_cast<std::size_t>(j) * N + y] += c * b;
+        through_bins += c * db * fields[static_cast<std::size_t>(j) * N + y];
+      }
+    }
+    pointwise[y] += through_bins;
+  }
+}
+
 void ScatteringSpectra::Impl::conditional_gradient(scattering::Workspace& ws,
                                                    std::span<const double> x,
                                                    std::span<const double> eta, complex* G,
@@ -129,25 +155,7 @@ void ScatteringSpectra::Impl::conditional_gradient(scattering::Workspace& ws,
   const auto& C = conditional;
   const Grid& full = *grids[0];
   conditional_energies(ws);
-  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
-  const double inv_n = 1.0 / static_cast<double>(full.size);
-  ws.weights.assign(static_cast<std::size_t>(C.scales) * full.size, 0.0);
-  for (std::size_t y = 0; y < full.size; ++y) {
-    const double z = x[y] * inv_sigma;
-    double through_bins = 0.0;
-    for (int m = 0; m < C.bins; ++m) {
-      const double d = (z - C.centre(m)) * inv_w;
-      const double b = bump(d), db = -d * b * inv_w * inv_sigma;  // dh/du
-      for (int j = 0; j < C.scales; ++j) {
-        const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
-        const double c = eta[f] * C.inv_mass[f] * inv_n;
-        if (c == 0.0) continue;
-        ws.weights[static_cast<std::size_t>(j) * full.size + y] += c * b;
-        through_bins += c * db * ws.energy[static_cast<std::size_t>(j) * full.size + y];
-      }
-    }
-    pointwise[y] += through_bins;
-  }
+  binned_gradient(ws, C, x, eta, ws.energy.data(), pointwise);
   for (std::size_t lambda = 0; lambda < count; ++lambda) {
     const int j = scale_of(static_cast<int>(lambda));
     const double* w = ws.weights.data() + static_cast<std::size_t>(j) * full.size;
@@ -212,19 +220,8 @@ std::vector<double> ScatteringSpectra::calibrate_conditional(const Matrix& local
   const auto& C = I.conditional;
   const std::size_t N = I.grids[0]->size;
   const std::size_t count = static_cast<std::size_t>(C.bins) * static_cast<std::size_t>(C.scales);
-  std::vector<double> local_squares(local_items.rows());
-  double low = std::numeric_limits<double>::infinity(), high = -low;
-  for (std::size_t i = 0; i < local_items.rows(); ++i) {
-    double sum = 0.0;
-    for (const double u : local_items.row(i)) {
-      sum += u * u;
-      low = std::min(low, u);
-      high = std::max(high, u);
-    }
-    local_squares[i] = sum;
-  }
   std::vector<double> constants =
-      scattering::value_scale(local_squares, low, high, N, comm, "conditional features: the data");
+      scattering::item_value_scale(local_items, N, comm, "conditional features: the data");
   Impl::Conditional fixed = C;
   fixed.sigma = constants[0];
   fixed.low = constants[1];
@@ -242,14 +239,7 @@ std::vector<double> ScatteringSpectra::calibrate_conditional(const Matrix& local
                            std::span<double>(local.data() + i * count, count));
     }
   });
-  const auto all = comm.allgatherv(local);
-  const std::size_t items = all.size() / count;
-  std::vector<double> mean(count, 0.0);
-  for (std::size_t i = 0; i < items; ++i)
-    for (std::size_t f = 0; f < count; ++f) mean[f] += all[i * count + f];
-  double largest = 0.0;
-  for (auto& v : mean) largest = std::max(largest, v /= static_cast<double>(items));
-  for (auto& v : mean) v = std::max(v, 1e-3 * largest);
+  const std::vector<double> mean = scattering::floored_item_means(local, count, comm);
   constants.insert(constants.end(), mean.begin(), mean.end());
   return constants;
 }

@@ -143,25 +143,7 @@ void ScatteringSpectra::Impl::contrast_gradient(scattering::Workspace& ws,
   const auto& C = contrast;
   const Grid& full = *grids[0];
   contrast_contrasts(ws);
-  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
-  const double inv_n = 1.0 / static_cast<double>(full.size);
-  ws.weights.assign(static_cast<std::size_t>(C.scales) * full.size, 0.0);
-  for (std::size_t y = 0; y < full.size; ++y) {
-    const double z = x[y] * inv_sigma;
-    double through_bins = 0.0;
-    for (int m = 0; m < C.bins; ++m) {
-      const double d = (z - C.centre(m)) * inv_w;
-      const double b = bump(d), db = -d * b * inv_w * inv_sigma;  // dh/du
-      for (int j = 0; j < C.scales; ++j) {
-        const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
-        const double c = eta[f] * C.inv_mass[f] * inv_n;
-        if (c == 0.0) continue;
-        ws.weights[static_cast<std::size_t>(j) * full.size + y] += c * b;
-        through_bins += c * db * ws.contrast_fields[static_cast<std::size_t>(j) * full.size + y];
-      }
-    }
-    pointwise[y] += through_bins;
-  }
+  binned_gradient(ws, C, x, eta, ws.contrast_fields.data(), pointwise);
   ws.contrast_spectrum.resize(full.half_size);
   for (int j = 0; j < C.scales; ++j) {
     full.real_single->forward(ws.weights.data() + static_cast<std::size_t>(j) * full.size,
@@ -212,19 +194,8 @@ std::vector<double> ScatteringSpectra::calibrate_contrast(const Matrix& local_it
   const Impl& I = *impl_;
   const auto& C = I.contrast;
   const std::size_t N = I.grids[0]->size;
-  std::vector<double> local_squares(local_items.rows());
-  double low = std::numeric_limits<double>::infinity(), high = -low;
-  for (std::size_t i = 0; i < local_items.rows(); ++i) {
-    double sum = 0.0;
-    for (const double u : local_items.row(i)) {
-      sum += u * u;
-      low = std::min(low, u);
-      high = std::max(high, u);
-    }
-    local_squares[i] = sum;
-  }
   std::vector<double> constants =
-      scattering::value_scale(local_squares, low, high, N, comm, "contrast features: the data");
+      scattering::item_value_scale(local_items, N, comm, "contrast features: the data");
   Impl::Conditional fixed = C;
   fixed.sigma = constants[0];
   fixed.low = constants[1];
@@ -241,14 +212,7 @@ std::vector<double> ScatteringSpectra::calibrate_contrast(const Matrix& local_it
                         std::span<double>(local.data() + i * C.count(), C.count()), true);
     }
   });
-  const auto all = comm.allgatherv(local);
-  const std::size_t items = all.size() / C.count();
-  std::vector<double> mean(C.count(), 0.0);
-  for (std::size_t i = 0; i < items; ++i)
-    for (std::size_t f = 0; f < C.count(); ++f) mean[f] += all[i * C.count() + f];
-  double largest = 0.0;
-  for (auto& v : mean) largest = std::max(largest, v /= static_cast<double>(items));
-  for (auto& v : mean) v = std::max(v, 1e-3 * largest);
+  const std::vector<double> mean = scattering::floored_item_means(local, C.count(), comm);
   constants.insert(constants.end(), mean.begin(), mean.end());
   return constants;
 }

@@ -71,6 +71,16 @@ struct Feature {
 std::vector<double> value_scale(std::span<const double> local_squares, double low, double high,
                                 std::size_t size, const par::Comm& comm, const char* subject);
 
+/// value_scale of the items' own values (the rows of `local_items`, each of `size` values).
+std::vector<double> item_value_scale(const Matrix& local_items, std::size_t size,
+                                     const par::Comm& comm, const char* subject);
+
+/// The per-feature means over every rank's items of per-item values (`local`: this rank's items
+/// x `count`, in item order, so the same bits on any rank count), each floored at 1e-3 of the
+/// largest: the constants a_jm of the binned families.
+std::vector<double> floored_item_means(const std::vector<double>& local, std::size_t count,
+                                       const par::Comm& comm);
+
 /// The value at m of a real field's spectrum stored as an r2c half array: the entry itself, or the
 /// conjugate of the mirror's (`plus` / `minus`: the r2c indices of m and -m, -1 if not stored).
 inline complex read_half(const complex* half, std::int32_t plus, std::int32_t minus) {
@@ -310,6 +320,12 @@ struct ScatteringSpectra::Impl {
                           const Conditional& C, std::span<double> out) const;
   /// G += the r2c spectrum of the part of the gradient of sum_f eta_f cond_f that goes through the
   /// wavelets, and pointwise += the part through the bins (after forward).
+  /// The bins' part of the gradient of a binned family sum_{j,m} eta_jm <F_j h_m> / a_jm (F_j the
+  /// scale-j fields, `fields` scales x N): ws.weights = W_j = sum_m c_jm h_m and pointwise +=
+  /// sum_{j,m} c_jm F_j h_m', c_jm = eta_jm / (N a_jm) (conditional: F_j = E_j; contrast: g_j).
+  void binned_gradient(scattering::Workspace& ws, const Conditional& C, std::span<const double> x,
+                       std::span<const double> eta, const double* fields,
+                       std::span<double> pointwise) const;
   void conditional_gradient(scattering::Workspace& ws, std::span<const double> x,
                             std::span<const double> eta, scattering::complex* G,
                             std::span<double> pointwise) const;

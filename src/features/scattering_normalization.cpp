@@ -26,6 +26,35 @@ std::vector<double> value_scale(std::span<const double> local_squares, double lo
   return {sigma, std::max(low / sigma, -8.0), std::min(high / sigma, 8.0)};
 }
 
+std::vector<double> item_value_scale(const Matrix& local_items, std::size_t size,
+                                     const par::Comm& comm, const char* subject) {
+  std::vector<double> local_squares(local_items.rows());
+  double low = std::numeric_limits<double>::infinity(), high = -low;
+  for (std::size_t i = 0; i < local_items.rows(); ++i) {
+    double sum = 0.0;
+    for (const double u : local_items.row(i)) {
+      sum += u * u;
+      low = std::min(low, u);
+      high = std::max(high, u);
+    }
+    local_squares[i] = sum;
+  }
+  return value_scale(local_squares, low, high, size, comm, subject);
+}
+
+std::vector<double> floored_item_means(const std::vector<double>& local, std::size_t count,
+                                       const par::Comm& comm) {
+  const auto all = comm.allgatherv(local);
+  const std::size_t items = all.size() / count;
+  std::vector<double> mean(count, 0.0);
+  for (std::size_t i = 0; i < items; ++i)
+    for (std::size_t f = 0; f < count; ++f) mean[f] += all[i * count + f];
+  double largest = 0.0;
+  for (auto& v : mean) largest = std::max(largest, v /= static_cast<double>(items));
+  for (auto& v : mean) v = std::max(v, 1e-3 * largest);
+  return mean;
+}
+
 }  // namespace ksi::features::scattering
 
 namespace ksi::features {
