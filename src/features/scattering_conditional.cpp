@@ -55,25 +55,28 @@ void ScatteringSpectra::Impl::setup_conditional(const ScatteringOptions& options
       C.index[lambda][e] = static_cast<std::int32_t>(flat);
     }
   }
-  const std::size_t features_count =
-      static_cast<std::size_t>(C.bins) * static_cast<std::size_t>(C.scales);
-  C.inv_mass.assign(features_count, 1.0);
-  if (n.conditional.empty()) return;
-  if (n.conditional.size() != 3 + features_count)
-    throw InputError(cat("scattering normalisation has ", n.conditional.size(),
-                         " conditional constants; expected ", 3 + features_count));
-  C.sigma = n.conditional[0];
-  C.low = n.conditional[1];
-  C.high = n.conditional[2];
-  if (!(C.sigma > 0.0) || !std::isfinite(C.sigma) || !(C.high > C.low))
+  C.read_constants(n.conditional, "conditional");
+}
+
+void ScatteringSpectra::Impl::Conditional::read_constants(const std::vector<double>& constants,
+                                                          const char* family) {
+  inv_mass.assign(count(), 1.0);
+  if (constants.empty()) return;
+  if (constants.size() != 3 + count())
+    throw InputError(cat("scattering normalisation has ", constants.size(), " ", family,
+                         " constants; expected ", 3 + count()));
+  sigma = constants[0];
+  low = constants[1];
+  high = constants[2];
+  if (!(sigma > 0.0) || !std::isfinite(sigma) || !(high > low))
     throw InputError(
-        "scattering normalisation: the conditional family's sigma and range are not valid");
-  for (std::size_t f = 0; f < features_count; ++f) {
-    const double a = n.conditional[3 + f];
+        cat("scattering normalisation: the ", family, " family's sigma and range are not valid"));
+  for (std::size_t f = 0; f < count(); ++f) {
+    const double a = constants[3 + f];
     if (!(a > 0.0) || !std::isfinite(a))
       throw InputError(
-          cat("scattering normalisation: conditional constant ", a, " is not positive"));
-    C.inv_mass[f] = 1.0 / a;
+          cat("scattering normalisation: ", family, " constant ", a, " is not positive"));
+    inv_mass[f] = 1.0 / a;
   }
 }
 

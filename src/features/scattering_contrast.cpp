@@ -77,23 +77,7 @@ void ScatteringSpectra::Impl::setup_contrast(const ScatteringOptions& options,
     for (std::size_t k = 0; k < full.half_size; ++k)
       d[k] = -std::expm1(-0.5 * w2[k] * radius * radius);
   }
-  C.inv_mass.assign(C.count(), 1.0);
-  if (n.contrast.empty()) return;
-  if (n.contrast.size() != 3 + C.count())
-    throw InputError(cat("scattering normalisation has ", n.contrast.size(),
-                         " contrast constants; expected ", 3 + C.count()));
-  C.sigma = n.contrast[0];
-  C.low = n.contrast[1];
-  C.high = n.contrast[2];
-  if (!(C.sigma > 0.0) || !std::isfinite(C.sigma) || !(C.high > C.low))
-    throw InputError(
-        "scattering normalisation: the contrast family's sigma and range are not valid");
-  for (std::size_t f = 0; f < C.count(); ++f) {
-    const double a = n.contrast[3 + f];
-    if (!(a > 0.0) || !std::isfinite(a))
-      throw InputError(cat("scattering normalisation: contrast constant ", a, " is not positive"));
-    C.inv_mass[f] = 1.0 / a;
-  }
+  C.read_constants(n.contrast, "contrast");
 }
 
 void ScatteringSpectra::Impl::contrast_contrasts(scattering::Workspace& ws) const {

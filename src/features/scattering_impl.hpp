@@ -311,6 +311,9 @@ struct ScatteringSpectra::Impl {
     std::size_t count() const {
       return static_cast<std::size_t>(bins) * static_cast<std::size_t>(scales);
     }
+    /// sigma, the range and 1 / a_jm from the stored `constants` (empty: unit constants);
+    /// InputError naming the `family` for a wrong count or invalid values.
+    void read_constants(const std::vector<double>& constants, const char* family);
   } conditional;
   void setup_conditional(const ScatteringOptions& options, const ScatteringNormalization& n);
   /// E_j of the field whose c_x is in ws (after forward), and every U_{j,l}, on the full grid.
