@@ -17,28 +17,12 @@
 
 namespace ksi::features {
 
-namespace {
-
-inline double bump(double d) {
-  return std::exp(-0.5 * d * d);
-}
-
-}  // namespace
+using scattering::bump;
 
 void ScatteringSpectra::Impl::setup_conditional(const ScatteringOptions& options,
                                                 const ScatteringNormalization& n) {
   auto& C = conditional;
-  C.bins = options.conditional;
-  C.scales = J;
-  if (C.bins < 0 || C.bins > 64)
-    throw UsageError(
-        cat("scattering features: conditional must be between 0 and 64 bins, not ", C.bins));
-  if (C.bins == 0) {
-    if (!n.conditional.empty())
-      throw InputError(
-          "scattering normalisation has conditional constants but no conditional bins");
-    return;
-  }
+  if (!C.configure(options.conditional, J, n.conditional, "conditional")) return;
   // Full-grid complex indices of every wavelet's support (the scale grids' tables are coarser).
   const Grid& full = *grids[0];
   C.index.resize(count);
@@ -56,6 +40,20 @@ void ScatteringSpectra::Impl::setup_conditional(const ScatteringOptions& options
     }
   }
   C.read_constants(n.conditional, "conditional");
+}
+
+bool ScatteringSpectra::Impl::Conditional::configure(int bins_, int scales_,
+                                                     const std::vector<double>& constants,
+                                                     const char* family) {
+  bins = bins_;
+  scales = scales_;
+  if (bins < 0 || bins > 64)
+    throw UsageError(
+        cat("scattering features: ", family, " must be between 0 and 64 bins, not ", bins));
+  if (bins == 0 && !constants.empty())
+    throw InputError(
+        cat("scattering normalisation has ", family, " constants but no ", family, " bins"));
+  return bins > 0;
 }
 
 void ScatteringSpectra::Impl::Conditional::read_constants(const std::vector<double>& constants,
@@ -215,17 +213,15 @@ void ScatteringSpectra::Impl::conditional_jacobian(scattering::Workspace& ws,
   }
 }
 
-std::vector<double> ScatteringSpectra::calibrate_conditional(const Matrix& local_items,
-                                                             const par::Comm& comm) const {
-  // sigma (rms of the values) and the range of z = u / sigma (clipped to +-8), then the data means
-  // a_jm; per-item values in item order, so every rank count gives the same bits.
-  const Impl& I = *impl_;
-  const auto& C = I.conditional;
-  const std::size_t N = I.grids[0]->size;
-  const std::size_t count = static_cast<std::size_t>(C.bins) * static_cast<std::size_t>(C.scales);
+std::vector<double> ScatteringSpectra::Impl::calibrate_binned(const Matrix& local_items,
+                                                              const Conditional& C,
+                                                              const char* subject,
+                                                              const BinnedValues& values,
+                                                              const par::Comm& comm) const {
+  const std::size_t count = C.count();
   std::vector<double> constants =
-      scattering::item_value_scale(local_items, N, comm, "conditional features: the data");
-  Impl::Conditional fixed = C;
+      scattering::item_value_scale(local_items, grids[0]->size, comm, subject);
+  Conditional fixed = C;
   fixed.sigma = constants[0];
   fixed.low = constants[1];
   fixed.high = constants[2];
@@ -235,16 +231,27 @@ std::vector<double> ScatteringSpectra::calibrate_conditional(const Matrix& local
   scattering::ForwardNeeds cx_only;
   cx_only.modulus = cx_only.phase = cx_only.values = false;
   par::collective(comm, [&] {
-    std::lock_guard<std::mutex> lock(I.workspace_lock);
+    std::lock_guard<std::mutex> lock(workspace_lock);
     for (std::size_t i = 0; i < local_items.rows(); ++i) {
-      I.forward(local_items.row(i), cx_only, I.workspace);
-      I.conditional_values(I.workspace, local_items.row(i), fixed,
-                           std::span<double>(local.data() + i * count, count));
+      forward(local_items.row(i), cx_only, workspace);
+      values(workspace, local_items.row(i), fixed,
+             std::span<double>(local.data() + i * count, count));
     }
   });
   const std::vector<double> mean = scattering::floored_item_means(local, count, comm);
   constants.insert(constants.end(), mean.begin(), mean.end());
   return constants;
+}
+
+std::vector<double> ScatteringSpectra::calibrate_conditional(const Matrix& local_items,
+                                                             const par::Comm& comm) const {
+  // a_jm: the data means of <E_j h_m>.
+  const Impl& I = *impl_;
+  return I.calibrate_binned(
+      local_items, I.conditional, "conditional features: the data",
+      [&](scattering::Workspace& ws, std::span<const double> x, const Impl::Conditional& C,
+          std::span<double> out) { I.conditional_values(ws, x, C, out); },
+      comm);
 }
 
 }  // namespace ksi::features

@@ -24,9 +24,7 @@ namespace ksi::features {
 
 namespace {
 
-inline double bump(double d) {
-  return std::exp(-0.5 * d * d);
-}
+using scattering::bump;
 
 // |omega_k|^2 (radians per cell, squared) of every r2c coefficient of a row-major grid.
 std::vector<double> frequency_squared(const std::vector<std::size_t>& dims, std::size_t half) {
@@ -58,16 +56,7 @@ std::vector<double> frequency_squared(const std::vector<std::size_t>& dims, std:
 void ScatteringSpectra::Impl::setup_contrast(const ScatteringOptions& options,
                                              const ScatteringNormalization& n) {
   auto& C = contrast;
-  C.bins = options.contrast;
-  C.scales = J;
-  if (C.bins < 0 || C.bins > 64)
-    throw UsageError(
-        cat("scattering features: contrast must be between 0 and 64 bins, not ", C.bins));
-  if (C.bins == 0) {
-    if (!n.contrast.empty())
-      throw InputError("scattering normalisation has contrast constants but no contrast bins");
-    return;
-  }
+  if (!C.configure(options.contrast, J, n.contrast, "contrast")) return;
   const Grid& full = *grids[0];
   const std::vector<double> w2 = frequency_squared(full.dims, full.half_size);
   contrast_filter.resize(static_cast<std::size_t>(C.scales) * full.half_size);
@@ -173,32 +162,13 @@ void ScatteringSpectra::Impl::contrast_jacobian(scattering::Workspace& ws,
 
 std::vector<double> ScatteringSpectra::calibrate_contrast(const Matrix& local_items,
                                                           const par::Comm& comm) const {
-  // sigma and the range of z as the conditional family's, then a_jm, the data means of
-  // <|g_j| h_m>; per-item values in item order, so every rank count gives the same bits.
+  // a_jm: the data means of <|g_j| h_m>.
   const Impl& I = *impl_;
-  const auto& C = I.contrast;
-  const std::size_t N = I.grids[0]->size;
-  std::vector<double> constants =
-      scattering::item_value_scale(local_items, N, comm, "contrast features: the data");
-  Impl::Conditional fixed = C;
-  fixed.sigma = constants[0];
-  fixed.low = constants[1];
-  fixed.high = constants[2];
-  fixed.inv_mass.assign(C.count(), 1.0);
-  std::vector<double> local(local_items.rows() * C.count());
-  scattering::ForwardNeeds cx_only;
-  cx_only.modulus = cx_only.phase = cx_only.values = false;
-  par::collective(comm, [&] {
-    std::lock_guard<std::mutex> lock(I.workspace_lock);
-    for (std::size_t i = 0; i < local_items.rows(); ++i) {
-      I.forward(local_items.row(i), cx_only, I.workspace);
-      I.contrast_values(I.workspace, local_items.row(i), fixed,
-                        std::span<double>(local.data() + i * C.count(), C.count()), true);
-    }
-  });
-  const std::vector<double> mean = scattering::floored_item_means(local, C.count(), comm);
-  constants.insert(constants.end(), mean.begin(), mean.end());
-  return constants;
+  return I.calibrate_binned(
+      local_items, I.contrast, "contrast features: the data",
+      [&](scattering::Workspace& ws, std::span<const double> x, const Impl::Conditional& C,
+          std::span<double> out) { I.contrast_values(ws, x, C, out, true); },
+      comm);
 }
 
 }  // namespace ksi::features

@@ -71,6 +71,11 @@ struct Feature {
 std::vector<double> value_scale(std::span<const double> local_squares, double low, double high,
                                 std::size_t size, const par::Comm& comm, const char* subject);
 
+/// The soft bin exp(-d^2 / 2) of the binned families (conditional, contrast).
+inline double bump(double d) {
+  return std::exp(-0.5 * d * d);
+}
+
 /// value_scale of the items' own values (the rows of `local_items`, each of `size` values).
 std::vector<double> item_value_scale(const Matrix& local_items, std::size_t size,
                                      const par::Comm& comm, const char* subject);
@@ -311,10 +316,23 @@ struct ScatteringSpectra::Impl {
     std::size_t count() const {
       return static_cast<std::size_t>(bins) * static_cast<std::size_t>(scales);
     }
+    /// `bins` bins at `scales` scales: UsageError outside 0..64; with no bins, InputError if
+    /// `constants` are stored anyway. True if the family is on.
+    bool configure(int bins, int scales, const std::vector<double>& constants, const char* family);
     /// sigma, the range and 1 / a_jm from the stored `constants` (empty: unit constants);
     /// InputError naming the `family` for a wrong count or invalid values.
     void read_constants(const std::vector<double>& constants, const char* family);
   } conditional;
+  /// A binned family's per-item values with the constants of `C` (conditional_values or
+  /// contrast_values, after forward).
+  using BinnedValues = std::function<void(scattering::Workspace& ws, std::span<const double> x,
+                                          const Conditional& C, std::span<double> out)>;
+  /// The constants of a binned family `C` on the training items: sigma and the range of z
+  /// (item_value_scale, `subject` naming the data in its errors), then a_jm, the floored means of
+  /// the per-item `values` with unit constants, in item order (the same bits on any rank count).
+  std::vector<double> calibrate_binned(const Matrix& local_items, const Conditional& C,
+                                       const char* subject, const BinnedValues& values,
+                                       const par::Comm& comm) const;
   void setup_conditional(const ScatteringOptions& options, const ScatteringNormalization& n);
   /// E_j of the field whose c_x is in ws (after forward), and every U_{j,l}, on the full grid.
   void conditional_energies(scattering::Workspace& ws) const;
