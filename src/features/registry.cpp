@@ -54,7 +54,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     reject_unknown(
         kind, params,
         {"J", "L", "slant", "families", "isotropic", "phi4_diagonal", "subsample", "normalize",
-         "workspace_mb", "marginal", "shells", "units", "conditional", "contrast"});
+         "workspace_mb", "marginal", "shells", "units", "conditional", "contrast", "bin_tail"});
     ScatteringOptions options;
     options.scales = static_cast<int>(params.integer("J", 0));
     options.orientations = static_cast<int>(params.integer("L", 0));
@@ -68,6 +68,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.shells = params.flag("shells", true);
     options.conditional = static_cast<int>(params.integer("conditional", 0));  // checked by the map
     options.contrast = static_cast<int>(params.integer("contrast", 0));        // checked by the map
+    options.bin_tail = params.real("bin_tail", 0.0);                           // checked by the map
     const std::string in_units = params.text("units", "model");
     if (in_units != "model" && in_units != "data")
       throw UsageError(

@@ -517,6 +517,7 @@ FeatureSpec ScatteringSpectra::spec() const {
     if (!normalization_.contrast.empty())
       s.arrays["contrast_calibration"] = normalization_.contrast;
   }
+  if (options_.bin_tail > 0.0) s.params.set("bin_tail", options_.bin_tail);
   if (options_.marginal > 0) {
     s.params.set("marginal", options_.marginal);
     if (!options_.colour.empty()) s.arrays["marginal_colour"] = options_.colour;
@@ -570,6 +571,7 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
     o.shells = params.flag("shells", false);  // models older than the family have none
     o.conditional = static_cast<int>(params.integer("conditional", 0));
     o.contrast = static_cast<int>(params.integer("contrast", 0));
+    o.bin_tail = params.real("bin_tail", 0.0);
   } catch (const UsageError& e) {
     throw InputError(e.what());
   }

@@ -119,6 +119,13 @@ ScatteringOptions resolved(const ItemShape& shape, ScatteringOptions o) {
   if (!(o.workspace_mb > 0.0))
     throw UsageError("scattering features: workspace_mb must be positive");
   if (o.slant < 0.0) throw UsageError("scattering features: slant must be positive (0: default)");
+  if (!(o.bin_tail >= 0.0 && o.bin_tail < 0.5))
+    throw UsageError(
+        cat("scattering features: bin_tail must be a quantile in [0, 0.5), not ", o.bin_tail));
+  if (o.bin_tail > 0.0 && o.marginal == 0 && o.conditional == 0 && o.contrast == 0)
+    throw UsageError(
+        "scattering features: bin_tail places the bins of the marginal, conditional or contrast "
+        "family, and the map has none");
   if (o.families.text() == "none" && !o.shells && o.marginal == 0 && o.conditional == 0 &&
       o.contrast == 0)
     throw UsageError(

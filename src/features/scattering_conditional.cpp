@@ -214,13 +214,13 @@ void ScatteringSpectra::Impl::conditional_jacobian(scattering::Workspace& ws,
 }
 
 std::vector<double> ScatteringSpectra::Impl::calibrate_binned(const Matrix& local_items,
-                                                              const Conditional& C,
+                                                              const Conditional& C, double tail,
                                                               const char* subject,
                                                               const BinnedValues& values,
                                                               const par::Comm& comm) const {
   const std::size_t count = C.count();
   std::vector<double> constants =
-      scattering::item_value_scale(local_items, grids[0]->size, comm, subject);
+      scattering::item_value_scale(local_items, grids[0]->size, tail, comm, subject);
   Conditional fixed = C;
   fixed.sigma = constants[0];
   fixed.low = constants[1];
@@ -248,7 +248,7 @@ std::vector<double> ScatteringSpectra::calibrate_conditional(const Matrix& local
   // a_jm: the data means of <E_j h_m>.
   const Impl& I = *impl_;
   return I.calibrate_binned(
-      local_items, I.conditional, "conditional features: the data",
+      local_items, I.conditional, options_.bin_tail, "conditional features: the data",
       [&](scattering::Workspace& ws, std::span<const double> x, const Impl::Conditional& C,
           std::span<double> out) { I.conditional_values(ws, x, C, out); },
       comm);

@@ -165,7 +165,7 @@ std::vector<double> ScatteringSpectra::calibrate_contrast(const Matrix& local_it
   // a_jm: the data means of <|g_j| h_m>.
   const Impl& I = *impl_;
   return I.calibrate_binned(
-      local_items, I.contrast, "contrast features: the data",
+      local_items, I.contrast, options_.bin_tail, "contrast features: the data",
       [&](scattering::Workspace& ws, std::span<const double> x, const Impl::Conditional& C,
           std::span<double> out) { I.contrast_values(ws, x, C, out, true); },
       comm);

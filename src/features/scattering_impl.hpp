@@ -76,8 +76,19 @@ inline double bump(double d) {
   return std::exp(-0.5 * d * d);
 }
 
-/// value_scale of the items' own values (the rows of `local_items`, each of `size` values).
-std::vector<double> item_value_scale(const Matrix& local_items, std::size_t size,
+/// Hands every local item's values to `each` in turn (inside a collective section).
+using ItemValues = std::function<void(const std::function<void(std::span<const double>)>& each)>;
+
+/// With q > 0, replaces the range {.., low / sigma, high / sigma} of `constants` (value_scale's)
+/// by the [q, 1 - q] quantiles of v / sigma over the values of every rank's items (`visit`),
+/// read off a histogram of 2^16 bins on that range with integer counts (the same bits on any rank
+/// count) and linear within a bin. Keeps the range if the quantiles do not span one.
+void tail_range(std::vector<double>& constants, double q, const ItemValues& visit,
+                const par::Comm& comm);
+
+/// value_scale of the items' own values (the rows of `local_items`, each of `size` values), the
+/// range then taken at their [tail, 1 - tail] quantiles (tail_range).
+std::vector<double> item_value_scale(const Matrix& local_items, std::size_t size, double tail,
                                      const par::Comm& comm, const char* subject);
 
 /// The per-feature means over every rank's items of per-item values (`local`: this rank's items
@@ -328,9 +339,10 @@ struct ScatteringSpectra::Impl {
   using BinnedValues = std::function<void(scattering::Workspace& ws, std::span<const double> x,
                                           const Conditional& C, std::span<double> out)>;
   /// The constants of a binned family `C` on the training items: sigma and the range of z
-  /// (item_value_scale, `subject` naming the data in its errors), then a_jm, the floored means of
-  /// the per-item `values` with unit constants, in item order (the same bits on any rank count).
-  std::vector<double> calibrate_binned(const Matrix& local_items, const Conditional& C,
+  /// (item_value_scale with the `tail` quantiles, `subject` naming the data in its errors), then
+  /// a_jm, the floored means of the per-item `values` with unit constants, in item order (the same
+  /// bits on any rank count).
+  std::vector<double> calibrate_binned(const Matrix& local_items, const Conditional& C, double tail,
                                        const char* subject, const BinnedValues& values,
                                        const par::Comm& comm) const;
   void setup_conditional(const ScatteringOptions& options, const ScatteringNormalization& n);

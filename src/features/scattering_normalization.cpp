@@ -26,7 +26,44 @@ std::vector<double> value_scale(std::span<const double> local_squares, double lo
   return {sigma, std::max(low / sigma, -8.0), std::min(high / sigma, 8.0)};
 }
 
-std::vector<double> item_value_scale(const Matrix& local_items, std::size_t size,
+void tail_range(std::vector<double>& constants, double q, const ItemValues& visit,
+                const par::Comm& comm) {
+  if (!(q > 0.0)) return;
+  constexpr std::size_t kBins = std::size_t{1} << 16;
+  const double inv_sigma = 1.0 / constants[0], low = constants[1], high = constants[2];
+  if (!(high > low)) return;
+  const double per_unit = static_cast<double>(kBins) / (high - low);
+  std::vector<std::int64_t> counts(kBins, 0);
+  par::collective(comm, [&] {
+    visit([&](std::span<const double> values) {
+      for (const double v : values) {
+        const double b = std::floor((v * inv_sigma - low) * per_unit);
+        ++counts[static_cast<std::size_t>(std::clamp(b, 0.0, static_cast<double>(kBins - 1)))];
+      }
+    });
+  });
+  comm.allreduce_sum(std::span<std::int64_t>(counts));
+  std::int64_t total = 0;
+  for (const auto c : counts) total += c;
+  // The value below which `target` of the counts lie.
+  const auto quantile = [&](double target) {
+    double below = 0.0;
+    for (std::size_t b = 0; b < kBins; ++b) {
+      const double c = static_cast<double>(counts[b]);
+      if (c > 0.0 && below + c >= target)
+        return low + (static_cast<double>(b) + (target - below) / c) / per_unit;
+      below += c;
+    }
+    return high;
+  };
+  const double n = static_cast<double>(total);
+  const double tail_low = quantile(q * n), tail_high = quantile((1.0 - q) * n);
+  if (!(tail_high > tail_low)) return;
+  constants[1] = tail_low;
+  constants[2] = tail_high;
+}
+
+std::vector<double> item_value_scale(const Matrix& local_items, std::size_t size, double tail,
                                      const par::Comm& comm, const char* subject) {
   std::vector<double> local_squares(local_items.rows());
   double low = std::numeric_limits<double>::infinity(), high = -low;
@@ -39,7 +76,14 @@ std::vector<double> item_value_scale(const Matrix& local_items, std::size_t size
     }
     local_squares[i] = sum;
   }
-  return value_scale(local_squares, low, high, size, comm, subject);
+  std::vector<double> constants = value_scale(local_squares, low, high, size, comm, subject);
+  tail_range(
+      constants, tail,
+      [&](const std::function<void(std::span<const double>)>& each) {
+        for (std::size_t i = 0; i < local_items.rows(); ++i) each(local_items.row(i));
+      },
+      comm);
+  return constants;
 }
 
 std::vector<double> floored_item_means(const std::vector<double>& local, std::size_t count,
@@ -146,9 +190,9 @@ ScatteringNormalization ScatteringSpectra::calibrate(const Matrix& local_items,
 
 std::vector<double> ScatteringSpectra::calibrate_marginal(const Matrix& local_items,
                                                           const par::Comm& comm) const {
-  // sigma (rms of u = C x), the range of z = u / sigma (clipped to +-8), then the bins' data
-  // masses; per-item sums in item order and exact min / max, so every rank count gives the same
-  // bits.
+  // sigma (rms of u = C x), the range of z = u / sigma (clipped to +-8; with bin_tail its
+  // quantiles), then the bins' data masses; per-item sums in item order and exact min / max, so
+  // every rank count gives the same bits.
   const Impl& I = *impl_;
   const int bins = I.marginal.bins;
   const std::size_t N = I.grids[0]->size;
@@ -172,6 +216,17 @@ std::vector<double> ScatteringSpectra::calibrate_marginal(const Matrix& local_it
   });
   std::vector<double> constants = scattering::value_scale(local_squares, low, high, N, comm,
                                                           "marginal features: the coloured data");
+  scattering::tail_range(
+      constants, options_.bin_tail,
+      [&](const std::function<void(std::span<const double>)>& each) {
+        std::lock_guard<std::mutex> lock(I.workspace_lock);
+        for (std::size_t i = 0; i < local_items.rows(); ++i) {
+          I.forward(local_items.row(i), cx_only, I.workspace);
+          I.coloured_field(I.workspace.state.cx.data(), I.workspace);
+          each(I.workspace.marginal_field);
+        }
+      },
+      comm);
   constants.resize(3 + bins, 1.0);
   // The bins' masses with the range fixed (unit masses: the histogram values themselves).
   Impl::Marginal fixed = I.marginal;

@@ -876,5 +876,80 @@ TEST(ScatteringRegistry, BuildsFromUserParameters) {
   expect_usage({{"L", "4"}}, ItemShape::grid({16, 16, 16}), "3, 7 or 13");
 }
 
+TEST(ScatteringBins, TailRangeIsTheDataQuantilesOnAnyRankCount) {
+  // bin_tail = q: every bin family's range is the [q, 1 - q] quantiles of the data's values (in
+  // units of their rms) instead of their extremes; the same bits for any split of the items.
+  const auto& world = test::World::comm();
+  const std::vector<std::size_t> dims{32, 32};
+  const ItemShape shape = ItemShape::grid(dims);
+  const std::size_t total = 5;  // more items than ranks at 1-3 ranks: every rank calibrates some
+  const auto range = par::block_range(total, world.rank(), world.size());
+  ASSERT_GT(range.size(), 0u);
+  Matrix local(range.size(), shape.size()), all(total, shape.size());
+  std::vector<double> values;
+  for (std::size_t i = 0; i < total; ++i) {
+    const auto f = lognormal_field(dims, 500 + i);  // a long upper tail
+    std::copy(f.begin(), f.end(), all.row(i).begin());
+    values.insert(values.end(), f.begin(), f.end());
+    if (i >= range.begin && i < range.end)
+      std::copy(f.begin(), f.end(), local.row(i - range.begin).begin());
+  }
+  auto o = options_for(3, 4, "phi2");
+  o.marginal = 16;  // no colour: the marginal family sees x itself, as the others do
+  o.conditional = 4;
+  o.contrast = 3;
+  o.bin_tail = 0.01;
+  const ScatteringSpectra raw(shape, o);
+  const auto n = raw.calibrate(local, world);
+  const auto serial = raw.calibrate(all, par::Comm::self());
+  EXPECT_EQ(n.marginal, serial.marginal);  // bitwise, for any rank count
+  EXPECT_EQ(n.conditional, serial.conditional);
+  EXPECT_EQ(n.contrast, serial.contrast);
+
+  // The quantiles directly: order statistics of v / sigma.
+  double squares = 0.0;
+  for (const double v : values) squares += v * v;
+  const double sigma = std::sqrt(squares / static_cast<double>(values.size()));
+  std::vector<double> z(values.size());
+  for (std::size_t k = 0; k < z.size(); ++k) z[k] = values[k] / sigma;
+  std::sort(z.begin(), z.end());
+  const std::size_t below = static_cast<std::size_t>(0.01 * static_cast<double>(z.size()));
+  const double lo = z[below], hi = z[z.size() - 1 - below];
+  // Within the order statistics' spacing there and the histogram's resolution (2^-16 of the range).
+  const double resolution = (z.back() - z.front()) / 65536.0;
+  const double lo_tolerance = z[below + 2] - z[below - 2] + 2 * resolution;
+  const double hi_tolerance = z[z.size() - below + 1] - z[z.size() - below - 3] + 2 * resolution;
+  for (const auto* constants : {&n.marginal, &n.conditional, &n.contrast}) {
+    ASSERT_GE(constants->size(), 3u);
+    EXPECT_NEAR((*constants)[0], sigma, 1e-12 * sigma);
+    EXPECT_NEAR((*constants)[1], lo, lo_tolerance);
+    EXPECT_NEAR((*constants)[2], hi, hi_tolerance);
+  }
+  // The check has teeth: the extremes (bin_tail = 0) are far outside those tolerances.
+  EXPECT_GT(lo - z.front(), 10 * lo_tolerance);
+  EXPECT_GT(z.back() - hi, 10 * hi_tolerance);
+  o.bin_tail = 0.0;
+  const auto extremes = ScatteringSpectra(shape, o).calibrate(all, par::Comm::self());
+  EXPECT_DOUBLE_EQ(extremes.marginal[1], z.front());
+  EXPECT_DOUBLE_EQ(extremes.marginal[2], z.back());
+
+  // The option travels in the spec; bad values are usage errors naming it.
+  o.bin_tail = 0.01;
+  const ScatteringSpectra map(shape, o, n);
+  const auto copy = make_feature_map(map.spec(), shape);
+  const auto* stored = dynamic_cast<const ScatteringSpectra*>(copy.get());
+  ASSERT_NE(stored, nullptr);
+  EXPECT_EQ(stored->options().bin_tail, 0.01);
+  EXPECT_EQ(stored->normalization().marginal, n.marginal);
+  for (const double bad : {-0.1, 0.5, std::nan("")}) {
+    auto b = o;
+    b.bin_tail = bad;
+    EXPECT_THROW(ScatteringSpectra(shape, b), UsageError) << bad;
+  }
+  auto no_bins = options_for(3, 4, "phi2");
+  no_bins.bin_tail = 0.01;
+  EXPECT_THROW(ScatteringSpectra(shape, no_bins), UsageError);
+}
+
 }  // namespace
 }  // namespace ksi::features

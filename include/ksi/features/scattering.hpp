@@ -114,7 +114,10 @@ struct ScatteringOptions {
   bool shells = false;           ///< the shell-power family (one feature per shell)
   int conditional = 0;           ///< bins of the conditional family (0: none)
   int contrast = 0;              ///< bins of the contrast family (0: none)
-  std::vector<double> colour;    ///< marginal: gain per shell round(|k|) of C (empty: C = 1)
+  /// Every bin family's range spans the data's quantiles [q, 1 - q] of its values instead of
+  /// their extremes (0): no bin where the data put (almost) nothing.
+  double bin_tail = 0.0;
+  std::vector<double> colour;  ///< marginal: gain per shell round(|k|) of C (empty: C = 1)
 };
 
 /// Fixed normalisation constants computed from training data and stored with the model.
