@@ -441,6 +441,12 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   check_guidable(features);
   const std::vector<double> penalty = bin_penalty(features, options.bin_ridge);
   const std::size_t P = features.size(), d = model.shape().size();
+  // The worst feature's name in the per-time and divergence messages (the index when unnamed).
+  const std::vector<std::string> names = features.feature_names();
+  const auto name_of = [&](std::size_t p) {
+    return p < names.size() && !names[p].empty() ? sformat("%zu, %s", p, names[p].c_str())
+                                                 : sformat("%zu", p);
+  };
   const std::vector<double>& times = model.times();
   const std::size_t T = times.size();
   const std::vector<double> grid = guide_integration_grid(times, options.steps);
@@ -657,8 +663,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       const std::size_t worst = mz.worst;
       at.rms[pass][k] = mz.rms;
       at.largest[pass][k] = zmax;
-      par::Log::detail(sformat("  guide pass %zu, t = %.4f: RMS z %.3g, largest %.3g (feature %zu)",
-                               pass + 1, t, at.rms[pass][k], zmax, worst));
+      par::Log::detail(sformat("  guide pass %zu, t = %.4f: RMS z %.3g, largest %.3g (feature %s)",
+                               pass + 1, t, at.rms[pass][k], zmax, name_of(worst).c_str()));
       // Diverged: above the threshold and (with a growth factor) more than that factor above the
       // previous grid time's RMS z: an ensemble that explodes, not a model whose error grows.
       const double limit =
@@ -669,8 +675,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         at.correction = at.pass_start_correction;
         model.set_eta(at.eta);
         const std::string what = sformat(
-            "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature %zu)",
-            pass + 1, t, at.rms[pass][k], limit, zmax, worst);
+            "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature %s)",
+            pass + 1, t, at.rms[pass][k], limit, zmax, name_of(worst).c_str());
         if (!fallen && !(at.step_limit > 0.0)) {
           // Unlimited updates overshot: the pass again, each update a Levenberg-Marquardt step.
           par::Log::warn(sformat("%s; the pass again from its start with updates limited to s = %g",
