@@ -103,20 +103,27 @@ void ScatteringSpectra::Impl::conditional_energies(scattering::Workspace& ws) co
 void ScatteringSpectra::Impl::conditional_values(scattering::Workspace& ws,
                                                  std::span<const double> x, const Conditional& C,
                                                  std::span<double> out) const {
-  const Grid& full = *grids[0];
   conditional_energies(ws);
+  binned_means(C, x, ws.energy.data(), false, out);
+}
+
+void ScatteringSpectra::Impl::binned_means(const Conditional& C, std::span<const double> x,
+                                           const double* fields, bool absolute,
+                                           std::span<double> out) const {
+  const std::size_t N = grids[0]->size;
   std::fill(out.begin(), out.end(), 0.0);
   const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
   std::vector<double> h(C.bins);
-  for (std::size_t y = 0; y < full.size; ++y) {
+  for (std::size_t y = 0; y < N; ++y) {
     const double z = x[y] * inv_sigma;
     for (int m = 0; m < C.bins; ++m) h[m] = bump((z - C.centre(m)) * inv_w);
     for (int j = 0; j < C.scales; ++j) {
-      const double e = ws.energy[static_cast<std::size_t>(j) * full.size + y];
-      for (int m = 0; m < C.bins; ++m) out[static_cast<std::size_t>(j) * C.bins + m] += e * h[m];
+      double f = fields[static_cast<std::size_t>(j) * N + y];
+      if (absolute) f = std::abs(f);
+      for (int m = 0; m < C.bins; ++m) out[static_cast<std::size_t>(j) * C.bins + m] += f * h[m];
     }
   }
-  const double inv_n = 1.0 / static_cast<double>(full.size);
+  const double inv_n = 1.0 / static_cast<double>(N);
   for (std::size_t f = 0; f < out.size(); ++f) out[f] *= inv_n * C.inv_mass[f];
 }
 

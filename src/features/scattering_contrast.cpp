@@ -88,22 +88,8 @@ void ScatteringSpectra::Impl::contrast_contrasts(scattering::Workspace& ws) cons
 void ScatteringSpectra::Impl::contrast_values(scattering::Workspace& ws, std::span<const double> x,
                                               const Conditional& C, std::span<double> out,
                                               bool absolute) const {
-  const Grid& full = *grids[0];
   contrast_contrasts(ws);
-  std::fill(out.begin(), out.end(), 0.0);
-  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
-  std::vector<double> h(C.bins);
-  for (std::size_t y = 0; y < full.size; ++y) {
-    const double z = x[y] * inv_sigma;
-    for (int m = 0; m < C.bins; ++m) h[m] = bump((z - C.centre(m)) * inv_w);
-    for (int j = 0; j < C.scales; ++j) {
-      double g = ws.contrast_fields[static_cast<std::size_t>(j) * full.size + y];
-      if (absolute) g = std::abs(g);
-      for (int m = 0; m < C.bins; ++m) out[static_cast<std::size_t>(j) * C.bins + m] += g * h[m];
-    }
-  }
-  const double inv_n = 1.0 / static_cast<double>(full.size);
-  for (std::size_t f = 0; f < out.size(); ++f) out[f] *= inv_n * C.inv_mass[f];
+  binned_means(C, x, ws.contrast_fields.data(), absolute, out);
 }
 
 void ScatteringSpectra::Impl::contrast_gradient(scattering::Workspace& ws,

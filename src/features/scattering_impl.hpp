@@ -351,14 +351,18 @@ struct ScatteringSpectra::Impl {
   /// The conditional features of the field x (after forward), with the constants of `C`.
   void conditional_values(scattering::Workspace& ws, std::span<const double> x,
                           const Conditional& C, std::span<double> out) const;
-  /// G += the r2c spectrum of the part of the gradient of sum_f eta_f cond_f that goes through the
-  /// wavelets, and pointwise += the part through the bins (after forward).
+  /// A binned family's values out[j B + m] = <F_j h_m(x / sigma)> / a_jm (F_j the scale-j fields,
+  /// `fields` scales x N; |F_j| with `absolute`; conditional: E_j, contrast: g_j).
+  void binned_means(const Conditional& C, std::span<const double> x, const double* fields,
+                    bool absolute, std::span<double> out) const;
   /// The bins' part of the gradient of a binned family sum_{j,m} eta_jm <F_j h_m> / a_jm (F_j the
   /// scale-j fields, `fields` scales x N): ws.weights = W_j = sum_m c_jm h_m and pointwise +=
   /// sum_{j,m} c_jm F_j h_m', c_jm = eta_jm / (N a_jm) (conditional: F_j = E_j; contrast: g_j).
   void binned_gradient(scattering::Workspace& ws, const Conditional& C, std::span<const double> x,
                        std::span<const double> eta, const double* fields,
                        std::span<double> pointwise) const;
+  /// G += the r2c spectrum of the part of the gradient of sum_f eta_f cond_f that goes through the
+  /// wavelets, and pointwise += the part through the bins (after forward).
   void conditional_gradient(scattering::Workspace& ws, std::span<const double> x,
                             std::span<const double> eta, scattering::complex* G,
                             std::span<double> pointwise) const;
