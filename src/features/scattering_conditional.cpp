@@ -185,17 +185,12 @@ void ScatteringSpectra::Impl::conditional_jacobian(scattering::Workspace& ws,
   const auto& C = conditional;
   const Grid& full = *grids[0];
   conditional_energies(ws);
-  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
   const double inv_n = 1.0 / static_cast<double>(full.size);
   ws.conditional_rows.assign(C.count() * full.size, 0.0);
   std::vector<double> h(full.size), dh(full.size);
   ComplexVector field(full.size), G(full.half_size);
   for (int m = 0; m < C.bins; ++m) {
-    for (std::size_t y = 0; y < full.size; ++y) {
-      const double d = (x[y] * inv_sigma - C.centre(m)) * inv_w;
-      h[y] = bump(d);
-      dh[y] = -d * h[y] * inv_w * inv_sigma;
-    }
+    C.bin_fields(m, x, h, dh);
     for (int j = 0; j < C.scales; ++j) {
       const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
       const double c = C.inv_mass[f] * inv_n;

@@ -120,17 +120,12 @@ void ScatteringSpectra::Impl::contrast_jacobian(scattering::Workspace& ws,
   const auto& C = contrast;
   const Grid& full = *grids[0];
   contrast_contrasts(ws);
-  const double inv_sigma = 1.0 / C.sigma, inv_w = 1.0 / C.width();
   const double inv_n = 1.0 / static_cast<double>(full.size);
   ws.contrast_rows.resize(full.size);
   std::vector<double> h(full.size), dh(full.size);
   ComplexVector H(full.half_size), filtered(full.half_size);
   for (int m = 0; m < C.bins; ++m) {
-    for (std::size_t y = 0; y < full.size; ++y) {
-      const double d = (x[y] * inv_sigma - C.centre(m)) * inv_w;
-      h[y] = bump(d);
-      dh[y] = -d * h[y] * inv_w * inv_sigma;
-    }
+    C.bin_fields(m, x, h, dh);
     full.real_single->forward(h.data(), H.data());
     for (int j = 0; j < C.scales; ++j) {
       const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;

@@ -333,6 +333,16 @@ struct ScatteringSpectra::Impl {
     /// sigma, the range and 1 / a_jm from the stored `constants` (empty: unit constants);
     /// InputError naming the `family` for a wrong count or invalid values.
     void read_constants(const std::vector<double>& constants, const char* family);
+    /// Bin m at every point of x: h = h_m(x / sigma) and dh = dh_m / dx.
+    void bin_fields(int m, std::span<const double> x, std::vector<double>& h,
+                    std::vector<double>& dh) const {
+      const double inv_sigma = 1.0 / sigma, inv_w = 1.0 / width();
+      for (std::size_t y = 0; y < x.size(); ++y) {
+        const double d = (x[y] * inv_sigma - centre(m)) * inv_w;
+        h[y] = scattering::bump(d);
+        dh[y] = -d * h[y] * inv_w * inv_sigma;
+      }
+    }
   } conditional;
   /// A binned family's per-item values with the constants of `C` (conditional_values or
   /// contrast_values, after forward).
