@@ -331,6 +331,24 @@ TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
                 guided.guide_record().settings.real("verified_kept_rms"));
     }
   }
+  // Every bin family (marginal, conditional, contrast) across the data's quantiles (bin_tail):
+  // their calibration, the fit and a guided pass, likewise.
+  FitSetup binned = s;
+  binned.map.set("marginal", 5);
+  binned.map.set("conditional", 3);
+  binned.map.set("contrast", 2);
+  binned.map.set("bin_tail", 0.01);
+  Model with_bins = fit_on(binned, comm);
+  fit::guide_model(with_bins, small_guide(1), comm);
+  if (comm.is_root()) {
+    const auto self = par::Comm::self();
+    Model alone = fit_on(binned, self);
+    ASSERT_EQ(alone.features().size(), with_bins.features().size());
+    EXPECT_EQ(alone.features().spec().arrays.at("marginal_calibration"),
+              with_bins.features().spec().arrays.at("marginal_calibration"));
+    fit::guide_model(alone, small_guide(1), self);
+    EXPECT_EQ(test::relative_difference(alone.eta(), with_bins.eta()), 0.0);
+  }
   comm.barrier();
 }
 
