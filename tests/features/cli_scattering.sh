@@ -51,6 +51,15 @@ fit --data f2.h5 --out mc.h5 --feature-params J=3,L=4,marginal=8 --standardize c
 run 2 "$ksi" fit --features scattering --times 4 --draws 1 --batch 2 -q --data f2.h5 --out mc_np2.h5 \
     --feature-params J=3,L=4,marginal=8 --standardize copula --schedule trig || failures=$((failures + 1))
 fit --data f2.h5 --out mc_again.h5 --features-from mc.h5 --schedule trig || failures=$((failures + 1))
+# bin_tail: the bins across the data's quantiles; ksi info shows each bin family's range.
+fit --data f2.h5 --out mt.h5 --feature-params J=3,L=4,marginal=8,conditional=2,bin_tail=0.01 --standardize copula \
+  --schedule trig || failures=$((failures + 1))
+"$ksi" info mc.h5 > info_mc.txt && "$ksi" info mt.h5 > info_mt.txt || failures=$((failures + 1))
+grep -q "bin_tail = 0.01" info_mt.txt && ! grep -q "bin_tail" info_mc.txt && echo "ok: ksi info shows bin_tail" ||
+  { echo "FAIL: bin_tail in ksi info"; failures=$((failures + 1)); }
+grep -Eq "^    marginal bins over z in \[-?[0-9.]+, [0-9.]+\]: [0-9]+ of 8 at the mass floor" info_mc.txt &&
+  grep -Eq "^    conditional bins over z in .*: [0-9]+ of 6 at the mass floor" info_mt.txt &&
+  echo "ok: ksi info shows the bins' ranges" || { echo "FAIL: bin ranges in ksi info"; failures=$((failures + 1)); }
 "$ksi" sample --model mc.h5 --out sc.h5 --count 4 --steps 6 --batch 1 -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model mc.h5 --out sc_np2.h5 --count 4 --steps 6 --batch 1 -q || failures=$((failures + 1))
 
@@ -136,6 +145,10 @@ out=$("$MPIEXEC" -n 2 --oversubscribe "$ksi" fit --data f2.h5 --out e.h5 --featu
   { echo "FAIL: expected one error line and no abort on 2 ranks: $out"; failures=$((failures + 1)); }
 expect_exit 2 "^ksi: error: --bin-ridge penalises the bins of a one-point law, and this feature map has none" -- \
   "$MPIEXEC" -n 2 --oversubscribe "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=3 --bin-ridge 0.01
+expect_exit 2 "bin_tail must be a quantile in .0, 0.5., not 0.5" -- \
+  "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=3,marginal=4,bin_tail=0.5
+expect_exit 2 "bin_tail places the bins of the marginal, conditional or contrast family, and the map has none" -- \
+  "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=3,bin_tail=0.01
 expect_exit 2 "--bin-ridge must be non-negative" -- \
   "$ksi" fit --data f2.h5 --out e.h5 --features scattering --feature-params J=3,marginal=4 --bin-ridge -1
 expect_exit 2 "standardization 'spectrum' needs fields on a periodic grid" -- \
