@@ -6,6 +6,7 @@
 #include "app/commands.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
+#include "ksi/features/scattering.hpp"
 #include "ksi/io/items.hpp"
 #include "ksi/model/model.hpp"
 
@@ -52,7 +53,7 @@ void describe_model(const std::string& path, const par::Comm& self) {
   const auto spec = model.features().spec();
   for (const auto& [k, v] : spec.params.entries()) std::cout << "    " << k << " = " << v << "\n";
   // The bin families' ranges (in units of the values' rms) and how many of their bins sit at the
-  // mass floor (1e-3 of the largest): bins where the data put (almost) nothing.
+  // mass floor (features::kBinMassFloor of the largest): bins where the data put (almost) nothing.
   for (const auto& [key, family] : {std::pair{"marginal_calibration", "marginal"},
                                     std::pair{"conditional_calibration", "conditional"},
                                     std::pair{"contrast_calibration", "contrast"}}) {
@@ -60,8 +61,9 @@ void describe_model(const std::string& path, const par::Comm& self) {
     if (it == spec.arrays.end() || it->second.size() < 4) continue;
     const std::vector<double>& c = it->second;
     const double largest = *std::max_element(c.begin() + 3, c.end());
-    const auto floored = std::count_if(
-        c.begin() + 3, c.end(), [&](double m) { return m <= 1e-3 * largest * (1.0 + 1e-9); });
+    const auto floored = std::count_if(c.begin() + 3, c.end(), [&](double m) {
+      return m <= features::kBinMassFloor * largest * (1.0 + 1e-9);
+    });
     std::cout << sformat("    %s bins over z in [%.3g, %.3g]: %zu of %zu at the mass floor\n",
                          family, c[1], c[2], static_cast<std::size_t>(floored), c.size() - 3);
   }

@@ -95,7 +95,7 @@ std::vector<double> floored_item_means(const std::vector<double>& local, std::si
     for (std::size_t f = 0; f < count; ++f) mean[f] += all[i * count + f];
   double largest = 0.0;
   for (auto& v : mean) largest = std::max(largest, v /= static_cast<double>(items));
-  for (auto& v : mean) v = std::max(v, 1e-3 * largest);
+  for (auto& v : mean) v = std::max(v, kBinMassFloor * largest);
   return mean;
 }
 
@@ -198,33 +198,34 @@ std::vector<double> ScatteringSpectra::calibrate_marginal(const Matrix& local_it
   const std::size_t N = I.grids[0]->size;
   scattering::ForwardNeeds cx_only;
   cx_only.modulus = cx_only.phase = cx_only.values = false;
-  std::vector<double> local_squares(local_items.rows());
-  double low = std::numeric_limits<double>::infinity(), high = -low;
-  par::collective(comm, [&] {
+  // Hands each local item's coloured field u = C x to `use(i, u)`, in item order.
+  const auto each_coloured = [&](auto&& use) {
     std::lock_guard<std::mutex> lock(I.workspace_lock);
     for (std::size_t i = 0; i < local_items.rows(); ++i) {
       I.forward(local_items.row(i), cx_only, I.workspace);
       I.coloured_field(I.workspace.state.cx.data(), I.workspace);
+      use(i, std::span<const double>(I.workspace.marginal_field));
+    }
+  };
+  std::vector<double> local_squares(local_items.rows());
+  double low = std::numeric_limits<double>::infinity(), high = -low;
+  par::collective(comm, [&] {
+    each_coloured([&](std::size_t i, std::span<const double> u) {
       double sum = 0.0;
-      for (const double u : I.workspace.marginal_field) {
-        sum += u * u;
-        low = std::min(low, u);
-        high = std::max(high, u);
+      for (const double v : u) {
+        sum += v * v;
+        low = std::min(low, v);
+        high = std::max(high, v);
       }
       local_squares[i] = sum;
-    }
+    });
   });
   std::vector<double> constants = scattering::value_scale(local_squares, low, high, N, comm,
                                                           "marginal features: the coloured data");
   scattering::tail_range(
       constants, options_.bin_tail,
       [&](const std::function<void(std::span<const double>)>& each) {
-        std::lock_guard<std::mutex> lock(I.workspace_lock);
-        for (std::size_t i = 0; i < local_items.rows(); ++i) {
-          I.forward(local_items.row(i), cx_only, I.workspace);
-          I.coloured_field(I.workspace.state.cx.data(), I.workspace);
-          each(I.workspace.marginal_field);
-        }
+        each_coloured([&](std::size_t, std::span<const double> u) { each(u); });
       },
       comm);
   constants.resize(3 + bins, 1.0);
@@ -236,13 +237,9 @@ std::vector<double> ScatteringSpectra::calibrate_marginal(const Matrix& local_it
   fixed.inv_mass.assign(bins, 1.0);
   std::vector<double> local_mass(local_items.rows() * bins);
   par::collective(comm, [&] {
-    std::lock_guard<std::mutex> lock(I.workspace_lock);
-    for (std::size_t i = 0; i < local_items.rows(); ++i) {
-      I.forward(local_items.row(i), cx_only, I.workspace);
-      I.coloured_field(I.workspace.state.cx.data(), I.workspace);
-      fixed.histogram(I.workspace.marginal_field,
-                      std::span<double>(local_mass.data() + i * bins, bins));
-    }
+    each_coloured([&](std::size_t i, std::span<const double> u) {
+      fixed.histogram(u, std::span<double>(local_mass.data() + i * bins, bins));
+    });
   });
   const auto masses = comm.allgatherv(local_mass);
   const std::size_t items = masses.size() / bins;
@@ -251,7 +248,8 @@ std::vector<double> ScatteringSpectra::calibrate_marginal(const Matrix& local_it
     for (int m = 0; m < bins; ++m) mass[m] += masses[i * bins + m];
   const double largest = *std::max_element(mass.begin(), mass.end());
   for (int m = 0; m < bins; ++m)
-    constants[3 + m] = std::max(mass[m] / static_cast<double>(items), 1e-3 * largest / items);
+    constants[3 + m] =
+        std::max(mass[m] / static_cast<double>(items), kBinMassFloor * largest / items);
   return constants;
 }
 

@@ -120,6 +120,10 @@ struct ScatteringOptions {
   std::vector<double> colour;  ///< marginal: gain per shell round(|k|) of C (empty: C = 1)
 };
 
+/// The bins' masses (marginal) and data means (conditional, contrast) are raised to this fraction
+/// of their family's largest: a bin where the data put (almost) nothing sits at this floor.
+inline constexpr double kBinMassFloor = 1e-3;
+
 /// Fixed normalisation constants computed from training data and stored with the model.
 struct ScatteringNormalization {
   /// a_lambda, one per wavelet, then a_low of the low-pass (empty: 1, no normalisation).
