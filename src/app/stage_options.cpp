@@ -138,8 +138,11 @@ void add_guide_options(po::options_description& desc, std::size_t passes_default
       "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "
       "or none")(
       "guide-update", po::value<std::string>()->default_value(to_string(guide_defaults.update)),
-      "update of eta_k: full (re-solved on the ensemble) or residual (eta_k plus the correction "
-      "of the moment error alone, none at t = 0; adds up over passes)")(
+      "update of eta_k: full (re-solved on the ensemble), residual (eta_k plus the correction "
+      "of the moment error alone, none at t = 0; adds up over passes) or sweep (each pass "
+      "measures its model whole without changing it, then every interval is corrected for the "
+      "error it added; a worse model is not built on, the step is halved; the last pass only "
+      "measures; needs --guide-interpolation hybrid or step)")(
       "guide-dead-band", po::value<double>()->default_value(guide_defaults.dead_band),
       "moment errors act only beyond this many standard errors (0: all)")(
       "guide-ridge", po::value<double>(),

@@ -120,6 +120,11 @@ struct Position {
   std::vector<std::int64_t> gram_ready;
   std::size_t diverged = 0;  // the pass that diverged on the last rung (1-based; 0: none)
   bool verifying = false;    // the passes are done and their models are being measured whole
+  // GuideUpdate::sweep: the moment errors e' measured by the pass in progress (T x P), those of
+  // the best model so far, and the factor of the damping (halved at each backtrack).
+  Matrix sweep_error;
+  Matrix best_error;
+  double sweep_scale = 1.0;
 };
 
 void write_guide_checkpoint(const std::string& path, const Params& config, const Position& at,
@@ -140,6 +145,13 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     root.set_attribute("best_rms", at.best_rms);
     root.set_attribute("diverged_pass", static_cast<std::int64_t>(at.diverged));
     root.set_attribute("verifying", static_cast<std::int64_t>(at.verifying ? 1 : 0));
+    if (at.sweep_error.rows() > 0) {
+      root.set_attribute("sweep_scale", at.sweep_scale);
+      root.write("sweep_error", {at.sweep_error.rows(), at.sweep_error.cols()},
+                 at.sweep_error.values());
+      root.write("best_error", {at.best_error.rows(), at.best_error.cols()},
+                 at.best_error.values());
+    }
     if (!at.gram_ready.empty()) {
       root.write("gram", {at.gram.rows(), at.gram.cols()}, at.gram.values());
       root.write("gram_h", {at.gram_h.rows(), at.gram_h.cols()}, at.gram_h.values());
@@ -215,6 +227,11 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     at.pass_start_correction = read("pass_start_correction");
     if (at.best_pass > 0) at.best_eta = read("best_eta");
     if (root.has("eta_base")) at.eta_base = read("eta_base");
+    if (root.has("sweep_error")) {
+      at.sweep_scale = root.real_attribute("sweep_scale");
+      at.sweep_error = read("sweep_error");
+      at.best_error = read("best_error");
+    }
     if (root.has("gram")) {
       at.gram = read("gram");
       at.gram_h = read("gram_h");
@@ -355,12 +372,22 @@ void limit_step(const Matrix& K, std::span<const double> rhs, bool increment, do
 }  // namespace
 
 GuideUpdate parse_guide_update(const std::string& name) {
-  return parse_choice<GuideUpdate>(
-      "--guide-update", name, {{"full", GuideUpdate::full}, {"residual", GuideUpdate::residual}});
+  return parse_choice<GuideUpdate>("--guide-update", name,
+                                   {{"full", GuideUpdate::full},
+                                    {"residual", GuideUpdate::residual},
+                                    {"sweep", GuideUpdate::sweep}});
 }
 
 std::string to_string(GuideUpdate update) {
-  return update == GuideUpdate::residual ? "residual" : "full";
+  switch (update) {
+    case GuideUpdate::residual:
+      return "residual";
+    case GuideUpdate::sweep:
+      return "sweep";
+    case GuideUpdate::full:
+      break;
+  }
+  return "full";
 }
 
 GuideGram parse_guide_gram(const std::string& name) {
@@ -403,10 +430,14 @@ void GuideOptions::validate() const {
     throw UsageError("--guide-divergence-growth must be non-negative (0: the threshold alone)");
   if (!(dead_band >= 0.0) || !std::isfinite(dead_band))
     throw UsageError("--guide-dead-band must be non-negative (0: none)");
-  if (update == GuideUpdate::residual && integral > 0.0)
+  if (update != GuideUpdate::full && integral > 0.0)
     throw UsageError(
-        "--guide-integral needs --guide-update full (the residual update adds up over passes "
-        "already)");
+        "--guide-integral needs --guide-update full (the residual and sweep updates add up over "
+        "passes already)");
+  if (update == GuideUpdate::sweep && interpolation == EtaInterpolation::linear)
+    throw UsageError(
+        "--guide-update sweep needs --guide-interpolation hybrid or step (the correction of each "
+        "interval must act on that interval alone)");
 }
 
 std::vector<double> guide_integration_grid(const std::vector<double>& times, std::size_t steps) {
@@ -473,11 +504,14 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     gram_members += std::min(per_batch, Ng - g * per_batch);
   const double pairs = targets.pairs > 0 ? targets.pairs : std::numeric_limits<double>::infinity();
 
+  const std::string rule = options.update == GuideUpdate::sweep
+                               ? sformat("sweep updates, damping %.3g", options.damping)
+                               : sformat("tau %.3g, damping %.3g", options.tau, options.damping);
   par::Log::info(sformat(
-      "guide: up to %zu passes of %zu fields (Gram on %zu; %zu steps, %s), tau "
-      "%.3g, damping %.3g, tolerance RMS z <= %.3g, %d ranks",
+      "guide: up to %zu passes of %zu fields (Gram on %zu; %zu steps, %s), %s, tolerance RMS z "
+      "<= %.3g, %d ranks",
       options.passes, Ng, gram_members, grid.size() - 1, to_string(options.integrator).c_str(),
-      options.tau, options.damping, options.tolerance, comm.size()));
+      rule.c_str(), options.tolerance, comm.size()));
 
   // Hybrid eta: the model's eta as it enters (the one-shot fit's; a resumed run enters with the
   // same) is the base the corrections are measured from, unless the model is hybrid already (a
@@ -494,10 +528,17 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   at.eta_base = model.eta_base();
   at.correction = Matrix(T, P, 0.0);
   at.pass_start_correction = at.correction;
-  if (options.gram == GuideGram::first) {
+  const bool sweep = options.update == GuideUpdate::sweep;
+  // K^q kept per grid time: from the first pass (GuideGram::first), or, for sweep updates, from
+  // the pass in progress (made once the pass has measured every time).
+  if (options.gram == GuideGram::first || sweep) {
     at.gram = Matrix(T, P * (P + 1) / 2, 0.0);
     at.gram_h = Matrix(T, P, 0.0);
     at.gram_ready.assign(T, 0);
+  }
+  if (sweep) {
+    at.sweep_error = Matrix(T, P, 0.0);
+    at.best_error = Matrix(T, P, 0.0);
   }
   bool resumed = false;
   GuideStart start;
@@ -565,6 +606,70 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                                 0);
   };
 
+  // Sweep updates, after pass `pass` measured its (unchanged) model at `measured` RMS z (infinite:
+  // it diverged): keeps it as the best if it is, and corrects every interval of the best model
+  // from the best model's errors (with half the step when this pass's model was worse). Returns
+  // false when the passes end here (the tolerance met, the last pass, or nothing to build on); the
+  // model is then the best measured.
+  const auto sweep_update_after_pass = [&](std::size_t pass, double measured) {
+    const bool better = std::isfinite(measured) && (at.best_pass == 0 || measured < at.best_rms);
+    if (better) {
+      at.best_pass = pass + 1;
+      at.best_rms = measured;
+      at.best_eta = at.eta;
+      at.best_error = at.sweep_error;
+    } else if (at.best_pass == 0) {
+      par::Log::warn("guide: the model the passes started from diverges; it is kept as it is");
+      return false;
+    } else {
+      at.sweep_scale *= 0.5;
+      par::Log::info(sformat(
+          "guide: pass %zu's model is worse than pass %zu's (RMS z %.3g): the update again from "
+          "pass %zu's model with half the step (w = %.3g)",
+          pass + 1, at.best_pass, at.best_rms, at.best_pass, options.damping * at.sweep_scale));
+    }
+    if ((better && measured <= options.tolerance) || pass + 1 >= options.passes) {
+      at.eta = at.best_eta;
+      model.set_eta(at.eta);
+      return false;
+    }
+    const double g = options.dynamics().drift_weight();
+    const double w = options.damping * at.sweep_scale;
+    std::vector<double> next(at.best_eta.values().begin(), at.best_eta.values().end());
+    std::exception_ptr failure;
+    if (comm.is_root()) {
+      try {
+        ScopedPhase phase("guide.solve");
+        std::vector<double> step(P), updated(P);
+        for (std::size_t k = 0; k + 1 < T; ++k) {
+          std::size_t q = 0;
+          for (std::size_t i = 0; i < P; ++i)
+            for (std::size_t j = i; j < P; ++j) K(i, j) = at.gram(k, q++);
+          const double span = g * (times[k + 1] - times[k]);
+          for (std::size_t p = 0; p < P; ++p)
+            rhs[p] = (at.best_error(k + 1, p) - at.best_error(k, p)) / span;
+          if (std::all_of(rhs.begin(), rhs.end(), [](double r) { return r == 0.0; })) continue;
+          solve_normal_equations(K, rhs, options.ridge, step, penalty);
+          const auto base = at.best_eta.row(k);
+          for (std::size_t p = 0; p < P; ++p) updated[p] = base[p] + step[p];
+          limit_step(K, rhs, /*increment=*/true, at.step_limit, options.ridge, penalty, base,
+                     updated);
+          for (std::size_t p = 0; p < P; ++p)
+            next[k * P + p] = base[p] + w * (updated[p] - base[p]);
+        }
+      } catch (const Error& e) {
+        failure = std::make_exception_ptr(NumericalError(
+            sformat("guided pass %zu: the ensemble system of a sweep update failed: %s", pass + 1,
+                    e.what())));
+      }
+    }
+    comm.raise_if_any(failure);
+    comm.bcast(next, 0);
+    std::copy(next.begin(), next.end(), at.eta.data());
+    model.set_eta(at.eta);
+    return true;
+  };
+
   if (!resumed) at.step_limit = options.max_step;
   // A run stopped while verifying (below) has finished its passes.
   for (; !at.verifying && at.pass < options.passes; ++at.pass) {
@@ -593,6 +698,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       return fallen || (b.first / per_batch) % stride == 0;
     };
     par::Progress progress(sformat("guide: pass %zu", pass + 1), T - at.time);
+    bool sweep_diverged = false;  // sweep updates: this pass's model diverged (or went non-finite)
     for (; at.time < T; ++at.time) {
       const std::size_t k = at.time;
       const double t = times[k];
@@ -647,7 +753,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         for (std::size_t i = 0; i < P; ++i)
           for (std::size_t j = i; j < P; ++j) K(i, j) = at.gram(k, g++);
         for (std::size_t i = 0; i < P; ++i) h_fixed[i] = at.gram_h(k, i);
-      } else if (options.gram == GuideGram::first) {
+      } else if (!at.gram_ready.empty()) {
         std::size_t g = 0;
         for (std::size_t i = 0; i < P; ++i)
           for (std::size_t j = i; j < P; ++j) at.gram(k, g++) = K(i, j);
@@ -670,6 +776,14 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       const double limit =
           k > 0 ? std::max(options.divergence, options.divergence_growth * at.rms[pass][k - 1])
                 : options.divergence;
+      if (sweep && options.divergence > 0.0 && !(at.rms[pass][k] <= limit)) {
+        par::Log::warn(
+            sformat("guide: pass %zu's model diverges at t = %.4f (RMS z %.3g > %.3g, "
+                    "largest %.3g at feature %s)",
+                    pass + 1, t, at.rms[pass][k], limit, zmax, name_of(worst).c_str()));
+        sweep_diverged = true;
+        break;
+      }
       if (options.divergence > 0.0 && !(at.rms[pass][k] <= limit)) {
         at.eta = at.pass_start_eta;
         at.correction = at.pass_start_correction;
@@ -722,12 +836,30 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       // and c holds the correction the drift needs.
       const double g = options.dynamics().drift_weight();
       const bool residual = update_rule == GuideUpdate::residual;
-      for (std::size_t p = 0; p < P; ++p) {
-        double error = targets.mean(k, p) - m_q[p];
-        if (dead_band > 0.0) {
-          const double excess = std::max(0.0, std::abs(error) - dead_band * standard_error(p));
-          error = std::copysign(excess, error);
+      const auto moment_error = [&](std::size_t p) {
+        const double error = targets.mean(k, p) - m_q[p];
+        if (!(dead_band > 0.0)) return error;
+        const double excess = std::max(0.0, std::abs(error) - dead_band * standard_error(p));
+        return std::copysign(excess, error);
+      };
+      if (sweep) {
+        // The model is not changed within the pass: the errors wait for its end.
+        for (std::size_t p = 0; p < P; ++p) at.sweep_error(k, p) = moment_error(p);
+        if (k + 1 < T) {
+          try {
+            advance_members(k, options.first_stream + pass);
+          } catch (const Error& e) {
+            if (e.code() != ExitCode::numerical) throw;
+            par::Log::warn(sformat("guide: pass %zu's model: %s", pass + 1, e.what()));
+            sweep_diverged = true;
+            break;
+          }
         }
+        progress.advance();
+        continue;
+      }
+      for (std::size_t p = 0; p < P; ++p) {
+        const double error = moment_error(p);
         // residual: the increment eta_new - eta solves K^q d = c + e'/tau.
         rhs[p] = (residual ? 0.0 : targets.rhs(k, p) - h_fixed[p]) + at.correction(k, p) +
                  error / options.tau;
@@ -778,6 +910,24 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       }
     }
     const double rms = std::sqrt(total / static_cast<double>(T));
+    if (sweep) {
+      if (sweep_diverged) {
+        // Not measured beyond the divergence.
+        for (std::size_t k = at.time + 1; k < T; ++k)
+          at.rms[pass][k] = at.largest[pass][k] = std::numeric_limits<double>::quiet_NaN();
+      } else {
+        par::Log::info(
+            sformat("guide: pass %zu: the model measured whole has RMS z %.3g over all times "
+                    "(largest %.3g at t = %.4f)",
+                    pass + 1, rms, largest, times[at_time]));
+      }
+      if (!sweep_update_after_pass(
+              pass, sweep_diverged ? std::numeric_limits<double>::infinity() : rms)) {
+        ++at.pass;
+        break;
+      }
+      continue;
+    }
     par::Log::info(sformat("guide: pass %zu: RMS z %.3g over all times (largest %.3g at t = %.4f)",
                            pass + 1, rms, largest, times[at_time]));
     // A pass's z's measure the eta its own updates made (each time's ensemble ran with the updates
@@ -803,8 +953,14 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   const std::size_t finished = at.rms.size() - (at.diverged ? 1 : 0);
   std::size_t kept = finished;
   double verified_kept = 0.0, verified_other = 0.0;
-  if (options.keep_best && at.best_pass > 0 && at.best_pass < finished &&
-      options.interpolation != EtaInterpolation::linear) {
+  if (sweep) {
+    // Every pass measured its model whole; the passes' end left the best of them.
+    kept = at.best_pass;
+    if (at.best_pass > 0)
+      par::Log::info(sformat("guide: keeps the model pass %zu measured (RMS z %.3g)", at.best_pass,
+                             at.best_rms));
+  } else if (options.keep_best && at.best_pass > 0 && at.best_pass < finished &&
+             options.interpolation != EtaInterpolation::linear) {
     // Each pass integrated exactly the model it left: its z's decide.
     par::Log::info(
         sformat("guide: keeps the model of pass %zu (RMS z %.3g), the lowest of the %zu "
@@ -908,6 +1064,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("kept_pass", kept);
   s.set("interpolation", to_string(options.interpolation));
   s.set("gram", to_string(options.gram));
+  if (sweep) s.set("sweep_damping", options.damping * at.sweep_scale);  // after the backtracks
   s.set("verified_kept_rms", verified_kept);
   s.set("verified_other_rms", verified_other);
   s.set("fallback_ridge",

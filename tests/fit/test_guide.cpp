@@ -316,10 +316,14 @@ TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
   }
   // Three passes (pass 2 the best by its z's: the models of passes 2 and 3 are measured whole), the
   // Gram matrix kept from pass 1, and eta constant between grid times, likewise.
-  fit::GuideOptions compared = small_guide(3), kept = small_guide(3), step = small_guide(3);
+  // So do sweep updates (the whole model measured by each pass, then every interval corrected).
+  fit::GuideOptions compared = small_guide(3), kept = small_guide(3), step = small_guide(3),
+                    swept = small_guide(3);
   kept.gram = fit::GuideGram::first;
   step.interpolation = EtaInterpolation::step;
-  for (const fit::GuideOptions& g : {compared, kept, step}) {
+  swept.update = fit::GuideUpdate::sweep;
+  swept.interpolation = EtaInterpolation::hybrid;
+  for (const fit::GuideOptions& g : {compared, kept, step, swept}) {
     Model guided = fit_on(s, comm);
     fit::guide_model(guided, g, comm);
     if (comm.is_root()) {
@@ -467,6 +471,67 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   }
 }
 
+// Sweep updates: a pass measures the model it starts from whole, on members no update was made
+// for, then every interval is corrected at once; the last pass only measures and the model kept is
+// the best measured. Resumed from a checkpoint in the second pass: the uninterrupted bits.
+TEST(GuidedPasses, SweepUpdatesMeasureEachModelWholeAndKeepTheBest) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  fit::GuideOptions g;
+  g.update = fit::GuideUpdate::sweep;
+  g.interpolation = EtaInterpolation::hybrid;
+  g.passes = 5;
+  g.ensemble = 48;
+  g.steps = 20;
+  g.tolerance = 0.0;
+  Model model = fit_on(lognormal_setup(96), comm);
+  fit::guide_model(model, g, comm);
+  const GuideRecord& record = model.guide_record();
+  ASSERT_EQ(record.passes(), 5u);
+  const auto rms = pass_rms(record);
+  // Pass 1 measures the one-shot model (far off on 5 uniform times, as above).
+  EXPECT_GT(rms.front(), 6.0);
+  const auto kept = static_cast<std::size_t>(record.settings.integer("kept_pass"));
+  ASSERT_GE(kept, 2u) << "no update made a better model";
+  EXPECT_EQ(rms[kept - 1], *std::min_element(rms.begin(), rms.end()));
+  EXPECT_LT(rms[kept - 1], 0.4 * rms.front());
+  // The kept model measured again on fresh members (one sweep pass only measures): its z's were
+  // the model's, not an ensemble's steered along.
+  fit::GuideOptions again = g;
+  again.passes = 1;
+  again.first_stream = 5;
+  Model measured = with_own_map(model);
+  measured.set_eta_interpolation(model.eta_interpolation());
+  measured.set_eta_base(model.eta_base());
+  fit::guide_model(measured, again, comm);
+  EXPECT_EQ(test::relative_difference(measured.eta(), model.eta()), 0.0);
+  const double remeasured = pass_rms(measured.guide_record()).front();
+  EXPECT_LT(remeasured, 1.5 * rms[kept - 1]);
+  EXPECT_GT(remeasured, rms[kept - 1] / 1.5);
+
+  // Resume: stopped in the second pass, the checkpoint (with the first pass's errors) is used.
+  test::ScratchDir dir("guide_sweep");
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  fit::GuideOptions small = small_guide(3);
+  small.update = fit::GuideUpdate::sweep;
+  small.interpolation = EtaInterpolation::hybrid;
+  Model reference = with_own_map(oneshot);
+  fit::guide_model(reference, small, comm);
+  EXPECT_GT(test::relative_difference(reference.eta(), oneshot.eta()), 1e-6);
+  small.checkpoint.path = dir.path("guide.checkpoint");
+  small.checkpoint.every_seconds = 0;
+  stop_in_second_pass(oneshot, small, comm);
+  ASSERT_TRUE(std::filesystem::exists(small.checkpoint.path));
+  small.checkpoint.resume = true;
+  Model resumed = with_own_map(oneshot);
+  const fit::GuideStart start = fit::guide_model(resumed, small, comm);
+  EXPECT_TRUE(start.resumed);
+  EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
+  EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
+  EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z),
+            0.0);
+}
+
 // Hybrid eta resumes with the checkpoint's base: the model entering the resumed run carries another
 // one-shot eta (as a fit run again on other ranks or with other solver settings could), and the
 // result is still the uninterrupted run's, bit for bit.
@@ -556,6 +621,16 @@ TEST(GuidedPasses, RefuseBadOptionsAndModelsWithoutTargets) {
   g.integral = 0.5;
   EXPECT_THROW(g.validate(), UsageError) << "the residual update integrates already";
   g.integral = 0.0;
+  g.update = fit::GuideUpdate::sweep;
+  EXPECT_THROW(g.validate(), UsageError) << "sweep updates need corrections constant on intervals";
+  g.interpolation = EtaInterpolation::hybrid;
+  EXPECT_NO_THROW(g.validate());
+  g.integral = 0.5;
+  EXPECT_THROW(g.validate(), UsageError) << "sweep updates add up over passes already";
+  g.integral = 0.0;
+  g.update = fit::GuideUpdate::full;
+  g.interpolation = EtaInterpolation::linear;
+  EXPECT_EQ(fit::parse_guide_update("sweep"), fit::GuideUpdate::sweep);
   EXPECT_THROW(fit::parse_guide_update("partial"), UsageError);
   EXPECT_THROW(fit::parse_guide_fallback("limited"), UsageError);
   EXPECT_EQ(fit::parse_guide_fallback("none"), fit::GuideFallback::none);

@@ -36,7 +36,7 @@
 namespace ksi::fit {
 
 /// The update rule of eta_k in a guided pass (GuideOptions::update).
-enum class GuideUpdate { full, residual };
+enum class GuideUpdate { full, residual, sweep };
 GuideUpdate parse_guide_update(const std::string& name);
 std::string to_string(GuideUpdate update);
 
@@ -112,6 +112,17 @@ struct GuideOptions {
   /// members follow rho_0 exactly there, so its error is noise): without a moment error eta is
   /// left as it is, and over passes the updates add up (an integral action), so a fixed point has
   /// e' = 0 rather than the order-tau bias of the full update.
+  ///
+  /// `sweep`: a pass integrates the model it starts from without changing it (its z's are that
+  /// whole model's, on members it was not fitted to), then corrects every interval at once for the
+  /// error the interval added: eta_k <- eta_k + w' (K^q_k + ridge)^-1 (e'_{k+1} - e'_k) / (g
+  /// (t_{k+1}
+  /// - t_k)), K^q_k at t_k, w' = damping halved at each backtrack. A pass whose model measures
+  /// worse than the best so far is not built on: the update is made again from the best model's
+  /// errors with half the step. The last pass only measures; the model kept is the best measured.
+  /// Needs eta constant between grid times in its corrections (`step` or `hybrid`): the update of
+  /// interval k then acts on that interval alone. The ladder of rungs is not used: a pass whose
+  /// model diverges (or stops being finite) counts as worse than every other. tau is not used.
   GuideUpdate update = GuideUpdate::full;
   /// e' = e shrunk towards 0 by dead_band standard errors per feature (sign(e) max(0, |e| - c SE),
   /// SE that of z): moment errors the ensemble cannot tell from noise do not act (0: none).
