@@ -77,6 +77,32 @@ void describe_model(const std::string& path, const par::Comm& self) {
         "spread %s; max |log(P_gen / P_data)| %.3g before, %.3g after",
         c->samples, c->steps, c->integrator.c_str(), static_cast<unsigned long long>(c->seed),
         c->pdf ? "on" : "off", c->spread ? "on" : "off", c->error_before, c->error_after);
+  if (const GuideRecord& g = model.guide_record(); g.passes() > 0) {
+    // Each pass's RMS z over the grid times it measured (a sweep pass whose model diverged has
+    // none past the divergence: NaN there).
+    const Params& s = g.settings;
+    std::cout << sformat(
+        "\n  guided passes: %zu, %s updates, eta %s, kept pass %lld; RMS z per pass:", g.passes(),
+        s.text("update", "full").c_str(), s.text("interpolation", "linear").c_str(),
+        static_cast<long long>(s.integer("kept_pass", 0)));
+    for (std::size_t p = 0; p < g.passes(); ++p) {
+      double sum = 0.0;
+      std::size_t n = 0;
+      for (std::size_t k = 0; k < g.rms_z.cols(); ++k)
+        if (std::isfinite(g.rms_z(p, k))) {
+          sum += g.rms_z(p, k) * g.rms_z(p, k);
+          ++n;
+        }
+      std::cout << sformat(" %.3g", n ? std::sqrt(sum / static_cast<double>(n)) : NAN);
+    }
+    if (s.text("update", "full") == "sweep") {
+      std::cout << " (each the model measured whole";
+      if (const double w = s.real("sweep_damping", NAN); std::isfinite(w))
+        std::cout << sformat("; last damping %.3g", w);
+      std::cout << ")";
+    } else
+      std::cout << " (each measured while its updates were made)";
+  }
   std::cout << "\n  per-time diagnostics (t, R^2, residual, condition estimate):\n";
   const auto& times = model.times();
   const std::size_t T = times.size();
