@@ -509,6 +509,23 @@ TEST(GuidedPasses, SweepUpdatesMeasureEachModelWholeAndKeepTheBest) {
   EXPECT_LT(remeasured, 1.5 * rms[kept - 1]);
   EXPECT_GT(remeasured, rms[kept - 1] / 1.5);
 
+  // Full steps (w = 1) overshoot: a model measured worse is not built on (the update is made again
+  // from the best model with half the step of the intervals from where it was worse), and the
+  // model kept is still the best measured.
+  g.damping = 1.0;
+  g.passes = 6;
+  Model bold = fit_on(lognormal_setup(96), comm);
+  fit::guide_model(bold, g, comm);
+  const auto bold_rms = pass_rms(bold.guide_record());
+  // Measured: 13.8, 4.42, 3.41, 2.72, 2.15, then 2.72 (worse than pass 5's).
+  ASSERT_EQ(bold_rms.size(), 6u);
+  const auto best = std::min_element(bold_rms.begin(), bold_rms.end());
+  EXPECT_LT(*best, 0.25 * bold_rms.front());
+  EXPECT_GT(bold_rms.back(), *best) << "the case no longer has a model measured worse";
+  EXPECT_EQ(bold.guide_record().settings.integer("kept_pass"), best - bold_rms.begin() + 1);
+  EXPECT_EQ(bold.guide_record().settings.real("sweep_damping"), 0.5)
+      << "the worse model halved the step of its intervals";
+
   // Resume: stopped in the second pass, the checkpoint (with the first pass's errors) is used.
   test::ScratchDir dir("guide_sweep");
   const Model oneshot = fit_on(lognormal_setup(24), comm);
