@@ -121,11 +121,10 @@ struct Position {
   std::size_t diverged = 0;  // the pass that diverged on the last rung (1-based; 0: none)
   bool verifying = false;    // the passes are done and their models are being measured whole
   // GuideUpdate::sweep: the moment errors e' measured by the pass in progress (T x P), those of
-  // the best model so far, and each interval's factor of the damping (1 x T; halved at a
-  // backtrack for the intervals from the first grid time where the rejected model was worse).
+  // the best model so far, and the factor of the damping (halved at each backtrack).
   Matrix sweep_error;
   Matrix best_error;
-  Matrix sweep_scale;
+  double sweep_scale = 1.0;
 };
 
 void write_guide_checkpoint(const std::string& path, const Params& config, const Position& at,
@@ -147,7 +146,7 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     root.set_attribute("diverged_pass", static_cast<std::int64_t>(at.diverged));
     root.set_attribute("verifying", static_cast<std::int64_t>(at.verifying ? 1 : 0));
     if (at.sweep_error.rows() > 0) {
-      root.write("sweep_scale", {1, at.sweep_scale.cols()}, at.sweep_scale.values());
+      root.set_attribute("sweep_scale", at.sweep_scale);
       root.write("sweep_error", {at.sweep_error.rows(), at.sweep_error.cols()},
                  at.sweep_error.values());
       root.write("best_error", {at.best_error.rows(), at.best_error.cols()},
@@ -229,7 +228,7 @@ void read_guide_checkpoint(const std::string& path, const Params& config, Positi
     if (at.best_pass > 0) at.best_eta = read("best_eta");
     if (root.has("eta_base")) at.eta_base = read("eta_base");
     if (root.has("sweep_error")) {
-      at.sweep_scale = read("sweep_scale");
+      at.sweep_scale = root.real_attribute("sweep_scale");
       at.sweep_error = read("sweep_error");
       at.best_error = read("best_error");
     }
@@ -540,7 +539,6 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   if (sweep) {
     at.sweep_error = Matrix(T, P, 0.0);
     at.best_error = Matrix(T, P, 0.0);
-    at.sweep_scale = Matrix(1, T, 1.0);
   }
   bool resumed = false;
   GuideStart start;
@@ -610,11 +608,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
 
   // Sweep updates, after pass `pass` measured its (unchanged) model at `measured` RMS z (infinite:
   // it diverged): keeps it as the best if it is, and corrects every interval of the best model
-  // from the best model's errors. When this pass's model was worse, the intervals from the first
-  // grid time where it was clearly worse (each time's RMS z above 1.2 times the best's plus 0.2;
-  // the interval before it too) take half their step, the earlier ones keep theirs: the error at
-  // t_k depends only on the intervals before t_k, so a model better up to t_m and worse after has
-  // its good updates before t_m. Returns
+  // from the best model's errors (with half the step when this pass's model was worse). Returns
   // false when the passes end here (the tolerance met, the last pass, or nothing to build on); the
   // model is then the best measured.
   const auto sweep_update_after_pass = [&](std::size_t pass, double measured) {
@@ -628,17 +622,11 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       par::Log::warn("guide: the model the passes started from diverges; it is kept as it is");
       return false;
     } else {
-      const std::vector<double>& now = at.rms[pass];
-      const std::vector<double>& best = at.rms[at.best_pass - 1];
-      std::size_t worse = 0;  // the first grid time clearly worse (NaN: not measured, worse)
-      while (worse < T && now[worse] <= 1.2 * best[worse] + 0.2) ++worse;
-      const std::size_t from = worse == T ? 0 : (worse > 0 ? worse - 1 : 0);
-      for (std::size_t k = from; k < T; ++k) at.sweep_scale(0, k) *= 0.5;
+      at.sweep_scale *= 0.5;
       par::Log::info(sformat(
           "guide: pass %zu's model is worse than pass %zu's (RMS z %.3g): the update again from "
-          "pass %zu's model, the intervals from t = %.4f on with half their step (w = %.3g there)",
-          pass + 1, at.best_pass, at.best_rms, at.best_pass, times[from],
-          options.damping * at.sweep_scale(0, from)));
+          "pass %zu's model with half the step (w = %.3g)",
+          pass + 1, at.best_pass, at.best_rms, at.best_pass, options.damping * at.sweep_scale));
     }
     if ((better && measured <= options.tolerance) || pass + 1 >= options.passes) {
       at.eta = at.best_eta;
@@ -646,6 +634,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       return false;
     }
     const double g = options.dynamics().drift_weight();
+    const double w = options.damping * at.sweep_scale;
     std::vector<double> next(at.best_eta.values().begin(), at.best_eta.values().end());
     std::exception_ptr failure;
     if (comm.is_root()) {
@@ -665,7 +654,6 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
           for (std::size_t p = 0; p < P; ++p) updated[p] = base[p] + step[p];
           limit_step(K, rhs, /*increment=*/true, at.step_limit, options.ridge, penalty, base,
                      updated);
-          const double w = options.damping * at.sweep_scale(0, k);
           for (std::size_t p = 0; p < P; ++p)
             next[k * P + p] = base[p] + w * (updated[p] - base[p]);
         }
@@ -1076,9 +1064,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("kept_pass", kept);
   s.set("interpolation", to_string(options.interpolation));
   s.set("gram", to_string(options.gram));
-  if (sweep)  // the smallest interval's damping after the backtracks
-    s.set("sweep_damping", options.damping * *std::min_element(at.sweep_scale.values().begin(),
-                                                               at.sweep_scale.values().end()));
+  if (sweep) s.set("sweep_damping", options.damping * at.sweep_scale);  // after the backtracks
   s.set("verified_kept_rms", verified_kept);
   s.set("verified_other_rms", verified_other);
   s.set("fallback_ridge",
