@@ -423,6 +423,27 @@ void stop_in_second_pass(const Model& oneshot, const fit::GuideOptions& g, const
   test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
 }
 
+// `g` stopped in its second pass (checkpoint at `path`) and resumed: the checkpoint is used and the
+// resumed model is the uninterrupted `reference`'s bits (eta and z's). Returns where it resumed.
+fit::GuideStart resume_second_pass(const Model& oneshot, fit::GuideOptions g,
+                                   const std::string& path, const Model& reference,
+                                   const par::Comm& comm) {
+  g.checkpoint.path = path;
+  g.checkpoint.every_seconds = 0;
+  stop_in_second_pass(oneshot, g, comm);
+  EXPECT_TRUE(std::filesystem::exists(path));
+  g.checkpoint.resume = true;
+  Model resumed = with_own_map(oneshot);
+  const fit::GuideStart start = fit::guide_model(resumed, g, comm);
+  EXPECT_TRUE(start.resumed);
+  EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
+  EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
+  EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z),
+            0.0);
+  EXPECT_FALSE(std::filesystem::exists(path)) << "a finished guide removes its checkpoint";
+  return start;
+}
+
 }  // namespace
 
 TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
@@ -435,27 +456,15 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
   fit::guide_model(reference, small_guide(3), comm);
 
   fit::GuideOptions g = small_guide(3);
-  g.checkpoint.path = dir.path("guide.checkpoint");
-  g.checkpoint.every_seconds = 0;
-  stop_in_second_pass(oneshot, g, comm);
-  const std::size_t members_here = members_on_root(comm);
-  const auto inner = own_map(oneshot);
-  ASSERT_TRUE(std::filesystem::exists(g.checkpoint.path));
-
-  g.checkpoint.resume = true;
-  Model resumed = with_own_map(oneshot);
-  const fit::GuideStart start = fit::guide_model(resumed, g, comm);
-  EXPECT_TRUE(start.resumed);
-  EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
+  const fit::GuideStart start =
+      resume_second_pass(oneshot, g, dir.path("guide.checkpoint"), reference, comm);
   // The stop came in the fifth evaluation of the pass; it is honoured at the next grid time.
-  EXPECT_EQ(start.time, 4 / members_here + 1);
-  EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
-  EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z),
-            0.0);
-  EXPECT_FALSE(std::filesystem::exists(g.checkpoint.path))
-      << "a finished guide removes its checkpoint";
+  EXPECT_EQ(start.time, 4 / members_on_root(comm) + 1);
 
   // A checkpoint of other settings is refused, naming the difference.
+  g.checkpoint.path = dir.path("guide.checkpoint");
+  g.checkpoint.every_seconds = 0;
+  const auto inner = own_map(oneshot);
   Model again = with_map(oneshot, std::make_unique<StopAt>(*inner, 3, comm.is_root()));
   g.checkpoint.resume = false;
   test::expect_interrupted([&] { fit::guide_model(again, g, comm); });
@@ -535,18 +544,7 @@ TEST(GuidedPasses, SweepUpdatesMeasureEachModelWholeAndKeepTheBest) {
   Model reference = with_own_map(oneshot);
   fit::guide_model(reference, small, comm);
   EXPECT_GT(test::relative_difference(reference.eta(), oneshot.eta()), 1e-6);
-  small.checkpoint.path = dir.path("guide.checkpoint");
-  small.checkpoint.every_seconds = 0;
-  stop_in_second_pass(oneshot, small, comm);
-  ASSERT_TRUE(std::filesystem::exists(small.checkpoint.path));
-  small.checkpoint.resume = true;
-  Model resumed = with_own_map(oneshot);
-  const fit::GuideStart start = fit::guide_model(resumed, small, comm);
-  EXPECT_TRUE(start.resumed);
-  EXPECT_EQ(start.pass, 1u) << "the checkpoint of the second pass was used";
-  EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
-  EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z),
-            0.0);
+  resume_second_pass(oneshot, small, dir.path("guide.checkpoint"), reference, comm);
 }
 
 // Hybrid eta resumes with the checkpoint's base: the model entering the resumed run carries another
