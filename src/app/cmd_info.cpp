@@ -87,13 +87,13 @@ void describe_model(const std::string& path, const par::Comm& self) {
         static_cast<long long>(s.integer("kept_pass", 0)));
     for (std::size_t p = 0; p < g.passes(); ++p) {
       double sum = 0.0;
-      std::size_t n = 0;
-      for (std::size_t k = 0; k < g.rms_z.cols(); ++k)
-        if (std::isfinite(g.rms_z(p, k))) {
-          sum += g.rms_z(p, k) * g.rms_z(p, k);
-          ++n;
-        }
-      std::cout << sformat(" %.3g", n ? std::sqrt(sum / static_cast<double>(n)) : NAN);
+      std::size_t k = 0;
+      for (; k < g.rms_z.cols() && std::isfinite(g.rms_z(p, k)); ++k)
+        sum += g.rms_z(p, k) * g.rms_z(p, k);
+      if (k < g.rms_z.cols())
+        std::cout << sformat(" diverged(t = %.4f)", model.times()[k > 0 ? k - 1 : 0]);
+      else
+        std::cout << sformat(" %.3g", std::sqrt(sum / static_cast<double>(k)));
     }
     if (s.text("update", "full") == "sweep") {
       std::cout << " (each the model measured whole";

@@ -434,6 +434,10 @@ void GuideOptions::validate() const {
     throw UsageError(
         "--guide-integral needs --guide-update full (the residual and sweep updates add up over "
         "passes already)");
+  if (update == GuideUpdate::sweep && gram == GuideGram::every)
+    throw UsageError(
+        "--guide-update sweep takes K^q from the first pass (--guide-gram first): its updates "
+        "start from the best model, whose Gram matrix a later pass would overwrite");
   if (update == GuideUpdate::sweep && interpolation == EtaInterpolation::linear)
     throw UsageError(
         "--guide-update sweep needs --guide-interpolation hybrid or step (the correction of each "
@@ -621,12 +625,16 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     } else if (at.best_pass == 0) {
       par::Log::warn("guide: the model the passes started from diverges; it is kept as it is");
       return false;
-    } else {
-      at.sweep_scale *= 0.5;
+    } else if (pass + 1 < options.passes) {
+      at.sweep_scale *= 0.5;  // only where an update follows: sweep_damping is a w that was used
       par::Log::info(sformat(
-          "guide: pass %zu's model is worse than pass %zu's (RMS z %.3g): the update again from "
-          "pass %zu's model with half the step (w = %.3g)",
-          pass + 1, at.best_pass, at.best_rms, at.best_pass, options.damping * at.sweep_scale));
+          "guide: pass %zu's model (RMS z %.3g) is worse than pass %zu's (%.3g): the update again "
+          "from pass %zu's model with half the step (w = %.3g)",
+          pass + 1, measured, at.best_pass, at.best_rms, at.best_pass,
+          options.damping * at.sweep_scale));
+    } else {
+      par::Log::info(sformat("guide: pass %zu's model (RMS z %.3g) is worse than pass %zu's (%.3g)",
+                             pass + 1, measured, at.best_pass, at.best_rms));
     }
     if ((better && measured <= options.tolerance) || pass + 1 >= options.passes) {
       at.eta = at.best_eta;
@@ -1064,7 +1072,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("kept_pass", kept);
   s.set("interpolation", to_string(options.interpolation));
   s.set("gram", to_string(options.gram));
-  if (sweep) s.set("sweep_damping", options.damping * at.sweep_scale);  // after the backtracks
+  if (sweep) s.set("sweep_damping", options.damping * at.sweep_scale);  // the last w used
   s.set("verified_kept_rms", verified_kept);
   s.set("verified_other_rms", verified_other);
   s.set("fallback_ridge",

@@ -122,7 +122,8 @@ struct GuideOptions {
   /// errors with half the step. The last pass only measures; the model kept is the best measured.
   /// Needs eta constant between grid times in its corrections (`step` or `hybrid`): the update of
   /// interval k then acts on that interval alone. The ladder of rungs is not used: a pass whose
-  /// model diverges (or stops being finite) counts as worse than every other. tau is not used.
+  /// model diverges (or stops being finite) counts as worse than every other. tau is not used;
+  /// K^q is the first pass's (GuideGram::every is refused).
   GuideUpdate update = GuideUpdate::full;
   /// e' = e shrunk towards 0 by dead_band standard errors per feature (sign(e) max(0, |e| - c SE),
   /// SE that of z): moment errors the ensemble cannot tell from noise do not act (0: none).
