@@ -543,6 +543,17 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   if (sweep) {
     at.sweep_error = Matrix(T, P, 0.0);
     at.best_error = Matrix(T, P, 0.0);
+    // Passes added to a model guided by sweeps go on with the last step its passes took (at most
+    // this damping): starting again at the full step re-measures the overshoots they rejected.
+    const GuideRecord& before = model.guide_record();
+    if (before.passes() > 0 && before.settings.text("update", "full") == "sweep") {
+      const double last = before.settings.real("sweep_damping", options.damping);
+      if (last > 0.0 && last < options.damping) {
+        at.sweep_scale = last / options.damping;
+        par::Log::info(
+            sformat("guide: the model's sweeps ended with w = %.3g; these go on from it", last));
+      }
+    }
   }
   bool resumed = false;
   GuideStart start;

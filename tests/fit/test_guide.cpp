@@ -538,6 +538,17 @@ TEST(GuidedPasses, SweepUpdatesMeasureEachModelWholeAndKeepTheBest) {
   EXPECT_EQ(bold.guide_record().settings.integer("kept_pass"), best - bold_rms.begin() + 1);
   EXPECT_EQ(bold.guide_record().settings.real("sweep_damping"), 0.5)
       << "the update after the worse model took half the step";
+  // Passes added to that model (ksi guide) go on with its last step, not the full one.
+  fit::GuideOptions more = g;
+  more.passes = 2;
+  more.first_stream = 7;
+  Model continued = with_own_map(bold);
+  continued.set_eta_interpolation(bold.eta_interpolation());
+  continued.set_eta_base(bold.eta_base());
+  continued.set_guide_record(bold.guide_record());
+  fit::guide_model(continued, more, comm);
+  EXPECT_EQ(continued.guide_record().settings.real("sweep_damping"), 0.5)
+      << "the continued sweep started again at w = 1";
   // A model that diverges counts as worse than every other; when the model the passes start from
   // does (here: every RMS z above a threshold of 1e-3), it is kept as it is.
   fit::GuideOptions strict = small_guide(3);
