@@ -533,9 +533,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   at.correction = Matrix(T, P, 0.0);
   at.pass_start_correction = at.correction;
   const bool sweep = options.update == GuideUpdate::sweep;
-  // K^q kept per grid time: from the first pass (GuideGram::first), or, for sweep updates, from
-  // the pass in progress (made once the pass has measured every time).
-  if (options.gram == GuideGram::first || sweep) {
+  if (options.gram == GuideGram::first) {  // always with sweep updates (validate)
     at.gram = Matrix(T, P * (P + 1) / 2, 0.0);
     at.gram_h = Matrix(T, P, 0.0);
     at.gram_ready.assign(T, 0);
@@ -772,7 +770,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         for (std::size_t i = 0; i < P; ++i)
           for (std::size_t j = i; j < P; ++j) K(i, j) = at.gram(k, g++);
         for (std::size_t i = 0; i < P; ++i) h_fixed[i] = at.gram_h(k, i);
-      } else if (!at.gram_ready.empty()) {
+      } else if (options.gram == GuideGram::first) {
         std::size_t g = 0;
         for (std::size_t i = 0; i < P; ++i)
           for (std::size_t j = i; j < P; ++j) at.gram(k, g++) = K(i, j);
@@ -795,21 +793,18 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       const double limit =
           k > 0 ? std::max(options.divergence, options.divergence_growth * at.rms[pass][k - 1])
                 : options.divergence;
-      if (sweep && options.divergence > 0.0 && !(at.rms[pass][k] <= limit)) {
-        par::Log::warn(
-            sformat("guide: pass %zu's model diverges at t = %.4f (RMS z %.3g > %.3g, "
-                    "largest %.3g at feature %s)",
-                    pass + 1, t, at.rms[pass][k], limit, zmax, name_of(worst).c_str()));
-        sweep_diverged = true;
-        break;
-      }
       if (options.divergence > 0.0 && !(at.rms[pass][k] <= limit)) {
-        at.eta = at.pass_start_eta;
-        at.correction = at.pass_start_correction;
-        model.set_eta(at.eta);
         const std::string what = sformat(
             "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature %s)",
             pass + 1, t, at.rms[pass][k], limit, zmax, name_of(worst).c_str());
+        if (sweep) {  // its model, unchanged by the pass, counts as worse than every other
+          par::Log::warn(what);
+          sweep_diverged = true;
+          break;
+        }
+        at.eta = at.pass_start_eta;
+        at.correction = at.pass_start_correction;
+        model.set_eta(at.eta);
         if (!fallen && !(at.step_limit > 0.0)) {
           // Unlimited updates overshot: the pass again, each update a Levenberg-Marquardt step.
           par::Log::warn(sformat("%s; the pass again from its start with updates limited to s = %g",

@@ -396,11 +396,15 @@ class StopAt final : public features::FeatureMap {
   bool here_;
 };
 
-// `model` with its feature map replaced by `map` (same eta, targets and schedule).
+// `model` with its feature map replaced by `map` (same eta, targets, schedule, eta between grid
+// times and guide record).
 Model with_map(const Model& model, std::unique_ptr<features::FeatureMap> map) {
   Model copy(std::move(map), make_schedule(model.schedule().name()), model.shape(),
              model.standardization(), model.times(), model.eta());
   copy.set_targets(model.targets());
+  copy.set_eta_interpolation(model.eta_interpolation());
+  copy.set_eta_base(model.eta_base());
+  copy.set_guide_record(model.guide_record());
   return copy;
 }
 
@@ -514,8 +518,6 @@ TEST(GuidedPasses, SweepUpdatesMeasureEachModelWholeAndKeepTheBest) {
   again.passes = 1;
   again.first_stream = 5;
   Model measured = with_own_map(model);
-  measured.set_eta_interpolation(model.eta_interpolation());
-  measured.set_eta_base(model.eta_base());
   fit::guide_model(measured, again, comm);
   EXPECT_EQ(test::relative_difference(measured.eta(), model.eta()), 0.0);
   const double remeasured = pass_rms(measured.guide_record()).front();
@@ -543,9 +545,6 @@ TEST(GuidedPasses, SweepUpdatesMeasureEachModelWholeAndKeepTheBest) {
   more.passes = 2;
   more.first_stream = 7;
   Model continued = with_own_map(bold);
-  continued.set_eta_interpolation(bold.eta_interpolation());
-  continued.set_eta_base(bold.eta_base());
-  continued.set_guide_record(bold.guide_record());
   fit::guide_model(continued, more, comm);
   EXPECT_EQ(continued.guide_record().settings.real("sweep_damping"), 0.5)
       << "the continued sweep started again at w = 1";

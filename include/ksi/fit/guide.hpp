@@ -115,9 +115,11 @@ struct GuideOptions {
   ///
   /// `sweep`: a pass integrates the model it starts from without changing it (its z's are that
   /// whole model's, on members it was not fitted to), then corrects every interval at once for the
-  /// error the interval added: eta_k <- eta_k + w' (K^q_k + ridge)^-1 (e'_{k+1} - e'_k) / (g
-  /// (t_{k+1}
-  /// - t_k)), K^q_k at t_k, w' = damping halved at each backtrack. A pass whose model measures
+  /// error the interval added,
+  ///
+  ///     eta_k <- eta_k + w' (K^q_k + ridge)^-1 (e'_{k+1} - e'_k) / (g (t_{k+1} - t_k)),
+  ///
+  /// K^q_k at t_k, w' = damping halved at each backtrack. A pass whose model measures
   /// worse than the best so far is not built on: the update is made again from the best model's
   /// errors with half the step. The last pass only measures; the model kept is the best measured.
   /// Needs eta constant between grid times in its corrections (`step` or `hybrid`): the update of
