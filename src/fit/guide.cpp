@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "fit/guide_checkpoint.hpp"
 #include "ksi/core/choice.hpp"
 #include "ksi/core/compensated.hpp"
 #include "ksi/core/error.hpp"
@@ -21,18 +22,19 @@
 namespace ksi::fit {
 namespace {
 
+using detail::Batch;
+using detail::checkpoint_config;
+using detail::matrix_rows;
+using detail::Position;
+using detail::read_guide_checkpoint;
+using detail::rows_to_matrix;
+using detail::write_guide_checkpoint;
+
 // One grid time's ensemble sums, packed: the upper triangle of sum J J^T, sum J (G x) (the fixed
 // drift's projection), sum phi, sum phi^2.
 std::size_t packed_size(std::size_t P) {
   return P * (P + 1) / 2 + 3 * P;
 }
-
-// A batch of ensemble members [first, first + count) and their paths.
-struct Batch {
-  std::size_t first = 0;
-  std::size_t count = 0;
-  PathState state;
-};
 
 // Member noise: initial state from (seed, guide, member, pass, 0), step s from (..., s + 1).
 void fill_member_noise(std::uint64_t seed, std::size_t first, std::size_t pass, std::size_t code,
@@ -40,220 +42,6 @@ void fill_member_noise(std::uint64_t seed, std::size_t first, std::size_t pass, 
   ScopedPhase phase("guide.noise");
   for (std::size_t i = 0; i < xi.rows(); ++i)
     RandomStream(seed, StreamPurpose::guide, first + i, pass, code).fill_normal(xi.row(i));
-}
-
-Matrix rows_to_matrix(const std::vector<std::vector<double>>& rows, std::size_t cols) {
-  Matrix m(rows.size(), cols);
-  for (std::size_t r = 0; r < rows.size(); ++r)
-    std::copy(rows[r].begin(), rows[r].end(), m.row(r).begin());
-  return m;
-}
-
-std::vector<std::vector<double>> matrix_rows(const Matrix& m) {
-  std::vector<std::vector<double>> rows(m.rows());
-  for (std::size_t r = 0; r < m.rows(); ++r) rows[r].assign(m.row(r).begin(), m.row(r).end());
-  return rows;
-}
-
-// What a guide checkpoint must match: the one-shot model it started from and every setting that
-// changes the ensemble or the updates.
-Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t per_batch) {
-  Params config;
-  config.set("features", model.features().kind());
-  config.set("feature_count", model.features().size());
-  config.set("times", model.times().size());
-  config.set("item_shape", model.shape().describe());
-  const auto& t = model.targets();
-  std::vector<std::byte> bytes;
-  for (const Matrix* m : {&t.mean, &t.variance, &t.rhs}) {
-    const auto raw = std::as_bytes(m->values());
-    bytes.insert(bytes.end(), raw.begin(), raw.end());
-  }
-  config.set("targets", fingerprint(bytes));
-  config.set("passes", o.passes);
-  config.set("ensemble", o.ensemble);
-  config.set("tau", o.tau);
-  config.set("damping", o.damping);
-  config.set("integral", o.integral);
-  config.set("tolerance", o.tolerance);
-  config.set("steps", o.steps);
-  config.set("integrator", to_string(o.integrator));
-  config.set("diffusion", o.diffusion);
-  config.set("diffusion_scale", o.diffusion_scale);
-  config.set("seed", static_cast<std::int64_t>(o.seed));
-  config.set("ridge", o.ridge);
-  config.set("bin_ridge", o.bin_ridge);  // always, as the fit's
-  if (o.first_stream > 0) config.set("first_stream", o.first_stream);
-  if (o.update != GuideUpdate::full) config.set("update", to_string(o.update));
-  if (o.dead_band > 0.0) config.set("dead_band", o.dead_band);
-  config.set("members_per_batch", per_batch);
-  config.set("gram_members", o.gram_members);
-  config.set("max_step", o.max_step);
-  config.set("divergence", o.divergence);
-  config.set("divergence_growth", o.divergence_growth);
-  config.set("fallback", to_string(o.fallback));
-  config.set("gram", to_string(o.gram));
-  config.set("interpolation", to_string(o.interpolation));
-  config.set("inputs", o.checkpoint.inputs);
-  return config;
-}
-
-struct Position {
-  std::size_t pass = 0;
-  std::size_t time = 0;  // the ensemble is at times[time] and has not been assembled there
-  Matrix eta;
-  Matrix pass_start_eta;    // eta when the pass in progress started (kept if it diverges)
-  Matrix eta_base;          // hybrid eta: the base the corrections are measured from (else empty)
-  double step_limit = 0.0;  // s of the updates (GuideOptions::max_step; raised after a divergence)
-  std::size_t fallback_pass = 0;   // the pass (1-based) that went on to the fallback rungs; 0: none
-  std::size_t fallback_level = 0;  // the fallback rung: 1, 2, ... (ridge times 10^(level - 1))
-  Matrix correction;             // T x P: the integral of the moment errors over the passes so far
-  Matrix pass_start_correction;  // the correction when the pass in progress started
-  Matrix best_eta;               // eta after the finished pass of the lowest RMS z so far
-  double best_rms = 0.0;         // that pass's RMS z over all times
-  std::size_t best_pass = 0;     // that pass (1-based); 0: none finished yet
-  std::vector<std::vector<double>> rms, largest;  // finished passes, then the pass in progress
-  // GuideGram::first: per grid time, K^q (packed upper triangle) and the fixed drift's
-  // projection from the first pass on this rung, and whether they are there yet.
-  Matrix gram;    // T x P(P+1)/2
-  Matrix gram_h;  // T x P
-  std::vector<std::int64_t> gram_ready;
-  std::size_t diverged = 0;  // the pass that diverged on the last rung (1-based; 0: none)
-  bool verifying = false;    // the passes are done and their models are being measured whole
-  // GuideUpdate::sweep: the moment errors e' measured by the pass in progress (T x P), those of
-  // the best model so far, and the factor of the damping (halved at each backtrack).
-  Matrix sweep_error;
-  Matrix best_error;
-  double sweep_scale = 1.0;
-};
-
-void write_guide_checkpoint(const std::string& path, const Params& config, const Position& at,
-                            const std::vector<Batch>& batches, std::size_t members, std::size_t d,
-                            const par::Comm& comm) {
-  ScopedPhase phase("guide.checkpoint");
-  io::OutputFile out(path, /*force=*/true, {}, comm);
-  {
-    const io::Group root = out.root();
-    io::write_provenance(root, "ksi fit (guide checkpoint)");
-    root.set_attribute("ksi_file_kind", "guide_checkpoint");
-    root.set_attribute("pass", static_cast<std::int64_t>(at.pass));
-    root.set_attribute("time_index", static_cast<std::int64_t>(at.time));
-    root.set_attribute("step_limit", at.step_limit);
-    root.set_attribute("fallback_pass", static_cast<std::int64_t>(at.fallback_pass));
-    root.set_attribute("fallback_level", static_cast<std::int64_t>(at.fallback_level));
-    root.set_attribute("best_pass", static_cast<std::int64_t>(at.best_pass));
-    root.set_attribute("best_rms", at.best_rms);
-    root.set_attribute("diverged_pass", static_cast<std::int64_t>(at.diverged));
-    root.set_attribute("verifying", static_cast<std::int64_t>(at.verifying ? 1 : 0));
-    if (at.sweep_error.rows() > 0) {
-      root.set_attribute("sweep_scale", at.sweep_scale);
-      root.write("sweep_error", {at.sweep_error.rows(), at.sweep_error.cols()},
-                 at.sweep_error.values());
-      root.write("best_error", {at.best_error.rows(), at.best_error.cols()},
-                 at.best_error.values());
-    }
-    if (!at.gram_ready.empty()) {
-      root.write("gram", {at.gram.rows(), at.gram.cols()}, at.gram.values());
-      root.write("gram_h", {at.gram_h.rows(), at.gram_h.cols()}, at.gram_h.values());
-      root.set_attribute("gram_ready", std::span<const std::int64_t>(at.gram_ready));
-    }
-    if (at.best_pass > 0)
-      root.write("best_eta", {at.best_eta.rows(), at.best_eta.cols()}, at.best_eta.values());
-    if (at.eta_base.rows() > 0)
-      root.write("eta_base", {at.eta_base.rows(), at.eta_base.cols()}, at.eta_base.values());
-    io::write_params(root.create_group("config"), config);
-    root.write("eta", {at.eta.rows(), at.eta.cols()}, at.eta.values());
-    root.write("pass_start_eta", {at.pass_start_eta.rows(), at.pass_start_eta.cols()},
-               at.pass_start_eta.values());
-    root.write("correction", {at.correction.rows(), at.correction.cols()}, at.correction.values());
-    root.write("pass_start_correction",
-               {at.pass_start_correction.rows(), at.pass_start_correction.cols()},
-               at.pass_start_correction.values());
-    const std::size_t T = at.eta.rows();
-    const Matrix rms = rows_to_matrix(at.rms, T), largest = rows_to_matrix(at.largest, T);
-    root.write("rms_z", {rms.rows(), T}, rms.values());
-    root.write("max_z", {largest.rows(), T}, largest.values());
-    const io::RowDataset X = root.create_rows("X", io::DType::float64, members, {d});
-    const io::RowDataset Y = root.create_rows("Y", io::DType::float64, members, {d});
-    // Every rank writes its batches; ranks with fewer batches take part with empty writes.
-    const auto rounds =
-        static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(batches.size())));
-    for (std::size_t r = 0; r < rounds; ++r) {
-      const bool mine = r < batches.size();
-      const std::size_t first = mine ? batches[r].first : 0, n = mine ? batches[r].count : 0;
-      X.write_rows(first, n, mine ? batches[r].state.X.values() : std::span<const double>());
-      Y.write_rows(first, n, mine ? batches[r].state.Y.values() : std::span<const double>());
-    }
-  }
-  out.commit();
-}
-
-// Reads a checkpoint into `at` and the states of this rank's batches; InputError naming what
-// differs.
-void read_guide_checkpoint(const std::string& path, const Params& config, Position& at,
-                           std::vector<Batch>& batches, const par::Comm& comm) {
-  io::File file = io::File::open(path, comm);
-  par::collective(comm, [&] {
-    const io::Group root = file.root();
-    if (!root.has_attribute("ksi_file_kind") ||
-        root.text_attribute("ksi_file_kind") != "guide_checkpoint")
-      throw InputError(cat(path, " is not a ksi guide checkpoint"));
-    const std::string differences = io::params_differences(root.open_group("config"), config);
-    if (!differences.empty())
-      throw InputError(cat("guide checkpoint ", path, " belongs to another configuration",
-                           differences, " (remove it, or use --force to start over)"));
-    at.pass = static_cast<std::size_t>(root.integer_attribute("pass"));
-    at.time = static_cast<std::size_t>(root.integer_attribute("time_index"));
-    at.step_limit = root.real_attribute("step_limit");
-    at.fallback_pass = static_cast<std::size_t>(root.integer_attribute("fallback_pass"));
-    at.fallback_level = static_cast<std::size_t>(root.integer_attribute("fallback_level"));
-    at.best_pass = static_cast<std::size_t>(root.integer_attribute("best_pass"));
-    at.best_rms = root.real_attribute("best_rms");
-    // Checkpoints written before the verification sweeps have neither (nor a pass that stopped
-    // there).
-    if (root.has_attribute("diverged_pass"))
-      at.diverged = static_cast<std::size_t>(root.integer_attribute("diverged_pass"));
-    if (root.has_attribute("verifying")) at.verifying = root.integer_attribute("verifying") != 0;
-    const auto read = [&](const char* name) {
-      std::vector<std::size_t> dims;
-      const auto values = root.read_reals(name, &dims);
-      Matrix m(dims.at(0), dims.size() > 1 ? dims[1] : 0);
-      std::copy(values.begin(), values.end(), m.data());
-      return m;
-    };
-    at.eta = read("eta");
-    at.pass_start_eta = read("pass_start_eta");
-    at.correction = read("correction");
-    at.pass_start_correction = read("pass_start_correction");
-    if (at.best_pass > 0) at.best_eta = read("best_eta");
-    if (root.has("eta_base")) at.eta_base = read("eta_base");
-    if (root.has("sweep_error")) {
-      at.sweep_scale = root.real_attribute("sweep_scale");
-      at.sweep_error = read("sweep_error");
-      at.best_error = read("best_error");
-    }
-    if (root.has("gram")) {
-      at.gram = read("gram");
-      at.gram_h = read("gram_h");
-      at.gram_ready = root.integers_attribute("gram_ready");
-    }
-    at.rms = matrix_rows(read("rms_z"));
-    at.largest = matrix_rows(read("max_z"));
-  });
-  const io::Group root = file.root();
-  const io::RowDataset X = root.open_rows("X"), Y = root.open_rows("Y");
-  const auto rounds =
-      static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(batches.size())));
-  for (std::size_t r = 0; r < rounds; ++r) {
-    const bool mine = r < batches.size();
-    const std::size_t first = mine ? batches[r].first : 0, n = mine ? batches[r].count : 0;
-    if (mine) {
-      batches[r].state.X = Matrix(n, X.row_size());
-      batches[r].state.Y = Matrix(n, Y.row_size());
-    }
-    X.read_rows(first, n, mine ? batches[r].state.X.values() : std::span<double>());
-    Y.read_rows(first, n, mine ? batches[r].state.Y.values() : std::span<double>());
-  }
 }
 
 // The z's of an ensemble's feature means m_q (and mean squares m2_q) at grid time k against the
