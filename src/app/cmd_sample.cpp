@@ -91,6 +91,15 @@ int run_sample(const Invocation& call) {
       po::value<std::string>()->default_value(sample::to_string(micro_defaults.precondition)),
       "microcanonical: L-BFGS on z with x = C z, C the square root of the training spectrum "
       "(spectrum; auto: where the model holds one) or on the field itself (none)")(
+      "refine-below", po::value<double>()->default_value(micro_defaults.refine_below),
+      "microcanonical: once L-BFGS reaches this residual (or stops above it), Levenberg-Marquardt "
+      "steps on the map's exact Gram J J^T take it to --tolerance (0: L-BFGS alone)")(
+      "refine-iterations",
+      po::value<std::size_t>()->default_value(micro_defaults.refine_iterations),
+      "microcanonical: Levenberg-Marquardt steps per sample at most")(
+      "refine-refresh", po::value<double>()->default_value(micro_defaults.refine_refresh),
+      "microcanonical: assemble the Gram again after a step that reduced the residual by less "
+      "than this factor")(
       "batch", po::value<std::size_t>()->default_value(defaults.batch),
       "samples per batch, the unit dealt to ranks and of restarts (0: 64, fewer for large fields: "
       "about 2 MB of states: one field of 64^3)")(
@@ -119,8 +128,8 @@ int run_sample(const Invocation& call) {
     throw UsageError(cat("unknown --method '", method, "' (known: sde, microcanonical)"));
   const bool micro = method == "microcanonical";
   if (!micro)
-    for (const char* name :
-         {"target", "lbfgs-history", "max-iterations", "tolerance", "precondition"})
+    for (const char* name : {"target", "lbfgs-history", "max-iterations", "tolerance",
+                             "precondition", "refine-below", "refine-iterations", "refine-refresh"})
       if (!vm[name].defaulted())
         throw UsageError(cat("--", name, " applies to --method microcanonical only"));
   sample::SampleOptions options;
@@ -137,6 +146,9 @@ int run_sample(const Invocation& call) {
   micro_options.tolerance = vm["tolerance"].as<double>();
   micro_options.precondition =
       sample::parse_microcanonical_precondition(vm["precondition"].as<std::string>());
+  micro_options.refine_below = vm["refine-below"].as<double>();
+  micro_options.refine_iterations = vm["refine-iterations"].as<std::size_t>();
+  micro_options.refine_refresh = vm["refine-refresh"].as<double>();
   micro_options.seed = options.seed;
   micro_options.batch = options.batch;
   if (micro) micro_options.validate();

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ksi/core/aligned.hpp"
 #include "ksi/core/choice.hpp"
+#include "ksi/core/cholesky.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -19,6 +21,82 @@ constexpr const char* kGroup = "microcanonical";
 MicrocanonicalOptions validated(const MicrocanonicalOptions& options) {
   options.validate();
   return options;
+}
+
+// Levenberg-Marquardt steps from x (the field) until L <= threshold^2 (synthesize). On return
+// result.residual holds L (not yet r); iterations, evaluations, refine_steps, grams and status
+// are updated.
+void refine_levenberg_marquardt(const features::FeatureMap& map, std::span<const double> target,
+                                double threshold, const MicrocanonicalOptions& options,
+                                std::span<double> x, const LbfgsObserver& observe,
+                                SynthesisResult& result) {
+  ScopedPhase phase("sample.microcanonical.refine");
+  constexpr double kFirstRidge = 1e-6, kSmallestRidge = 1e-10, kLargestRidge = 1e-1;
+  const std::size_t P = map.size(), d = x.size();
+  Matrix gram(P, P), factor;
+  std::vector<double> h(P), phi(P), trial_phi(P), eta(P);
+  AlignedVector<double> step(d), trial(d);
+  Matrix X(1, d), V(1, d, 0.0);
+  double trace = 0.0;
+  bool stale = true;  // the Gram is not J J^T at x
+  const auto assemble = [&] {
+    ScopedPhase gram_phase("sample.microcanonical.gram");
+    std::copy(x.begin(), x.end(), X.row(0).begin());
+    gram.fill(0.0);
+    std::fill(h.begin(), h.end(), 0.0);
+    map.accumulate(X, V, gram, h);
+    map.finalize_gram(gram);
+    trace = 0.0;
+    for (std::size_t p = 0; p < P; ++p) trace += gram(p, p);
+    ++result.grams;
+    stale = false;
+  };
+  const auto loss_at = [&](std::span<const double> y, std::vector<double>& values) {
+    map.evaluate(y, values);
+    ++result.evaluations;
+    double value = 0.0;
+    for (std::size_t p = 0; p < P; ++p) value += (values[p] - target[p]) * (values[p] - target[p]);
+    return value;
+  };
+  double value = loss_at(x, phi);
+  const double goal = threshold * threshold;
+  double mu = kFirstRidge;
+  result.status = LbfgsStatus::max_iterations;
+  while (value > goal) {
+    if (result.refine_steps >= options.refine_iterations) break;
+    if (stale) assemble();
+    factor = gram;
+    for (std::size_t p = 0; p < P; ++p) factor(p, p) += mu * trace / static_cast<double>(P);
+    bool kept = false;
+    double trial_value = std::numeric_limits<double>::infinity();
+    if (trace > 0.0 && cholesky_factor(factor)) {
+      for (std::size_t p = 0; p < P; ++p) eta[p] = phi[p] - target[p];
+      cholesky_solve(factor, eta);
+      map.vjp(x, eta, step);
+      for (std::size_t i = 0; i < d; ++i) trial[i] = x[i] - step[i];
+      trial_value = loss_at(trial, trial_phi);
+      kept = std::isfinite(trial_value) && trial_value < value;
+    }
+    if (!kept) {
+      if (mu >= kLargestRidge) {  // no step of the Gram lowers L any more
+        result.status = LbfgsStatus::line_search_failed;
+        break;
+      }
+      mu *= 10.0;
+      continue;
+    }
+    const double reduction = std::sqrt(trial_value / value);
+    std::copy(trial.begin(), trial.end(), x.begin());
+    phi.swap(trial_phi);
+    value = trial_value;
+    mu = std::max(mu / 3.0, kSmallestRidge);
+    ++result.refine_steps;
+    ++result.iterations;
+    stale = reduction > options.refine_refresh;
+    if (observe) observe(LbfgsIteration{result.iterations, value, 0.0, 1.0, result.evaluations});
+  }
+  if (value <= goal) result.status = LbfgsStatus::value_reached;
+  result.residual = value;
 }
 
 // Microcanonical synthesis as a sampling-job method: remembers the results of the batch it
@@ -44,6 +122,11 @@ class MicrocanonicalMethod final : public SampleMethod {
     config.set("max_iterations", options_.max_iterations);
     config.set("tolerance", options_.tolerance);
     config.set("precondition", to_string(options_.precondition));
+    if (options_.refine_below > 0.0) {
+      config.set("refine_below", options_.refine_below);
+      config.set("refine_iterations", options_.refine_iterations);
+      config.set("refine_refresh", options_.refine_refresh);
+    }
     return config;
   }
 
@@ -56,6 +139,7 @@ class MicrocanonicalMethod final : public SampleMethod {
     group.create_rows("residual", io::DType::float64, count, {});
     group.create_rows("iterations", io::DType::int64, count, {});
     group.create_rows("evaluations", io::DType::int64, count, {});
+    group.create_rows("refine_steps", io::DType::int64, count, {});
     group.create_rows("target_item", io::DType::int64, count, {});
   }
 
@@ -63,11 +147,12 @@ class MicrocanonicalMethod final : public SampleMethod {
                      const par::Comm& comm) override {
     ensure(count == 0 || count == results_.size(), "microcanonical records of another batch");
     std::vector<double> residual(count);
-    std::vector<std::int64_t> iterations(count), evaluations(count), target(count);
+    std::vector<std::int64_t> iterations(count), evaluations(count), refine(count), target(count);
     for (std::size_t i = 0; i < count; ++i) {
       residual[i] = results_[i].residual;
       iterations[i] = static_cast<std::int64_t>(results_[i].iterations);
       evaluations[i] = static_cast<std::int64_t>(results_[i].evaluations);
+      refine[i] = static_cast<std::int64_t>(results_[i].refine_steps);
       target[i] = features_.target_item(options_.target, first + i);
     }
     const io::Group group = root.open_group(kGroup);
@@ -76,20 +161,24 @@ class MicrocanonicalMethod final : public SampleMethod {
         .write_rows(first, count, std::span<const std::int64_t>(iterations));
     group.open_rows("evaluations")
         .write_rows(first, count, std::span<const std::int64_t>(evaluations));
+    group.open_rows("refine_steps").write_rows(first, count, std::span<const std::int64_t>(refine));
     group.open_rows("target_item").write_rows(first, count, std::span<const std::int64_t>(target));
 
     // One log line per sample of this round, from every rank's batch.
     std::vector<double> line;
     for (std::size_t i = 0; i < count; ++i)
-      line.insert(line.end(), {static_cast<double>(first + i), residual[i],
-                               static_cast<double>(iterations[i]), static_cast<double>(target[i])});
+      line.insert(line.end(),
+                  {static_cast<double>(first + i), residual[i], static_cast<double>(iterations[i]),
+                   static_cast<double>(target[i]), static_cast<double>(refine[i])});
     const std::vector<double> all = comm.allgatherv(line);
-    for (std::size_t k = 0; k + 3 < all.size(); k += 4) {
+    for (std::size_t k = 0; k + 4 < all.size(); k += 5) {
       const std::string matched = all[k + 3] < 0 ? std::string("the training mean")
                                                  : sformat("training item %.0f", all[k + 3]);
+      const std::string refined =
+          all[k + 4] > 0 ? sformat(", %.0f of them Levenberg-Marquardt", all[k + 4]) : "";
       par::Log::info(
-          sformat("microcanonical: sample %.0f: residual %.3g after %.0f iterations (%s)", all[k],
-                  all[k + 1], all[k + 2], matched.c_str()));
+          sformat("microcanonical: sample %.0f: residual %.3g after %.0f iterations%s (%s)", all[k],
+                  all[k + 1], all[k + 2], refined.c_str(), matched.c_str()));
     }
     results_.clear();
   }
@@ -105,6 +194,9 @@ class MicrocanonicalMethod final : public SampleMethod {
     group.set_attribute("lbfgs_history", static_cast<std::int64_t>(options_.history));
     group.set_attribute("max_iterations", static_cast<std::int64_t>(options_.max_iterations));
     group.set_attribute("tolerance", options_.tolerance);
+    group.set_attribute("refine_below", options_.refine_below);
+    group.set_attribute("refine_iterations", static_cast<std::int64_t>(options_.refine_iterations));
+    group.set_attribute("refine_refresh", options_.refine_refresh);
     group.set_attribute("precondition", preconditioned_ ? "spectrum" : "none");
     group.set_attribute("residual_scale", features_.scale);
     group.set_attribute(
@@ -203,6 +295,11 @@ void MicrocanonicalOptions::validate() const {
   if (max_iterations < 1) throw UsageError("--max-iterations must be at least 1");
   if (!(tolerance > 0.0) || !std::isfinite(tolerance))
     throw UsageError("--tolerance must be a positive number");
+  if (!(refine_below >= 0.0) || !std::isfinite(refine_below))
+    throw UsageError("--refine-below must be a number >= 0 (0: no refinement)");
+  if (refine_iterations < 1) throw UsageError("--refine-iterations must be at least 1");
+  if (!(refine_refresh > 0.0 && refine_refresh <= 1.0))
+    throw UsageError("--refine-refresh must be in (0, 1]");
 }
 
 LbfgsOptions MicrocanonicalOptions::lbfgs(double loss_target) const {
@@ -351,12 +448,19 @@ SynthesisResult synthesize(const features::FeatureMap& map, std::span<const doub
     return value;
   };
   const double threshold = options.tolerance * scale;
-  const LbfgsResult r = minimize_lbfgs(loss, x, options.lbfgs(threshold * threshold), observe);
+  const bool refine = options.refine_below > options.tolerance;
+  const double first_threshold = refine ? options.refine_below * scale : threshold;
+  const LbfgsResult r =
+      minimize_lbfgs(loss, x, options.lbfgs(first_threshold * first_threshold), observe);
   if (precondition) precondition->apply(x, x);
+  SynthesisResult result{r.value, r.iterations, r.evaluations, 0, 0, r.status};  // residual: L
+  if (refine && r.value > threshold * threshold)
+    refine_levenberg_marquardt(map, target, threshold, options, x, observe, result);
   for (double v : x)
     if (!std::isfinite(v))
       throw NumericalError("microcanonical synthesis produced a non-finite field");
-  return SynthesisResult{std::sqrt(r.value) / scale, r.iterations, r.evaluations, r.status};
+  result.residual = std::sqrt(result.residual) / scale;
+  return result;
 }
 
 Matrix generate_microcanonical(const Model& model, const TrainingFeatures& features,

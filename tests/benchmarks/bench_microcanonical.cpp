@@ -30,7 +30,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -70,6 +72,9 @@ std::string run_case(const Case& c, const bench::Args& args, const par::Comm& wo
   options.tolerance = args.number("tolerance", 1e-3);
   options.history = static_cast<std::size_t>(args.number("history", 10));
   options.max_iterations = static_cast<std::size_t>(args.number("max_iterations", 5000));
+  options.refine_below = args.number("refine_below", 0.0);
+  options.refine_iterations = static_cast<std::size_t>(args.number("refine_iterations", 100));
+  options.refine_refresh = args.number("refine_refresh", 0.85);
   options.validate();
 
   // Every rank holds all training fields (the same work on every rank).
@@ -165,6 +170,36 @@ std::string run_case(const Case& c, const bench::Args& args, const par::Comm& wo
                         ? "null"
                         : sformat("{\"iterations\": %zu, \"seconds\": %.4g}", k, times[k]).c_str());
       }
+      // Where the residual is left: the share of |phi(x) - target|^2 per feature family (the
+      // name's first word after "iso"/"Re"/"Im", up to '('), and the largest single share.
+      std::string families;
+      {
+        std::vector<double> phi_x(P);
+        map->evaluate(x, phi_x);
+        const auto target = targets.target(options.target, i);
+        const auto names = map->feature_names();
+        std::map<std::string, std::pair<double, std::size_t>> share;
+        double total = 0.0, largest = 0.0;
+        std::size_t worst = 0;
+        for (std::size_t p = 0; p < P; ++p) {
+          const double e2 = (phi_x[p] - target[p]) * (phi_x[p] - target[p]);
+          std::string name = p < names.size() ? names[p] : "unnamed";
+          for (const char* prefix : {"iso ", "Re ", "Im "})
+            if (name.rfind(prefix, 0) == 0) name = name.substr(std::strlen(prefix));
+          name = name.substr(0, std::min(name.find('('), name.find(' ')));
+          share[name].first += e2;
+          ++share[name].second;
+          total += e2;
+          if (e2 > largest) largest = e2, worst = p;
+        }
+        for (const auto& [name, v] : share)
+          families += sformat("%s\"%s\": {\"features\": %zu, \"share\": %.3g}",
+                              families.empty() ? "" : ", ", name.c_str(), v.second,
+                              total > 0 ? v.first / total : 0.0);
+        families += sformat(", \"largest\": {\"feature\": \"%s\", \"share\": %.3g}",
+                            worst < names.size() ? names[worst].c_str() : "",
+                            total > 0 ? largest / total : 0.0);
+      }
       tot.seconds += s;
       tot.iterations += static_cast<double>(r.iterations);
       tot.evaluations += static_cast<double>(r.evaluations);
@@ -173,9 +208,10 @@ std::string run_case(const Case& c, const bench::Args& args, const par::Comm& wo
       tot.per_sample += sformat(
           "%s{\"seconds\": %.4g, \"iterations\": %zu, \"evaluations\": %zu, "
           "\"residual\": %.3g, \"status\": \"%s\", \"to_residual\": {%s}, "
-          "\"residual_trace\": [%s]}",
+          "\"residual_trace\": [%s], \"refine_steps\": %zu, \"grams\": %zu, "
+          "\"residual_by_family\": {%s}}",
           i ? ", " : "", s, r.iterations, r.evaluations, r.residual, to_string(r.status).c_str(),
-          levels.c_str(), trace.c_str());
+          levels.c_str(), trace.c_str(), r.refine_steps, r.grams, families.c_str());
     }
     if (modes.size() == 2)
       ratios += sformat("%s%.4g", i ? ", " : "", sample_seconds[0] / sample_seconds[1]);

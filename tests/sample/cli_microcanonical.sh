@@ -21,6 +21,8 @@ run 2 "$ksi" sample --model model.h5 --out m2.h5 "${micro[@]}" -q || failures=$(
 "$ksi" sample --model model.h5 --out mean.h5 --method microcanonical --count 2 --target mean --tolerance 1e-2 --lbfgs-history 5 -q || failures=$((failures + 1))
 "$ksi" sample --model nospec.h5 --out plain.h5 --method microcanonical --count 2 -q || failures=$((failures + 1))
 out=$("$ksi" sample --model model.h5 --out log.h5 --method microcanonical --count 2 2>&1) || failures=$((failures + 1))
+refined=$("$ksi" sample --model model.h5 --out refined.h5 --method microcanonical --count 2 --tolerance 1e-6 --refine-below 0.1 2>&1) || failures=$((failures + 1))
+grep -q "microcanonical: sample 1: residual .* iterations, .* of them Levenberg-Marquardt (training item 1)" <<<"$refined" || { echo "FAIL: no refined log line: $refined"; failures=$((failures + 1)); }
 grep -q "microcanonical: sample 1: residual .* iterations (training item 1)" <<<"$out" || { echo "FAIL: no per-sample log line: $out"; failures=$((failures + 1)); }
 
 $PY - <<'PY' || failures=$((failures + 1))
@@ -49,6 +51,8 @@ check(h5py.File("model.h5", "r")["training_spectrum"].shape == (24,), "ksi fit s
 m = h5py.File("mean.h5", "r")["microcanonical"]
 check(list(m["target_item"][...]) == [-1, -1] and m.attrs["target"] == "mean" and m.attrs["lbfgs_history"] == 5, "--target mean: target item -1, settings recorded")
 check(np.all(m["residual"][...] <= 1e-2), "--tolerance 1e-2 met")
+r = h5py.File("refined.h5", "r")["microcanonical"]
+check(np.all(r["residual"][...] <= 1e-6) and np.all(r["refine_steps"][...] > 0) and r.attrs["refine_below"] == 0.1, "--refine-below 0.1: refinement steps recorded, --tolerance 1e-6 met")
 data = h5py.File("f2.h5", "r")["fields"][...]
 x = a["fields"][...]
 check(np.all(np.isfinite(x)) and abs(x.mean() - data.mean()) < 0.5 * data.std(), "fields in data units (mean near the data's)")
@@ -67,6 +71,10 @@ expect_exit 3 "no training features" -- run 2 "$ksi" sample --model old.h5 --out
 expect_exit 2 "unknown --precondition 'diagonal'" -- "$ksi" sample --model model.h5 --out x9.h5 --method microcanonical --precondition diagonal
 expect_exit 3 "needs the model's training spectrum" -- "$ksi" sample --model nospec.h5 --out x10.h5 --method microcanonical --precondition spectrum
 expect_exit 3 "needs the model's training spectrum" -- run 2 "$ksi" sample --model nospec.h5 --out x11.h5 --method microcanonical --precondition spectrum
+expect_exit 2 "refine-refresh must be in (0, 1]" -- "$ksi" sample --model model.h5 --out x12.h5 --method microcanonical --refine-below 0.1 --refine-refresh 0
+expect_exit 2 "refine-below must be a number >= 0" -- "$ksi" sample --model model.h5 --out x13.h5 --method microcanonical --refine-below -1
+expect_exit 2 "applies to --method microcanonical only" -- "$ksi" sample --model model.h5 --out x14.h5 --refine-below 0.1
 expect_exit 4 "exists" -- "$ksi" sample --model model.h5 --out m1.h5 --method microcanonical
+expect_absent x12.h5 x13.h5 x14.h5
 expect_absent x1.h5 x2.h5 x3.h5 x4.h5 x5.h5 x6.h5 x7.h5 x8.h5 x9.h5 x10.h5 x11.h5 x7.h5.partial x8.h5.partial x10.h5.partial x11.h5.partial
 finish
