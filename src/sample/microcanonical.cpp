@@ -38,7 +38,8 @@ void refine_levenberg_marquardt(const features::FeatureMap& map, std::span<const
   AlignedVector<double> step(d), trial(d);
   Matrix X(1, d), V(1, d, 0.0);
   double trace = 0.0;
-  bool stale = true;  // the Gram is not J J^T at x
+  bool stale = true;   // the Gram is not J J^T at x
+  bool fresh = false;  // it is, assembled there (a step that fails on it raises mu)
   const auto assemble = [&] {
     ScopedPhase gram_phase("sample.microcanonical.gram");
     std::copy(x.begin(), x.end(), X.row(0).begin());
@@ -50,6 +51,7 @@ void refine_levenberg_marquardt(const features::FeatureMap& map, std::span<const
     for (std::size_t p = 0; p < P; ++p) trace += gram(p, p);
     ++result.grams;
     stale = false;
+    fresh = true;
   };
   const auto loss_at = [&](std::span<const double> y, std::vector<double>& values) {
     map.evaluate(y, values);
@@ -77,6 +79,10 @@ void refine_levenberg_marquardt(const features::FeatureMap& map, std::span<const
       trial_value = loss_at(trial, trial_phi);
       kept = std::isfinite(trial_value) && trial_value < value;
     }
+    if (!kept && !fresh) {  // a Gram of an earlier x: assembled at x before mu is raised
+      stale = true;
+      continue;
+    }
     if (!kept) {
       if (mu >= kLargestRidge) {  // no step of the Gram lowers L any more
         result.status = LbfgsStatus::line_search_failed;
@@ -92,6 +98,7 @@ void refine_levenberg_marquardt(const features::FeatureMap& map, std::span<const
     mu = std::max(mu / 3.0, kSmallestRidge);
     ++result.refine_steps;
     ++result.iterations;
+    fresh = false;
     stale = reduction > options.refine_refresh;
     if (observe) observe(LbfgsIteration{result.iterations, value, 0.0, 1.0, result.evaluations});
   }

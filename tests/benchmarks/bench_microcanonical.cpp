@@ -13,8 +13,11 @@
 //   bench_microcanonical [cases=256x256,64x64x64] [train=4] [samples=2] [tolerance=1e-3]
 //       [history=10] [max_iterations=5000] [params2d=J=6:L=4] [params3d=J=4:L=3:isotropic=true]
 //       [beta2d=2] [beta3d=2.5] [sigma=0.8] [standardize=scalar] [effort=estimate] [trace=0]
-//       [precondition=none]
+//       [precondition=none] [refine_below=0] [refine_iterations=100] [refine_refresh=0.85]
 //
+// refine_below=R: L-BFGS to r <= R, then Levenberg-Marquardt steps on the exact Gram (ksi sample
+// --refine-below); per sample the refinement steps and Grams assembled. Per sample also the share
+// of the final |phi - target|^2 in each feature family (where the residual is left).
 // precondition=spectrum: L-BFGS in the variable z of x = C z, C the square root of the training
 // fields' mean spectrum (sample::SpectralPreconditioner; the start z is the sample's white noise);
 // both: every sample without, then with it (one case object each; the second holds the ratio of

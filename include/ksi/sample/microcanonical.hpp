@@ -137,8 +137,9 @@ class SpectralPreconditioner {
 /// iteration limit. With options.refine_below > tolerance, L-BFGS stops at r <= refine_below and
 /// Levenberg-Marquardt steps go on: x -= J^T (K + mu tr(K)/P I)^-1 (phi(x) - target), K = J J^T
 /// (the map's structured Gram, FeatureMap::accumulate) assembled at x, a step kept only where it
-/// lowers L (else mu grows tenfold; after a kept step mu shrinks threefold), K assembled again
-/// where a kept step reduced r by less than refine_refresh. L-BFGS on this loss slows to a crawl
+/// lowers L (else K is assembled again at x if it was not, and then mu grows tenfold; after a kept
+/// step mu shrinks threefold), K assembled again where a kept step reduced r by less than
+/// refine_refresh (1: only where a step fails). L-BFGS on this loss slows to a crawl
 /// near the target (r ~ 1e-2 after 1 500 iterations at 256^2); the Gram's steps are Gauss-Newton's.
 /// `observe` (optional) sees L at the start and after every iteration. With a preconditioner C the
 /// minimiser works on z, x = C z, starting from z = x (so the white noise a sample starts from is
