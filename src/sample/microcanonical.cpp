@@ -230,9 +230,11 @@ class MicrocanonicalMethod final : public SampleMethod {
         static_cast<long long>(max_iterations)));
     if (above > 0)
       par::Log::warn(
-          sformat("microcanonical: %zu of %zu samples stopped above the tolerance %g "
-                  "(raise --max-iterations)",
-                  above, residual.size(), options_.tolerance));
+          sformat("microcanonical: %zu of %zu samples stopped above the tolerance %g (raise %s)",
+                  above, residual.size(), options_.tolerance,
+                  options_.refine_below > options_.tolerance
+                      ? "--refine-iterations, or --max-iterations"
+                      : "--max-iterations, or refine with --refine-below 0.1"));
   }
 
  private:
