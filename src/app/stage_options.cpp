@@ -101,7 +101,8 @@ void add_guide_options(po::options_description& desc, std::size_t passes_default
       "guide-tau", po::value<double>()->default_value(guide_defaults.tau),
       "relaxation time of the moment correction (units of t)")(
       "guide-damping", po::value<double>()->default_value(guide_defaults.damping),
-      "weight w of each new eta_k, in (0, 1]")(
+      "weight w of each new eta_k, in (0, 1] (sweep updates: their first step, 0.125 unless "
+      "given)")(
       "guide-integral", po::value<double>()->default_value(guide_defaults.integral),
       "weight of the integral action: the moment errors of earlier passes, summed, stay in the "
       "update (0: proportional only)")(
@@ -172,6 +173,8 @@ fit::GuideOptions guide_options(const po::variables_map& vm) {
       parse_eta_interpolation(vm["guide-interpolation"].as<std::string>(), "--guide-interpolation");
   guide.dead_band = vm["guide-dead-band"].as<double>();
   guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());
+  if (guide.update == fit::GuideUpdate::sweep && vm["guide-damping"].defaulted())
+    guide.damping = fit::kSweepDamping;
   const sample::SampleOptions sampler = sampler_options(vm, "guide-");
   guide.steps = sampler.steps;
   guide.integrator = sampler.integrator;

@@ -46,6 +46,7 @@ check "one table line per row" [ "$(grep -c '^| \(coarse\|fine\|again\|guided\|s
 "$ksi" info out/swept/model.h5 >swept_info.txt
 check "ksi info shows the sweep passes" grep -q "guided passes: 3, sweep updates, eta hybrid, kept pass [123]; RMS z per pass: [0-9.e+]* [0-9.e+]* [0-9.e+]* (each the model measured whole; last damping" swept_info.txt
 check "the sweep guide logged each pass's whole model" grep -q "pass 1: the model measured whole has RMS z" out/swept/guide.log
+check "sweep updates start at w = 0.125 unless --guide-damping is given" grep -q "sweep updates, damping 0.125" out/swept/guide.log
 KSI=$ksi bash "$src/jobs/fidelity_study.sh" small.cfg rows out 2 >rerun.log 2>&1
 check "a rerun skips the rows already done" [ "$(grep -c 'done$' rerun.log)" -eq 5 ]
 printf 'early | guide=later --guide 1 |\nlater | --times 5 |\n' >bad_rows

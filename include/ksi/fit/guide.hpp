@@ -58,6 +58,11 @@ inline constexpr double kFallbackDeadBand = 2.0;
 inline constexpr double kFallbackRidge = 1e-2;
 inline constexpr std::size_t kFallbackLevels = 3;
 
+/// The first step w of sweep updates where none is given (ksi fit / ksi guide --guide-update sweep
+/// without --guide-damping): the full step's first update overshot on both turbulence sets (whole
+/// RMS z 448 and 188), and starting here kept better models on both (docs/fidelity.md).
+inline constexpr double kSweepDamping = 0.125;
+
 struct GuideOptions {
   std::size_t passes = 0;  ///< guided passes at most (0: none)
   /// The stream index p of the first of these passes: 0, or, for passes added to a guided model
