@@ -23,13 +23,12 @@ MicrocanonicalOptions validated(const MicrocanonicalOptions& options) {
   return options;
 }
 
-// Levenberg-Marquardt steps from x (the field) until L <= threshold^2 (synthesize). On return
-// result.residual holds L (not yet r); iterations, evaluations, refine_steps, grams and status
-// are updated.
-void refine_levenberg_marquardt(const features::FeatureMap& map, std::span<const double> target,
-                                double threshold, const MicrocanonicalOptions& options,
-                                std::span<double> x, const LbfgsObserver& observe,
-                                SynthesisResult& result) {
+// Levenberg-Marquardt steps from x (the field) until L <= threshold^2 (synthesize). Returns L at
+// the final x; updates result's iterations, evaluations, refine_steps, grams and status.
+double refine_levenberg_marquardt(const features::FeatureMap& map, std::span<const double> target,
+                                  double threshold, const MicrocanonicalOptions& options,
+                                  std::span<double> x, const LbfgsObserver& observe,
+                                  SynthesisResult& result) {
   ScopedPhase phase("sample.microcanonical.refine");
   constexpr double kFirstRidge = 1e-6, kSmallestRidge = 1e-10, kLargestRidge = 1e-1;
   const std::size_t P = map.size(), d = x.size();
@@ -103,7 +102,7 @@ void refine_levenberg_marquardt(const features::FeatureMap& map, std::span<const
     if (observe) observe(LbfgsIteration{result.iterations, value, 0.0, 1.0, result.evaluations});
   }
   if (value <= goal) result.status = LbfgsStatus::value_reached;
-  result.residual = value;
+  return value;
 }
 
 // Microcanonical synthesis as a sampling-job method: remembers the results of the batch it
@@ -462,13 +461,14 @@ SynthesisResult synthesize(const features::FeatureMap& map, std::span<const doub
   const LbfgsResult r =
       minimize_lbfgs(loss, x, options.lbfgs(first_threshold * first_threshold), observe);
   if (precondition) precondition->apply(x, x);
-  SynthesisResult result{r.value, r.iterations, r.evaluations, 0, 0, r.status};  // residual: L
-  if (refine && r.value > threshold * threshold)
-    refine_levenberg_marquardt(map, target, threshold, options, x, observe, result);
+  SynthesisResult result{0.0, r.iterations, r.evaluations, 0, 0, r.status};
+  double final_value = r.value;  // L at x
+  if (refine && final_value > threshold * threshold)
+    final_value = refine_levenberg_marquardt(map, target, threshold, options, x, observe, result);
   for (double v : x)
     if (!std::isfinite(v))
       throw NumericalError("microcanonical synthesis produced a non-finite field");
-  result.residual = std::sqrt(result.residual) / scale;
+  result.residual = std::sqrt(final_value) / scale;
   return result;
 }
 
