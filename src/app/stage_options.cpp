@@ -98,6 +98,9 @@ void add_guide_options(po::options_description& desc, std::size_t passes_default
       "fields integrated per guided pass")(
       "guide-gram-members", po::value<std::size_t>()->default_value(guide_defaults.gram_members),
       "fields of each ensemble whose Jacobians form the ensemble's Gram matrix (0: all)")(
+      "guide-gram-probes", po::value<std::size_t>()->default_value(guide_defaults.gram_probes),
+      "0: the ensemble's Gram matrix exact; m > 0: randomized, from m probes per member (as ksi "
+      "fit --gram randomized; cheaper where P is large)")(
       "guide-tau", po::value<double>()->default_value(guide_defaults.tau),
       "relaxation time of the moment correction (units of t)")(
       "guide-damping", po::value<double>()->default_value(guide_defaults.damping),
@@ -158,6 +161,7 @@ fit::GuideOptions guide_options(const po::variables_map& vm) {
   guide.passes = vm["guide"].as<std::size_t>();
   guide.ensemble = vm["guide-ensemble"].as<std::size_t>();
   guide.gram_members = vm["guide-gram-members"].as<std::size_t>();
+  guide.gram_probes = vm["guide-gram-probes"].as<std::size_t>();
   guide.tau = vm["guide-tau"].as<double>();
   guide.damping = vm["guide-damping"].as<double>();
   guide.integral = vm["guide-integral"].as<double>();

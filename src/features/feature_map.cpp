@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "ksi/core/error.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -31,6 +32,96 @@ void FeatureMap::jacobian(std::span<const double> x, Matrix& J) const {
     vjp(x, unit, J.row(p));
     unit[p] = 0.0;
   }
+}
+
+namespace {
+
+// The step s = relative |x| / |v| (relative sqrt(d) / |v| when x = 0); 0 when v = 0.
+double difference_step(std::span<const double> x, std::span<const double> v, double relative) {
+  double xx = 0.0, vv = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    xx += x[i] * x[i];
+    vv += v[i] * v[i];
+  }
+  if (vv == 0.0) return 0.0;
+  return relative * (xx > 0.0 ? std::sqrt(xx / vv) : std::sqrt(double(x.size()) / vv));
+}
+
+}  // namespace
+
+void FeatureMap::jvp(std::span<const double> x, std::span<const double> v,
+                     std::span<double> jv) const {
+  const std::size_t P = size(), d = x.size();
+  ensure(v.size() == d && jv.size() == P, "jvp: shapes do not match");
+  const double s = difference_step(x, v, kJvpStep);
+  if (s == 0.0) {
+    std::fill(jv.begin(), jv.end(), 0.0);
+    return;
+  }
+  std::vector<double> shifted(d), minus(P);
+  for (std::size_t i = 0; i < d; ++i) shifted[i] = x[i] + s * v[i];
+  evaluate(shifted, jv);
+  for (std::size_t i = 0; i < d; ++i) shifted[i] = x[i] - s * v[i];
+  evaluate(shifted, minus);
+  for (std::size_t p = 0; p < P; ++p) jv[p] = (jv[p] - minus[p]) / (2.0 * s);
+}
+
+void jvp_forward_difference(const FeatureMap& map, std::span<const double> x,
+                            std::span<const double> phi_x, std::span<const double> v,
+                            std::span<double> jv) {
+  const std::size_t P = map.size(), d = x.size();
+  ensure(v.size() == d && jv.size() == P && phi_x.size() == P,
+         "jvp_forward_difference: shapes do not match");
+  const double s = difference_step(x, v, kForwardStep);
+  if (s == 0.0) {
+    std::fill(jv.begin(), jv.end(), 0.0);
+    return;
+  }
+  std::vector<double> shifted(d);
+  for (std::size_t i = 0; i < d; ++i) shifted[i] = x[i] + s * v[i];
+  map.evaluate(shifted, jv);
+  for (std::size_t p = 0; p < P; ++p) jv[p] = (jv[p] - phi_x[p]) / s;
+}
+
+void accumulate_randomized(const FeatureMap& map, const Matrix& X, const Matrix& V,
+                           std::size_t probes, const ProbeStream& probe, Matrix& K,
+                           std::span<double> h) {
+  const std::size_t P = map.size(), d = X.cols(), B = X.rows();
+  ensure(V.rows() == B && V.cols() == d && K.rows() == P && K.cols() == P && h.size() == P &&
+             probes > 0,
+         "accumulate_randomized: shapes do not match");
+  // U holds J s for every probe of every row (B m x P); one syrk adds them all, scaled by 1/m.
+  Matrix U(B * probes, P);
+  std::vector<double> s(d), jv(P), phi_x(P);
+  const bool exact = map.exact_jvp();
+  const auto product = [&](std::span<const double> x, std::span<const double> v,
+                           std::span<double> out) {
+    if (exact)
+      map.jvp(x, v, out);
+    else
+      jvp_forward_difference(map, x, phi_x, v, out);
+  };
+  {
+    ScopedPhase phase("fit.features");
+    for (std::size_t r = 0; r < B; ++r) {
+      if (!exact) map.evaluate(X.row(r), phi_x);
+      product(X.row(r), V.row(r), jv);
+      for (std::size_t p = 0; p < P; ++p) h[p] += jv[p];
+      for (std::size_t j = 0; j < probes; ++j) {
+        RandomStream stream = probe(r, j);
+        for (std::size_t i = 0; i < d; i += 64) {
+          std::uint64_t bits = stream.bits();
+          for (std::size_t b = i; b < std::min(d, i + 64); ++b, bits >>= 1)
+            s[b] = (bits & 1) ? 1.0 : -1.0;
+        }
+        product(X.row(r), s, U.row(r * probes + j));
+      }
+    }
+  }
+  ScopedPhase phase("fit.syrk");
+  const int n = static_cast<int>(P), k = static_cast<int>(B * probes);
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0 / static_cast<double>(probes),
+              U.data(), n, 1.0, K.data(), n);
 }
 
 void FeatureMap::accumulate(const Matrix& X, const Matrix& V, Matrix& K,

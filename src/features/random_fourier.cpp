@@ -108,6 +108,19 @@ void RandomFourierFeatures::jacobian(std::span<const double> x, Matrix& J) const
   }
 }
 
+void RandomFourierFeatures::jvp(std::span<const double> x, std::span<const double> v,
+                                std::span<double> jv) const {
+  for (std::size_t p = 0; p < count_; ++p) {
+    double z = phases_[p], wv = 0.0;
+    const auto w = frequencies_.row(p);
+    for (std::size_t k = 0; k < d_; ++k) {
+      z += w[k] * x[k];
+      wv += w[k] * v[k];
+    }
+    jv[p] = -amplitude_ * detail::sine(z) * wv;
+  }
+}
+
 void RandomFourierFeatures::accumulate(const Matrix& X, const Matrix& V, Matrix& K,
                                        std::span<double> h) const {
   ensure(V.rows() == X.rows() && V.cols() == d_ && K.rows() == count_ && h.size() == count_,

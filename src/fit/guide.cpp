@@ -205,6 +205,8 @@ void GuideOptions::validate() const {
     throw UsageError("--guide-integral must be non-negative");
   if (!(tolerance >= 0.0)) throw UsageError("--guide-tolerance must be non-negative");
   if (steps == 0) throw UsageError("--guide-steps must be at least 1");
+  if (gram_probes > (std::size_t{1} << 31))
+    throw UsageError("--guide-gram-probes must be at most 2^31");
   dynamics().validate("guide-");
   if (!(ridge >= 0.0) || !std::isfinite(ridge))
     throw UsageError("--guide-ridge must be non-negative and finite");
@@ -295,6 +297,12 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   for (std::size_t g = 0; g < total_batches; g += stride)
     gram_members += std::min(per_batch, Ng - g * per_batch);
   const double pairs = targets.pairs > 0 ? targets.pairs : std::numeric_limits<double>::infinity();
+  if (options.gram_probes > 0 && gram_members * options.gram_probes < P)
+    throw UsageError(sformat(
+        "--guide-gram-probes %zu on %zu members gives the ensemble's Gram matrix rank at most %zu, "
+        "below its P = %zu features: raise --guide-gram-probes or --guide-gram-members, or drop "
+        "--guide-gram-probes (the exact Gram)",
+        options.gram_probes, gram_members, gram_members * options.gram_probes, P));
 
   const std::string rule = options.update == GuideUpdate::sweep
                                ? sformat("sweep updates, damping %.3g", options.damping)
@@ -535,7 +543,22 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                                    ? std::nextafter(t, 2.0)
                                    : t,
                                X, fixed);
-            features.accumulate(X, fixed, batch_K, batch_h);
+            if (options.gram_probes > 0) {
+              // Probe streams of this member, pass (stream index), rung and time: the fit's
+              // purpose with the top bit of id1 set, so they never meet the fit's.
+              const std::uint64_t pass_id = (std::uint64_t{1} << 63) |
+                                            (std::uint64_t{at.fallback_level} << 40) |
+                                            (options.first_stream + pass);
+              features::accumulate_randomized(
+                  features, X, fixed, options.gram_probes,
+                  [&](std::size_t r, std::size_t j) {
+                    return RandomStream(options.seed, StreamPurpose::gram_probe, b.first + r,
+                                        pass_id, (std::uint64_t{k} << 32) | j);
+                  },
+                  batch_K, batch_h);
+            } else {
+              features.accumulate(X, fixed, batch_K, batch_h);
+            }
           }
           feature_moment_sums(features, X, moments);
           std::size_t q = 0;
@@ -866,6 +889,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("kept_pass", kept);
   s.set("interpolation", to_string(options.interpolation));
   s.set("gram", to_string(options.gram));
+  if (options.gram_probes > 0) s.set("gram_probes", options.gram_probes);
   if (sweep) s.set("sweep_damping", options.damping * at.sweep_scale);  // the last w used
   s.set("verified_kept_rms", verified_kept);
   s.set("verified_other_rms", verified_other);

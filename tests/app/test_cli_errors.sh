@@ -18,6 +18,12 @@ expect_exit 2 "--out FILE is required" -- "$ksi" fit --data data3.h5
 expect_exit 2 "unknown feature map" -- "$ksi" fit --data data3.h5 --out m.h5 --features wavelet
 expect_exit 2 "has no parameter 'cuont'" -- "$ksi" fit --data data3.h5 --out m.h5 --feature-params cuont=5
 expect_exit 2 "unknown interpolant schedule" -- "$ksi" fit --data data3.h5 --out m.h5 --schedule cubic
+expect_exit 2 "unknown --gram 'sketch'" -- "$ksi" fit --data data3.h5 --out m.h5 --gram sketch
+expect_exit 2 "--gram-probes must be" -- "$ksi" fit --data data3.h5 --out m.h5 --gram randomized --gram-probes 0
+# 400 items x 1 draw x 1 probe cannot estimate a Gram of 2 000 features: refused, nothing written.
+expect_exit 2 "rank at most 400, below its P = 2000" -- "$ksi" fit --data data3.h5 --out mr.h5 \
+  --features fourier --feature-params count=2000 --draws 1 --gram randomized --gram-probes 1
+[ -e mr.h5 ] && { echo "FAIL: a refused randomized fit wrote mr.h5"; failures=$((failures + 1)); }
 expect_exit 2 "unknown --guide-fallback 'limited' (known: residual, none)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-fallback limited
 expect_exit 2 "unknown --guide-keep 'first' (known: best, last)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-keep first
 expect_exit 2 "unknown --guide-gram 'once' (known: every, first)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-gram once

@@ -2,8 +2,9 @@
 # Rank invariance that a broken implementation would fail: every run on 2 and 3 ranks puts work on
 # every rank (several fit batches, guided-ensemble batches, calibration batches and sampling batches
 # per rank, checked in the --report JSON: each rank spent time integrating or assembling), and gives
-# the bits of the run on 1 rank. Field models with the shell family and shell gains, guided passes
-# and the output calibration; 24 fields sampled in batches of 4 from each.
+# the bits of the run on 1 rank. Field models with the shell family and shell gains, guided passes,
+# the output calibration and the randomized Gram (probes keyed by item, draw, time and probe); 24
+# fields sampled in batches of 4 from each.
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
@@ -12,13 +13,15 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 lognormal_fields f2.h5 12 32 2 11 1.1 0.7 || exit 1
 
 # --batch 2: 6 assembly batches of 2 fields (2 per rank on 3 ranks).
-common=(--features scattering --feature-params J=3,L=4 --times 4 --draws 1 --batch 2 -q)
+common=(--features scattering --feature-params J=3,L=4 --times 4 --batch 2 -q)
 declare -A model_args=(
-  [gains]="--standardize spectrum --schedule trig --shell-correction on"
-  [guided]="--standardize copula --schedule trig --guide 1 --guide-ensemble 8 --guide-batch 2 --guide-steps 4"
-  [calibrated]="--standardize copula --schedule trig --shell-correction on --calibrate 12 --calibrate-batch 2 --calibrate-steps 4"
+  [gains]="--draws 1 --standardize spectrum --schedule trig --shell-correction on"
+  [guided]="--draws 1 --standardize copula --schedule trig --guide 1 --guide-ensemble 8 --guide-batch 2 --guide-steps 4"
+  [calibrated]="--draws 1 --standardize copula --schedule trig --shell-correction on --calibrate 12 --calibrate-batch 2 --calibrate-steps 4"
+  # P = 465: 12 items x 4 draws x 40 probes give each time's estimate rank 1 920; 8 members x 64.
+  [randomized]="--draws 4 --standardize copula --schedule trig --gram randomized --gram-probes 40 --guide 1 --guide-ensemble 8 --guide-batch 2 --guide-steps 4 --guide-gram-probes 64"
 )
-for name in gains guided calibrated; do
+for name in gains guided calibrated randomized; do
   for n in 1 2 3; do
     # shellcheck disable=SC2086
     run $n "$ksi" fit --data f2.h5 --out ${name}_np$n.h5 "${common[@]}" ${model_args[$name]} \
@@ -41,7 +44,7 @@ done
 $PY - <<'PY' || failures=$((failures + 1))
 import h5py, json, numpy as np, sys
 from cli_checks import check, busy, same, done
-for name in ("gains", "guided", "calibrated"):
+for name in ("gains", "guided", "calibrated", "randomized"):
     one = h5py.File(f"{name}_np1.h5", "r")
     for n in (2, 3):
         other = h5py.File(f"{name}_np{n}.h5", "r")
@@ -50,7 +53,7 @@ for name in ("gains", "guided", "calibrated"):
         check(one.attrs["model_id"] == other.attrs["model_id"], f"{name}: the same model identity on {n} ranks")
         if name == "gains":
             check(same(one, other, "shell_gain"), f"shell gains on {n} ranks == on 1 rank, bitwise")
-        if name == "guided":
+        if name in ("guided", "randomized"):
             check("guide" in one and busy(f"fit_{name}_np{n}.json", "guide.drift"),
                   f"guided: every one of {n} ranks integrated ensemble members")
         if name == "calibrated":
@@ -58,6 +61,14 @@ for name in ("gains", "guided", "calibrated"):
                   f"calibrated: every one of {n} ranks integrated calibration fields")
             for d in ("output_gain", "output_map_values", "output_map_targets", "shell_gain"):
                 check(same(one, other, d), f"calibrated: {d} on {n} ranks == on 1 rank, bitwise")
+    if name == "randomized":
+        attrs = one["fit"].attrs
+        gram = attrs.get("gram", b"")
+        gram = gram.decode() if isinstance(gram, bytes) else str(gram)
+        check(gram == "randomized" and int(attrs.get("gram_probes", "0")) == 40,
+              "randomized Gram: its setting and probes recorded in the model")
+        check(int(one["guide"].attrs.get("gram_probes", "0")) == 64,
+              "randomized Gram of the guided pass recorded")
     if name == "gains":
         for g in (2, 3):
             grouped = h5py.File(f"gains_g{g}.h5", "r")

@@ -5,7 +5,11 @@
 //
 //   mpirun -n R bench_scattering [dims=64,64] [J=0] [L=0] [families=all] [isotropic=0]
 //       [phi4_diagonal=0] [items=1] [repeats=3] [naive=auto|yes|no] [naive_max_gb=6]
-//       [workspace_mb=1536] [effort=estimate|measure]
+//       [workspace_mb=1536] [effort=estimate|measure] [probes=16]
+//
+// probes=m > 0 also times the randomized Gram (ksi fit --gram randomized --gram-probes m) on the
+// same items in the same run: its seconds per item, the ratio exact / randomized, and how far one
+// item's estimate is from the exact Gram (about sqrt(2 / m) of K; the fit averages it over pairs).
 //
 // J = 0 and L = 0 select the map's defaults. effort=measure plans FFTs by timing (faster
 // transforms, but plans may differ between ranks); estimate is the library default.
@@ -74,7 +78,7 @@ int main(int argc, char** argv) {
       int J, L;
       std::string families, naive, effort;
       bool isotropic, phi4_diagonal;
-      std::size_t items, repeats;
+      std::size_t items, repeats, probes;
       double naive_max_gb, workspace_mb;
     } args{cli.sizes("dims", "64,64"),
            static_cast<int>(cli.number("J", 0)),
@@ -86,6 +90,7 @@ int main(int argc, char** argv) {
            cli.number("phi4_diagonal", 0) != 0,
            static_cast<std::size_t>(cli.number("items", 1)),
            static_cast<std::size_t>(cli.number("repeats", 3)),
+           static_cast<std::size_t>(cli.number("probes", 16)),
            cli.number("naive_max_gb", 6.0),
            cli.number("workspace_mb", 1536.0)};
     if (args.effort != "estimate" && args.effort != "measure")
@@ -164,6 +169,36 @@ int main(int argc, char** argv) {
     const double gram_seconds = world.allreduce_max(
         (phases.count("fit.syrk") ? phases.at("fit.syrk") : 0.0) / static_cast<double>(items));
 
+    // The randomized Gram on the same items: m + 1 forward-mode products per item.
+    double randomized_seconds = -1.0, randomized_difference = -1.0, randomized_h_difference = -1.0;
+    if (args.probes > 0) {
+      Matrix Kr(P, P);
+      std::vector<double> hr(P, 0.0);
+      world.barrier();
+      Stopwatch clock;
+      features::accumulate_randomized(
+          map, X, V, args.probes,
+          [&](std::size_t r, std::size_t j) {
+            return RandomStream(1, StreamPurpose::gram_probe,
+                                static_cast<std::uint64_t>(world.rank()) * 1000 + r, 0, j);
+          },
+          Kr, hr);
+      randomized_seconds = world.allreduce_max(clock.seconds() / static_cast<double>(items));
+      Matrix Kf = K;
+      map.finalize_gram(Kf);
+      double num = 0.0, den = 0.0, hn = 0.0, hd = 0.0;
+      for (std::size_t i = 0; i < P; ++i) {
+        for (std::size_t j = i; j < P; ++j) {
+          num += std::pow(Kr(i, j) - Kf(i, j), 2);
+          den += std::pow(Kf(i, j), 2);
+        }
+        hn += std::pow(hr[i] - h[i], 2);
+        hd += h[i] * h[i];
+      }
+      randomized_difference = world.allreduce_max(std::sqrt(num / den));
+      randomized_h_difference = world.allreduce_max(std::sqrt(hn / hd));
+    }
+
     // Naive route: P vjp's per item into a dense J, then syrk (and gemv for h).
     const double dense_gb = static_cast<double>(P) * static_cast<double>(d) * 8.0 / 1073741824.0;
     const bool run_naive =
@@ -224,7 +259,10 @@ int main(int argc, char** argv) {
           "\"dense_jacobian_gb\": %.4g, \"relative_difference_K\": %.3g, "
           "\"naive_over_accumulate\": %.3f}, "
           "\"memory_gb\": {\"rss_before_accumulate\": %.4g, \"peak_accumulate\": %.4g, "
-          "\"peak_total\": %.4g}}\n",
+          "\"peak_total\": %.4g}, "
+          "\"randomized\": {\"probes\": %zu, \"seconds_per_item\": %.6g, "
+          "\"exact_over_randomized\": %.3f, \"relative_difference_K_one_item\": %.3g, "
+          "\"relative_difference_h\": %.3g}}\n",
           KSI_GIT_HASH, world.size(), dims_text.c_str(), resolved.scales, resolved.orientations,
           resolved.slant, resolved.families.text().c_str(), args.isotropic ? "true" : "false",
           args.phi4_diagonal ? "true" : "false", grids.c_str(), P, d, items, args.repeats,
@@ -237,7 +275,10 @@ int main(int argc, char** argv) {
           counts_json(accumulate_counts, static_cast<double>(items)).c_str(),
           run_naive ? "true" : "false", naive_seconds, naive_vjp_seconds, dense_gb,
           naive_difference, run_naive ? naive_seconds / accumulate_seconds : -1.0,
-          rss_before_kb / 1048576.0, peak_accumulate_gb, peak_total_gb);
+          rss_before_kb / 1048576.0, peak_accumulate_gb, peak_total_gb, args.probes,
+          randomized_seconds,
+          randomized_seconds > 0 ? accumulate_seconds / randomized_seconds : -1.0,
+          randomized_difference, randomized_h_difference);
     }
   } catch (const ksi::Error& e) {
     std::fprintf(stderr, "bench_scattering: %s\n", e.what());

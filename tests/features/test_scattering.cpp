@@ -129,15 +129,20 @@ struct GradientCase {
 
 class ScatteringGradient : public testing::TestWithParam<GradientCase> {};
 
-TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
-  const auto c = GetParam();
+// The calibrated map of a case.
+auto map_of(const GradientCase& c) {
   auto o = options_for(c.J, c.L, c.families);
   o.isotropic = c.isotropic;
   o.shells = c.shells;
   o.conditional = c.conditional;
   o.contrast = c.contrast;
   add_marginal(o, c.marginal, c.dims);
-  auto map = calibrated(c.dims, o);
+  return calibrated(c.dims, o);
+}
+
+TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
+  const auto c = GetParam();
+  auto map = map_of(c);
   const std::size_t P = map->size(), d = map->input_shape().size();
   const auto x = lognormal_field(c.dims, 21);
   std::vector<double> eta(P), grad(d), phi(P);
@@ -171,16 +176,38 @@ TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
   }
 }
 
+// The forward-mode product (the default central difference, which the randomized Gram uses) is the
+// adjoint of the exact vjp: eta . (J v) = (J^T eta) . v for random eta and v.
+TEST_P(ScatteringGradient, JvpIsTheAdjointOfTheVjp) {
+  const auto c = GetParam();
+  auto map = map_of(c);
+  const std::size_t P = map->size(), d = map->input_shape().size();
+  const auto x = lognormal_field(c.dims, 23);
+  std::vector<double> eta(P), grad(d), v(d), jv(P);
+  RandomStream stream(7, StreamPurpose::test, 5);
+  for (int trial = 0; trial < 2; ++trial) {
+    stream.fill_normal(eta);
+    stream.fill_normal(v);
+    map->vjp(x, eta, grad);
+    map->jvp(x, v, jv);
+    const double scale = std::sqrt(dot(grad, grad) * dot(v, v));
+    ASSERT_GT(scale, 0.0);
+    EXPECT_LT(std::abs(dot(eta, jv) - dot(grad, v)), 1e-8 * scale)
+        << c.families << " trial " << trial;
+    // The randomized Gram's forward difference from phi(x): 1e-8 typically, 7.5e-6 at worst
+    // (the marginal bins' curvature).
+    std::vector<double> phi(P), forward(P);
+    map->evaluate(x, phi);
+    features::jvp_forward_difference(*map, x, phi, v, forward);
+    EXPECT_LT(std::abs(dot(eta, forward) - dot(grad, v)), 2e-5 * scale)
+        << c.families << " trial " << trial;
+  }
+}
+
 // evaluate_and_vjp (one forward pass) gives the same bits as evaluate, eta_of and vjp in turn.
 TEST_P(ScatteringGradient, EvaluateAndVjpEqualsSeparateCalls) {
   const auto c = GetParam();
-  auto o = options_for(c.J, c.L, c.families);
-  o.isotropic = c.isotropic;
-  o.shells = c.shells;
-  o.conditional = c.conditional;
-  o.contrast = c.contrast;
-  add_marginal(o, c.marginal, c.dims);
-  auto map = calibrated(c.dims, o);
+  auto map = map_of(c);
   const std::size_t P = map->size(), d = map->input_shape().size();
   const auto x = lognormal_field(c.dims, 22);
   std::vector<double> shift(P), phi(P), eta(P), grad(d), fused_phi(P), fused_grad(d);

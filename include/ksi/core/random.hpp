@@ -22,7 +22,8 @@ enum class StreamPurpose : std::uint64_t {
   hutchinson = 8,          ///< probe vectors of trace estimators
   calibration = 9,         ///< samples of the spectral calibration (never the user's samples)
   microcanonical = 10,     ///< initial white noise of one microcanonical synthesis
-  guide = 11               ///< ensembles of the fit's guided passes (member, pass, step)
+  guide = 11,              ///< ensembles of the fit's guided passes (member, pass, step)
+  gram_probe = 12          ///< probes of the randomized Gram (item, draw, time and probe)
 };
 
 class RandomStream {

@@ -50,10 +50,17 @@ struct FitOptions {
   /// more ranks than item batches still find work. The model is the same bits for every G and rank
   /// count.
   std::size_t time_groups = 1;
+  /// The Gram of each time: "exact" (sum J J^T over the pairs, FeatureMap::accumulate) or
+  /// "randomized" (features::accumulate_randomized with gram_probes Rademacher probes per pair,
+  /// keyed by (seed, item, draw, time, probe): an unbiased estimate from gram_probes + 1
+  /// forward-mode products per pair instead of the P rows of J).
+  std::string gram = "exact";
+  std::size_t gram_probes = 16;
 
   /// UsageError naming the first invalid setting that needs neither data nor ranks (the schedule,
-  /// the time grid, draws, ridge, memory budget, checkpoint interval; the time groups need the
-  /// rank count: time_group): checked by fit_model and by `ksi fit` before any file is touched.
+  /// the time grid, draws, ridge, the Gram, memory budget, checkpoint interval; the time groups
+  /// need the rank count: time_group): checked by fit_model and by `ksi fit` before any file is
+  /// touched.
   void validate() const;
 };
 

@@ -76,6 +76,10 @@ struct GuideOptions {
   /// When K^q is assembled (above). `first`: half the guide's time on 2D turbulence (547 s
   /// against 1 131 s) and on the quick-start data 192 s against 277 s, Q's as good or better.
   GuideGram gram = GuideGram::first;
+  /// How K^q is assembled: 0, the exact J J^T of each member; m > 0, the randomized Gram with m
+  /// Rademacher probes per member (features::accumulate_randomized, ksi fit --gram randomized),
+  /// keyed by (seed, member, pass, rung, time, probe): cheaper where P is large.
+  std::size_t gram_probes = 0;
   double tau = 0.1;      ///< relaxation time of the moment correction (units of t)
   double damping = 0.5;  ///< w: weight of the new eta_k in each update, in (0, 1]
   /// kappa: gain of the learnt correction c (see above; 0: the proportional update of METHOD

@@ -1,0 +1,192 @@
+// The randomized Gram (issue 14): forward-mode products against the Jacobian, the estimate's
+// mean against the exact Gram, a fit with it against the closed-form Gaussian drift, and its
+// independence of the number of ranks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gaussian_reference.hpp"
+#include "ksi/core/random.hpp"
+#include "ksi/features/polynomial.hpp"
+#include "ksi/features/random_fourier.hpp"
+#include "ksi/fit/fit.hpp"
+#include "support/test_support.hpp"
+
+using namespace ksi;
+
+namespace {
+
+// J v from the map's Jacobian (its vjp's), the reference of jvp.
+std::vector<double> jacobian_times(const features::FeatureMap& map, std::span<const double> x,
+                                   std::span<const double> v) {
+  Matrix J;
+  map.jacobian(x, J);
+  std::vector<double> out(map.size(), 0.0);
+  for (std::size_t p = 0; p < map.size(); ++p)
+    for (std::size_t i = 0; i < x.size(); ++i) out[p] += J(p, i) * v[i];
+  return out;
+}
+
+double relative(std::span<const double> a, std::span<const double> b) {
+  double num = 0.0, den = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+// Relative Frobenius difference of the upper triangles.
+double upper_difference(const Matrix& A, const Matrix& B) {
+  double num = 0.0, den = 0.0;
+  for (std::size_t i = 0; i < A.rows(); ++i)
+    for (std::size_t j = i; j < A.cols(); ++j) {
+      num += (A(i, j) - B(i, j)) * (A(i, j) - B(i, j));
+      den += B(i, j) * B(i, j);
+    }
+  return std::sqrt(num / den);
+}
+
+Matrix normal_rows(std::size_t rows, std::size_t cols, std::uint64_t id, double scale = 1.0) {
+  Matrix X(rows, cols);
+  RandomStream(3, StreamPurpose::test, id).fill_normal(X.values());
+  for (auto& v : X.values()) v *= scale;
+  return X;
+}
+
+}  // namespace
+
+TEST(Jvp, ExactAndCentralDifferenceAgreeWithTheJacobian) {
+  const features::RandomFourierFeatures fourier(ItemShape::vector(6), 20, 0.8, 4);
+  const features::PolynomialFeatures polynomial(ItemShape::vector(5));
+  for (int trial = 0; trial < 3; ++trial) {
+    const Matrix xf = normal_rows(2, 6, 10 + trial);
+    std::vector<double> jv(fourier.size());
+    fourier.jvp(xf.row(0), xf.row(1), jv);  // the exact override
+    EXPECT_LT(relative(jv, jacobian_times(fourier, xf.row(0), xf.row(1))), 1e-13);
+    // The default (a central difference): polynomials of degree 2 leave rounding only. Far from
+    // the origin too: the step follows |x|.
+    const Matrix xp = normal_rows(2, 5, 20 + trial, trial == 2 ? 1e3 : 1.0);
+    std::vector<double> jp(polynomial.size());
+    polynomial.jvp(xp.row(0), xp.row(1), jp);
+    EXPECT_LT(relative(jp, jacobian_times(polynomial, xp.row(0), xp.row(1))), 1e-8);
+    // The central difference of a map that is not a polynomial: Fourier features through the
+    // base class's jvp.
+    std::vector<double> fd(fourier.size());
+    fourier.features::FeatureMap::jvp(xf.row(0), xf.row(1), fd);
+    EXPECT_LT(relative(fd, jv), 1e-8);
+  }
+}
+
+TEST(RandomizedGram, ItsMeanIsTheExactGramAndItsErrorFallsAsOneOverRootProbes) {
+  const features::RandomFourierFeatures map(ItemShape::vector(6), 12, 0.8, 5);
+  const std::size_t P = map.size();
+  const Matrix X = normal_rows(3, 6, 1), V = normal_rows(3, 6, 2);
+  Matrix exact(P, P);
+  std::vector<double> h_exact(P, 0.0);
+  map.accumulate(X, V, exact, h_exact);
+  map.finalize_gram(exact);
+  const auto estimate = [&](std::size_t probes, std::uint64_t seed, std::vector<double>& h) {
+    Matrix K(P, P);
+    h.assign(P, 0.0);
+    features::accumulate_randomized(
+        map, X, V, probes,
+        [&](std::size_t r, std::size_t j) {
+          return RandomStream(seed, StreamPurpose::gram_probe, r, 0, j);
+        },
+        K, h);
+    return K;
+  };
+  std::vector<double> h;
+  // h is the exact J v (one forward-mode product per row), whatever the probes.
+  const Matrix many = estimate(40000, 1, h);
+  EXPECT_LT(relative(h, h_exact), 1e-13);
+  // The estimate's standard error with m probes is about sqrt(2 / m) of K's entries.
+  const double error_many = upper_difference(many, exact);
+  EXPECT_LT(error_many, 0.02);
+  double error_few = 0.0;
+  for (std::uint64_t seed = 1; seed <= 4; ++seed)
+    error_few += upper_difference(estimate(400, 10 + seed, h), exact) / 4.0;
+  // 100 times the probes: about 10 times less error (not a fixed bias).
+  EXPECT_GT(error_few, 4.0 * error_many);
+  EXPECT_LT(error_few, 0.2);
+}
+
+TEST(RandomizedGram, FitRecoversTheClosedFormGaussianDrift) {
+  // Polynomial features hold the Gaussian drift exactly; the randomized Gram's fit must find it
+  // within a few times the exact Gram's Monte Carlo error (a biased or mis-scaled estimate would
+  // not: its eta solves another system).
+  const auto& comm = test::World::comm();
+  const std::size_t d = 4, items = 6000;
+  const auto g = synth::random_gaussian(d, 7);
+  fit::FitOptions options;
+  options.times = 5;
+  options.draws = 2;
+  const auto fit_with = [&](const std::string& gram, std::size_t probes) {
+    options.gram = gram;
+    options.gram_probes = probes;
+    const auto range = par::block_range(items, comm.rank(), comm.size());
+    const Matrix local = synth::draw_gaussian(g, 1, range.begin, range.size());
+    return fit::fit_model(local, range.begin, items,
+                          std::make_unique<features::PolynomialFeatures>(ItemShape::vector(d)),
+                          ItemShape::vector(d), Standardization{}, options, comm);
+  };
+  const Model exact = fit_with("exact", 1);
+  const Model randomized = fit_with("randomized", 8);
+  EXPECT_EQ(randomized.fit_settings().text("gram"), "randomized");
+  for (std::size_t k = 1; k + 1 < exact.times().size(); ++k) {
+    const double t = exact.times()[k];
+    const Matrix X = test::interpolant_points(g, exact.schedule(), t, 500);
+    const Matrix truth = test::gaussian_drift_at(g, exact.schedule(), t, X);
+    Matrix fe, fr;
+    exact.drift(t, X, fe);
+    randomized.drift(t, X, fr);
+    const double error_exact = test::relative_difference(fe, truth);
+    const double error_randomized = test::relative_difference(fr, truth);
+    EXPECT_LT(error_randomized, 0.05) << "t = " << t;
+    EXPECT_LT(error_randomized, 2.5 * error_exact + 0.005) << "t = " << t;
+  }
+}
+
+TEST(RandomizedGram, EtaIsBitwiseIndependentOfTheNumberOfRanks) {
+  // Probes keyed by (seed, item, draw, time, probe): the same batches hold the same probes on any
+  // number of ranks. 601 items in batches of 7: every rank of 1-3 assembles some.
+  const auto& world = test::World::comm();
+  const auto self = par::Comm::self();
+  const auto g = synth::random_gaussian(3, 21);
+  fit::FitOptions options;
+  options.times = 9;
+  options.draws = 3;
+  options.batch = 21;
+  options.gram = "randomized";
+  options.gram_probes = 3;
+  const std::size_t items = 601;
+  const auto fit_on = [&](const par::Comm& comm) {
+    auto features =
+        std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(3), 40, 0.7, 3);
+    const auto range = fit::assembly_item_range(items, fit::items_per_batch(options, *features),
+                                                comm.rank(), comm.size());
+    EXPECT_GT(range.size(), 0u);
+    const Matrix local = synth::draw_gaussian(g, 4, range.begin, range.size());
+    return fit::fit_model(local, range.begin, items, std::move(features), ItemShape::vector(3),
+                          Standardization{}, options, comm);
+  };
+  const Model parallel = fit_on(world);
+  const Model serial = fit_on(self);
+  EXPECT_EQ(test::relative_difference(parallel.eta(), serial.eta()), 0.0);
+  // ... and the probes matter: another seed's probes give another eta.
+  options.seed = 2;
+  const Model other = fit_on(self);
+  EXPECT_GT(test::relative_difference(other.eta(), serial.eta()), 1e-6);
+}
+
+TEST(RandomizedGram, OptionsAreChecked) {
+  const auto message = test::validation_message<fit::FitOptions>;
+  EXPECT_NE(message([](fit::FitOptions& o) { o.gram = "sketch"; }).find("--gram"),
+            std::string::npos);
+  EXPECT_NE(message([](fit::FitOptions& o) {
+              o.gram = "randomized";
+              o.gram_probes = 0;
+            }).find("--gram-probes"),
+            std::string::npos);
+}
