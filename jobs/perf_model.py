@@ -2,7 +2,7 @@
 """Performance model of ksi fit and ksi sample on a cluster (README "Performance model").
 
     /usr/bin/python3 jobs/perf_model.py MACHINE.json [--config inputs/perf-model.cfg]
-                                        [--markdown FILE] [--json FILE]
+                                        [--markdown FILE] [--json FILE] [--gram-probes M]
 
 MACHINE.json is the output of tests/benchmarks/bench_machine (one rank: per-core rates of this machine);
 inputs/perf-model.cfg states the reference job, the feature-map cost and the cluster (network, file
@@ -257,6 +257,8 @@ def main():
     parser.add_argument("--config", default=None)
     parser.add_argument("--markdown")
     parser.add_argument("--json")
+    parser.add_argument("--gram-probes", type=int, default=0,
+                        help="also model ksi fit --gram randomized with this many probes per pair")
     args = parser.parse_args()
     import os
     config_path = args.config or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "inputs",
@@ -325,6 +327,20 @@ def main():
     sample_batches = math.ceil(model.S / model.sample_batch)
     out(f"Sample: {sample_batches} batches of {model.sample_batch}: ranks beyond {sample_batches} idle; "
         f"efficiency first below 80% at p = {first_below(model, 'sample', 0.8)}.")
+    if args.gram_probes > 0:
+        # ksi fit --gram randomized: m + 2 forward passes per pair (phi(x), J v, m probes: forward
+        # differences), one rank-m update of the P x P sums, m + 1 fields of probes and shifts.
+        m = args.gram_probes
+        exact_row, exact_fit = model.t_row, sum(model.fit(1024).values())
+        randomized_row = ((m + 2) * model.t_forward + model.P * (model.P + 1) * m / model.rate_syrk
+                          + (m + 1) * model.t_noise)
+        model.t_row = randomized_row
+        randomized_fit = sum(model.fit(1024).values())
+        model.t_row = exact_row
+        out(f"With --gram randomized --gram-probes {m}: per (item, draw, time) {human(randomized_row)} "
+            f"({exact_row / randomized_row:.1f}x less; bench_scattering probes=m measures it: on the "
+            f"development machine at P = 1332 7.6x with 16 probes, 12x with 8), the fit on 1024 ranks {human(randomized_fit)} instead of "
+            f"{human(exact_fit)}; at equal quality it needs more items or draws (docs/fidelity.md).")
     out(f"Start-up (not in the efficiencies): {', '.join(f'{p}: {human(model.startup(p))}' for p in ranks)}.")
     text = "\n".join(lines)
     print(text)

@@ -195,7 +195,7 @@ int run_fit(const Invocation& call) {
           calibration_goal = sample::calibration_target(raw.values, raw.range.begin, raw.info.shape,
                                                         calibrate.pdf, calibrate.spread, world);
       });
-  if (guide.passes > 0) fit::check_guidable(*set.features);
+  if (guide.passes > 0) fit::check_guidable(*set.features, guide);
   par::collective(world, [&] { fit::bin_penalty(*set.features, options.bin_ridge); });
 
   fit::PetscSession petsc(world, vm["petsc"].as<std::string>());

@@ -75,7 +75,7 @@ int run_guide(const Invocation& call) {
                          " carries an output calibration, fitted on the samples of the drift the "
                          "passes would change: guide the model it was calibrated from, then "
                          "calibrate again (ksi calibrate)"));
-  fit::check_guidable(model.features());
+  fit::check_guidable(model.features(), options);
   // The fit's settings, unless given: the passes then solve the systems the fit's would have. A
   // guided model goes on with its last guide's ridge and its eta's interpolation.
   const Params& fitted = model.fit_settings();

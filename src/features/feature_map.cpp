@@ -85,13 +85,25 @@ void jvp_forward_difference(const FeatureMap& map, std::span<const double> x,
 
 void accumulate_randomized(const FeatureMap& map, const Matrix& X, const Matrix& V,
                            std::size_t probes, const ProbeStream& probe, Matrix& K,
-                           std::span<double> h) {
+                           std::span<double> h, Matrix* phi_rows) {
   const std::size_t P = map.size(), d = X.cols(), B = X.rows();
   ensure(V.rows() == B && V.cols() == d && K.rows() == P && K.cols() == P && h.size() == P &&
              probes > 0,
          "accumulate_randomized: shapes do not match");
-  // U holds J s for every probe of every row (B m x P); one syrk adds them all, scaled by 1/m.
-  Matrix U(B * probes, P);
+  if (phi_rows) phi_rows->resize(B, P);
+  // U holds J s for up to `capacity` probes (about 32 MB); each full block goes into K in one syrk,
+  // scaled by 1/m. The blocks depend on B and P alone, so the sums are the same on any rank.
+  const std::size_t capacity = std::max<std::size_t>(1, (std::size_t{4} << 20) / P);
+  Matrix U(std::min(capacity, B * probes), P);
+  std::size_t filled = 0;
+  const auto flush = [&] {
+    if (filled == 0) return;
+    ScopedPhase phase("fit.syrk");
+    const int n = static_cast<int>(P), k = static_cast<int>(filled);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0 / static_cast<double>(probes),
+                U.data(), n, 1.0, K.data(), n);
+    filled = 0;
+  };
   std::vector<double> s(d), jv(P), phi_x(P);
   const bool exact = map.exact_jvp();
   const auto product = [&](std::span<const double> x, std::span<const double> v,
@@ -101,27 +113,24 @@ void accumulate_randomized(const FeatureMap& map, const Matrix& X, const Matrix&
     else
       jvp_forward_difference(map, x, phi_x, v, out);
   };
-  {
+  for (std::size_t r = 0; r < B; ++r) {
     ScopedPhase phase("fit.features");
-    for (std::size_t r = 0; r < B; ++r) {
-      if (!exact) map.evaluate(X.row(r), phi_x);
-      product(X.row(r), V.row(r), jv);
-      for (std::size_t p = 0; p < P; ++p) h[p] += jv[p];
-      for (std::size_t j = 0; j < probes; ++j) {
-        RandomStream stream = probe(r, j);
-        for (std::size_t i = 0; i < d; i += 64) {
-          std::uint64_t bits = stream.bits();
-          for (std::size_t b = i; b < std::min(d, i + 64); ++b, bits >>= 1)
-            s[b] = (bits & 1) ? 1.0 : -1.0;
-        }
-        product(X.row(r), s, U.row(r * probes + j));
+    if (!exact || phi_rows) map.evaluate(X.row(r), phi_x);
+    if (phi_rows) std::copy(phi_x.begin(), phi_x.end(), phi_rows->row(r).begin());
+    product(X.row(r), V.row(r), jv);
+    for (std::size_t p = 0; p < P; ++p) h[p] += jv[p];
+    for (std::size_t j = 0; j < probes; ++j) {
+      RandomStream stream = probe(r, j);
+      for (std::size_t i = 0; i < d; i += 64) {
+        std::uint64_t bits = stream.bits();
+        for (std::size_t b = i; b < std::min(d, i + 64); ++b, bits >>= 1)
+          s[b] = (bits & 1) ? 1.0 : -1.0;
       }
+      product(X.row(r), s, U.row(filled));
+      if (++filled == U.rows()) flush();
     }
   }
-  ScopedPhase phase("fit.syrk");
-  const int n = static_cast<int>(P), k = static_cast<int>(B * probes);
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0 / static_cast<double>(probes),
-              U.data(), n, 1.0, K.data(), n);
+  flush();
 }
 
 void FeatureMap::accumulate(const Matrix& X, const Matrix& V, Matrix& K,

@@ -563,7 +563,7 @@ std::vector<std::vector<DoubleDouble>> assemble_chunk(const FitJob& job, std::si
     return resumed_chunk && resume.done[job.first_batch + b] != 0;
   };
 
-  Matrix X, V, batch_K(P, P);
+  Matrix X, V, batch_K(P, P), phi_rows;
   std::vector<double> noise(job.d), batch_h(P), batch_moments(2 * P);
   // One batch of whole items, all times of the chunk.
   const auto assemble = [&](std::size_t b) {
@@ -593,11 +593,17 @@ std::vector<std::vector<DoubleDouble>> assemble_chunk(const FitJob& job, std::si
               return RandomStream(options.seed, StreamPurpose::gram_probe, global0 + r / M, r % M,
                                   (std::uint64_t{k} << 32) | j);
             },
-            batch_K, batch_h);
+            batch_K, batch_h, &phi_rows);
+        ScopedPhase phase("fit.moments");  // from the phi(x) the differences took
+        std::fill(batch_moments.begin(), batch_moments.end(), 0.0);
+        for (std::size_t r = 0; r < nb; ++r)
+          for (std::size_t p = 0; p < P; ++p) {
+            const double v = phi_rows(r, p);
+            batch_moments[p] += v;
+            batch_moments[P + p] += v * v;
+          }
       } else {
         job.features.accumulate_at(job.times[k], X, V, batch_K, batch_h);
-      }
-      {
         ScopedPhase phase("fit.moments");
         feature_moment_sums(job.features, X, batch_moments);
       }

@@ -247,11 +247,42 @@ std::vector<double> guide_integration_grid(const std::vector<double>& times, std
   return grid;
 }
 
-void check_guidable(const features::FeatureMap& features) {
+namespace {
+
+// The ensemble members whose J J^T enter K^q: every stride-th batch (by global batch, so on any
+// number of ranks the same members; a Gram matrix averages J J^T over whole fields and needs fewer
+// of them than the means). Returns (members per batch, stride, members in K^q).
+struct GramMembers {
+  std::size_t per_batch, stride, count;
+};
+GramMembers gram_members_of(const features::FeatureMap& features, const GuideOptions& options) {
+  GramMembers g{};
+  g.per_batch =
+      std::max<std::size_t>(1, options.batch ? options.batch : features.preferred_batch());
+  const std::size_t Ng = options.ensemble;
+  const std::size_t total_batches = (Ng + g.per_batch - 1) / g.per_batch;
+  const std::size_t wanted = options.gram_members ? std::min(options.gram_members, Ng) : Ng;
+  g.stride = std::max<std::size_t>(1, total_batches * g.per_batch / wanted);
+  for (std::size_t b = 0; b < total_batches; b += g.stride)
+    g.count += std::min(g.per_batch, Ng - b * g.per_batch);
+  return g;
+}
+
+}  // namespace
+
+void check_guidable(const features::FeatureMap& features, const GuideOptions& options) {
   if (features.time_dependent())
     throw UsageError(
         "guided passes steer feature moments, and the drifts of a combination's member models "
         "have none: fit the combination without --guide (guide its members instead)");
+  const std::size_t P = features.size();
+  const std::size_t members = gram_members_of(features, options).count;
+  if (options.gram_probes > 0 && members * options.gram_probes < P)
+    throw UsageError(sformat(
+        "--guide-gram-probes %zu on %zu members gives the ensemble's Gram matrix rank at most %zu, "
+        "below its P = %zu features: raise --guide-gram-probes or --guide-gram-members, or drop "
+        "--guide-gram-probes (the exact Gram)",
+        options.gram_probes, members, members * options.gram_probes, P));
 }
 
 GuideStart guide_model(Model& model, const GuideOptions& options, const par::Comm& comm) {
@@ -263,7 +294,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         "guided passes need the feature targets of the one-shot fit, and this model has "
         "none (fit it again with this version of ksi)");
   const features::FeatureMap& features = model.features();
-  check_guidable(features);
+  check_guidable(features, options);
   const std::vector<double> penalty = bin_penalty(features, options.bin_ridge);
   const std::size_t P = features.size(), d = model.shape().size();
   // The worst feature's name in the per-time and divergence messages (the index when unnamed).
@@ -280,29 +311,16 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     while (grid[g] != times[k]) ++g;
     grid_index[k] = g;
   }
-  const std::size_t per_batch =
-      std::max<std::size_t>(1, options.batch ? options.batch : features.preferred_batch());
+  const GramMembers gm = gram_members_of(features, options);
+  const std::size_t per_batch = gm.per_batch;
   const std::size_t Ng = options.ensemble;
   const par::Range mine = assembly_item_range(Ng, per_batch, comm.rank(), comm.size());
   std::vector<Batch> batches;
   for (std::size_t first = mine.begin; first < mine.end; first += per_batch)
     batches.push_back({first, std::min(per_batch, mine.end - first), {}});
-  // K^q from every stride-th batch of members (by global batch, so on any number of ranks the same
-  // members): a Gram matrix averages J J^T over whole fields and needs fewer of them than the
-  // means.
-  const std::size_t total_batches = (Ng + per_batch - 1) / per_batch;
-  const std::size_t wanted = options.gram_members ? std::min(options.gram_members, Ng) : Ng;
-  const std::size_t stride = std::max<std::size_t>(1, total_batches * per_batch / wanted);
-  std::size_t gram_members = 0;
-  for (std::size_t g = 0; g < total_batches; g += stride)
-    gram_members += std::min(per_batch, Ng - g * per_batch);
+  // K^q from every stride-th batch of members (gram_members_of).
+  const std::size_t stride = gm.stride, gram_members = gm.count;
   const double pairs = targets.pairs > 0 ? targets.pairs : std::numeric_limits<double>::infinity();
-  if (options.gram_probes > 0 && gram_members * options.gram_probes < P)
-    throw UsageError(sformat(
-        "--guide-gram-probes %zu on %zu members gives the ensemble's Gram matrix rank at most %zu, "
-        "below its P = %zu features: raise --guide-gram-probes or --guide-gram-members, or drop "
-        "--guide-gram-probes (the exact Gram)",
-        options.gram_probes, gram_members, gram_members * options.gram_probes, P));
 
   const std::string rule = options.update == GuideUpdate::sweep
                                ? sformat("sweep updates, damping %.3g", options.damping)

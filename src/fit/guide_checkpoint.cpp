@@ -57,7 +57,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("divergence_growth", o.divergence_growth);
   config.set("fallback", to_string(o.fallback));
   config.set("gram", to_string(o.gram));
-  if (o.gram_probes > 0) config.set("gram_probes", o.gram_probes);
+  config.set("gram_probes", o.gram_probes);  // always: 0 (exact) must not resume randomized
   config.set("interpolation", to_string(o.interpolation));
   config.set("inputs", o.checkpoint.inputs);
   return config;

@@ -12,7 +12,8 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 # 12 log-normal fields of 32^2, written by h5py as a user's script would.
 lognormal_fields f2.h5 12 32 2 11 1.1 0.7 || exit 1
 
-# --batch 2: 6 assembly batches of 2 fields (2 per rank on 3 ranks).
+# --batch 2: 6 assembly batches of 2 fields with one draw (2 per rank on 3 ranks); 12 of 1 field with
+# the randomized row's 4 draws.
 common=(--features scattering --feature-params J=3,L=4 --times 4 --batch 2 -q)
 declare -A model_args=(
   [gains]="--draws 1 --standardize spectrum --schedule trig --shell-correction on"

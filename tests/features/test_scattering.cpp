@@ -176,8 +176,9 @@ TEST_P(ScatteringGradient, MatchesFiniteDifferences) {
   }
 }
 
-// The forward-mode product (the default central difference, which the randomized Gram uses) is the
-// adjoint of the exact vjp: eta . (J v) = (J^T eta) . v for random eta and v.
+// The forward-mode products are the adjoint of the exact vjp: eta . (J v) = (J^T eta) . v for
+// random eta and v; the default jvp (a central difference) and the forward difference the
+// randomized Gram takes from phi(x).
 TEST_P(ScatteringGradient, JvpIsTheAdjointOfTheVjp) {
   const auto c = GetParam();
   auto map = map_of(c);

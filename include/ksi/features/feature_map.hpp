@@ -116,9 +116,11 @@ using ProbeStream = std::function<RandomStream(std::size_t row, std::size_t prob
 /// sum_r J(x_r) J(x_r)^T: unbiased), and h += J(x_r) v_r. K (upper triangle, row-major) is in final
 /// units: finalize_gram is not applied to it. m + 1 jvp's per row instead of the P rows of J; for
 /// maps without an exact jvp, forward differences from one phi(x): m + 2 evaluations per row.
+/// `phi_rows`, if given, receives phi(x_r) of every row (B x P), which the forward differences
+/// need anyway: the fit's feature moments then cost no further evaluation.
 void accumulate_randomized(const FeatureMap& map, const Matrix& X, const Matrix& V,
                            std::size_t probes, const ProbeStream& probe, Matrix& K,
-                           std::span<double> h);
+                           std::span<double> h, Matrix* phi_rows = nullptr);
 
 /// Rebuilds a stored feature map for items of `shape`; InputError if the spec is unusable for it.
 std::unique_ptr<FeatureMap> make_feature_map(const FeatureSpec& spec, const ItemShape& shape);

@@ -172,8 +172,9 @@ struct GuideStart {
 GuideStart guide_model(Model& model, const GuideOptions& options, const par::Comm& comm);
 
 /// UsageError unless guided passes can steer a model of this feature map (they steer feature
-/// moments; the member rows of a combination of models have none). Checked before a fit spends
-/// time on a model the passes would refuse.
-void check_guidable(const features::FeatureMap& features);
+/// moments; the member rows of a combination of models have none) with these options (a randomized
+/// K^q of rank below P is refused). Checked before a fit spends time on a model the passes would
+/// refuse.
+void check_guidable(const features::FeatureMap& features, const GuideOptions& options);
 
 }  // namespace ksi::fit
