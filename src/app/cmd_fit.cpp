@@ -130,6 +130,8 @@ int run_fit(const Invocation& call) {
   options.ridge = vm["ridge"].as<double>();
   options.gram = vm["gram"].as<std::string>();
   options.gram_probes = vm["gram-probes"].as<std::size_t>();
+  if (!vm["gram-probes"].defaulted() && options.gram != "randomized")
+    throw UsageError("--gram-probes sets the probes of --gram randomized; add --gram randomized");
   options.bin_ridge = vm["bin-ridge"].as<double>();
   options.batch = vm["batch"].as<std::size_t>();
   options.memory_mb = vm["memory-mb"].as<double>();

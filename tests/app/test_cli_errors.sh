@@ -19,6 +19,7 @@ expect_exit 2 "unknown feature map" -- "$ksi" fit --data data3.h5 --out m.h5 --f
 expect_exit 2 "has no parameter 'cuont'" -- "$ksi" fit --data data3.h5 --out m.h5 --feature-params cuont=5
 expect_exit 2 "unknown interpolant schedule" -- "$ksi" fit --data data3.h5 --out m.h5 --schedule cubic
 expect_exit 2 "unknown --gram 'sketch'" -- "$ksi" fit --data data3.h5 --out m.h5 --gram sketch
+expect_exit 2 "add --gram randomized" -- "$ksi" fit --data data3.h5 --out m.h5 --gram-probes 8
 expect_exit 2 "--gram-probes must be" -- "$ksi" fit --data data3.h5 --out m.h5 --gram randomized --gram-probes 0
 # 400 items x 1 draw x 1 probe cannot estimate a Gram of 2 000 features: refused, nothing written.
 expect_exit 2 "rank at most 400, below its P = 2000" -- "$ksi" fit --data data3.h5 --out mr.h5 \
