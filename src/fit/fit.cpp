@@ -293,18 +293,32 @@ par::Range assembly_item_range(std::size_t total_items, std::size_t items_per_ba
           std::min(total_items, mine.end * items_per_batch)};
 }
 
+namespace {
+
+// sums[p] += phi_p, sums[P + p] += phi_p^2 (one row of feature_moment_sums).
+void add_moments(std::span<const double> phi, std::span<double> sums) {
+  const std::size_t P = phi.size();
+  for (std::size_t p = 0; p < P; ++p) {
+    sums[p] += phi[p];
+    sums[P + p] += phi[p] * phi[p];
+  }
+}
+
+}  // namespace
+
 void feature_moment_sums(const features::FeatureMap& features, const Matrix& X,
                          std::span<double> sums) {
-  const std::size_t P = features.size();
-  std::vector<double> phi(P);
+  std::vector<double> phi(features.size());
   std::fill(sums.begin(), sums.end(), 0.0);
   for (std::size_t r = 0; r < X.rows(); ++r) {
     features.evaluate(X.row(r), phi);
-    for (std::size_t p = 0; p < P; ++p) {
-      sums[p] += phi[p];
-      sums[P + p] += phi[p] * phi[p];
-    }
+    add_moments(phi, sums);
   }
+}
+
+void feature_moment_sums(const Matrix& Phi, std::span<double> sums) {
+  std::fill(sums.begin(), sums.end(), 0.0);
+  for (std::size_t r = 0; r < Phi.rows(); ++r) add_moments(Phi.row(r), sums);
 }
 
 std::vector<double> make_time_grid(std::size_t times, const std::string& grid) {
@@ -595,13 +609,7 @@ std::vector<std::vector<DoubleDouble>> assemble_chunk(const FitJob& job, std::si
             },
             batch_K, batch_h, &phi_rows);
         ScopedPhase phase("fit.moments");  // from the phi(x) the differences took
-        std::fill(batch_moments.begin(), batch_moments.end(), 0.0);
-        for (std::size_t r = 0; r < nb; ++r)
-          for (std::size_t p = 0; p < P; ++p) {
-            const double v = phi_rows(r, p);
-            batch_moments[p] += v;
-            batch_moments[P + p] += v * v;
-          }
+        feature_moment_sums(phi_rows, batch_moments);
       } else {
         job.features.accumulate_at(job.times[k], X, V, batch_K, batch_h);
         ScopedPhase phase("fit.moments");

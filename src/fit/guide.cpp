@@ -399,7 +399,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
 
   std::vector<DoubleDouble> sums(packed_size(P));
   std::vector<double> batch_h(P), moments(2 * P), eta_new(P), rhs(P);
-  Matrix batch_K(P, P), K(P, P), fixed;
+  Matrix batch_K(P, P), K(P, P), fixed, phi_rows;
   const DriftFunction drift = [&model](double t, const Matrix& X, Matrix& B) {
     ScopedPhase phase("guide.drift");
     model.drift(t, X, B);
@@ -554,6 +554,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
           const Matrix& X = b.state.X;
           batch_K.fill(0.0);
           std::fill(batch_h.begin(), batch_h.end(), 0.0);
+          bool evaluated = false;  // phi of every member in phi_rows
           if (in_gram(b) && !reuse) {
             // The fixed drift where eta_k acts: with step eta, (t_k, t_k+1] (its row k); with
             // hybrid eta the gains stay linear in t, and eta(t_k+) is eta_k.
@@ -573,12 +574,17 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                     return RandomStream(options.seed, StreamPurpose::gram_probe, b.first + r,
                                         pass_id, (std::uint64_t{k} << 32) | j);
                   },
-                  batch_K, batch_h);
+                  batch_K, batch_h, &phi_rows);
+              evaluated = true;
             } else {
               features.accumulate(X, fixed, batch_K, batch_h);
             }
           }
-          feature_moment_sums(features, X, moments);
+          // The randomized Gram evaluated phi at every member already.
+          if (evaluated)
+            feature_moment_sums(phi_rows, moments);
+          else
+            feature_moment_sums(features, X, moments);
           std::size_t q = 0;
           for (std::size_t i = 0; i < P; ++i)
             for (std::size_t j = i; j < P; ++j) sums[q++].add(batch_K(i, j));

@@ -111,6 +111,9 @@ Matrix training_features(const Matrix& local_items, std::size_t first_item, std:
 /// the rows x of X (sums.size() == 2P), as the fit records them and the guided passes measure them.
 void feature_moment_sums(const features::FeatureMap& features, const Matrix& X,
                          std::span<double> sums);
+/// The same sums from features already evaluated (the rows of Phi, B x P), in the same order: the
+/// same bits as feature_moment_sums on the fields they came from.
+void feature_moment_sums(const Matrix& Phi, std::span<double> sums);
 
 /// t_0 = 0 < ... < t_{T-1} = 1 for the named grid.
 std::vector<double> make_time_grid(std::size_t times, const std::string& grid);
