@@ -34,52 +34,24 @@ void FeatureMap::jacobian(std::span<const double> x, Matrix& J) const {
   }
 }
 
-namespace {
-
-// The step s = relative |x| / |v| (relative sqrt(d) / |v| when x = 0); 0 when v = 0.
-double difference_step(std::span<const double> x, std::span<const double> v, double relative) {
+void FeatureMap::jvp(std::span<const double> x, std::span<const double> phi_x,
+                     std::span<const double> v, std::span<double> jv) const {
+  const std::size_t P = size(), d = x.size();
+  ensure(v.size() == d && jv.size() == P && phi_x.size() == P, "jvp: shapes do not match");
+  // The step s = kForwardStep |x| / |v| (kForwardStep sqrt(d) / |v| when x = 0).
   double xx = 0.0, vv = 0.0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
+  for (std::size_t i = 0; i < d; ++i) {
     xx += x[i] * x[i];
     vv += v[i] * v[i];
   }
-  if (vv == 0.0) return 0.0;
-  return relative * (xx > 0.0 ? std::sqrt(xx / vv) : std::sqrt(double(x.size()) / vv));
-}
-
-}  // namespace
-
-void FeatureMap::jvp(std::span<const double> x, std::span<const double> v,
-                     std::span<double> jv) const {
-  const std::size_t P = size(), d = x.size();
-  ensure(v.size() == d && jv.size() == P, "jvp: shapes do not match");
-  const double s = difference_step(x, v, kJvpStep);
-  if (s == 0.0) {
+  if (vv == 0.0) {
     std::fill(jv.begin(), jv.end(), 0.0);
     return;
   }
-  std::vector<double> shifted(d), minus(P);
-  for (std::size_t i = 0; i < d; ++i) shifted[i] = x[i] + s * v[i];
-  evaluate(shifted, jv);
-  for (std::size_t i = 0; i < d; ++i) shifted[i] = x[i] - s * v[i];
-  evaluate(shifted, minus);
-  for (std::size_t p = 0; p < P; ++p) jv[p] = (jv[p] - minus[p]) / (2.0 * s);
-}
-
-void jvp_forward_difference(const FeatureMap& map, std::span<const double> x,
-                            std::span<const double> phi_x, std::span<const double> v,
-                            std::span<double> jv) {
-  const std::size_t P = map.size(), d = x.size();
-  ensure(v.size() == d && jv.size() == P && phi_x.size() == P,
-         "jvp_forward_difference: shapes do not match");
-  const double s = difference_step(x, v, kForwardStep);
-  if (s == 0.0) {
-    std::fill(jv.begin(), jv.end(), 0.0);
-    return;
-  }
+  const double s = kForwardStep * std::sqrt((xx > 0.0 ? xx : static_cast<double>(d)) / vv);
   std::vector<double> shifted(d);
   for (std::size_t i = 0; i < d; ++i) shifted[i] = x[i] + s * v[i];
-  map.evaluate(shifted, jv);
+  evaluate(shifted, jv);
   for (std::size_t p = 0; p < P; ++p) jv[p] = (jv[p] - phi_x[p]) / s;
 }
 
@@ -105,19 +77,11 @@ void accumulate_randomized(const FeatureMap& map, const Matrix& X, const Matrix&
     filled = 0;
   };
   std::vector<double> s(d), jv(P), phi_x(P);
-  const bool exact = map.exact_jvp();
-  const auto product = [&](std::span<const double> x, std::span<const double> v,
-                           std::span<double> out) {
-    if (exact)
-      map.jvp(x, v, out);
-    else
-      jvp_forward_difference(map, x, phi_x, v, out);
-  };
   for (std::size_t r = 0; r < B; ++r) {
     ScopedPhase phase("fit.features");
-    if (!exact || phi_rows) map.evaluate(X.row(r), phi_x);
+    map.evaluate(X.row(r), phi_x);
     if (phi_rows) std::copy(phi_x.begin(), phi_x.end(), phi_rows->row(r).begin());
-    product(X.row(r), V.row(r), jv);
+    map.jvp(X.row(r), phi_x, V.row(r), jv);
     for (std::size_t p = 0; p < P; ++p) h[p] += jv[p];
     for (std::size_t j = 0; j < probes; ++j) {
       RandomStream stream = probe(r, j);
@@ -126,7 +90,7 @@ void accumulate_randomized(const FeatureMap& map, const Matrix& X, const Matrix&
         for (std::size_t b = i; b < std::min(d, i + 64); ++b, bits >>= 1)
           s[b] = (bits & 1) ? 1.0 : -1.0;
       }
-      product(X.row(r), s, U.row(filled));
+      map.jvp(X.row(r), phi_x, s, U.row(filled));
       if (++filled == U.rows()) flush();
     }
   }

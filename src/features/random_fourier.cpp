@@ -108,8 +108,8 @@ void RandomFourierFeatures::jacobian(std::span<const double> x, Matrix& J) const
   }
 }
 
-void RandomFourierFeatures::jvp(std::span<const double> x, std::span<const double> v,
-                                std::span<double> jv) const {
+void RandomFourierFeatures::jvp(std::span<const double> x, std::span<const double> /*phi_x*/,
+                                std::span<const double> v, std::span<double> jv) const {
   for (std::size_t p = 0; p < count_; ++p) {
     double z = phases_[p], wv = 0.0;
     const auto w = frequencies_.row(p);

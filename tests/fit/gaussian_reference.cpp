@@ -1,5 +1,7 @@
 #include "gaussian_reference.hpp"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 
 #include "ksi/core/random.hpp"
@@ -110,6 +112,18 @@ Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule
   }
   return Model(std::move(features), std::move(sched), ItemShape::vector(d), Standardization{},
                std::move(grid), std::move(eta));
+}
+
+Model fit_spread(const synth::Gaussian& g, std::size_t items, std::uint64_t data_seed,
+                 std::unique_ptr<features::FeatureMap> features, const fit::FitOptions& options,
+                 const par::Comm& comm, bool expect_work) {
+  const ItemShape shape = features->input_shape();
+  const auto range = fit::assembly_item_range(items, fit::items_per_batch(options, *features),
+                                              comm.rank(), comm.size());
+  if (expect_work) EXPECT_GT(range.size(), 0u) << "rank " << comm.rank() << " has no items";
+  const Matrix local = synth::draw_gaussian(g, data_seed, range.begin, range.size());
+  return fit::fit_model(local, range.begin, items, std::move(features), shape, Standardization{},
+                        options, comm);
 }
 
 }  // namespace ksi::test

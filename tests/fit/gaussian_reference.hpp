@@ -1,7 +1,11 @@
 #pragma once
 // The closed-form drift of a Gaussian target (METHOD section 4) and the polynomial-feature eta that
 // represents it exactly: an independent reference for fit and sample.
+#include <memory>
+
 #include "ksi/core/matrix.hpp"
+#include "ksi/features/feature_map.hpp"
+#include "ksi/fit/fit.hpp"
 #include "ksi/interpolant/schedule.hpp"
 #include "ksi/model/model.hpp"
 #include "ksi/synth/vectors.hpp"
@@ -24,5 +28,12 @@ Matrix interpolant_points(const synth::Gaussian& g, const Schedule& s, double t,
 /// A polynomial-feature model whose eta(t_k) is the exact Gaussian drift on `times` uniform times.
 Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule,
                            std::size_t times);
+
+/// A fit on `items` draws of g (stream `data_seed`) with `features`, each rank holding the items it
+/// assembles (fit::assembly_item_range), so that every rank has batches when there are enough. With
+/// `expect_work`, a rank holding none fails the test (rank-invariance tests need work everywhere).
+Model fit_spread(const synth::Gaussian& g, std::size_t items, std::uint64_t data_seed,
+                 std::unique_ptr<features::FeatureMap> features, const fit::FitOptions& options,
+                 const par::Comm& comm, bool expect_work = true);
 
 }  // namespace ksi::test

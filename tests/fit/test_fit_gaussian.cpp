@@ -79,13 +79,10 @@ TEST(FitRanks, EtaIsBitwiseIndependentOfTheNumberOfRanks) {
   options.batch = 21;  // 7 items per batch: batches straddle the plain block boundaries
   const std::size_t items = 601;
   const auto fit_on = [&](const par::Comm& comm) {
-    auto features =
-        std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(3), 80, 0.7, 3);
-    const auto range = fit::assembly_item_range(items, fit::items_per_batch(options, *features),
-                                                comm.rank(), comm.size());
-    const Matrix local = synth::draw_gaussian(g, 4, range.begin, range.size());
-    return fit::fit_model(local, range.begin, items, std::move(features), ItemShape::vector(3),
-                          Standardization{}, options, comm);
+    return test::fit_spread(
+        g, items, 4,
+        std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(3), 80, 0.7, 3),
+        options, comm);
   };
   const Model parallel = fit_on(world);
   const Model serial = fit_on(self);

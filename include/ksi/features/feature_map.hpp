@@ -52,17 +52,15 @@ class FeatureMap {
   virtual void vjp_batch(const Matrix& X, std::span<const double> eta, Matrix& G) const;
   /// J(x) as a P x d matrix. Default: P vjp's with unit vectors (maps override where cheaper).
   virtual void jacobian(std::span<const double> x, Matrix& J) const;
-  /// J(x) v (P values), the forward-mode product. Default: the central difference
-  /// (phi(x + s v) - phi(x - s v)) / 2s with s = kJvpStep |x| / |v| (two evaluations; against the
-  /// exact vjp, eta . J v - (J^T eta) . v is at most 2e-9 of |J^T eta| |v| on every scattering
-  /// family, 1e-11 typically). Maps override it with the exact product where that is cheap.
-  virtual void jvp(std::span<const double> x, std::span<const double> v,
-                   std::span<double> jv) const;
-  /// Whether jvp is the exact product (an override) rather than the default central difference.
-  virtual bool exact_jvp() const { return false; }
-  /// The default jvp's relative step: below the cube root of epsilon (6e-6), as the moduli of the
-  /// scattering map have large third derivatives (measured: 2e-6 gives 9x less error at worst).
-  static constexpr double kJvpStep = 2e-6;
+  /// J(x) v (P values), the forward-mode product, with phi_x = phi(x) already evaluated (the
+  /// randomized Gram shares it between the probes of a row and keeps it for the feature moments).
+  /// Default: the forward difference (phi(x + s v) - phi_x) / s, s = kForwardStep |x| / |v| (one
+  /// evaluation); against the vjp its error is about 1e-8 of |J^T eta| |v| (7.5e-6 at worst, on the
+  /// marginal bins), far below the Monte Carlo error of the Gram it enters. Maps override it with
+  /// the exact product where that is cheap (and may ignore phi_x).
+  virtual void jvp(std::span<const double> x, std::span<const double> phi_x,
+                   std::span<const double> v, std::span<double> jv) const;
+  static constexpr double kForwardStep = 1e-8;
 
   /// Adds a batch to the raw normal-equation sums: K_raw (P x P, upper triangle, row-major; the
   /// lower triangle is not referenced) and h += sum_b J(x_b) v_b. Raw sums add over batches and
@@ -98,15 +96,6 @@ class FeatureMap {
   virtual std::vector<std::size_t> bin_features() const { return {}; }
 };
 
-/// J(x) v by the forward difference (phi(x + s v) - phi_x) / s, s = kForwardStep |x| / |v|, from
-/// phi_x = phi(x) already evaluated: one evaluation (the randomized Gram shares phi(x) between the
-/// probes of a row). Against the vjp its error is about 1e-8 of |J^T eta| |v| (7.5e-6 at worst, on
-/// the marginal bins), far below the Monte Carlo error of the Gram it enters.
-void jvp_forward_difference(const FeatureMap& map, std::span<const double> x,
-                            std::span<const double> phi_x, std::span<const double> v,
-                            std::span<double> jv);
-inline constexpr double kForwardStep = 1e-8;
-
 /// The stream of probe j of batch row r of a randomized Gram (the caller keys it by the pair's
 /// identity, never by rank).
 using ProbeStream = std::function<RandomStream(std::size_t row, std::size_t probe)>;
@@ -114,10 +103,9 @@ using ProbeStream = std::function<RandomStream(std::size_t row, std::size_t prob
 /// The randomized Gram (issue 14): K += sum_r (1/m) sum_j (J(x_r) s_rj)(J(x_r) s_rj)^T over m
 /// Rademacher probes s_rj (entries +-1 from probe(r, j); E[s s^T] = I, so the sum's mean is
 /// sum_r J(x_r) J(x_r)^T: unbiased), and h += J(x_r) v_r. K (upper triangle, row-major) is in final
-/// units: finalize_gram is not applied to it. m + 1 jvp's per row instead of the P rows of J; for
-/// maps without an exact jvp, forward differences from one phi(x): m + 2 evaluations per row.
-/// `phi_rows`, if given, receives phi(x_r) of every row (B x P), which the forward differences
-/// need anyway: the fit's feature moments then cost no further evaluation.
+/// units: finalize_gram is not applied to it. One phi(x_r) and m + 1 jvp's per row instead of the
+/// P rows of J (by forward differences: m + 2 evaluations per row). `phi_rows`, if given, receives
+/// phi(x_r) of every row (B x P): the fit's feature moments then cost no further evaluation.
 void accumulate_randomized(const FeatureMap& map, const Matrix& X, const Matrix& V,
                            std::size_t probes, const ProbeStream& probe, Matrix& K,
                            std::span<double> h, Matrix* phi_rows = nullptr);

@@ -29,10 +29,9 @@ class RandomFourierFeatures final : public FeatureMap {
            std::span<double> grad) const override;
   void vjp_batch(const Matrix& X, std::span<const double> eta, Matrix& G) const override;
   void jacobian(std::span<const double> x, Matrix& J) const override;
-  /// Exact: (J v)_p = -a sin(w_p . x + b_p) (w_p . v).
-  void jvp(std::span<const double> x, std::span<const double> v,
+  /// Exact: (J v)_p = -a sin(w_p . x + b_p) (w_p . v) (phi_x is not needed).
+  void jvp(std::span<const double> x, std::span<const double> phi_x, std::span<const double> v,
            std::span<double> jv) const override;
-  bool exact_jvp() const override { return true; }
   void accumulate(const Matrix& X, const Matrix& V, Matrix& K_raw,
                   std::span<double> h) const override;
   void finalize_gram(Matrix& K) const override;
