@@ -600,6 +600,9 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         for (std::size_t j = i; j < P; ++j) K(i, j) = sums[q++].value() * inv_gram;
       std::vector<double> h_fixed(P), m_q(P), m2_q(P);
       for (std::size_t i = 0; i < P; ++i) h_fixed[i] = sums[q++].value() * inv_gram;
+      // The exact sums are raw (the fit's finalize_gram, linear, e.g. the Hadamard factor of
+      // Fourier features); the randomized estimate is final already.
+      if (!reuse && options.gram_probes == 0) features.finalize_gram(K);
       if (reuse) {
         std::size_t g = 0;
         for (std::size_t i = 0; i < P; ++i)

@@ -3,6 +3,7 @@
 // independence of the number of ranks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "gaussian_reference.hpp"
@@ -11,6 +12,7 @@
 #include "ksi/features/random_fourier.hpp"
 #include "ksi/fit/fit.hpp"
 #include "ksi/fit/guide.hpp"
+#include "ksi/fit/solver.hpp"
 #include "support/test_support.hpp"
 
 using namespace ksi;
@@ -206,6 +208,57 @@ TEST(RandomizedGram, FourierFitIsNotFinalizedAgainAndMatchesTheExactGramFit) {
     exact.drift(t, X, fe);
     randomized.drift(t, X, fr);
     EXPECT_LT(test::relative_difference(fr, fe), 0.05) << "t = " << t;
+  }
+}
+
+TEST(RandomizedGram, GuidedPassesTakeTheEnsembleGramInFinalUnits) {
+  // The guided passes' K^q: Fourier features' exact sums need finalize_gram (a Hadamard factor),
+  // the randomized estimate must not get it. With tau large and w = 1 a full update re-solves eta
+  // from K^q and the one-shot right-hand side, so on Gaussian data (where the one-shot drift is
+  // close to the exact one and the ensemble follows the interpolant) the guided drift stays close
+  // to the exact drift; with a K^q in the wrong units it is far off.
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const auto g = synth::random_gaussian(3, 5);
+  fit::FitOptions options;
+  options.times = 5;
+  options.draws = 2;
+  options.ridge = 1e-6;
+  const auto oneshot = [&] {
+    return test::fit_spread(
+        g, 3000, 6,
+        std::make_unique<features::RandomFourierFeatures>(ItemShape::vector(3), 30, 1.0, 2),
+        options, comm);
+  };
+  const auto error_of = [&](const Model& model) {
+    double worst = 0.0;
+    for (std::size_t k = 1; k + 1 < model.times().size(); ++k) {
+      const double t = model.times()[k];
+      const Matrix X = test::interpolant_points(g, model.schedule(), t, 400);
+      Matrix f;
+      model.drift(t, X, f);
+      worst = std::max(
+          worst, test::relative_difference(f, test::gaussian_drift_at(g, model.schedule(), t, X)));
+    }
+    return worst;
+  };
+  const double one_shot_error = error_of(oneshot());
+  for (const std::size_t probes : {std::size_t{0}, std::size_t{64}}) {
+    Model model = oneshot();
+    fit::GuideOptions guide;
+    guide.passes = 1;
+    guide.ensemble = 600;
+    guide.batch = 100;
+    guide.gram_members = 0;  // all
+    guide.gram_probes = probes;
+    guide.steps = 20;
+    guide.tau = 1e9;
+    guide.damping = 1.0;
+    guide.tolerance = 0.0;
+    fit::guide_model(model, guide, comm);
+    const double error = error_of(model);
+    // Measured: 0.48 for both against the one-shot's 0.33; with the raw K^q, 32.
+    EXPECT_LT(error, 2.0 * one_shot_error) << "probes " << probes;
   }
 }
 
