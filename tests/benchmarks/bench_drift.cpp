@@ -16,6 +16,7 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
+#include "ksi/core/threads.hpp"
 #include "ksi/features/scattering.hpp"
 #include "ksi/par/comm.hpp"
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   par::Environment env(argc, argv);
   const bench::Args args(argc, argv);
   try {
+    set_blas_threads(1);  // figures per core (ksi runs one BLAS thread per rank by default)
     const auto dims = args.sizes("dims", "64,64,64");
     const auto batch = static_cast<std::size_t>(args.number("batch", 2));
     const auto repeats = static_cast<std::size_t>(args.number("repeats", 5));
