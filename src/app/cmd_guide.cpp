@@ -76,6 +76,12 @@ int run_guide(const Invocation& call) {
                          "passes would change: guide the model it was calibrated from, then "
                          "calibrate again (ksi calibrate)"));
   fit::check_guidable(model.features(), options);
+  if (model.guide_record().passes() > 0 && model.features().kind() == "fourier" &&
+      !model.guide_record().settings.has("gram_units"))
+    par::Log::warn(cat(model_path,
+                       ": its guided passes were made by a version of ksi that used the ensemble "
+                       "Gram matrix of random Fourier features without its Hadamard factor (raw "
+                       "sums): their eta is wrong; guide the one-shot model again instead"));
   // The fit's settings, unless given: the passes then solve the systems the fit's would have. A
   // guided model goes on with its last guide's ridge and its eta's interpolation.
   const Params& fitted = model.fit_settings();

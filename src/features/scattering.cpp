@@ -499,6 +499,10 @@ FeatureSpec ScatteringSpectra::spec() const {
   s.params.set("isotropic", options_.isotropic);
   s.params.set("phi4_diagonal", options_.phi4_diagonal);
   s.params.set("subsample", options_.subsample);
+  // The Gram's row windows follow the budget, and with them the rounding of K: a map rebuilt from
+  // the model (ksi guide, microcanonical) keeps it, so its sums are the same bits.
+  if (options_.workspace_mb != ScatteringOptions{}.workspace_mb)
+    s.params.set("workspace_mb", options_.workspace_mb);
   if (!normalization_.first_layer.empty())
     s.arrays["first_layer_power"] = normalization_.first_layer;
   if (!normalization_.second_layer.empty())
@@ -567,6 +571,7 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
     o.isotropic = params.flag("isotropic", false);
     o.phi4_diagonal = params.flag("phi4_diagonal", false);
     o.subsample = params.flag("subsample", true);
+    o.workspace_mb = params.real("workspace_mb", o.workspace_mb);
     o.marginal = static_cast<int>(params.integer("marginal", 0));
     o.shells = params.flag("shells", false);  // models older than the family have none
     o.conditional = static_cast<int>(params.integer("conditional", 0));

@@ -464,7 +464,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       model.set_eta(at.eta);
       return false;
     }
-    const double g = options.dynamics().drift_weight();
+    const Dynamics dynamics = options.dynamics();
     const double w = options.damping * at.sweep_scale;
     std::vector<double> next(at.best_eta.values().begin(), at.best_eta.values().end());
     std::exception_ptr failure;
@@ -476,6 +476,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
           std::size_t q = 0;
           for (std::size_t i = 0; i < P; ++i)
             for (std::size_t j = i; j < P; ++j) K(i, j) = at.gram(k, q++);
+          // b's weight in dX (2 for the D* SDE) over the interval, at its midpoint.
+          const double g = dynamics.drift_weight(model.schedule(), 0.5 * (times[k] + times[k + 1]));
           const double span = g * (times[k + 1] - times[k]);
           for (std::size_t p = 0; p < P; ++p)
             rhs[p] = (at.best_error(k + 1, p) - at.best_error(k, p)) / span;
@@ -686,7 +688,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       // next pass moves c_{k-1} by kappa e_k / (g (t_k - t_{k-1})), g the drift's weight in dX (2
       // for the D* SDE, whose drift is 2 b - (beta'/beta) X). At a fixed point the errors vanish
       // and c holds the correction the drift needs.
-      const double g = options.dynamics().drift_weight();
+      const double g =
+          k > 0 ? options.dynamics().drift_weight(model.schedule(), 0.5 * (times[k - 1] + t)) : 1.0;
       const bool residual = update_rule == GuideUpdate::residual;
       const auto moment_error = [&](std::size_t p) {
         const double error = targets.mean(k, p) - m_q[p];
@@ -927,7 +930,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("diffusion_scale", options.diffusion_scale);
   s.set("seed", static_cast<std::int64_t>(options.seed));
   s.set("ridge", options.ridge);
-  if (options.bin_ridge > 0.0) s.set("bin_ridge", options.bin_ridge);
+  s.set("bin_ridge", options.bin_ridge);  // always: ksi guide goes on with it, 0 included
+  s.set("gram_units", "final");
   model.set_guide_record(std::move(record));
   if (checkpointing && comm.is_root()) std::filesystem::remove(options.checkpoint.path);
   comm.barrier();

@@ -34,6 +34,12 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
     bytes.insert(bytes.end(), raw.begin(), raw.end());
   }
   config.set("targets", fingerprint(bytes));
+  // The per-shell linear drift (ksi fit --shell-correction) is part of the drift the members follow
+  // and of the fixed term of K^q eta = h - E[J G x]: a checkpoint of one must not resume another.
+  config.set("shell_gain", fingerprint(std::as_bytes(model.shell_gain().values())));
+  // K^q in final units (finalize_gram applied to the exact sums since 2026-12-07): checkpoints
+  // that kept a raw K^q for later passes are refused.
+  config.set("gram_units", "final");
   config.set("passes", o.passes);
   config.set("ensemble", o.ensemble);
   config.set("tau", o.tau);

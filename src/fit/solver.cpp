@@ -274,59 +274,80 @@ SolveResult solve_normal_equations_distributed(const Matrix& K, std::span<const 
   group.raise_if_any(failure);
   group.bcast(ridge, 0);
 
-  MatHandle A;
-  // MatCreateScaLAPACK sets the equal-block PETSc layout that ScaLAPACK's grid requires.
-  KSI_PETSC(MatCreateScaLAPACK(comm, PETSC_DECIDE, PETSC_DECIDE, static_cast<PetscInt>(P),
-                               static_cast<PetscInt>(P), 0, 0, A.out()));
-  if (group.is_root()) {
-    // The root inserts the whole matrix; assembly sends each block to its ScaLAPACK owner.
-    std::vector<PetscInt> columns(static_cast<std::size_t>(P));
-    std::vector<PetscScalar> row(static_cast<std::size_t>(P));
-    for (PetscInt j = 0; j < P; ++j) columns[static_cast<std::size_t>(j)] = j;
-    for (std::size_t i = 0; i < static_cast<std::size_t>(P); ++i) {
-      for (std::size_t j = 0; j < static_cast<std::size_t>(P); ++j)
-        row[j] = (i <= j ? K(i, j) : K(j, i)) + (i == j ? ridge + extra[i] : 0.0);
-      const PetscInt r = static_cast<PetscInt>(i);
-      KSI_PETSC(MatSetValues(A.get(), 1, &r, static_cast<PetscInt>(P), columns.data(), row.data(),
-                             INSERT_VALUES));
+  // One attempt with `ridge` (collective over the group; eta on the root). A Cholesky breakdown
+  // (seen by every rank of the group) or a non-finite eta is retried with a larger ridge, as the
+  // serial solve does, so that both paths fail or succeed alike.
+  const auto attempt_with = [&](double ridge) {
+    MatHandle A;
+    // MatCreateScaLAPACK sets the equal-block PETSc layout that ScaLAPACK's grid requires.
+    KSI_PETSC(MatCreateScaLAPACK(comm, PETSC_DECIDE, PETSC_DECIDE, static_cast<PetscInt>(P),
+                                 static_cast<PetscInt>(P), 0, 0, A.out()));
+    if (group.is_root()) {
+      // The root inserts the whole matrix; assembly sends each block to its ScaLAPACK owner.
+      std::vector<PetscInt> columns(static_cast<std::size_t>(P));
+      std::vector<PetscScalar> row(static_cast<std::size_t>(P));
+      for (PetscInt j = 0; j < P; ++j) columns[static_cast<std::size_t>(j)] = j;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(P); ++i) {
+        for (std::size_t j = 0; j < static_cast<std::size_t>(P); ++j)
+          row[j] = (i <= j ? K(i, j) : K(j, i)) + (i == j ? ridge + extra[i] : 0.0);
+        const PetscInt r = static_cast<PetscInt>(i);
+        KSI_PETSC(MatSetValues(A.get(), 1, &r, static_cast<PetscInt>(P), columns.data(), row.data(),
+                               INSERT_VALUES));
+      }
     }
-  }
-  KSI_PETSC(MatAssemblyBegin(A.get(), MAT_FINAL_ASSEMBLY));
-  KSI_PETSC(MatAssemblyEnd(A.get(), MAT_FINAL_ASSEMBLY));
-  VecHandle x, b;
-  KSI_PETSC(MatCreateVecs(A.get(), x.out(), b.out()));
-  if (group.is_root()) {
-    std::vector<PetscInt> index(static_cast<std::size_t>(P));
-    for (PetscInt i = 0; i < P; ++i) index[static_cast<std::size_t>(i)] = i;
+    KSI_PETSC(MatAssemblyBegin(A.get(), MAT_FINAL_ASSEMBLY));
+    KSI_PETSC(MatAssemblyEnd(A.get(), MAT_FINAL_ASSEMBLY));
+    VecHandle x, b;
+    KSI_PETSC(MatCreateVecs(A.get(), x.out(), b.out()));
+    if (group.is_root()) {
+      std::vector<PetscInt> index(static_cast<std::size_t>(P));
+      for (PetscInt i = 0; i < P; ++i) index[static_cast<std::size_t>(i)] = i;
+      KSI_PETSC(
+          VecSetValues(b.get(), static_cast<PetscInt>(P), index.data(), h.data(), INSERT_VALUES));
+    }
+    KSI_PETSC(VecAssemblyBegin(b.get()));
+    KSI_PETSC(VecAssemblyEnd(b.get()));
+    KspHandle ksp;
+    KSI_PETSC(KSPCreate(comm, ksp.out()));
+    KSI_PETSC(KSPSetOperators(ksp.get(), A.get(), A.get()));
+    KSI_PETSC(KSPSetType(ksp.get(), KSPPREONLY));
+    PC pc;
+    KSI_PETSC(KSPGetPC(ksp.get(), &pc));
+    KSI_PETSC(PCSetType(pc, PCCHOLESKY));
+    KSI_PETSC(PCFactorSetMatSolverType(pc, MATSOLVERSCALAPACK));
+    KSI_PETSC(KSPSetOptionsPrefix(ksp.get(), "fit_"));
+    KSI_PETSC(KSPSetFromOptions(ksp.get()));
+    SolveResult result = solve_and_diagnose(ksp.get(), A.get(), b.get(), x.get(), ridge);
+    ScatterHandle scatter;
+    VecHandle gathered;
+    KSI_PETSC(VecScatterCreateToZero(x.get(), scatter.out(), gathered.out()));
     KSI_PETSC(
-        VecSetValues(b.get(), static_cast<PetscInt>(P), index.data(), h.data(), INSERT_VALUES));
+        VecScatterBegin(scatter.get(), x.get(), gathered.get(), INSERT_VALUES, SCATTER_FORWARD));
+    KSI_PETSC(
+        VecScatterEnd(scatter.get(), x.get(), gathered.get(), INSERT_VALUES, SCATTER_FORWARD));
+    if (group.is_root()) {
+      const PetscScalar* px;
+      KSI_PETSC(VecGetArrayRead(gathered.get(), &px));
+      for (std::size_t i = 0; i < static_cast<std::size_t>(P); ++i) eta[i] = px[i];
+      KSI_PETSC(VecRestoreArrayRead(gathered.get(), &px));
+    }
+    return result;
+  };
+  for (int attempt = 0;; ++attempt) {
+    SolveResult result;
+    double bad = 0.0;
+    try {
+      result = attempt_with(ridge);
+      if (group.is_root())
+        for (std::size_t i = 0; i < static_cast<std::size_t>(P); ++i)
+          if (!std::isfinite(eta[i])) bad = 1.0;
+    } catch (const NumericalError&) {
+      bad = 1.0;
+    }
+    if (group.allreduce_max(bad) == 0.0) return result;
+    if (attempt >= 6) throw NumericalError("the solution eta is not finite");
+    ridge *= 100.0;
   }
-  KSI_PETSC(VecAssemblyBegin(b.get()));
-  KSI_PETSC(VecAssemblyEnd(b.get()));
-  KspHandle ksp;
-  KSI_PETSC(KSPCreate(comm, ksp.out()));
-  KSI_PETSC(KSPSetOperators(ksp.get(), A.get(), A.get()));
-  KSI_PETSC(KSPSetType(ksp.get(), KSPPREONLY));
-  PC pc;
-  KSI_PETSC(KSPGetPC(ksp.get(), &pc));
-  KSI_PETSC(PCSetType(pc, PCCHOLESKY));
-  KSI_PETSC(PCFactorSetMatSolverType(pc, MATSOLVERSCALAPACK));
-  KSI_PETSC(KSPSetOptionsPrefix(ksp.get(), "fit_"));
-  KSI_PETSC(KSPSetFromOptions(ksp.get()));
-  SolveResult result = solve_and_diagnose(ksp.get(), A.get(), b.get(), x.get(), ridge);
-  ScatterHandle scatter;
-  VecHandle gathered;
-  KSI_PETSC(VecScatterCreateToZero(x.get(), scatter.out(), gathered.out()));
-  KSI_PETSC(
-      VecScatterBegin(scatter.get(), x.get(), gathered.get(), INSERT_VALUES, SCATTER_FORWARD));
-  KSI_PETSC(VecScatterEnd(scatter.get(), x.get(), gathered.get(), INSERT_VALUES, SCATTER_FORWARD));
-  if (group.is_root()) {
-    const PetscScalar* px;
-    KSI_PETSC(VecGetArrayRead(gathered.get(), &px));
-    for (std::size_t i = 0; i < static_cast<std::size_t>(P); ++i) eta[i] = px[i];
-    KSI_PETSC(VecRestoreArrayRead(gathered.get(), &px));
-  }
-  return result;
 }
 
 }  // namespace ksi::fit

@@ -106,8 +106,16 @@ void Dynamics::validate(const std::string& prefix) const {
         cat("--", prefix, "diffusion-scale must be at least 0.5, not ", diffusion_scale));
 }
 
-double Dynamics::drift_weight() const {
-  return integrator == Integrator::optimal_sde ? 1.0 + diffusion_scale : 1.0;
+double Dynamics::drift_weight(const Schedule& schedule, double t) const {
+  switch (integrator) {
+    case Integrator::optimal_sde:
+      return 1.0 + diffusion_scale;
+    case Integrator::ode:
+      return 1.0;
+    case Integrator::constant_sde:
+      return 1.0 + diffusion * schedule.beta(t) / (schedule.alpha(t) * schedule.gamma(t));
+  }
+  return 1.0;
 }
 
 void integrator_step(const Dynamics& dynamics, const Schedule& schedule, double t0, double t1,

@@ -653,6 +653,14 @@ TEST(ScatteringSpec, RebuildsTheSameMap) {
   EXPECT_EQ(a, b);
   EXPECT_THROW(make_feature_map(spec, ItemShape::grid({16, 16})),
                InputError);  // J = 3 needs n >= 26
+  // A Gram budget other than the default travels too (its row windows set the rounding of K, so
+  // a map rebuilt from a model must keep it); the default is not written.
+  EXPECT_FALSE(spec.params.has("workspace_mb"));
+  auto small = o;
+  small.workspace_mb = 0.5;
+  const ScatteringSpectra budgeted(ItemShape::grid(dims), small);
+  const auto rebuilt = make_feature_map(budgeted.spec(), budgeted.input_shape());
+  EXPECT_EQ(dynamic_cast<const ScatteringSpectra&>(*rebuilt).options().workspace_mb, 0.5);
 
   // With the marginal family: colour and calibration travel in the spec.
   add_marginal(o, 10, dims);

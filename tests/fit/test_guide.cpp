@@ -486,6 +486,18 @@ TEST(GuidedPasses, ResumeFromTheirCheckpoint) {
     EXPECT_EQ(e.code(), ExitCode::input);
     EXPECT_NE(std::string(e.what()).find("tau"), std::string::npos) << e.what();
   }
+  // Nor by a model with another per-shell linear drift (ksi fit --shell-correction): the members
+  // follow it and K^q's fixed term holds it.
+  g.tau = small_guide(3).tau;
+  try {
+    Model other = with_own_map(oneshot);
+    other.set_shell_gain(Matrix(other.times().size(), Standardization::shell_count(kDims), 0.5));
+    fit::guide_model(other, g, comm);
+    FAIL() << "a guide checkpoint of another shell correction was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::input);
+    EXPECT_NE(std::string(e.what()).find("shell_gain"), std::string::npos) << e.what();
+  }
 }
 
 // Sweep updates: a pass measures the model it starts from whole, on members no update was made
@@ -1234,6 +1246,13 @@ TEST(BinRidge, ALargeOneLeavesTheFitOfTheMapWithoutTheBins) {
   EXPECT_EQ(damped.guide_record().settings.integer("diverged_pass"), 0);
   EXPECT_GT(test::relative_difference(damped.eta(), before), 1e-6);
   EXPECT_LT(gap(damped).second, 1e-8);
+  EXPECT_DOUBLE_EQ(damped.guide_record().settings.real("bin_ridge"), 1e12);
+  // A pass without the penalty records its 0 (ksi guide goes on with the last guide's bin ridge,
+  // and a missing key would fall back to the fit's 1e12).
+  g.bin_ridge = 0.0;
+  fit::guide_model(damped, g, comm);
+  ASSERT_TRUE(damped.guide_record().settings.has("bin_ridge"));
+  EXPECT_EQ(damped.guide_record().settings.real("bin_ridge"), 0.0);
   g.bin_ridge = -1.0;
   EXPECT_THROW(g.validate(), UsageError);
 }

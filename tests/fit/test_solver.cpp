@@ -96,3 +96,29 @@ TEST(Solver, DistributedScalapackSolveMatchesSequential) {
   EXPECT_NEAR(result.lambda_max, 70.0, 1e-6 * 70.0);
   EXPECT_NEAR(result.lambda_min, 1.0, 1e-6);
 }
+
+// A Gram matrix that is indefinite beyond the ridge (rounding in a nearly singular sum can make it
+// so): ScaLAPACK's Cholesky breaks down on it, and the distributed solve retries with a larger
+// ridge instead of failing the fit (which the same fit on one rank would not). The sequential
+// solve's dense factorisation (LDL^T) does not break down on it, so the two differ here.
+TEST(Solver, TheDistributedSolveRetriesAnIndefiniteGramWithALargerRidge) {
+  const auto& world = test::World::comm();
+  std::vector<double> lambda(30, 1.0);
+  lambda[5] = -1e-3;  // below -ridge: the first Cholesky breaks down
+  const Matrix K = matrix_with_spectrum(lambda, 6);
+  std::vector<double> h(30), a(30), b(30, 0.0);
+  RandomStream(3, StreamPurpose::test, 0).fill_normal(h);
+  const auto serial = fit::solve_normal_equations(K, h, 1e-8, a);
+  for (const double v : a) ASSERT_TRUE(std::isfinite(v));
+  const auto distributed = fit::solve_normal_equations_distributed(K, h, 1e-8, b, world);
+  world.bcast(b, 0);
+  // Retried until the ridge lifts the negative eigenvalue: 1e-8 of the mean eigenvalue times 100^3.
+  const double first = 1e-8 * (29.0 - 1e-3) / 30.0;
+  EXPECT_NEAR(distributed.ridge, 1e6 * first, 1e-6 * first);
+  EXPECT_NEAR(serial.ridge, first, 1e-6 * first);  // LDL^T: no retry there
+  const auto back = multiply(K, b, distributed.ridge);
+  for (std::size_t i = 0; i < 30; ++i) {
+    ASSERT_TRUE(std::isfinite(b[i]));
+    EXPECT_NEAR(back[i], h[i], 1e-9 * (1 + std::abs(h[i])));
+  }
+}

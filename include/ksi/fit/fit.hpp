@@ -39,7 +39,10 @@ struct FitOptions {
   double bin_ridge = 0.0;
   std::size_t batch = 0;      ///< items x draws per accumulate call (0: the map's preference)
   double memory_mb = 4096.0;  ///< per-rank budget for partial sums; times are chunked to fit
-  std::size_t distributed_threshold = 4096;  ///< P from which a time is solved on a rank group
+  /// P from which a time is solved on a rank group (ScaLAPACK, whose rounding follows the process
+  /// grid; below it one rank solves each time with the same bits on any number of ranks). 8192:
+  /// the 256^2 maps (P ~ 4 200) stay rank-count invariant.
+  std::size_t distributed_threshold = 8192;
   int solve_group = 0;           ///< ranks per distributed solve (0: spread idle ranks over times)
   CheckpointOptions checkpoint;  ///< checkpoint and restart
   /// Fields only: after eta, fit per-shell gains of a linear drift correction (Model::shell_gain)

@@ -50,9 +50,10 @@ struct Dynamics {
   /// UsageError for a negative D or lambda below 1/2, naming `--<prefix>diffusion` or
   /// `--<prefix>diffusion-scale`.
   void validate(const std::string& prefix = "") const;
-  /// The weight of b in dX: 1 + lambda (optimal), 1 (ode), 1 + D beta / (alpha gamma) ~ 1
-  /// (constant).
-  double drift_weight() const;
+  /// The weight of b in dX at time t: 1 + lambda (optimal), 1 (ode), 1 + D beta_t / (alpha_t
+  /// gamma_t) (constant: the score's share, which grows without bound as t -> 1; take it inside an
+  /// interval, not at t = 1).
+  double drift_weight(const Schedule& schedule, double t) const;
 };
 
 /// Advances `state` from t0 to t1 (one step). The noise is drawn once per step (optimal and

@@ -1,0 +1,49 @@
+// Dynamics::drift_weight is the weight of b in one step of each integrator: the guided passes turn
+// a moment error over an interval into a drift correction through it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ksi/interpolant/integrator.hpp"
+#include "ksi/interpolant/schedule.hpp"
+
+using namespace ksi;
+
+namespace {
+
+// (X(b + delta) - X(b)) / (h delta) of one step from t0 to t0 + h: the step's weight on b.
+double weight_of_step(const Dynamics& dynamics, const Schedule& schedule, double t0, double h) {
+  const double delta = 1e-3;
+  const auto step = [&](double offset) {
+    PathState state = PathState::start(Matrix(1, 3, 0.7));
+    const DriftFunction drift = [&](double, const Matrix& X, Matrix& B) {
+      B = Matrix(X.rows(), X.cols(), 0.2 + offset);  // a drift that does not depend on X
+    };
+    const NoiseFunction noise = [](Matrix& xi) { xi.fill(0.0); };
+    integrator_step(dynamics, schedule, t0, t0 + h, drift, noise, state);
+    return state.X(0, 1);
+  };
+  return (step(delta) - step(0.0)) / (h * delta);
+}
+
+}  // namespace
+
+TEST(DriftWeight, IsTheWeightOfTheDriftInOneStep) {
+  const auto schedule = make_schedule("trig");
+  for (const double t0 : {0.1, 0.5, 0.9, 0.99}) {
+    Dynamics constant;
+    constant.integrator = Integrator::constant_sde;
+    constant.diffusion = 0.7;
+    const double expected = constant.drift_weight(*schedule, t0);
+    EXPECT_NEAR(weight_of_step(constant, *schedule, t0, 1e-4), expected, 1e-6 * expected)
+        << "t = " << t0;
+    // The score's share grows without bound as t -> 1 (it was taken as 1).
+    if (t0 >= 0.9) EXPECT_GT(expected, 2.0) << "t = " << t0;
+    Dynamics ode;
+    ode.integrator = Integrator::ode;
+    EXPECT_NEAR(weight_of_step(ode, *schedule, t0, 1e-4), ode.drift_weight(*schedule, t0), 1e-6);
+  }
+  Dynamics optimal;
+  optimal.diffusion_scale = 1.0;
+  EXPECT_EQ(optimal.drift_weight(*schedule, 0.5), 2.0);  // the D* SDE's 2 b - (beta'/beta) X
+}
