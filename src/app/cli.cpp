@@ -1,5 +1,6 @@
 #include "app/cli.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
@@ -12,8 +13,27 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/version.hpp"
+#include "ksi/io/output.hpp"
 #include "ksi/par/log.hpp"
 #include "ksi/par/phase_report.hpp"
+
+namespace boost {
+void validate(boost::any& value, const std::vector<std::string>& tokens, std::uint64_t*, int) {
+  program_options::validators::check_first_occurrence(value);
+  const std::string& text = program_options::validators::get_single_string(tokens);
+  std::size_t used = 0;
+  unsigned long long parsed = 0;
+  const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  try {
+    if (digits) parsed = std::stoull(text, &used);
+  } catch (const std::out_of_range&) {
+    used = 0;
+  }
+  if (!digits || used != text.size())
+    throw program_options::invalid_option_value(text + " (a whole number 0 or above is expected)");
+  value = boost::any(static_cast<std::uint64_t>(parsed));
+}
+}  // namespace boost
 
 namespace ksi::app {
 
@@ -201,6 +221,13 @@ Params parse_key_values(const std::string& option, const std::string& text) {
     params.set(item.substr(0, eq), item.substr(eq + 1));
   }
   return params;
+}
+
+void check_report_path(const po::variables_map& vm, bool force, std::vector<std::string> others,
+                       const par::Comm& world) {
+  if (!vm.count("report")) return;
+  others.erase(std::remove(others.begin(), others.end(), std::string()), others.end());
+  io::check_output_path(vm["report"].as<std::string>(), force, others, world, "--report");
 }
 
 void write_report(const po::variables_map& vm, const par::Comm& world, const std::string& stage,

@@ -2,8 +2,15 @@
 // Command-line plumbing shared by the subcommands: Boost.Program_options with --config files in
 // which unknown keys are errors and the command line wins.
 #include <boost/program_options.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
+
+namespace boost {
+/// Unsigned options (counts, steps, seeds) refuse a sign: Boost's conversion would take "-1" as
+/// 2^64 - 1. Found by argument-dependent lookup (boost::any) in place of Boost's generic one.
+void validate(boost::any& value, const std::vector<std::string>& tokens, std::uint64_t*, int);
+}  // namespace boost
 
 #include "ksi/core/params.hpp"
 #include "ksi/par/comm.hpp"
@@ -44,6 +51,12 @@ void configure_logging(const po::variables_map& vm, const par::Comm& world);
 std::vector<double> parse_list(const std::string& option, const std::string& text);
 /// "key=value,key=value" into a Params.
 Params parse_key_values(const std::string& option, const std::string& text);
+
+/// That --report FILE, if given, may be written: not one of `inputs` or the run's outputs, not
+/// existing unless `force`, in an existing folder (io::check_output_path). Before any work.
+/// Collective.
+void check_report_path(const po::variables_map& vm, bool force, std::vector<std::string> others,
+                       const par::Comm& world);
 
 /// Writes the JSON run report (phase timings over ranks, ranks, git hash, extra fields) if
 /// --report FILE was given; rank 0 writes. Collective.

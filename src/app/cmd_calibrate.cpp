@@ -56,6 +56,7 @@ int run_calibrate(const Invocation& call) {
   options.checkpoint.resume = checkpoint.resume;
   options.validate();
   io::check_output_path(out_path, force, {model_path, data_path}, world);
+  check_report_path(vm, force, {model_path, data_path, out_path}, world);
   io::check_interrupted(options.checkpoint.path, "checkpoint", options.checkpoint.resume, force,
                         world);
   if (force && !options.checkpoint.resume && world.is_root())

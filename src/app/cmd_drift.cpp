@@ -81,6 +81,11 @@ int run_drift(const Invocation& call) {
   std::vector<std::string> inputs{data_path};
   if (vm.count("test")) inputs.push_back(vm["test"].as<std::string>());
   io::check_output_path(out_path, force, inputs, world);
+  {
+    auto others = inputs;
+    others.push_back(out_path);
+    check_report_path(vm, force, others, world);
+  }
 
   io::LocalItems data, held_out;
   {

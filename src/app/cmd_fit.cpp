@@ -188,6 +188,13 @@ int run_fit(const Invocation& call) {
       options.checkpoint.resume, force, {guide.checkpoint.path, calibration.checkpoint.path},
       world);
   io::check_output_path(out_path, force, training.input_paths(), world);
+  {
+    auto others = training.input_paths();
+    for (const auto& path :
+         {out_path, options.checkpoint.path, guide.checkpoint.path, calibration.checkpoint.path})
+      others.push_back(path);
+    check_report_path(vm, force, others, world);
+  }
 
   // The calibration's target: the data's spectrum in data units, before they are standardised.
   sample::CalibrationTarget calibration_goal;

@@ -61,6 +61,7 @@ int run_guide(const Invocation& call) {
   options.checkpoint.resume = checkpoint.resume;
   options.checkpoint.inputs = describe_input_file(model_path);
   io::check_output_path(out_path, force, {model_path}, world);
+  check_report_path(vm, force, {model_path, out_path, options.checkpoint.path}, world);
   io::check_interrupted(options.checkpoint.path, "checkpoint", options.checkpoint.resume, force,
                         world);
   if (force && !options.checkpoint.resume && world.is_root())

@@ -166,6 +166,7 @@ int run_sample(const Invocation& call) {
   plans.effort = fft::parse_effort(vm["fft-effort"].as<std::string>());
   if (vm.count("fft-wisdom")) plans.wisdom = vm["fft-wisdom"].as<std::string>();
   io::check_output_path(job.out, job.force, {job.model_path, plans.wisdom}, world);
+  check_report_path(vm, job.force, {job.model_path, plans.wisdom, job.out}, world);
   sample::prepare_fft_plans(job.model_path, plans, world);
 
   Model model = [&] {

@@ -181,6 +181,12 @@ int run_stats(const Invocation& call) {
   auto files = stats::report_files(optional_path(vm, "out"), optional_path(vm, "out-dir"),
                                    comparison.tables());
   stats::check_report_files(files, force, input_paths, world);
+  {
+    auto others = input_paths;
+    for (const auto& path : files.all()) others.push_back(path);
+    others.push_back(baseline_out);
+    check_report_path(vm, force, others, world);
+  }
   if (!baseline_out.empty()) {
     for (const auto& path : files.all())
       if (path == baseline_out)

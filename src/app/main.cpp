@@ -100,10 +100,16 @@ int main(int argc, char** argv) {
   int code = 0;
   {
     const ksi::par::Comm world = ksi::par::Comm::world();
+    // Kept for the error path alone: ranks that each caught an error meet on it (nothing else
+    // waits there) to learn whether all did.
+    const ksi::par::Comm errors = ksi::par::Comm::world();
     const bool parallel = world.size() > 1;
     const auto report = [&](const char* message, int exit_code, bool agreed) {
-      // An agreed error is printed once; any other one by the rank that saw it, which then ends
-      // the job (the other ranks may be waiting in a collective).
+      // An agreed error is printed once; so is one that every rank caught within a moment of the
+      // others (a usage error, an unreadable input: every rank checks the same), and the job ends
+      // without an abort. Any other error is printed by the rank that saw it, which then ends the
+      // job (the other ranks may be waiting in a collective).
+      if (parallel && !agreed) agreed = errors.all_arrive_within(2.0);
       if (agreed && !world.is_root()) return;
       // Progress lines go out first (cout is synchronised with stdio: this flushes stdout), and
       // the message leaves in one fprintf on the unbuffered stderr, one write as Log::warning's:

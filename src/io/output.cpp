@@ -54,7 +54,7 @@ void check_interrupted(const std::string& path, const std::string& what, bool re
 }
 
 void check_output_path(const std::string& path, bool force, const std::vector<std::string>& inputs,
-                       const par::Comm& comm) {
+                       const par::Comm& comm, const std::string& option) {
   std::string problem;
   ExitCode code = ExitCode::io;
   if (comm.is_root()) {
@@ -73,7 +73,8 @@ void check_output_path(const std::string& path, bool force, const std::vector<st
     } else {
       for (const auto& input : inputs) {
         if (!input.empty() && same_file(input, path)) {
-          problem = cat("output ", path, " is also an input of this run; choose another --out");
+          problem = cat("output ", path, " is also an input", option == "--out" ? "" : " or output",
+                        " of this run; choose another ", option);
           code = ExitCode::usage;
         }
       }

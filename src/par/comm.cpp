@@ -3,9 +3,11 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 #include <utility>
 
 #include "ksi/core/format.hpp"
@@ -139,6 +141,19 @@ Comm Comm::split(int color, int key) const {
   check(MPI_Comm_split(raw(handle_), color, key, handle), "MPI_Comm_split");
   c.adopt(handle);
   return c;
+}
+
+bool Comm::all_arrive_within(double seconds) const {
+  MPI_Request request;
+  check(MPI_Ibarrier(raw(handle_), &request), "MPI_Ibarrier");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (true) {
+    int done = 0;
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (done) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 void Comm::barrier() const {

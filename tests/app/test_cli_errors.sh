@@ -112,6 +112,28 @@ if [ "$(id -u)" -ne 0 ]; then
   expect_exit 4 "not writable" -- "$ksi" synth gaussian --dim 2 --out ro/x.h5
 fi
 expect_exit 4 "does not exist" -- "$ksi" synth gaussian --dim 2 --out nofolder/x.h5
+# Unsigned options refuse a sign (Boost took -1 as 2^64 - 1: a sample of 2^64 - 1 steps crashed,
+# a drift of 2^64 - 1 iterations ran on) and anything but a whole number.
+expect_exit 2 "argument ('-1 (a whole number 0 or above is expected)') for option '--steps'" -- "$ksi" sample --model model3.h5 --out sneg.h5 --count 4 --steps -1
+expect_exit 2 "for option '--count' is invalid" -- "$ksi" synth gaussian --dim 2 --count -4 --out gneg.h5
+expect_exit 2 "for option '--times' is invalid" -- "$ksi" fit --data data3.h5 --out mneg.h5 --times 1e3
+expect_exit 2 "for option '--guide' is invalid" -- "$ksi" guide --model model3.h5 --out gneg2.h5 --guide -1
+expect_absent sneg.h5 sneg.h5.partial gneg.h5 mneg.h5 gneg2.h5
+# --report FILE is an output like --out: not over an existing file without --force, never over an
+# input or the run's own output, and checked before any work.
+echo '{"kept": true}' > old_report.json
+before=$(sha256sum data3.h5 model3.h5 old_report.json)
+expect_exit 4 "output old_report.json exists; use --force" -- "$ksi" fit --data data3.h5 --out mrep.h5 --features polynomial --times 3 --report old_report.json
+expect_exit 2 "choose another --report" -- "$ksi" fit --data data3.h5 --out mrep.h5 --features polynomial --times 3 --report data3.h5 --force
+expect_exit 2 "choose another --report" -- "$ksi" fit --data data3.h5 --out mrep.h5 --features polynomial --times 3 --report mrep.h5 --force
+expect_exit 2 "choose another --report" -- "$ksi" sample --model model3.h5 --out srep.h5 --count 2 --report model3.h5 --force
+expect_exit 4 "folder of output nodir/r.json does not exist" -- "$ksi" sample --model model3.h5 --out srep.h5 --count 2 --report nodir/r.json
+[ "$before" = "$(sha256sum data3.h5 model3.h5 old_report.json)" ] && echo "ok: reports overwrote nothing" || { echo "FAIL: a --report overwrote a file"; failures=$((failures + 1)); }
+expect_absent mrep.h5 srep.h5
+# On two ranks a usage error every rank sees is one line (no message per rank, no MPI abort).
+out=$(run 2 "$ksi" sample --model model3.h5 --out s2.h5 --stepz 4 2>&1)
+[ $? -eq 2 ] && [ "$(grep -c 'ksi: error' <<<"$out")" -eq 1 ] && ! grep -q "MPI_ABORT" <<<"$out" \
+  && echo "ok: one message on two ranks" || { echo "FAIL: two ranks' usage error: $out"; failures=$((failures + 1)); }
 # no temporary files are left behind by any failure above
 leftovers=$(ls -A | grep '\.tmp\.' || true)
 [ -z "$leftovers" ] && echo "ok: no temporaries" || { echo "FAIL: leftovers $leftovers"; failures=$((failures+1)); }

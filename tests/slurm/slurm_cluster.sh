@@ -268,6 +268,26 @@ slurm_release_requeued() {
   return 1
 }
 
+# slurm_release_requeues SECONDS JOB: slurm_release_requeued for every restart of JOB (a fit cut off
+# by its time limit again after a requeue is held back again), until JOB finishes. Returns 1 when it
+# has not finished within SECONDS or was never requeued.
+slurm_release_requeues() {
+  local deadline=$((SECONDS + $1)) job=$2 info restarts released=0
+  while [ $SECONDS -lt $deadline ]; do
+    info=$(scontrol -o show job "$job" 2>/dev/null) || break  # gone: finished
+    case $info in
+      *JobState=COMPLETED* | *JobState=FAILED* | *JobState=CANCELLED* | *JobState=TIMEOUT*) break ;;
+    esac
+    restarts=$(sed -n 's/.*Restarts=\([0-9]*\).*/\1/p' <<<"$info")
+    if [ "${restarts:-0}" -gt "$released" ]; then
+      slurm_release_requeued $((deadline - SECONDS)) "$job" || return 1
+      released=$restarts
+    fi
+    sleep 1
+  done
+  [ $released -gt 0 ] && [ $SECONDS -lt $deadline ]
+}
+
 slurm_job_state() {
   # The job's own record (not its steps); accounting may lag the end of a job by a moment.
   local state deadline=$((SECONDS + 30))

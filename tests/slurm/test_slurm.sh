@@ -245,8 +245,9 @@ requeue_job=$(sbatch --parsable --requeue --ntasks=2 --time=1 --signal=B:USR1@20
                 --output="$requeue/logs/%x-%j.out" --export=ALL,KSI_REQUEUE=1,KSI_MAX_REQUEUES=8 \
                 "$src/jobs/fit.sbatch" "$requeue")
 echo "requeue job $requeue_job"
-slurm_release_requeued 300 "$requeue_job" || fail "the requeue job $requeue_job was not requeued in 300 s"
-slurm_wait_jobs 900 "$requeue_job" || fail "the requeued fit did not finish in 900 s"
+# Each restart is released from Slurm's hold at once (the fit needs two or three).
+slurm_release_requeues 600 "$requeue_job" || fail "the requeue job $requeue_job was not requeued, or did not finish, in 600 s"
+slurm_wait_jobs 300 "$requeue_job" || fail "the requeued fit did not finish"
 sacct -j "$requeue_job" -D -o JobID,JobName,State,ExitCode,Elapsed,Start,End
 requeue_log=$requeue/logs/ksi-fit-$requeue_job.out
 check "sacct: the requeued job $requeue_job COMPLETED" [ "$(slurm_job_state "$requeue_job")" = COMPLETED ]

@@ -17,9 +17,10 @@
 namespace ksi::io {
 
 /// Checks on rank 0, agreed by all ranks, that `path` may be written: not an input, not existing
-/// (unless force), and its folder exists. Throws IoError/UsageError naming the problem. Collective.
+/// (unless force), and its folder exists. Throws IoError/UsageError naming the problem (and
+/// `option`, the one that named the path). Collective.
 void check_output_path(const std::string& path, bool force, const std::vector<std::string>& inputs,
-                       const par::Comm& comm);
+                       const par::Comm& comm, const std::string& option = "--out");
 
 /// Refuses to start over the saved state of an interrupted run (a checkpoint, a partial output):
 /// CollectiveError (ExitCode::io) "<what> <path> of an interrupted run exists: use --resume to

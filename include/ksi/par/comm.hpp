@@ -54,6 +54,11 @@ class Comm {
   /// Ranks with the same colour form a new communicator, ordered by key.
   Comm split(int color, int key) const;
   void barrier() const;
+  /// Whether every rank calls this within `seconds` of this rank's call (a non-blocking barrier,
+  /// polled): how ranks that each caught an error learn that they all did, so that the job can end
+  /// without an abort. On false the barrier stays pending: use it only on a communicator kept for
+  /// this and only before the job is aborted.
+  bool all_arrive_within(double seconds) const;
 
   // Reductions (element-wise, in place, on every rank unless stated).
   void allreduce_sum(std::span<double> values) const;
