@@ -3,8 +3,10 @@
 # Builds one GoogleTest executable linked to libksi and the MPI-aware test main, and registers it with
 # CTest once per rank count (as <name>.np<n>). Open MPI refuses to run as root unless told, and the test
 # machines have fewer cores than the largest rank count, hence the environment and --oversubscribe.
+# Processes are not bound to cores: ctest -j runs tests side by side, and two one-rank jobs bound
+# to the same first core would share it.
 set(KSI_TEST_ENVIRONMENT
-    "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1")
+    "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMPI_MCA_hwloc_base_binding_policy=none;OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1")
 
 function(ksi_add_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;RANKS;LABELS" ${ARGN})
@@ -31,17 +33,22 @@ function(ksi_add_test name)
   endforeach()
 endfunction()
 
-# ksi_add_script_test(<name> <script> [LABELS ...] [TIMEOUT s]): a shell test given the ksi binary,
-# the source tree and a scratch folder.
+# ksi_add_script_test(<name> <script> [LABELS ...] [TIMEOUT s] [PROCESSORS n]): a shell test given
+# the ksi binary, the source tree and a scratch folder. PROCESSORS (default 2) is what ctest -j
+# reserves for it: 1 for scripts whose commands mostly run on one rank (they then run beside
+# another test), 2 for those that run ranks throughout or time signals against a run.
 function(ksi_add_script_test name script)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT;PROCESSORS" "LABELS" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 600)
+  endif()
+  if(NOT ARG_PROCESSORS)
+    set(ARG_PROCESSORS 2)
   endif()
   add_test(NAME ${name}
            COMMAND bash ${script} $<TARGET_FILE:ksi_exe> ${PROJECT_SOURCE_DIR}
                    ${CMAKE_CURRENT_BINARY_DIR}/${name}.work)
   set_tests_properties(${name} PROPERTIES
                        ENVIRONMENT "${KSI_TEST_ENVIRONMENT};MPIEXEC=${MPIEXEC_EXECUTABLE}"
-                       TIMEOUT ${ARG_TIMEOUT} PROCESSORS 2 LABELS "${ARG_LABELS}")
+                       TIMEOUT ${ARG_TIMEOUT} PROCESSORS ${ARG_PROCESSORS} LABELS "${ARG_LABELS}")
 endfunction()

@@ -6,4 +6,5 @@ bash "$root/jobs/install-deps.sh"
 build=$(bash "$root/jobs/build.sh")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 cd "$build"
-ctest --output-on-failure --timeout 1200 -j 1 "$@"
+# Tests side by side on every core; each reserves the cores its ranks use (PROCESSORS).
+ctest --output-on-failure --timeout 1200 -j "$(nproc)" "$@"

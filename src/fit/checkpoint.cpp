@@ -1,5 +1,7 @@
 #include "fit/checkpoint.hpp"
 
+#include <cmath>
+
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/io/hdf5.hpp"
@@ -55,7 +57,21 @@ void write_checkpoint(const std::string& path, const Params& config, std::size_t
 }
 
 CheckpointContent read_checkpoint(const std::string& path, const Params& config, std::size_t packed,
-                                  const par::Comm& comm) {
+                                  const CheckpointShape& shape, const par::Comm& comm) {
+  const auto damaged = [&](const std::string& what) {
+    return InputError(cat("checkpoint ", path, " is damaged: ", what,
+                          " (remove it, or use --force to start over)"));
+  };
+  const auto expect_shape = [&](const char* name, const std::vector<std::size_t>& dims,
+                                const std::vector<std::size_t>& want) {
+    if (dims != want)
+      throw damaged(
+          cat("/", name, " has shape ", io::dims_text(dims), ", expected ", io::dims_text(want)));
+  };
+  const auto expect_finite = [&](const char* name, std::span<const double> values) {
+    for (const double v : values)
+      if (!std::isfinite(v)) throw damaged(cat("/", name, " holds a non-finite value"));
+  };
   io::File file = io::File::open(path, comm);
   CheckpointContent content;
   par::collective(comm, [&] {
@@ -67,34 +83,55 @@ CheckpointContent read_checkpoint(const std::string& path, const Params& config,
     if (!differences.empty())
       throw InputError(cat("checkpoint ", path, " belongs to another configuration", differences,
                            " (remove it, or use --force to start over)"));
-    content.chunk_begin = static_cast<std::size_t>(root.integer_attribute("chunk_begin"));
-    content.chunk_end = static_cast<std::size_t>(root.integer_attribute("chunk_end"));
-    std::vector<std::size_t> dims;
-    const auto eta = root.read_reals("eta", &dims);
-    content.eta = Matrix(dims.at(0), dims.at(1));
-    std::copy(eta.begin(), eta.end(), content.eta.data());
-    content.diagnostics = root.read_reals("diagnostics");
+    const std::int64_t begin = root.integer_attribute("chunk_begin");
+    const std::int64_t end = root.integer_attribute("chunk_end");
+    const auto T = static_cast<std::int64_t>(shape.times);
+    if (begin < 0 || end < begin || end > T || (begin < T && end == begin))
+      throw damaged(cat("its chunk [", begin, ", ", end, ") is not one of ", T, " times"));
+    content.chunk_begin = static_cast<std::size_t>(begin);
+    content.chunk_end = static_cast<std::size_t>(end);
     const auto read_matrix = [&](const char* name) {
-      std::vector<std::size_t> shape;
-      const auto values = root.read_reals(name, &shape);
-      Matrix m(shape.at(0), shape.at(1));
+      std::vector<std::size_t> dims;
+      const auto values = root.read_reals(name, &dims);
+      expect_shape(name, dims, {shape.times, shape.features});
+      expect_finite(name, values);
+      Matrix m(dims[0], dims[1]);
       std::copy(values.begin(), values.end(), m.data());
       return m;
     };
+    content.eta = read_matrix("eta");
+    std::vector<std::size_t> dims;
+    content.diagnostics = root.read_reals("diagnostics", &dims);
+    expect_shape("diagnostics", dims, {6 * shape.times});
     content.targets = {read_matrix("target_mean"), read_matrix("target_variance"),
                        read_matrix("target_rhs")};
-    content.batch_done = root.read_integers("batch_done");
+    content.batch_done = root.read_integers("batch_done", &dims);
+    expect_shape("batch_done", dims, {shape.batches});
+    // Flags summed over the ranks that wrote them (each time group marks its batches).
+    for (const auto flag : content.batch_done)
+      if (flag < 0) throw damaged("/batch_done holds a negative flag");
   });
   const io::Group root = file.root();
   const io::RowDataset rows = root.open_rows("sums");
-  comm.require_all(rows.row_size() == 2 * packed,
-                   cat("checkpoint ", path, " has sums of another size"), ExitCode::input);
+  const std::size_t chunk = content.chunk_end - content.chunk_begin;
+  comm.require_all(rows.row_size() == 2 * packed && rows.rows() == chunk,
+                   cat("checkpoint ", path, " is damaged: /sums holds ", rows.rows(), " x ",
+                       rows.row_size(), " values, expected ", chunk, " x ", 2 * packed,
+                       " (remove it, or use --force to start over)"),
+                   ExitCode::input);
   content.sums.assign(rows.rows(), std::vector<DoubleDouble>(comm.is_root() ? packed : 0));
+  bool finite = true;
   for (std::size_t k = 0; k < rows.rows(); ++k) {
     const std::span<double> values(reinterpret_cast<double*>(content.sums[k].data()),
                                    2 * content.sums[k].size());
     rows.read_rows(k, comm.is_root() ? 1 : 0, values);
+    for (const double v : values) finite = finite && std::isfinite(v);
   }
+  comm.require_all(finite,
+                   cat("checkpoint ", path,
+                       " is damaged: /sums holds a non-finite value (remove it, or use --force to "
+                       "start over)"),
+                   ExitCode::input);
   return content;
 }
 

@@ -34,9 +34,16 @@ void write_checkpoint(const std::string& path, const Params& config, std::size_t
                       const FeatureTargets& targets, std::size_t packed,
                       const std::vector<std::vector<DoubleDouble>>& sums, const par::Comm& comm);
 
+/// What a checkpoint of this fit must hold: T times, P features, `batches` batch flags per chunk.
+struct CheckpointShape {
+  std::size_t times = 0, features = 0, batches = 0;
+};
+
 /// Reads a checkpoint (collective); InputError naming every configuration entry that differs from
-/// `config`. The sums are returned on rank 0 only.
+/// `config`, and one naming the dataset when a dataset has the wrong shape or non-finite values (a
+/// damaged file would otherwise be resumed into a wrong model). The sums are returned on rank 0
+/// only.
 CheckpointContent read_checkpoint(const std::string& path, const Params& config, std::size_t packed,
-                                  const par::Comm& comm);
+                                  const CheckpointShape& shape, const par::Comm& comm);
 
 }  // namespace ksi::fit::detail

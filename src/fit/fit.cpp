@@ -517,8 +517,8 @@ FitResume resume_fit(const FitJob& job, FitSolution& solution, FitStart& start) 
                    " yet; starting from the beginning");
     return at;
   }
-  auto content =
-      detail::read_checkpoint(options.checkpoint.path, job.config, packed_size(job.P), comm);
+  auto content = detail::read_checkpoint(options.checkpoint.path, job.config, packed_size(job.P),
+                                         {job.T, job.P, job.total_batches}, comm);
   at.start_chunk = content.chunk_begin;
   at.done = std::move(content.batch_done);
   at.sums = std::move(content.sums);

@@ -374,7 +374,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     if (comm.is_root()) exists = std::filesystem::exists(options.checkpoint.path) ? 1 : 0;
     comm.bcast(exists, 0);
     if (exists) {
-      read_guide_checkpoint(options.checkpoint.path, config, at, batches, comm);
+      read_guide_checkpoint(options.checkpoint.path, config, {T, P, Ng, d}, at, batches, comm);
       resumed = true;
       start = {true, at.pass, at.time};
       model.set_eta(at.eta);  // the ensemble's drift from here on is the checkpoint's

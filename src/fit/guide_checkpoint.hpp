@@ -62,10 +62,16 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
                             const std::vector<Batch>& batches, std::size_t members, std::size_t d,
                             const par::Comm& comm);
 
+/// What a guide checkpoint must hold: T times, P features, `members` paths of d values.
+struct GuideShape {
+  std::size_t times = 0, features = 0, members = 0, dimension = 0;
+};
+
 /// Reads a checkpoint into `at` and the paths of this rank's batches (collective); InputError
-/// naming what differs from `config`.
-void read_guide_checkpoint(const std::string& path, const Params& config, Position& at,
-                           std::vector<Batch>& batches, const par::Comm& comm);
+/// naming what differs from `config`, or the dataset of the wrong shape or with non-finite values
+/// (a damaged file: resumed, it hung ranks or gave a wrong model).
+void read_guide_checkpoint(const std::string& path, const Params& config, const GuideShape& shape,
+                           Position& at, std::vector<Batch>& batches, const par::Comm& comm);
 
 /// Per-pass rows (all of length cols) as a matrix, and back.
 Matrix rows_to_matrix(const std::vector<std::vector<double>>& rows, std::size_t cols);

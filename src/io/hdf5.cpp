@@ -17,6 +17,12 @@
 #include "par/native_comm.hpp"
 
 namespace ksi::io {
+
+std::string dims_text(const std::vector<std::size_t>& dims) {
+  std::string text = "(";
+  for (std::size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
+  return text + ")";
+}
 namespace {
 
 // HDF5 prints its own error stacks by default; ksi reports one message of its own instead.

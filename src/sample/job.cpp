@@ -1,6 +1,7 @@
 #include "ksi/sample/job.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 
@@ -119,6 +120,49 @@ void SampleJob::validate() const {
   if (!(flush_every_seconds >= 0.0)) throw UsageError("--flush-every must be >= 0");
 }
 
+namespace {
+
+// A partial output's samples and ids have the run's shape, and its finished batches hold finite
+// samples with their own ids: a damaged file would otherwise be finished with them (or, with too
+// few rows, hang the ranks that read past its end). Each rank reads the finished batches of its
+// own block. Collective.
+void check_finished_batches(const io::Group& root, const std::vector<std::int64_t>& done,
+                            std::size_t batch, std::size_t count, std::size_t d,
+                            const std::string& partial, const par::Comm& comm) {
+  const io::RowDataset fields = root.open_rows(io::kFieldsDataset);
+  const io::RowDataset ids = root.open_rows("sample_ids");
+  comm.require_all(fields.rows() == count && fields.row_size() == d && ids.rows() == count,
+                   cat("partial output ", partial, " is damaged: it holds ", fields.rows(), " x ",
+                       fields.row_size(), " sample values and ", ids.rows(), " ids, expected ",
+                       count, " x ", d, " (use --force to start over)"),
+                   ExitCode::input);
+  const auto mine = par::block_range(done.size(), comm.rank(), comm.size());
+  const std::int64_t rounds = comm.allreduce_max(static_cast<std::int64_t>(mine.size()));
+  bool sound = true;
+  std::vector<double> values;
+  std::vector<std::int64_t> id;
+  for (std::int64_t r = 0; r < rounds; ++r) {
+    const std::size_t b = mine.begin + static_cast<std::size_t>(r);
+    const bool check = static_cast<std::size_t>(r) < mine.size() && done[b] != 0;
+    const std::size_t first = check ? b * batch : 0;
+    const std::size_t n = check ? std::min(batch, count - first) : 0;
+    values.resize(n * d);
+    id.resize(n);
+    fields.read_rows(first, n, std::span<double>(values));
+    ids.read_rows(first, n, std::span<std::int64_t>(id));
+    for (const double v : values) sound = sound && std::isfinite(v);
+    for (std::size_t i = 0; i < n; ++i)
+      sound = sound && id[i] == static_cast<std::int64_t>(first + i);
+  }
+  comm.require_all(sound,
+                   cat("partial output ", partial,
+                       " is damaged: a finished batch holds a non-finite sample or another "
+                       "sample's id (use --force to start over)"),
+                   ExitCode::input);
+}
+
+}  // namespace
+
 SamplingResult run_sampling(const Model& model, const SampleOptions& options, const SampleJob& job,
                             const par::Comm& comm) {
   SdeMethod method(model, options);
@@ -162,6 +206,7 @@ SamplingResult run_sampling(const Model& model, SampleMethod& method, const Samp
       if (done.size() != batches)
         throw InputError(cat(partial, " records ", done.size(), " batches, not ", batches));
     });
+    check_finished_batches(root, done, batch, job.count, model.shape().size(), partial, comm);
     for (auto v : done) result.batches_skipped += v != 0 ? 1 : 0;
     par::Log::info(sformat("sample: resuming %s: %zu of %zu batches already done, skipped",
                            partial.c_str(), result.batches_skipped, batches));

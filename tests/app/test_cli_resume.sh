@@ -26,6 +26,19 @@ check "interrupted fit exited 75" [ $? -eq 75 ]
 check "checkpoint kept" test -f model.h5.checkpoint
 expect_absent model.h5
 expect_exit 4 "use --resume to continue it" -- "$ksi" fit "${fit_args[@]}" --out model.h5
+# A damaged checkpoint is refused, naming what is wrong, on two ranks without a hang (a short eta
+# corrupted the heap; a NaN in the sums or a short batch mask gave a wrong model with exit 0).
+cp model.h5.checkpoint checkpoint.bak
+damage() {  # damage PYTHON_EDIT MESSAGE
+  cp checkpoint.bak model.h5.checkpoint
+  $PY -c "import h5py; f = h5py.File('model.h5.checkpoint', 'a'); $1"
+  expect_exit 3 "$2" -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" fit "${fit_args[@]}" --out model.h5 --resume
+  expect_absent model.h5
+}
+damage "e = f['eta'][:5]; del f['eta']; f['eta'] = e" "/eta has shape (5, 384), expected (48, 384)"
+damage "e = f['batch_done'][:4]; del f['batch_done']; f['batch_done'] = e" "/batch_done has shape (4), expected (100)"
+damage "f['sums'][0, 0] = float('nan')" "/sums holds a non-finite value"
+cp checkpoint.bak model.h5.checkpoint
 stop_when "fit: resuming" fit_stop2.log USR1 -- "$MPIEXEC" -n 3 --oversubscribe "$ksi" fit "${fit_args[@]}" --out model.h5 --resume
 check "the fit interrupted again after resuming exited 75" [ $? -eq 75 ]
 run 3 "$ksi" fit "${fit_args[@]}" --out model.h5 --resume --time-groups 3 --report fit_resumed.json >fit_resume.log 2>&1 ||
@@ -40,6 +53,14 @@ stop_when "sample: 12000 samples" sample_stop.log USR1 -- "$MPIEXEC" -n 2 --over
 check "interrupted sampling exited 75" [ $? -eq 75 ]
 check "partial output kept" test -f samples.h5.partial
 expect_exit 4 "use --resume to continue it" -- "$ksi" sample "${sample_args[@]}" --out samples.h5
+cp samples.h5.partial partial.bak
+for edit in "e = f['fields'][:4]; del f['fields']; f['fields'] = e" "f['fields'][0, 0] = float('nan')"; do
+  cp partial.bak samples.h5.partial
+  $PY -c "import h5py; f = h5py.File('samples.h5.partial', 'a'); $edit"
+  expect_exit 3 "partial output samples.h5.partial is damaged" -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" sample "${sample_args[@]}" --out samples.h5 --resume
+  expect_absent samples.h5
+done
+cp partial.bak samples.h5.partial
 run 1 "$ksi" sample "${sample_args[@]}" --out samples.h5 --resume --report sample_resumed.json >sample_resume.log 2>&1 ||
   { echo "FAIL: resume sampling"; failures=$((failures+1)); }
 check "the log of the resumed sampling says what it skipped" grep -q "sample: resuming samples.h5.partial: [0-9]* of 750 batches already done, skipped" sample_resume.log

@@ -15,6 +15,9 @@
 
 namespace ksi::io {
 
+/// A dataset shape as text: "(5, 8)".
+std::string dims_text(const std::vector<std::size_t>& dims);
+
 /// The layout of the files ksi writes, stored as the root attribute `ksi_format_version` of every
 /// one of them (models, data sets, samples, particles, checkpoints) by write_format_version, and
 /// checked by File::open. Files without the attribute were written before it existed and are read
