@@ -73,6 +73,8 @@ bool guide_key(const std::string& key) {
 }  // namespace
 
 std::string config_section(const std::string& path, const std::string& subcommand) {
+  if (std::filesystem::is_directory(path))
+    throw UsageError(cat("config file ", path, " is a folder"));
   std::ifstream in(path);
   if (!in) throw UsageError(cat("cannot read config file ", path));
   // "synth gaussian" reads the [synth] section.
@@ -128,6 +130,8 @@ std::string config_section(const std::string& path, const std::string& subcomman
 }
 
 std::string config_generator(const std::string& path) {
+  if (std::filesystem::is_directory(path))
+    throw UsageError(cat("config file ", path, " is a folder"));
   std::ifstream in(path);
   if (!in) throw UsageError(cat("cannot read config file ", path));
   std::string line, section;

@@ -137,7 +137,13 @@ int run_synth(const Invocation& call) {
     for (std::size_t i = 0; i + 1 < args.size(); ++i)
       if (args[i] == "--config") {
         const std::string generator = config_generator(args[i + 1]);
-        if (!generator.empty()) args.insert(args.begin(), generator);
+        if (generator.empty())
+          throw UsageError(
+              cat("config file ", args[i + 1],
+                  " has no 'generator = NAME' line (in [synth] or before any section); "
+                  "name the generator first: ksi synth NAME --config ",
+                  args[i + 1]));
+        args.insert(args.begin(), generator);
         break;
       }
   }

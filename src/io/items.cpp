@@ -43,6 +43,9 @@ ItemsInfo inspect_items(const File& file) {
     throw InputError(cat("/fields in ", file.path(), " has unknown item_kind '", kind, "'"));
   }
   info.box_size = attrs.has_attribute("box_size") ? attrs.real_attribute("box_size") : 1.0;
+  if (!(info.box_size > 0.0) || !std::isfinite(info.box_size))
+    throw InputError(cat("/fields in ", file.path(), " has box_size ", info.box_size,
+                         ", not a positive length"));
   return info;
 }
 

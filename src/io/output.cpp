@@ -42,9 +42,19 @@ std::string utc_now() {
 
 void check_interrupted(const std::string& path, const std::string& what, bool resume, bool force,
                        const par::Comm& comm) {
-  std::int64_t exists = 0;
-  if (comm.is_root()) exists = std::filesystem::exists(path) ? 1 : 0;
+  std::int64_t exists = 0, folder = 1;
+  if (comm.is_root()) {
+    exists = std::filesystem::exists(path) ? 1 : 0;
+    // It will be written there: a missing folder is said now, not after the run's work.
+    const fs::path p(path);
+    std::error_code ec;
+    folder = fs::is_directory(p.has_parent_path() ? p.parent_path() : fs::path("."), ec) ? 1 : 0;
+  }
   comm.bcast(exists, 0);
+  comm.bcast(folder, 0);
+  if (!folder)
+    throw par::CollectiveError(ExitCode::io,
+                               cat("folder of the ", what, " ", path, " does not exist"), 0);
   if (exists && !resume && !force)
     throw par::CollectiveError(ExitCode::io,
                                cat(what, " ", path,

@@ -130,6 +130,18 @@ expect_exit 2 "choose another --report" -- "$ksi" sample --model model3.h5 --out
 expect_exit 4 "folder of output nodir/r.json does not exist" -- "$ksi" sample --model model3.h5 --out srep.h5 --count 2 --report nodir/r.json
 [ "$before" = "$(sha256sum data3.h5 model3.h5 old_report.json)" ] && echo "ok: reports overwrote nothing" || { echo "FAIL: a --report overwrote a file"; failures=$((failures + 1)); }
 expect_absent mrep.h5 srep.h5
+# A config file that is a folder, a synth config without its generator, a checkpoint in a missing
+# folder (said before the fit's work, not after it), a non-positive or NaN box size.
+mkdir -p cfgdir
+expect_exit 2 "config file cfgdir is a folder" -- "$ksi" fit --config cfgdir --data data3.h5 --out mcfg.h5
+printf 'generator gaussian\n' > nogen.cfg
+expect_exit 2 "has no 'generator = NAME' line" -- "$ksi" synth --config nogen.cfg --out gcfg.h5
+expect_exit 4 "folder of the checkpoint nodir/ck.h5 does not exist" -- "$ksi" fit --data data3.h5 --out mck.h5 --features polynomial --times 3 --checkpoint nodir/ck.h5
+for box in nan -5; do
+  cp data3.h5 box.h5 && $PY -c "import h5py; h5py.File('box.h5', 'a')['fields'].attrs['box_size'] = float('$box')"
+  expect_exit 3 "has box_size $box, not a positive length" -- "$ksi" fit --data box.h5 --out mbox.h5 --features polynomial --times 3 --force
+done
+expect_absent mcfg.h5 gcfg.h5 mck.h5 mbox.h5
 # On two ranks a usage error every rank sees is one line (no message per rank, no MPI abort).
 out=$(run 2 "$ksi" sample --model model3.h5 --out s2.h5 --stepz 4 2>&1)
 [ $? -eq 2 ] && [ "$(grep -c 'ksi: error' <<<"$out")" -eq 1 ] && ! grep -q "MPI_ABORT" <<<"$out" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak (label soak): CYCLES (20) fit -> sample -> stats cycles in a row on 3 ranks, each stage sent
+# Soak (label soak): CYCLES (KSI_SOAK_CYCLES; 20, in ctest 10) fit -> sample -> stats cycles in a row on 3 ranks, each stage sent
 # SIGTERM on every rank at a random moment (as a batch system does at a time limit) and rerun until
 # it completes: ksi fit and ksi sample with --resume after exit 75 (interrupted again at random half
 # of the time), ksi stats (no checkpoint: killed) from the start. Every cycle's model, samples and
@@ -8,7 +8,7 @@
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-cycles=${KSI_SOAK_CYCLES:-20}
+cycles=${KSI_SOAK_CYCLES:-${KSI_SOAK_CYCLES_DEFAULT:-20}}
 RANDOM=15  # the delays are random, the same sequence on every run
 ranks=3
 launch() { "$MPIEXEC" -n $ranks --oversubscribe "$ksi" "$@"; }
