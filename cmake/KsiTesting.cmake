@@ -8,8 +8,11 @@
 set(KSI_TEST_ENVIRONMENT
     "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMPI_MCA_hwloc_base_binding_policy=none;OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1")
 
+#
+# MPI_FILTER <gtest filter>: the tests run at the rank counts above 1 (those that use several ranks;
+# the others would repeat their one-rank run).
 function(ksi_add_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;RANKS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT;MPI_FILTER" "SOURCES;RANKS;LABELS" ${ARGN})
   if(NOT ARG_RANKS)
     set(ARG_RANKS 1)
   endif()
@@ -22,9 +25,13 @@ function(ksi_add_test name)
     if(np GREATER KSI_MPIEXEC_MAX_RANKS)
       continue()
     endif()
+    set(filter)
+    if(ARG_MPI_FILTER AND np GREATER 1)
+      set(filter "--gtest_filter=${ARG_MPI_FILTER}")
+    endif()
     add_test(NAME ${name}.np${np}
              COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} --oversubscribe
-                     ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${name}> ${MPIEXEC_POSTFLAGS})
+                     ${MPIEXEC_PREFLAGS} $<TARGET_FILE:${name}> ${MPIEXEC_POSTFLAGS} ${filter})
     set_tests_properties(${name}.np${np} PROPERTIES
                          ENVIRONMENT "${KSI_TEST_ENVIRONMENT}"
                          TIMEOUT ${ARG_TIMEOUT}
