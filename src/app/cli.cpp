@@ -1,6 +1,5 @@
 #include "app/cli.hpp"
 
-#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
@@ -72,11 +71,22 @@ bool guide_key(const std::string& key) {
 
 }  // namespace
 
-std::string config_section(const std::string& path, const std::string& subcommand) {
+namespace {
+
+// A config file for reading; UsageError for a folder (which opens, and reads as empty) or an
+// unreadable file.
+std::ifstream open_config(const std::string& path) {
   if (std::filesystem::is_directory(path))
     throw UsageError(cat("config file ", path, " is a folder"));
   std::ifstream in(path);
   if (!in) throw UsageError(cat("cannot read config file ", path));
+  return in;
+}
+
+}  // namespace
+
+std::string config_section(const std::string& path, const std::string& subcommand) {
+  std::ifstream in = open_config(path);
   // "synth gaussian" reads the [synth] section.
   const std::string own = subcommand.substr(0, subcommand.find(' '));
   static const std::set<std::string> known = {"synth",  "fit",   "calibrate", "guide",
@@ -130,10 +140,7 @@ std::string config_section(const std::string& path, const std::string& subcomman
 }
 
 std::string config_generator(const std::string& path) {
-  if (std::filesystem::is_directory(path))
-    throw UsageError(cat("config file ", path, " is a folder"));
-  std::ifstream in(path);
-  if (!in) throw UsageError(cat("cannot read config file ", path));
+  std::ifstream in = open_config(path);
   std::string line, section;
   while (std::getline(in, line)) {
     std::string t = line;
@@ -227,10 +234,9 @@ Params parse_key_values(const std::string& option, const std::string& text) {
   return params;
 }
 
-void check_report_path(const po::variables_map& vm, bool force, std::vector<std::string> others,
-                       const par::Comm& world) {
+void check_report_path(const po::variables_map& vm, bool force,
+                       const std::vector<std::string>& others, const par::Comm& world) {
   if (!vm.count("report")) return;
-  others.erase(std::remove(others.begin(), others.end(), std::string()), others.end());
   io::check_output_path(vm["report"].as<std::string>(), force, others, world, "--report");
 }
 

@@ -55,8 +55,8 @@ Params parse_key_values(const std::string& option, const std::string& text);
 /// That --report FILE, if given, may be written: not one of `inputs` or the run's outputs, not
 /// existing unless `force`, in an existing folder (io::check_output_path). Before any work.
 /// Collective.
-void check_report_path(const po::variables_map& vm, bool force, std::vector<std::string> others,
-                       const par::Comm& world);
+void check_report_path(const po::variables_map& vm, bool force,
+                       const std::vector<std::string>& others, const par::Comm& world);
 
 /// Writes the JSON run report (phase timings over ranks, ranks, git hash, extra fields) if
 /// --report FILE was given; rank 0 writes. Collective.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <vector>
 
 #include "ksi/core/error.hpp"
@@ -181,6 +182,32 @@ SolveResult solve_and_diagnose(KSP ksp, Mat A, Vec b, Vec x, double ridge) {
   return result;
 }
 
+// Solves with `ridge` by attempt(ridge) (filling eta; `eta_here` is what this rank holds of it),
+// retrying with 100 times the ridge, at most 6 times, after a NumericalError (a Cholesky breakdown:
+// K numerically indefinite beyond the ridge) or a non-finite eta. `all_ok(ok)` makes the outcome
+// the same on every rank that solves together (identity for one rank). The last error is raised.
+template <class Attempt, class AllOk>
+SolveResult solve_with_growing_ridge(double ridge, std::span<const double> eta_here,
+                                     Attempt&& attempt, AllOk&& all_ok) {
+  for (int tries = 0;; ++tries) {
+    SolveResult result;
+    std::exception_ptr failure;
+    try {
+      result = attempt(ridge);
+      for (const double e : eta_here)
+        if (!std::isfinite(e)) throw NumericalError("the solution eta is not finite");
+    } catch (const NumericalError&) {
+      failure = std::current_exception();
+    }
+    if (all_ok(!failure)) return result;
+    if (tries >= 6) {
+      if (failure) std::rethrow_exception(failure);
+      throw NumericalError("the solution eta is not finite");
+    }
+    ridge *= 100.0;
+  }
+}
+
 }  // namespace
 
 PetscSession::PetscSession(const par::Comm& comm, const std::string& options) {
@@ -210,46 +237,38 @@ SolveResult solve_normal_equations(const Matrix& K, std::span<const double> h,
   const std::size_t P = K.rows();
   ensure(K.cols() == P && h.size() == P && eta.size() == P, "solve: shapes do not match");
   ensure(penalty.empty() || penalty.size() == P, "solve: penalty of the wrong size");
-  double ridge = absolute_ridge(K, relative_ridge);
   const std::vector<double> extra = absolute_penalty(K, penalty);
-  // A Cholesky breakdown (K numerically indefinite beyond the ridge) is retried with a larger
-  // ridge.
-  for (int attempt = 0;; ++attempt) {
-    try {
-      MatHandle A;
-      KSI_PETSC(MatCreateSeqDense(PETSC_COMM_SELF, static_cast<PetscInt>(P),
-                                  static_cast<PetscInt>(P), nullptr, A.out()));
-      PetscScalar* a;
-      KSI_PETSC(MatDenseGetArrayWrite(A.get(), &a));
-      for (std::size_t j = 0; j < P; ++j)
-        for (std::size_t i = 0; i < P; ++i)
-          a[i + j * P] = (i <= j ? K(i, j) : K(j, i)) + (i == j ? ridge + extra[i] : 0.0);
-      KSI_PETSC(MatDenseRestoreArrayWrite(A.get(), &a));
-      KSI_PETSC(MatAssemblyBegin(A.get(), MAT_FINAL_ASSEMBLY));
-      KSI_PETSC(MatAssemblyEnd(A.get(), MAT_FINAL_ASSEMBLY));
-      KSI_PETSC(MatSetOption(A.get(), MAT_SPD, PETSC_TRUE));
-      VecHandle b, x;
-      KSI_PETSC(VecCreateSeq(PETSC_COMM_SELF, static_cast<PetscInt>(P), b.out()));
-      KSI_PETSC(VecDuplicate(b.get(), x.out()));
-      PetscScalar* pb;
-      KSI_PETSC(VecGetArray(b.get(), &pb));
-      for (std::size_t i = 0; i < P; ++i) pb[i] = h[i];
-      KSI_PETSC(VecRestoreArray(b.get(), &pb));
-      KspHandle ksp;
-      make_ksp(PETSC_COMM_SELF, A.get(), ksp.out());
-      SolveResult result = solve_and_diagnose(ksp.get(), A.get(), b.get(), x.get(), ridge);
-      const PetscScalar* px;
-      KSI_PETSC(VecGetArrayRead(x.get(), &px));
-      for (std::size_t i = 0; i < P; ++i) eta[i] = px[i];
-      KSI_PETSC(VecRestoreArrayRead(x.get(), &px));
-      for (double e : eta)
-        if (!std::isfinite(e)) throw NumericalError("the solution eta is not finite");
-      return result;
-    } catch (const NumericalError&) {
-      if (attempt >= 6) throw;
-      ridge *= 100.0;
-    }
-  }
+  const auto attempt = [&](double ridge) {
+    MatHandle A;
+    KSI_PETSC(MatCreateSeqDense(PETSC_COMM_SELF, static_cast<PetscInt>(P), static_cast<PetscInt>(P),
+                                nullptr, A.out()));
+    PetscScalar* a;
+    KSI_PETSC(MatDenseGetArrayWrite(A.get(), &a));
+    for (std::size_t j = 0; j < P; ++j)
+      for (std::size_t i = 0; i < P; ++i)
+        a[i + j * P] = (i <= j ? K(i, j) : K(j, i)) + (i == j ? ridge + extra[i] : 0.0);
+    KSI_PETSC(MatDenseRestoreArrayWrite(A.get(), &a));
+    KSI_PETSC(MatAssemblyBegin(A.get(), MAT_FINAL_ASSEMBLY));
+    KSI_PETSC(MatAssemblyEnd(A.get(), MAT_FINAL_ASSEMBLY));
+    KSI_PETSC(MatSetOption(A.get(), MAT_SPD, PETSC_TRUE));
+    VecHandle b, x;
+    KSI_PETSC(VecCreateSeq(PETSC_COMM_SELF, static_cast<PetscInt>(P), b.out()));
+    KSI_PETSC(VecDuplicate(b.get(), x.out()));
+    PetscScalar* pb;
+    KSI_PETSC(VecGetArray(b.get(), &pb));
+    for (std::size_t i = 0; i < P; ++i) pb[i] = h[i];
+    KSI_PETSC(VecRestoreArray(b.get(), &pb));
+    KspHandle ksp;
+    make_ksp(PETSC_COMM_SELF, A.get(), ksp.out());
+    SolveResult result = solve_and_diagnose(ksp.get(), A.get(), b.get(), x.get(), ridge);
+    const PetscScalar* px;
+    KSI_PETSC(VecGetArrayRead(x.get(), &px));
+    for (std::size_t i = 0; i < P; ++i) eta[i] = px[i];
+    KSI_PETSC(VecRestoreArrayRead(x.get(), &px));
+    return result;
+  };
+  return solve_with_growing_ridge(absolute_ridge(K, relative_ridge), eta, attempt,
+                                  [](bool ok) { return ok; });
 }
 
 SolveResult solve_normal_equations_distributed(const Matrix& K, std::span<const double> h,
@@ -274,9 +293,8 @@ SolveResult solve_normal_equations_distributed(const Matrix& K, std::span<const 
   group.raise_if_any(failure);
   group.bcast(ridge, 0);
 
-  // One attempt with `ridge` (collective over the group; eta on the root). A Cholesky breakdown
-  // (seen by every rank of the group) or a non-finite eta is retried with a larger ridge, as the
-  // serial solve does, so that both paths fail or succeed alike.
+  // One attempt with `ridge` (collective over the group; eta on the root), retried as the serial
+  // solve's (solve_with_growing_ridge), the outcome agreed by the group.
   const auto attempt_with = [&](double ridge) {
     MatHandle A;
     // MatCreateScaLAPACK sets the equal-block PETSc layout that ScaLAPACK's grid requires.
@@ -333,21 +351,9 @@ SolveResult solve_normal_equations_distributed(const Matrix& K, std::span<const 
     }
     return result;
   };
-  for (int attempt = 0;; ++attempt) {
-    SolveResult result;
-    double bad = 0.0;
-    try {
-      result = attempt_with(ridge);
-      if (group.is_root())
-        for (std::size_t i = 0; i < static_cast<std::size_t>(P); ++i)
-          if (!std::isfinite(eta[i])) bad = 1.0;
-    } catch (const NumericalError&) {
-      bad = 1.0;
-    }
-    if (group.allreduce_max(bad) == 0.0) return result;
-    if (attempt >= 6) throw NumericalError("the solution eta is not finite");
-    ridge *= 100.0;
-  }
+  return solve_with_growing_ridge(
+      ridge, group.is_root() ? eta.first(static_cast<std::size_t>(P)) : std::span<double>(),
+      attempt_with, [&](bool ok) { return group.allreduce_max(ok ? 0.0 : 1.0) == 0.0; });
 }
 
 }  // namespace ksi::fit

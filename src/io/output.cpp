@@ -38,6 +38,12 @@ std::string utc_now() {
   return buffer;
 }
 
+// The folder a file of `path` is written in.
+fs::path folder_of(const std::string& path) {
+  const fs::path p(path);
+  return p.has_parent_path() ? p.parent_path() : fs::path(".");
+}
+
 }  // namespace
 
 void check_interrupted(const std::string& path, const std::string& what, bool resume, bool force,
@@ -46,9 +52,8 @@ void check_interrupted(const std::string& path, const std::string& what, bool re
   if (comm.is_root()) {
     exists = std::filesystem::exists(path) ? 1 : 0;
     // It will be written there: a missing folder is said now, not after the run's work.
-    const fs::path p(path);
     std::error_code ec;
-    folder = fs::is_directory(p.has_parent_path() ? p.parent_path() : fs::path("."), ec) ? 1 : 0;
+    folder = fs::is_directory(folder_of(path), ec) ? 1 : 0;
   }
   comm.bcast(exists, 0);
   comm.bcast(folder, 0);
@@ -70,7 +75,7 @@ void check_output_path(const std::string& path, bool force, const std::vector<st
   if (comm.is_root()) {
     std::error_code ec;
     const fs::path p(path);
-    const fs::path folder = p.has_parent_path() ? p.parent_path() : fs::path(".");
+    const fs::path folder = folder_of(path);
     if (path.empty()) {
       problem = "no output file given (use --out FILE)";
       code = ExitCode::usage;
