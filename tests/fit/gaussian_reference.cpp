@@ -114,6 +114,12 @@ Model exact_gaussian_model(const synth::Gaussian& g, const std::string& schedule
                std::move(grid), std::move(eta));
 }
 
+Matrix drift_at(const Model& model, double t, const Matrix& X) {
+  Matrix B;
+  model.drift(t, X, B);
+  return B;
+}
+
 Model fit_spread(const synth::Gaussian& g, std::size_t items, std::uint64_t data_seed,
                  std::unique_ptr<features::FeatureMap> features, const fit::FitOptions& options,
                  const par::Comm& comm, bool expect_work) {

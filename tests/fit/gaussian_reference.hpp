@@ -20,6 +20,9 @@ void gaussian_drift(const synth::Gaussian& g, const Schedule& s, double t, Matri
 /// b_t(x) for every row of X.
 Matrix gaussian_drift_at(const synth::Gaussian& g, const Schedule& s, double t, const Matrix& X);
 
+/// The model's drift b_t at every row of X.
+Matrix drift_at(const Model& model, double t, const Matrix& X);
+
 /// n points distributed like I_t = alpha z + beta x1 (x1 ~ g from stream `data_seed`, z from the
 /// test stream `noise_id`), where the drift matters.
 Matrix interpolant_points(const synth::Gaussian& g, const Schedule& s, double t, std::size_t n,

@@ -53,9 +53,7 @@ TEST_P(GaussianDrift, FittedDriftMatchesClosedFormWithinMonteCarloError) {
     const double t = a.times()[k];
     const Matrix X = test::interpolant_points(g, a.schedule(), t, 500);
     const Matrix exact = test::gaussian_drift_at(g, a.schedule(), t, X);
-    Matrix fa, fb;
-    a.drift(t, X, fa);
-    b.drift(t, X, fb);
+    const Matrix fa = test::drift_at(a, t, X), fb = test::drift_at(b, t, X);
     const double error = rms_relative(fa, exact);
     // Two independent fits differ by sqrt(2) times the Monte Carlo error of one.
     const double mc_error = rms_relative(fa, fb) / std::sqrt(2.0);

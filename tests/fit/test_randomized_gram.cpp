@@ -147,11 +147,9 @@ TEST(RandomizedGram, FitRecoversTheClosedFormGaussianDrift) {
     const double t = exact.times()[k];
     const Matrix X = test::interpolant_points(g, exact.schedule(), t, 500);
     const Matrix truth = test::gaussian_drift_at(g, exact.schedule(), t, X);
-    Matrix fe, fr;
-    exact.drift(t, X, fe);
-    randomized.drift(t, X, fr);
-    const double error_exact = test::relative_difference(fe, truth);
-    const double error_randomized = test::relative_difference(fr, truth);
+    const double error_exact = test::relative_difference(test::drift_at(exact, t, X), truth);
+    const double error_randomized =
+        test::relative_difference(test::drift_at(randomized, t, X), truth);
     EXPECT_LT(error_randomized, 0.05) << "t = " << t;
     EXPECT_LT(error_randomized, 2.5 * error_exact + 0.005) << "t = " << t;
   }
@@ -204,10 +202,10 @@ TEST(RandomizedGram, FourierFitIsNotFinalizedAgainAndMatchesTheExactGramFit) {
   for (std::size_t k = 1; k + 1 < exact.times().size(); ++k) {
     const double t = exact.times()[k];
     const Matrix X = test::interpolant_points(g, exact.schedule(), t, 400);
-    Matrix fe, fr;
-    exact.drift(t, X, fe);
-    randomized.drift(t, X, fr);
-    EXPECT_LT(test::relative_difference(fr, fe), 0.05) << "t = " << t;
+    EXPECT_LT(
+        test::relative_difference(test::drift_at(randomized, t, X), test::drift_at(exact, t, X)),
+        0.05)
+        << "t = " << t;
   }
 }
 
@@ -235,10 +233,9 @@ TEST(RandomizedGram, GuidedPassesTakeTheEnsembleGramInFinalUnits) {
     for (std::size_t k = 1; k + 1 < model.times().size(); ++k) {
       const double t = model.times()[k];
       const Matrix X = test::interpolant_points(g, model.schedule(), t, 400);
-      Matrix f;
-      model.drift(t, X, f);
       worst = std::max(
-          worst, test::relative_difference(f, test::gaussian_drift_at(g, model.schedule(), t, X)));
+          worst, test::relative_difference(test::drift_at(model, t, X),
+                                           test::gaussian_drift_at(g, model.schedule(), t, X)));
     }
     return worst;
   };
