@@ -56,21 +56,34 @@ void write_checkpoint(const std::string& path, const Params& config, std::size_t
   out.commit();
 }
 
+std::string damaged_message(const std::string& kind, const std::string& path,
+                            const std::string& what) {
+  return cat(kind, " ", path, " is damaged: ", what, " (remove it, or use --force to start over)");
+}
+
+Matrix read_checkpoint_matrix(const io::Group& root, const std::string& kind,
+                              const std::string& path, const char* name, std::size_t rows,
+                              std::size_t cols, bool finite) {
+  std::vector<std::size_t> dims;
+  const auto values = root.read_reals(name, &dims);
+  if (dims.size() != 2 || dims[1] != cols || (rows > 0 && dims[0] != rows))
+    throw InputError(
+        damaged_message(kind, path,
+                        cat("/", name, " has shape ", io::dims_text(dims), ", expected (",
+                            rows > 0 ? std::to_string(rows) : std::string("n"), ", ", cols, ")")));
+  if (finite)
+    for (const double v : values)
+      if (!std::isfinite(v))
+        throw InputError(damaged_message(kind, path, cat("/", name, " holds a non-finite value")));
+  Matrix m(dims[0], dims[1]);
+  std::copy(values.begin(), values.end(), m.data());
+  return m;
+}
+
 CheckpointContent read_checkpoint(const std::string& path, const Params& config, std::size_t packed,
                                   const CheckpointShape& shape, const par::Comm& comm) {
   const auto damaged = [&](const std::string& what) {
-    return InputError(cat("checkpoint ", path, " is damaged: ", what,
-                          " (remove it, or use --force to start over)"));
-  };
-  const auto expect_shape = [&](const char* name, const std::vector<std::size_t>& dims,
-                                const std::vector<std::size_t>& want) {
-    if (dims != want)
-      throw damaged(
-          cat("/", name, " has shape ", io::dims_text(dims), ", expected ", io::dims_text(want)));
-  };
-  const auto expect_finite = [&](const char* name, std::span<const double> values) {
-    for (const double v : values)
-      if (!std::isfinite(v)) throw damaged(cat("/", name, " holds a non-finite value"));
+    return InputError(damaged_message("checkpoint", path, what));
   };
   io::File file = io::File::open(path, comm);
   CheckpointContent content;
@@ -91,22 +104,20 @@ CheckpointContent read_checkpoint(const std::string& path, const Params& config,
     content.chunk_begin = static_cast<std::size_t>(begin);
     content.chunk_end = static_cast<std::size_t>(end);
     const auto read_matrix = [&](const char* name) {
-      std::vector<std::size_t> dims;
-      const auto values = root.read_reals(name, &dims);
-      expect_shape(name, dims, {shape.times, shape.features});
-      expect_finite(name, values);
-      Matrix m(dims[0], dims[1]);
-      std::copy(values.begin(), values.end(), m.data());
-      return m;
+      return read_checkpoint_matrix(root, "checkpoint", path, name, shape.times, shape.features);
     };
     content.eta = read_matrix("eta");
     std::vector<std::size_t> dims;
     content.diagnostics = root.read_reals("diagnostics", &dims);
-    expect_shape("diagnostics", dims, {6 * shape.times});
+    if (dims != std::vector<std::size_t>{6 * shape.times})
+      throw damaged(cat("/diagnostics has shape ", io::dims_text(dims), ", expected (",
+                        6 * shape.times, ")"));
     content.targets = {read_matrix("target_mean"), read_matrix("target_variance"),
                        read_matrix("target_rhs")};
     content.batch_done = root.read_integers("batch_done", &dims);
-    expect_shape("batch_done", dims, {shape.batches});
+    if (dims != std::vector<std::size_t>{shape.batches})
+      throw damaged(
+          cat("/batch_done has shape ", io::dims_text(dims), ", expected (", shape.batches, ")"));
     // Flags summed over the ranks that wrote them (each time group marks its batches).
     for (const auto flag : content.batch_done)
       if (flag < 0) throw damaged("/batch_done holds a negative flag");
@@ -115,9 +126,9 @@ CheckpointContent read_checkpoint(const std::string& path, const Params& config,
   const io::RowDataset rows = root.open_rows("sums");
   const std::size_t chunk = content.chunk_end - content.chunk_begin;
   comm.require_all(rows.row_size() == 2 * packed && rows.rows() == chunk,
-                   cat("checkpoint ", path, " is damaged: /sums holds ", rows.rows(), " x ",
-                       rows.row_size(), " values, expected ", chunk, " x ", 2 * packed,
-                       " (remove it, or use --force to start over)"),
+                   damaged_message("checkpoint", path,
+                                   cat("/sums holds ", rows.rows(), " x ", rows.row_size(),
+                                       " values, expected ", chunk, " x ", 2 * packed)),
                    ExitCode::input);
   content.sums.assign(rows.rows(), std::vector<DoubleDouble>(comm.is_root() ? packed : 0));
   bool finite = true;
@@ -127,10 +138,7 @@ CheckpointContent read_checkpoint(const std::string& path, const Params& config,
     rows.read_rows(k, comm.is_root() ? 1 : 0, values);
     for (const double v : values) finite = finite && std::isfinite(v);
   }
-  comm.require_all(finite,
-                   cat("checkpoint ", path,
-                       " is damaged: /sums holds a non-finite value (remove it, or use --force to "
-                       "start over)"),
+  comm.require_all(finite, damaged_message("checkpoint", path, "/sums holds a non-finite value"),
                    ExitCode::input);
   return content;
 }

@@ -8,10 +8,15 @@
 #include <vector>
 
 #include "ksi/core/compensated.hpp"
+#include "ksi/core/error.hpp"
 #include "ksi/core/matrix.hpp"
 #include "ksi/core/params.hpp"
 #include "ksi/model/model.hpp"
 #include "ksi/par/comm.hpp"
+
+namespace ksi::io {
+class Group;
+}
 
 namespace ksi::fit::detail {
 
@@ -33,6 +38,16 @@ void write_checkpoint(const std::string& path, const Params& config, std::size_t
                       const Matrix& eta, const std::vector<double>& diagnostics,
                       const FeatureTargets& targets, std::size_t packed,
                       const std::vector<std::vector<DoubleDouble>>& sums, const par::Comm& comm);
+
+/// The message of a damaged checkpoint: "<kind> <path> is damaged: <what> (remove it, or use
+/// --force to start over)" (kind: "checkpoint", "guide checkpoint").
+std::string damaged_message(const std::string& kind, const std::string& path,
+                            const std::string& what);
+/// Dataset `name` of a checkpoint's `root` as a rows x cols matrix (rows 0: any number), with
+/// finite values unless `finite` is false; InputError (damaged_message) naming it otherwise.
+Matrix read_checkpoint_matrix(const io::Group& root, const std::string& kind,
+                              const std::string& path, const char* name, std::size_t rows,
+                              std::size_t cols, bool finite = true);
 
 /// What a checkpoint of this fit must hold: T times, P features, `batches` batch flags per chunk.
 struct CheckpointShape {

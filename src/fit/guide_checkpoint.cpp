@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "fit/checkpoint.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -137,8 +138,7 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
 void read_guide_checkpoint(const std::string& path, const Params& config, const GuideShape& shape,
                            Position& at, std::vector<Batch>& batches, const par::Comm& comm) {
   const auto damaged = [&](const std::string& what) {
-    return InputError(cat("guide checkpoint ", path, " is damaged: ", what,
-                          " (remove it, or use --force to start over)"));
+    return InputError(damaged_message("guide checkpoint", path, what));
   };
   const std::size_t T = shape.times, P = shape.features;
   io::File file = io::File::open(path, comm);
@@ -164,50 +164,41 @@ void read_guide_checkpoint(const std::string& path, const Params& config, const 
       at.diverged = static_cast<std::size_t>(root.integer_attribute("diverged_pass"));
     if (root.has_attribute("verifying")) at.verifying = root.integer_attribute("verifying") != 0;
     if (at.time > T) throw damaged(cat("its time index ", at.time, " is past its ", T, " times"));
-    // A matrix of `cols` columns (and T rows unless `any_rows`), finite where `finite`.
-    const auto read = [&](const char* name, std::size_t cols, bool any_rows = false,
+    // A rows x cols matrix (rows 0: any number), finite where `finite`.
+    const auto read = [&](const char* name, std::size_t rows, std::size_t cols,
                           bool finite = true) {
-      std::vector<std::size_t> dims;
-      const auto values = root.read_reals(name, &dims);
-      if (dims.size() != 2 || dims[1] != cols || (!any_rows && dims[0] != T))
-        throw damaged(cat("/", name, " has shape ", io::dims_text(dims), ", expected (",
-                          any_rows ? std::string("n") : std::to_string(T), ", ", cols, ")"));
-      if (finite)
-        for (const double v : values)
-          if (!std::isfinite(v)) throw damaged(cat("/", name, " holds a non-finite value"));
-      Matrix m(dims[0], dims[1]);
-      std::copy(values.begin(), values.end(), m.data());
-      return m;
+      return read_checkpoint_matrix(root, "guide checkpoint", path, name, rows, cols, finite);
     };
-    at.eta = read("eta", P);
-    at.pass_start_eta = read("pass_start_eta", P);
-    at.correction = read("correction", P);
-    at.pass_start_correction = read("pass_start_correction", P);
-    if (at.best_pass > 0) at.best_eta = read("best_eta", P);
-    if (root.has("eta_base")) at.eta_base = read("eta_base", P);
+    at.eta = read("eta", T, P);
+    at.pass_start_eta = read("pass_start_eta", T, P);
+    at.correction = read("correction", T, P);
+    at.pass_start_correction = read("pass_start_correction", T, P);
+    if (at.best_pass > 0) at.best_eta = read("best_eta", T, P);
+    if (root.has("eta_base")) at.eta_base = read("eta_base", T, P);
     if (root.has("sweep_error")) {
       at.sweep_scale = root.real_attribute("sweep_scale");
-      at.sweep_error = read("sweep_error", P);
-      at.best_error = read("best_error", P);
+      at.sweep_error = read("sweep_error", T, P);
+      at.best_error = read("best_error", T, P);
     }
     if (root.has("gram")) {
-      at.gram = read("gram", P * (P + 1) / 2);
-      at.gram_h = read("gram_h", P);
+      at.gram = read("gram", T, P * (P + 1) / 2);
+      at.gram_h = read("gram_h", T, P);
       at.gram_ready = root.integers_attribute("gram_ready");
       if (at.gram_ready.size() != T) throw damaged("its gram_ready flags are not one per time");
     }
     // The z's of passes (NaN beyond a sweep's divergence).
-    at.rms = matrix_rows(read("rms_z", T, true, false));
-    at.largest = matrix_rows(read("max_z", T, true, false));
+    at.rms = matrix_rows(read("rms_z", 0, T, false));
+    at.largest = matrix_rows(read("max_z", 0, T, false));
   });
   const io::Group root = file.root();
   const io::RowDataset X = root.open_rows("X"), Y = root.open_rows("Y");
   for (const auto* rows : {&X, &Y})
-    comm.require_all(rows->rows() == shape.members && rows->row_size() == shape.dimension,
-                     cat("guide checkpoint ", path, " is damaged: its paths are ", rows->rows(),
-                         " x ", rows->row_size(), " values, expected ", shape.members, " x ",
-                         shape.dimension, " (remove it, or use --force to start over)"),
-                     ExitCode::input);
+    comm.require_all(
+        rows->rows() == shape.members && rows->row_size() == shape.dimension,
+        damaged_message("guide checkpoint", path,
+                        cat("its paths are ", rows->rows(), " x ", rows->row_size(),
+                            " values, expected ", shape.members, " x ", shape.dimension)),
+        ExitCode::input);
   const auto rounds =
       static_cast<std::size_t>(comm.allreduce_max(static_cast<std::int64_t>(batches.size())));
   for (std::size_t r = 0; r < rounds; ++r) {
@@ -225,9 +216,7 @@ void read_guide_checkpoint(const std::string& path, const Params& config, const 
     for (const Matrix* m : {&batch.state.X, &batch.state.Y})
       for (const double v : m->values()) finite = finite && std::isfinite(v);
   comm.require_all(finite,
-                   cat("guide checkpoint ", path,
-                       " is damaged: its paths hold a non-finite value (remove it, or use --force "
-                       "to start over)"),
+                   damaged_message("guide checkpoint", path, "its paths hold a non-finite value"),
                    ExitCode::input);
 }
 
