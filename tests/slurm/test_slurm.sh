@@ -14,9 +14,10 @@
 #      uninterrupted reference, and checks the interruption (exit 75 after a checkpoint), the
 #      resumption, and that eta equals the reference bitwise;
 #   5. runs a small scaling study inside an allocation (jobs/scaling.sbatch) and checks its CSV and plot;
-#   6. submits the same fit with --requeue and KSI_REQUEUE=1 (as submit-pipeline.sh does): cut off by
-#      its time limit, it requeues itself (scontrol requeue) and resumes from its checkpoint until it
-#      completes, and eta equals the uninterrupted reference of 4 bitwise;
+#   6. submits the same fit with --requeue and KSI_REQUEUE=1 (as submit-pipeline.sh does): stopped by
+#      USR1 to its batch shell (scancel --batch --signal), it requeues itself (scontrol requeue) and
+#      resumes from its checkpoint until it completes, and eta equals the uninterrupted reference of 4
+#      bitwise;
 #   7. checks exit code 6 inside an allocation of 2 tasks: ksi launched on 1 rank (mpirun -n 1) and as
 #      2 singletons (srun --mpi=none) stops with 6 and says why; KSI_IGNORE_SLURM_NTASKS lets it run.
 # The daemons it started are stopped by their process ids on every exit path.
@@ -237,19 +238,27 @@ check "scaling.png was drawn" [ -s "$study/scaling.png" ]
 
 
 # ---------------------------------------------------------------------------------------------------
-# 6. Requeue: the fit of 4 again, cut off by its time limit and requeued by its own job script
-#    (KSI_REQUEUE=1, at most KSI_MAX_REQUEUES times) until it completes.
+# 6. Requeue: the fit of 4 again, stopped by USR1 to its batch shell (what the time limit's --signal
+#    does in 4; sent here with scancel once the fit is under way, so the test does not wait for a
+#    time limit) and requeued by its own job script (KSI_REQUEUE=1, at most KSI_MAX_REQUEUES times)
+#    until it completes.
 requeue=$work/requeue
 mkdir -p "$requeue/logs" && cp "$cut/pipeline.cfg" "$cut/train.h5" "$requeue/"
-requeue_job=$(sbatch --parsable --requeue --ntasks=2 --time=1 --signal=B:USR1@20 \
+requeue_job=$(sbatch --parsable --requeue --ntasks=2 --time=10 --signal=B:USR1@20 \
                 --output="$requeue/logs/%x-%j.out" --export=ALL,KSI_REQUEUE=1,KSI_MAX_REQUEUES=8 \
                 "$src/jobs/fit.sbatch" "$requeue")
 echo "requeue job $requeue_job"
-# Each restart is released from Slurm's hold at once (the fit needs two or three).
+requeue_log=$requeue/logs/ksi-fit-$requeue_job.out
+deadline=$((SECONDS + 120))
+until grep -q "starting from the beginning" "$requeue_log" 2>/dev/null || [ $SECONDS -ge $deadline ]; do
+  sleep 1
+done
+sleep 8  # into the fit's first chunks
+scancel --batch --signal=USR1 "$requeue_job" || fail "scancel --batch --signal=USR1 $requeue_job"
+# The restart is released from Slurm's hold at once.
 slurm_release_requeues 600 "$requeue_job" || fail "the requeue job $requeue_job was not requeued, or did not finish, in 600 s"
 slurm_wait_jobs 300 "$requeue_job" || fail "the requeued fit did not finish"
 sacct -j "$requeue_job" -D -o JobID,JobName,State,ExitCode,Elapsed,Start,End
-requeue_log=$requeue/logs/ksi-fit-$requeue_job.out
 check "sacct: the requeued job $requeue_job COMPLETED" [ "$(slurm_job_state "$requeue_job")" = COMPLETED ]
 check "the job was cut off and requeued itself at least once" grep -q "requeueing job $requeue_job (restart 1 of at most 8)" "$requeue_log"
 check "ksi wrote its checkpoint before the requeue" grep -q "checkpoint written to model.h5.checkpoint" "$requeue_log"
