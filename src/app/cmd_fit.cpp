@@ -162,6 +162,7 @@ int run_fit(const Invocation& call) {
   training.data = data_path;
   if (vm.count("max-items")) training.max_items = vm["max-items"].as<std::size_t>();
   training.feature_kind = vm["features"].as<std::string>();
+  training.feature_kind_given = !vm["features"].defaulted();
   training.feature_params =
       parse_key_values("feature-params", vm["feature-params"].as<std::string>());
   if (vm.count("features-from")) training.features_from = vm["features-from"].as<std::string>();

@@ -132,6 +132,22 @@ int run_sample(const Invocation& call) {
                              "precondition", "refine-below", "refine-iterations", "refine-refresh"})
       if (!vm[name].defaulted())
         throw UsageError(cat("--", name, " applies to --method microcanonical only"));
+  if (micro) {
+    // The integrator's settings mean nothing to L-BFGS: refused on the command line; a shared
+    // config's [sample] section may hold them for the sde runs, so there they are only noted.
+    std::string from_config;
+    for (const char* name : {"steps", "integrator", "diffusion", "diffusion-scale"}) {
+      if (vm[name].defaulted()) continue;
+      if (given_on_command_line(call, desc, {}, name))
+        throw UsageError(cat("--", name,
+                             " applies to --method sde only (microcanonical synthesis runs "
+                             "L-BFGS: --max-iterations, --tolerance)"));
+      from_config += (from_config.empty() ? "" : ", ") + std::string(name);
+    }
+    if (!from_config.empty())
+      par::Log::info("sample: the config's " + from_config +
+                     " apply to --method sde; microcanonical synthesis does not use them");
+  }
   sample::SampleOptions options;
   options.steps = vm["steps"].as<std::size_t>();
   options.integrator = sample::parse_integrator(vm["integrator"].as<std::string>());

@@ -15,6 +15,7 @@
 #include "ksi/io/output.hpp"
 #include "ksi/par/comm.hpp"
 #include "ksi/par/log.hpp"
+#include "ksi/par/signals.hpp"
 
 namespace {
 
@@ -104,6 +105,9 @@ int main(int argc, char** argv) {
     // waits there) to learn whether all did.
     const ksi::par::Comm errors = ksi::par::Comm::world();
     const bool parallel = world.size() > 1;
+    // A signal ends the commands that keep no checkpoint with one line and no temporary left;
+    // fit, guide, sample and calibrate turn SIGUSR1 and SIGTERM into a checkpoint and exit 75.
+    ksi::par::install_termination_handlers(world.is_root());
     const auto report = [&](const char* message, int exit_code, bool agreed) {
       // An agreed error is printed once; so is one that every rank caught within a moment of the
       // others (a usage error, an unreadable input: every rank checks the same), and the job ends

@@ -45,6 +45,10 @@ void TrainingInputs::validate() const {
   if (max_items && *max_items == 0) throw UsageError("--max-items must be positive");
   if (!features_from.empty() && !units_from.empty())
     throw UsageError("--features-from already brings the units: drop --units-from");
+  if (!features_from.empty() && !feature_params.entries().empty())
+    throw UsageError(cat("--features-from ", features_from,
+                         " takes the feature map and its parameters from that model: drop "
+                         "--feature-params (given on the command line or in the config)"));
   if (!member_list(*this).paths.empty() && !units_from.empty())
     throw UsageError("a combination of models works in its members' units: drop --units-from");
   if (shell_correction != "on" && shell_correction != "off" && shell_correction != "auto")
@@ -102,9 +106,16 @@ TrainingSet prepare_training(const TrainingInputs& inputs, FitOptions& options,
       throw UsageError("--features-from " + inputs.features_from +
                        ": a combination of models is not a feature map to reuse (fit a new "
                        "combination with --features models --feature-params paths=...)");
+    // The map and the units are the reference's: another --features or --standardize would be
+    // ignored.
+    const auto& spec = reference.features().spec();
+    if (inputs.feature_kind_given && inputs.feature_kind != spec.kind)
+      throw UsageError(cat("--features ", inputs.feature_kind, ", but --features-from ",
+                           inputs.features_from, " holds a ", spec.kind, " map: drop --features"));
     st = reference.standardization();
+    check_standardize(st, inputs.features_from);
     st.to_model(data.values, data.info.shape);
-    set.features = features::make_feature_map(reference.features().spec(), data.info.shape);
+    set.features = features::make_feature_map(spec, data.info.shape);
   } else if (is_combination(inputs)) {
     // The members' drifts live in their model units: the combination takes them (and their
     // schedule unless --schedule says otherwise, which build_combination then refuses).

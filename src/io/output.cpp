@@ -12,6 +12,7 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/version.hpp"
+#include "ksi/par/signals.hpp"
 
 namespace fs = std::filesystem;
 
@@ -120,6 +121,10 @@ OutputFile::OutputFile(std::string path, bool force, const std::vector<std::stri
   const fs::path p(path_);
   temporary_ =
       (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(pid))).string();
+  // Removed by the termination handlers if a signal ends the process first (rank 0 removes it, as
+  // the destructor does). A resumable partial output is never tracked: it stays for --resume.
+  if (comm.is_root()) par::track_temporary(temporary_);
+  tracked_ = comm.is_root();
   file_ = std::make_unique<File>(File::create(temporary_, comm));
   write_format_version(file_->root());
 }
@@ -143,6 +148,8 @@ OutputFile::OutputFile(std::string path, bool force, const std::vector<std::stri
 
 void OutputFile::keep_partial() {
   file_->close();
+  if (tracked_) par::untrack_temporary(temporary_);
+  tracked_ = false;
   committed_ = true;  // nothing for the destructor to remove
 }
 
@@ -166,6 +173,7 @@ OutputFile::~OutputFile() {
     std::error_code ec;
     fs::remove(temporary_, ec);
   }
+  if (tracked_) par::untrack_temporary(temporary_);
 }
 
 void OutputFile::add_sidecar(const std::string& path, std::string contents) {
@@ -209,6 +217,8 @@ void OutputFile::commit() {
     }
     if (!problem.empty()) fs::remove(temporary_, ec);
   }
+  if (tracked_) par::untrack_temporary(temporary_);
+  tracked_ = false;
   committed_ = true;                                           // the temporary is gone either way
   comm_->require_all(problem.empty(), problem, ExitCode::io);  // problem is only set on rank 0
 }

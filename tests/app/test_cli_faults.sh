@@ -11,7 +11,10 @@
 #   3. a disk that fills up while writing (a small tmpfs mounted here: skipped with a message where
 #      that is not allowed): exit 4, one message saying so, nothing left on it, no hang;
 #   4. exit code 5 (a sample or the drifting velocity turns non-finite) and 6 (MPI size differs from
-#      SLURM_NTASKS), on 1 and 2 ranks, with one message.
+#      SLURM_NTASKS), on 1 and 2 ranks, with one message;
+#   5. SIGTERM and SIGINT to the commands that keep no checkpoint (ksi synth on 1 and 2 ranks, ksi
+#      drift) while they work: a non-zero exit (the signal's status on one rank), one line saying
+#      so, and neither the output nor its temporary left.
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
@@ -225,4 +228,41 @@ for n in 1 2; do
 done
 check "KSI_IGNORE_SLURM_NTASKS skips the check" env SLURM_NTASKS=3 KSI_IGNORE_SLURM_NTASKS=1 "$ksi" info small.h5 -q
 expect_absent x.h5
+
+# ---------------------------------------------------------------------------------------------------
+# 5. Signals to the commands without checkpoints, once they work (ksi synth has its output's temporary
+#    open then; ksi drift writes at the end). mpirun ends with its own code (1) when its ranks die by
+#    a signal; one rank without a launcher with the signal's status.
+# signal_when_working OUT PATTERN SIGNAL -- command...: SIGNAL to the command once OUT's temporary
+# exists or its output matches PATTERN; prints its exit code and the number of lines saying so.
+signal_when_working() {
+  local out=$1 pattern=$2 signal=$3
+  shift 4
+  : >signal.log
+  "$@" >signal.log 2>&1 &
+  local pid=$! deadline=$((SECONDS + 60))
+  until compgen -G ".$out.tmp.*" >/dev/null || grep -q -- "$pattern" signal.log ||
+        ! kill -0 $pid 2>/dev/null || [ $SECONDS -ge $deadline ]; do
+    sleep 0.05
+  done
+  sleep 0.3  # into the work
+  kill -"$signal" $pid 2>/dev/null
+  wait $pid
+  echo "$? $(grep -c "ksi: stopped by SIG$signal" signal.log)"
+}
+expect_stopped() {  # expect_stopped WHAT OUT "CODE LINES" WANT_CODE
+  local what=$1 out=$2 result=$3 want=$4
+  check "$what: exit $want with one line saying so (got: $result)" [ "$result" = "$want 1" ]
+  check "$what: neither $out nor its temporary is left" [ -z "$(compgen -G "$out" ; compgen -G ".$out.tmp.*")" ]
+}
+synth_slow=(synth turbulence --grid 32 --count 8 --spinup-turnovers 50 --out synth_stopped.h5)
+drift_slow=(drift --data drift_data.h5 --iterations 100000 --out drift_stopped.h5)
+result=$(signal_when_working synth_stopped.h5 "^$" TERM -- "$ksi" "${synth_slow[@]}")
+expect_stopped "synth turbulence, SIGTERM" synth_stopped.h5 "$result" 143
+result=$(signal_when_working synth_stopped.h5 "^$" TERM -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" "${synth_slow[@]}")
+expect_stopped "synth turbulence on 2 ranks, SIGTERM to mpirun" synth_stopped.h5 "$result" 1
+result=$(signal_when_working drift_stopped.h5 "drift: .*ETA" TERM -- "$ksi" "${drift_slow[@]}")
+expect_stopped "drift, SIGTERM" drift_stopped.h5 "$result" 143
+result=$(signal_when_working drift_stopped.h5 "drift: .*ETA" INT -- "$ksi" "${drift_slow[@]}")
+expect_stopped "drift, SIGINT" drift_stopped.h5 "$result" 130
 finish

@@ -36,6 +36,11 @@ run 2 "$ksi" fit --features scattering --times 4 --draws 1 --batch 2 -q --data f
     --feature-params J=3,L=4,phi4_diagonal=true || failures=$((failures + 1))
 fit --data f3.h5 --out m3.h5 --feature-params J=2,L=3,isotropic=true || failures=$((failures + 1))
 fit --data f2.h5 --out m2_again.h5 --features-from m2.h5 || failures=$((failures + 1))
+# A map, parameters or units beside --features-from would be ignored: refused.
+expect_exit 2 "drop --feature-params" -- fit --data f2.h5 --out x_from.h5 --features-from m2.h5 --feature-params J=2
+expect_exit 2 "holds a scattering map: drop --features" -- "$ksi" fit --data f2.h5 --out x_from.h5 --features-from m2.h5 --features fourier
+expect_exit 2 "drop --standardize" -- fit --data f2.h5 --out x_from.h5 --features-from m2.h5 --standardize none
+expect_absent x_from.h5
 "$ksi" sample --model m1.h5 --out s1.h5 --count 5 --steps 6 -q || failures=$((failures + 1))
 "$ksi" sample --model m2.h5 --out s2.h5 --count 4 --steps 6 --batch 1 -q || failures=$((failures + 1))
 run 2 "$ksi" sample --model m2.h5 --out s2_np2.h5 --count 4 --steps 6 --batch 1 -q || failures=$((failures + 1))

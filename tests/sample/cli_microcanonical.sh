@@ -74,6 +74,11 @@ expect_exit 3 "needs the model's training spectrum" -- run 2 "$ksi" sample --mod
 expect_exit 2 "refine-refresh must be in (0, 1]" -- "$ksi" sample --model model.h5 --out x12.h5 --method microcanonical --refine-below 0.1 --refine-refresh 0
 expect_exit 2 "refine-below must be a number >= 0" -- "$ksi" sample --model model.h5 --out x13.h5 --method microcanonical --refine-below -1
 expect_exit 2 "applies to --method microcanonical only" -- "$ksi" sample --model model.h5 --out x14.h5 --refine-below 0.1
+expect_exit 2 "--steps applies to --method sde only" -- "$ksi" sample --model model.h5 --out x15.h5 --method microcanonical --steps 10
+expect_exit 2 "--integrator applies to --method sde only" -- "$ksi" sample --model model.h5 --out x16.h5 --method microcanonical --integrator ode
+printf '[sample]\nsteps = 10\n' >sde.cfg
+out=$("$ksi" sample --config sde.cfg --model model.h5 --out cfg.h5 --method microcanonical --count 1 --max-iterations 2 2>&1) || failures=$((failures + 1))
+grep -q "the config's steps apply to --method sde" <<<"$out" || { echo "FAIL: config steps not noted: $out"; failures=$((failures + 1)); }
 expect_exit 4 "exists" -- "$ksi" sample --model model.h5 --out m1.h5 --method microcanonical
 expect_absent x12.h5 x13.h5 x14.h5
 expect_absent x1.h5 x2.h5 x3.h5 x4.h5 x5.h5 x6.h5 x7.h5 x8.h5 x9.h5 x10.h5 x11.h5 x7.h5.partial x8.h5.partial x10.h5.partial x11.h5.partial

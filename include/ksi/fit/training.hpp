@@ -25,6 +25,7 @@ struct TrainingInputs {
   std::string data;                      ///< training data set (HDF5 with /fields)
   std::optional<std::size_t> max_items;  ///< use only the first N items
   std::string feature_kind = "fourier";  ///< --features: a map, "models" or "<map>+models"
+  bool feature_kind_given = false;       ///< --features was set (not its default)
   Params feature_params;                 ///< --feature-params
   std::string features_from;             ///< take map and units from this model (empty: none)
   std::string units_from;                ///< take the units from this model (empty: none)
@@ -35,7 +36,9 @@ struct TrainingInputs {
   std::string shell_correction = "off";  ///< on, off, auto (on in spectral units)
 
   /// UsageError naming the first contradiction that needs no file (--features-from with
-  /// --units-from, --max-items 0, a combination with --units-from, an unknown --shell-correction).
+  /// --units-from or --feature-params, --max-items 0, a combination with --units-from, an unknown
+  /// --shell-correction). prepare_training refuses a --features or --standardize that differs
+  /// from the --features-from model's.
   void validate() const;
   /// Every file the fit reads (the data, the reference models, a combination's members): the
   /// output may not overwrite any of them.

@@ -73,6 +73,7 @@ class OutputFile {
   std::vector<std::pair<std::string, std::string>> sidecars_;
   bool committed_ = false;
   bool resumed_ = false;
+  bool tracked_ = false;  ///< the temporary is known to the termination handlers (rank 0)
 };
 
 /// The command line of this process, recorded in provenance attributes; set once by main().

@@ -4,9 +4,21 @@
 /// the job script) or SIGTERM before a job's time limit. The handler only sets a flag; long loops
 /// poll it at points where every rank can agree to checkpoint and stop.
 
+#include <string>
+
 #include "ksi/par/comm.hpp"
 
 namespace ksi::par {
+
+/// For the commands that keep no checkpoint (and SIGINT, SIGHUP everywhere): handlers for SIGTERM,
+/// SIGINT, SIGHUP and SIGUSR1 that remove the outputs in progress (track_temporary), print one line
+/// on stderr when `say` (rank 0), and end the process by the same signal (the shell sees 128 +
+/// signal). main() installs them first; install_stop_handlers then takes SIGUSR1 and SIGTERM.
+void install_termination_handlers(bool say);
+/// Registers the temporary file of an output in progress, removed by the termination handlers;
+/// untrack it once it is renamed or removed. At most 16 at a time (more are left as before).
+void track_temporary(const std::string& path) noexcept;
+void untrack_temporary(const std::string& path) noexcept;
 
 /// Installs handlers for SIGUSR1 and SIGTERM that record a stop request. Idempotent.
 void install_stop_handlers();
