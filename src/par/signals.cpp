@@ -19,7 +19,7 @@ extern "C" void on_stop_signal(int) {
 
 // Paths of outputs in progress, read by the termination handler: fixed slots, each published by
 // its flag after the path is written (nothing in the handler allocates or locks).
-constexpr std::size_t slot_count = 16, path_capacity = 4096;
+constexpr std::size_t slot_count = 64, path_capacity = 4096;
 std::array<std::array<char, path_capacity>, slot_count> temporary_paths{};
 std::array<std::atomic<int>, slot_count> temporary_used{};  // 0 free, 1 being written, 2 tracked
 volatile std::sig_atomic_t say_on_termination = 0;

@@ -12,6 +12,7 @@
 #include "ksi/core/format.hpp"
 #include "ksi/core/version.hpp"
 #include "ksi/io/output.hpp"
+#include "ksi/par/signals.hpp"
 
 namespace fs = std::filesystem;
 
@@ -318,6 +319,7 @@ void write_report_files(const StatsReport& report, const ReportFiles& files, boo
           (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(getpid())))
               .string();
       temporaries.push_back(temporary);
+      par::track_temporary(temporary);  // removed if a signal ends ksi stats here
       std::ofstream stream(temporary);
       stream << text;
       stream.close();
@@ -338,6 +340,7 @@ void write_report_files(const StatsReport& report, const ReportFiles& files, boo
     }
     if (!problem.empty())
       for (const auto& temporary : temporaries) fs::remove(temporary, ec);
+    for (const auto& temporary : temporaries) par::untrack_temporary(temporary);
   }
   comm.require_all(problem.empty(), problem, ExitCode::io);
 }

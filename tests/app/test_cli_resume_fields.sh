@@ -5,7 +5,7 @@
 # another number of ranks) reports in its --report JSON that it assembled no fit batch (the solution
 # was in the fit checkpoint), where the guide resumed (a later grid time or pass), and how many
 # batches of calibration fields it took from the checkpoint and how many it integrated; and gives
-# the bits of the uninterrupted run.
+# the bits of the uninterrupted run. A damaged guide checkpoint is refused (exit 3, no output).
 ksi=$1 src=$2 work=$3
 source "$src/tests/app/cli_lib.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
@@ -23,6 +23,20 @@ stop_when "guide pass 1, t = 0.25" guide_stop.log USR1 -- "$MPIEXEC" -n 2 --over
 check "stopped in the guided passes: exit 75" [ $? -eq 75 ]
 check "the guide checkpoint and the fit's solution are kept" test -f guided.h5.checkpoint.guide -a -f guided.h5.checkpoint
 expect_absent guided.h5
+# A damaged guide checkpoint is refused on two ranks, naming what is wrong, with no output and no
+# hang (short paths hung two ranks before the checks).
+cp guided.h5.checkpoint.guide guide_checkpoint.bak
+damage_guide() {  # damage_guide PYTHON_EDIT MESSAGE
+  cp guide_checkpoint.bak guided.h5.checkpoint.guide
+  $PY -c "import h5py; f = h5py.File('guided.h5.checkpoint.guide', 'a'); $1"
+  expect_exit 3 "$2" -- timeout 120 "$MPIEXEC" -n 2 --oversubscribe "$ksi" fit "${fit_args[@]}" --out guided.h5 --resume
+  expect_absent guided.h5
+}
+damage_guide "x = f['X'][:3]; del f['X']; f['X'] = x" "guide checkpoint guided.h5.checkpoint.guide is damaged: its paths are 3 x"
+damage_guide "f['Y'][1, 2] = float('nan')" "is damaged: its paths hold a non-finite value"
+damage_guide "e = f['eta'][:2]; del f['eta']; f['eta'] = e" "is damaged: /eta has shape (2,"
+damage_guide "f['correction'][0, 0] = float('inf')" "is damaged: /correction holds a non-finite value"
+cp guide_checkpoint.bak guided.h5.checkpoint.guide
 run 3 "$ksi" fit "${fit_args[@]}" --out guided.h5 --resume --report guided.json >guide_resume.log 2>&1 ||
   { echo "FAIL: resume of the guided fit"; failures=$((failures + 1)); }
 check "the log says the fit was finished in its checkpoint" grep -q "fit: resuming from guided.h5.checkpoint: the fit is finished" guide_resume.log

@@ -16,7 +16,7 @@ namespace ksi::par {
 /// signal). main() installs them first; install_stop_handlers then takes SIGUSR1 and SIGTERM.
 void install_termination_handlers(bool say);
 /// Registers the temporary file of an output in progress, removed by the termination handlers;
-/// untrack it once it is renamed or removed. At most 16 at a time (more are left as before).
+/// untrack it once it is renamed or removed. At most 64 at a time (more are left as before).
 void track_temporary(const std::string& path) noexcept;
 void untrack_temporary(const std::string& path) noexcept;
 
