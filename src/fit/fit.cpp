@@ -183,7 +183,7 @@ Matrix shell_gains(const Model& model, const Matrix& local_items, std::size_t fi
         fill_interpolant(local_items, first_item, item0, nb, M, k, times[k], model.schedule(),
                          options.seed, noise, X, V);
         B.resize(nb, d);
-        model.drift(times[k], X, B);  // J^T eta_k exactly at a grid time
+        model.drift(times[k], X, B, Side::right);  // J^T eta_k exactly at a grid time
         std::fill(batch_sums.begin(), batch_sums.end(), 0.0);
         for (std::size_t r = 0; r < nb; ++r) {
           const auto x = X.row(r), v = V.row(r), g = B.row(r);

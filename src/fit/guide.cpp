@@ -400,9 +400,9 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   std::vector<DoubleDouble> sums(packed_size(P));
   std::vector<double> batch_h(P), moments(2 * P), eta_new(P), rhs(P);
   Matrix batch_K(P, P), K(P, P), fixed, phi_rows;
-  const DriftFunction drift = [&model](double t, const Matrix& X, Matrix& B) {
+  const DriftFunction drift = [&model](double t, Side side, const Matrix& X, Matrix& B) {
     ScopedPhase phase("guide.drift");
-    model.drift(t, X, B);
+    model.drift(t, X, B, side);
   };
   // The members' paths, on the streams of `stream` (a pass, or kVerificationPass): started, and
   // advanced from grid time k to k + 1 (collective).

@@ -29,10 +29,10 @@ void step_optimal(const Schedule& s, double lambda, double t0, double t1,
   const double c = 1.0 + lambda;
   Matrix B0, B1, Xs(n, d), xi(n, d);
   noise(xi);
-  drift(t0, X, B0);
+  drift(t0, Side::right, X, B0);
   for (std::size_t q = 0; q < X.size(); ++q)
     Xs.data()[q] = (Y.data()[q] + c * B0.data()[q] * (w.w0 + w.w1) + sv * xi.data()[q]) / b1;
-  drift(t1, Xs, B1);
+  drift(t1, Side::left, Xs, B1);
   for (std::size_t q = 0; q < X.size(); ++q) {
     Y.data()[q] += c * (B0.data()[q] * w.w0 + B1.data()[q] * w.w1) + sv * xi.data()[q];
     X.data()[q] = Y.data()[q] / b1;
@@ -44,9 +44,9 @@ void step_ode(double t0, double t1, const DriftFunction& drift, PathState& state
   Matrix& X = state.X;
   const double h = t1 - t0;
   Matrix B0, B1, Xs(X.rows(), X.cols());
-  drift(t0, X, B0);
+  drift(t0, Side::right, X, B0);
   for (std::size_t q = 0; q < X.size(); ++q) Xs.data()[q] = X.data()[q] + h * B0.data()[q];
-  drift(t1, Xs, B1);
+  drift(t1, Side::left, Xs, B1);
   for (std::size_t q = 0; q < X.size(); ++q) X.data()[q] += 0.5 * h * (B0.data()[q] + B1.data()[q]);
 }
 
@@ -59,7 +59,7 @@ void step_constant(const Schedule& s, double D, double t0, double t1, const Drif
   const double a = s.alpha(t0), b = s.beta(t0), bd = s.beta_dot(t0), g = s.gamma(t0);
   Matrix B, xi(X.rows(), X.cols());
   noise(xi);
-  drift(t0, X, B);
+  drift(t0, Side::right, X, B);
   const double sd = std::sqrt(2.0 * D * h);
   for (std::size_t q = 0; q < X.size(); ++q) {
     const double x = X.data()[q], bq = B.data()[q];

@@ -38,20 +38,22 @@ Model::~Model() = default;
 
 namespace {
 
-// k with t in (t_k, t_{k+1}] (t = t_0 takes 0), t clamped to [0, 1].
-std::size_t step_index(const std::vector<double>& times, double t) {
+// The interval k of t: t in (t_k, t_{k+1}] from the left, [t_k, t_{k+1}) from the right (the two
+// differ at grid times only); t clamped to [0, 1], k to [0, T - 2].
+std::size_t step_index(const std::vector<double>& times, double t, Side side) {
   t = std::clamp(t, 0.0, 1.0);
-  const auto at_or_after = std::lower_bound(times.begin(), times.end(), t);
-  const std::size_t k1 = static_cast<std::size_t>(at_or_after - times.begin());
+  const auto bound = side == Side::left ? std::lower_bound(times.begin(), times.end(), t)
+                                        : std::upper_bound(times.begin(), times.end(), t);
+  const std::size_t k1 = static_cast<std::size_t>(bound - times.begin());
   return k1 == 0 ? 0 : std::min(k1, times.size() - 1) - 1;
 }
 
 // Row t of `rows` (one row per time of `times`) between grid times as `mode` says (linear, or
-// row k on (t_k, t_{k+1}]), clamped to [0, 1].
+// row k on the interval k of step_index), clamped to [0, 1].
 void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, double t,
-                         std::span<double> out, EtaInterpolation mode) {
+                         std::span<double> out, EtaInterpolation mode, Side side) {
   if (mode == EtaInterpolation::step) {
-    const auto r = rows.row(step_index(times, t));
+    const auto r = rows.row(step_index(times, t, side));
     std::copy(r.begin(), r.end(), out.begin());
     return;
   }
@@ -87,33 +89,33 @@ std::string to_string(EtaInterpolation interpolation) {
   return "linear";
 }
 
-void Model::eta_at(double t, std::span<double> out) const {
+void Model::eta_at(double t, std::span<double> out, Side side) const {
   if (eta_interpolation_ != EtaInterpolation::hybrid) {
-    interpolate_in_time(times_, eta_, t, out, eta_interpolation_);
+    interpolate_in_time(times_, eta_, t, out, eta_interpolation_, side);
     return;
   }
   if (eta_base_.rows() != eta_.rows())
     throw InputError("the model's eta is hybrid in time but it has no eta_base");
   // base(t), linear, plus the correction eta_k - base_k of the interval (t_k, t_{k+1}].
-  interpolate_in_time(times_, eta_base_, t, out, EtaInterpolation::linear);
-  const std::size_t k = step_index(times_, t);
+  interpolate_in_time(times_, eta_base_, t, out, EtaInterpolation::linear, side);
+  const std::size_t k = step_index(times_, t, side);
   const auto e = eta_.row(k), b = eta_base_.row(k);
   for (std::size_t p = 0; p < out.size(); ++p) out[p] += e[p] - b[p];
 }
 
-void Model::drift(double t, const Matrix& X, Matrix& B) const {
+void Model::drift(double t, const Matrix& X, Matrix& B, Side side) const {
   std::vector<double> eta(features_->size());
-  eta_at(t, eta);
+  eta_at(t, eta, side);
   features_->vjp_batch_at(t, X, eta, B);
   if (shell_gain_.rows() == 0) return;
   Matrix linear;
-  linear_drift(t, X, linear);
+  linear_drift(t, X, linear, side);
   auto b = B.values();
   const auto l = linear.values();
   for (std::size_t i = 0; i < b.size(); ++i) b[i] += l[i];
 }
 
-void Model::linear_drift(double t, const Matrix& X, Matrix& B) const {
+void Model::linear_drift(double t, const Matrix& X, Matrix& B, Side side) const {
   B = X;
   if (shell_gain_.rows() == 0) {
     B.fill(0.0);
@@ -123,7 +125,8 @@ void Model::linear_drift(double t, const Matrix& X, Matrix& B) const {
   // As eta; with hybrid eta, as its base (the guided passes do not change the gains).
   interpolate_in_time(times_, shell_gain_, t, gain,
                       eta_interpolation_ == EtaInterpolation::step ? EtaInterpolation::step
-                                                                   : EtaInterpolation::linear);
+                                                                   : EtaInterpolation::linear,
+                      side);
   filter_shells(B, {shape_.dims().begin(), shape_.dims().end()}, gain);
 }
 

@@ -73,9 +73,9 @@ Matrix generate_states(const Model& model, const SampleOptions& options, std::si
     Matrix X0(n, d);
     noise.fill(X0);
     PathState state = PathState::start(std::move(X0));
-    const DriftFunction drift = [&model](double t, const Matrix& X, Matrix& B) {
+    const DriftFunction drift = [&model](double t, Side side, const Matrix& X, Matrix& B) {
       ScopedPhase phase("sample.drift");
-      model.drift(t, X, B);
+      model.drift(t, X, B, side);
     };
     const NoiseFunction fill = [&noise](Matrix& xi) { noise.fill(xi); };
     for (std::size_t step = 0; step + 1 < grid.size(); ++step)

@@ -1007,8 +1007,8 @@ TEST(HybridEta, BaseLinearCorrectionsConstantAndKeptInTheModelFile) {
   EXPECT_THROW(model.eta_at(0.5, got), InputError) << "hybrid without a base";
   model.set_eta_base(base);
   double worst = 0.0;
-  const auto check = [&](double at, std::size_t k, double w) {
-    model.eta_at(at, got);
+  const auto check = [&](double at, std::size_t k, double w, Side side = Side::left) {
+    model.eta_at(at, got, side);
     for (std::size_t p = 0; p < P; ++p) {
       const double want =
           (1.0 - w) * base(k, p) + w * base(k + 1, p) + model.eta()(k, p) - base(k, p);
@@ -1019,7 +1019,10 @@ TEST(HybridEta, BaseLinearCorrectionsConstantAndKeptInTheModelFile) {
     check(std::nextafter(t[k], 2.0), k, 0.0);
     check(0.25 * t[k] + 0.75 * t[k + 1], k, 0.75);
     check(t[k + 1], k, 1.0);  // t_k+1 belongs to (t_k, t_k+1]
+    // From the right t_k belongs to [t_k, t_k+1): a step that starts there sees interval k only.
+    check(t[k], k, 0.0, Side::right);
   }
+  check(1.0, T - 2, 1.0, Side::right);
   check(0.0, 0, 0.0);
   EXPECT_LT(worst, 1e-12);
   // With the base equal to eta, hybrid eta is linear eta.

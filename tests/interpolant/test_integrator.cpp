@@ -1,8 +1,11 @@
 // Dynamics::drift_weight is the weight of b in one step of each integrator: the guided passes turn
-// a moment error over an interval into a drift correction through it.
+// a moment error over an interval into a drift correction through it. A step evaluates a drift that
+// jumps at its ends on its own interval only.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "ksi/interpolant/integrator.hpp"
 #include "ksi/interpolant/schedule.hpp"
@@ -16,7 +19,7 @@ double weight_of_step(const Dynamics& dynamics, const Schedule& schedule, double
   const double delta = 1e-3;
   const auto step = [&](double offset) {
     PathState state = PathState::start(Matrix(1, 3, 0.7));
-    const DriftFunction drift = [&](double, const Matrix& X, Matrix& B) {
+    const DriftFunction drift = [&](double, Side, const Matrix& X, Matrix& B) {
       B = Matrix(X.rows(), X.cols(), 0.2 + offset);  // a drift that does not depend on X
     };
     const NoiseFunction noise = [](Matrix& xi) { xi.fill(0.0); };
@@ -46,4 +49,42 @@ TEST(DriftWeight, IsTheWeightOfTheDriftInOneStep) {
   Dynamics optimal;
   optimal.diffusion_scale = 1.0;
   EXPECT_EQ(optimal.drift_weight(*schedule, 0.5), 2.0);  // the D* SDE's 2 b - (beta'/beta) X
+}
+
+// A drift that jumps at t0 (eta constant between grid times): a step on [t0, t1] must see only the
+// value of its own interval, so its start is taken from the right and its end from the left. The
+// left limit at the start (the interval before) used to enter half of the first Heun step.
+TEST(IntegratorStep, EvaluatesAJumpingDriftOnItsOwnInterval) {
+  const auto schedule = make_schedule("trig");
+  const double t0 = 0.4, t1 = 0.45;
+  for (const Integrator integrator :
+       {Integrator::optimal_sde, Integrator::ode, Integrator::constant_sde}) {
+    std::vector<std::pair<double, Side>> calls;
+    // 5 on [t0, t1] (the step's interval), 1 before t0.
+    const DriftFunction jumping = [&](double t, Side side, const Matrix& X, Matrix& B) {
+      calls.emplace_back(t, side);
+      const bool before = t < t0 || (t == t0 && side == Side::left);
+      B = Matrix(X.rows(), X.cols(), before ? 1.0 : 5.0);
+    };
+    const DriftFunction constant = [](double, Side, const Matrix& X, Matrix& B) {
+      B = Matrix(X.rows(), X.cols(), 5.0);
+    };
+    const NoiseFunction noise = [](Matrix& xi) { xi.fill(0.0); };
+    Dynamics dynamics;
+    dynamics.integrator = integrator;
+    PathState a = PathState::start(Matrix(1, 2, 0.3)), b = a;
+    // Start both paths at t0 from the same state (Y = beta X for the optimal integrator).
+    a.Y = Matrix(1, 2, 0.3 * schedule->beta(t0));
+    b.Y = a.Y;
+    integrator_step(dynamics, *schedule, t0, t1, jumping, noise, a);
+    integrator_step(dynamics, *schedule, t0, t1, constant, noise, b);
+    EXPECT_EQ(a.X(0, 0), b.X(0, 0)) << to_string(integrator);
+    ASSERT_FALSE(calls.empty());
+    EXPECT_EQ(calls.front().first, t0);
+    EXPECT_EQ(calls.front().second, Side::right) << to_string(integrator);
+    if (calls.size() > 1) {
+      EXPECT_EQ(calls.back().first, t1);
+      EXPECT_EQ(calls.back().second, Side::left) << to_string(integrator);
+    }
+  }
 }

@@ -22,8 +22,12 @@ enum class Integrator {
 Integrator parse_integrator(const std::string& name);
 std::string to_string(Integrator integrator);
 
-/// B = b_t(X) for every row of X.
-using DriftFunction = std::function<void(double t, const Matrix& X, Matrix& B)>;
+/// Which one-sided limit a drift that jumps at some times (eta constant between grid times) takes
+/// at such a time: a step on [t0, t1] evaluates its start from the right and its end from the left,
+/// so it sees only the drift of its own interval.
+enum class Side { left, right };
+/// B = b_t(X) for every row of X, the limit from `side` where b jumps at t.
+using DriftFunction = std::function<void(double t, Side side, const Matrix& X, Matrix& B)>;
 /// Fills xi (one row per path) with standard normals, each row from its own path's stream.
 using NoiseFunction = std::function<void(Matrix& xi)>;
 

@@ -15,6 +15,7 @@
 #include "ksi/core/params.hpp"
 #include "ksi/core/shape.hpp"
 #include "ksi/features/feature_map.hpp"
+#include "ksi/interpolant/integrator.hpp"
 #include "ksi/interpolant/schedule.hpp"
 #include "ksi/io/hdf5.hpp"
 #include "ksi/io/output.hpp"
@@ -115,15 +116,17 @@ class Model {
   void set_box_size(double box_size) { box_size_ = box_size; }
 
   /// eta(t) between grid times as eta_interpolation() says; out.size() == P. `hybrid` needs the
-  /// base (set_eta_base; InputError otherwise).
-  void eta_at(double t, std::span<double> out) const;
+  /// base (set_eta_base; InputError otherwise). Where eta jumps (`step`, `hybrid`: at the grid
+  /// times) `side` picks the limit: from the left row k - 1 at t_k, from the right row k.
+  void eta_at(double t, std::span<double> out, Side side = Side::left) const;
   EtaInterpolation eta_interpolation() const noexcept { return eta_interpolation_; }
   void set_eta_interpolation(EtaInterpolation interpolation) { eta_interpolation_ = interpolation; }
   /// b_t(x) = J(x)^T eta(t) + G_t x for every row of X (standardised units); G_t is the shell-gain
   /// filter (none unless set_shell_gain was called).
-  void drift(double t, const Matrix& X, Matrix& B) const;
+  /// At a grid time of piecewise eta, `side` picks the limit (eta_at).
+  void drift(double t, const Matrix& X, Matrix& B, Side side = Side::left) const;
   /// The part of the drift outside the features: B = G_t X (zero without shell gains).
-  void linear_drift(double t, const Matrix& X, Matrix& B) const;
+  void linear_drift(double t, const Matrix& X, Matrix& B, Side side = Side::left) const;
 
   /// Shell gains (fields only): a T x S matrix g_k(s), the drift's per-shell linear correction
   /// G_t x = F^-1[g(t, shell(k)) F x], g linear in t between grid times. Empty: none.
