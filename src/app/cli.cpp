@@ -193,13 +193,12 @@ bool parse_options(const Invocation& call, const po::options_description& desc,
   return true;
 }
 
-bool given_on_command_line(const Invocation& call, const po::options_description& desc,
-                           const po::positional_options_description& positional,
-                           const std::string& name) {
-  // parse_options has checked the arguments already.
+po::variables_map command_line_options(const Invocation& call, const po::options_description& desc,
+                                       const po::positional_options_description& positional) {
+  // parse_options has checked the arguments already. Without po::notify no default is stored.
   po::variables_map line;
   po::store(po::command_line_parser(call.args).options(desc).positional(positional).run(), line);
-  return line.count(name) > 0 && !line[name].defaulted();
+  return line;
 }
 
 void configure_logging(const po::variables_map& vm, const par::Comm& world) {

@@ -44,10 +44,10 @@ std::string config_section(const std::string& path, const std::string& subcomman
 /// The `generator = NAME` entry of a config file ([synth] section or no section); "" if none.
 std::string config_generator(const std::string& path);
 
-/// Whether option `name` was given on the command line itself (not by --config, not defaulted).
-bool given_on_command_line(const Invocation& call, const po::options_description& desc,
-                           const po::positional_options_description& positional,
-                           const std::string& name);
+/// The options given on the command line itself (no --config, no defaults): after parse_options,
+/// to tell a command-line value from a config file's.
+po::variables_map command_line_options(const Invocation& call, const po::options_description& desc,
+                                       const po::positional_options_description& positional);
 
 /// Applies --quiet / --verbose to the logger.
 void configure_logging(const po::variables_map& vm, const par::Comm& world);

@@ -135,10 +135,11 @@ int run_sample(const Invocation& call) {
   if (micro) {
     // The integrator's settings mean nothing to L-BFGS: refused on the command line; a shared
     // config's [sample] section may hold them for the sde runs, so there they are only noted.
+    const po::variables_map line = command_line_options(call, desc, {});
     std::string from_config;
     for (const char* name : {"steps", "integrator", "diffusion", "diffusion-scale"}) {
       if (vm[name].defaulted()) continue;
-      if (given_on_command_line(call, desc, {}, name))
+      if (line.count(name) && !line[name].defaulted())
         throw UsageError(cat("--", name,
                              " applies to --method sde only (microcanonical synthesis runs "
                              "L-BFGS: --max-iterations, --tolerance)"));

@@ -108,16 +108,17 @@ CheckpointContent read_checkpoint(const std::string& path, const Params& config,
     };
     content.eta = read_matrix("eta");
     std::vector<std::size_t> dims;
+    const auto expect_length = [&](const char* name, std::size_t length) {
+      if (dims != std::vector<std::size_t>{length})
+        throw damaged(
+            cat("/", name, " has shape ", io::dims_text(dims), ", expected (", length, ")"));
+    };
     content.diagnostics = root.read_reals("diagnostics", &dims);
-    if (dims != std::vector<std::size_t>{6 * shape.times})
-      throw damaged(cat("/diagnostics has shape ", io::dims_text(dims), ", expected (",
-                        6 * shape.times, ")"));
+    expect_length("diagnostics", 6 * shape.times);
     content.targets = {read_matrix("target_mean"), read_matrix("target_variance"),
                        read_matrix("target_rhs")};
     content.batch_done = root.read_integers("batch_done", &dims);
-    if (dims != std::vector<std::size_t>{shape.batches})
-      throw damaged(
-          cat("/batch_done has shape ", io::dims_text(dims), ", expected (", shape.batches, ")"));
+    expect_length("batch_done", shape.batches);
     // Flags summed over the ranks that wrote them (each time group marks its batches).
     for (const auto flag : content.batch_done)
       if (flag < 0) throw damaged("/batch_done holds a negative flag");

@@ -123,8 +123,8 @@ OutputFile::OutputFile(std::string path, bool force, const std::vector<std::stri
       (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(pid))).string();
   // Removed by the termination handlers if a signal ends the process first (rank 0 removes it, as
   // the destructor does). A resumable partial output is never tracked: it stays for --resume.
-  if (comm.is_root()) par::track_temporary(temporary_);
   tracked_ = comm.is_root();
+  if (tracked_) par::track_temporary(temporary_);
   file_ = std::make_unique<File>(File::create(temporary_, comm));
   write_format_version(file_->root());
 }
@@ -148,8 +148,7 @@ OutputFile::OutputFile(std::string path, bool force, const std::vector<std::stri
 
 void OutputFile::keep_partial() {
   file_->close();
-  if (tracked_) par::untrack_temporary(temporary_);
-  tracked_ = false;
+  untrack();
   committed_ = true;  // nothing for the destructor to remove
 }
 
@@ -173,7 +172,12 @@ OutputFile::~OutputFile() {
     std::error_code ec;
     fs::remove(temporary_, ec);
   }
+  untrack();
+}
+
+void OutputFile::untrack() noexcept {
   if (tracked_) par::untrack_temporary(temporary_);
+  tracked_ = false;
 }
 
 void OutputFile::add_sidecar(const std::string& path, std::string contents) {
@@ -217,8 +221,7 @@ void OutputFile::commit() {
     }
     if (!problem.empty()) fs::remove(temporary_, ec);
   }
-  if (tracked_) par::untrack_temporary(temporary_);
-  tracked_ = false;
+  untrack();
   committed_ = true;                                           // the temporary is gone either way
   comm_->require_all(problem.empty(), problem, ExitCode::io);  // problem is only set on rank 0
 }

@@ -96,7 +96,7 @@ void Model::eta_at(double t, std::span<double> out, Side side) const {
   }
   if (eta_base_.rows() != eta_.rows())
     throw InputError("the model's eta is hybrid in time but it has no eta_base");
-  // base(t), linear, plus the correction eta_k - base_k of the interval (t_k, t_{k+1}].
+  // base(t), linear, plus the correction eta_k - base_k of t's interval k (step_index).
   interpolate_in_time(times_, eta_base_, t, out, EtaInterpolation::linear, side);
   const std::size_t k = step_index(times_, t, side);
   const auto e = eta_.row(k), b = eta_base_.row(k);

@@ -234,14 +234,15 @@ expect_absent x.h5
 #    open then; ksi drift writes at the end). mpirun ends with its own code (1) when its ranks die by
 #    a signal; one rank without a launcher with the signal's status.
 # signal_when_working OUT PATTERN SIGNAL -- command...: SIGNAL to the command once OUT's temporary
-# exists or its output matches PATTERN; prints its exit code and the number of lines saying so.
+# exists or its output matches PATTERN (if not empty); prints its exit code and the number of lines
+# saying so.
 signal_when_working() {
   local out=$1 pattern=$2 signal=$3
   shift 4
   : >signal.log
   "$@" >signal.log 2>&1 &
   local pid=$! deadline=$((SECONDS + 60))
-  until compgen -G ".$out.tmp.*" >/dev/null || grep -q -- "$pattern" signal.log ||
+  until compgen -G ".$out.tmp.*" >/dev/null || { [ -n "$pattern" ] && grep -q -- "$pattern" signal.log; } ||
         ! kill -0 $pid 2>/dev/null || [ $SECONDS -ge $deadline ]; do
     sleep 0.05
   done
@@ -257,9 +258,9 @@ expect_stopped() {  # expect_stopped WHAT OUT "CODE LINES" WANT_CODE
 }
 synth_slow=(synth turbulence --grid 32 --count 8 --spinup-turnovers 50 --out synth_stopped.h5)
 drift_slow=(drift --data drift_data.h5 --iterations 100000 --out drift_stopped.h5)
-result=$(signal_when_working synth_stopped.h5 "^$" TERM -- "$ksi" "${synth_slow[@]}")
+result=$(signal_when_working synth_stopped.h5 "" TERM -- "$ksi" "${synth_slow[@]}")
 expect_stopped "synth turbulence, SIGTERM" synth_stopped.h5 "$result" 143
-result=$(signal_when_working synth_stopped.h5 "^$" TERM -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" "${synth_slow[@]}")
+result=$(signal_when_working synth_stopped.h5 "" TERM -- "$MPIEXEC" -n 2 --oversubscribe "$ksi" "${synth_slow[@]}")
 expect_stopped "synth turbulence on 2 ranks, SIGTERM to mpirun" synth_stopped.h5 "$result" 1
 result=$(signal_when_working drift_stopped.h5 "drift: .*ETA" TERM -- "$ksi" "${drift_slow[@]}")
 expect_stopped "drift, SIGTERM" drift_stopped.h5 "$result" 143

@@ -74,6 +74,8 @@ class OutputFile {
   bool committed_ = false;
   bool resumed_ = false;
   bool tracked_ = false;  ///< the temporary is known to the termination handlers (rank 0)
+  /// The temporary is renamed, kept or removed: the termination handlers forget it.
+  void untrack() noexcept;
 };
 
 /// The command line of this process, recorded in provenance attributes; set once by main().
