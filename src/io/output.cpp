@@ -118,9 +118,7 @@ OutputFile::OutputFile(std::string path, bool force, const std::vector<std::stri
   // The temporary lives in the target folder (same file system, so the rename is atomic).
   std::int64_t pid = static_cast<std::int64_t>(getpid());
   comm.bcast(pid, 0);
-  const fs::path p(path_);
-  temporary_ =
-      (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(pid))).string();
+  temporary_ = par::temporary_path(path_, pid);
   // Removed by the termination handlers if a signal ends the process first (rank 0 removes it, as
   // the destructor does). A resumable partial output is never tracked: it stays for --resume.
   tracked_ = comm.is_root();

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 
 namespace ksi::par {
 namespace {
@@ -66,6 +67,11 @@ void track_temporary(const std::string& path) noexcept {
     temporary_used[i].store(2);
     return;
   }
+}
+
+std::string temporary_path(const std::string& target, long long pid) {
+  const std::filesystem::path p(target);
+  return (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(pid))).string();
 }
 
 void untrack_temporary(const std::string& path) noexcept {

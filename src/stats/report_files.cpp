@@ -314,10 +314,7 @@ void write_report_files(const StatsReport& report, const ReportFiles& files, boo
     std::vector<std::string> temporaries;
     for (const auto& [path, text] : contents) {
       if (!problem.empty()) break;
-      const fs::path p(path);
-      const std::string temporary =
-          (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(getpid())))
-              .string();
+      const std::string temporary = par::temporary_path(path, getpid());
       temporaries.push_back(temporary);
       par::track_temporary(temporary);  // removed if a signal ends ksi stats here
       std::ofstream stream(temporary);

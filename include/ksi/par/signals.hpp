@@ -19,6 +19,9 @@ void install_termination_handlers(bool say);
 /// untrack it once it is renamed or removed. At most 64 at a time (more are left as before).
 void track_temporary(const std::string& path) noexcept;
 void untrack_temporary(const std::string& path) noexcept;
+/// The temporary of an output in progress: `.NAME.tmp.PID` beside `target` (the same file system,
+/// so the final rename is atomic), `pid` the writing process's (rank 0's for a collective file).
+std::string temporary_path(const std::string& target, long long pid);
 
 /// Installs handlers for SIGUSR1 and SIGTERM that record a stop request. Idempotent.
 void install_stop_handlers();
