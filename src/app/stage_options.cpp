@@ -135,8 +135,10 @@ void add_guide_options(po::options_description& desc, std::size_t passes_default
       "guide-interpolation",
       po::value<std::string>()->default_value(to_string(guide_defaults.interpolation)),
       "eta of the guided model between grid times: linear; step (eta_k on (t_k, t_k+1], so "
-      "that a pass integrates exactly the model it leaves); or hybrid (the one-shot eta linear, "
-      "the passes' corrections constant on (t_k, t_k+1])")(
+      "that a pass integrates exactly the model it leaves); hybrid (the one-shot eta linear, "
+      "the passes' corrections constant on (t_k, t_k+1]); or ramp (from eta_k-1 at t_k to eta_k "
+      "over the first half of (t_k, t_k+1], then eta_k: continuous, and a pass again integrates "
+      "the model it leaves)")(
       "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
       "last rungs for a pass that diverged with limited updates: residual (residual updates, a "
       "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "

@@ -228,7 +228,8 @@ void GuideOptions::validate() const {
     throw UsageError(
         "--guide-update sweep takes K^q from the first pass (--guide-gram first): its updates "
         "start from the best model, whose Gram matrix a later pass would overwrite");
-  if (update == GuideUpdate::sweep && interpolation == EtaInterpolation::linear)
+  if (update == GuideUpdate::sweep && interpolation != EtaInterpolation::hybrid &&
+      interpolation != EtaInterpolation::step)
     throw UsageError(
         "--guide-update sweep needs --guide-interpolation hybrid or step (the correction of each "
         "interval must act on that interval alone)");

@@ -48,13 +48,23 @@ std::size_t step_index(const std::vector<double>& times, double t, Side side) {
   return k1 == 0 ? 0 : std::min(k1, times.size() - 1) - 1;
 }
 
-// Row t of `rows` (one row per time of `times`) between grid times as `mode` says (linear, or
-// row k on the interval k of step_index), clamped to [0, 1].
+// Row t of `rows` (one row per time of `times`) between grid times as `mode` says (linear; row k
+// on the interval k of step_index; or ramp: from row k - 1 at t_k to row k at t_k +
+// kEtaRampFraction (t_k+1 - t_k), row 0 on the first interval), clamped to [0, 1].
 void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, double t,
                          std::span<double> out, EtaInterpolation mode, Side side) {
-  if (mode == EtaInterpolation::step) {
-    const auto r = rows.row(step_index(times, t, side));
+  if (mode == EtaInterpolation::step || mode == EtaInterpolation::ramp) {
+    const std::size_t k = step_index(times, t, side);
+    const auto r = rows.row(k);
     std::copy(r.begin(), r.end(), out.begin());
+    if (mode == EtaInterpolation::step || k == 0) return;
+    // Continuous in t, so either side gives the same value at grid times.
+    const double span = kEtaRampFraction * (times[k + 1] - times[k]);
+    const double w =
+        span > 0 ? std::clamp((std::clamp(t, 0.0, 1.0) - times[k]) / span, 0.0, 1.0) : 1.0;
+    if (w >= 1.0) return;
+    const auto previous = rows.row(k - 1);
+    for (std::size_t p = 0; p < out.size(); ++p) out[p] = previous[p] + w * (out[p] - previous[p]);
     return;
   }
   t = std::clamp(t, 0.0, 1.0);
@@ -74,7 +84,8 @@ EtaInterpolation parse_eta_interpolation(const std::string& name, std::string_vi
   return parse_choice<EtaInterpolation>(what, name,
                                         {{"linear", EtaInterpolation::linear},
                                          {"step", EtaInterpolation::step},
-                                         {"hybrid", EtaInterpolation::hybrid}});
+                                         {"hybrid", EtaInterpolation::hybrid},
+                                         {"ramp", EtaInterpolation::ramp}});
 }
 
 std::string to_string(EtaInterpolation interpolation) {
@@ -83,6 +94,8 @@ std::string to_string(EtaInterpolation interpolation) {
       return "step";
     case EtaInterpolation::hybrid:
       return "hybrid";
+    case EtaInterpolation::ramp:
+      return "ramp";
     case EtaInterpolation::linear:
       break;
   }
@@ -122,7 +135,8 @@ void Model::linear_drift(double t, const Matrix& X, Matrix& B, Side side) const 
     return;
   }
   std::vector<double> gain(shell_gain_.cols());
-  // As eta; with hybrid eta, as its base (the guided passes do not change the gains).
+  // As eta; with hybrid or ramp eta linear, as the one-shot fit's (the guided passes do not change
+  // the gains).
   interpolate_in_time(times_, shell_gain_, t, gain,
                       eta_interpolation_ == EtaInterpolation::step ? EtaInterpolation::step
                                                                    : EtaInterpolation::linear,

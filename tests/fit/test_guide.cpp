@@ -982,13 +982,60 @@ TEST(GuidedPasses, WithStepEtaAPassMeasuresTheModelItLeaves) {
     EXPECT_EQ(test::relative_difference(model.eta(), eta), 0.0) << "no update";
     difference = test::relative_difference(model.guide_record().rms_z, first);
   };
-  double step = -1.0, hybrid = -1.0, linear = -1.0;
+  double step = -1.0, hybrid = -1.0, ramp = -1.0, linear = -1.0;
   measured_again(EtaInterpolation::step, step);
   measured_again(EtaInterpolation::hybrid, hybrid);
+  measured_again(EtaInterpolation::ramp, ramp);
   measured_again(EtaInterpolation::linear, linear);
   EXPECT_EQ(step, 0.0);
   EXPECT_EQ(hybrid, 0.0);
+  EXPECT_EQ(ramp, 0.0);
   EXPECT_GT(linear, 1e-3);
+}
+
+TEST(RampEta, ContinuousFromThePreviousRowToItsOwnAndKeptInTheModelFile) {
+  const auto& comm = test::World::comm();
+  test::ScratchDir dir("ramp-eta");
+  Model model = fit_on(lognormal_setup(8), comm);
+  model.set_eta_interpolation(EtaInterpolation::ramp);
+  const std::vector<double>& t = model.times();
+  const std::size_t T = t.size(), P = model.eta().cols();
+  ASSERT_GE(T, 3u);
+  std::vector<double> left(P), right(P);
+  // The distance of eta(at) from (1 - w) row a + w row b, relative to the rows' size.
+  const auto off = [&](double at, Side side, std::size_t a, std::size_t b, double w) {
+    std::vector<double> eta(P);
+    model.eta_at(at, eta, side);
+    double diff = 0.0, size = 0.0;
+    for (std::size_t p = 0; p < P; ++p) {
+      const double want = (1.0 - w) * model.eta()(a, p) + w * model.eta()(b, p);
+      diff = std::max(diff, std::abs(eta[p] - want));
+      size = std::max(size, std::abs(want));
+    }
+    return diff / size;
+  };
+  EXPECT_EQ(off(0.0, Side::right, 0, 0, 0.0), 0.0);
+  EXPECT_EQ(off(0.5 * (t[0] + t[1]), Side::left, 0, 0, 0.0), 0.0) << "row 0 on the first interval";
+  for (std::size_t k = 1; k + 1 < T; ++k) {
+    const double span = t[k + 1] - t[k];
+    // At t_k from either side: the previous row (continuous in t).
+    EXPECT_EQ(off(t[k], Side::left, k - 1, k - 1, 0.0), 0.0) << k;
+    EXPECT_EQ(off(t[k], Side::right, k - 1, k - 1, 0.0), 0.0) << k;
+    // A quarter of the interval on: halfway between the two rows; from half of it on, row k.
+    EXPECT_LT(off(t[k] + 0.25 * span, Side::left, k - 1, k, 0.5), 1e-12) << k;
+    EXPECT_LT(off(t[k] + 0.5 * span, Side::left, k, k, 0.0), 1e-12) << k;
+    EXPECT_EQ(off(t[k] + 0.9 * span, Side::right, k, k, 0.0), 0.0) << k;
+  }
+  {
+    io::OutputFile out(dir.path("m.h5"), false, {}, comm);
+    model.write(out);
+    out.commit();
+  }
+  Model back = Model::read(dir.path("m.h5"), comm);
+  EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::ramp);
+  const std::string ramp_identity = back.identity();
+  back.set_eta_interpolation(EtaInterpolation::linear);
+  EXPECT_NE(back.identity(), ramp_identity) << "the interpolation is part of the model's identity";
 }
 
 TEST(HybridEta, BaseLinearCorrectionsConstantAndKeptInTheModelFile) {

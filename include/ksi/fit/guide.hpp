@@ -107,7 +107,9 @@ struct GuideOptions {
   /// a pass integrates exactly the model it leaves, so its z's measure that model and the best
   /// pass needs no sweep of its own; with `linear` (the one-shot fit's) they measure a blend.
   /// `hybrid` keeps the one-shot eta linear in t as a base and makes only the passes' corrections
-  /// constant between grid times: a pass again integrates exactly the model it leaves.
+  /// constant between grid times: a pass again integrates exactly the model it leaves. `ramp`
+  /// moves from eta_{k-1} to eta_k over the first half of (t_k, t_{k+1}]: continuous in t, and a
+  /// pass again integrates exactly the model it leaves.
   EtaInterpolation interpolation = EtaInterpolation::linear;
   /// The ladder's last rungs. `residual`: residual updates with a dead band of at least
   /// kFallbackDeadBand, K^q from every member and a ridge of at least kFallbackRidge (the setting

@@ -62,9 +62,16 @@ struct GuideRecord {
 /// model it leaves. `hybrid`: a base eta (the one-shot fit's) linear in t plus the correction
 /// eta_k - base_k constant on (t_k, t_{k+1}]: a guided pass again integrates exactly the model it
 /// leaves, while the part of the drift that is not a correction keeps its linear time dependence
-/// (the shell gains, part of the base, stay linear).
-enum class EtaInterpolation { linear, step, hybrid };
-/// "linear", "step" or "hybrid"; UsageError naming `what` (the option or attribute) otherwise.
+/// (the shell gains, part of the base, stay linear). `ramp`: eta_{k-1} at t_k, moving linearly to
+/// eta_k over the first kEtaRampFraction of (t_k, t_{k+1}], then eta_k (eta_0 on the first
+/// interval): continuous in t like `linear`, yet eta_k acts only after t_k, so a guided pass again
+/// integrates exactly the model it leaves (the shell gains stay linear).
+enum class EtaInterpolation { linear, step, hybrid, ramp };
+/// The share of each interval over which `ramp` eta moves from the previous grid time's row to its
+/// own.
+inline constexpr double kEtaRampFraction = 0.5;
+/// "linear", "step", "hybrid" or "ramp"; UsageError naming `what` (the option or attribute)
+/// otherwise.
 EtaInterpolation parse_eta_interpolation(const std::string& name, std::string_view what);
 std::string to_string(EtaInterpolation interpolation);
 
