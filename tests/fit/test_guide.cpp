@@ -65,6 +65,16 @@ Model fit_on(const FitSetup& s, const par::Comm& comm) {
                         shape, Standardization{}, s.options, comm);
 }
 
+// `model` written to `path` and read back (collective).
+Model written_and_read(const Model& model, const std::string& path, const par::Comm& comm) {
+  {
+    io::OutputFile out(path, false, {}, comm);
+    model.write(out);
+    out.commit();
+  }
+  return Model::read(path, comm);
+}
+
 // The model's drift on shell s, as a gain: <b(x), x> / |x|^2 for a field x on that shell alone.
 double drift_gain(const Model& model, double t, std::size_t shell) {
   Matrix X = test::isotropic_gaussian_fields(
@@ -1026,13 +1036,9 @@ TEST(RampEta, ContinuousFromThePreviousRowToItsOwnAndKeptInTheModelFile) {
     EXPECT_LT(off(t[k] + 0.5 * span, Side::left, k, k, 0.0), 1e-12) << k;
     EXPECT_EQ(off(t[k] + 0.9 * span, Side::right, k, k, 0.0), 0.0) << k;
   }
-  {
-    io::OutputFile out(dir.path("m.h5"), false, {}, comm);
-    model.write(out);
-    out.commit();
-  }
-  Model back = Model::read(dir.path("m.h5"), comm);
+  Model back = written_and_read(model, dir.path("m.h5"), comm);
   EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::ramp);
+  EXPECT_EQ(back.identity(), model.identity());
   const std::string ramp_identity = back.identity();
   back.set_eta_interpolation(EtaInterpolation::linear);
   EXPECT_NE(back.identity(), ramp_identity) << "the interpolation is part of the model's identity";
@@ -1083,12 +1089,7 @@ TEST(HybridEta, BaseLinearCorrectionsConstantAndKeptInTheModelFile) {
   for (std::size_t p = 0; p < P; ++p)
     EXPECT_NEAR(got[p], linear[p], 1e-13 * (1.0 + std::abs(linear[p])));
 
-  {
-    io::OutputFile out(dir.path("m.h5"), false, {}, comm);
-    model.write(out);
-    out.commit();
-  }
-  const Model back = Model::read(dir.path("m.h5"), comm);
+  const Model back = written_and_read(model, dir.path("m.h5"), comm);
   EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::hybrid);
   EXPECT_EQ(test::relative_difference(back.eta_base(), base), 0.0);
   EXPECT_EQ(back.identity(), model.identity());
@@ -1126,12 +1127,7 @@ TEST(StepEta, ConstantOnEachIntervalOpenOnTheLeftAndKeptInTheModelFile) {
     EXPECT_TRUE(row_is(t[k + 1], k)) << "t_k+1 belongs to (t_k, t_k+1]: " << k;
   }
   EXPECT_TRUE(row_is(1.0, t.size() - 2));
-  {
-    io::OutputFile out(dir.path("m.h5"), false, {}, comm);
-    model.write(out);
-    out.commit();
-  }
-  const Model back = Model::read(dir.path("m.h5"), comm);
+  const Model back = written_and_read(model, dir.path("m.h5"), comm);
   EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::step);
   EXPECT_THROW(parse_eta_interpolation("cubic", "--guide-interpolation"), UsageError);
 }
