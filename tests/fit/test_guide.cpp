@@ -328,12 +328,13 @@ TEST(GuidedPasses, TheSameBitsOnAnyNumberOfRanks) {
   // Gram matrix kept from pass 1, and eta constant between grid times, likewise.
   // So do sweep updates (the whole model measured by each pass, then every interval corrected).
   fit::GuideOptions compared = small_guide(3), kept = small_guide(3), step = small_guide(3),
-                    swept = small_guide(3);
+                    ramp = small_guide(3), swept = small_guide(3);
   kept.gram = fit::GuideGram::first;
   step.interpolation = EtaInterpolation::step;
+  ramp.interpolation = EtaInterpolation::ramp;
   swept.update = fit::GuideUpdate::sweep;
   swept.interpolation = EtaInterpolation::hybrid;
-  for (const fit::GuideOptions& g : {compared, kept, step, swept}) {
+  for (const fit::GuideOptions& g : {compared, kept, step, ramp, swept}) {
     Model guided = fit_on(s, comm);
     fit::guide_model(guided, g, comm);
     if (comm.is_root()) {
