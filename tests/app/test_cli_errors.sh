@@ -30,6 +30,8 @@ expect_exit 2 "unknown --guide-keep 'first' (known: best, last)" -- "$ksi" fit -
 expect_exit 2 "unknown --guide-gram 'once' (known: every, first)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-gram once
 expect_exit 2 "unknown --guide-interpolation 'cubic' (known: linear, step, hybrid, ramp)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-interpolation cubic
 expect_exit 2 "--guide-update sweep needs --guide-interpolation hybrid or step" -- "$ksi" guide --model model3.h5 --out g.h5 --guide 2 --guide-update sweep
+expect_exit 2 "--guide-update sweep needs --guide-interpolation hybrid or step" -- "$ksi" guide --model model3.h5 --out g.h5 --guide 2 --guide-update sweep --guide-interpolation ramp
+expect_absent g.h5
 expect_exit 2 "unknown integrator" -- "$ksi" sample --model model3.h5 --out s.h5 --integrator rk4
 cp model3.h5 model3_badeta.h5 && $PY -c "import h5py; h5py.File('model3_badeta.h5', 'a').attrs['eta_interpolation'] = 'cubic'"
 expect_exit 3 "unknown eta_interpolation of the model 'cubic' (known: linear, step, hybrid, ramp)" -- "$ksi" sample --model model3_badeta.h5 --out s_badeta.h5 --count 2
