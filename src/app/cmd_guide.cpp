@@ -101,6 +101,9 @@ int run_guide(const Invocation& call) {
   }
   if (vm["guide-interpolation"].defaulted() && model.guide_record().passes() > 0)
     options.interpolation = model.eta_interpolation();
+  if (vm["guide-ramp-fraction"].defaulted() && model.guide_record().passes() > 0 &&
+      model.eta_interpolation() == EtaInterpolation::ramp)
+    options.ramp_fraction = model.eta_ramp_fraction();
   options.validate();
   // Passes before these: the input's own and those before it.
   const std::size_t prior_passes =

@@ -68,7 +68,10 @@ void describe_model(const std::string& path, const par::Comm& self) {
                          family, c[1], c[2], static_cast<std::size_t>(floored), c.size() - 3);
   }
   std::cout << "  schedule: " << model.schedule().name() << ", T = " << model.times().size()
-            << " times, eta " << to_string(model.eta_interpolation()) << " between them\n";
+            << " times, eta " << to_string(model.eta_interpolation());
+  if (model.eta_interpolation() == EtaInterpolation::ramp)
+    std::cout << " (over " << model.eta_ramp_fraction() << " of each interval)";
+  std::cout << " between them\n";
   std::cout << "  fit:";
   for (const auto& [k, v] : model.fit_settings().entries()) std::cout << " " << k << "=" << v;
   if (const auto& c = model.calibration())

@@ -137,8 +137,11 @@ void add_guide_options(po::options_description& desc, std::size_t passes_default
       "eta of the guided model between grid times: linear; step (eta_k on (t_k, t_k+1], so "
       "that a pass integrates exactly the model it leaves); hybrid (the one-shot eta linear, "
       "the passes' corrections constant on (t_k, t_k+1]); or ramp (from eta_k-1 at t_k to eta_k "
-      "over the first half of (t_k, t_k+1], then eta_k: continuous, and a pass again integrates "
-      "the model it leaves)")(
+      "over the first --guide-ramp-fraction of (t_k, t_k+1], then eta_k: continuous, and a pass "
+      "again integrates the model it leaves)")(
+      "guide-ramp-fraction", po::value<double>()->default_value(guide_defaults.ramp_fraction),
+      "with --guide-interpolation ramp: the share of each interval, in (0, 1], over which eta "
+      "moves from eta_k-1 to eta_k (towards 0 it approaches step)")(
       "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
       "last rungs for a pass that diverged with limited updates: residual (residual updates, a "
       "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "
@@ -177,6 +180,7 @@ fit::GuideOptions guide_options(const po::variables_map& vm) {
   guide.gram = fit::parse_guide_gram(vm["guide-gram"].as<std::string>());
   guide.interpolation =
       parse_eta_interpolation(vm["guide-interpolation"].as<std::string>(), "--guide-interpolation");
+  guide.ramp_fraction = vm["guide-ramp-fraction"].as<double>();
   guide.dead_band = vm["guide-dead-band"].as<double>();
   guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());
   if (guide.update == fit::GuideUpdate::sweep && vm["guide-damping"].defaulted())

@@ -228,6 +228,7 @@ void GuideOptions::validate() const {
     throw UsageError(
         "--guide-update sweep takes K^q from the first pass (--guide-gram first): its updates "
         "start from the best model, whose Gram matrix a later pass would overwrite");
+  check_eta_ramp_fraction(ramp_fraction, "--guide-ramp-fraction");
   if (update == GuideUpdate::sweep && interpolation != EtaInterpolation::hybrid &&
       interpolation != EtaInterpolation::step)
     throw UsageError(
@@ -340,6 +341,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   else if (model.eta_interpolation() != EtaInterpolation::hybrid || model.eta_base().rows() == 0)
     model.set_eta_base(model.eta());
   model.set_eta_interpolation(options.interpolation);
+  model.set_eta_ramp_fraction(options.ramp_fraction);
   const Params config = checkpoint_config(model, options, per_batch);
   const bool checkpointing = !options.checkpoint.path.empty();
   Position at;
@@ -919,6 +921,8 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("fallback_pass", at.fallback_pass);
   s.set("kept_pass", kept);
   s.set("interpolation", to_string(options.interpolation));
+  if (options.interpolation == EtaInterpolation::ramp)
+    s.set("ramp_fraction", options.ramp_fraction);
   s.set("gram", to_string(options.gram));
   if (options.gram_probes > 0) s.set("gram_probes", options.gram_probes);
   if (sweep) s.set("sweep_damping", options.damping * at.sweep_scale);  // the last w used

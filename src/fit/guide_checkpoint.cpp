@@ -68,6 +68,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("gram", to_string(o.gram));
   config.set("gram_probes", o.gram_probes);  // always: 0 (exact) must not resume randomized
   config.set("interpolation", to_string(o.interpolation));
+  if (o.interpolation == EtaInterpolation::ramp) config.set("ramp_fraction", o.ramp_fraction);
   config.set("inputs", o.checkpoint.inputs);
   return config;
 }

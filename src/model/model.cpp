@@ -50,16 +50,17 @@ std::size_t step_index(const std::vector<double>& times, double t, Side side) {
 
 // Row t of `rows` (one row per time of `times`) between grid times as `mode` says (linear; row k
 // on the interval k of step_index; or ramp: from row k - 1 at t_k to row k at t_k +
-// kEtaRampFraction (t_k+1 - t_k), row 0 on the first interval), clamped to [0, 1].
+// ramp_fraction (t_k+1 - t_k), row 0 on the first interval), clamped to [0, 1].
 void interpolate_in_time(const std::vector<double>& times, const Matrix& rows, double t,
-                         std::span<double> out, EtaInterpolation mode, Side side) {
+                         std::span<double> out, EtaInterpolation mode, Side side,
+                         double ramp_fraction = kEtaRampFraction) {
   if (mode == EtaInterpolation::step || mode == EtaInterpolation::ramp) {
     const std::size_t k = step_index(times, t, side);
     const auto r = rows.row(k);
     std::copy(r.begin(), r.end(), out.begin());
     if (mode == EtaInterpolation::step || k == 0) return;
     // Continuous in t, so either side gives the same value at grid times.
-    const double span = kEtaRampFraction * (times[k + 1] - times[k]);
+    const double span = ramp_fraction * (times[k + 1] - times[k]);
     const double w =
         span > 0 ? std::clamp((std::clamp(t, 0.0, 1.0) - times[k]) / span, 0.0, 1.0) : 1.0;
     if (w >= 1.0) return;
@@ -88,6 +89,18 @@ EtaInterpolation parse_eta_interpolation(const std::string& name, std::string_vi
                                          {"ramp", EtaInterpolation::ramp}});
 }
 
+void check_eta_ramp_fraction(double f, std::string_view what) {
+  if (!(f > 0.0 && f <= 1.0))
+    throw UsageError(cat(what,
+                         " must be in (0, 1] (the share of each interval over which ramp eta ",
+                         "moves to its grid time's row), not ", f));
+}
+
+void Model::set_eta_ramp_fraction(double fraction) {
+  check_eta_ramp_fraction(fraction, "the ramp fraction of eta");
+  eta_ramp_fraction_ = fraction;
+}
+
 std::string to_string(EtaInterpolation interpolation) {
   switch (interpolation) {
     case EtaInterpolation::step:
@@ -104,7 +117,7 @@ std::string to_string(EtaInterpolation interpolation) {
 
 void Model::eta_at(double t, std::span<double> out, Side side) const {
   if (eta_interpolation_ != EtaInterpolation::hybrid) {
-    interpolate_in_time(times_, eta_, t, out, eta_interpolation_, side);
+    interpolate_in_time(times_, eta_, t, out, eta_interpolation_, side, eta_ramp_fraction_);
     return;
   }
   if (eta_base_.rows() != eta_.rows())
@@ -249,6 +262,9 @@ std::string Model::identity() const {
   // Linear models keep the identities they always had.
   if (eta_interpolation_ != EtaInterpolation::linear)
     text += "|eta=" + to_string(eta_interpolation_);
+  // Ramp models of the default fraction keep the identities they had before it could be set.
+  if (eta_interpolation_ == EtaInterpolation::ramp && eta_ramp_fraction_ != kEtaRampFraction)
+    text += cat("|ramp=", eta_ramp_fraction_);
   std::vector<std::byte> bytes(text.size() * sizeof(char));
   std::memcpy(bytes.data(), text.data(), text.size());
   const auto add = [&](std::span<const double> values) {
@@ -278,6 +294,8 @@ void Model::write_into(const io::Group& root) const {
   root.write("eta", {eta_.rows(), eta_.cols()}, eta_.values());
   if (eta_interpolation_ != EtaInterpolation::linear)
     root.set_attribute("eta_interpolation", to_string(eta_interpolation_));
+  if (eta_interpolation_ == EtaInterpolation::ramp)
+    root.set_attribute("eta_ramp_fraction", eta_ramp_fraction_);
   if (eta_interpolation_ == EtaInterpolation::hybrid) {
     if (eta_base_.rows() != eta_.rows())
       throw InternalError("a model of hybrid eta without its eta_base cannot be written");
@@ -486,6 +504,9 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
     try {
       model->set_eta_interpolation(parse_eta_interpolation(root.text_attribute("eta_interpolation"),
                                                            "eta_interpolation of the model"));
+      // Ramp models written before the fraction could be set have none: theirs was the default.
+      if (root.has_attribute("eta_ramp_fraction"))
+        model->set_eta_ramp_fraction(root.real_attribute("eta_ramp_fraction"));
     } catch (const UsageError& e) {
       throw InputError(e.what());  // a damaged or foreign file, not a usage error
     }

@@ -31,11 +31,16 @@ expect_exit 2 "unknown --guide-gram 'once' (known: every, first)" -- "$ksi" fit 
 expect_exit 2 "unknown --guide-interpolation 'cubic' (known: linear, step, hybrid, ramp)" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-interpolation cubic
 expect_exit 2 "--guide-update sweep needs --guide-interpolation hybrid or step" -- "$ksi" guide --model model3.h5 --out g.h5 --guide 2 --guide-update sweep
 expect_exit 2 "--guide-update sweep needs --guide-interpolation hybrid or step" -- "$ksi" guide --model model3.h5 --out g.h5 --guide 2 --guide-update sweep --guide-interpolation ramp
-expect_absent g.h5
+expect_exit 2 "--guide-ramp-fraction must be in (0, 1]" -- "$ksi" guide --model model3.h5 --out g.h5 --guide 1 --guide-interpolation ramp --guide-ramp-fraction 0
+expect_exit 2 "--guide-ramp-fraction must be in (0, 1]" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-interpolation ramp --guide-ramp-fraction 1.5
+expect_absent g.h5 m.h5
 expect_exit 2 "unknown integrator" -- "$ksi" sample --model model3.h5 --out s.h5 --integrator rk4
 cp model3.h5 model3_badeta.h5 && $PY -c "import h5py; h5py.File('model3_badeta.h5', 'a').attrs['eta_interpolation'] = 'cubic'"
 expect_exit 3 "unknown eta_interpolation of the model 'cubic' (known: linear, step, hybrid, ramp)" -- "$ksi" sample --model model3_badeta.h5 --out s_badeta.h5 --count 2
 expect_absent s_badeta.h5
+cp model3.h5 model3_badramp.h5 && $PY -c "import h5py; f = h5py.File('model3_badramp.h5', 'a'); f.attrs['eta_interpolation'] = 'ramp'; f.attrs['eta_ramp_fraction'] = 0.0"
+expect_exit 3 "the ramp fraction of eta must be in (0, 1]" -- "$ksi" sample --model model3_badramp.h5 --out s_badramp.h5 --count 2
+expect_absent s_badramp.h5
 cp model3.h5 model3_nobase.h5 && $PY -c "import h5py; h5py.File('model3_nobase.h5', 'a').attrs['eta_interpolation'] = 'hybrid'"
 expect_exit 3 "hybrid in time (eta_interpolation) but it has no eta_base" -- "$ksi" sample --model model3_nobase.h5 --out s_nobase.h5 --count 2
 expect_absent s_nobase.h5

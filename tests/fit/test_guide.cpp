@@ -977,15 +977,19 @@ TEST(GuidedPasses, WithStepEtaAPassMeasuresTheModelItLeaves) {
   // member noise in both. With eta constant on (t_k, t_k+1] the pass integrated over each interval
   // the eta it leaves there, so the two measure the same ensemble: the same z's, bit for bit. With
   // linear eta the pass integrated a blend and the z's differ.
-  const auto measured_again = [&](EtaInterpolation interpolation, double& difference) {
+  const auto measured_again = [&](EtaInterpolation interpolation, double& difference,
+                                  double ramp_fraction = kEtaRampFraction) {
     fit::GuideOptions g = small_guide(1);
     g.interpolation = interpolation;
+    g.ramp_fraction = ramp_fraction;
     Model model = fit_on(lognormal_setup(24), comm);
     fit::guide_model(model, g, comm);
     EXPECT_EQ(model.eta_interpolation(), interpolation);
+    EXPECT_EQ(model.eta_ramp_fraction(), ramp_fraction);
     const Matrix first = model.guide_record().rms_z;
     fit::GuideOptions still = small_guide(1);
     still.interpolation = interpolation;
+    still.ramp_fraction = ramp_fraction;
     still.update = fit::GuideUpdate::residual;
     still.dead_band = 1e9;
     const Matrix eta = model.eta();
@@ -993,14 +997,16 @@ TEST(GuidedPasses, WithStepEtaAPassMeasuresTheModelItLeaves) {
     EXPECT_EQ(test::relative_difference(model.eta(), eta), 0.0) << "no update";
     difference = test::relative_difference(model.guide_record().rms_z, first);
   };
-  double step = -1.0, hybrid = -1.0, ramp = -1.0, linear = -1.0;
+  double step = -1.0, hybrid = -1.0, ramp = -1.0, short_ramp = -1.0, linear = -1.0;
   measured_again(EtaInterpolation::step, step);
   measured_again(EtaInterpolation::hybrid, hybrid);
   measured_again(EtaInterpolation::ramp, ramp);
+  measured_again(EtaInterpolation::ramp, short_ramp, 0.2);
   measured_again(EtaInterpolation::linear, linear);
   EXPECT_EQ(step, 0.0);
   EXPECT_EQ(hybrid, 0.0);
   EXPECT_EQ(ramp, 0.0);
+  EXPECT_EQ(short_ramp, 0.0);
   EXPECT_GT(linear, 1e-3);
 }
 
@@ -1039,10 +1045,29 @@ TEST(RampEta, ContinuousFromThePreviousRowToItsOwnAndKeptInTheModelFile) {
   }
   Model back = written_and_read(model, dir.path("m.h5"), comm);
   EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::ramp);
+  EXPECT_EQ(back.eta_ramp_fraction(), kEtaRampFraction);
   EXPECT_EQ(back.identity(), model.identity());
   const std::string ramp_identity = back.identity();
   back.set_eta_interpolation(EtaInterpolation::linear);
   EXPECT_NE(back.identity(), ramp_identity) << "the interpolation is part of the model's identity";
+
+  // A shorter ramp: from row k - 1 to row k over the first fifth of each interval.
+  model.set_eta_ramp_fraction(0.2);
+  for (std::size_t k = 1; k + 1 < T; ++k) {
+    const double span = t[k + 1] - t[k];
+    EXPECT_EQ(off(t[k], Side::right, k - 1, k - 1, 0.0), 0.0) << k;
+    EXPECT_LT(off(t[k] + 0.05 * span, Side::left, k - 1, k, 0.25), 1e-12) << k;
+    EXPECT_LT(off(t[k] + 0.1 * span, Side::left, k - 1, k, 0.5), 1e-12) << k;
+    EXPECT_LT(off(t[k] + 0.2 * span, Side::left, k, k, 0.0), 1e-12) << k;
+    EXPECT_EQ(off(t[k] + 0.3 * span, Side::left, k, k, 0.0), 0.0) << k;
+  }
+  EXPECT_NE(model.identity(), ramp_identity) << "the fraction is part of a ramp model's identity";
+  Model shorter = written_and_read(model, dir.path("short.h5"), comm);
+  EXPECT_EQ(shorter.eta_ramp_fraction(), 0.2);
+  EXPECT_EQ(shorter.identity(), model.identity());
+  for (const double bad : {0.0, -0.1, 1.5, std::nan("")})
+    EXPECT_THROW(model.set_eta_ramp_fraction(bad), UsageError) << bad;
+  EXPECT_EQ(model.eta_ramp_fraction(), 0.2) << "a refused fraction leaves the model as it was";
 }
 
 TEST(HybridEta, BaseLinearCorrectionsConstantAndKeptInTheModelFile) {

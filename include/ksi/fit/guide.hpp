@@ -108,9 +108,12 @@ struct GuideOptions {
   /// pass needs no sweep of its own; with `linear` (the one-shot fit's) they measure a blend.
   /// `hybrid` keeps the one-shot eta linear in t as a base and makes only the passes' corrections
   /// constant between grid times: a pass again integrates exactly the model it leaves. `ramp`
-  /// moves from eta_{k-1} to eta_k over the first half of (t_k, t_{k+1}]: continuous in t, and a
-  /// pass again integrates exactly the model it leaves.
+  /// moves from eta_{k-1} to eta_k over the first ramp_fraction of (t_k, t_{k+1}]: continuous in
+  /// t, and a pass again integrates exactly the model it leaves.
   EtaInterpolation interpolation = EtaInterpolation::linear;
+  /// With `ramp`: the share of each interval over which eta moves to its grid time's row
+  /// (Model::eta_ramp_fraction); towards 0 it approaches `step`.
+  double ramp_fraction = kEtaRampFraction;
   /// The ladder's last rungs. `residual`: residual updates with a dead band of at least
   /// kFallbackDeadBand, K^q from every member and a ridge of at least kFallbackRidge (the setting
   /// that runs on forced 2D turbulence with 32 marginal bins, where full updates diverge even

@@ -63,13 +63,16 @@ struct GuideRecord {
 /// eta_k - base_k constant on (t_k, t_{k+1}]: a guided pass again integrates exactly the model it
 /// leaves, while the part of the drift that is not a correction keeps its linear time dependence
 /// (the shell gains, part of the base, stay linear). `ramp`: eta_{k-1} at t_k, moving linearly to
-/// eta_k over the first kEtaRampFraction of (t_k, t_{k+1}], then eta_k (eta_0 on the first
-/// interval): continuous in t like `linear`, yet eta_k acts only after t_k, so a guided pass again
-/// integrates exactly the model it leaves (the shell gains stay linear).
+/// eta_k over the first fraction f of (t_k, t_{k+1}] (Model::eta_ramp_fraction, 1/2 unless set),
+/// then eta_k (eta_0 on the first interval): continuous in t like `linear`, yet eta_k acts only
+/// after t_k, so a guided pass again integrates exactly the model it leaves (the shell gains stay
+/// linear).
 enum class EtaInterpolation { linear, step, hybrid, ramp };
-/// The share of each interval over which `ramp` eta moves from the previous grid time's row to its
-/// own.
+/// The default share of each interval over which `ramp` eta moves from the previous grid time's
+/// row to its own.
 inline constexpr double kEtaRampFraction = 0.5;
+/// UsageError naming `what` unless f is a ramp fraction: finite and in (0, 1].
+void check_eta_ramp_fraction(double f, std::string_view what);
 /// "linear", "step", "hybrid" or "ramp"; UsageError naming `what` (the option or attribute)
 /// otherwise.
 EtaInterpolation parse_eta_interpolation(const std::string& name, std::string_view what);
@@ -128,6 +131,10 @@ class Model {
   void eta_at(double t, std::span<double> out, Side side = Side::left) const;
   EtaInterpolation eta_interpolation() const noexcept { return eta_interpolation_; }
   void set_eta_interpolation(EtaInterpolation interpolation) { eta_interpolation_ = interpolation; }
+  /// The share f of each interval over which `ramp` eta moves to its own row (used by ramp only).
+  double eta_ramp_fraction() const noexcept { return eta_ramp_fraction_; }
+  /// Sets f; UsageError unless it is finite and in (0, 1].
+  void set_eta_ramp_fraction(double fraction);
   /// b_t(x) = J(x)^T eta(t) + G_t x for every row of X (standardised units); G_t is the shell-gain
   /// filter (none unless set_shell_gain was called).
   /// At a grid time of piecewise eta, `side` picks the limit (eta_at).
@@ -186,6 +193,7 @@ class Model {
   std::vector<double> times_;
   Matrix eta_;
   EtaInterpolation eta_interpolation_ = EtaInterpolation::linear;
+  double eta_ramp_fraction_ = kEtaRampFraction;
   Matrix eta_base_;
   Matrix shell_gain_;
   OutputTransform output_;
