@@ -141,7 +141,8 @@ void add_guide_options(po::options_description& desc, std::size_t passes_default
       "again integrates the model it leaves)")(
       "guide-ramp-fraction", po::value<double>()->default_value(guide_defaults.ramp_fraction),
       "with --guide-interpolation ramp: the share of each interval, in (0, 1], over which eta "
-      "moves from eta_k-1 to eta_k (towards 0 it approaches step)")(
+      "moves from eta_k-1 to eta_k (towards 0 eta approaches step, but an integration step longer "
+      "than the ramp takes eta_k-1 in its predictor and eta_k in its corrector)")(
       "guide-fallback", po::value<std::string>()->default_value(to_string(guide_defaults.fallback)),
       "last rungs for a pass that diverged with limited updates: residual (residual updates, a "
       "dead band of at least 2, K^q on every member, a ridge of at least 1e-2, then 1e-1 and 1) "

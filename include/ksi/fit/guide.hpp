@@ -112,7 +112,9 @@ struct GuideOptions {
   /// t, and a pass again integrates exactly the model it leaves.
   EtaInterpolation interpolation = EtaInterpolation::linear;
   /// With `ramp`: the share of each interval over which eta moves to its grid time's row
-  /// (Model::eta_ramp_fraction); towards 0 it approaches `step`.
+  /// (Model::eta_ramp_fraction). Towards 0 eta approaches `step`, but a Heun step longer than the
+  /// ramp takes eta_{k-1} in its predictor and eta_k in its corrector (docs/fidelity.md, "Shorter
+  /// ramps").
   double ramp_fraction = kEtaRampFraction;
   /// The ladder's last rungs. `residual`: residual updates with a dead band of at least
   /// kFallbackDeadBand, K^q from every member and a ridge of at least kFallbackRidge (the setting
