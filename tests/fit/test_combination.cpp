@@ -208,12 +208,7 @@ TEST(Combination, ModelFileHoldsItsMembers) {
   fit::FitOptions options;
   options.times = 5;
   const Model model = fit_combination(g, {third}, true, 500, options, world);
-  {
-    io::OutputFile out(dir.path("c.h5"), false, {}, world);
-    model.write(out);
-    out.commit();
-  }
-  const Model back = Model::read(dir.path("c.h5"), world);
+  const Model back = test::written_and_read(model, dir.path("c.h5"), world);
   EXPECT_EQ(back.identity(), model.identity());
   EXPECT_EQ(back.features().kind(), "models");
   EXPECT_EQ(back.features().feature_names(),

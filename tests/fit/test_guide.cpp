@@ -65,16 +65,6 @@ Model fit_on(const FitSetup& s, const par::Comm& comm) {
                         shape, Standardization{}, s.options, comm);
 }
 
-// `model` written to `path` and read back (collective).
-Model written_and_read(const Model& model, const std::string& path, const par::Comm& comm) {
-  {
-    io::OutputFile out(path, false, {}, comm);
-    model.write(out);
-    out.commit();
-  }
-  return Model::read(path, comm);
-}
-
 // The model's drift on shell s, as a gain: <b(x), x> / |x|^2 for a field x on that shell alone.
 double drift_gain(const Model& model, double t, std::size_t shell) {
   Matrix X = test::isotropic_gaussian_fields(
@@ -1018,7 +1008,6 @@ TEST(RampEta, ContinuousFromThePreviousRowToItsOwnAndKeptInTheModelFile) {
   const std::vector<double>& t = model.times();
   const std::size_t T = t.size(), P = model.eta().cols();
   ASSERT_GE(T, 3u);
-  std::vector<double> left(P), right(P);
   // The distance of eta(at) from (1 - w) row a + w row b, relative to the rows' size.
   const auto off = [&](double at, Side side, std::size_t a, std::size_t b, double w) {
     std::vector<double> eta(P);
@@ -1043,7 +1032,7 @@ TEST(RampEta, ContinuousFromThePreviousRowToItsOwnAndKeptInTheModelFile) {
     EXPECT_LT(off(t[k] + 0.5 * span, Side::left, k, k, 0.0), 1e-12) << k;
     EXPECT_EQ(off(t[k] + 0.9 * span, Side::right, k, k, 0.0), 0.0) << k;
   }
-  Model back = written_and_read(model, dir.path("m.h5"), comm);
+  Model back = test::written_and_read(model, dir.path("m.h5"), comm);
   EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::ramp);
   EXPECT_EQ(back.eta_ramp_fraction(), kEtaRampFraction);
   EXPECT_EQ(back.identity(), model.identity());
@@ -1062,7 +1051,7 @@ TEST(RampEta, ContinuousFromThePreviousRowToItsOwnAndKeptInTheModelFile) {
     EXPECT_EQ(off(t[k] + 0.3 * span, Side::left, k, k, 0.0), 0.0) << k;
   }
   EXPECT_NE(model.identity(), ramp_identity) << "the fraction is part of a ramp model's identity";
-  Model shorter = written_and_read(model, dir.path("short.h5"), comm);
+  Model shorter = test::written_and_read(model, dir.path("short.h5"), comm);
   EXPECT_EQ(shorter.eta_ramp_fraction(), 0.2);
   EXPECT_EQ(shorter.identity(), model.identity());
   for (const double bad : {0.0, -0.1, 1.5, std::nan("")})
@@ -1115,7 +1104,7 @@ TEST(HybridEta, BaseLinearCorrectionsConstantAndKeptInTheModelFile) {
   for (std::size_t p = 0; p < P; ++p)
     EXPECT_NEAR(got[p], linear[p], 1e-13 * (1.0 + std::abs(linear[p])));
 
-  const Model back = written_and_read(model, dir.path("m.h5"), comm);
+  const Model back = test::written_and_read(model, dir.path("m.h5"), comm);
   EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::hybrid);
   EXPECT_EQ(test::relative_difference(back.eta_base(), base), 0.0);
   EXPECT_EQ(back.identity(), model.identity());
@@ -1153,7 +1142,7 @@ TEST(StepEta, ConstantOnEachIntervalOpenOnTheLeftAndKeptInTheModelFile) {
     EXPECT_TRUE(row_is(t[k + 1], k)) << "t_k+1 belongs to (t_k, t_k+1]: " << k;
   }
   EXPECT_TRUE(row_is(1.0, t.size() - 2));
-  const Model back = written_and_read(model, dir.path("m.h5"), comm);
+  const Model back = test::written_and_read(model, dir.path("m.h5"), comm);
   EXPECT_EQ(back.eta_interpolation(), EtaInterpolation::step);
   EXPECT_THROW(parse_eta_interpolation("cubic", "--guide-interpolation"), UsageError);
 }

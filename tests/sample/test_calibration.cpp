@@ -288,12 +288,7 @@ TEST(Calibration, SpreadGivesGeneratedFieldsTheDataEnergyLevelScatter) {
   EXPECT_TRUE(none.spread_components.empty());
   // The spread travels with the model and changes its identity; to_data needs the normals.
   test::ScratchDir dir("spread");
-  {
-    io::OutputFile out(dir.path("model.h5"), true, {}, world);
-    calibrated.write(out);
-    out.commit();
-  }
-  const Model back = Model::read(dir.path("model.h5"), world);
+  const Model back = test::written_and_read(calibrated, dir.path("model.h5"), world);
   EXPECT_EQ(back.identity(), calibrated.identity());
   EXPECT_EQ(back.output().spread.values().size(), result.output.spread.size());
   Model without = zero_drift_model(kDims, spectrum_standardization(kDims));
@@ -436,13 +431,7 @@ TEST(Calibration, OutputGainsApplyToTheFinalStateAndTravelWithTheModel) {
     ASSERT_NEAR(b.data()[i] - mean, 2.0 * (a.data()[i] - mean), 1e-12);
 
   test::ScratchDir dir("calibration");
-  const std::string path = dir.path("model.h5");
-  {
-    io::OutputFile out(path, true, {}, world);
-    doubled.write(out);
-    out.commit();
-  }
-  const Model back = Model::read(path, world);
+  const Model back = test::written_and_read(doubled, dir.path("model.h5"), world);
   EXPECT_EQ(back.output().gain, twos);
   EXPECT_TRUE(back.output().map.x.empty());
   EXPECT_EQ(back.identity(), doubled.identity());
@@ -481,12 +470,7 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
   EXPECT_GT(record.error_before, 10.0 * record.error_after);
   // The record travels with the model, typed (ksi sample takes its sampler settings from it).
   test::ScratchDir dir("calibration-record");
-  {
-    io::OutputFile out(dir.path("model.h5"), true, {}, world);
-    model.write(out);
-    out.commit();
-  }
-  const Model back = Model::read(dir.path("model.h5"), world);
+  const Model back = test::written_and_read(model, dir.path("model.h5"), world);
   ASSERT_TRUE(back.calibration().has_value());
   EXPECT_EQ(back.calibration()->samples, record.samples);
   EXPECT_EQ(back.calibration()->steps, record.steps);

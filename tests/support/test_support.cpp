@@ -7,6 +7,7 @@
 #include "ksi/core/error.hpp"
 #include "ksi/core/random.hpp"
 #include "ksi/fft/fft.hpp"
+#include "ksi/io/hdf5.hpp"
 #include "ksi/par/signals.hpp"
 
 namespace ksi::test {
@@ -134,6 +135,15 @@ Matrix isotropic_gaussian_fields(const std::vector<std::size_t>& dims, std::uint
     transform.backward_destroying(spectrum.data(), row.data());
   }
   return X;
+}
+
+Model written_and_read(const Model& model, const std::string& path, const par::Comm& comm) {
+  {
+    io::OutputFile out(path, false, {}, comm);
+    model.write(out);
+    out.commit();
+  }
+  return Model::read(path, comm);
 }
 
 }  // namespace ksi::test

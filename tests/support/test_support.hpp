@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ksi/core/matrix.hpp"
+#include "ksi/model/model.hpp"
 #include "ksi/par/comm.hpp"
 
 namespace ksi::test {
@@ -58,6 +59,9 @@ std::string validation_message(const std::function<void(Options&)>& change) {
   change(options);
   return usage_error_of([&] { options.validate(); });
 }
+
+/// `model` written to a new file `path` and read back (collective).
+Model written_and_read(const Model& model, const std::string& path, const par::Comm& comm);
 
 /// Gathers the rows every rank holds into one matrix on every rank (rank order).
 Matrix gather_rows(const Matrix& local, const par::Comm& comm);
