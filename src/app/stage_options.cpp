@@ -123,6 +123,10 @@ void add_guide_options(po::options_description& desc, std::size_t passes_default
       "a grid time counts as diverged only if its RMS z is also more than this many times the "
       "previous grid time's (an exploding ensemble, not a growing model error; 0: the threshold "
       "alone)")(
+      "guide-interval-retries",
+      po::value<std::size_t>()->default_value(guide_defaults.interval_retries),
+      "integrate an interval over which the ensemble diverged again from its start with eta_k "
+      "halved, up to this many times, before the pass is abandoned (0: never)")(
       "guide-keep",
       po::value<std::string>()->default_value(guide_defaults.keep_best ? "best" : "last"),
       "the model of the finished pass of the lowest RMS z (best; with linear eta, where that is "
@@ -175,6 +179,7 @@ fit::GuideOptions guide_options(const po::variables_map& vm) {
   guide.max_step = vm["guide-max-step"].as<double>();
   guide.divergence = vm["guide-divergence"].as<double>();
   guide.divergence_growth = vm["guide-divergence-growth"].as<double>();
+  guide.interval_retries = vm["guide-interval-retries"].as<std::size_t>();
   guide.keep_best = parse_choice<bool>("--guide-keep", vm["guide-keep"].as<std::string>(),
                                        {{"best", true}, {"last", false}});
   guide.update = fit::parse_guide_update(vm["guide-update"].as<std::string>());

@@ -229,6 +229,12 @@ void GuideOptions::validate() const {
         "--guide-update sweep takes K^q from the first pass (--guide-gram first): its updates "
         "start from the best model, whose Gram matrix a later pass would overwrite");
   check_eta_ramp_fraction(ramp_fraction, "--guide-ramp-fraction");
+  if (interval_retries > 30)
+    throw UsageError("--guide-interval-retries must be at most 30 (eta_k halved each time)");
+  if (update == GuideUpdate::sweep && interval_retries > 0)
+    throw UsageError(
+        "--guide-interval-retries needs --guide-update full or residual (sweep passes do not "
+        "change eta while they integrate)");
   if (update == GuideUpdate::sweep && interpolation != EtaInterpolation::hybrid &&
       interpolation != EtaInterpolation::step)
     throw UsageError(
@@ -407,6 +413,11 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     ScopedPhase phase("guide.drift");
     model.drift(t, X, B, side);
   };
+  // The ensemble's feature means at the grid time its members are at, when an interval's check
+  // (advance_pass) has taken them already: the next assembly uses them instead of evaluating phi
+  // again (the same bits; not kept in a checkpoint, so a resumed run evaluates them again).
+  std::vector<DoubleDouble> next_moments(2 * P);
+  bool next_moments_ready = false;
   // The members' paths, on the streams of `stream` (a pass, or kVerificationPass): started, and
   // advanced from grid time k to k + 1 (collective).
   const auto start_members = [&](std::size_t stream) {
@@ -415,6 +426,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       fill_member_noise(options.seed, b.first, stream, 0, X0);
       b.state = PathState::start(std::move(X0));
     }
+    next_moments_ready = false;
   };
   const auto advance_members = [&](std::size_t k, std::size_t stream) {
     par::collective(comm, [&] {
@@ -428,6 +440,69 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                           b.state);
         }
     });
+  };
+  // The members' sums of phi and phi^2 at their states, in double-double (collective).
+  const auto moment_sums_of_members = [&](std::vector<DoubleDouble>& out) {
+    std::fill(out.begin(), out.end(), DoubleDouble{});
+    par::collective(comm, [&] {
+      ScopedPhase phase("guide.means");
+      for (auto& b : batches) {
+        feature_moment_sums(features, b.state.X, moments);
+        for (std::size_t i = 0; i < 2 * P; ++i) out[i].add(moments[i]);
+      }
+    });
+    comm.allreduce_sum(std::span<DoubleDouble>(out));
+  };
+  // Advances the members from t_k to t_k+1 in pass `pass` and, with interval retries, checks the
+  // ensemble there: where it diverged over the interval (the divergence rule of the grid times,
+  // or a state that is not finite), the interval again from the states at t_k with eta_k halved,
+  // up to options.interval_retries times. After the last retry the pass's own check at t_k+1
+  // decides. Collective.
+  const auto advance_pass = [&](std::size_t k, std::size_t pass) {
+    const std::size_t stream = options.first_stream + pass;
+    next_moments_ready = false;
+    if (options.interval_retries == 0) {
+      advance_members(k, stream);
+      return;
+    }
+    std::vector<PathState> saved;
+    saved.reserve(batches.size());
+    for (const auto& b : batches) saved.push_back(b.state);
+    const double inv = 1.0 / static_cast<double>(Ng);
+    const double limit = std::max(options.divergence, options.divergence_growth * at.rms[pass][k]);
+    std::vector<double> m_q(P), m2_q(P);
+    for (std::size_t attempt = 0;; ++attempt) {
+      std::string failed;
+      try {
+        advance_members(k, stream);
+      } catch (const Error& e) {
+        if (e.code() != ExitCode::numerical || attempt == options.interval_retries) throw;
+        failed = e.what();
+      }
+      if (failed.empty()) {
+        moment_sums_of_members(next_moments);
+        for (std::size_t p = 0; p < P; ++p) {
+          m_q[p] = next_moments[p].value() * inv;
+          m2_q[p] = next_moments[P + p].value() * inv;
+        }
+        const MomentZ mz = moment_z(targets, k + 1, m_q, m2_q, inv, pairs);
+        if (!(options.divergence > 0.0) || mz.rms <= limit || attempt == options.interval_retries) {
+          next_moments_ready = true;
+          return;
+        }
+        failed = sformat("RMS z %.3g > %.3g, largest %.3g at feature %s", mz.rms, limit, mz.largest,
+                         name_of(mz.worst).c_str());
+      }
+      par::Log::warn(
+          sformat("guide: pass %zu diverged over (%.4f, %.4f] (%s); the interval again with eta at "
+                  "t = %.4f halved (retry %zu of %zu)",
+                  pass + 1, times[k], times[k + 1], failed.c_str(), times[k], attempt + 1,
+                  options.interval_retries));
+      ++at.interval_retries;
+      for (std::size_t i = 0; i < batches.size(); ++i) batches[i].state = saved[i];
+      for (std::size_t p = 0; p < P; ++p) at.eta(k, p) *= 0.5;
+      model.set_eta(at.eta);
+    }
   };
   const auto stopped = [&] {
     return par::CollectiveError(ExitCode::interrupted,
@@ -585,8 +660,11 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
               features.accumulate(X, fixed, batch_K, batch_h);
             }
           }
-          // The randomized Gram evaluated phi at every member already.
-          if (evaluated)
+          // The randomized Gram evaluated phi at every member already; an interval's check took
+          // the means (next_moments) already.
+          if (next_moments_ready)
+            std::fill(moments.begin(), moments.end(), 0.0);
+          else if (evaluated)
             feature_moment_sums(phi_rows, moments);
           else
             feature_moment_sums(features, X, moments);
@@ -620,8 +698,12 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         for (std::size_t i = 0; i < P; ++i) at.gram_h(k, i) = h_fixed[i];
         at.gram_ready[k] = 1;
       }
-      for (std::size_t i = 0; i < P; ++i) m_q[i] = sums[q++].value() * inv;
-      for (std::size_t i = 0; i < P; ++i) m2_q[i] = sums[q++].value() * inv;
+      const auto& moment_sums = next_moments_ready
+                                    ? std::span<const DoubleDouble>(next_moments)
+                                    : std::span<const DoubleDouble>(sums).subspan(q, 2 * P);
+      for (std::size_t i = 0; i < P; ++i) m_q[i] = moment_sums[i].value() * inv;
+      for (std::size_t i = 0; i < P; ++i) m2_q[i] = moment_sums[P + i].value() * inv;
+      next_moments_ready = false;
 
       const MomentZ mz = moment_z(targets, k, m_q, m2_q, inv, pairs);
       const auto standard_error = [&](std::size_t p) { return mz.standard_error[p]; };
@@ -749,7 +831,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         model.set_eta(at.eta);
       }
 
-      if (k + 1 < T) advance_members(k, options.first_stream + pass);  // on to t_{k+1}
+      if (k + 1 < T) advance_pass(k, pass);  // on to t_{k+1}
       progress.advance();
     }
     if (retry) {
@@ -841,15 +923,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
           write_guide_checkpoint(options.checkpoint.path, config, at, batches, Ng, d, comm);
           throw stopped();
         }
-        std::fill(moment_sums.begin(), moment_sums.end(), DoubleDouble{});
-        par::collective(comm, [&] {
-          ScopedPhase phase("guide.verify");
-          for (auto& b : batches) {
-            feature_moment_sums(features, b.state.X, moments);
-            for (std::size_t i = 0; i < 2 * P; ++i) moment_sums[i].add(moments[i]);
-          }
-        });
-        comm.allreduce_sum(std::span<DoubleDouble>(moment_sums));
+        moment_sums_of_members(moment_sums);
         const double inv = 1.0 / static_cast<double>(Ng);
         for (std::size_t p = 0; p < P; ++p) {
           m_q[p] = moment_sums[p].value() * inv;
@@ -913,6 +987,10 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   s.set("max_step", options.max_step);
   s.set("divergence", options.divergence);
   s.set("divergence_growth", options.divergence_growth);
+  if (options.interval_retries > 0) {
+    s.set("interval_retries", options.interval_retries);
+    s.set("intervals_retried", at.interval_retries);
+  }
   s.set("update", to_string(options.update));
   s.set("dead_band", options.dead_band);
   s.set("diverged_pass", at.diverged);

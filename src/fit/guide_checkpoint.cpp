@@ -64,6 +64,7 @@ Params checkpoint_config(const Model& model, const GuideOptions& o, std::size_t 
   config.set("max_step", o.max_step);
   config.set("divergence", o.divergence);
   config.set("divergence_growth", o.divergence_growth);
+  if (o.interval_retries > 0) config.set("interval_retries", o.interval_retries);
   config.set("fallback", to_string(o.fallback));
   config.set("gram", to_string(o.gram));
   config.set("gram_probes", o.gram_probes);  // always: 0 (exact) must not resume randomized
@@ -91,6 +92,7 @@ void write_guide_checkpoint(const std::string& path, const Params& config, const
     root.set_attribute("best_rms", at.best_rms);
     root.set_attribute("diverged_pass", static_cast<std::int64_t>(at.diverged));
     root.set_attribute("verifying", static_cast<std::int64_t>(at.verifying ? 1 : 0));
+    root.set_attribute("interval_retries", static_cast<std::int64_t>(at.interval_retries));
     if (at.sweep_error.rows() > 0) {
       root.set_attribute("sweep_scale", at.sweep_scale);
       root.write("sweep_error", {at.sweep_error.rows(), at.sweep_error.cols()},
@@ -164,6 +166,8 @@ void read_guide_checkpoint(const std::string& path, const Params& config, const 
     if (root.has_attribute("diverged_pass"))
       at.diverged = static_cast<std::size_t>(root.integer_attribute("diverged_pass"));
     if (root.has_attribute("verifying")) at.verifying = root.integer_attribute("verifying") != 0;
+    if (root.has_attribute("interval_retries"))
+      at.interval_retries = static_cast<std::size_t>(root.integer_attribute("interval_retries"));
     if (at.time > T) throw damaged(cat("its time index ", at.time, " is past its ", T, " times"));
     // A rows x cols matrix (rows 0: any number), finite where `finite`.
     const auto read = [&](const char* name, std::size_t rows, std::size_t cols,

@@ -44,8 +44,9 @@ struct Position {
   Matrix gram;    // T x P(P+1)/2
   Matrix gram_h;  // T x P
   std::vector<std::int64_t> gram_ready;
-  std::size_t diverged = 0;  // the pass that diverged on the last rung (1-based; 0: none)
-  bool verifying = false;    // the passes are done and their models are being measured whole
+  std::size_t diverged = 0;          // the pass that diverged on the last rung (1-based; 0: none)
+  std::size_t interval_retries = 0;  // intervals integrated again with eta_k halved, so far
+  bool verifying = false;  // the passes are done and their models are being measured whole
   // GuideUpdate::sweep: the moment errors e' measured by the pass in progress (T x P), those of
   // the best model so far, and the factor of the damping (halved at each backtrack).
   Matrix sweep_error;

@@ -33,6 +33,8 @@ expect_exit 2 "--guide-update sweep needs --guide-interpolation hybrid or step" 
 expect_exit 2 "--guide-update sweep needs --guide-interpolation hybrid or step" -- "$ksi" guide --model model3.h5 --out g.h5 --guide 2 --guide-update sweep --guide-interpolation ramp
 expect_exit 2 "--guide-ramp-fraction must be in (0, 1]" -- "$ksi" guide --model model3.h5 --out g.h5 --guide 1 --guide-interpolation ramp --guide-ramp-fraction 0
 expect_exit 2 "--guide-ramp-fraction must be in (0, 1]" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-interpolation ramp --guide-ramp-fraction 1.5
+expect_exit 2 "--guide-interval-retries must be at most 30" -- "$ksi" guide --model model3.h5 --out g.h5 --guide 1 --guide-interval-retries 31
+expect_exit 2 "--guide-interval-retries needs --guide-update full or residual" -- "$ksi" fit --data data3.h5 --out m.h5 --guide 1 --guide-update sweep --guide-interpolation step --guide-interval-retries 2
 expect_absent g.h5 m.h5
 expect_exit 2 "unknown integrator" -- "$ksi" sample --model model3.h5 --out s.h5 --integrator rk4
 cp model3.h5 model3_badeta.h5 && $PY -c "import h5py; h5py.File('model3_badeta.h5', 'a').attrs['eta_interpolation'] = 'cubic'"

@@ -687,6 +687,13 @@ TEST(GuidedPasses, RefuseBadOptionsAndModelsWithoutTargets) {
   g.integral = 0.5;
   EXPECT_THROW(g.validate(), UsageError) << "sweep updates add up over passes already";
   g.integral = 0.0;
+  g.interval_retries = 2;
+  EXPECT_THROW(g.validate(), UsageError) << "sweep passes do not change eta while integrating";
+  g.update = fit::GuideUpdate::residual;
+  EXPECT_NO_THROW(g.validate());
+  g.interval_retries = 31;
+  EXPECT_THROW(g.validate(), UsageError) << "more halvings than a double needs";
+  g.interval_retries = 0;
   g.update = fit::GuideUpdate::full;
   g.interpolation = EtaInterpolation::linear;
   EXPECT_EQ(fit::parse_guide_update("sweep"), fit::GuideUpdate::sweep);
@@ -871,6 +878,98 @@ TEST(GuidedPasses, AGrowingErrorIsNotADivergenceAnExplosionIs) {
   fit::guide_model(caught, wild, comm);
   EXPECT_EQ(caught.guide_record().settings.real("step_limit"), 1.0);
   for (const double z : caught.guide_record().rms_z.values()) EXPECT_LE(z, 100.0);
+}
+
+TEST(GuidedPasses, AnIntervalThatDivergesIsIntegratedAgainWithASmallerEta) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const FitSetup s = lognormal_setup(24);
+  // tau = 1e-6, undamped: the ensemble explodes over an interval of pass 1 (RMS z 1.2 -> 1e39),
+  // and without interval retries the pass is abandoned and run again with limited updates (the
+  // test above). With them the interval is integrated again from its start with eta_k halved
+  // until the ensemble holds, and the pass finishes on its own rung.
+  fit::GuideOptions wild = small_guide(1);
+  wild.tau = 1e-6;
+  wild.damping = 1.0;
+  wild.interval_retries = 30;
+  Model held = fit_on(s, comm);
+  fit::guide_model(held, wild, comm);
+  const auto& r = held.guide_record();
+  EXPECT_EQ(r.settings.real("step_limit"), 0.0) << "the pass was not run again";
+  EXPECT_EQ(r.settings.integer("diverged_pass"), 0);
+  EXPECT_EQ(r.settings.integer("interval_retries"), 30);
+  // 62 retries over the four intervals (measured; eta_k is some 2^-20 of its update's at most).
+  EXPECT_GT(r.settings.integer("intervals_retried"), 10);
+  ASSERT_EQ(r.passes(), 1u);
+  // Every grid time within the divergence rule: RMS z at most max(100, 10 x the time before's).
+  for (std::size_t k = 0; k < r.rms_z.cols(); ++k) {
+    ASSERT_TRUE(std::isfinite(r.rms_z(0, k)));
+    EXPECT_LE(r.rms_z(0, k), std::max(100.0, k > 0 ? 10.0 * r.rms_z(0, k - 1) : 0.0)) << k;
+  }
+  // Four retries are not enough: after them the pass's own check abandons it, and the pass runs
+  // again with limited updates, as without retries.
+  fit::GuideOptions few = wild;
+  few.interval_retries = 4;
+  Model abandoned = fit_on(s, comm);
+  fit::guide_model(abandoned, few, comm);
+  EXPECT_EQ(abandoned.guide_record().settings.real("step_limit"), 1.0);
+  EXPECT_GE(abandoned.guide_record().settings.integer("intervals_retried"), 4);
+  // The same bits on one rank as on all.
+  if (comm.is_root()) {
+    const auto self = par::Comm::self();
+    Model alone = fit_on(s, self);
+    fit::guide_model(alone, wild, self);
+    EXPECT_EQ(test::relative_difference(alone.eta(), held.eta()), 0.0);
+    EXPECT_EQ(test::relative_difference(alone.guide_record().rms_z, r.rms_z), 0.0);
+  }
+  // A guide whose ensemble never diverges is the same with retries as without, bit for bit.
+  fit::GuideOptions calm = small_guide(2), calm_retries = small_guide(2);
+  calm_retries.interval_retries = 4;
+  Model plain = fit_on(s, comm), retrying = fit_on(s, comm);
+  fit::guide_model(plain, calm, comm);
+  fit::guide_model(retrying, calm_retries, comm);
+  EXPECT_EQ(retrying.guide_record().settings.integer("intervals_retried"), 0);
+  EXPECT_EQ(test::relative_difference(plain.eta(), retrying.eta()), 0.0);
+  EXPECT_EQ(test::relative_difference(plain.guide_record().rms_z, retrying.guide_record().rms_z),
+            0.0);
+}
+
+TEST(GuidedPasses, ResumeAfterIntervalsIntegratedAgain) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  test::ScratchDir dir("guide-retries");
+  const Model oneshot = fit_on(lognormal_setup(24), comm);
+  // The case of the test above: 62 retries, the last 18 over (0.75, 1].
+  fit::GuideOptions g = small_guide(1);
+  g.tau = 1e-6;
+  g.damping = 1.0;
+  g.interval_retries = 30;
+  Model reference = with_own_map(oneshot);
+  fit::guide_model(reference, g, comm);
+  ASSERT_GT(reference.guide_record().settings.integer("intervals_retried"), 50);
+  // Each member is evaluated once at t = 0 and once per integration of an interval (the check's
+  // means serve the next grid time): the 60th evaluation falls among the retries of the last
+  // interval, and the stop is honoured at t = 1, with the halved rows and the count in the
+  // checkpoint.
+  g.checkpoint.path = dir.path("guide.checkpoint");
+  g.checkpoint.every_seconds = 0;
+  const auto inner = own_map(oneshot);
+  Model interrupted =
+      with_map(oneshot, std::make_unique<StopAt>(
+                            *inner, static_cast<int>(members_on_root(comm)) * 60, comm.is_root()));
+  test::expect_interrupted([&] { fit::guide_model(interrupted, g, comm); });
+  ASSERT_TRUE(std::filesystem::exists(g.checkpoint.path));
+  g.checkpoint.resume = true;
+  Model resumed = with_own_map(oneshot);
+  const fit::GuideStart start = fit::guide_model(resumed, g, comm);
+  EXPECT_TRUE(start.resumed);
+  EXPECT_EQ(start.pass, 0u);
+  EXPECT_EQ(start.time, 4u) << "the checkpoint at t = 1 was used";
+  EXPECT_EQ(test::relative_difference(resumed.eta(), reference.eta()), 0.0);
+  EXPECT_EQ(test::relative_difference(resumed.guide_record().rms_z, reference.guide_record().rms_z),
+            0.0);
+  EXPECT_EQ(resumed.guide_record().settings.integer("intervals_retried"),
+            reference.guide_record().settings.integer("intervals_retried"));
 }
 
 TEST(GuidedPasses, PassesAreComparedByTheirWholeModels) {
