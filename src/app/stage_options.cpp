@@ -125,8 +125,9 @@ void add_guide_options(po::options_description& desc, std::size_t passes_default
       "alone)")(
       "guide-interval-retries",
       po::value<std::size_t>()->default_value(guide_defaults.interval_retries),
-      "integrate an interval over which the ensemble diverged again from its start with eta_k "
-      "halved, up to this many times, before the pass is abandoned (0: never)")(
+      "on the ladder's last rung, integrate an interval over which the ensemble diverged again "
+      "from its start with eta_k halved, up to this many times, before the pass is abandoned and "
+      "the guide stops (0: never)")(
       "guide-keep",
       po::value<std::string>()->default_value(guide_defaults.keep_best ? "best" : "last"),
       "the model of the finished pass of the lowest RMS z (best; with linear eta, where that is "

@@ -453,15 +453,22 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     });
     comm.allreduce_sum(std::span<DoubleDouble>(out));
   };
-  // Advances the members from t_k to t_k+1 in pass `pass` and, with interval retries, checks the
-  // ensemble there: where it diverged over the interval (the divergence rule of the grid times,
-  // or a state that is not finite), the interval again from the states at t_k with eta_k halved,
-  // up to options.interval_retries times. After the last retry the pass's own check at t_k+1
-  // decides. Collective.
+  // Whether the pass runs on the ladder's last rung (GuideOptions::divergence): a divergence there
+  // ends the guide. Without the check (divergence 0) there is no ladder.
+  const auto on_last_rung = [&] {
+    if (!(options.divergence > 0.0)) return true;
+    if (options.fallback == GuideFallback::residual) return at.fallback_level >= kFallbackLevels;
+    return at.step_limit > 0.0;
+  };
+  // Advances the members from t_k to t_k+1 in pass `pass` and, with interval retries on the last
+  // rung, checks the ensemble there: where it diverged over the interval (the divergence rule of
+  // the grid times, or a state that is not finite), the interval again from the states at t_k with
+  // eta_k halved, up to options.interval_retries times. After the last retry the pass's own check
+  // at t_k+1 decides. Collective.
   const auto advance_pass = [&](std::size_t k, std::size_t pass) {
     const std::size_t stream = options.first_stream + pass;
     next_moments_ready = false;
-    if (options.interval_retries == 0) {
+    if (options.interval_retries == 0 || !on_last_rung()) {
       advance_members(k, stream);
       return;
     }

@@ -101,13 +101,18 @@ struct GuideOptions {
   /// not a model error that grows over the interval (30 -> 116 there, the same with any ridge).
   /// 0: the threshold alone.
   double divergence_growth = 10.0;
-  /// An interval over which the ensemble diverges (its RMS z at t_{k+1} past the divergence
-  /// limit above, or not finite) is integrated again from the members' states at t_k with eta_k
-  /// halved, up to this many times, before the pass is abandoned. On 2D turbulence most members
-  /// of a pass run away together within one interval whatever the update before it (46 of 64
-  /// members more than 10 target standard deviations off at t = 0.60 on every rung): only a
-  /// smaller eta over that interval holds them. Each retry costs an interval's integration and
-  /// feature means; a pass that never diverges is unchanged, bit for bit (0: none).
+  /// On the ladder's last rung (where a divergence would end the guide: the last fallback rung,
+  /// the limited rung with `fallback` none, any rung without the divergence check), an interval
+  /// over which the ensemble diverges (its RMS z at t_{k+1} past the divergence limit above, or a
+  /// state not finite) is integrated again from the members' states at t_k with eta_k halved, up
+  /// to this many times, before the pass is abandoned. On 2D turbulence most members of a pass run
+  /// away together within one interval whatever the update before it (46 of 64 members more than
+  /// 10 target standard deviations off at t = 0.60 on every rung): only a smaller eta over that
+  /// interval holds them. On earlier rungs the ladder goes on as without retries: retries there
+  /// held ensembles that kept growing under the growth limit where limited updates would have run
+  /// (projected density: pass RMS z 1.9e3 against 1.1, docs/fidelity.md). Each retry costs an
+  /// interval's integration and feature means; a pass that never diverges on the last rung is
+  /// unchanged, bit for bit (0: none).
   std::size_t interval_retries = 0;
   /// End with the eta of the finished pass of the lowest RMS z (true) or of the last pass (false).
   bool keep_best = true;
