@@ -453,6 +453,23 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     });
     comm.allreduce_sum(std::span<DoubleDouble>(out));
   };
+  // The ensemble's means of phi and phi^2 from its sums (`inv`: 1 / the members summed).
+  const auto means_of = [P](std::span<const DoubleDouble> sums, double inv,
+                            std::vector<double>& m_q, std::vector<double>& m2_q) {
+    for (std::size_t p = 0; p < P; ++p) {
+      m_q[p] = sums[p].value() * inv;
+      m2_q[p] = sums[P + p].value() * inv;
+    }
+  };
+  // The divergence rule (GuideOptions::divergence, divergence_growth): the largest RMS z grid time
+  // k of pass `pass` may have, and whether `rms` there passes it (never, without the check).
+  const auto divergence_limit = [&](std::size_t pass, std::size_t k) {
+    return k > 0 ? std::max(options.divergence, options.divergence_growth * at.rms[pass][k - 1])
+                 : options.divergence;
+  };
+  const auto diverged_at = [&](std::size_t pass, std::size_t k, double rms) {
+    return options.divergence > 0.0 && !(rms <= divergence_limit(pass, k));
+  };
   // Whether the pass runs on the ladder's last rung (GuideOptions::divergence): a divergence there
   // ends the guide. Without the check (divergence 0) there is no ladder.
   const auto on_last_rung = [&] {
@@ -476,7 +493,6 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     saved.reserve(batches.size());
     for (const auto& b : batches) saved.push_back(b.state);
     const double inv = 1.0 / static_cast<double>(Ng);
-    const double limit = std::max(options.divergence, options.divergence_growth * at.rms[pass][k]);
     std::vector<double> m_q(P), m2_q(P);
     for (std::size_t attempt = 0;; ++attempt) {
       std::string failed;
@@ -488,17 +504,14 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
       }
       if (failed.empty()) {
         moment_sums_of_members(next_moments);
-        for (std::size_t p = 0; p < P; ++p) {
-          m_q[p] = next_moments[p].value() * inv;
-          m2_q[p] = next_moments[P + p].value() * inv;
-        }
+        means_of(next_moments, inv, m_q, m2_q);
         const MomentZ mz = moment_z(targets, k + 1, m_q, m2_q, inv, pairs);
-        if (!(options.divergence > 0.0) || mz.rms <= limit || attempt == options.interval_retries) {
+        if (!diverged_at(pass, k + 1, mz.rms) || attempt == options.interval_retries) {
           next_moments_ready = true;
           return;
         }
-        failed = sformat("RMS z %.3g > %.3g, largest %.3g at feature %s", mz.rms, limit, mz.largest,
-                         name_of(mz.worst).c_str());
+        failed = sformat("RMS z %.3g > %.3g, largest %.3g at feature %s", mz.rms,
+                         divergence_limit(pass, k + 1), mz.largest, name_of(mz.worst).c_str());
       }
       par::Log::warn(
           sformat("guide: pass %zu diverged over (%.4f, %.4f] (%s); the interval again with eta at "
@@ -705,11 +718,9 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         for (std::size_t i = 0; i < P; ++i) at.gram_h(k, i) = h_fixed[i];
         at.gram_ready[k] = 1;
       }
-      const auto& moment_sums = next_moments_ready
-                                    ? std::span<const DoubleDouble>(next_moments)
-                                    : std::span<const DoubleDouble>(sums).subspan(q, 2 * P);
-      for (std::size_t i = 0; i < P; ++i) m_q[i] = moment_sums[i].value() * inv;
-      for (std::size_t i = 0; i < P; ++i) m2_q[i] = moment_sums[P + i].value() * inv;
+      means_of(next_moments_ready ? std::span<const DoubleDouble>(next_moments)
+                                  : std::span<const DoubleDouble>(sums).subspan(q, 2 * P),
+               inv, m_q, m2_q);
       next_moments_ready = false;
 
       const MomentZ mz = moment_z(targets, k, m_q, m2_q, inv, pairs);
@@ -722,13 +733,10 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
                                pass + 1, t, at.rms[pass][k], zmax, name_of(worst).c_str()));
       // Diverged: above the threshold and (with a growth factor) more than that factor above the
       // previous grid time's RMS z: an ensemble that explodes, not a model whose error grows.
-      const double limit =
-          k > 0 ? std::max(options.divergence, options.divergence_growth * at.rms[pass][k - 1])
-                : options.divergence;
-      if (options.divergence > 0.0 && !(at.rms[pass][k] <= limit)) {
+      if (diverged_at(pass, k, at.rms[pass][k])) {
         const std::string what = sformat(
             "guide: pass %zu diverged at t = %.4f (RMS z %.3g > %.3g, largest %.3g at feature %s)",
-            pass + 1, t, at.rms[pass][k], limit, zmax, name_of(worst).c_str());
+            pass + 1, t, at.rms[pass][k], divergence_limit(pass, k), zmax, name_of(worst).c_str());
         if (sweep) {  // its model, unchanged by the pass, counts as worse than every other
           par::Log::warn(what);
           sweep_diverged = true;
@@ -932,10 +940,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         }
         moment_sums_of_members(moment_sums);
         const double inv = 1.0 / static_cast<double>(Ng);
-        for (std::size_t p = 0; p < P; ++p) {
-          m_q[p] = moment_sums[p].value() * inv;
-          m2_q[p] = moment_sums[P + p].value() * inv;
-        }
+        means_of(moment_sums, inv, m_q, m2_q);
         const double rms = moment_z(targets, k, m_q, m2_q, inv, pairs).rms;
         par::Log::detail(
             sformat("  guide: %s pass verified at t = %.4f: RMS z %.3g", which, times[k], rms));
