@@ -342,6 +342,10 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   // Hybrid eta: the model's eta as it enters (the one-shot fit's; a resumed run enters with the
   // same) is the base the corrections are measured from, unless the model is hybrid already (a
   // guided model guided further keeps its base).
+  // How the model entered: a guide that keeps no pass leaves it so (below).
+  const EtaInterpolation entered_interpolation = model.eta_interpolation();
+  const double entered_ramp_fraction = model.eta_ramp_fraction();
+  const Matrix entered_base = model.eta_base();
   if (options.interpolation != EtaInterpolation::hybrid)
     model.set_eta_base(Matrix());
   else if (model.eta_interpolation() != EtaInterpolation::hybrid || model.eta_base().rows() == 0)
@@ -982,6 +986,20 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         "guide: measured whole, pass %zu's model (the lowest RMS z of a pass, %.3g) has RMS z "
         "%.3g, the last pass's (%zu) %.3g: keeps pass %zu",
         at.best_pass, at.best_rms, best, finished, last, kept));
+  }
+
+  // No pass kept (pass 1 abandoned on the last rung, or a sweep whose start model was the best):
+  // the eta is the one the model entered with, and so is its reading between grid times. The
+  // guide's interpolation would make it another model, never measured (the one-shot eta of 2D
+  // turbulence read as a quarter ramp: features 10.5 against 7.6 read linearly).
+  if (kept == 0) {
+    model.set_eta_interpolation(entered_interpolation);
+    model.set_eta_ramp_fraction(entered_ramp_fraction);
+    model.set_eta_base(entered_base);
+    par::Log::info(
+        sformat("guide: no pass kept; the model is the one the passes started from (%s "
+                "eta between grid times)",
+                to_string(entered_interpolation).c_str()));
   }
 
   GuideRecord record;

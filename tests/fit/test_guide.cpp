@@ -964,6 +964,39 @@ TEST(GuidedPasses, AnIntervalThatDivergesIsIntegratedAgainWithASmallerEta) {
             0.0);
 }
 
+// A guide that keeps no pass (pass 1 abandoned on the last rung) leaves the model as it entered:
+// its eta and its reading between grid times, not the one-shot eta read as the guide's ramp.
+TEST(GuidedPasses, AGuideThatKeepsNoPassLeavesTheModelAsItEntered) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const FitSetup s = lognormal_setup(24);
+  const Model oneshot = fit_on(s, comm);
+  ASSERT_EQ(oneshot.eta_interpolation(), EtaInterpolation::linear);
+  fit::GuideOptions g = exploding_on_the_last_rung(0);
+  g.interpolation = EtaInterpolation::ramp;
+  g.ramp_fraction = 0.25;
+  Model abandoned = fit_on(s, comm);
+  fit::guide_model(abandoned, g, comm);
+  const auto& r = abandoned.guide_record().settings;
+  ASSERT_EQ(r.integer("diverged_pass"), 1);
+  EXPECT_EQ(r.integer("kept_pass"), 0);
+  EXPECT_EQ(r.text("interpolation"), "ramp") << "the record says what the passes ran";
+  EXPECT_EQ(abandoned.eta_interpolation(), EtaInterpolation::linear);
+  EXPECT_EQ(abandoned.eta_ramp_fraction(), oneshot.eta_ramp_fraction());
+  EXPECT_EQ(abandoned.eta_base().rows(), 0u);
+  EXPECT_EQ(test::relative_difference(abandoned.eta(), oneshot.eta()), 0.0);
+  // The drift between grid times is the one-shot model's (read as a ramp it would not be).
+  const auto& times = oneshot.times();
+  const std::size_t P = oneshot.eta().cols();
+  std::vector<double> want(P), got(P);
+  for (std::size_t k = 0; k + 1 < times.size(); ++k) {
+    const double t = times[k] + 0.1 * (times[k + 1] - times[k]);
+    oneshot.eta_at(t, want);
+    abandoned.eta_at(t, got);
+    for (std::size_t p = 0; p < P; ++p) ASSERT_EQ(got[p], want[p]) << k << " " << p;
+  }
+}
+
 TEST(GuidedPasses, ResumeAfterIntervalsIntegratedAgain) {
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);
