@@ -127,7 +127,8 @@ void add_guide_options(po::options_description& desc, std::size_t passes_default
       po::value<std::size_t>()->default_value(guide_defaults.interval_retries),
       "on the ladder's last rung, integrate an interval over which the ensemble diverged again "
       "from its start with eta_k halved, up to this many times, before the pass is abandoned and "
-      "the guide stops (0: never)")(
+      "the guide stops; where one was, the start model and the kept one are measured whole and "
+      "the better kept (0: never; none with --guide-update sweep)")(
       "guide-keep",
       po::value<std::string>()->default_value(guide_defaults.keep_best ? "best" : "last"),
       "the model of the finished pass of the lowest RMS z (best; with linear eta, where that is "
@@ -192,6 +193,11 @@ fit::GuideOptions guide_options(const po::variables_map& vm) {
   guide.fallback = fit::parse_guide_fallback(vm["guide-fallback"].as<std::string>());
   if (guide.update == fit::GuideUpdate::sweep && vm["guide-damping"].defaulted())
     guide.damping = fit::kSweepDamping;
+  if (guide.update == fit::GuideUpdate::sweep && !vm["guide-interval-retries"].defaulted() &&
+      guide.interval_retries > 0)
+    throw UsageError(
+        "--guide-interval-retries needs --guide-update full or residual (sweep passes do not "
+        "change eta while they integrate)");
   const sample::SampleOptions sampler = sampler_options(vm, "guide-");
   guide.steps = sampler.steps;
   guide.integrator = sampler.integrator;

@@ -231,10 +231,6 @@ void GuideOptions::validate() const {
   check_eta_ramp_fraction(ramp_fraction, "--guide-ramp-fraction");
   if (interval_retries > 30)
     throw UsageError("--guide-interval-retries must be at most 30 (eta_k halved each time)");
-  if (update == GuideUpdate::sweep && interval_retries > 0)
-    throw UsageError(
-        "--guide-interval-retries needs --guide-update full or residual (sweep passes do not "
-        "change eta while they integrate)");
   if (update == GuideUpdate::sweep && interpolation != EtaInterpolation::hybrid &&
       interpolation != EtaInterpolation::step)
     throw UsageError(
@@ -293,8 +289,11 @@ void check_guidable(const features::FeatureMap& features, const GuideOptions& op
         options.gram_probes, members, members * options.gram_probes, P));
 }
 
-GuideStart guide_model(Model& model, const GuideOptions& options, const par::Comm& comm) {
-  options.validate();
+GuideStart guide_model(Model& model, const GuideOptions& given, const par::Comm& comm) {
+  given.validate();
+  // Sweep passes do not change eta while they integrate: no interval is integrated again.
+  GuideOptions options = given;
+  if (options.update == GuideUpdate::sweep) options.interval_retries = 0;
   if (options.passes == 0) return {};
   const FeatureTargets& targets = model.targets();
   if (targets.empty())
@@ -343,6 +342,7 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   // same) is the base the corrections are measured from, unless the model is hybrid already (a
   // guided model guided further keeps its base).
   // How the model entered: a guide that keeps no pass leaves it so (below).
+  const Matrix entered_eta = model.eta();
   const EtaInterpolation entered_interpolation = model.eta_interpolation();
   const double entered_ramp_fraction = model.eta_ramp_fraction();
   const Matrix entered_base = model.eta_base();
@@ -902,6 +902,45 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     }
   }
 
+  // A model measured whole: the members of kVerificationPass integrated with `eta` and no update,
+  // and the RMS z over every grid time.
+  const auto sweep_whole = [&](const Matrix& eta, const char* which) {
+    model.set_eta(eta);
+    par::Progress progress(sformat("guide: measuring the %s model whole", which), T);
+    std::vector<DoubleDouble> moment_sums(2 * P);
+    std::vector<double> m_q(P), m2_q(P);
+    double total = 0.0;
+    start_members(kVerificationPass);
+    for (std::size_t k = 0; k < T; ++k) {
+      if (checkpointing && par::agree_to_pause(comm) == par::Pause::stop) {
+        at.verifying = true;
+        write_guide_checkpoint(options.checkpoint.path, config, at, batches, Ng, d, comm);
+        throw stopped();
+      }
+      moment_sums_of_members(moment_sums);
+      const double inv = 1.0 / static_cast<double>(Ng);
+      means_of(moment_sums, inv, m_q, m2_q);
+      const double rms = moment_z(targets, k, m_q, m2_q, inv, pairs).rms;
+      par::Log::detail(sformat("  guide: the %s model measured whole at t = %.4f: RMS z %.3g",
+                               which, times[k], rms));
+      total += rms * rms;
+      if (k + 1 < T) advance_members(k, kVerificationPass);
+      progress.advance();
+    }
+    progress.finish();
+    return std::sqrt(total / static_cast<double>(T));
+  };
+  // An ensemble that stops being finite ends its sweep (on every rank: the integration is
+  // collective) and counts as infinitely far off.
+  const auto measured = [&](const Matrix& eta, const char* which) {
+    try {
+      return sweep_whole(eta, which);
+    } catch (const Error& e) {
+      if (e.code() != ExitCode::numerical) throw;
+      par::Log::warn(sformat("guide: the %s model measured whole: %s", which, e.what()));
+      return std::numeric_limits<double>::infinity();
+    }
+  };
   // A pass's z's measure a blend: over [t_{k-1}, t_k] the drift interpolates the eta_{k-1} of
   // this pass and the eta_k of the one before (eta_k changes only once the ensemble is at t_k), so
   // the model a pass leaves is never integrated whole within it. Where the passes' z's would keep
@@ -929,46 +968,9 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
     model.set_eta(at.eta);
     kept = at.best_pass;
   } else if (options.keep_best && at.best_pass > 0 && at.best_pass < finished) {
-    const auto sweep = [&](const Matrix& eta, const char* which) {
-      model.set_eta(eta);
-      par::Progress progress(sformat("guide: verifying the %s pass", which), T);
-      std::vector<DoubleDouble> moment_sums(2 * P);
-      std::vector<double> m_q(P), m2_q(P);
-      double total = 0.0;
-      start_members(kVerificationPass);
-      for (std::size_t k = 0; k < T; ++k) {
-        if (checkpointing && par::agree_to_pause(comm) == par::Pause::stop) {
-          at.verifying = true;
-          write_guide_checkpoint(options.checkpoint.path, config, at, batches, Ng, d, comm);
-          throw stopped();
-        }
-        moment_sums_of_members(moment_sums);
-        const double inv = 1.0 / static_cast<double>(Ng);
-        means_of(moment_sums, inv, m_q, m2_q);
-        const double rms = moment_z(targets, k, m_q, m2_q, inv, pairs).rms;
-        par::Log::detail(
-            sformat("  guide: %s pass verified at t = %.4f: RMS z %.3g", which, times[k], rms));
-        total += rms * rms;
-        if (k + 1 < T) advance_members(k, kVerificationPass);
-        progress.advance();
-      }
-      progress.finish();
-      return std::sqrt(total / static_cast<double>(T));
-    };
-    // An ensemble that stops being finite ends its sweep (on every rank: the integration is
-    // collective) and counts as infinitely far off.
-    const auto measured = [&](const Matrix& eta, const char* which) {
-      try {
-        return sweep(eta, which);
-      } catch (const Error& e) {
-        if (e.code() != ExitCode::numerical) throw;
-        par::Log::warn(sformat("guide: the %s pass's model measured whole: %s", which, e.what()));
-        return std::numeric_limits<double>::infinity();
-      }
-    };
     const Matrix last_eta = at.eta;
-    const double last = measured(last_eta, "last");
-    const double best = measured(at.best_eta, "best");
+    const double last = measured(last_eta, "last pass's");
+    const double best = measured(at.best_eta, "best pass's");
     // Not finite (an ensemble that exploded): never the kept one.
     const bool keep_earlier = std::isfinite(best) && !(last <= best);
     if (keep_earlier) {
@@ -986,6 +988,36 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
         "guide: measured whole, pass %zu's model (the lowest RMS z of a pass, %.3g) has RMS z "
         "%.3g, the last pass's (%zu) %.3g: keeps pass %zu",
         at.best_pass, at.best_rms, best, finished, last, kept));
+  }
+
+  // A pass that interval retries held (the last rung) may be worse than the model the passes
+  // started from, which no pass measures: where an interval was integrated again, the start model
+  // (its eta, read between grid times as it entered) and the kept one are measured whole on the
+  // same members and noise, and the lower RMS z is kept. (Projected density, ramp 1/4: the retried
+  // guide kept pass 3, features 3.6, where the one-shot model has 2.4.)
+  double start_whole = 0.0, kept_whole = 0.0;
+  if (!sweep && at.interval_retries > 0 && kept > 0) {
+    // The same members and noise for both (a pass's own z's ran on its own members).
+    kept_whole = verified_kept > 0.0 ? verified_kept : measured(at.eta, "kept");
+    const Matrix guided_base = model.eta_base();
+    model.set_eta_interpolation(entered_interpolation);
+    model.set_eta_ramp_fraction(entered_ramp_fraction);
+    model.set_eta_base(entered_base);
+    start_whole = measured(entered_eta, "start");
+    model.set_eta_interpolation(options.interpolation);
+    model.set_eta_ramp_fraction(options.ramp_fraction);
+    model.set_eta_base(guided_base);
+    const bool keep_start = std::isfinite(start_whole) && !(kept_whole <= start_whole);
+    par::Log::info(
+        sformat("guide: measured whole, the start model has RMS z %.3g, pass %zu's "
+                "(held by %zu interval retries in all) %.3g: keeps %s",
+                start_whole, kept, at.interval_retries, kept_whole,
+                keep_start ? "the start model" : sformat("pass %zu", kept).c_str()));
+    if (keep_start) {
+      kept = 0;
+      at.eta = entered_eta;
+    }
+    model.set_eta(at.eta);
   }
 
   // No pass kept (pass 1 abandoned on the last rung, or a sweep whose start model was the best):
@@ -1036,6 +1068,10 @@ GuideStart guide_model(Model& model, const GuideOptions& options, const par::Com
   if (sweep) s.set("sweep_damping", options.damping * at.sweep_scale);  // the last w used
   s.set("verified_kept_rms", verified_kept);
   s.set("verified_other_rms", verified_other);
+  if (options.interval_retries > 0) {  // measured where an interval was retried (0: not)
+    s.set("start_whole_rms", start_whole);
+    s.set("kept_whole_rms", kept_whole);
+  }
   s.set("fallback_ridge",
         at.fallback_level ? fallback_ridge(options.ridge, at.fallback_level) : 0.0);
   s.set("steps", options.steps);

@@ -687,8 +687,8 @@ TEST(GuidedPasses, RefuseBadOptionsAndModelsWithoutTargets) {
   g.integral = 0.5;
   EXPECT_THROW(g.validate(), UsageError) << "sweep updates add up over passes already";
   g.integral = 0.0;
-  g.interval_retries = 2;
-  EXPECT_THROW(g.validate(), UsageError) << "sweep passes do not change eta while integrating";
+  g.interval_retries = 2;  // the default is 4: sweep passes leave it unused (ksi refuses it given)
+  EXPECT_NO_THROW(g.validate()) << "sweep passes do not change eta while integrating";
   g.update = fit::GuideUpdate::residual;
   EXPECT_NO_THROW(g.validate());
   g.interval_retries = 31;
@@ -765,6 +765,7 @@ TEST(GuidedPasses, FallbackRungsRaiseTheRidgeUntilTheLastKeepsTheModel) {
   g.tau = 0.01;
   g.divergence = 22.0;
   g.divergence_growth = 0.0;  // the threshold alone (the z's cited were measured against it)
+  g.interval_retries = 0;     // the ladder alone
   Model one = fit_on(lognormal_setup(24), comm);
   fit::guide_model(one, g, comm);
   const auto& first = one.guide_record();
@@ -798,6 +799,7 @@ TEST(GuidedPasses, ResumeOnAFallbackRung) {
   g.tau = 0.01;
   g.divergence = 22.0;
   g.divergence_growth = 0.0;  // the threshold alone (the z's cited were measured against it)
+  g.interval_retries = 0;     // the ladder alone
   auto counting = std::make_unique<StopAt>(*inner, 0, false);
   const StopAt& counter = *counting;
   Model reference = with_map(oneshot, std::move(counting));
@@ -918,7 +920,14 @@ TEST(GuidedPasses, AnIntervalThatDivergesIsIntegratedAgainWithASmallerEta) {
     ASSERT_TRUE(std::isfinite(r.rms_z(0, k)));
     EXPECT_LE(r.rms_z(0, k), std::max(100.0, k > 0 ? 10.0 * r.rms_z(0, k - 1) : 0.0)) << k;
   }
-  EXPECT_GT(test::relative_difference(held.eta(), oneshot.eta()), 1e-6);
+  // Held, but with linear eta the pass integrated a blend of two passes' eta: its model measured
+  // whole explodes (RMS z ~1e27 against the one-shot model's 9.1), and the start model is kept.
+  const double start_whole = r.settings.real("start_whole_rms");
+  EXPECT_GT(start_whole, 1.0);
+  EXPECT_LT(start_whole, 100.0);
+  EXPECT_GT(r.settings.real("kept_whole_rms"), 1e3 * start_whole);
+  EXPECT_EQ(r.settings.integer("kept_pass"), 0);
+  EXPECT_EQ(test::relative_difference(held.eta(), oneshot.eta()), 0.0);
   // Four retries are not enough: after them the pass's own check abandons it, and on the last
   // rung the guide stops with the model it started from.
   Model abandoned = fit_on(s, comm);
@@ -933,6 +942,9 @@ TEST(GuidedPasses, AnIntervalThatDivergesIsIntegratedAgainWithASmallerEta) {
     fit::guide_model(alone, wild, self);
     EXPECT_EQ(test::relative_difference(alone.eta(), held.eta()), 0.0);
     EXPECT_EQ(test::relative_difference(alone.guide_record().rms_z, r.rms_z), 0.0);
+    EXPECT_EQ(alone.guide_record().settings.real("kept_whole_rms"),
+              r.settings.real("kept_whole_rms"));
+    EXPECT_EQ(alone.guide_record().settings.real("start_whole_rms"), start_whole);
   }
   // Before the last rung the ladder goes on as without retries: the same case with the default
   // ladder leaves the unlimited rung for the limited one, where it runs, and no interval is
@@ -994,6 +1006,57 @@ TEST(GuidedPasses, AGuideThatKeepsNoPassLeavesTheModelAsItEntered) {
     oneshot.eta_at(t, want);
     abandoned.eta_at(t, got);
     for (std::size_t p = 0; p < P; ++p) ASSERT_EQ(got[p], want[p]) << k << " " << p;
+  }
+}
+
+// Where intervals were integrated again, the start model and the kept pass's are measured whole on
+// the same members, and the lower RMS z wins: a pass the retries held is no better for having
+// been held. From the one-shot model (RMS z 9.1) the held pass (step eta, exactly the model it
+// integrated) measures 41 and the one-shot model is kept, as it entered; from the one-shot eta
+// negated (RMS z 4e3) the second pass (41) is kept.
+TEST(GuidedPasses, APassHeldByRetriesIsKeptOnlyWhereItBeatsTheStartModel) {
+  const auto& comm = test::World::comm();
+  fit::PetscSession petsc(comm);
+  const FitSetup s = lognormal_setup(24);
+  fit::GuideOptions g = exploding_on_the_last_rung(30);
+  g.tau = 0.1;
+  g.passes = 2;
+  g.interpolation = EtaInterpolation::step;
+  const Model oneshot = fit_on(s, comm);
+  Model good_start = fit_on(s, comm);
+  fit::guide_model(good_start, g, comm);
+  const auto& a = good_start.guide_record().settings;
+  ASSERT_GT(a.integer("intervals_retried"), 0);
+  EXPECT_EQ(a.integer("diverged_pass"), 0);
+  EXPECT_LT(a.real("start_whole_rms"), a.real("kept_whole_rms"));
+  EXPECT_EQ(a.integer("kept_pass"), 0);
+  EXPECT_EQ(test::relative_difference(good_start.eta(), oneshot.eta()), 0.0);
+  EXPECT_EQ(good_start.eta_interpolation(), EtaInterpolation::linear);
+
+  const auto negated = [&](const par::Comm& c) {
+    Model m = fit_on(s, c);
+    Matrix e = m.eta();
+    for (auto& v : e.values()) v = -v;
+    m.set_eta(e);
+    return m;
+  };
+  const Model bad = negated(comm);
+  Model bad_start = negated(comm);
+  fit::guide_model(bad_start, g, comm);
+  const auto& b = bad_start.guide_record().settings;
+  ASSERT_GT(b.integer("intervals_retried"), 0);
+  EXPECT_GT(b.real("start_whole_rms"), 10.0 * b.real("kept_whole_rms"));
+  EXPECT_EQ(b.integer("kept_pass"), 2);
+  EXPECT_GT(test::relative_difference(bad_start.eta(), bad.eta()), 1e-3);
+  EXPECT_EQ(bad_start.eta_interpolation(), EtaInterpolation::step);
+  // The same bits on one rank.
+  if (comm.is_root()) {
+    const auto self = par::Comm::self();
+    Model alone = negated(self);
+    fit::guide_model(alone, g, self);
+    EXPECT_EQ(test::relative_difference(alone.eta(), bad_start.eta()), 0.0);
+    EXPECT_EQ(alone.guide_record().settings.real("start_whole_rms"), b.real("start_whole_rms"));
+    EXPECT_EQ(alone.guide_record().settings.real("kept_whole_rms"), b.real("kept_whole_rms"));
   }
 }
 

@@ -112,8 +112,11 @@ struct GuideOptions {
   /// held ensembles that kept growing under the growth limit where limited updates would have run
   /// (projected density: pass RMS z 1.9e3 against 1.1, docs/fidelity.md). Each retry costs an
   /// interval's integration and feature means; a pass that never diverges on the last rung is
-  /// unchanged, bit for bit (0: none).
-  std::size_t interval_retries = 0;
+  /// unchanged, bit for bit. Where any interval was retried, the start model and the kept one are
+  /// measured whole at the end and the lower RMS z is kept (a held pass may be worse than the
+  /// model it started from). 4 by default (none with sweep updates, which do not take them; 0:
+  /// none): on the last rung the alternative is to end the guide.
+  std::size_t interval_retries = 4;
   /// End with the eta of the finished pass of the lowest RMS z (true) or of the last pass (false).
   bool keep_best = true;
   /// How the guided model's eta runs between grid times (Model::eta_interpolation). With `step`
