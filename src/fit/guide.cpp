@@ -346,20 +346,27 @@ GuideStart guide_model(Model& model, const GuideOptions& given, const par::Comm&
       options.passes, Ng, gram_members, grid.size() - 1, to_string(options.integrator).c_str(),
       rule.c_str(), options.tolerance, comm.size()));
 
-  // Hybrid eta: the model's eta as it enters (the one-shot fit's; a resumed run enters with the
-  // same) is the base the corrections are measured from, unless the model is hybrid already (a
-  // guided model guided further keeps its base).
   // How the model entered: a guide that keeps no pass leaves it so (below).
   const Matrix entered_eta = model.eta();
   const EtaInterpolation entered_interpolation = model.eta_interpolation();
   const double entered_ramp_fraction = model.eta_ramp_fraction();
   const Matrix entered_base = model.eta_base();
-  if (options.interpolation != EtaInterpolation::hybrid)
-    model.set_eta_base(Matrix());
-  else if (model.eta_interpolation() != EtaInterpolation::hybrid || model.eta_base().rows() == 0)
-    model.set_eta_base(model.eta());
-  model.set_eta_interpolation(options.interpolation);
-  model.set_eta_ramp_fraction(options.ramp_fraction);
+  // How the model reads eta between grid times: interpolation, ramp fraction, hybrid base.
+  const auto read_eta_as = [&model](EtaInterpolation interpolation, double ramp_fraction,
+                                    const Matrix& base) {
+    model.set_eta_interpolation(interpolation);
+    model.set_eta_ramp_fraction(ramp_fraction);
+    model.set_eta_base(base);
+  };
+  // Hybrid eta: the model's eta as it enters (the one-shot fit's; a resumed run enters with the
+  // same) is the base the corrections are measured from, unless the model is hybrid already (a
+  // guided model guided further keeps its base).
+  Matrix guided_base;  // none but with hybrid eta
+  if (options.interpolation == EtaInterpolation::hybrid)
+    guided_base = entered_interpolation != EtaInterpolation::hybrid || entered_base.rows() == 0
+                      ? entered_eta
+                      : entered_base;
+  read_eta_as(options.interpolation, options.ramp_fraction, guided_base);
   const Params config = checkpoint_config(model, options, per_batch);
   const bool checkpointing = !options.checkpoint.path.empty();
   Position at;
@@ -1007,14 +1014,9 @@ GuideStart guide_model(Model& model, const GuideOptions& given, const par::Comm&
   if (!sweep && at.interval_retries > 0 && kept > 0) {
     // The same members and noise for both (a pass's own z's ran on its own members).
     kept_whole = verified_kept > 0.0 ? verified_kept : measured(at.eta, "kept");
-    const Matrix guided_base = model.eta_base();
-    model.set_eta_interpolation(entered_interpolation);
-    model.set_eta_ramp_fraction(entered_ramp_fraction);
-    model.set_eta_base(entered_base);
+    read_eta_as(entered_interpolation, entered_ramp_fraction, entered_base);
     start_whole = measured(entered_eta, "start");
-    model.set_eta_interpolation(options.interpolation);
-    model.set_eta_ramp_fraction(options.ramp_fraction);
-    model.set_eta_base(guided_base);
+    read_eta_as(options.interpolation, options.ramp_fraction, at.eta_base);
     const bool keep_start = std::isfinite(start_whole) && !(kept_whole <= start_whole);
     par::Log::info(
         sformat("guide: measured whole, the start model has RMS z %.3g, pass %zu's "
@@ -1033,9 +1035,7 @@ GuideStart guide_model(Model& model, const GuideOptions& given, const par::Comm&
   // guide's interpolation would make it another model, never measured (the one-shot eta of 2D
   // turbulence read as a quarter ramp: features 10.5 against 7.6 read linearly).
   if (kept == 0) {
-    model.set_eta_interpolation(entered_interpolation);
-    model.set_eta_ramp_fraction(entered_ramp_fraction);
-    model.set_eta_base(entered_base);
+    read_eta_as(entered_interpolation, entered_ramp_fraction, entered_base);
     par::Log::info(
         sformat("guide: no pass kept; the model is the one the passes started from (%s "
                 "eta between grid times)",
