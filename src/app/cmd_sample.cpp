@@ -71,7 +71,12 @@ int run_sample(const Invocation& call) {
       "seed", po::value<std::uint64_t>()->default_value(defaults.seed),
       "seed (sample i uses stream (seed, i))")(
       "steps", po::value<std::size_t>()->default_value(defaults.steps),
-      "sde: integration steps on [0, 1]")(
+      "sde: integration steps on [0, 1] (per unit time with --step-grid model)")(
+      "step-grid", po::value<std::string>()->default_value(sample::to_string(defaults.step_grid)),
+      "sde: model (for eta that jumps or ramps between grid times, as guided models' step, "
+      "hybrid and ramp eta: a node at each grid time and ramp end, each span cut into steps of at "
+      "most 1/steps, as in the guided passes: no step straddles a bend; equal steps for linear "
+      "eta) or uniform (steps equal steps on [0, 1])")(
       "integrator", po::value<std::string>()->default_value("optimal"),
       "sde: optimal (D* SDE, Heun), ode (probability flow, Heun), constant (constant D, "
       "Euler-Maruyama)")("diffusion", po::value<double>()->default_value(defaults.diffusion),
@@ -137,7 +142,7 @@ int run_sample(const Invocation& call) {
     // config's [sample] section may hold them for the sde runs, so there they are only noted.
     const po::variables_map line = command_line_options(call, desc, {});
     std::string from_config;
-    for (const char* name : {"steps", "integrator", "diffusion", "diffusion-scale"}) {
+    for (const char* name : {"steps", "step-grid", "integrator", "diffusion", "diffusion-scale"}) {
       if (vm[name].defaulted()) continue;
       if (line.count(name) && !line[name].defaulted())
         throw UsageError(cat("--", name,
@@ -151,6 +156,7 @@ int run_sample(const Invocation& call) {
   }
   sample::SampleOptions options;
   options.steps = vm["steps"].as<std::size_t>();
+  options.step_grid = sample::parse_step_grid(vm["step-grid"].as<std::string>());
   options.integrator = sample::parse_integrator(vm["integrator"].as<std::string>());
   options.diffusion = vm["diffusion"].as<double>();
   options.diffusion_scale = vm["diffusion-scale"].as<double>();
@@ -206,20 +212,24 @@ int run_sample(const Invocation& call) {
     par::Log::info(cat("sample: ", options.steps, " ", sample::to_string(options.integrator),
                        " steps, the settings the model's output calibration was fitted for"));
   }
-  par::Log::info(cat("sample: ", job.count, " samples of ", model.shape().describe(), ", ",
-                     options.steps, " ", sample::to_string(options.integrator), " steps, ",
-                     world.size(), " ranks"));
+  const std::size_t steps = sample::sample_grid(model, options).size() - 1;
+  par::Log::info(cat("sample: ", job.count, " samples of ", model.shape().describe(), ", ", steps,
+                     " ", sample::to_string(options.integrator), " steps (--steps ", options.steps,
+                     " on the ", sample::to_string(options.step_grid), " grid), ", world.size(),
+                     " ranks"));
   const sample::SamplingResult result = sample::run_sampling(model, options, job, world);
   const double seconds = result.seconds;
-  const double rate = static_cast<double>(job.count) * static_cast<double>(options.steps) / seconds;
+  const double rate = static_cast<double>(job.count) * static_cast<double>(steps) / seconds;
   par::Log::info(sformat("sample: wrote %zu samples to %s in %.2f s (%.3g sample-steps/s)",
                          job.count, job.out.c_str(), seconds, rate));
   write_report(vm, world, "sample",
-               sformat("\"method\": \"sde\", \"samples\": %zu, \"steps\": %zu, \"features\": %zu, "
+               sformat("\"method\": \"sde\", \"samples\": %zu, \"steps\": %zu, "
+                       "\"step_grid\": \"%s\", \"integration_steps\": %zu, \"features\": %zu, "
                        "\"dimension\": %zu, "
                        "\"sample_seconds\": %.6g, \"sample_steps_per_second\": %.6g, %s",
-                       job.count, options.steps, model.features().size(), model.shape().size(),
-                       seconds, rate, resume_json(result).c_str()));
+                       job.count, options.steps, sample::to_string(options.step_grid).c_str(),
+                       steps, model.features().size(), model.shape().size(), seconds, rate,
+                       resume_json(result).c_str()));
   return 0;
 }
 

@@ -238,25 +238,6 @@ void GuideOptions::validate() const {
         "interval must act on that interval alone)");
 }
 
-std::vector<double> guide_integration_grid(const std::vector<double>& times, std::size_t steps,
-                                           double ramp_fraction) {
-  std::vector<double> grid{times.front()};
-  // Equal steps from a to b, b included: ceil(steps (b - a)) of them, at least one.
-  const auto cut = [&](double a, double b) {
-    const auto n = std::max<std::size_t>(
-        1, static_cast<std::size_t>(std::ceil(static_cast<double>(steps) * (b - a) - 1e-9)));
-    for (std::size_t i = 1; i < n; ++i) grid.push_back(a + (b - a) * static_cast<double>(i) / n);
-    grid.push_back(b);
-  };
-  const bool ramp = ramp_fraction > 0.0 && ramp_fraction < 1.0;
-  for (std::size_t k = 0; k + 1 < times.size(); ++k) {
-    // Ramp eta bends at t_k + f (t_{k+1} - t_k) too (not on the first interval, which holds row 0).
-    if (ramp && k > 0) cut(times[k], times[k] + ramp_fraction * (times[k + 1] - times[k]));
-    cut(grid.back(), times[k + 1]);
-  }
-  return grid;
-}
-
 namespace {
 
 // The ensemble members whose J J^T enter K^q: every stride-th batch (by global batch, so on any
@@ -318,7 +299,7 @@ GuideStart guide_model(Model& model, const GuideOptions& given, const par::Comm&
   };
   const std::vector<double>& times = model.times();
   const std::size_t T = times.size();
-  const std::vector<double> grid = guide_integration_grid(
+  const std::vector<double> grid = integration_grid(
       times, options.steps,
       options.interpolation == EtaInterpolation::ramp ? options.ramp_fraction : 0.0);
   std::vector<std::size_t> grid_index(T);  // position of each grid time in the integration grid

@@ -134,4 +134,29 @@ void integrator_step(const Dynamics& dynamics, const Schedule& schedule, double 
   check_finite(state.X, t1);
 }
 
+std::vector<double> integration_grid(const std::vector<double>& times, std::size_t steps,
+                                     double ramp_fraction) {
+  std::vector<double> grid{0.0};
+  // Equal steps from the last node to b (clipped to 1), b included: ceil(steps (b - a)) of them,
+  // at least one; nothing where b is not past the last node.
+  const auto cut = [&](double b) {
+    const double a = grid.back();
+    b = std::min(b, 1.0);
+    if (!(b > a)) return;
+    const auto n = std::max<std::size_t>(
+        1, static_cast<std::size_t>(std::ceil(static_cast<double>(steps) * (b - a) - 1e-9)));
+    for (std::size_t i = 1; i < n; ++i) grid.push_back(a + (b - a) * static_cast<double>(i) / n);
+    grid.push_back(b);
+  };
+  const bool ramp = ramp_fraction > 0.0 && ramp_fraction < 1.0;
+  if (!times.empty()) cut(times.front());
+  for (std::size_t k = 0; k + 1 < times.size(); ++k) {
+    // Ramp eta bends at t_k + f (t_{k+1} - t_k) too (not on the first interval, which holds row 0).
+    if (ramp && k > 0) cut(times[k] + ramp_fraction * (times[k + 1] - times[k]));
+    cut(times[k + 1]);
+  }
+  cut(1.0);
+  return grid;
+}
+
 }  // namespace ksi

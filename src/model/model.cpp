@@ -359,6 +359,7 @@ void Model::write_into(const io::Group& root) const {
     g.set_attribute("samples", static_cast<std::int64_t>(c.samples));
     g.set_attribute("steps", static_cast<std::int64_t>(c.steps));
     g.set_attribute("integrator", c.integrator);
+    if (!c.step_grid.empty()) g.set_attribute("step_grid", c.step_grid);
     if (c.diffusion) g.set_attribute("diffusion", *c.diffusion);
     if (c.diffusion_scale) g.set_attribute("diffusion_scale", *c.diffusion_scale);
     g.set_attribute("seed", static_cast<std::int64_t>(c.seed));
@@ -550,6 +551,7 @@ std::unique_ptr<Model> Model::read_from(const io::Group& root, const par::Comm& 
     c.samples = count("samples");
     c.steps = count("steps");
     c.integrator = g.text_attribute("integrator");
+    if (g.has_attribute("step_grid")) c.step_grid = g.text_attribute("step_grid");
     if (g.has_attribute("diffusion")) c.diffusion = g.real_attribute("diffusion");
     if (g.has_attribute("diffusion_scale")) c.diffusion_scale = g.real_attribute("diffusion_scale");
     c.seed = static_cast<std::uint64_t>(g.integer_attribute("seed"));

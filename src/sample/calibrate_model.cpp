@@ -67,9 +67,19 @@ CalibratedSampler follow_calibration(const Model& model, const std::string& mode
           cat("--", option, " ", show(value), " (calibrated with ", show(calibrated), ")"));
     }
   };
+  // A calibration that records no step grid was fitted by a sampler of uniform steps.
+  StepGrid step_grid = StepGrid::uniform;
+  if (!c->step_grid.empty()) {
+    try {
+      step_grid = parse_step_grid(c->step_grid, "step grid");
+    } catch (const UsageError& e) {
+      throw InputError(cat("model ", model_path, ": its calibration record: ", e.what()));
+    }
+  }
   const auto number = [](auto v) { return cat(v); };
-  const auto name = [](Integrator v) { return to_string(v); };
+  const auto name = [](auto v) { return to_string(v); };
   follow("steps", c->steps > 0, options.steps, c->steps, number);
+  follow("step-grid", true, options.step_grid, step_grid, name);
   follow("integrator", !c->integrator.empty(), options.integrator, integrator, name);
   follow("diffusion", c->diffusion.has_value(), options.diffusion, c->diffusion.value_or(0.0),
          number);
@@ -91,6 +101,7 @@ Calibration calibrate_model(Model& model, const SampleOptions& sampler,
   record.samples = options.samples;
   record.steps = sampler.steps;
   record.integrator = to_string(sampler.integrator);
+  record.step_grid = to_string(sampler.step_grid);
   record.diffusion = sampler.diffusion;
   record.diffusion_scale = sampler.diffusion_scale;
   record.seed = sampler.seed;

@@ -28,6 +28,7 @@ class SdeMethod final : public SampleMethod {
     Params config;
     config.set("seed", static_cast<std::int64_t>(options_.seed));
     config.set("steps", options_.steps);
+    config.set("step_grid", to_string(options_.step_grid));
     config.set("integrator", to_string(options_.integrator));
     config.set("diffusion", options_.diffusion);
     if (options_.diffusion_scale != 1.0) config.set("diffusion_scale", options_.diffusion_scale);
@@ -55,6 +56,9 @@ class SdeMethod final : public SampleMethod {
     root.set_attribute("seed", static_cast<std::int64_t>(options_.seed));
     root.set_attribute("integrator", to_string(options_.integrator));
     root.set_attribute("steps", static_cast<std::int64_t>(options_.steps));
+    root.set_attribute("step_grid", to_string(options_.step_grid));
+    root.set_attribute("integration_steps",
+                       static_cast<std::int64_t>(sample_grid(model_, options_).size() - 1));
     root.set_attribute("diffusion", options_.diffusion);
     root.set_attribute("diffusion_scale", options_.diffusion_scale);
     if (!has_range()) return;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -51,6 +52,27 @@ Matrix spread_normals(std::size_t components, std::uint64_t seed, StreamPurpose 
   return xi;
 }
 
+StepGrid parse_step_grid(const std::string& name, const std::string& what) {
+  return parse_choice<StepGrid>(what, name,
+                                {{"model", StepGrid::model}, {"uniform", StepGrid::uniform}});
+}
+
+std::string to_string(StepGrid grid) {
+  return grid == StepGrid::model ? "model" : "uniform";
+}
+
+std::vector<double> sample_grid(const Model& model, const SampleOptions& options) {
+  // Linear eta only kinks at the grid times (continuous): equal steps, as ever.
+  if (options.step_grid == StepGrid::model && model.eta_interpolation() != EtaInterpolation::linear)
+    return integration_grid(
+        model.times(), options.steps,
+        model.eta_interpolation() == EtaInterpolation::ramp ? model.eta_ramp_fraction() : 0.0);
+  std::vector<double> grid(options.steps + 1);
+  for (std::size_t i = 0; i <= options.steps; ++i)
+    grid[i] = static_cast<double>(i) / static_cast<double>(options.steps);
+  return grid;
+}
+
 void SampleOptions::validate(const std::string& prefix) const {
   if (steps < 1) throw UsageError(cat("--", prefix, "steps must be at least 1"));
   dynamics().validate(prefix);
@@ -61,9 +83,7 @@ Matrix generate_states(const Model& model, const SampleOptions& options, std::si
   options.validate();
   const Dynamics dynamics = options.dynamics();
   const std::size_t d = model.shape().size();
-  std::vector<double> grid(options.steps + 1);
-  for (std::size_t i = 0; i <= options.steps; ++i)
-    grid[i] = static_cast<double>(i) / static_cast<double>(options.steps);
+  const std::vector<double> grid = sample_grid(model, options);
   Matrix out(count, d);
   const std::size_t batch = options.batch ? options.batch : default_batch(model);
   for (std::size_t b0 = 0; b0 < count; b0 += batch) {

@@ -117,32 +117,6 @@ fit::GuideOptions small_guide(std::size_t passes) {
 
 }  // namespace
 
-TEST(GuideGrid, StepsNeverStraddleABendOfEta) {
-  const std::vector<double> times{0.0, 0.1, 0.4, 0.5, 1.0};
-  // Linear, step, hybrid: eta bends or jumps at the grid times only.
-  const auto plain = fit::guide_integration_grid(times, 10);
-  const std::vector<double> want{0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
-  ASSERT_EQ(plain.size(), want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(plain[i], want[i], 1e-15) << i;
-  // A quarter ramp: a node where each ramp ends (t_k + (t_{k+1} - t_k) / 4, not on the first
-  // interval), each side cut into ceil(10 x its length) steps.
-  const auto ramp = fit::guide_integration_grid(times, 10, 0.25);
-  for (std::size_t i = 1; i < ramp.size(); ++i) ASSERT_LT(ramp[i - 1], ramp[i]) << i;
-  for (const double t : times)
-    EXPECT_TRUE(std::find(ramp.begin(), ramp.end(), t) != ramp.end()) << t;
-  for (std::size_t k = 1; k + 1 < times.size(); ++k) {
-    const double end = times[k] + 0.25 * (times[k + 1] - times[k]);
-    EXPECT_TRUE(std::find(ramp.begin(), ramp.end(), end) != ramp.end()) << k;
-  }
-  EXPECT_TRUE(std::find(ramp.begin(), ramp.end(), 0.025) == ramp.end()) << "row 0 on (t_0, t_1]";
-  // (0, .1]: 1 step; (.1, .175], (.175, .4]: 1 + 3; (.4, .425], (.425, .5]: 1 + 1;
-  // (.5, .625], (.625, 1]: 2 + 4.
-  EXPECT_EQ(ramp.size(), 1u + 1u + 4u + 2u + 6u);
-  // A ramp over the whole interval bends at the grid times only.
-  const auto whole = fit::guide_integration_grid(times, 10, 1.0);
-  ASSERT_EQ(whole.size(), plain.size());
-}
-
 TEST(ShellFamily, GaussianFieldsGetTheExactPerShellDrift) {
   const auto& comm = test::World::comm();
   fit::PetscSession petsc(comm);

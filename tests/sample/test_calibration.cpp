@@ -463,6 +463,7 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
   EXPECT_EQ(record.samples, 12u);
   EXPECT_EQ(record.steps, sampler().steps);
   EXPECT_EQ(record.integrator, sample::to_string(sampler().integrator));
+  EXPECT_EQ(record.step_grid, "model");
   EXPECT_EQ(record.diffusion_scale, sampler().diffusion_scale);
   EXPECT_FALSE(record.pdf);
   EXPECT_EQ(record.error_before, result.initial_error);
@@ -475,6 +476,7 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
   EXPECT_EQ(back.calibration()->samples, record.samples);
   EXPECT_EQ(back.calibration()->steps, record.steps);
   EXPECT_EQ(back.calibration()->integrator, record.integrator);
+  EXPECT_EQ(back.calibration()->step_grid, record.step_grid);
   EXPECT_EQ(back.calibration()->diffusion, record.diffusion);
   EXPECT_EQ(back.calibration()->diffusion_scale, record.diffusion_scale);
   EXPECT_EQ(back.calibration()->seed, record.seed);
@@ -502,6 +504,22 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
         [](const std::string&) { return false; }, plain);
     EXPECT_FALSE(uncalibrated.took);
     EXPECT_EQ(plain.steps, sample::SampleOptions{}.steps);
+    // A step grid asked for that is not the calibrated one is named; a calibration of a ksi that
+    // recorded none was fitted by uniform steps, and the sampler takes them.
+    sample::SampleOptions uniform;
+    uniform.step_grid = sample::StepGrid::uniform;
+    const auto grid_given = sample::follow_calibration(
+        back, "model.h5", [](const std::string& o) { return o == "step-grid"; }, uniform);
+    ASSERT_EQ(grid_given.differences.size(), 1u);
+    EXPECT_EQ(grid_given.differences[0], "--step-grid uniform (calibrated with model)");
+    Model older = test::written_and_read(model, dir.path("older.h5"), world);
+    CalibrationRecord unrecorded = *back.calibration();
+    unrecorded.step_grid.clear();
+    older.set_calibration(unrecorded);
+    sample::SampleOptions follows;
+    sample::follow_calibration(
+        older, "m.h5", [](const std::string&) { return false; }, follows);
+    EXPECT_EQ(follows.step_grid, sample::StepGrid::uniform);
   }
   // Vectors have no shells: the stage refuses them before any work.
   EXPECT_THROW(sample::calibration_target(Matrix(range.size(), 6, 1.0), range.begin,

@@ -154,3 +154,62 @@ TEST(FittedModel, TwentyThousandSamplesReproduceCovarianceAndMean) {
     EXPECT_LT(mean_error(x, g), 0.03) << "d = " << d;
   }
 }
+
+// A drift that does not depend on x and jumps (step eta) or ramps between grid times: an ODE path
+// moves by the integral of b, which Heun steps get exactly on the model's grid (b is constant or
+// linear on every step) and not with equal steps, one of which straddles the bend at t = 0.37.
+TEST(StepGrid, NoStepStraddlesABendOfEta) {
+  const std::vector<double> times{0.0, 0.37, 1.0};
+  const auto model_with = [&](double drift_before, double drift_after,
+                              EtaInterpolation interpolation) {
+    // One coordinate, features (x, x^2): b = eta_x. Row 0 holds on (0, 0.37), row 1 after (step)
+    // or from the end of a half-interval ramp on (ramp).
+    Matrix eta(3, 2, 0.0);
+    eta(0, 0) = drift_before;
+    eta(1, 0) = eta(2, 0) = drift_after;
+    Model m(std::make_unique<features::PolynomialFeatures>(ItemShape::vector(1)),
+            make_schedule("linear"), ItemShape::vector(1), Standardization{}, times,
+            std::move(eta));
+    m.set_eta_interpolation(interpolation);
+    if (interpolation == EtaInterpolation::ramp) m.set_eta_ramp_fraction(0.5);
+    return m;
+  };
+  sample::SampleOptions options;
+  options.steps = 10;
+  options.integrator = sample::Integrator::ode;
+  options.seed = 5;
+  for (const EtaInterpolation interpolation : {EtaInterpolation::step, EtaInterpolation::ramp}) {
+    const Model model = model_with(1.0, -2.0, interpolation);
+    // The integral of b by the midpoint rule on cells of 1e-5, whose edges hold both bends (0.37
+    // and the ramp's end 0.685): exact for b constant or linear on each cell.
+    const std::size_t cells = 100000;
+    double integral = 0.0;
+    Matrix x(1, 1, 0.0), b;
+    for (std::size_t i = 0; i < cells; ++i) {
+      model.drift((static_cast<double>(i) + 0.5) / cells, x, b);
+      integral += b(0, 0) / cells;
+    }
+    const Matrix start =
+        sample::generate_states(model_with(0.0, 0.0, interpolation), options, 0, 3);
+    const auto moved = [&](sample::StepGrid grid) {
+      sample::SampleOptions o = options;
+      o.step_grid = grid;
+      const Matrix end = sample::generate_states(model, o, 0, 3);
+      double worst = 0.0;
+      for (std::size_t i = 0; i < 3; ++i)
+        worst = std::max(worst, std::abs(end(i, 0) - start(i, 0) - integral));
+      return worst;
+    };
+    const std::string name = to_string(interpolation);
+    EXPECT_LT(moved(sample::StepGrid::model), 1e-9) << name;
+    EXPECT_GT(moved(sample::StepGrid::uniform), 1e-3) << name;
+    options.step_grid = sample::StepGrid::model;
+    // (0, 0.37]: 4 steps, (0.37, 1]: 7; the ramp's end cuts the second into 4 + 4.
+    EXPECT_EQ(sample::sample_grid(model, options).size() - 1,
+              interpolation == EtaInterpolation::step ? 11u : 12u)
+        << name;
+  }
+  // Linear eta keeps equal steps.
+  EXPECT_EQ(sample::sample_grid(model_with(1.0, -2.0, EtaInterpolation::linear), options).size(),
+            11u);
+}

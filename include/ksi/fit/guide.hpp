@@ -177,15 +177,6 @@ struct GuideOptions {
   void validate() const;
 };
 
-/// The integration grid of a guided pass: every grid time of the model, each interval cut into
-/// ceil(steps (t_{k+1} - t_k)) equal steps. With `ramp_fraction` f in (0, 1) (ramp eta) every
-/// interval but the first also has a node where its ramp ends, t_k + f (t_{k+1} - t_k), and each
-/// side is cut so: no step straddles a bend of eta(t). A quarter ramp inside one step made the
-/// step's predictor and corrector see eta_{k-1} and eta_k, an update at once, which diverged on
-/// projected density and with seed 2 on 2D turbulence (docs/fidelity.md).
-std::vector<double> guide_integration_grid(const std::vector<double>& times, std::size_t steps,
-                                           double ramp_fraction = 0.0);
-
 /// Where a guided run started: from scratch, or from a checkpoint at a pass and grid time.
 struct GuideStart {
   bool resumed = false;

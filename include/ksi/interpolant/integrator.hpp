@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ksi/core/matrix.hpp"
 #include "ksi/interpolant/schedule.hpp"
@@ -65,5 +66,17 @@ struct Dynamics {
 /// NumericalError if a value becomes non-finite.
 void integrator_step(const Dynamics& dynamics, const Schedule& schedule, double t0, double t1,
                      const DriftFunction& drift, const NoiseFunction& noise, PathState& state);
+
+/// The steps of paths through a drift that bends or jumps at known times (a model's grid times,
+/// the ends of ramp eta): the nodes 0, every grid time in (0, 1) and 1, each span between nodes
+/// cut into ceil(steps x its length) equal steps (at least one). With `ramp_fraction` f in (0, 1)
+/// (ramp eta) every interval (t_k, t_{k+1}] but the first also has a node where its ramp ends,
+/// t_k + f (t_{k+1} - t_k). No step straddles a bend: a Heun step whose predictor and corrector
+/// see two pieces of eta(t) takes an update at once (a quarter ramp inside one step diverged in
+/// the guided passes, docs/fidelity.md). `times` ascending. The guided passes and the sampler
+/// (SampleOptions::step_grid) step through this grid, so a sampler of the guide's step count
+/// integrates the model the guide measured.
+std::vector<double> integration_grid(const std::vector<double>& times, std::size_t steps,
+                                     double ramp_fraction = 0.0);
 
 }  // namespace ksi

@@ -46,13 +46,16 @@ struct OutputTransform {
 
 /// The settings an OutputTransform was fitted for and what it achieved (the model's `/calibration`
 /// group). The gains correct the spectrum of one sampler's output: `ksi sample` takes `steps`,
-/// `integrator`, `diffusion` and `diffusion_scale` from here unless told otherwise, and warns when
-/// told otherwise.
+/// `step_grid`, `integrator`, `diffusion` and `diffusion_scale` from here unless told otherwise,
+/// and warns when told otherwise.
 struct CalibrationRecord {
-  std::size_t samples = 0;          ///< calibration fields
-  std::size_t steps = 0;            ///< the sampler's integration steps (0: not recorded)
-  std::string integrator;           ///< the sampler's integrator (sample::to_string; empty: idem)
-  std::optional<double> diffusion;  ///< D of the constant integrator (none: not recorded)
+  std::size_t samples = 0;  ///< calibration fields
+  std::size_t steps = 0;    ///< the sampler's integration steps (0: not recorded)
+  std::string integrator;   ///< the sampler's integrator (sample::to_string; empty: idem)
+  /// Where the sampler's steps fell (sample::to_string(StepGrid)); empty: not recorded, a
+  /// calibration of ksi before 2026-12-07, whose sampler took uniform steps.
+  std::string step_grid;
+  std::optional<double> diffusion;        ///< D of the constant integrator (none: not recorded)
   std::optional<double> diffusion_scale;  ///< lambda of the optimal integrator's D = lambda D*
   std::uint64_t seed = 0;                 ///< the calibration fields' streams
   bool pdf = false;                       ///< an output map was fitted

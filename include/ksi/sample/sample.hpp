@@ -21,8 +21,22 @@ using ksi::Integrator;
 using ksi::parse_integrator;
 using ksi::to_string;
 
+/// Where the sampler's steps fall on [0, 1].
+enum class StepGrid {
+  model,    ///< where eta jumps or ramps between grid times (step, hybrid, ramp eta), the
+            ///< integration_grid of its grid times and ramp ends: no step straddles a bend, each
+            ///< span cut into steps of at most 1 / steps, as in the guided passes; `steps` equal
+            ///< steps for linear eta (continuous, kinks at the grid times only) (default)
+  uniform,  ///< `steps` equal steps (ksi before 2026-12-07; what older calibrations were fitted
+            ///< for)
+};
+/// "model" or "uniform"; UsageError naming `what` otherwise.
+StepGrid parse_step_grid(const std::string& name, const std::string& what = "--step-grid");
+std::string to_string(StepGrid grid);
+
 struct SampleOptions {
-  std::size_t steps = 40;  ///< integration steps on [0, 1]
+  std::size_t steps = 40;  ///< integration steps on [0, 1] (per unit time on StepGrid::model)
+  StepGrid step_grid = StepGrid::model;
   Integrator integrator = Integrator::optimal_sde;
   double diffusion = 1.0;        ///< D for Integrator::constant_sde
   double diffusion_scale = 1.0;  ///< lambda of D = lambda D* (Integrator::optimal_sde)
@@ -35,6 +49,9 @@ struct SampleOptions {
   /// the empty prefix, the guided ensembles' "guide-", the calibration's "calibrate-".
   void validate(const std::string& prefix = "") const;
 };
+
+/// The times the sampler steps through for `model` (grid.size() - 1 steps).
+std::vector<double> sample_grid(const Model& model, const SampleOptions& options);
 
 /// The batch used when SampleOptions::batch is 0: 64 samples, fewer for large items so that a batch
 /// holds about 2 MB of states (one field of 64^3). Batches are the unit dealt to ranks and of
