@@ -83,9 +83,12 @@ int run_calibrate(const Invocation& call) {
                          model.identity().c_str(), seconds));
   write_report(
       vm, world, "calibrate",
-      sformat("\"samples\": %zu, \"steps\": %zu, \"calibrate_seconds\": %.6g, \"resume\": {%s}",
-              options.samples, sampler.steps, seconds,
-              calibration_resume_json(calibration).c_str()));
+      sformat(
+          "\"samples\": %zu, \"steps\": %zu, \"step_grid\": \"%s\", \"integration_steps\": %zu, "
+          "\"calibrate_seconds\": %.6g, \"resume\": {%s}",
+          options.samples, sampler.steps, sample::to_string(sampler.step_grid).c_str(),
+          sample::sample_grid(model, sampler).size() - 1, seconds,
+          calibration_resume_json(calibration).c_str()));
   return 0;
 }
 

@@ -76,10 +76,12 @@ void describe_model(const std::string& path, const par::Comm& self) {
   for (const auto& [k, v] : model.fit_settings().entries()) std::cout << " " << k << "=" << v;
   if (const auto& c = model.calibration())
     std::cout << sformat(
-        "\n  output calibration (post-processing): %zu samples of %zu %s steps, seed %llu, pdf %s, "
-        "spread %s; max |log(P_gen / P_data)| %.3g before, %.3g after",
-        c->samples, c->steps, c->integrator.c_str(), static_cast<unsigned long long>(c->seed),
-        c->pdf ? "on" : "off", c->spread ? "on" : "off", c->error_before, c->error_after);
+        "\n  output calibration (post-processing): %zu samples of %zu %s steps (%s grid), seed "
+        "%llu, pdf %s, spread %s; max |log(P_gen / P_data)| %.3g before, %.3g after",
+        c->samples, c->steps, c->integrator.c_str(),
+        c->step_grid.empty() ? "uniform" : c->step_grid.c_str(),
+        static_cast<unsigned long long>(c->seed), c->pdf ? "on" : "off", c->spread ? "on" : "off",
+        c->error_before, c->error_after);
   if (const GuideRecord& g = model.guide_record(); g.passes() > 0) {
     // Each pass's RMS z over the grid times it measured (a sweep pass whose model diverged has
     // none past the divergence: NaN there).

@@ -60,8 +60,14 @@ CheckpointArgs checkpoint_args(const po::variables_map& vm, const std::string& o
 }
 
 void add_sampler_options(po::options_description& desc, const std::string& prefix,
-                         const std::string& what) {
+                         const std::string& what, bool step_grid) {
   const sample::SampleOptions defaults;
+  if (step_grid)
+    desc.add_options()((prefix + "step-grid").c_str(),
+                       po::value<std::string>()->default_value(to_string(defaults.step_grid)),
+                       ("where the steps of the " + what +
+                        " fall: model (the guide's grid where eta jumps or ramps) or uniform")
+                           .c_str());
   desc.add_options()((prefix + "steps").c_str(),
                      po::value<std::size_t>()->default_value(defaults.steps),
                      ("integration steps of the " + what).c_str())(
@@ -82,6 +88,9 @@ void add_sampler_options(po::options_description& desc, const std::string& prefi
 sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix) {
   sample::SampleOptions options;
   options.steps = vm[prefix + "steps"].as<std::size_t>();
+  if (vm.count(prefix + "step-grid"))
+    options.step_grid = sample::parse_step_grid(vm[prefix + "step-grid"].as<std::string>(),
+                                                "--" + prefix + "step-grid");
   options.integrator = sample::parse_integrator(vm[prefix + "integrator"].as<std::string>());
   options.diffusion = vm[prefix + "diffusion"].as<double>();
   options.diffusion_scale = vm[prefix + "diffusion-scale"].as<double>();
@@ -226,7 +235,7 @@ void add_calibration_options(po::options_description& desc, std::size_t samples_
       "the generated ones (on, off)")(
       "calibrate-tolerance", po::value<double>()->default_value(defaults.tolerance),
       "stop the gains' updates when max |log(P_gen / P_data)| over shells is below");
-  add_sampler_options(desc, "calibrate-");
+  add_sampler_options(desc, "calibrate-", "calibration samples", true);
 }
 
 CalibrationSettings calibration_settings(const po::variables_map& vm) {

@@ -36,8 +36,10 @@ void check_checkpoint_path(const std::string& path, const std::vector<std::strin
 /// The sampler settings a stage integrates with: `prefix` + "steps", "integrator", "diffusion",
 /// "batch" (e.g. "calibrate-steps" in ksi fit and ksi calibrate, "guide-steps" in ksi fit); `what`
 /// names the fields they integrate in the help text.
+/// With `step_grid`, also prefix + "step-grid" (the calibration's; the guided ensembles always
+/// step through the guide's grid).
 void add_sampler_options(po::options_description& desc, const std::string& prefix,
-                         const std::string& what = "calibration samples");
+                         const std::string& what = "calibration samples", bool step_grid = false);
 sample::SampleOptions sampler_options(const po::variables_map& vm, const std::string& prefix);
 
 /// The moment-guided passes' options, one set for `ksi fit` and `ksi guide`: --guide N (at most N

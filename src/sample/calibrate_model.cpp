@@ -79,7 +79,9 @@ CalibratedSampler follow_calibration(const Model& model, const std::string& mode
   const auto number = [](auto v) { return cat(v); };
   const auto name = [](auto v) { return to_string(v); };
   follow("steps", c->steps > 0, options.steps, c->steps, number);
-  follow("step-grid", true, options.step_grid, step_grid, name);
+  // For linear eta both grids are the same equal steps: nothing to take or to warn about.
+  follow("step-grid", model.eta_interpolation() != EtaInterpolation::linear, options.step_grid,
+         step_grid, name);
   follow("integrator", !c->integrator.empty(), options.integrator, integrator, name);
   follow("diffusion", c->diffusion.has_value(), options.diffusion, c->diffusion.value_or(0.0),
          number);
@@ -91,8 +93,10 @@ CalibratedSampler follow_calibration(const Model& model, const std::string& mode
 Calibration calibrate_model(Model& model, const SampleOptions& sampler,
                             const CalibrationOptions& options, const CalibrationTarget& target,
                             const par::Comm& comm) {
-  par::Log::info(cat("calibrate: ", options.samples, " samples, ", sampler.steps, " ",
-                     to_string(sampler.integrator), " steps"));
+  par::Log::info(cat("calibrate: ", options.samples, " samples, ",
+                     sample_grid(model, sampler).size() - 1, " ", to_string(sampler.integrator),
+                     " steps (--calibrate-steps ", sampler.steps, " on the ",
+                     to_string(sampler.step_grid), " grid)"));
   const auto result =
       calibrate_output(model, sampler, target.power, target.pdf ? &target.marginal : nullptr,
                        target.spread ? &target.log_spread : nullptr, options, comm);

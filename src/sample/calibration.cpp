@@ -44,7 +44,7 @@ Params checkpoint_config(const Model& model, const SampleOptions& settings, std:
   config.set("samples", samples);
   config.set("batch", batch);
   config.set("steps", settings.steps);
-  config.set("step_grid", to_string(settings.step_grid));
+  if (on_model_grid(model, settings)) config.set("step_grid", to_string(settings.step_grid));
   config.set("integrator", to_string(settings.integrator));
   config.set("diffusion", settings.diffusion);
   if (settings.diffusion_scale != 1.0) config.set("diffusion_scale", settings.diffusion_scale);

@@ -28,7 +28,7 @@ class SdeMethod final : public SampleMethod {
     Params config;
     config.set("seed", static_cast<std::int64_t>(options_.seed));
     config.set("steps", options_.steps);
-    config.set("step_grid", to_string(options_.step_grid));
+    if (on_model_grid(model_, options_)) config.set("step_grid", to_string(options_.step_grid));
     config.set("integrator", to_string(options_.integrator));
     config.set("diffusion", options_.diffusion);
     if (options_.diffusion_scale != 1.0) config.set("diffusion_scale", options_.diffusion_scale);

@@ -61,9 +61,14 @@ std::string to_string(StepGrid grid) {
   return grid == StepGrid::model ? "model" : "uniform";
 }
 
-std::vector<double> sample_grid(const Model& model, const SampleOptions& options) {
+bool on_model_grid(const Model& model, const SampleOptions& options) {
   // Linear eta only kinks at the grid times (continuous): equal steps, as ever.
-  if (options.step_grid == StepGrid::model && model.eta_interpolation() != EtaInterpolation::linear)
+  return options.step_grid == StepGrid::model &&
+         model.eta_interpolation() != EtaInterpolation::linear;
+}
+
+std::vector<double> sample_grid(const Model& model, const SampleOptions& options) {
+  if (on_model_grid(model, options))
     return integration_grid(
         model.times(), options.steps,
         model.eta_interpolation() == EtaInterpolation::ramp ? model.eta_ramp_fraction() : 0.0);

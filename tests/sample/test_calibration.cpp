@@ -504,18 +504,27 @@ TEST(Calibration, TheStageTakesItsTargetFromDataAndRecordsItsResultInTheModel) {
         [](const std::string&) { return false; }, plain);
     EXPECT_FALSE(uncalibrated.took);
     EXPECT_EQ(plain.steps, sample::SampleOptions{}.steps);
-    // A step grid asked for that is not the calibrated one is named; a calibration of a ksi that
-    // recorded none was fitted by uniform steps, and the sampler takes them.
+    // Where eta jumps (or ramps) a step grid asked for that is not the calibrated one is named; a
+    // calibration of a ksi that recorded none (no attribute in the file) was fitted by uniform
+    // steps, and the sampler takes them. For linear eta both grids are equal steps: nothing named.
+    const auto asked_uniform = [](const Model& m, sample::SampleOptions& o) {
+      o.step_grid = sample::StepGrid::uniform;
+      return sample::follow_calibration(
+          m, "model.h5", [](const std::string& name) { return name == "step-grid"; }, o);
+    };
     sample::SampleOptions uniform;
-    uniform.step_grid = sample::StepGrid::uniform;
-    const auto grid_given = sample::follow_calibration(
-        back, "model.h5", [](const std::string& o) { return o == "step-grid"; }, uniform);
+    EXPECT_TRUE(asked_uniform(back, uniform).differences.empty());
+    Model stepped = test::written_and_read(model, dir.path("stepped.h5"), world);
+    stepped.set_eta_interpolation(EtaInterpolation::step);
+    const auto grid_given = asked_uniform(stepped, uniform);
     ASSERT_EQ(grid_given.differences.size(), 1u);
     EXPECT_EQ(grid_given.differences[0], "--step-grid uniform (calibrated with model)");
-    Model older = test::written_and_read(model, dir.path("older.h5"), world);
     CalibrationRecord unrecorded = *back.calibration();
     unrecorded.step_grid.clear();
-    older.set_calibration(unrecorded);
+    stepped.set_calibration(unrecorded);
+    const Model older = test::written_and_read(stepped, dir.path("older.h5"), world);
+    ASSERT_TRUE(older.calibration().has_value());
+    EXPECT_TRUE(older.calibration()->step_grid.empty());
     sample::SampleOptions follows;
     sample::follow_calibration(
         older, "m.h5", [](const std::string&) { return false; }, follows);

@@ -52,6 +52,10 @@ struct SampleOptions {
 
 /// The times the sampler steps through for `model` (grid.size() - 1 steps).
 std::vector<double> sample_grid(const Model& model, const SampleOptions& options);
+/// Whether those are the model's grid (StepGrid::model and eta that jumps or ramps) rather than
+/// `steps` equal steps. Settings that resumes compare hold the step grid only then, so runs whose
+/// steps are the equal ones of ksi before the step grid resume as before.
+bool on_model_grid(const Model& model, const SampleOptions& options);
 
 /// The batch used when SampleOptions::batch is 0: 64 samples, fewer for large items so that a batch
 /// holds about 2 MB of states (one field of 64^3). Batches are the unit dealt to ranks and of
