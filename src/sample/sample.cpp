@@ -68,14 +68,11 @@ bool on_model_grid(const Model& model, const SampleOptions& options) {
 }
 
 std::vector<double> sample_grid(const Model& model, const SampleOptions& options) {
-  if (on_model_grid(model, options))
-    return integration_grid(
-        model.times(), options.steps,
-        model.eta_interpolation() == EtaInterpolation::ramp ? model.eta_ramp_fraction() : 0.0);
-  std::vector<double> grid(options.steps + 1);
-  for (std::size_t i = 0; i <= options.steps; ++i)
-    grid[i] = static_cast<double>(i) / static_cast<double>(options.steps);
-  return grid;
+  // Off the model's grid no node but 0 and 1: `steps` equal steps.
+  if (!on_model_grid(model, options)) return integration_grid({}, options.steps);
+  return integration_grid(
+      model.times(), options.steps,
+      model.eta_interpolation() == EtaInterpolation::ramp ? model.eta_ramp_fraction() : 0.0);
 }
 
 void SampleOptions::validate(const std::string& prefix) const {
