@@ -51,10 +51,10 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
         static_cast<std::uint64_t>(params.integer("seed", 1)));
   }
   if (kind == "scattering") {
-    reject_unknown(
-        kind, params,
-        {"J", "L", "slant", "families", "isotropic", "phi4_diagonal", "subsample", "normalize",
-         "workspace_mb", "marginal", "shells", "units", "conditional", "contrast", "bin_tail"});
+    reject_unknown(kind, params,
+                   {"J", "L", "slant", "families", "isotropic", "phi4_diagonal", "subsample",
+                    "normalize", "workspace_mb", "marginal", "shells", "units", "conditional",
+                    "conditional_moment", "contrast", "bin_tail"});
     ScatteringOptions options;
     options.scales = static_cast<int>(params.integer("J", 0));
     options.orientations = static_cast<int>(params.integer("L", 0));
@@ -67,8 +67,10 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.marginal = static_cast<int>(params.integer("marginal", 0));  // checked by the map
     options.shells = params.flag("shells", true);
     options.conditional = static_cast<int>(params.integer("conditional", 0));  // checked by the map
-    options.contrast = static_cast<int>(params.integer("contrast", 0));        // checked by the map
-    options.bin_tail = params.real("bin_tail", 0.0);                           // checked by the map
+    options.conditional_moment =
+        static_cast<int>(params.integer("conditional_moment", 2));       // checked by the map
+    options.contrast = static_cast<int>(params.integer("contrast", 0));  // checked by the map
+    options.bin_tail = params.real("bin_tail", 0.0);                     // checked by the map
     const std::string in_units = params.text("units", "model");
     if (in_units != "model" && in_units != "data")
       throw UsageError(

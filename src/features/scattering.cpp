@@ -513,6 +513,8 @@ FeatureSpec ScatteringSpectra::spec() const {
   }
   if (options_.conditional > 0) {
     s.params.set("conditional", options_.conditional);
+    if (options_.conditional_moment != 2)
+      s.params.set("conditional_moment", options_.conditional_moment);
     if (!normalization_.conditional.empty())
       s.arrays["conditional_calibration"] = normalization_.conditional;
   }
@@ -539,8 +541,9 @@ std::vector<std::string> ScatteringSpectra::feature_names() const {
     names.push_back(sformat("marginal %d (z = %.3g)", m, impl_->marginal.centre(m)));
   for (int j = 0; j < impl_->conditional.scales; ++j)
     for (int m = 0; m < impl_->conditional.bins; ++m)
-      names.push_back(
-          sformat("conditional energy j=%d bin %d (z = %.3g)", j, m, impl_->conditional.centre(m)));
+      names.push_back(sformat("conditional %s j=%d bin %d (z = %.3g)",
+                              impl_->conditional.moment == 1 ? "modulus" : "energy", j, m,
+                              impl_->conditional.centre(m)));
   for (int j = 0; j < impl_->contrast.scales; ++j)
     for (int m = 0; m < impl_->contrast.bins; ++m)
       names.push_back(sformat("contrast j=%d bin %d (z = %.3g)", j, m, impl_->contrast.centre(m)));
@@ -575,6 +578,7 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
     o.marginal = static_cast<int>(params.integer("marginal", 0));
     o.shells = params.flag("shells", false);  // models older than the family have none
     o.conditional = static_cast<int>(params.integer("conditional", 0));
+    o.conditional_moment = static_cast<int>(params.integer("conditional_moment", 2));
     o.contrast = static_cast<int>(params.integer("contrast", 0));
     o.bin_tail = params.real("bin_tail", 0.0);
   } catch (const UsageError& e) {

@@ -6,8 +6,10 @@
 // so the map sees where (at which levels of the field) the small-scale fluctuations live: shot
 // noise in voids, sharp peaks, intermittent bursts. Wavelet moduli averaged over space (Phi1, Phi2)
 // and their linear couplings to larger scales (Phi3) cannot tell a U-shaped dependence on the
-// level. The U_{j,l} are taken on the full grid (one c2c per wavelet), so the values and gradients
-// are exact for every scale whatever the scattering map's subsampling.
+// level. With conditional_moment = 1 the family bins M_j = sum_l |U_{j,l}| instead of E_j (the
+// adjoint's factor on U is w / |U| instead of 2 w). The U_{j,l} are taken on the full grid (one c2c
+// per wavelet), so the values and gradients are exact for every scale whatever the scattering map's
+// subsampling.
 #include <algorithm>
 #include <cmath>
 
@@ -23,6 +25,7 @@ void ScatteringSpectra::Impl::setup_conditional(const ScatteringOptions& options
                                                 const ScatteringNormalization& n) {
   auto& C = conditional;
   if (!C.configure(options.conditional, J, n.conditional, "conditional")) return;
+  C.moment = options.conditional_moment;
   // Full-grid complex indices of every wavelet's support (the scale grids' tables are coarser).
   const Grid& full = *grids[0];
   C.index.resize(count);
@@ -96,7 +99,10 @@ void ScatteringSpectra::Impl::conditional_energies(scattering::Workspace& ws) co
     full.complex_single->backward(u, u);
     double* energy =
         ws.energy.data() + static_cast<std::size_t>(scale_of(static_cast<int>(lambda))) * full.size;
-    for (std::size_t y = 0; y < full.size; ++y) energy[y] += std::norm(u[y]);
+    if (C.moment == 1)
+      for (std::size_t y = 0; y < full.size; ++y) energy[y] += std::abs(u[y]);
+    else
+      for (std::size_t y = 0; y < full.size; ++y) energy[y] += std::norm(u[y]);
   }
 }
 
@@ -168,7 +174,7 @@ void ScatteringSpectra::Impl::conditional_gradient(scattering::Workspace& ws,
     const int j = scale_of(static_cast<int>(lambda));
     const double* w = ws.weights.data() + static_cast<std::size_t>(j) * full.size;
     complex* u = ws.wavelet_fields.data() + lambda * full.size;
-    for (std::size_t y = 0; y < full.size; ++y) u[y] *= 2.0 * w[y];
+    for (std::size_t y = 0; y < full.size; ++y) u[y] *= C.adjoint_factor(u[y], w[y]);
     full.complex_single->forward(u, u);
     const auto& s = supports[lambda];
     const std::int32_t* plus = s.plus_on(full);
@@ -198,7 +204,8 @@ void ScatteringSpectra::Impl::conditional_jacobian(scattering::Workspace& ws,
       for (std::size_t lambda = static_cast<std::size_t>(j * L);
            lambda < static_cast<std::size_t>((j + 1) * L); ++lambda) {
         const complex* u = ws.wavelet_fields.data() + lambda * full.size;
-        for (std::size_t y = 0; y < full.size; ++y) field[y] = u[y] * (2.0 * c * h[y]);
+        for (std::size_t y = 0; y < full.size; ++y)
+          field[y] = u[y] * C.adjoint_factor(u[y], c * h[y]);
         full.complex_single->forward(field.data(), field.data());
         const auto& s = supports[lambda];
         const std::int32_t* plus = s.plus_on(full);

@@ -318,6 +318,14 @@ struct ScatteringSpectra::Impl {
   // + conditional.count()), feature j * bins + m the energy of scale j within value bin m.
   struct Conditional {
     int bins = 0, scales = 0;
+    int moment = 2;  // conditional family: 2 bins E_j = sum_l |U|^2, 1 bins M_j = sum_l |U|
+    /// The factor on U in the adjoint of a weight w on the binned field: |U|^2 gives 2 w, |U| gives
+    /// w / |U| (0 at U = 0, where the modulus has no gradient).
+    double adjoint_factor(scattering::complex u, double w) const {
+      if (moment != 1) return 2.0 * w;
+      const double a = std::abs(u);
+      return a > 0.0 ? w / a : 0.0;
+    }
     double sigma = 1.0, low = -4.0, high = 4.0;
     std::vector<double> inv_mass;  // per feature: 1 / a_jm
     std::vector<std::vector<std::int32_t>>

@@ -123,8 +123,9 @@ struct GradientCase {
   bool isotropic;
   int marginal = 0;  // bins of the marginal family (coloured)
   bool shells = false;
-  int conditional = 0;  // bins of the conditional family
-  int contrast = 0;     // bins of the contrast family
+  int conditional = 0;         // bins of the conditional family
+  int contrast = 0;            // bins of the contrast family
+  int conditional_moment = 2;  // what the conditional family bins: 2 energy, 1 modulus
 };
 
 class ScatteringGradient : public testing::TestWithParam<GradientCase> {};
@@ -135,6 +136,7 @@ auto map_of(const GradientCase& c) {
   o.isotropic = c.isotropic;
   o.shells = c.shells;
   o.conditional = c.conditional;
+  o.conditional_moment = c.conditional_moment;
   o.contrast = c.contrast;
   add_marginal(o, c.marginal, c.dims);
   return calibrated(c.dims, o);
@@ -260,7 +262,11 @@ INSTANTIATE_TEST_SUITE_P(
         // the contrast family alone, with the mean, and with every other family
         GradientCase{{32, 32}, 3, 4, "none", false, 0, false, 0, 5},
         GradientCase{{64}, 4, 1, "mean", false, 0, false, 0, 4},
-        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4, 3}));
+        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4, 3},
+        // the conditional family binning the wavelet modulus instead of the energy
+        GradientCase{{32, 32}, 3, 4, "none", false, 0, false, 5, 0, 1},
+        GradientCase{{64}, 4, 1, "mean", false, 0, false, 4, 0, 1},
+        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4, 3, 1}));
 
 // ------------------------------------------------------------------------------------------------
 // accumulate equals the Gram matrix and right-hand side built from P separate vjp's.
@@ -275,6 +281,7 @@ struct GramCase {
   bool shells = false;
   int conditional = 0;
   int contrast = 0;
+  int conditional_moment = 2;
 };
 
 class ScatteringGram : public testing::TestWithParam<GramCase> {};
@@ -287,6 +294,7 @@ TEST_P(ScatteringGram, EqualsDenseJacobianRoute) {
   o.workspace_mb = c.workspace_mb;
   o.shells = c.shells;
   o.conditional = c.conditional;
+  o.conditional_moment = c.conditional_moment;
   o.contrast = c.contrast;
   add_marginal(o, c.marginal, c.dims);
   auto map = calibrated(c.dims, o);
@@ -352,7 +360,10 @@ INSTANTIATE_TEST_SUITE_P(
                     GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3},
                     // contrast rows: dense rows after the conditional ones
                     GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4, 5},
-                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 0, 3}));
+                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 0, 3},
+                    // conditional rows of the modulus
+                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4, 5, 1},
+                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3, 0, 1}));
 
 TEST(ScatteringShells, AreTheFieldsShellPowersOverTheDataMean) {
   // Against an independent count: round(|k|) from integer wavevectors over the full spectrum.
@@ -732,13 +743,23 @@ TEST(ScatteringMarginal, IsASoftHistogramOfTheColouredField) {
   }
 }
 
-TEST(ScatteringConditional, IsTheWaveletEnergyWithinValueBins) {
+class ScatteringConditional : public testing::TestWithParam<int> {};
+
+TEST_P(ScatteringConditional, IsTheWaveletEnergyOrModulusWithinValueBins) {
   // Against a direct computation: U = FFT^-1(FFT(x) psihat) / sqrt(a) on the full grid from the
-  // bank's filters, E_j = sum_l |U|^2, Gaussian bins of x / sigma.
+  // bank's filters, E_j = sum_l |U|^2 (moment 2) or M_j = sum_l |U| (moment 1), Gaussian bins of
+  // x / sigma.
+  const int moment = GetParam();
   const std::vector<std::size_t> dims{32, 32};
   auto o = options_for(3, 4, "mean");
   o.conditional = 5;
+  o.conditional_moment = moment;
   auto map = calibrated(dims, o);
+  EXPECT_EQ(
+      map->feature_names()[1].rfind(moment == 1 ? "conditional modulus" : "conditional energy", 0),
+      0u);
+  // The moment travels in the spec: a copy evaluates to the same bits.
+  const auto copy = make_feature_map(map->spec(), map->input_shape());
   const auto spec = map->spec();
   const auto& cal = spec.arrays.at("conditional_calibration");
   const auto& a = spec.arrays.at("first_layer_power");
@@ -755,10 +776,14 @@ TEST(ScatteringConditional, IsTheWaveletEnergyWithinValueBins) {
       const auto psi = map->bank().filter(j, l);
       for (std::size_t k = 0; k < N; ++k) u[k] = xhat[k] * psi[k] / static_cast<double>(N);
       t.backward(u.data(), u.data());
-      for (std::size_t y = 0; y < N; ++y) energy[j * N + y] += std::norm(u[y]) / a[j * 4 + l];
+      for (std::size_t y = 0; y < N; ++y)
+        energy[j * N + y] +=
+            moment == 1 ? std::abs(u[y]) / std::sqrt(a[j * 4 + l]) : std::norm(u[y]) / a[j * 4 + l];
     }
-  std::vector<double> phi(map->size());
+  std::vector<double> phi(map->size()), copied(map->size());
   map->evaluate(x, phi);
+  copy->evaluate(x, copied);
+  EXPECT_EQ(phi, copied);
   for (int j = 0; j < 3; ++j)
     for (int m = 0; m < 5; ++m) {
       const double c = low + (m + 0.5) * w;
@@ -770,6 +795,8 @@ TEST(ScatteringConditional, IsTheWaveletEnergyWithinValueBins) {
           << "j " << j << " bin " << m;
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(Moments, ScatteringConditional, testing::Values(2, 1));
 
 TEST(ScatteringContrast, IsTheContrastWithTheGaussianSurroundingsWithinValueBins) {
   // Against a direct computation on a grid of unequal sides: the kernel of exp(-|omega|^2 R^2 / 2),
@@ -991,6 +1018,15 @@ TEST(ScatteringBins, TailRangeIsTheDataQuantilesOnAnyRankCount) {
   auto no_bins = options_for(3, 4, "phi2");
   no_bins.bin_tail = 0.01;
   EXPECT_THROW(ScatteringSpectra(shape, no_bins), UsageError);
+  // conditional_moment: 1 or 2, and only with conditional bins.
+  for (const int bad : {0, 3, -1}) {
+    auto b = o;
+    b.conditional_moment = bad;
+    EXPECT_THROW(ScatteringSpectra(shape, b), UsageError) << bad;
+  }
+  auto no_conditional = options_for(3, 4, "phi2");
+  no_conditional.conditional_moment = 1;
+  EXPECT_THROW(ScatteringSpectra(shape, no_conditional), UsageError);
 }
 
 }  // namespace

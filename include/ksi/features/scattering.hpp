@@ -27,6 +27,10 @@
 ///
 ///     cond_{j,m}   < E_j h_m(u / sigma) > / a_{j,m},
 ///
+/// or, with options.conditional_moment = 1, the summed wavelet modulus M_j = sum_l |U_{j,l}| in
+/// place of E_j (equal energies by level leave the shape of the local amplitudes free: an
+/// intermittent field has a smaller mean modulus for the same energy, and with it less iso-surface
+/// area at that level);
 /// (bins as the marginal family's, of the map's own input u = x; a_{j,m} the data means): where, at
 /// which levels, the field's fluctuations of each scale live. Averages of moduli over space (Phi1,
 /// Phi2) and their linear couplings to larger scales (Phi3) do not see a level dependence that is
@@ -113,7 +117,11 @@ struct ScatteringOptions {
   int marginal = 0;              ///< bins of the marginal family (0: none)
   bool shells = false;           ///< the shell-power family (one feature per shell)
   int conditional = 0;           ///< bins of the conditional family (0: none)
-  int contrast = 0;              ///< bins of the contrast family (0: none)
+  /// What the conditional family bins: 2, the energy E_j = sum_l |U_{j,l}|^2; 1, the modulus
+  /// M_j = sum_l |U_{j,l}| (an L1 measure: the level-resolved size of the gradients, not their
+  /// power).
+  int conditional_moment = 2;
+  int contrast = 0;  ///< bins of the contrast family (0: none)
   /// Every bin family's range spans the data's quantiles [q, 1 - q] of its values instead of
   /// their extremes (0): no bin where the data put (almost) nothing.
   double bin_tail = 0.0;
