@@ -95,6 +95,41 @@ TEST(SamplingRun, ResumesOnAnotherNumberOfRanks) {
   comm.barrier();
 }
 
+TEST(SamplingRun, RampModelOnItsGridIsTheSameOnAnyNumberOfRanks) {
+  // eta ramping over a quarter of each interval: the sampler steps through the model's grid (a node
+  // at every grid time and ramp end). 8 batches of 8: every rank of 1-3 integrates some. The same
+  // bytes as one rank alone, and not the bytes of equal steps (the grid path is the one taken).
+  const auto& comm = test::World::comm();
+  test::ScratchDir dir("samplejob_ramp");
+  const auto ramp_run = [](sample::StepGrid grid) {
+    SamplingRun r;
+    r.model.set_eta_interpolation(EtaInterpolation::ramp);
+    r.model.set_eta_ramp_fraction(0.25);
+    r.options.step_grid = grid;
+    return r;
+  };
+  SamplingRun ranks = ramp_run(sample::StepGrid::model);
+  ranks.job.out = dir.path("ranks.h5");
+  ranks.run(comm);
+  const auto self = par::Comm::self();
+  if (comm.is_root()) {
+    SamplingRun one = ramp_run(sample::StepGrid::model);
+    one.job.out = dir.path("one.h5");
+    one.run(self);
+    SamplingRun uniform = ramp_run(sample::StepGrid::uniform);
+    uniform.job.out = dir.path("uniform.h5");
+    uniform.run(self);
+    const Matrix a = read_all(ranks.job.out, self), b = read_all(one.job.out, self),
+                 u = read_all(uniform.job.out, self);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(double)));
+    double differ = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      differ = std::max(differ, std::abs(a.data()[i] - u.data()[i]));
+    EXPECT_GT(differ, 1e-6) << "the model grid gave the equal steps' samples";
+  }
+  comm.barrier();
+}
+
 TEST(SamplingRun, PartialOutputOfAnotherRunIsRefused) {
   const auto& comm = test::World::comm();
   test::ScratchDir dir("samplejob3");
