@@ -68,7 +68,7 @@ std::unique_ptr<FeatureMap> build_local(const std::string& kind, Params& params,
     options.shells = params.flag("shells", true);
     options.conditional = static_cast<int>(params.integer("conditional", 0));  // checked by the map
     options.conditional_moment =
-        static_cast<int>(params.integer("conditional_moment", 2));       // checked by the map
+        parse_conditional_moment(params.text("conditional_moment", "energy"));
     options.contrast = static_cast<int>(params.integer("contrast", 0));  // checked by the map
     options.bin_tail = params.real("bin_tail", 0.0);                     // checked by the map
     const std::string in_units = params.text("units", "model");

@@ -513,8 +513,8 @@ FeatureSpec ScatteringSpectra::spec() const {
   }
   if (options_.conditional > 0) {
     s.params.set("conditional", options_.conditional);
-    if (options_.conditional_moment != 2)
-      s.params.set("conditional_moment", options_.conditional_moment);
+    if (options_.conditional_moment != ConditionalMoment::energy)
+      s.params.set("conditional_moment", to_string(options_.conditional_moment));
     if (!normalization_.conditional.empty())
       s.arrays["conditional_calibration"] = normalization_.conditional;
   }
@@ -533,17 +533,38 @@ FeatureSpec ScatteringSpectra::spec() const {
   return s;
 }
 
+ConditionalMoment parse_conditional_moment(const std::string& name) {
+  if (name == "energy") return ConditionalMoment::energy;
+  if (name == "modulus") return ConditionalMoment::modulus;
+  if (name == "both") return ConditionalMoment::both;
+  throw UsageError(cat(
+      "scattering features: conditional_moment must be energy, modulus or both, not '", name, "'"));
+}
+
+std::string to_string(ConditionalMoment moment) {
+  switch (moment) {
+    case ConditionalMoment::energy:
+      return "energy";
+    case ConditionalMoment::modulus:
+      return "modulus";
+    case ConditionalMoment::both:
+      return "both";
+  }
+  return "energy";
+}
+
 std::vector<std::string> ScatteringSpectra::feature_names() const {
   std::vector<std::string> names;
   names.reserve(impl_->features.size());
   for (const auto& f : impl_->features) names.push_back(f.name);
   for (int m = 0; m < impl_->marginal.bins; ++m)
     names.push_back(sformat("marginal %d (z = %.3g)", m, impl_->marginal.centre(m)));
-  for (int j = 0; j < impl_->conditional.scales; ++j)
-    for (int m = 0; m < impl_->conditional.bins; ++m)
+  const auto& C = impl_->conditional;
+  for (int f = 0; f < C.scales; ++f)
+    for (int m = 0; m < C.bins; ++m)
       names.push_back(sformat("conditional %s j=%d bin %d (z = %.3g)",
-                              impl_->conditional.moment == 1 ? "modulus" : "energy", j, m,
-                              impl_->conditional.centre(m)));
+                              C.is_modulus(f) ? "modulus" : "energy", f % C.wavelet_scales, m,
+                              C.centre(m)));
   for (int j = 0; j < impl_->contrast.scales; ++j)
     for (int m = 0; m < impl_->contrast.bins; ++m)
       names.push_back(sformat("contrast j=%d bin %d (z = %.3g)", j, m, impl_->contrast.centre(m)));
@@ -578,7 +599,7 @@ std::unique_ptr<ScatteringSpectra> ScatteringSpectra::from_spec(const FeatureSpe
     o.marginal = static_cast<int>(params.integer("marginal", 0));
     o.shells = params.flag("shells", false);  // models older than the family have none
     o.conditional = static_cast<int>(params.integer("conditional", 0));
-    o.conditional_moment = static_cast<int>(params.integer("conditional_moment", 2));
+    o.conditional_moment = parse_conditional_moment(params.text("conditional_moment", "energy"));
     o.contrast = static_cast<int>(params.integer("contrast", 0));
     o.bin_tail = params.real("bin_tail", 0.0);
   } catch (const UsageError& e) {

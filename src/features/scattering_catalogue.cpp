@@ -126,11 +126,7 @@ ScatteringOptions resolved(const ItemShape& shape, ScatteringOptions o) {
     throw UsageError(
         "scattering features: bin_tail places the bins of the marginal, conditional or contrast "
         "family, and the map has none");
-  if (o.conditional_moment != 1 && o.conditional_moment != 2)
-    throw UsageError(
-        cat("scattering features: conditional_moment must be 1 (modulus) or 2 (energy), not ",
-            o.conditional_moment));
-  if (o.conditional_moment != 2 && o.conditional == 0)
+  if (o.conditional_moment != ConditionalMoment::energy && o.conditional == 0)
     throw UsageError(
         "scattering features: conditional_moment chooses what the conditional family bins, and the "
         "map has no conditional bins");

@@ -25,7 +25,10 @@ void ScatteringSpectra::Impl::setup_conditional(const ScatteringOptions& options
                                                 const ScatteringNormalization& n) {
   auto& C = conditional;
   if (!C.configure(options.conditional, J, n.conditional, "conditional")) return;
-  C.moment = options.conditional_moment;
+  C.energy = options.conditional_moment != ConditionalMoment::modulus;
+  C.modulus = options.conditional_moment != ConditionalMoment::energy;
+  C.wavelet_scales = J;
+  C.scales = J * (static_cast<int>(C.energy) + static_cast<int>(C.modulus));
   // Full-grid complex indices of every wavelet's support (the scale grids' tables are coarser).
   const Grid& full = *grids[0];
   C.index.resize(count);
@@ -97,12 +100,16 @@ void ScatteringSpectra::Impl::conditional_energies(scattering::Workspace& ws) co
     for (std::size_t e = 0; e < s.psi.size(); ++e)
       u[C.index[lambda][e]] = read_half(ws.state.cx.data(), plus[e], minus[e]) * (s.psi[e] * norm);
     full.complex_single->backward(u, u);
-    double* energy =
-        ws.energy.data() + static_cast<std::size_t>(scale_of(static_cast<int>(lambda))) * full.size;
-    if (C.moment == 1)
-      for (std::size_t y = 0; y < full.size; ++y) energy[y] += std::abs(u[y]);
-    else
+    const auto j = static_cast<std::size_t>(scale_of(static_cast<int>(lambda)));
+    if (C.energy) {
+      double* energy = ws.energy.data() + j * full.size;
       for (std::size_t y = 0; y < full.size; ++y) energy[y] += std::norm(u[y]);
+    }
+    if (C.modulus) {
+      const std::size_t block = C.energy ? static_cast<std::size_t>(C.wavelet_scales) : 0;
+      double* modulus = ws.energy.data() + (block + j) * full.size;
+      for (std::size_t y = 0; y < full.size; ++y) modulus[y] += std::abs(u[y]);
+    }
   }
 }
 
@@ -171,10 +178,18 @@ void ScatteringSpectra::Impl::conditional_gradient(scattering::Workspace& ws,
   conditional_energies(ws);
   binned_gradient(ws, C, x, eta, ws.energy.data(), pointwise);
   for (std::size_t lambda = 0; lambda < count; ++lambda) {
+    // The weights of every field of this wavelet's scale: the energy's, the modulus's, or both.
     const int j = scale_of(static_cast<int>(lambda));
-    const double* w = ws.weights.data() + static_cast<std::size_t>(j) * full.size;
     complex* u = ws.wavelet_fields.data() + lambda * full.size;
-    for (std::size_t y = 0; y < full.size; ++y) u[y] *= C.adjoint_factor(u[y], w[y]);
+    const int first = j, second = C.energy && C.modulus ? j + C.wavelet_scales : -1;
+    const double* w = ws.weights.data() + static_cast<std::size_t>(first) * full.size;
+    const double* w2 =
+        second < 0 ? nullptr : ws.weights.data() + static_cast<std::size_t>(second) * full.size;
+    for (std::size_t y = 0; y < full.size; ++y) {
+      double factor = C.adjoint_factor(first, u[y], w[y]);
+      if (w2) factor += C.adjoint_factor(second, u[y], w2[y]);
+      u[y] *= factor;
+    }
     full.complex_single->forward(u, u);
     const auto& s = supports[lambda];
     const std::int32_t* plus = s.plus_on(full);
@@ -197,15 +212,16 @@ void ScatteringSpectra::Impl::conditional_jacobian(scattering::Workspace& ws,
   ComplexVector field(full.size), G(full.half_size);
   for (int m = 0; m < C.bins; ++m) {
     C.bin_fields(m, x, h, dh);
-    for (int j = 0; j < C.scales; ++j) {
-      const std::size_t f = static_cast<std::size_t>(j) * C.bins + m;
+    for (int fj = 0; fj < C.scales; ++fj) {
+      const int j = fj % C.wavelet_scales;  // the wavelets' scale of binned field fj
+      const std::size_t f = static_cast<std::size_t>(fj) * C.bins + m;
       const double c = C.inv_mass[f] * inv_n;
       std::fill(G.begin(), G.end(), complex(0.0));
       for (std::size_t lambda = static_cast<std::size_t>(j * L);
            lambda < static_cast<std::size_t>((j + 1) * L); ++lambda) {
         const complex* u = ws.wavelet_fields.data() + lambda * full.size;
         for (std::size_t y = 0; y < full.size; ++y)
-          field[y] = u[y] * C.adjoint_factor(u[y], c * h[y]);
+          field[y] = u[y] * C.adjoint_factor(fj, u[y], c * h[y]);
         full.complex_single->forward(field.data(), field.data());
         const auto& s = supports[lambda];
         const std::int32_t* plus = s.plus_on(full);
@@ -216,7 +232,7 @@ void ScatteringSpectra::Impl::conditional_jacobian(scattering::Workspace& ws,
       }
       double* row = ws.conditional_rows.data() + f * full.size;
       full.real_single->backward_destroying(G.data(), row);
-      const double* e = ws.energy.data() + static_cast<std::size_t>(j) * full.size;
+      const double* e = ws.energy.data() + static_cast<std::size_t>(fj) * full.size;
       for (std::size_t y = 0; y < full.size; ++y) row[y] = row[y] * inv_n + c * dh[y] * e[y];
     }
   }

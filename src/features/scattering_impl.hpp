@@ -318,11 +318,16 @@ struct ScatteringSpectra::Impl {
   // + conditional.count()), feature j * bins + m the energy of scale j within value bin m.
   struct Conditional {
     int bins = 0, scales = 0;
-    int moment = 2;  // conditional family: 2 bins E_j = sum_l |U|^2, 1 bins M_j = sum_l |U|
-    /// The factor on U in the adjoint of a weight w on the binned field: |U|^2 gives 2 w, |U| gives
+    // Conditional family: the binned fields are blocks of wavelet_scales (= J) fields each, the
+    // energies E_j = sum_l |U_{j,l}|^2 (`energy`) then the moduli M_j = sum_l |U_{j,l}|
+    // (`modulus`); scales = J times the blocks. Field f is scale f % J of its block.
+    bool energy = true, modulus = false;
+    int wavelet_scales = 0;
+    bool is_modulus(int f) const { return modulus && (!energy || f >= wavelet_scales); }
+    /// The factor on U in the adjoint of a weight w on field f: |U|^2 gives 2 w, |U| gives
     /// w / |U| (0 at U = 0, where the modulus has no gradient).
-    double adjoint_factor(scattering::complex u, double w) const {
-      if (moment != 1) return 2.0 * w;
+    double adjoint_factor(int f, scattering::complex u, double w) const {
+      if (!is_modulus(f)) return 2.0 * w;
       const double a = std::abs(u);
       return a > 0.0 ? w / a : 0.0;
     }

@@ -123,9 +123,9 @@ struct GradientCase {
   bool isotropic;
   int marginal = 0;  // bins of the marginal family (coloured)
   bool shells = false;
-  int conditional = 0;         // bins of the conditional family
-  int contrast = 0;            // bins of the contrast family
-  int conditional_moment = 2;  // what the conditional family bins: 2 energy, 1 modulus
+  int conditional = 0;  // bins of the conditional family
+  int contrast = 0;     // bins of the contrast family
+  ConditionalMoment conditional_moment = ConditionalMoment::energy;  // what it bins
 };
 
 class ScatteringGradient : public testing::TestWithParam<GradientCase> {};
@@ -263,10 +263,12 @@ INSTANTIATE_TEST_SUITE_P(
         GradientCase{{32, 32}, 3, 4, "none", false, 0, false, 0, 5},
         GradientCase{{64}, 4, 1, "mean", false, 0, false, 0, 4},
         GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4, 3},
-        // the conditional family binning the wavelet modulus instead of the energy
-        GradientCase{{32, 32}, 3, 4, "none", false, 0, false, 5, 0, 1},
-        GradientCase{{64}, 4, 1, "mean", false, 0, false, 4, 0, 1},
-        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4, 3, 1}));
+        // the conditional family binning the wavelet modulus instead of the energy, and both
+        GradientCase{{32, 32}, 3, 4, "none", false, 0, false, 5, 0, ConditionalMoment::modulus},
+        GradientCase{{64}, 4, 1, "mean", false, 0, false, 4, 0, ConditionalMoment::modulus},
+        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4, 3, ConditionalMoment::modulus},
+        GradientCase{{32, 32}, 3, 4, "none", false, 0, false, 5, 0, ConditionalMoment::both},
+        GradientCase{{16, 16, 16}, 2, 3, "all", true, 6, true, 4, 3, ConditionalMoment::both}));
 
 // ------------------------------------------------------------------------------------------------
 // accumulate equals the Gram matrix and right-hand side built from P separate vjp's.
@@ -281,7 +283,7 @@ struct GramCase {
   bool shells = false;
   int conditional = 0;
   int contrast = 0;
-  int conditional_moment = 2;
+  ConditionalMoment conditional_moment = ConditionalMoment::energy;
 };
 
 class ScatteringGram : public testing::TestWithParam<GramCase> {};
@@ -340,30 +342,32 @@ TEST_P(ScatteringGram, EqualsDenseJacobianRoute) {
 
 INSTANTIATE_TEST_SUITE_P(
     Layouts, ScatteringGram,
-    testing::Values(GramCase{{64}, 4, 1, false, false, 1536.0},
-                    GramCase{{32, 32}, 3, 4, false, false, 1536.0},
-                    GramCase{{64, 64}, 4, 4, true, false, 1536.0},
-                    // a workspace of a few rows: many windows, streamed units
-                    GramCase{{32, 32}, 3, 4, false, true, 0.05},
-                    GramCase{{16, 16, 16}, 2, 3, false, false, 1536.0},
-                    GramCase{{16, 16, 16}, 2, 7, true, false, 0.2},
-                    // marginal rows: held whole, met once by every unit
-                    GramCase{{64}, 4, 1, false, false, 1536.0, 8},
-                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12},
-                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 6},
-                    // shell rows: one per shell, met by every unit once
-                    GramCase{{64}, 4, 1, false, false, 1536.0, 0, true},
-                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true},
-                    GramCase{{16, 16, 16}, 2, 7, true, false, 0.2, 6, true},
-                    // conditional rows: dense rows after the marginal bins
-                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4},
-                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3},
-                    // contrast rows: dense rows after the conditional ones
-                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4, 5},
-                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 0, 3},
-                    // conditional rows of the modulus
-                    GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4, 5, 1},
-                    GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3, 0, 1}));
+    testing::Values(
+        GramCase{{64}, 4, 1, false, false, 1536.0}, GramCase{{32, 32}, 3, 4, false, false, 1536.0},
+        GramCase{{64, 64}, 4, 4, true, false, 1536.0},
+        // a workspace of a few rows: many windows, streamed units
+        GramCase{{32, 32}, 3, 4, false, true, 0.05},
+        GramCase{{16, 16, 16}, 2, 3, false, false, 1536.0},
+        GramCase{{16, 16, 16}, 2, 7, true, false, 0.2},
+        // marginal rows: held whole, met once by every unit
+        GramCase{{64}, 4, 1, false, false, 1536.0, 8},
+        GramCase{{32, 32}, 3, 4, false, true, 0.05, 12},
+        GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 6},
+        // shell rows: one per shell, met by every unit once
+        GramCase{{64}, 4, 1, false, false, 1536.0, 0, true},
+        GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true},
+        GramCase{{16, 16, 16}, 2, 7, true, false, 0.2, 6, true},
+        // conditional rows: dense rows after the marginal bins
+        GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4},
+        GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3},
+        // contrast rows: dense rows after the conditional ones
+        GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4, 5},
+        GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 0, 3},
+        // conditional rows of the modulus, and of both
+        GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4, 5, ConditionalMoment::modulus},
+        GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3, 0, ConditionalMoment::modulus},
+        GramCase{{32, 32}, 3, 4, false, true, 0.05, 12, true, 4, 5, ConditionalMoment::both},
+        GramCase{{16, 16, 16}, 2, 3, true, false, 0.2, 0, false, 3, 0, ConditionalMoment::both}));
 
 TEST(ScatteringShells, AreTheFieldsShellPowersOverTheDataMean) {
   // Against an independent count: round(|k|) from integer wavevectors over the full spectrum.
@@ -743,25 +747,31 @@ TEST(ScatteringMarginal, IsASoftHistogramOfTheColouredField) {
   }
 }
 
-class ScatteringConditional : public testing::TestWithParam<int> {};
+class ScatteringConditional : public testing::TestWithParam<ConditionalMoment> {};
 
 TEST_P(ScatteringConditional, IsTheWaveletEnergyOrModulusWithinValueBins) {
   // Against a direct computation: U = FFT^-1(FFT(x) psihat) / sqrt(a) on the full grid from the
-  // bank's filters, E_j = sum_l |U|^2 (moment 2) or M_j = sum_l |U| (moment 1), Gaussian bins of
-  // x / sigma.
-  const int moment = GetParam();
+  // bank's filters, E_j = sum_l |U|^2 (energy), M_j = sum_l |U| (modulus) or E_j then M_j (both),
+  // Gaussian bins of x / sigma.
+  const ConditionalMoment moment = GetParam();
+  const bool energy = moment != ConditionalMoment::modulus,
+             modulus = moment != ConditionalMoment::energy;
+  const std::size_t blocks = (energy ? 1 : 0) + (modulus ? 1 : 0);
   const std::vector<std::size_t> dims{32, 32};
   auto o = options_for(3, 4, "mean");
   o.conditional = 5;
   o.conditional_moment = moment;
   auto map = calibrated(dims, o);
-  EXPECT_EQ(
-      map->feature_names()[1].rfind(moment == 1 ? "conditional modulus" : "conditional energy", 0),
-      0u);
+  ASSERT_EQ(map->size(), 1u + 3u * 5u * blocks);
+  const auto names = map->feature_names();
+  EXPECT_EQ(names[1].rfind(energy ? "conditional energy j=0" : "conditional modulus j=0", 0), 0u);
+  EXPECT_EQ(names.back().rfind(modulus ? "conditional modulus j=2" : "conditional energy j=2", 0),
+            0u);
   // The moment travels in the spec: a copy evaluates to the same bits.
   const auto copy = make_feature_map(map->spec(), map->input_shape());
   const auto spec = map->spec();
   const auto& cal = spec.arrays.at("conditional_calibration");
+  ASSERT_EQ(cal.size(), 3u + 3u * 5u * blocks);
   const auto& a = spec.arrays.at("first_layer_power");
   const double sigma = cal[0], low = cal[1], high = cal[2], w = (high - low) / 5;
   const auto x = lognormal_field(dims, 91);
@@ -770,33 +780,38 @@ TEST_P(ScatteringConditional, IsTheWaveletEnergyOrModulusWithinValueBins) {
   std::vector<fft::complex> xhat(N), u(N);
   for (std::size_t i = 0; i < N; ++i) xhat[i] = x[i];
   t.forward(xhat.data(), xhat.data());
-  std::vector<double> energy(3 * N, 0.0);
-  for (int j = 0; j < 3; ++j)
-    for (int l = 0; l < 4; ++l) {
-      const auto psi = map->bank().filter(j, l);
+  // Binned field f = b * 3 + j: block b (the energies first where they are), scale j.
+  std::vector<double> fields(3 * N * blocks, 0.0);
+  for (std::size_t j = 0; j < 3; ++j)
+    for (std::size_t l = 0; l < 4; ++l) {
+      const auto psi = map->bank().filter(static_cast<int>(j), static_cast<int>(l));
       for (std::size_t k = 0; k < N; ++k) u[k] = xhat[k] * psi[k] / static_cast<double>(N);
       t.backward(u.data(), u.data());
-      for (std::size_t y = 0; y < N; ++y)
-        energy[j * N + y] +=
-            moment == 1 ? std::abs(u[y]) / std::sqrt(a[j * 4 + l]) : std::norm(u[y]) / a[j * 4 + l];
+      for (std::size_t y = 0; y < N; ++y) {
+        if (energy) fields[j * N + y] += std::norm(u[y]) / a[j * 4 + l];
+        if (modulus)
+          fields[((energy ? 3 : 0) + j) * N + y] += std::abs(u[y]) / std::sqrt(a[j * 4 + l]);
+      }
     }
   std::vector<double> phi(map->size()), copied(map->size());
   map->evaluate(x, phi);
   copy->evaluate(x, copied);
   EXPECT_EQ(phi, copied);
-  for (int j = 0; j < 3; ++j)
-    for (int m = 0; m < 5; ++m) {
-      const double c = low + (m + 0.5) * w;
+  for (std::size_t f = 0; f < 3 * blocks; ++f)
+    for (std::size_t m = 0; m < 5; ++m) {
+      const double c = low + (static_cast<double>(m) + 0.5) * w;
       double sum = 0.0;
       for (std::size_t y = 0; y < N; ++y)
-        sum += energy[j * N + y] * std::exp(-0.5 * std::pow((x[y] / sigma - c) / w, 2));
-      const double expected = sum / N / cal[3 + j * 5 + m];
-      EXPECT_NEAR(phi[1 + j * 5 + m], expected, 1e-10 * std::max(1.0, expected))
-          << "j " << j << " bin " << m;
+        sum += fields[f * N + y] * std::exp(-0.5 * std::pow((x[y] / sigma - c) / w, 2));
+      const double expected = sum / N / cal[3 + f * 5 + m];
+      EXPECT_NEAR(phi[1 + f * 5 + m], expected, 1e-10 * std::max(1.0, expected))
+          << "field " << f << " bin " << m;
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Moments, ScatteringConditional, testing::Values(2, 1));
+INSTANTIATE_TEST_SUITE_P(Moments, ScatteringConditional,
+                         testing::Values(ConditionalMoment::energy, ConditionalMoment::modulus,
+                                         ConditionalMoment::both));
 
 TEST(ScatteringContrast, IsTheContrastWithTheGaussianSurroundingsWithinValueBins) {
   // Against a direct computation on a grid of unequal sides: the kernel of exp(-|omega|^2 R^2 / 2),
@@ -1018,14 +1033,12 @@ TEST(ScatteringBins, TailRangeIsTheDataQuantilesOnAnyRankCount) {
   auto no_bins = options_for(3, 4, "phi2");
   no_bins.bin_tail = 0.01;
   EXPECT_THROW(ScatteringSpectra(shape, no_bins), UsageError);
-  // conditional_moment: 1 or 2, and only with conditional bins.
-  for (const int bad : {0, 3, -1}) {
-    auto b = o;
-    b.conditional_moment = bad;
-    EXPECT_THROW(ScatteringSpectra(shape, b), UsageError) << bad;
-  }
+  // conditional_moment: energy, modulus or both, and only with conditional bins.
+  for (const char* bad : {"power", "", "1"})
+    EXPECT_THROW(parse_conditional_moment(bad), UsageError) << bad;
+  EXPECT_EQ(parse_conditional_moment(to_string(ConditionalMoment::both)), ConditionalMoment::both);
   auto no_conditional = options_for(3, 4, "phi2");
-  no_conditional.conditional_moment = 1;
+  no_conditional.conditional_moment = ConditionalMoment::modulus;
   EXPECT_THROW(ScatteringSpectra(shape, no_conditional), UsageError);
 }
 

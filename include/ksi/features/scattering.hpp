@@ -27,10 +27,10 @@
 ///
 ///     cond_{j,m}   < E_j h_m(u / sigma) > / a_{j,m},
 ///
-/// or, with options.conditional_moment = 1, the summed wavelet modulus M_j = sum_l |U_{j,l}| in
-/// place of E_j (equal energies by level leave the shape of the local amplitudes free: an
+/// or, with options.conditional_moment = modulus, the summed wavelet modulus M_j = sum_l |U_{j,l}|
+/// in place of E_j (equal energies by level leave the shape of the local amplitudes free: an
 /// intermittent field has a smaller mean modulus for the same energy, and with it less iso-surface
-/// area at that level);
+/// area at that level), or with `both` the energies then the moduli;
 /// (bins as the marginal family's, of the map's own input u = x; a_{j,m} the data means): where, at
 /// which levels, the field's fluctuations of each scale live. Averages of moduli over space (Phi1,
 /// Phi2) and their linear couplings to larger scales (Phi3) do not see a level dependence that is
@@ -105,6 +105,9 @@ struct ScatteringFamilies {
   std::string text() const;
 };
 
+/// What the conditional family bins (ScatteringOptions::conditional_moment).
+enum class ConditionalMoment { energy, modulus, both };
+
 struct ScatteringOptions {
   int scales = 0;                ///< J (0: WaveletBank::max_scales of the grid)
   int orientations = 0;          ///< L (0: 1 in 1D, 4 in 2D, 3 in 3D)
@@ -117,10 +120,10 @@ struct ScatteringOptions {
   int marginal = 0;              ///< bins of the marginal family (0: none)
   bool shells = false;           ///< the shell-power family (one feature per shell)
   int conditional = 0;           ///< bins of the conditional family (0: none)
-  /// What the conditional family bins: 2, the energy E_j = sum_l |U_{j,l}|^2; 1, the modulus
-  /// M_j = sum_l |U_{j,l}| (an L1 measure: the level-resolved size of the gradients, not their
-  /// power).
-  int conditional_moment = 2;
+  /// What the conditional family bins: the energy E_j = sum_l |U_{j,l}|^2, the modulus
+  /// M_j = sum_l |U_{j,l}| (an L1 measure: the level-resolved size of the fluctuations, not their
+  /// power), or both (twice the features).
+  ConditionalMoment conditional_moment = ConditionalMoment::energy;
   int contrast = 0;  ///< bins of the contrast family (0: none)
   /// Every bin family's range spans the data's quantiles [q, 1 - q] of its values instead of
   /// their extremes (0): no bin where the data put (almost) nothing.
@@ -131,6 +134,10 @@ struct ScatteringOptions {
 /// The bins' masses (marginal) and data means (conditional, contrast) are raised to this fraction
 /// of their family's largest: a bin where the data put (almost) nothing sits at this floor.
 inline constexpr double kBinMassFloor = 1e-3;
+
+/// `energy`, `modulus` or `both`; UsageError naming the option otherwise.
+ConditionalMoment parse_conditional_moment(const std::string& name);
+std::string to_string(ConditionalMoment moment);
 
 /// Fixed normalisation constants computed from training data and stored with the model.
 struct ScatteringNormalization {
