@@ -300,8 +300,7 @@ GuideStart guide_model(Model& model, const GuideOptions& given, const par::Comm&
   const std::vector<double>& times = model.times();
   const std::size_t T = times.size();
   const std::vector<double> grid = integration_grid(
-      times, options.steps,
-      options.interpolation == EtaInterpolation::ramp ? options.ramp_fraction : 0.0);
+      times, options.steps, bend_fraction(options.interpolation, options.ramp_fraction));
   std::vector<std::size_t> grid_index(T);  // position of each grid time in the integration grid
   for (std::size_t k = 0, g = 0; k < T; ++k) {
     while (grid[g] != times[k]) ++g;

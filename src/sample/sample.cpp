@@ -70,9 +70,8 @@ bool on_model_grid(const Model& model, const SampleOptions& options) {
 std::vector<double> sample_grid(const Model& model, const SampleOptions& options) {
   // Off the model's grid no node but 0 and 1: `steps` equal steps.
   if (!on_model_grid(model, options)) return integration_grid({}, options.steps);
-  return integration_grid(
-      model.times(), options.steps,
-      model.eta_interpolation() == EtaInterpolation::ramp ? model.eta_ramp_fraction() : 0.0);
+  return integration_grid(model.times(), options.steps,
+                          bend_fraction(model.eta_interpolation(), model.eta_ramp_fraction()));
 }
 
 void SampleOptions::validate(const std::string& prefix) const {

@@ -71,6 +71,12 @@ enum class EtaInterpolation { linear, step, hybrid, ramp };
 /// The default share of each interval over which `ramp` eta moves from the previous grid time's
 /// row to its own.
 inline constexpr double kEtaRampFraction = 0.5;
+/// Where, besides the grid times, eta of this interpolation bends within each interval, as a
+/// fraction of it: the ramp's end for `ramp` (the `ramp_fraction`), none (0) otherwise. The
+/// integration grid of the guide and of the sampler puts a node there.
+inline double bend_fraction(EtaInterpolation interpolation, double ramp_fraction) {
+  return interpolation == EtaInterpolation::ramp ? ramp_fraction : 0.0;
+}
 /// UsageError naming `what` unless f is a ramp fraction: finite and in (0, 1].
 void check_eta_ramp_fraction(double f, std::string_view what);
 /// "linear", "step", "hybrid" or "ramp"; UsageError naming `what` (the option or attribute)
