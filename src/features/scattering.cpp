@@ -14,6 +14,7 @@
 #include <set>
 
 #include "features/scattering_impl.hpp"
+#include "ksi/core/choice.hpp"
 #include "ksi/core/error.hpp"
 #include "ksi/core/format.hpp"
 #include "ksi/core/phase_timer.hpp"
@@ -534,11 +535,10 @@ FeatureSpec ScatteringSpectra::spec() const {
 }
 
 ConditionalMoment parse_conditional_moment(const std::string& name) {
-  if (name == "energy") return ConditionalMoment::energy;
-  if (name == "modulus") return ConditionalMoment::modulus;
-  if (name == "both") return ConditionalMoment::both;
-  throw UsageError(cat(
-      "scattering features: conditional_moment must be energy, modulus or both, not '", name, "'"));
+  return parse_choice<ConditionalMoment>("scattering conditional_moment", name,
+                                         {{"energy", ConditionalMoment::energy},
+                                          {"modulus", ConditionalMoment::modulus},
+                                          {"both", ConditionalMoment::both}});
 }
 
 std::string to_string(ConditionalMoment moment) {

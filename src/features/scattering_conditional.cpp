@@ -6,10 +6,10 @@
 // so the map sees where (at which levels of the field) the small-scale fluctuations live: shot
 // noise in voids, sharp peaks, intermittent bursts. Wavelet moduli averaged over space (Phi1, Phi2)
 // and their linear couplings to larger scales (Phi3) cannot tell a U-shaped dependence on the
-// level. With conditional_moment = 1 the family bins M_j = sum_l |U_{j,l}| instead of E_j (the
-// adjoint's factor on U is w / |U| instead of 2 w). The U_{j,l} are taken on the full grid (one c2c
-// per wavelet), so the values and gradients are exact for every scale whatever the scattering map's
-// subsampling.
+// level. With conditional_moment = modulus the family bins M_j = sum_l |U_{j,l}| instead of E_j
+// (the adjoint's factor on U is w / |U| instead of 2 w), with `both` the E_j then the M_j. The
+// U_{j,l} are taken on the full grid (one c2c per wavelet), so the values and gradients are exact
+// for every scale whatever the scattering map's subsampling.
 #include <algorithm>
 #include <cmath>
 
@@ -100,15 +100,13 @@ void ScatteringSpectra::Impl::conditional_energies(scattering::Workspace& ws) co
     for (std::size_t e = 0; e < s.psi.size(); ++e)
       u[C.index[lambda][e]] = read_half(ws.state.cx.data(), plus[e], minus[e]) * (s.psi[e] * norm);
     full.complex_single->backward(u, u);
-    const auto j = static_cast<std::size_t>(scale_of(static_cast<int>(lambda)));
-    if (C.energy) {
-      double* energy = ws.energy.data() + j * full.size;
-      for (std::size_t y = 0; y < full.size; ++y) energy[y] += std::norm(u[y]);
-    }
-    if (C.modulus) {
-      const std::size_t block = C.energy ? static_cast<std::size_t>(C.wavelet_scales) : 0;
-      double* modulus = ws.energy.data() + (block + j) * full.size;
-      for (std::size_t y = 0; y < full.size; ++y) modulus[y] += std::abs(u[y]);
+    // Every binned field of this wavelet's scale: its energy, its modulus, or both.
+    for (int f = scale_of(static_cast<int>(lambda)); f < C.scales; f += C.wavelet_scales) {
+      double* field = ws.energy.data() + static_cast<std::size_t>(f) * full.size;
+      if (C.is_modulus(f))
+        for (std::size_t y = 0; y < full.size; ++y) field[y] += std::abs(u[y]);
+      else
+        for (std::size_t y = 0; y < full.size; ++y) field[y] += std::norm(u[y]);
     }
   }
 }
@@ -178,16 +176,14 @@ void ScatteringSpectra::Impl::conditional_gradient(scattering::Workspace& ws,
   conditional_energies(ws);
   binned_gradient(ws, C, x, eta, ws.energy.data(), pointwise);
   for (std::size_t lambda = 0; lambda < count; ++lambda) {
-    // The weights of every field of this wavelet's scale: the energy's, the modulus's, or both.
+    // The weights of every binned field of this wavelet's scale: its energy, modulus, or both.
     const int j = scale_of(static_cast<int>(lambda));
     complex* u = ws.wavelet_fields.data() + lambda * full.size;
-    const int first = j, second = C.energy && C.modulus ? j + C.wavelet_scales : -1;
-    const double* w = ws.weights.data() + static_cast<std::size_t>(first) * full.size;
-    const double* w2 =
-        second < 0 ? nullptr : ws.weights.data() + static_cast<std::size_t>(second) * full.size;
     for (std::size_t y = 0; y < full.size; ++y) {
-      double factor = C.adjoint_factor(first, u[y], w[y]);
-      if (w2) factor += C.adjoint_factor(second, u[y], w2[y]);
+      double factor = 0.0;
+      for (int f = j; f < C.scales; f += C.wavelet_scales)
+        factor +=
+            C.adjoint_factor(f, u[y], ws.weights[static_cast<std::size_t>(f) * full.size + y]);
       u[y] *= factor;
     }
     full.complex_single->forward(u, u);

@@ -315,7 +315,7 @@ struct ScatteringSpectra::Impl {
   }
 
   // Conditional family (scattering_conditional.cpp): features [features.size() + marginal.bins,
-  // + conditional.count()), feature j * bins + m the energy of scale j within value bin m.
+  // + conditional.count()), feature f * bins + m binned field f (below) within value bin m.
   struct Conditional {
     int bins = 0, scales = 0;
     // Conditional family: the binned fields are blocks of wavelet_scales (= J) fields each, the
